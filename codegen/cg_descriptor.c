@@ -1,0 +1,248 @@
+/*
+ * cg_descriptor.c - the C file that tells the runtime about the model.
+ *
+ * It defines `const rt_model mdl_model` (runtime/mdlrt.h): every tensor the
+ * runtime touches with its arena offset, the entry points, the `train`
+ * block and a few numbers for `info`.  The file is plain C11 with
+ * designated initialisers, so it reads like the struct it fills and
+ * compiles warning-free with any C compiler.
+ *
+ * Names come from the user's source and may hold anything, so every string
+ * is written as an escaped literal: quotes and backslashes escaped, `?`
+ * escaped (no trigraphs), anything outside printable ASCII as three-digit
+ * octal (which, unlike \x, cannot swallow the next character).
+ *
+ * Persistent tensors have one offset shared by every entry; the writer takes
+ * it from whichever entry has the node and checks that the others agree.
+ */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+
+#include "cg_internal.h"
+
+static void write_string(FILE *out, const char *s) {
+    if (!s) {
+        fputs("NULL", out);
+        return;
+    }
+    fputc('"', out);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\' || *p == '?')
+            fprintf(out, "\\%c", *p);
+        else if (*p >= 0x20 && *p < 0x7f)
+            fputc(*p, out);
+        else
+            fprintf(out, "\\%03o", *p);
+    }
+    fputc('"', out);
+}
+
+static void write_double(FILE *out, double v) {
+    if (isnan(v))
+        fputs("NAN", out);
+    else if (isinf(v))
+        fputs(v > 0 ? "INFINITY" : "-INFINITY", out);
+    else
+        fprintf(out, "%.17g", v);
+}
+
+/* The node's offset, the same in every entry that has it; -1 if none has. */
+static int64_t node_offset(const mem_plan *plan, int id, int *conflict) {
+    int64_t found = -1;
+    for (int e = 0; e < ENTRY_COUNT; e++) {
+        int64_t o = plan->offset[e] ? plan->offset[e][id] : -1;
+        if (o < 0)
+            continue;
+        if (found >= 0 && o != found)
+            *conflict = 1;
+        found = o;
+    }
+    return found;
+}
+
+typedef struct writer {
+    FILE *out;
+    const ir_graph *g;
+    const mem_plan *plan;
+    int failed;
+} writer;
+
+/* The slot of a tensor the runtime must find; an error if it has none. */
+static int64_t slot_of(writer *w, int id, const char *what, const char *name) {
+    int conflict = 0;
+    int64_t o = node_offset(w->plan, id, &conflict);
+    if (o < 0 || conflict) {
+        cg_error("%s '%s' has %s in the memory plan", what, name, o < 0 ? "no slot" : "different slots");
+        w->failed = 1;
+    }
+    return o;
+}
+
+/* {.name = ..., .dtype = ..., ...}: an rt_tensor */
+static void write_tensor(writer *w, const char *name, int id, const char *what) {
+    const ir_node *n = &w->g->nodes[id];
+    int64_t offset = slot_of(w, id, what, name);
+    fputs("{.name = ", w->out);
+    write_string(w->out, name);
+    fprintf(w->out, ", .dtype = %s, .rank = %d, .dims = {", n->dtype == IR_I32 ? "RT_I32" : "RT_F32", n->shape.rank);
+    for (int d = 0; d < n->shape.rank; d++)
+        fprintf(w->out, "%s%" PRId64, d ? ", " : "", n->shape.dims[d]);
+    if (n->shape.rank == 0)
+        fputs("0", w->out); /* ISO C has no empty initialiser */
+    fprintf(w->out, "}, .batch_mask = 0x%" PRIx32 "u, .offset = %" PRId64 "}", n->shape.batch_mask, offset);
+}
+
+static const char *init_name(ir_init init) {
+    static const char *const names[] = {
+        [IR_INIT_NONE] = "RT_INIT_NONE",
+        [IR_INIT_ZEROS] = "RT_INIT_ZEROS",
+        [IR_INIT_ONES] = "RT_INIT_ONES",
+        [IR_INIT_CONSTANT] = "RT_INIT_CONSTANT",
+        [IR_INIT_UNIFORM] = "RT_INIT_UNIFORM",
+        [IR_INIT_NORMAL] = "RT_INIT_NORMAL",
+        [IR_INIT_GLOROT_UNIFORM] = "RT_INIT_GLOROT_UNIFORM",
+        [IR_INIT_HE_NORMAL] = "RT_INIT_HE_NORMAL",
+    };
+    return (unsigned)init < sizeof names / sizeof *names ? names[init] : "RT_INIT_NONE";
+}
+
+static void write_params(writer *w) {
+    if (w->g->n_params == 0)
+        return;
+    fputs("static const rt_param params[] = {\n", w->out);
+    for (int i = 0; i < w->g->n_params; i++) {
+        const ir_param *p = &w->g->params[i];
+        int conflict = 0;
+        int64_t grad = p->grad >= 0 ? node_offset(w->plan, p->grad, &conflict) : -1;
+        fputs("    {.t = ", w->out);
+        write_tensor(w, p->name, p->node, "parameter");
+        fprintf(w->out, ",\n     .init = %s, .init_a = ", init_name(p->init));
+        write_double(w->out, p->init_a);
+        fputs(", .init_b = ", w->out);
+        write_double(w->out, p->init_b);
+        fprintf(w->out,
+                ", .fan_in = %" PRId64 ", .fan_out = %" PRId64 ", .trainable = %d, .grad_offset = %" PRId64 "},\n",
+                p->fan_in, p->fan_out, p->trainable, grad);
+        if (conflict) {
+            cg_error("the gradient of '%s' has different slots in the memory plan", p->name);
+            w->failed = 1;
+        }
+    }
+    fputs("};\n\n", w->out);
+}
+
+/* inputs (is_target 0) or targets (is_target 1); returns how many. */
+static int write_inputs(writer *w, int is_target, const char *array) {
+    int count = 0;
+    for (int i = 0; i < w->g->n_inputs; i++)
+        count += w->g->inputs[i].is_target == is_target;
+    if (count == 0)
+        return 0;
+    fprintf(w->out, "static const rt_tensor %s[] = {\n", array);
+    for (int i = 0; i < w->g->n_inputs; i++) {
+        if (w->g->inputs[i].is_target != is_target)
+            continue;
+        fputs("    ", w->out);
+        write_tensor(w, w->g->inputs[i].name, w->g->inputs[i].node, is_target ? "target" : "input");
+        fputs(",\n", w->out);
+    }
+    fputs("};\n\n", w->out);
+    return count;
+}
+
+static void write_results(writer *w, const ir_result *results, int n, const char *array, const char *what) {
+    if (n == 0)
+        return;
+    fprintf(w->out, "static const rt_tensor %s[] = {\n", array);
+    for (int i = 0; i < n; i++) {
+        fputs("    ", w->out);
+        write_tensor(w, results[i].name, results[i].node, what);
+        fputs(",\n", w->out);
+    }
+    fputs("};\n\n", w->out);
+}
+
+static void write_hypers(writer *w) {
+    if (w->g->n_hypers == 0)
+        return;
+    fputs("static const rt_hyper hypers[] = {\n", w->out);
+    for (int i = 0; i < w->g->n_hypers; i++) {
+        const ir_hyper *h = &w->g->hypers[i];
+        fputs("    {.name = ", w->out);
+        write_string(w->out, h->name);
+        fputs(", .value = ", w->out);
+        write_double(w->out, h->value);
+        fprintf(w->out, ", .offset = %" PRId64 "},\n", slot_of(w, h->node, "hyper-parameter", h->name));
+    }
+    fputs("};\n\n", w->out);
+}
+
+static int64_t entry_flops(const ir_graph *g, const entry *en) {
+    int64_t flops = 0;
+    if (!en->present)
+        return 0;
+    for (int s = 0; s < en->n_sched; s++)
+        flops += ir_node_flops(g, en->sched[s]);
+    return flops;
+}
+
+/* .n_<field> = n, .<field> = array (or NULL) */
+static void write_table_field(FILE *out, const char *field, int n, const char *array) {
+    fprintf(out, "    .n_%s = %d,\n    .%s = %s,\n", field, n, field, n ? array : "NULL");
+}
+
+static void write_model(writer *w, const entries *es, int n_inputs, int n_targets) {
+    static const char *const fields[ENTRY_COUNT] = {"predict_step", "eval_step", "grad_step", "train_step"};
+    const ir_graph *g = w->g;
+    FILE *out = w->out;
+    fputs("const rt_model mdl_model = {\n    .name = ", out);
+    write_string(out, g->model_name);
+    fputs(",\n    .source = ", out);
+    write_string(out, g->source_path);
+    fprintf(out, ",\n    .arena_bytes = %" PRId64 ",\n    .max_batch = %" PRId64 ",\n", w->plan->arena_bytes,
+            g->max_batch);
+    write_table_field(out, "params", g->n_params, "params");
+    write_table_field(out, "inputs", n_inputs, "inputs");
+    write_table_field(out, "targets", n_targets, "targets");
+    write_table_field(out, "outputs", g->n_outputs, "outputs");
+    write_table_field(out, "metrics", g->n_metrics, "metrics");
+    fprintf(out, "    .has_loss = %d,\n", g->loss >= 0);
+    if (g->loss >= 0) {
+        fputs("    .loss = ", out);
+        write_tensor(w, "loss", g->loss, "the loss");
+        fputs(",\n", out);
+    }
+    write_table_field(out, "hypers", g->n_hypers, "hypers");
+    for (int e = 0; e < ENTRY_COUNT; e++)
+        fprintf(out, "    .%s = %s,\n", fields[e], es->e[e].present ? es->e[e].name : "NULL");
+    fputs("    .optimizer = ", out);
+    write_string(out, g->optimizer);
+    fprintf(out, ",\n    .batch = %" PRId64 ",\n    .epochs = %" PRId64 ",\n    .seed = %" PRIu64 "u,\n", g->batch,
+            g->epochs, g->seed);
+    fprintf(out, "    .flops_per_train_step = %" PRId64 ",\n    .flops_per_predict_step = %" PRId64 ",\n",
+            entry_flops(g, &es->e[ENTRY_TRAIN]), entry_flops(g, &es->e[ENTRY_PREDICT]));
+    fprintf(out, "    .scratch_bytes = %" PRId64 ",\n};\n", w->plan->scratch_bytes);
+}
+
+int cg_write_descriptor(const ir_graph *g, const entries *es, const mem_plan *plan, FILE *out) {
+    writer w = {out, g, plan, 0};
+    fputs("/* Generated by mdlc: the model's tensors and entry points for the runtime (mdlrt.h). */\n", out);
+    fputs("#include <math.h>\n#include <stddef.h>\n\n#include \"mdlrt.h\"\n\n", out);
+    for (int e = 0; e < ENTRY_COUNT; e++)
+        if (es->e[e].present)
+            fprintf(out, "void %s(char *arena, int64_t batch);\n", es->e[e].name);
+    fputs("\n", out);
+    write_params(&w);
+    int n_inputs = write_inputs(&w, 0, "inputs");
+    int n_targets = write_inputs(&w, 1, "targets");
+    write_results(&w, g->outputs, g->n_outputs, "outputs", "output");
+    write_results(&w, g->metrics, g->n_metrics, "metrics", "metric");
+    write_hypers(&w);
+    write_model(&w, es, n_inputs, n_targets);
+    if (!w.failed && (fflush(out) != 0 || ferror(out))) {
+        cg_error("cannot write the model descriptor");
+        w.failed = 1;
+    }
+    return w.failed ? -1 : 0;
+}

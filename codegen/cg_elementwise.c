@@ -1,0 +1,133 @@
+/*
+ * cg_elementwise.c - loop nests over an output shape with numpy broadcasting.
+ *
+ * An elementwise kernel walks its output in row-major order; each input is
+ * addressed through per-dimension strides, 0 where the input is missing or
+ * a literal 1 (numpy broadcasting, inputs aligned right).  Before emitting
+ * loops the nest is collapsed: output dims of literal size 1 are dropped,
+ * and adjacent dims that every input either has or repeats in the same way
+ * are merged into one, so `a + b` on equal shapes is a single loop over all
+ * elements and `x[B,N] + bias[N]` is two.  The innermost loop is then
+ * contiguous in the output and unit-stride or invariant in every input,
+ * which is what LLVM's loop vectoriser wants.
+ *
+ * The same nest copies with broadcasting (BROADCAST, a CONST source);
+ * RESHAPE and ASSIGN, whose source has the same elements in the same order,
+ * are a memmove.
+ */
+#include "cg_internal.h"
+
+static int is_one(const ir_shape *s, int d) { return s->dims[d] == 1 && !((s->batch_mask >> d) & 1); }
+
+/* Bit i: input i has its own elements along output dim d (it neither lacks
+ * the dim nor stretches a 1 over it). */
+static unsigned presence(const ir_shape *out, const ir_shape **in, int n_in, int d) {
+    unsigned bits = 0;
+    for (int i = 0; i < n_in; i++) {
+        if (!in[i])
+            continue;
+        int f = in[i]->rank - out->rank + d;
+        if (f >= 0 && !is_one(in[i], f))
+            bits |= 1u << i;
+    }
+    return bits;
+}
+
+/* Appends the loop over output dims [first, last], which share one presence
+ * pattern (dims of literal size 1 in between change nothing).  Stream 0 is
+ * the output, stream 1 + i input i. */
+static void add_loop(cg_kernel *k, cg_nest *nest, const ir_shape *out, const ir_shape **in, int n_in, int first,
+                     int last) {
+    int l = nest->depth++;
+    nest->extent[l] = cg_dims_product(k, out, first, last + 1);
+    nest->stride[0][l] = cg_dims_product(k, out, last + 1, out->rank);
+    unsigned bits = presence(out, in, n_in, last);
+    for (int i = 0; i < n_in; i++) {
+        int f = in[i] ? in[i]->rank - out->rank + last : -1;
+        nest->stride[1 + i][l] = (bits >> i) & 1 ? cg_dims_product(k, in[i], f + 1, in[i]->rank) : cg_i64(k, 0);
+    }
+}
+
+/* in[i] is the shape of input i, or NULL for one the body does not index. */
+static void build_nest(cg_kernel *k, cg_nest *nest, const ir_shape *out, const ir_shape **in, int n_in) {
+    int first = -1, prev = -1;
+    nest->depth = 0;
+    nest->n_streams = 1 + n_in;
+    for (int d = 0; d < out->rank; d++) {
+        if (is_one(out, d))
+            continue;
+        if (first >= 0 && presence(out, in, n_in, d) != presence(out, in, n_in, first)) {
+            add_loop(k, nest, out, in, n_in, first, prev);
+            first = -1;
+        }
+        if (first < 0)
+            first = d;
+        prev = d;
+    }
+    if (first >= 0)
+        add_loop(k, nest, out, in, n_in, first, prev);
+}
+
+static void emit_broadcast_nest(cg_kernel *k, const ir_shape *out, const ir_shape **in, int n_in, cg_nest_body body,
+                                void *ctx) {
+    cg_nest nest;
+    LLVMValueRef zero[CG_MAX_STREAMS];
+    build_nest(k, &nest, out, in, n_in);
+    for (int s = 0; s < nest.n_streams; s++)
+        zero[s] = cg_i64(k, 0);
+    cg_emit_nest(k, &nest, zero, body, ctx);
+}
+
+/* ---------------------------------------------------------- elementwise */
+
+static void elementwise_body(cg_kernel *k, LLVMValueRef *index, void *ctx) {
+    LLVMValueRef x[3];
+    (void)ctx;
+    for (int i = 0; i < k->node->n_inputs; i++)
+        x[i] = cg_load_input(k, i, index[1 + i]);
+    cg_store(k, cg_scalars[k->node->op](k, k->node, x), k->out, index[0]);
+}
+
+int cg_kernel_elementwise(cg_kernel *k) {
+    const ir_shape *in[3];
+    for (int i = 0; i < k->node->n_inputs; i++)
+        in[i] = k->in[i] ? &k->g->nodes[k->node->inputs[i]].shape : NULL;
+    emit_broadcast_nest(k, &k->node->shape, in, k->node->n_inputs, elementwise_body, NULL);
+    return 0;
+}
+
+/* ----------------------------------------------------------------- copies */
+
+/* ctx: the index of the input to copy */
+static void copy_body(cg_kernel *k, LLVMValueRef *index, void *ctx) {
+    int src = *(int *)ctx;
+    cg_store(k, cg_load_input(k, src, index[1 + src]), k->out, index[0]);
+}
+
+/* out (of `shape`) = input src, broadcast */
+static int emit_copy(cg_kernel *k, int src, const ir_shape *shape) {
+    const ir_shape *in[3] = {NULL, NULL, NULL};
+    if (k->in[src])
+        in[src] = &k->g->nodes[k->node->inputs[src]].shape;
+    emit_broadcast_nest(k, shape, in, k->node->n_inputs, copy_body, &src);
+    return 0;
+}
+
+/* The same elements in the same order: a memmove, since the memory plan
+ * may put the result where its source is. */
+static int emit_flat_copy(cg_kernel *k, int src, const ir_shape *shape) {
+    if (!k->in[src])
+        return emit_copy(k, src, shape);
+    if (k->in[src] == k->out)
+        return 0;
+    LLVMValueRef bytes = cg_mul(k, cg_dims_product(k, shape, 0, shape->rank), cg_i64(k, 4));
+    LLVMBuildMemMove(k->b, k->out, 4, k->in[src], 4, bytes);
+    return 0;
+}
+
+int cg_kernel_broadcast(cg_kernel *k) { return emit_copy(k, 0, &k->node->shape); }
+
+int cg_kernel_reshape(cg_kernel *k) { return emit_flat_copy(k, 0, &k->node->shape); }
+
+/* slot(input 0) := input 1; k->out is the slot's buffer (same shape). */
+int cg_kernel_assign(cg_kernel *k) { return emit_flat_copy(k, 1, &k->node->shape); }

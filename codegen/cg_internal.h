@@ -1,0 +1,140 @@
+/*
+ * cg_internal.h - what the files of codegen/ share, and nothing outside it.
+ *
+ * Every scheduled node becomes one internal LLVM function, its kernel:
+ *     void @n<id>.<op>(ptr out, ptr in..., i64 batch)
+ * taking a pointer to its output buffer, one pointer per input that has a
+ * buffer (a CONST input has none: its value is folded into the code), and the
+ * run-time batch size.  An entry point is then a straight list of calls that
+ * pass arena + offset for each buffer.  One kernel serves every entry that
+ * schedules the node, so the module holds each loop nest once.
+ *
+ * A kernel is written by a per-op emitter (cg_kernel_<name>) into a
+ * cg_kernel context, with the loop and index helpers of cg_loops.c.
+ * Elementwise ops share one kernel emitter and differ only in their scalar
+ * emitter (cg_scalar_<name>), which maps LLVM values to an LLVM value so
+ * that a fused kernel can later chain several of them in one loop body.
+ * Both tables are built from ops.def: an op without its emitter does not
+ * compile.
+ */
+#ifndef MDL_CG_INTERNAL_H
+#define MDL_CG_INTERNAL_H
+
+#include <llvm-c/Core.h>
+#include <llvm-c/TargetMachine.h>
+
+#include "codegen.h"
+
+/* LLVM types used everywhere, made once per module. */
+typedef struct cg_types {
+    LLVMTypeRef f32, f64, i1, i32, i64, ptr, void_;
+} cg_types;
+
+/* The state of the kernel being written. */
+typedef struct cg_kernel {
+    LLVMContextRef ctx;
+    LLVMModuleRef mod;
+    LLVMBuilderRef b;
+    cg_types t;
+    LLVMValueRef fn;
+    LLVMBasicBlockRef entry_block; /* where allocas go */
+    LLVMValueRef batch;            /* i64: the run-time batch size */
+    const ir_graph *g;
+    const ir_node *node;
+    LLVMValueRef out;   /* the buffer the kernel writes */
+    LLVMValueRef in[3]; /* per input: its buffer, or NULL (CONST, unread) */
+} cg_kernel;
+
+/* ------------------------------------------------------------ cg_module.c */
+
+/* Builds the whole module (kernels and entry points) in `ctx`.  Returns NULL
+ * after printing an error. */
+LLVMModuleRef cg_build_module(LLVMContextRef ctx, const ir_graph *g, const entries *es, const mem_plan *plan);
+
+/* Prints "mdlc: error: ..." to stderr. */
+void cg_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The node whose buffer a kernel writes: the node itself, or for ASSIGN the
+ * PARAM it assigns. */
+int cg_output_node(const ir_graph *g, int id);
+
+/* Whether a kernel reads input `i` of node `id` through a pointer. */
+int cg_reads_input(const ir_graph *g, int id, int i);
+
+/* ------------------------------------------------------------ cg_target.c */
+
+/* A target machine for opt's cpu/features (the host's by default), PIC.
+ * Returns NULL after printing an error. */
+LLVMTargetMachineRef cg_target_machine(const cg_options *opt);
+
+/* Builds, verifies and optimises the module for `tm`; NULL after an error. */
+LLVMModuleRef cg_build_optimised(LLVMContextRef ctx, LLVMTargetMachineRef tm, const ir_graph *g, const entries *es,
+                                 const mem_plan *plan, int opt_level);
+
+/* ------------------------------------------------------------- cg_loops.c */
+
+typedef struct cg_loop {
+    LLVMBasicBlockRef header, exit;
+    LLVMValueRef index; /* i64, 0 .. extent-1 */
+} cg_loop;
+
+/* for (index = 0; index < extent; index++) { ...code emitted until cg_loop_end... } */
+cg_loop cg_loop_begin(cg_kernel *k, LLVMValueRef extent, const char *name);
+void cg_loop_end(cg_kernel *k, cg_loop *loop);
+
+/* A loop nest that advances several element indices ("streams": the
+ * output and each input) at once:
+ *     index[s] = base[s] + sum over loops l of i_l * stride[s][l]
+ * with loop 0 outermost.  body runs in the innermost loop. */
+#define CG_MAX_STREAMS 4
+typedef struct cg_nest {
+    int depth, n_streams;
+    LLVMValueRef extent[IR_MAX_RANK];
+    LLVMValueRef stride[CG_MAX_STREAMS][IR_MAX_RANK];
+} cg_nest;
+typedef void (*cg_nest_body)(cg_kernel *k, LLVMValueRef *index, void *ctx);
+void cg_emit_nest(cg_kernel *k, const cg_nest *nest, const LLVMValueRef *base, cg_nest_body body, void *ctx);
+
+LLVMValueRef cg_i64(cg_kernel *k, int64_t v);
+LLVMValueRef cg_mul(cg_kernel *k, LLVMValueRef a, LLVMValueRef b); /* i64, folds 0 and 1 */
+LLVMValueRef cg_add(cg_kernel *k, LLVMValueRef a, LLVMValueRef b); /* i64, folds 0 */
+
+/* The run-time size of dim `d` of a shape: `batch` or the constant. */
+LLVMValueRef cg_dim(cg_kernel *k, const ir_shape *s, int d);
+/* The product of dims [from, to) of a shape, at run time. */
+LLVMValueRef cg_dims_product(cg_kernel *k, const ir_shape *s, int from, int to);
+
+LLVMTypeRef cg_type(cg_kernel *k, ir_dtype t);
+/* An alloca in the kernel's entry block (so mem2reg/SROA can promote it). */
+LLVMValueRef cg_alloca(cg_kernel *k, LLVMTypeRef t, const char *name);
+
+/* Element `index` of input `i` of the node, in the input's own dtype: a load,
+ * or the CONST value. */
+LLVMValueRef cg_load_input(cg_kernel *k, int i, LLVMValueRef index);
+LLVMValueRef cg_load(cg_kernel *k, LLVMTypeRef t, LLVMValueRef base, LLVMValueRef index);
+void cg_store(cg_kernel *k, LLVMValueRef value, LLVMValueRef base, LLVMValueRef index);
+/* Converts between f32 and i32 (saturating, toward zero, NaN -> 0). */
+LLVMValueRef cg_convert(cg_kernel *k, LLVMValueRef v, ir_dtype from, ir_dtype to);
+
+/* Calls the overloaded intrinsic `name` specialised at type `t`. */
+LLVMValueRef cg_intrinsic(cg_kernel *k, const char *name, LLVMTypeRef t, LLVMValueRef *args, int n_args);
+/* The same, when the overload takes a return type and an argument type (fptosi.sat). */
+LLVMValueRef cg_intrinsic2(cg_kernel *k, const char *name, LLVMTypeRef ret, LLVMTypeRef arg, LLVMValueRef v);
+
+/* --------------------------------------------------------- cg_scalar.c */
+
+/* One element of elementwise op `n`: x[i] is operand i in its own dtype
+ * (the shape rules make the operands of arithmetic agree, and only cast
+ * changes dtype); the result is in the node's dtype. */
+typedef LLVMValueRef (*cg_scalar_fn)(cg_kernel *k, const ir_node *n, LLVMValueRef *x);
+extern const cg_scalar_fn cg_scalars[IR_OP_COUNT];
+
+/* ------------------------------------------------------ per-op kernels */
+
+typedef int (*cg_kernel_fn)(cg_kernel *k); /* 0, or -1 after cg_error */
+extern const cg_kernel_fn cg_kernels[IR_OP_COUNT];
+
+/* cg_elementwise.c: out[i] = f(in...[broadcast(i)]) over the node's shape. */
+int cg_kernel_elementwise(cg_kernel *k);
+
+#endif

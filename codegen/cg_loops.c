@@ -1,0 +1,170 @@
+/*
+ * cg_loops.c - the small vocabulary every kernel is written in.
+ *
+ * Loops are emitted in the plainest form LLVM's loop passes recognise: an
+ * i64 induction variable from 0 to a run-time extent, tested at the top
+ * (batch >= 1 and static dims >= 1, but a top test costs nothing once
+ * LLVM rotates the loop).  Index arithmetic is i64 and folded where one side
+ * is a constant 0 or 1, so the IR of a static-shape kernel stays readable
+ * before optimisation.  Loads and stores go through in-bounds GEPs on the
+ * element type, which is what lets SCEV see unit strides and vectorise.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cg_internal.h"
+
+cg_loop cg_loop_begin(cg_kernel *k, LLVMValueRef extent, const char *name) {
+    char label[32];
+    cg_loop loop;
+    LLVMBasicBlockRef before = LLVMGetInsertBlock(k->b);
+    snprintf(label, sizeof label, "%s.loop", name);
+    loop.header = LLVMAppendBasicBlockInContext(k->ctx, k->fn, label);
+    snprintf(label, sizeof label, "%s.body", name);
+    LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(k->ctx, k->fn, label);
+    snprintf(label, sizeof label, "%s.end", name);
+    loop.exit = LLVMCreateBasicBlockInContext(k->ctx, label);
+    LLVMBuildBr(k->b, loop.header);
+
+    LLVMPositionBuilderAtEnd(k->b, loop.header);
+    loop.index = LLVMBuildPhi(k->b, k->t.i64, name);
+    LLVMValueRef zero = cg_i64(k, 0);
+    LLVMAddIncoming(loop.index, &zero, &before, 1);
+    LLVMValueRef more = LLVMBuildICmp(k->b, LLVMIntULT, loop.index, extent, "");
+    LLVMBuildCondBr(k->b, more, body, loop.exit);
+    LLVMPositionBuilderAtEnd(k->b, body);
+    return loop;
+}
+
+void cg_loop_end(cg_kernel *k, cg_loop *loop) {
+    LLVMBasicBlockRef latch = LLVMGetInsertBlock(k->b);
+    LLVMValueRef next = LLVMBuildNUWAdd(k->b, loop->index, cg_i64(k, 1), "next");
+    LLVMBuildBr(k->b, loop->header);
+    LLVMAddIncoming(loop->index, &next, &latch, 1);
+    LLVMAppendExistingBasicBlock(k->fn, loop->exit);
+    LLVMPositionBuilderAtEnd(k->b, loop->exit);
+}
+
+static void emit_level(cg_kernel *k, const cg_nest *nest, int level, const LLVMValueRef *index, cg_nest_body body,
+                       void *ctx) {
+    if (level == nest->depth) {
+        LLVMValueRef copy[CG_MAX_STREAMS];
+        for (int s = 0; s < nest->n_streams; s++)
+            copy[s] = index[s];
+        body(k, copy, ctx);
+        return;
+    }
+    char name[16];
+    snprintf(name, sizeof name, "i%d", level);
+    cg_loop loop = cg_loop_begin(k, nest->extent[level], name);
+    LLVMValueRef inner[CG_MAX_STREAMS];
+    for (int s = 0; s < nest->n_streams; s++)
+        inner[s] = cg_add(k, index[s], cg_mul(k, loop.index, nest->stride[s][level]));
+    emit_level(k, nest, level + 1, inner, body, ctx);
+    cg_loop_end(k, &loop);
+}
+
+void cg_emit_nest(cg_kernel *k, const cg_nest *nest, const LLVMValueRef *base, cg_nest_body body, void *ctx) {
+    emit_level(k, nest, 0, base, body, ctx);
+}
+
+LLVMValueRef cg_i64(cg_kernel *k, int64_t v) { return LLVMConstInt(k->t.i64, (unsigned long long)v, 1); }
+
+static int is_const_int(LLVMValueRef v, int64_t want) {
+    return LLVMIsAConstantInt(v) && LLVMConstIntGetSExtValue(v) == want;
+}
+
+LLVMValueRef cg_mul(cg_kernel *k, LLVMValueRef a, LLVMValueRef b) {
+    if (is_const_int(a, 0) || is_const_int(b, 1))
+        return a;
+    if (is_const_int(b, 0) || is_const_int(a, 1))
+        return b;
+    /* Offsets are below the arena size, so nothing here wraps. */
+    return LLVMBuildNSWMul(k->b, a, b, "");
+}
+
+LLVMValueRef cg_add(cg_kernel *k, LLVMValueRef a, LLVMValueRef b) {
+    if (is_const_int(a, 0))
+        return b;
+    if (is_const_int(b, 0))
+        return a;
+    return LLVMBuildNSWAdd(k->b, a, b, "");
+}
+
+LLVMValueRef cg_dim(cg_kernel *k, const ir_shape *s, int d) {
+    if (s->batch_mask & (1u << d))
+        return k->batch;
+    return cg_i64(k, s->dims[d]);
+}
+
+LLVMValueRef cg_dims_product(cg_kernel *k, const ir_shape *s, int from, int to) {
+    LLVMValueRef p = cg_i64(k, 1);
+    int64_t fixed = 1;
+    for (int d = from; d < to; d++) {
+        if (s->batch_mask & (1u << d))
+            p = cg_mul(k, p, k->batch);
+        else
+            fixed *= s->dims[d];
+    }
+    return cg_mul(k, p, cg_i64(k, fixed));
+}
+
+LLVMTypeRef cg_type(cg_kernel *k, ir_dtype t) { return t == IR_I32 ? k->t.i32 : k->t.f32; }
+
+LLVMValueRef cg_alloca(cg_kernel *k, LLVMTypeRef t, const char *name) {
+    LLVMBuilderRef at = LLVMCreateBuilderInContext(k->ctx);
+    LLVMValueRef first = LLVMGetFirstInstruction(k->entry_block);
+    if (first)
+        LLVMPositionBuilderBefore(at, first);
+    else
+        LLVMPositionBuilderAtEnd(at, k->entry_block);
+    LLVMValueRef slot = LLVMBuildAlloca(at, t, name);
+    LLVMDisposeBuilder(at);
+    return slot;
+}
+
+LLVMValueRef cg_load(cg_kernel *k, LLVMTypeRef t, LLVMValueRef base, LLVMValueRef index) {
+    LLVMValueRef p = LLVMBuildInBoundsGEP2(k->b, t, base, &index, 1, "");
+    return LLVMBuildLoad2(k->b, t, p, "");
+}
+
+void cg_store(cg_kernel *k, LLVMValueRef value, LLVMValueRef base, LLVMValueRef index) {
+    LLVMValueRef p = LLVMBuildInBoundsGEP2(k->b, LLVMTypeOf(value), base, &index, 1, "");
+    LLVMBuildStore(k->b, value, p);
+}
+
+LLVMValueRef cg_load_input(cg_kernel *k, int i, LLVMValueRef index) {
+    const ir_node *x = &k->g->nodes[k->node->inputs[i]];
+    if (x->op == IR_CONST) {
+        if (x->dtype == IR_I32)
+            return LLVMConstInt(k->t.i32, (unsigned long long)(int64_t)x->value, 1);
+        return LLVMConstReal(k->t.f32, x->value);
+    }
+    return cg_load(k, cg_type(k, x->dtype), k->in[i], index);
+}
+
+LLVMValueRef cg_convert(cg_kernel *k, LLVMValueRef v, ir_dtype from, ir_dtype to) {
+    if (from == to)
+        return v;
+    if (to == IR_F32)
+        return LLVMBuildSIToFP(k->b, v, k->t.f32, "");
+    /* fptosi is poison out of range; the saturating form is defined everywhere. */
+    return cg_intrinsic2(k, "llvm.fptosi.sat", k->t.i32, k->t.f32, v);
+}
+
+static LLVMValueRef call_intrinsic(cg_kernel *k, const char *name, LLVMTypeRef *overloads, int n_overloads,
+                                   LLVMValueRef *args, int n_args) {
+    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(k->mod, id, overloads, (size_t)n_overloads);
+    LLVMTypeRef fn_type = LLVMIntrinsicGetType(k->ctx, id, overloads, (size_t)n_overloads);
+    return LLVMBuildCall2(k->b, fn_type, fn, args, (unsigned)n_args, "");
+}
+
+LLVMValueRef cg_intrinsic(cg_kernel *k, const char *name, LLVMTypeRef t, LLVMValueRef *args, int n_args) {
+    return call_intrinsic(k, name, &t, 1, args, n_args);
+}
+
+LLVMValueRef cg_intrinsic2(cg_kernel *k, const char *name, LLVMTypeRef ret, LLVMTypeRef arg, LLVMValueRef v) {
+    LLVMTypeRef overloads[2] = {ret, arg};
+    return call_intrinsic(k, name, overloads, 2, &v, 1);
+}

@@ -1,0 +1,323 @@
+/*
+ * cg_module.c - the module: one kernel per scheduled node, one function per
+ * entry point calling them in schedule order.
+ *
+ * A kernel takes its buffers as pointer arguments, so one kernel can serve
+ * every entry even though the memory plan puts temporaries at different
+ * offsets in each.  What can differ between entries is how the buffers
+ * overlap, and that decides the kernel's signature (its "variant"):
+ *   - an input at exactly the output's offset (the plan computing in place)
+ *     is not passed at all: the kernel reads it through the output pointer,
+ *     so LLVM sees one base and the same index and still vectorises;
+ *   - an input disjoint from the output is marked noalias, and so is the
+ *     output when no input partly overlaps it, which spares the vectoriser
+ *     its run-time overlap checks;
+ *   - anything else (partial overlap) is passed as a plain pointer.
+ * Overlap is judged on each buffer's extent at max batch, which contains
+ * its extent at any smaller batch.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cg_internal.h"
+
+enum { CG_DISJOINT, CG_SAME, CG_OVERLAP }; /* an input's buffer vs the output's */
+
+typedef struct cg_variants {
+    int count;
+    unsigned signature[ENTRY_COUNT]; /* 2 bits per input: CG_* */
+    LLVMValueRef fn[ENTRY_COUNT];
+} cg_variants;
+
+typedef struct cg_module {
+    LLVMContextRef ctx;
+    LLVMModuleRef mod;
+    cg_types t;
+    const ir_graph *g;
+    const mem_plan *plan;
+    cg_variants *kernels;  /* per node */
+    LLVMValueRef *pointer; /* per node: arena + offset, in the entry being written */
+} cg_module;
+
+void cg_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "mdlc: error: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+}
+
+int cg_output_node(const ir_graph *g, int id) { return g->nodes[id].op == IR_ASSIGN ? g->nodes[id].inputs[0] : id; }
+
+int cg_reads_input(const ir_graph *g, int id, int i) {
+    const ir_node *n = &g->nodes[id];
+    if (g->nodes[n->inputs[i]].op == IR_CONST || n->op == IR_NUMEL)
+        return 0;
+    return n->op != IR_ASSIGN || i == 1;
+}
+
+/* ---------------------------------------------------------- the op table */
+
+/* Leaves are values already in the arena (or folded into their users); a
+ * scheduled one has nothing to compute. */
+static int cg_kernel_nothing(cg_kernel *k) {
+    (void)k;
+    return 0;
+}
+#define cg_kernel_input cg_kernel_nothing
+#define cg_kernel_param cg_kernel_nothing
+#define cg_kernel_hyper cg_kernel_nothing
+
+/* A CONST normally has no buffer; should the plan give it one, fill it. */
+static int cg_kernel_const(cg_kernel *k) {
+    const ir_shape *s = &k->node->shape;
+    LLVMValueRef v = k->node->dtype == IR_I32 ? LLVMConstInt(k->t.i32, (unsigned long long)(int64_t)k->node->value, 1)
+                                              : LLVMConstReal(k->t.f32, k->node->value);
+    cg_loop i = cg_loop_begin(k, cg_dims_product(k, s, 0, s->rank), "i");
+    cg_store(k, v, k->out, i.index);
+    cg_loop_end(k, &i);
+    return 0;
+}
+
+int cg_kernel_numel(cg_kernel *k);
+int cg_kernel_reduce_sum(cg_kernel *k);
+int cg_kernel_reduce_max(cg_kernel *k);
+int cg_kernel_sum_to(cg_kernel *k);
+int cg_kernel_broadcast(cg_kernel *k);
+int cg_kernel_reshape(cg_kernel *k);
+int cg_kernel_matmul(cg_kernel *k);
+int cg_kernel_assign(cg_kernel *k);
+
+#define CG_KERNEL_LEAF(name) cg_kernel_##name
+#define CG_KERNEL_UNARY(name) cg_kernel_elementwise
+#define CG_KERNEL_BINARY(name) cg_kernel_elementwise
+#define CG_KERNEL_TERNARY(name) cg_kernel_elementwise
+#define CG_KERNEL_REDUCE(name) cg_kernel_##name
+#define CG_KERNEL_MOVE(name) cg_kernel_##name
+#define CG_KERNEL_CONTRACT(name) cg_kernel_##name
+#define CG_KERNEL_SINK(name) cg_kernel_##name
+const cg_kernel_fn cg_kernels[IR_OP_COUNT] = {
+#define OP(id, name, arity, class) [IR_##id] = CG_KERNEL_##class(name),
+#include "ops.def"
+#undef OP
+};
+
+/* ------------------------------------------------------------ aliasing */
+
+static int64_t buffer_bytes(const ir_graph *g, int id) { return ir_shape_numel(&g->nodes[id].shape) * 4; }
+
+static unsigned signature(const cg_module *m, entry_kind e, int id) {
+    const ir_graph *g = m->g;
+    int out = cg_output_node(g, id);
+    int64_t o = m->plan->offset[e][out], o_end = o + buffer_bytes(g, out);
+    unsigned sig = 0;
+    for (int i = 0; i < g->nodes[id].n_inputs; i++) {
+        if (!cg_reads_input(g, id, i))
+            continue;
+        int x = g->nodes[id].inputs[i];
+        int64_t b = m->plan->offset[e][x], b_end = b + buffer_bytes(g, x);
+        unsigned kind = b == o ? CG_SAME : (b < o_end && o < b_end) ? CG_OVERLAP : CG_DISJOINT;
+        sig |= kind << (2 * i);
+    }
+    return sig;
+}
+
+static unsigned input_kind(unsigned sig, int i) { return (sig >> (2 * i)) & 3; }
+
+/* --------------------------------------------------------------- kernels */
+
+static void add_attribute(cg_module *m, LLVMValueRef fn, unsigned index, const char *name) {
+    unsigned kind = LLVMGetEnumAttributeKindForName(name, strlen(name));
+    LLVMAddAttributeAtIndex(fn, index, LLVMCreateEnumAttribute(m->ctx, kind, 0));
+}
+
+/* void @n<id>.<op>(ptr out, ptr in..., i64 batch); fills k->out, k->in, k->batch. */
+static LLVMValueRef declare_kernel(cg_module *m, cg_kernel *k, int id, unsigned sig, int variant) {
+    const ir_node *n = &m->g->nodes[id];
+    LLVMTypeRef params[5] = {m->t.ptr};
+    int n_params = 1, position[3] = {-1, -1, -1};
+    for (int i = 0; i < n->n_inputs; i++)
+        if (cg_reads_input(m->g, id, i) && input_kind(sig, i) != CG_SAME) {
+            position[i] = n_params;
+            params[n_params++] = m->t.ptr;
+        }
+    params[n_params++] = m->t.i64;
+
+    char name[64];
+    if (variant)
+        snprintf(name, sizeof name, "n%d.%s.%d", id, ir_ops[n->op].name, variant);
+    else
+        snprintf(name, sizeof name, "n%d.%s", id, ir_ops[n->op].name);
+    LLVMValueRef fn = LLVMAddFunction(m->mod, name, LLVMFunctionType(m->t.void_, params, (unsigned)n_params, 0));
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    add_attribute(m, fn, LLVMAttributeFunctionIndex, "nounwind");
+
+    int out_noalias = 1;
+    k->out = LLVMGetParam(fn, 0);
+    LLVMSetValueName2(k->out, "out", 3);
+    for (int i = 0; i < n->n_inputs; i++) {
+        k->in[i] = NULL;
+        if (!cg_reads_input(m->g, id, i))
+            continue;
+        if (input_kind(sig, i) == CG_SAME) {
+            k->in[i] = k->out;
+            continue;
+        }
+        k->in[i] = LLVMGetParam(fn, (unsigned)position[i]);
+        char pname[16];
+        snprintf(pname, sizeof pname, "in%d", i);
+        LLVMSetValueName2(k->in[i], pname, strlen(pname));
+        if (input_kind(sig, i) == CG_DISJOINT)
+            add_attribute(m, fn, (unsigned)position[i] + 1, "noalias");
+        else
+            out_noalias = 0;
+    }
+    if (out_noalias)
+        add_attribute(m, fn, 1, "noalias");
+    k->batch = LLVMGetParam(fn, (unsigned)n_params - 1);
+    LLVMSetValueName2(k->batch, "batch", 5);
+    return fn;
+}
+
+/* Writes the kernel of node `id` for signature `sig`; NULL after an error. */
+static LLVMValueRef emit_kernel(cg_module *m, int id, unsigned sig, int variant) {
+    cg_kernel k;
+    memset(&k, 0, sizeof k);
+    k.ctx = m->ctx;
+    k.mod = m->mod;
+    k.t = m->t;
+    k.g = m->g;
+    k.node = &m->g->nodes[id];
+    k.fn = declare_kernel(m, &k, id, sig, variant);
+    k.entry_block = LLVMAppendBasicBlockInContext(m->ctx, k.fn, "entry");
+    k.b = LLVMCreateBuilderInContext(m->ctx);
+    LLVMPositionBuilderAtEnd(k.b, k.entry_block);
+    int rc = cg_kernels[k.node->op](&k);
+    if (rc == 0)
+        LLVMBuildRetVoid(k.b);
+    LLVMDisposeBuilder(k.b);
+    return rc == 0 ? k.fn : NULL;
+}
+
+/* The kernel of node `id` as entry e needs it, emitted on first use. */
+static LLVMValueRef kernel_for(cg_module *m, entry_kind e, int id, unsigned *sig_out) {
+    cg_variants *v = &m->kernels[id];
+    unsigned sig = signature(m, e, id);
+    *sig_out = sig;
+    for (int i = 0; i < v->count; i++)
+        if (v->signature[i] == sig)
+            return v->fn[i];
+    LLVMValueRef fn = emit_kernel(m, id, sig, v->count);
+    if (fn) {
+        v->signature[v->count] = sig;
+        v->fn[v->count++] = fn;
+    }
+    return fn;
+}
+
+/* ----------------------------------------------------------- entry points */
+
+static int check_buffer(const cg_module *m, entry_kind e, int id, const char *entry_name) {
+    if (m->plan->offset[e][id] >= 0)
+        return 0;
+    cg_error("%s: node %%%d (%s) has no buffer in the memory plan", entry_name, id, ir_ops[m->g->nodes[id].op].name);
+    return -1;
+}
+
+/* %n<id> = arena + offset of node id, made once per entry */
+static LLVMValueRef arena_pointer(cg_module *m, LLVMBuilderRef b, LLVMValueRef arena, entry_kind e, int id) {
+    if (!m->pointer[id]) {
+        char name[24];
+        LLVMValueRef offset = LLVMConstInt(m->t.i64, (unsigned long long)m->plan->offset[e][id], 0);
+        snprintf(name, sizeof name, "n%d", id);
+        m->pointer[id] = LLVMBuildInBoundsGEP2(b, LLVMInt8TypeInContext(m->ctx), arena, &offset, 1, name);
+    }
+    return m->pointer[id];
+}
+
+/* call void @kernel(arena + offset(out), arena + offset(in)..., batch) */
+static int emit_call(cg_module *m, LLVMBuilderRef b, const entry *en, entry_kind e, int id, LLVMValueRef *params) {
+    const ir_node *n = &m->g->nodes[id];
+    int out = cg_output_node(m->g, id);
+    if (check_buffer(m, e, out, en->name))
+        return -1;
+    for (int i = 0; i < n->n_inputs; i++)
+        if (cg_reads_input(m->g, id, i) && check_buffer(m, e, n->inputs[i], en->name))
+            return -1;
+    unsigned sig;
+    LLVMValueRef fn = kernel_for(m, e, id, &sig);
+    if (!fn)
+        return -1;
+    LLVMValueRef args[5];
+    int n_args = 0;
+    args[n_args++] = arena_pointer(m, b, params[0], e, out);
+    for (int i = 0; i < n->n_inputs; i++)
+        if (cg_reads_input(m->g, id, i) && input_kind(sig, i) != CG_SAME)
+            args[n_args++] = arena_pointer(m, b, params[0], e, n->inputs[i]);
+    args[n_args++] = params[1];
+    LLVMBuildCall2(b, LLVMGlobalGetValueType(fn), fn, args, (unsigned)n_args, "");
+    return 0;
+}
+
+static int emit_entry(cg_module *m, const entry *en, entry_kind e) {
+    LLVMTypeRef params[2] = {m->t.ptr, m->t.i64};
+    LLVMValueRef fn = LLVMAddFunction(m->mod, en->name, LLVMFunctionType(m->t.void_, params, 2, 0));
+    add_attribute(m, fn, LLVMAttributeFunctionIndex, "nounwind");
+    LLVMValueRef args[2] = {LLVMGetParam(fn, 0), LLVMGetParam(fn, 1)};
+    LLVMSetValueName2(args[0], "arena", 5);
+    LLVMSetValueName2(args[1], "batch", 5);
+    LLVMBuilderRef b = LLVMCreateBuilderInContext(m->ctx);
+    LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlockInContext(m->ctx, fn, "entry"));
+    memset(m->pointer, 0, sizeof *m->pointer * (size_t)m->g->n_nodes);
+    int rc = 0;
+    for (int s = 0; s < en->n_sched && rc == 0; s++)
+        rc = emit_call(m, b, en, e, en->sched[s], args);
+    LLVMBuildRetVoid(b);
+    LLVMDisposeBuilder(b);
+    return rc;
+}
+
+static cg_types make_types(LLVMContextRef ctx) {
+    cg_types t;
+    t.f32 = LLVMFloatTypeInContext(ctx);
+    t.f64 = LLVMDoubleTypeInContext(ctx);
+    t.i1 = LLVMInt1TypeInContext(ctx);
+    t.i32 = LLVMInt32TypeInContext(ctx);
+    t.i64 = LLVMInt64TypeInContext(ctx);
+    t.ptr = LLVMPointerTypeInContext(ctx, 0);
+    t.void_ = LLVMVoidTypeInContext(ctx);
+    return t;
+}
+
+LLVMModuleRef cg_build_module(LLVMContextRef ctx, const ir_graph *g, const entries *es, const mem_plan *plan) {
+    cg_module m;
+    m.ctx = ctx;
+    m.mod = LLVMModuleCreateWithNameInContext(g->model_name ? g->model_name : "mdl", ctx);
+    m.t = make_types(ctx);
+    m.g = g;
+    m.plan = plan;
+    m.kernels = calloc((size_t)(g->n_nodes > 0 ? g->n_nodes : 1), sizeof *m.kernels);
+    m.pointer = calloc((size_t)(g->n_nodes > 0 ? g->n_nodes : 1), sizeof *m.pointer);
+    if (g->source_path)
+        LLVMSetSourceFileName(m.mod, g->source_path, strlen(g->source_path));
+    int rc = m.kernels && m.pointer ? 0 : -1;
+    if (rc)
+        cg_error("out of memory");
+    if (rc == 0 && plan->n_nodes != g->n_nodes) {
+        cg_error("the memory plan covers %d nodes, the graph has %d", plan->n_nodes, g->n_nodes);
+        rc = -1;
+    }
+    for (int e = 0; e < ENTRY_COUNT && rc == 0; e++)
+        if (es->e[e].present)
+            rc = emit_entry(&m, &es->e[e], (entry_kind)e);
+    free(m.kernels);
+    free(m.pointer);
+    if (rc) {
+        LLVMDisposeModule(m.mod);
+        return NULL;
+    }
+    return m.mod;
+}

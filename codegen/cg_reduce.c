@@ -1,0 +1,260 @@
+/*
+ * cg_reduce.c - reductions (reduce_sum, reduce_max, sum_to) and numel.
+ *
+ * All three reductions are one scheme: a flag per input dim says whether it
+ * is kept (it survives in the output) or reduced, and the output is
+ * row-major over the kept dims in order, whatever keepdims or sum_to's
+ * leading and size-1 dims look like.  Literal size-1 dims are dropped and
+ * adjacent dims of the same kind merged, leaving alternating groups.
+ *
+ * The loops are ordered for the memory access, not for the math:
+ *   - when the innermost group is reduced, each output element gets one
+ *     accumulator, and the reduced groups run inside the kept ones, so the
+ *     input streams contiguously into a register;
+ *   - when the innermost group is kept (a column sum, the bias gradient
+ *     sum_to([B,N] -> [N])), a tile of up to CG_TILE accumulators covers
+ *     that group and the reduced groups run around a contiguous loop over
+ *     the tile, so every load is unit-stride.
+ * Sums of f32 accumulate in f64 and are rounded once at the end: a long
+ * reduction (a loss over a large batch) then loses nothing to the
+ * summation order, and the f64 adds carry the reassoc flag so the
+ * vectoriser may split them into partial sums.  Max accumulates in the
+ * element type (it is exact), i32 sums wrap like the rest of i32 math.
+ */
+#include "cg_internal.h"
+
+#define CG_TILE 256
+
+typedef struct reduction {
+    int n_groups;
+    LLVMValueRef extent[IR_MAX_RANK];
+    LLVMValueRef in_stride[IR_MAX_RANK];
+    LLVMValueRef out_stride[IR_MAX_RANK];
+    int reduced[IR_MAX_RANK];
+    /* the accumulator */
+    int is_max;
+    ir_dtype dtype;
+    LLVMTypeRef acc_type;
+    LLVMValueRef acc_init;
+} reduction;
+
+static int is_one(const ir_shape *s, int d) { return s->dims[d] == 1 && !((s->batch_mask >> d) & 1); }
+
+/* The product of the kept dims of x after dim `last`. */
+static LLVMValueRef kept_product(cg_kernel *k, const ir_shape *x, const int *kept, int last) {
+    LLVMValueRef p = cg_i64(k, 1);
+    for (int d = last + 1; d < x->rank; d++)
+        if (kept[d])
+            p = cg_mul(k, p, cg_dim(k, x, d));
+    return p;
+}
+
+static void add_group(cg_kernel *k, reduction *r, const ir_shape *x, const int *kept, int first, int last) {
+    int g = r->n_groups++;
+    r->extent[g] = cg_dims_product(k, x, first, last + 1);
+    r->in_stride[g] = cg_dims_product(k, x, last + 1, x->rank);
+    r->out_stride[g] = kept[first] ? kept_product(k, x, kept, last) : cg_i64(k, 0);
+    r->reduced[g] = !kept[first];
+}
+
+static void build_groups(cg_kernel *k, reduction *r, const ir_shape *x, const int *kept) {
+    int first = -1, prev = -1;
+    r->n_groups = 0;
+    for (int d = 0; d < x->rank; d++) {
+        if (is_one(x, d))
+            continue;
+        if (first >= 0 && kept[d] != kept[first]) {
+            add_group(k, r, x, kept, first, prev);
+            first = -1;
+        }
+        if (first < 0)
+            first = d;
+        prev = d;
+    }
+    if (first >= 0)
+        add_group(k, r, x, kept, first, prev);
+}
+
+static void init_accumulator(cg_kernel *k, reduction *r) {
+    r->dtype = k->node->dtype;
+    if (r->dtype == IR_I32) {
+        r->acc_type = k->t.i32;
+        r->acc_init = LLVMConstInt(k->t.i32, r->is_max ? (unsigned long long)INT32_MIN : 0, 1);
+    } else if (r->is_max) {
+        r->acc_type = k->t.f32;
+        r->acc_init = LLVMConstReal(k->t.f32, -__builtin_inf());
+    } else {
+        r->acc_type = k->t.f64;
+        r->acc_init = LLVMConstReal(k->t.f64, 0);
+    }
+}
+
+static LLVMValueRef combine(cg_kernel *k, const reduction *r, LLVMValueRef acc, LLVMValueRef x) {
+    LLVMValueRef args[2] = {acc, x};
+    if (r->dtype == IR_I32)
+        return r->is_max ? cg_intrinsic(k, "llvm.smax", k->t.i32, args, 2) : LLVMBuildAdd(k->b, acc, x, "");
+    if (r->is_max)
+        return cg_intrinsic(k, "llvm.maxnum", k->t.f32, args, 2);
+    LLVMValueRef sum = LLVMBuildFAdd(k->b, acc, LLVMBuildFPExt(k->b, x, k->t.f64, ""), "");
+    LLVMSetFastMathFlags(sum, LLVMFastMathAllowReassoc);
+    return sum;
+}
+
+static LLVMValueRef finish(cg_kernel *k, const reduction *r, LLVMValueRef acc) {
+    return r->acc_type == k->t.f64 ? LLVMBuildFPTrunc(k->b, acc, k->t.f32, "") : acc;
+}
+
+/* A nest over the groups of one kind ([from, to) only); streams: 0 = out, 1 = in. */
+static void group_nest(const reduction *r, int reduced, int from, int to, cg_nest *nest) {
+    nest->depth = 0;
+    nest->n_streams = 2;
+    for (int g = from; g < to; g++) {
+        if (r->reduced[g] != reduced)
+            continue;
+        nest->extent[nest->depth] = r->extent[g];
+        nest->stride[0][nest->depth] = r->out_stride[g];
+        nest->stride[1][nest->depth] = r->in_stride[g];
+        nest->depth++;
+    }
+}
+
+/* ---------------------------------------- innermost group reduced: a register */
+
+typedef struct scalar_ctx {
+    const reduction *r;
+    LLVMValueRef acc; /* alloca */
+} scalar_ctx;
+
+static void accumulate_one(cg_kernel *k, LLVMValueRef *index, void *ctx) {
+    scalar_ctx *c = ctx;
+    LLVMValueRef acc = LLVMBuildLoad2(k->b, c->r->acc_type, c->acc, "");
+    LLVMBuildStore(k->b, combine(k, c->r, acc, cg_load_input(k, 0, index[1])), c->acc);
+}
+
+static void reduce_to_scalar(cg_kernel *k, LLVMValueRef *index, void *ctx) {
+    scalar_ctx *c = ctx;
+    cg_nest inner;
+    group_nest(c->r, 1, 0, c->r->n_groups, &inner);
+    LLVMBuildStore(k->b, c->r->acc_init, c->acc);
+    cg_emit_nest(k, &inner, index, accumulate_one, c);
+    cg_store(k, finish(k, c->r, LLVMBuildLoad2(k->b, c->r->acc_type, c->acc, "")), k->out, index[0]);
+}
+
+static void emit_inner_reduced(cg_kernel *k, const reduction *r) {
+    scalar_ctx c = {r, cg_alloca(k, r->acc_type, "acc")};
+    cg_nest outer;
+    LLVMValueRef zero[2] = {cg_i64(k, 0), cg_i64(k, 0)};
+    group_nest(r, 0, 0, r->n_groups, &outer);
+    cg_emit_nest(k, &outer, zero, reduce_to_scalar, &c);
+}
+
+/* ------------------------------------------ innermost group kept: a tile */
+
+typedef struct tile_ctx {
+    const reduction *r;
+    LLVMValueRef tile;  /* alloca [CG_TILE x acc] */
+    LLVMValueRef start; /* first element of the innermost group in this tile */
+    LLVMValueRef count; /* elements in this tile */
+} tile_ctx;
+
+static void accumulate_tile(cg_kernel *k, LLVMValueRef *index, void *ctx) {
+    tile_ctx *c = ctx;
+    cg_loop j = cg_loop_begin(k, c->count, "j");
+    LLVMValueRef acc = cg_load(k, c->r->acc_type, c->tile, j.index);
+    LLVMValueRef x = cg_load_input(k, 0, cg_add(k, index[1], j.index));
+    cg_store(k, combine(k, c->r, acc, x), c->tile, j.index);
+    cg_loop_end(k, &j);
+}
+
+/* One tile of output elements at index[0] + start .. + count. */
+static void reduce_tile(cg_kernel *k, tile_ctx *c, LLVMValueRef *index) {
+    cg_loop j = cg_loop_begin(k, c->count, "j");
+    cg_store(k, c->r->acc_init, c->tile, j.index);
+    cg_loop_end(k, &j);
+
+    cg_nest inner;
+    LLVMValueRef base[2] = {index[0], cg_add(k, index[1], c->start)};
+    group_nest(c->r, 1, 0, c->r->n_groups, &inner);
+    cg_emit_nest(k, &inner, base, accumulate_tile, c);
+
+    j = cg_loop_begin(k, c->count, "j");
+    LLVMValueRef acc = cg_load(k, c->r->acc_type, c->tile, j.index);
+    cg_store(k, finish(k, c->r, acc), k->out, cg_add(k, index[0], cg_add(k, c->start, j.index)));
+    cg_loop_end(k, &j);
+}
+
+static void reduce_tiles(cg_kernel *k, LLVMValueRef *index, void *ctx) {
+    tile_ctx *c = ctx;
+    LLVMValueRef n = c->r->extent[c->r->n_groups - 1];
+    if (LLVMIsAConstantInt(n) && LLVMConstIntGetSExtValue(n) <= CG_TILE) {
+        c->start = cg_i64(k, 0);
+        c->count = n;
+        reduce_tile(k, c, index);
+        return;
+    }
+    LLVMValueRef tiles = LLVMBuildUDiv(k->b, LLVMBuildAdd(k->b, n, cg_i64(k, CG_TILE - 1), ""), cg_i64(k, CG_TILE), "");
+    cg_loop t = cg_loop_begin(k, tiles, "t");
+    c->start = cg_mul(k, t.index, cg_i64(k, CG_TILE));
+    LLVMValueRef left = LLVMBuildSub(k->b, n, c->start, "");
+    LLVMValueRef full = LLVMBuildICmp(k->b, LLVMIntUGT, left, cg_i64(k, CG_TILE), "");
+    c->count = LLVMBuildSelect(k->b, full, cg_i64(k, CG_TILE), left, "");
+    reduce_tile(k, c, index);
+    cg_loop_end(k, &t);
+}
+
+static void emit_inner_kept(cg_kernel *k, const reduction *r) {
+    tile_ctx c = {r, cg_alloca(k, LLVMArrayType2(r->acc_type, CG_TILE), "tile"), NULL, NULL};
+    cg_nest outer;
+    LLVMValueRef zero[2] = {cg_i64(k, 0), cg_i64(k, 0)};
+    group_nest(r, 0, 0, r->n_groups - 1, &outer);
+    cg_emit_nest(k, &outer, zero, reduce_tiles, &c);
+}
+
+/* ----------------------------------------------------------------- kernels */
+
+static int emit_reduction(cg_kernel *k, const int *kept, int is_max) {
+    reduction r;
+    r.is_max = is_max;
+    init_accumulator(k, &r);
+    build_groups(k, &r, &k->g->nodes[k->node->inputs[0]].shape, kept);
+    if (r.n_groups > 0 && !r.reduced[r.n_groups - 1])
+        emit_inner_kept(k, &r);
+    else
+        emit_inner_reduced(k, &r);
+    return 0;
+}
+
+static int reduce_axes(cg_kernel *k, int is_max) {
+    int kept[IR_MAX_RANK];
+    for (int d = 0; d < IR_MAX_RANK; d++)
+        kept[d] = !((k->node->axes >> d) & 1);
+    return emit_reduction(k, kept, is_max);
+}
+
+int cg_kernel_reduce_sum(cg_kernel *k) { return reduce_axes(k, 0); }
+
+int cg_kernel_reduce_max(cg_kernel *k) { return reduce_axes(k, 1); }
+
+/* Input dim d is kept where the output, aligned right, has a dim that is
+ * not a literal 1. */
+int cg_kernel_sum_to(cg_kernel *k) {
+    int kept[IR_MAX_RANK];
+    const ir_shape *x = &k->g->nodes[k->node->inputs[0]].shape, *to = &k->node->shape;
+    for (int d = 0; d < x->rank; d++) {
+        int t = to->rank - x->rank + d;
+        kept[d] = t >= 0 && !is_one(to, t);
+    }
+    return emit_reduction(k, kept, 0);
+}
+
+/* f32 scalar: the number of elements of x over `axes`, a batch dim counting
+ * the run-time batch. */
+int cg_kernel_numel(cg_kernel *k) {
+    const ir_shape *x = &k->g->nodes[k->node->inputs[0]].shape;
+    LLVMValueRef count = cg_i64(k, 1);
+    for (int d = 0; d < x->rank; d++)
+        if ((k->node->axes >> d) & 1)
+            count = cg_mul(k, count, cg_dim(k, x, d));
+    cg_store(k, LLVMBuildSIToFP(k->b, count, k->t.f32, ""), k->out, cg_i64(k, 0));
+    return 0;
+}

@@ -1,0 +1,212 @@
+/*
+ * cg_scalar.c - one element of every elementwise op, as LLVM IR.
+ *
+ * Each cg_scalar_<name> takes its operands as LLVM values and returns the
+ * result in the node's dtype; it emits no loads, stores or control flow,
+ * so the loop vectoriser sees straight-line code and a fused kernel can
+ * chain emitters by passing one's result to the next.  Floating point is
+ * strict IEEE (no fast-math flags): results must match the reference
+ * interpreter (ir/eval.c), whose header lists the semantics shared here,
+ * e.g. that i32 division by zero gives 0 instead of trapping.
+ *
+ * Math functions use LLVM intrinsics (llvm.exp, llvm.tanh, ...), which the
+ * backend lowers to libm calls (expf, tanhf) where the CPU has no
+ * instruction; the generated object therefore links with -lm.
+ */
+#include "cg_internal.h"
+
+static int is_int(LLVMValueRef v) { return LLVMGetTypeKind(LLVMTypeOf(v)) == LLVMIntegerTypeKind; }
+
+static LLVMValueRef f32(cg_kernel *k, double v) { return LLVMConstReal(k->t.f32, v); }
+
+static LLVMValueRef i32(cg_kernel *k, int64_t v) { return LLVMConstInt(k->t.i32, (unsigned long long)v, 1); }
+
+static LLVMValueRef unary(cg_kernel *k, const char *intrinsic, LLVMValueRef x) {
+    return cg_intrinsic(k, intrinsic, LLVMTypeOf(x), &x, 1);
+}
+
+static LLVMValueRef binary(cg_kernel *k, const char *intrinsic, LLVMValueRef a, LLVMValueRef b) {
+    LLVMValueRef args[2] = {a, b};
+    return cg_intrinsic(k, intrinsic, LLVMTypeOf(a), args, 2);
+}
+
+/* 1.0 or 0.0 from an i1 */
+static LLVMValueRef to_f32(cg_kernel *k, LLVMValueRef flag) { return LLVMBuildUIToFP(k->b, flag, k->t.f32, ""); }
+
+/* -------------------------------------------------------------- unary */
+
+static LLVMValueRef cg_scalar_neg(cg_kernel *k, const ir_node *n, LLVMValueRef *x) {
+    (void)n;
+    return is_int(x[0]) ? LLVMBuildNeg(k->b, x[0], "") : LLVMBuildFNeg(k->b, x[0], "");
+}
+
+static LLVMValueRef cg_scalar_exp(cg_kernel *k, const ir_node *n, LLVMValueRef *x) {
+    (void)n;
+    return unary(k, "llvm.exp", x[0]);
+}
+
+static LLVMValueRef cg_scalar_log(cg_kernel *k, const ir_node *n, LLVMValueRef *x) {
+    (void)n;
+    return unary(k, "llvm.log", x[0]);
+}
+
+static LLVMValueRef cg_scalar_sqrt(cg_kernel *k, const ir_node *n, LLVMValueRef *x) {
+    (void)n;
+    return unary(k, "llvm.sqrt", x[0]);
+}
+
+static LLVMValueRef cg_scalar_abs(cg_kernel *k, const ir_node *n, LLVMValueRef *x) {
+    (void)n;
+    if (!is_int(x[0]))
+        return unary(k, "llvm.fabs", x[0]);
+    /* abs(INT_MIN) = INT_MIN rather than poison */
+    LLVMValueRef args[2] = {x[0], LLVMConstInt(k->t.i1, 0, 0)};
+    return cg_intrinsic(k, "llvm.abs", k->t.i32, args, 2);
+}
+
+/* (x > 0) - (x < 0): -1, 0 or 1, and 0 for NaN (ordered compares) */
+static LLVMValueRef cg_scalar_sign(cg_kernel *k, const ir_node *n, LLVMValueRef *x) {
+    (void)n;
+    if (is_int(x[0])) {
+        LLVMValueRef pos = LLVMBuildICmp(k->b, LLVMIntSGT, x[0], i32(k, 0), "");
+        LLVMValueRef neg = LLVMBuildICmp(k->b, LLVMIntSLT, x[0], i32(k, 0), "");
+        return LLVMBuildSub(k->b, LLVMBuildZExt(k->b, pos, k->t.i32, ""), LLVMBuildZExt(k->b, neg, k->t.i32, ""), "");
+    }
+    LLVMValueRef pos = LLVMBuildFCmp(k->b, LLVMRealOGT, x[0], f32(k, 0), "");
+    LLVMValueRef neg = LLVMBuildFCmp(k->b, LLVMRealOLT, x[0], f32(k, 0), "");
+    return LLVMBuildFSub(k->b, to_f32(k, pos), to_f32(k, neg), "");
+}
+
+static LLVMValueRef cg_scalar_tanh(cg_kernel *k, const ir_node *n, LLVMValueRef *x) {
+    (void)n;
+    return unary(k, "llvm.tanh", x[0]);
+}
+
+/* f(x) = 1 / (1 + exp(-x)); exp(-x) overflows to inf for x < -88, giving 0 */
+static LLVMValueRef cg_scalar_sigmoid(cg_kernel *k, const ir_node *n, LLVMValueRef *x) {
+    (void)n;
+    LLVMValueRef e = unary(k, "llvm.exp", LLVMBuildFNeg(k->b, x[0], ""));
+    return LLVMBuildFDiv(k->b, f32(k, 1), LLVMBuildFAdd(k->b, f32(k, 1), e, ""), "");
+}
+
+/* x > 0 ? x : 0, which is exactly x86's maxps(x, 0) (NaN -> 0) */
+static LLVMValueRef cg_scalar_relu(cg_kernel *k, const ir_node *n, LLVMValueRef *x) {
+    (void)n;
+    if (is_int(x[0]))
+        return binary(k, "llvm.smax", x[0], i32(k, 0));
+    LLVMValueRef pos = LLVMBuildFCmp(k->b, LLVMRealOGT, x[0], f32(k, 0), "");
+    return LLVMBuildSelect(k->b, pos, x[0], f32(k, 0), "");
+}
+
+static LLVMValueRef cg_scalar_cast(cg_kernel *k, const ir_node *n, LLVMValueRef *x) {
+    return cg_convert(k, x[0], is_int(x[0]) ? IR_I32 : IR_F32, n->dtype);
+}
+
+/* ------------------------------------------------------------- binary */
+
+static LLVMValueRef cg_scalar_add(cg_kernel *k, const ir_node *n, LLVMValueRef *x) {
+    (void)n;
+    return is_int(x[0]) ? LLVMBuildAdd(k->b, x[0], x[1], "") : LLVMBuildFAdd(k->b, x[0], x[1], "");
+}
+
+static LLVMValueRef cg_scalar_sub(cg_kernel *k, const ir_node *n, LLVMValueRef *x) {
+    (void)n;
+    return is_int(x[0]) ? LLVMBuildSub(k->b, x[0], x[1], "") : LLVMBuildFSub(k->b, x[0], x[1], "");
+}
+
+static LLVMValueRef cg_scalar_mul(cg_kernel *k, const ir_node *n, LLVMValueRef *x) {
+    (void)n;
+    return is_int(x[0]) ? LLVMBuildMul(k->b, x[0], x[1], "") : LLVMBuildFMul(k->b, x[0], x[1], "");
+}
+
+/* i32: a / 0 = 0 and INT_MIN / -1 = INT_MIN (= -a, wrapping) instead of
+ * the trap and the undefined behaviour of sdiv. */
+static LLVMValueRef int_div(cg_kernel *k, LLVMValueRef a, LLVMValueRef b) {
+    LLVMValueRef by_zero = LLVMBuildICmp(k->b, LLVMIntEQ, b, i32(k, 0), "");
+    LLVMValueRef by_minus_one = LLVMBuildICmp(k->b, LLVMIntEQ, b, i32(k, -1), "");
+    LLVMValueRef unsafe = LLVMBuildOr(k->b, by_zero, by_minus_one, "");
+    LLVMValueRef q = LLVMBuildSDiv(k->b, a, LLVMBuildSelect(k->b, unsafe, i32(k, 1), b, ""), "");
+    q = LLVMBuildSelect(k->b, by_minus_one, LLVMBuildNeg(k->b, a, ""), q, "");
+    return LLVMBuildSelect(k->b, by_zero, i32(k, 0), q, "");
+}
+
+static LLVMValueRef cg_scalar_div(cg_kernel *k, const ir_node *n, LLVMValueRef *x) {
+    (void)n;
+    return is_int(x[0]) ? int_div(k, x[0], x[1]) : LLVMBuildFDiv(k->b, x[0], x[1], "");
+}
+
+static LLVMValueRef cg_scalar_pow(cg_kernel *k, const ir_node *n, LLVMValueRef *x) {
+    (void)n;
+    return binary(k, "llvm.pow", x[0], x[1]);
+}
+
+static LLVMValueRef cg_scalar_min(cg_kernel *k, const ir_node *n, LLVMValueRef *x) {
+    (void)n;
+    return binary(k, is_int(x[0]) ? "llvm.smin" : "llvm.minnum", x[0], x[1]);
+}
+
+static LLVMValueRef cg_scalar_max(cg_kernel *k, const ir_node *n, LLVMValueRef *x) {
+    (void)n;
+    return binary(k, is_int(x[0]) ? "llvm.smax" : "llvm.maxnum", x[0], x[1]);
+}
+
+/* Ordered predicates are false on NaN; `ne` is unordered, true on NaN, as in C. */
+static LLVMValueRef compare(cg_kernel *k, LLVMValueRef *x, LLVMIntPredicate ip, LLVMRealPredicate fp) {
+    if (is_int(x[0]))
+        return to_f32(k, LLVMBuildICmp(k->b, ip, x[0], x[1], ""));
+    return to_f32(k, LLVMBuildFCmp(k->b, fp, x[0], x[1], ""));
+}
+
+static LLVMValueRef cg_scalar_lt(cg_kernel *k, const ir_node *n, LLVMValueRef *x) {
+    (void)n;
+    return compare(k, x, LLVMIntSLT, LLVMRealOLT);
+}
+
+static LLVMValueRef cg_scalar_le(cg_kernel *k, const ir_node *n, LLVMValueRef *x) {
+    (void)n;
+    return compare(k, x, LLVMIntSLE, LLVMRealOLE);
+}
+
+static LLVMValueRef cg_scalar_gt(cg_kernel *k, const ir_node *n, LLVMValueRef *x) {
+    (void)n;
+    return compare(k, x, LLVMIntSGT, LLVMRealOGT);
+}
+
+static LLVMValueRef cg_scalar_ge(cg_kernel *k, const ir_node *n, LLVMValueRef *x) {
+    (void)n;
+    return compare(k, x, LLVMIntSGE, LLVMRealOGE);
+}
+
+static LLVMValueRef cg_scalar_eq(cg_kernel *k, const ir_node *n, LLVMValueRef *x) {
+    (void)n;
+    return compare(k, x, LLVMIntEQ, LLVMRealOEQ);
+}
+
+static LLVMValueRef cg_scalar_ne(cg_kernel *k, const ir_node *n, LLVMValueRef *x) {
+    (void)n;
+    return compare(k, x, LLVMIntNE, LLVMRealUNE);
+}
+
+/* ------------------------------------------------------------ ternary */
+
+/* c != 0 ? a : b, the condition in its own dtype (NaN counts as true) */
+static LLVMValueRef cg_scalar_where(cg_kernel *k, const ir_node *n, LLVMValueRef *x) {
+    (void)n;
+    LLVMValueRef c = is_int(x[0]) ? LLVMBuildICmp(k->b, LLVMIntNE, x[0], i32(k, 0), "")
+                                  : LLVMBuildFCmp(k->b, LLVMRealUNE, x[0], f32(k, 0), "");
+    return LLVMBuildSelect(k->b, c, x[1], x[2], "");
+}
+
+#define CG_SCALAR_LEAF(name) NULL
+#define CG_SCALAR_UNARY(name) cg_scalar_##name
+#define CG_SCALAR_BINARY(name) cg_scalar_##name
+#define CG_SCALAR_TERNARY(name) cg_scalar_##name
+#define CG_SCALAR_REDUCE(name) NULL
+#define CG_SCALAR_MOVE(name) NULL
+#define CG_SCALAR_CONTRACT(name) NULL
+#define CG_SCALAR_SINK(name) NULL
+const cg_scalar_fn cg_scalars[IR_OP_COUNT] = {
+#define OP(id, name, arity, class) [IR_##id] = CG_SCALAR_##class(name),
+#include "ops.def"
+#undef OP
+};

@@ -1,0 +1,394 @@
+/*
+ * eval.c - the reference interpreter (see eval.h for the semantics).
+ *
+ * Each op has an evaluator eval_<name>, gathered from ops.def into a table,
+ * so an op without one does not compile; elementwise ops share one
+ * evaluator and differ in a scalar function scalar_<name>.  Indexing is
+ * the textbook kind: walk the multi-index of one tensor with an odometer and
+ * derive the position in the other through per-dimension strides, with
+ * stride 0 where numpy broadcasting repeats an element.  Nothing here tries
+ * to be fast; everything tries to be obviously right.
+ */
+#include "eval.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct eval_ctx {
+    const ir_graph *g;
+    int64_t batch;
+    double **values;
+} eval_ctx;
+
+int64_t ir_numel_at(const ir_shape *s, int64_t batch) {
+    int64_t n = 1;
+    for (int d = 0; d < s->rank; d++)
+        n *= (s->batch_mask >> d) & 1 ? batch : s->dims[d];
+    return n;
+}
+
+static int64_t dim_at(const ir_shape *s, int d, int64_t batch) { return (s->batch_mask >> d) & 1 ? batch : s->dims[d]; }
+
+/* A literal size-1 dim, which numpy broadcasting stretches. */
+static int is_one(const ir_shape *s, int d) { return s->dims[d] == 1 && !((s->batch_mask >> d) & 1); }
+
+/* strides[d] for each dim of `to`: where element idx of `to` finds its
+ * element of `from`, which broadcasts to `to` (aligned right). */
+static void broadcast_strides(const ir_shape *from, const ir_shape *to, int64_t batch, int64_t *strides) {
+    int64_t step = 1;
+    for (int d = to->rank - 1; d >= 0; d--) {
+        int f = from->rank - to->rank + d;
+        strides[d] = 0;
+        if (f < 0)
+            continue;
+        if (!is_one(from, f))
+            strides[d] = step;
+        step *= dim_at(from, f, batch);
+    }
+}
+
+/* Advances a multi-index over `s`; returns 0 after the last one. */
+static int next_index(const ir_shape *s, int64_t batch, int64_t *idx) {
+    for (int d = s->rank - 1; d >= 0; d--) {
+        if (++idx[d] < dim_at(s, d, batch))
+            return 1;
+        idx[d] = 0;
+    }
+    return 0;
+}
+
+static int64_t offset_of(const int64_t *idx, const int64_t *strides, int rank) {
+    int64_t off = 0;
+    for (int d = 0; d < rank; d++)
+        off += idx[d] * strides[d];
+    return off;
+}
+
+static double *new_array(int64_t n) {
+    double *p = calloc((size_t)(n > 0 ? n : 1), sizeof *p);
+    if (!p) {
+        fprintf(stderr, "ir_eval: out of memory\n");
+        exit(70);
+    }
+    return p;
+}
+
+static const ir_node *input(const eval_ctx *c, int id, int k) { return &c->g->nodes[c->g->nodes[id].inputs[k]]; }
+
+static const double *input_values(const eval_ctx *c, int id, int k) { return c->values[c->g->nodes[id].inputs[k]]; }
+
+/* ------------------------------------------------------------ int32 math */
+
+static double wrap_i32(int64_t v) { return (double)(int32_t)(uint32_t)(uint64_t)v; }
+
+static double to_i32(double v) {
+    if (isnan(v))
+        return 0;
+    if (v >= 2147483647.0)
+        return 2147483647.0;
+    if (v <= -2147483648.0)
+        return -2147483648.0;
+    return trunc(v);
+}
+
+/* ------------------------------------------------------ scalar functions
+ * scalar_<name>(x, is_int): one element; x holds the operands, is_int says
+ * the node is i32 (its operands then are too, except cast's and where's
+ * condition). */
+
+typedef double (*scalar_fn)(const double *x, int is_int);
+
+static double scalar_neg(const double *x, int is_int) { return is_int ? wrap_i32(-(int64_t)x[0]) : -x[0]; }
+static double scalar_exp(const double *x, int is_int) {
+    (void)is_int;
+    return exp(x[0]);
+}
+static double scalar_log(const double *x, int is_int) {
+    (void)is_int;
+    return log(x[0]);
+}
+static double scalar_sqrt(const double *x, int is_int) {
+    (void)is_int;
+    return sqrt(x[0]);
+}
+static double scalar_abs(const double *x, int is_int) { return is_int ? wrap_i32(llabs((int64_t)x[0])) : fabs(x[0]); }
+static double scalar_sign(const double *x, int is_int) {
+    (void)is_int;
+    return (x[0] > 0) - (x[0] < 0);
+}
+static double scalar_tanh(const double *x, int is_int) {
+    (void)is_int;
+    return tanh(x[0]);
+}
+/* f(x) = 1 / (1 + exp(-x)) */
+static double scalar_sigmoid(const double *x, int is_int) {
+    (void)is_int;
+    return 1 / (1 + exp(-x[0]));
+}
+static double scalar_relu(const double *x, int is_int) {
+    (void)is_int;
+    return x[0] > 0 ? x[0] : 0;
+}
+static double scalar_cast(const double *x, int is_int) { return is_int ? to_i32(x[0]) : x[0]; }
+
+static double scalar_add(const double *x, int is_int) {
+    return is_int ? wrap_i32((int64_t)x[0] + (int64_t)x[1]) : x[0] + x[1];
+}
+
+static double scalar_sub(const double *x, int is_int) {
+    return is_int ? wrap_i32((int64_t)x[0] - (int64_t)x[1]) : x[0] - x[1];
+}
+
+static double scalar_mul(const double *x, int is_int) {
+    return is_int ? wrap_i32((int64_t)x[0] * (int64_t)x[1]) : x[0] * x[1];
+}
+
+/* i32: truncating, and total: x / 0 = 0 (x86 would trap), INT_MIN / -1 wraps. */
+static double scalar_div(const double *x, int is_int) {
+    if (!is_int)
+        return x[0] / x[1];
+    int64_t a = (int64_t)x[0], b = (int64_t)x[1];
+    return b == 0 ? 0 : wrap_i32(a / b);
+}
+
+static double scalar_pow(const double *x, int is_int) {
+    (void)is_int;
+    return pow(x[0], x[1]);
+}
+static double scalar_min(const double *x, int is_int) {
+    (void)is_int;
+    return fmin(x[0], x[1]);
+}
+static double scalar_max(const double *x, int is_int) {
+    (void)is_int;
+    return fmax(x[0], x[1]);
+}
+static double scalar_lt(const double *x, int is_int) {
+    (void)is_int;
+    return x[0] < x[1];
+}
+static double scalar_le(const double *x, int is_int) {
+    (void)is_int;
+    return x[0] <= x[1];
+}
+static double scalar_gt(const double *x, int is_int) {
+    (void)is_int;
+    return x[0] > x[1];
+}
+static double scalar_ge(const double *x, int is_int) {
+    (void)is_int;
+    return x[0] >= x[1];
+}
+static double scalar_eq(const double *x, int is_int) {
+    (void)is_int;
+    return x[0] == x[1];
+}
+static double scalar_ne(const double *x, int is_int) {
+    (void)is_int;
+    return x[0] != x[1];
+}
+static double scalar_where(const double *x, int is_int) {
+    (void)is_int;
+    return x[0] != 0 ? x[1] : x[2];
+}
+
+#define SCALAR_LEAF(name) NULL
+#define SCALAR_UNARY(name) scalar_##name
+#define SCALAR_BINARY(name) scalar_##name
+#define SCALAR_TERNARY(name) scalar_##name
+#define SCALAR_REDUCE(name) NULL
+#define SCALAR_MOVE(name) NULL
+#define SCALAR_CONTRACT(name) NULL
+#define SCALAR_SINK(name) NULL
+static const scalar_fn scalars[IR_OP_COUNT] = {
+#define OP(id, name, arity, class) [IR_##id] = SCALAR_##class(name),
+#include "ops.def"
+#undef OP
+};
+
+/* ------------------------------------------------------------ evaluators
+ * eval_<name>(c, id, out): fill `out` (the node's elements at c->batch). */
+
+typedef int (*eval_fn)(const eval_ctx *c, int id, double *out);
+
+static int eval_elementwise(const eval_ctx *c, int id, double *out) {
+    const ir_node *n = &c->g->nodes[id];
+    int64_t strides[3][IR_MAX_RANK], idx[IR_MAX_RANK] = {0};
+    for (int k = 0; k < n->n_inputs; k++)
+        broadcast_strides(&input(c, id, k)->shape, &n->shape, c->batch, strides[k]);
+    int64_t count = ir_numel_at(&n->shape, c->batch);
+    for (int64_t i = 0; i < count; i++, next_index(&n->shape, c->batch, idx)) {
+        double x[3];
+        for (int k = 0; k < n->n_inputs; k++)
+            x[k] = input_values(c, id, k)[offset_of(idx, strides[k], n->shape.rank)];
+        out[i] = scalars[n->op](x, n->dtype == IR_I32);
+    }
+    return 0;
+}
+
+static int eval_leaf(const eval_ctx *c, int id, double *out) {
+    (void)out;
+    fprintf(stderr, "ir_eval: %%%d %s has no value\n", id, ir_ops[c->g->nodes[id].op].name);
+    return -1;
+}
+#define eval_input eval_leaf
+#define eval_param eval_leaf
+#define eval_hyper eval_leaf
+
+static int eval_const(const eval_ctx *c, int id, double *out) {
+    const ir_node *n = &c->g->nodes[id];
+    int64_t count = ir_numel_at(&n->shape, c->batch);
+    for (int64_t i = 0; i < count; i++)
+        out[i] = n->value;
+    return 0;
+}
+
+/* The number of elements of x over `axes`, batch dims counting `batch`. */
+static int eval_numel(const eval_ctx *c, int id, double *out) {
+    const ir_node *n = &c->g->nodes[id];
+    const ir_shape *x = &input(c, id, 0)->shape;
+    double count = 1;
+    for (int d = 0; d < x->rank; d++)
+        if ((n->axes >> d) & 1)
+            count *= (double)dim_at(x, d, c->batch);
+    out[0] = count;
+    return 0;
+}
+
+/* Reductions: kept[d] says input dim d survives; the output is row-major
+ * over the kept dims in order (keepdims or not, sum_to's leading or size-1
+ * dims add no elements). */
+static int reduce(const eval_ctx *c, int id, const int *kept, int is_max, double *out) {
+    const ir_node *n = &c->g->nodes[id];
+    const ir_shape *x = &input(c, id, 0)->shape;
+    const double *in = input_values(c, id, 0);
+    int64_t strides[IR_MAX_RANK], idx[IR_MAX_RANK] = {0}, step = 1;
+    for (int d = x->rank - 1; d >= 0; d--) {
+        strides[d] = kept[d] ? step : 0;
+        step *= kept[d] ? dim_at(x, d, c->batch) : 1;
+    }
+    int64_t n_out = ir_numel_at(&n->shape, c->batch), count = ir_numel_at(x, c->batch);
+    for (int64_t o = 0; o < n_out; o++)
+        out[o] = is_max ? -INFINITY : 0;
+    for (int64_t i = 0; i < count; i++, next_index(x, c->batch, idx)) {
+        double *acc = &out[offset_of(idx, strides, x->rank)];
+        *acc = is_max ? fmax(*acc, in[i]) : *acc + in[i];
+    }
+    if (n->dtype == IR_I32)
+        for (int64_t o = 0; o < n_out; o++)
+            out[o] = is_max ? out[o] : wrap_i32((int64_t)out[o]);
+    return 0;
+}
+
+static int reduce_axes(const eval_ctx *c, int id, int is_max, double *out) {
+    int kept[IR_MAX_RANK];
+    const ir_shape *x = &input(c, id, 0)->shape;
+    for (int d = 0; d < x->rank; d++)
+        kept[d] = !((c->g->nodes[id].axes >> d) & 1);
+    return reduce(c, id, kept, is_max, out);
+}
+
+static int eval_reduce_sum(const eval_ctx *c, int id, double *out) { return reduce_axes(c, id, 0, out); }
+static int eval_reduce_max(const eval_ctx *c, int id, double *out) { return reduce_axes(c, id, 1, out); }
+
+/* The output, aligned right, keeps the dims it has and that are not a literal 1. */
+static int eval_sum_to(const eval_ctx *c, int id, double *out) {
+    int kept[IR_MAX_RANK];
+    const ir_shape *x = &input(c, id, 0)->shape, *to = &c->g->nodes[id].shape;
+    for (int d = 0; d < x->rank; d++) {
+        int t = to->rank - x->rank + d;
+        kept[d] = t >= 0 && !is_one(to, t);
+    }
+    return reduce(c, id, kept, 0, out);
+}
+
+/* Copies input k into `out` of shape `to`, broadcasting. */
+static void copy_broadcast(const eval_ctx *c, int id, int k, const ir_shape *to, double *out) {
+    int64_t strides[IR_MAX_RANK], idx[IR_MAX_RANK] = {0};
+    broadcast_strides(&input(c, id, k)->shape, to, c->batch, strides);
+    const double *in = input_values(c, id, k);
+    int64_t count = ir_numel_at(to, c->batch);
+    for (int64_t i = 0; i < count; i++, next_index(to, c->batch, idx))
+        out[i] = in[offset_of(idx, strides, to->rank)];
+}
+
+static int eval_broadcast(const eval_ctx *c, int id, double *out) {
+    copy_broadcast(c, id, 0, &c->g->nodes[id].shape, out);
+    return 0;
+}
+
+static int eval_reshape(const eval_ctx *c, int id, double *out) {
+    int64_t count = ir_numel_at(&c->g->nodes[id].shape, c->batch);
+    memcpy(out, input_values(c, id, 0), (size_t)count * sizeof *out);
+    return 0;
+}
+
+/* [M,K] @ [K,N] -> [M,N]; a transposed operand is stored as [K,M] / [N,K]. */
+static int eval_matmul(const eval_ctx *c, int id, double *out) {
+    const ir_node *n = &c->g->nodes[id];
+    const ir_shape *as = &input(c, id, 0)->shape;
+    int ta = !!(n->flags & IR_TRANSPOSE_A), tb = !!(n->flags & IR_TRANSPOSE_B);
+    int64_t m = dim_at(&n->shape, 0, c->batch), nn = dim_at(&n->shape, 1, c->batch);
+    int64_t kk = dim_at(as, ta ? 0 : 1, c->batch);
+    const double *a = input_values(c, id, 0), *b = input_values(c, id, 1);
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < nn; j++) {
+            double acc = 0;
+            for (int64_t k = 0; k < kk; k++)
+                acc += a[ta ? k * m + i : i * kk + k] * b[tb ? j * kk + k : k * nn + j];
+            out[i * nn + j] = acc;
+        }
+    return 0;
+}
+
+static int eval_assign(const eval_ctx *c, int id, double *out) {
+    copy_broadcast(c, id, 1, &input(c, id, 0)->shape, out);
+    return 0;
+}
+
+#define EVAL_LEAF(name) eval_##name
+#define EVAL_UNARY(name) eval_elementwise
+#define EVAL_BINARY(name) eval_elementwise
+#define EVAL_TERNARY(name) eval_elementwise
+#define EVAL_REDUCE(name) eval_##name
+#define EVAL_MOVE(name) eval_##name
+#define EVAL_CONTRACT(name) eval_##name
+#define EVAL_SINK(name) eval_##name
+static const eval_fn evaluators[IR_OP_COUNT] = {
+#define OP(id, name, arity, class) [IR_##id] = EVAL_##class(name),
+#include "ops.def"
+#undef OP
+};
+
+/* --------------------------------------------------------------- driver */
+
+/* Leaves whose values the caller supplies. */
+static int is_supplied(ir_op op) { return op == IR_INPUT || op == IR_PARAM || op == IR_HYPER; }
+
+int ir_eval(const ir_graph *g, const unsigned char *live, int64_t batch, double **values) {
+    eval_ctx c = {g, batch, values};
+    for (int id = 0; id < g->n_nodes; id++) {
+        const ir_node *n = &g->nodes[id];
+        if (live && !live[id])
+            continue;
+        if (is_supplied(n->op)) {
+            if (!values[id])
+                return evaluators[n->op](&c, id, NULL);
+            continue;
+        }
+        values[id] = new_array(ir_numel_at(&n->shape, batch));
+        if (evaluators[n->op](&c, id, values[id]) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+void ir_eval_release(const ir_graph *g, const unsigned char *live, double **values) {
+    for (int id = 0; id < g->n_nodes; id++) {
+        if ((live && !live[id]) || is_supplied(g->nodes[id].op))
+            continue;
+        free(values[id]);
+        values[id] = NULL;
+    }
+}

@@ -1,0 +1,701 @@
+/*
+ * ir.c - building, checking and printing the graph IR.
+ *
+ * Every node enters the graph through ir_append, which checks the inputs
+ * and runs the op's shape rule.  The rules live here, one function per op
+ * named shape_<name> and gathered into a table from ops.def, so an op
+ * without a shape rule does not compile.  A rule either fills in the
+ * node's dtype and shape or writes a message to g->error and fails; the
+ * frontend turns that message into a located diagnostic.
+ */
+#include "ir.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+const ir_op_info ir_ops[IR_OP_COUNT] = {
+#define OP(id, name, arity, class) [IR_##id] = {#name, arity, IR_##class},
+#include "ops.def"
+#undef OP
+};
+
+static void *xrealloc(void *p, size_t size) {
+    void *q = realloc(p, size ? size : 1);
+    if (!q) {
+        fprintf(stderr, "mdlc: error: out of memory\n");
+        exit(70);
+    }
+    return q;
+}
+
+static char *xstrdup(const char *s) {
+    size_t n = strlen(s) + 1;
+    return memcpy(xrealloc(NULL, n), s, n);
+}
+
+/* Grows an array held as (ptr, count, capacity) to fit one more element. */
+#define GROW(ptr, n, cap)                                                                          \
+    do {                                                                                           \
+        if ((n) == (cap)) {                                                                        \
+            (cap) = (cap) ? 2 * (cap) : 16;                                                        \
+            (ptr) = xrealloc((ptr), (size_t)(cap) * sizeof *(ptr));                                \
+        }                                                                                          \
+    } while (0)
+
+static int fail(ir_graph *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(ir_graph *g, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(g->error, sizeof g->error, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+ir_graph *ir_graph_new(const char *model_name, const char *source_path) {
+    ir_graph *g = xrealloc(NULL, sizeof *g);
+    memset(g, 0, sizeof *g);
+    g->model_name = xstrdup(model_name ? model_name : "model");
+    g->source_path = xstrdup(source_path ? source_path : "");
+    g->loss = -1;
+    g->optimizer = xstrdup("sgd");
+    g->batch = 32;
+    g->epochs = 1;
+    g->max_batch = 0;
+    return g;
+}
+
+void ir_graph_free(ir_graph *g) {
+    if (!g)
+        return;
+    for (int i = 0; i < g->n_params; i++)
+        free(g->params[i].name);
+    for (int i = 0; i < g->n_inputs; i++)
+        free(g->inputs[i].name);
+    for (int i = 0; i < g->n_hypers; i++)
+        free(g->hypers[i].name);
+    for (int i = 0; i < g->n_metrics; i++)
+        free(g->metrics[i].name);
+    for (int i = 0; i < g->n_outputs; i++)
+        free(g->outputs[i].name);
+    for (int i = 0; i < g->n_opt_args; i++)
+        free(g->opt_arg_names[i]);
+    free(g->params);
+    free(g->inputs);
+    free(g->hypers);
+    free(g->metrics);
+    free(g->outputs);
+    free(g->updates);
+    free(g->nodes);
+    free(g->model_name);
+    free(g->source_path);
+    free(g->optimizer);
+    free(g);
+}
+
+/* ----------------------------------------------------------------- shapes */
+
+ir_shape ir_shape_scalar(void) {
+    ir_shape s;
+    memset(&s, 0, sizeof s);
+    return s;
+}
+
+int ir_shape_equal(const ir_shape *a, const ir_shape *b) {
+    if (a->rank != b->rank || a->batch_mask != b->batch_mask)
+        return 0;
+    for (int i = 0; i < a->rank; i++)
+        if (a->dims[i] != b->dims[i])
+            return 0;
+    return 1;
+}
+
+int64_t ir_shape_numel(const ir_shape *s) {
+    int64_t n = 1;
+    for (int i = 0; i < s->rank; i++)
+        n *= s->dims[i];
+    return n;
+}
+
+static int is_batch(const ir_shape *s, int i) { return (s->batch_mask >> i) & 1; }
+
+/* Is dim i of a the literal size 1 (not a batch dim that might be 1)? */
+static int is_one(const ir_shape *s, int i) { return s->dims[i] == 1 && !is_batch(s, i); }
+
+/* numpy broadcasting: align right; equal dims match, a literal 1 stretches.
+ * The batch dim only matches the batch dim (or a 1). */
+int ir_broadcast_shapes(const ir_shape *a, const ir_shape *b, ir_shape *out) {
+    ir_shape r = ir_shape_scalar();
+    r.rank = a->rank > b->rank ? a->rank : b->rank;
+    for (int i = 0; i < r.rank; i++) {
+        int ia = a->rank - r.rank + i, ib = b->rank - r.rank + i;
+        int has_a = ia >= 0, has_b = ib >= 0;
+        if (has_a && (!has_b || is_one(b, ib))) {
+            r.dims[i] = a->dims[ia];
+            r.batch_mask |= (uint32_t)is_batch(a, ia) << i;
+        } else if (has_b && (!has_a || is_one(a, ia))) {
+            r.dims[i] = b->dims[ib];
+            r.batch_mask |= (uint32_t)is_batch(b, ib) << i;
+        } else if (a->dims[ia] == b->dims[ib] && is_batch(a, ia) == is_batch(b, ib)) {
+            r.dims[i] = a->dims[ia];
+            r.batch_mask |= (uint32_t)is_batch(a, ia) << i;
+        } else {
+            return -1;
+        }
+    }
+    *out = r;
+    return 0;
+}
+
+/* Can `from` be broadcast to exactly `to`? */
+static int broadcasts_to(const ir_shape *from, const ir_shape *to) {
+    ir_shape r;
+    return from->rank <= to->rank && ir_broadcast_shapes(from, to, &r) == 0 &&
+           ir_shape_equal(&r, to);
+}
+
+char *ir_shape_str(const ir_shape *s, char *buf, size_t size) {
+    size_t n = 0;
+    n += (size_t)snprintf(buf + n, size - n, "[");
+    for (int i = 0; i < s->rank && n < size; i++) {
+        const char *sep = i ? "," : "";
+        if (is_batch(s, i))
+            n += (size_t)snprintf(buf + n, size - n, "%sB", sep);
+        else
+            n += (size_t)snprintf(buf + n, size - n, "%s%lld", sep, (long long)s->dims[i]);
+    }
+    if (n < size)
+        snprintf(buf + n, size - n, "]");
+    return buf;
+}
+
+const char *ir_dtype_name(ir_dtype t) { return t == IR_I32 ? "i32" : "f32"; }
+
+char *ir_type_str(ir_dtype t, const ir_shape *s, char *buf, size_t size) {
+    char sh[128];
+    snprintf(buf, size, "%s%s", ir_dtype_name(t), ir_shape_str(s, sh, sizeof sh));
+    return buf;
+}
+
+/* ------------------------------------------------------------ shape rules
+ * shape_<name>(g, n): n's inputs are valid; set n->dtype and n->shape.
+ * Leaves and nodes whose shape is an attribute (const, broadcast, reshape,
+ * sum_to) arrive with the shape already set and check it. */
+
+static const ir_node *in(const ir_graph *g, const ir_node *n, int k) {
+    return &g->nodes[n->inputs[k]];
+}
+
+static int shape_leaf(ir_graph *g, ir_node *n) {
+    (void)g;
+    (void)n;
+    return 0;
+}
+#define shape_input shape_leaf
+#define shape_param shape_leaf
+#define shape_const shape_leaf
+#define shape_hyper shape_leaf
+
+static int shape_numel(ir_graph *g, ir_node *n) {
+    n->dtype = IR_F32;
+    n->shape = ir_shape_scalar();
+    if (n->axes >> in(g, n, 0)->shape.rank)
+        return fail(g, "numel over an axis the input does not have");
+    return 0;
+}
+
+/* Elementwise math on floats: the result is f32. */
+static int shape_float_unary(ir_graph *g, ir_node *n) {
+    const ir_node *x = in(g, n, 0);
+    if (x->dtype != IR_F32)
+        return fail(g, "'%s' needs an f32 operand, got %s", ir_ops[n->op].name,
+                    ir_dtype_name(x->dtype));
+    n->dtype = IR_F32;
+    n->shape = x->shape;
+    return 0;
+}
+#define shape_exp shape_float_unary
+#define shape_log shape_float_unary
+#define shape_sqrt shape_float_unary
+#define shape_tanh shape_float_unary
+#define shape_sigmoid shape_float_unary
+
+/* Works on either dtype and keeps it. */
+static int shape_same_unary(ir_graph *g, ir_node *n) {
+    n->dtype = in(g, n, 0)->dtype;
+    n->shape = in(g, n, 0)->shape;
+    return 0;
+}
+#define shape_neg shape_same_unary
+#define shape_abs shape_same_unary
+#define shape_sign shape_same_unary
+#define shape_relu shape_same_unary
+
+static int shape_cast(ir_graph *g, ir_node *n) {
+    n->shape = in(g, n, 0)->shape; /* n->dtype is the target, set by the builder */
+    return 0;
+}
+
+static int broadcast_inputs(ir_graph *g, ir_node *n, int first, int count, ir_shape *out) {
+    *out = in(g, n, first)->shape;
+    for (int k = first + 1; k < first + count; k++) {
+        ir_shape r;
+        if (ir_broadcast_shapes(out, &in(g, n, k)->shape, &r) != 0) {
+            char a[128], b[128];
+            return fail(g, "shapes %s and %s cannot be broadcast together",
+                        ir_shape_str(out, a, sizeof a), ir_shape_str(&in(g, n, k)->shape, b, sizeof b));
+        }
+        *out = r;
+    }
+    return 0;
+}
+
+static int same_dtype(ir_graph *g, ir_node *n) {
+    if (in(g, n, 0)->dtype != in(g, n, 1)->dtype)
+        return fail(g, "'%s' of %s and %s: convert one side with float()", ir_ops[n->op].name,
+                    ir_dtype_name(in(g, n, 0)->dtype), ir_dtype_name(in(g, n, 1)->dtype));
+    return 0;
+}
+
+static int shape_arith(ir_graph *g, ir_node *n) {
+    if (same_dtype(g, n))
+        return -1;
+    n->dtype = in(g, n, 0)->dtype;
+    return broadcast_inputs(g, n, 0, 2, &n->shape);
+}
+#define shape_add shape_arith
+#define shape_sub shape_arith
+#define shape_mul shape_arith
+#define shape_div shape_arith
+#define shape_min shape_arith
+#define shape_max shape_arith
+
+static int shape_pow(ir_graph *g, ir_node *n) {
+    if (in(g, n, 0)->dtype != IR_F32 || in(g, n, 1)->dtype != IR_F32)
+        return fail(g, "'^' needs f32 operands");
+    n->dtype = IR_F32;
+    return broadcast_inputs(g, n, 0, 2, &n->shape);
+}
+
+static int shape_compare(ir_graph *g, ir_node *n) {
+    if (same_dtype(g, n))
+        return -1;
+    n->dtype = IR_F32;
+    return broadcast_inputs(g, n, 0, 2, &n->shape);
+}
+#define shape_lt shape_compare
+#define shape_le shape_compare
+#define shape_gt shape_compare
+#define shape_ge shape_compare
+#define shape_eq shape_compare
+#define shape_ne shape_compare
+
+static int shape_where(ir_graph *g, ir_node *n) {
+    if (in(g, n, 1)->dtype != in(g, n, 2)->dtype)
+        return fail(g, "where(): both branches must have one dtype, got %s and %s",
+                    ir_dtype_name(in(g, n, 1)->dtype), ir_dtype_name(in(g, n, 2)->dtype));
+    n->dtype = in(g, n, 1)->dtype;
+    return broadcast_inputs(g, n, 0, 3, &n->shape);
+}
+
+static int shape_reduce(ir_graph *g, ir_node *n) {
+    const ir_node *x = in(g, n, 0);
+    if (n->axes >> x->shape.rank)
+        return fail(g, "reduction axis out of range for a tensor of rank %d", x->shape.rank);
+    ir_shape r = ir_shape_scalar();
+    for (int i = 0; i < x->shape.rank; i++) {
+        int reduced = (n->axes >> i) & 1;
+        if (reduced && !n->keepdims)
+            continue;
+        r.dims[r.rank] = reduced ? 1 : x->shape.dims[i];
+        r.batch_mask |= (uint32_t)(!reduced && is_batch(&x->shape, i)) << r.rank;
+        r.rank++;
+    }
+    n->dtype = x->dtype;
+    n->shape = r;
+    return 0;
+}
+#define shape_reduce_sum shape_reduce
+#define shape_reduce_max shape_reduce
+
+static int shape_sum_to(ir_graph *g, ir_node *n) {
+    n->dtype = in(g, n, 0)->dtype;
+    if (!broadcasts_to(&n->shape, &in(g, n, 0)->shape))
+        return fail(g, "sum_to: target shape does not broadcast to the input");
+    return 0;
+}
+
+static int shape_broadcast(ir_graph *g, ir_node *n) {
+    n->dtype = in(g, n, 0)->dtype;
+    if (!broadcasts_to(&in(g, n, 0)->shape, &n->shape)) {
+        char a[128], b[128];
+        return fail(g, "cannot broadcast %s to %s", ir_shape_str(&in(g, n, 0)->shape, a, sizeof a),
+                    ir_shape_str(&n->shape, b, sizeof b));
+    }
+    return 0;
+}
+
+static int shape_reshape(ir_graph *g, ir_node *n) {
+    const ir_shape *from = &in(g, n, 0)->shape;
+    n->dtype = in(g, n, 0)->dtype;
+    /* Element counts must agree for every batch size: same number of batch
+     * dims and the same static product. */
+    int64_t a = 1, b = 1;
+    for (int i = 0; i < from->rank; i++)
+        a *= is_batch(from, i) ? 1 : from->dims[i];
+    for (int i = 0; i < n->shape.rank; i++)
+        b *= is_batch(&n->shape, i) ? 1 : n->shape.dims[i];
+    if (a != b || __builtin_popcount(from->batch_mask) != __builtin_popcount(n->shape.batch_mask)) {
+        char x[128], y[128];
+        return fail(g, "cannot reshape %s to %s: element counts differ", ir_shape_str(from, x, sizeof x),
+                    ir_shape_str(&n->shape, y, sizeof y));
+    }
+    return 0;
+}
+
+/* [M,K] @ [K,N] -> [M,N]; a transposed side is stored as [K,M] / [N,K]. */
+static int shape_matmul(ir_graph *g, ir_node *n) {
+    const ir_shape *a = &in(g, n, 0)->shape, *b = &in(g, n, 1)->shape;
+    char x[128], y[128];
+    if (in(g, n, 0)->dtype != IR_F32 || in(g, n, 1)->dtype != IR_F32)
+        return fail(g, "'@' needs f32 operands");
+    if (a->rank != 2 || b->rank != 2)
+        return fail(g, "'@' of %s and %s: only matrices (rank 2) are supported",
+                    ir_shape_str(a, x, sizeof x), ir_shape_str(b, y, sizeof y));
+    int ta = !!(n->flags & IR_TRANSPOSE_A), tb = !!(n->flags & IR_TRANSPOSE_B);
+    int am = ta, ak = !ta, bk = tb, bn = !tb;
+    if (a->dims[ak] != b->dims[bk] || is_batch(a, ak) != is_batch(b, bk))
+        return fail(g, "'@' of %s and %s: inner dimensions differ", ir_shape_str(a, x, sizeof x),
+                    ir_shape_str(b, y, sizeof y));
+    ir_shape r = ir_shape_scalar();
+    r.rank = 2;
+    r.dims[0] = a->dims[am];
+    r.dims[1] = b->dims[bn];
+    r.batch_mask = (uint32_t)is_batch(a, am) | (uint32_t)is_batch(b, bn) << 1;
+    n->dtype = IR_F32;
+    n->shape = r;
+    return 0;
+}
+
+static int shape_assign(ir_graph *g, ir_node *n) {
+    const ir_node *slot = in(g, n, 0), *v = in(g, n, 1);
+    if (slot->op != IR_PARAM)
+        return fail(g, "assign: the target must be a param");
+    if (!ir_shape_equal(&slot->shape, &v->shape) || slot->dtype != v->dtype)
+        return fail(g, "assign: value type differs from the slot's");
+    n->dtype = slot->dtype;
+    n->shape = slot->shape;
+    return 0;
+}
+
+typedef int (*shape_fn)(ir_graph *, ir_node *);
+static const shape_fn shape_rules[IR_OP_COUNT] = {
+#define OP(id, name, arity, class) [IR_##id] = shape_##name,
+#include "ops.def"
+#undef OP
+};
+
+/* ---------------------------------------------------------------- building */
+
+int ir_append(ir_graph *g, const ir_node *proto) {
+    ir_node n = *proto;
+    if ((int)n.op < 0 || n.op >= IR_OP_COUNT)
+        return fail(g, "bad op %d", (int)n.op);
+    n.n_inputs = ir_ops[n.op].arity;
+    for (int k = 0; k < n.n_inputs; k++)
+        if (n.inputs[k] < 0 || n.inputs[k] >= g->n_nodes)
+            return fail(g, "%s: input %d is not a node (%d)", ir_ops[n.op].name, k, n.inputs[k]);
+    for (int k = n.n_inputs; k < 3; k++)
+        n.inputs[k] = -1;
+    if (shape_rules[n.op](g, &n) != 0)
+        return -1;
+    GROW(g->nodes, g->n_nodes, g->cap_nodes);
+    g->nodes[g->n_nodes] = n;
+    return g->n_nodes++;
+}
+
+static ir_node proto_of(ir_op op, int a, int b, int c) {
+    ir_node n;
+    memset(&n, 0, sizeof n);
+    n.op = op;
+    n.inputs[0] = a;
+    n.inputs[1] = b;
+    n.inputs[2] = c;
+    return n;
+}
+
+int ir_add(ir_graph *g, ir_op op, int a, int b, int c) {
+    ir_class cls = ir_ops[op].cls;
+    if (cls != IR_UNARY && cls != IR_BINARY && cls != IR_TERNARY)
+        return fail(g, "ir_add: %s is not elementwise", ir_ops[op].name);
+    ir_node n = proto_of(op, a, b, c);
+    return ir_append(g, &n);
+}
+
+int ir_const(ir_graph *g, ir_dtype dtype, const ir_shape *shape, double value) {
+    ir_node n = proto_of(IR_CONST, -1, -1, -1);
+    n.dtype = dtype;
+    n.shape = *shape;
+    n.value = dtype == IR_I32 ? trunc(value) : (double)(float)value;
+    return ir_append(g, &n);
+}
+
+int ir_scalar(ir_graph *g, double value) {
+    ir_shape s = ir_shape_scalar();
+    return ir_const(g, IR_F32, &s, value);
+}
+
+int ir_cast(ir_graph *g, int x, ir_dtype to) {
+    ir_node n = proto_of(IR_CAST, x, -1, -1);
+    n.dtype = to;
+    return ir_append(g, &n);
+}
+
+int ir_reduce(ir_graph *g, ir_op op, int x, uint32_t axes, int keepdims) {
+    ir_node n = proto_of(op, x, -1, -1);
+    n.axes = axes;
+    n.keepdims = keepdims;
+    return ir_append(g, &n);
+}
+
+int ir_numel(ir_graph *g, int x, uint32_t axes) {
+    ir_node n = proto_of(IR_NUMEL, x, -1, -1);
+    n.axes = axes;
+    return ir_append(g, &n);
+}
+
+static int shaped(ir_graph *g, ir_op op, int x, const ir_shape *shape) {
+    ir_node n = proto_of(op, x, -1, -1);
+    n.shape = *shape;
+    return ir_append(g, &n);
+}
+
+int ir_sum_to(ir_graph *g, int x, const ir_shape *shape) { return shaped(g, IR_SUM_TO, x, shape); }
+int ir_broadcast(ir_graph *g, int x, const ir_shape *shape) { return shaped(g, IR_BROADCAST, x, shape); }
+int ir_reshape(ir_graph *g, int x, const ir_shape *shape) { return shaped(g, IR_RESHAPE, x, shape); }
+
+int ir_matmul(ir_graph *g, int a, int b, int flags) {
+    ir_node n = proto_of(IR_MATMUL, a, b, -1);
+    n.flags = flags;
+    return ir_append(g, &n);
+}
+
+int ir_assign(ir_graph *g, int slot, int value) {
+    ir_node n = proto_of(IR_ASSIGN, slot, value, -1);
+    return ir_append(g, &n);
+}
+
+static int leaf(ir_graph *g, ir_op op, ir_dtype dtype, const ir_shape *shape, int index) {
+    ir_node n = proto_of(op, -1, -1, -1);
+    n.dtype = dtype;
+    n.shape = *shape;
+    n.index = index;
+    return ir_append(g, &n);
+}
+
+int ir_add_input(ir_graph *g, const char *name, ir_dtype dtype, const ir_shape *shape, int is_target) {
+    int id = leaf(g, IR_INPUT, dtype, shape, g->n_inputs);
+    if (id < 0)
+        return -1;
+    GROW(g->inputs, g->n_inputs, g->cap_inputs);
+    g->inputs[g->n_inputs++] = (ir_input){xstrdup(name), id, is_target};
+    return id;
+}
+
+int ir_add_param(ir_graph *g, const char *name, ir_dtype dtype, const ir_shape *shape, int trainable,
+                 ir_init init, double a, double b, int64_t fan_in, int64_t fan_out) {
+    if (shape->batch_mask)
+        return fail(g, "a parameter's shape cannot use the batch dimension");
+    int id = leaf(g, IR_PARAM, dtype, shape, g->n_params);
+    if (id < 0)
+        return -1;
+    GROW(g->params, g->n_params, g->cap_params);
+    g->params[g->n_params++] = (ir_param){xstrdup(name), id, trainable, init, a, b, fan_in, fan_out, -1};
+    return id;
+}
+
+int ir_add_hyper(ir_graph *g, const char *name, double value) {
+    ir_shape s = ir_shape_scalar();
+    int id = leaf(g, IR_HYPER, IR_F32, &s, g->n_hypers);
+    if (id < 0)
+        return -1;
+    GROW(g->hypers, g->n_hypers, g->cap_hypers);
+    g->hypers[g->n_hypers++] = (ir_hyper){xstrdup(name), value, id};
+    return id;
+}
+
+int ir_find_param(const ir_graph *g, const char *name) {
+    for (int i = 0; i < g->n_params; i++)
+        if (strcmp(g->params[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+void ir_add_metric(ir_graph *g, const char *name, int node) {
+    GROW(g->metrics, g->n_metrics, g->cap_metrics);
+    g->metrics[g->n_metrics++] = (ir_result){xstrdup(name), node};
+}
+
+void ir_add_output(ir_graph *g, const char *name, int node) {
+    GROW(g->outputs, g->n_outputs, g->cap_outputs);
+    g->outputs[g->n_outputs++] = (ir_result){xstrdup(name), node};
+}
+
+/* ------------------------------------------------------------- inspection */
+
+int ir_verify(ir_graph *g) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        ir_node n = g->nodes[i];
+        if (n.n_inputs != ir_ops[n.op].arity)
+            return fail(g, "%%%d %s: %d inputs, expected %d", i, ir_ops[n.op].name, n.n_inputs,
+                        ir_ops[n.op].arity);
+        for (int k = 0; k < n.n_inputs; k++)
+            if (n.inputs[k] < 0 || n.inputs[k] >= i)
+                return fail(g, "%%%d %s: input %d (%%%d) does not precede it", i, ir_ops[n.op].name, k,
+                            n.inputs[k]);
+        ir_node check = n;
+        if (shape_rules[n.op](g, &check) != 0) {
+            char msg[sizeof g->error - 32];
+            snprintf(msg, sizeof msg, "%.400s", g->error);
+            return fail(g, "%%%d %s: %s", i, ir_ops[n.op].name, msg);
+        }
+        if (check.dtype != n.dtype || !ir_shape_equal(&check.shape, &n.shape))
+            return fail(g, "%%%d %s: stored type differs from its shape rule", i, ir_ops[n.op].name);
+    }
+    for (int i = 0; i < g->n_params; i++)
+        if (g->nodes[g->params[i].node].op != IR_PARAM)
+            return fail(g, "param %s: node %%%d is not a param", g->params[i].name, g->params[i].node);
+    if (g->loss >= 0 && (g->nodes[g->loss].shape.rank != 0 || g->nodes[g->loss].dtype != IR_F32))
+        return fail(g, "the loss must be an f32 scalar");
+    return 0;
+}
+
+static void dump_attrs(const ir_graph *g, const ir_node *n, FILE *out) {
+    switch (n->op) {
+    case IR_INPUT:
+        fprintf(out, " %s%s", g->inputs[n->index].name, g->inputs[n->index].is_target ? " target" : "");
+        break;
+    case IR_PARAM:
+        fprintf(out, " %s%s", g->params[n->index].name, g->params[n->index].trainable ? "" : " state");
+        break;
+    case IR_HYPER:
+        fprintf(out, " %s", g->hypers[n->index].name);
+        break;
+    case IR_CONST:
+        fprintf(out, " %.9g", n->value);
+        break;
+    case IR_REDUCE_SUM:
+    case IR_REDUCE_MAX:
+    case IR_NUMEL:
+        fprintf(out, " axes=");
+        for (int i = 0, first = 1; i < IR_MAX_RANK; i++)
+            if ((n->axes >> i) & 1) {
+                fprintf(out, "%s%d", first ? "" : ",", i);
+                first = 0;
+            }
+        if (n->keepdims)
+            fprintf(out, " keepdims");
+        break;
+    case IR_MATMUL:
+        if (n->flags & IR_TRANSPOSE_A)
+            fprintf(out, " ta");
+        if (n->flags & IR_TRANSPOSE_B)
+            fprintf(out, " tb");
+        break;
+    default:
+        break;
+    }
+}
+
+/* One node a line:  %7 = add %3, %6 : f32[B,1] */
+void ir_dump(const ir_graph *g, const unsigned char *live, FILE *out) {
+    fprintf(out, "model %s  # max batch %lld\n", g->model_name, (long long)g->max_batch);
+    for (int i = 0; i < g->n_nodes; i++) {
+        if (live && !live[i])
+            continue;
+        const ir_node *n = &g->nodes[i];
+        char ty[160];
+        fprintf(out, "  %%%d = %s", i, ir_ops[n->op].name);
+        for (int k = 0; k < n->n_inputs; k++)
+            fprintf(out, "%s%%%d", k ? ", " : " ", n->inputs[k]);
+        dump_attrs(g, n, out);
+        fprintf(out, " : %s\n", ir_type_str(n->dtype, &n->shape, ty, sizeof ty));
+    }
+    if (g->loss >= 0)
+        fprintf(out, "  loss %%%d\n", g->loss);
+    for (int i = 0; i < g->n_metrics; i++)
+        fprintf(out, "  metric %s %%%d\n", g->metrics[i].name, g->metrics[i].node);
+    for (int i = 0; i < g->n_outputs; i++)
+        fprintf(out, "  output %s %%%d\n", g->outputs[i].name, g->outputs[i].node);
+    for (int i = 0; i < g->n_params; i++)
+        if (g->params[i].grad >= 0)
+            fprintf(out, "  grad %s %%%d\n", g->params[i].name, g->params[i].grad);
+}
+
+void ir_dump_dot(const ir_graph *g, const unsigned char *live, FILE *out) {
+    fprintf(out, "digraph \"%s\" {\n  rankdir=TB;\n  node [fontname=\"monospace\", fontsize=10];\n",
+            g->model_name);
+    for (int i = 0; i < g->n_nodes; i++) {
+        if (live && !live[i])
+            continue;
+        const ir_node *n = &g->nodes[i];
+        char ty[160];
+        const char *shape = ir_ops[n->op].cls == IR_LEAF ? "box" : "ellipse";
+        fprintf(out, "  n%d [shape=%s, label=\"%%%d %s", i, shape, i, ir_ops[n->op].name);
+        if (n->op == IR_PARAM)
+            fprintf(out, " %s", g->params[n->index].name);
+        else if (n->op == IR_INPUT)
+            fprintf(out, " %s", g->inputs[n->index].name);
+        else if (n->op == IR_CONST)
+            fprintf(out, " %.6g", n->value);
+        fprintf(out, "\\n%s\"];\n", ir_type_str(n->dtype, &n->shape, ty, sizeof ty));
+        for (int k = 0; k < n->n_inputs; k++)
+            fprintf(out, "  n%d -> n%d;\n", n->inputs[k], i);
+    }
+    if (g->loss >= 0 && (!live || live[g->loss]))
+        fprintf(out, "  loss [shape=plaintext]; n%d -> loss;\n", g->loss);
+    fprintf(out, "}\n");
+}
+
+void ir_mark_live(const ir_graph *g, const int *roots, int n_roots, unsigned char *live) {
+    for (int r = 0; r < n_roots; r++)
+        if (roots[r] >= 0)
+            live[roots[r]] = 1;
+    /* Inputs precede users, so one backward sweep reaches every dependency. */
+    for (int i = g->n_nodes - 1; i >= 0; i--) {
+        if (!live[i])
+            continue;
+        for (int k = 0; k < g->nodes[i].n_inputs; k++)
+            live[g->nodes[i].inputs[k]] = 1;
+    }
+}
+
+void ir_count_uses(const ir_graph *g, const unsigned char *live, int *uses) {
+    memset(uses, 0, (size_t)g->n_nodes * sizeof *uses);
+    for (int i = 0; i < g->n_nodes; i++) {
+        if (live && !live[i])
+            continue;
+        for (int k = 0; k < g->nodes[i].n_inputs; k++)
+            uses[g->nodes[i].inputs[k]]++;
+    }
+}
+
+int64_t ir_node_flops(const ir_graph *g, int id) {
+    const ir_node *n = &g->nodes[id];
+    switch (ir_ops[n->op].cls) {
+    case IR_LEAF:
+    case IR_SINK:
+    case IR_MOVE:
+        return 0;
+    case IR_REDUCE:
+        return ir_shape_numel(&g->nodes[n->inputs[0]].shape);
+    case IR_CONTRACT: {
+        const ir_shape *a = &g->nodes[n->inputs[0]].shape;
+        int64_t k = a->dims[(n->flags & IR_TRANSPOSE_A) ? 0 : 1];
+        return 2 * ir_shape_numel(&n->shape) * k;
+    }
+    default:
+        return ir_shape_numel(&n->shape);
+    }
+}

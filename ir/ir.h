@@ -1,0 +1,202 @@
+/*
+ * ir.h - the graph IR shared by every stage after the frontend.
+ *
+ * A graph is a flat array of SSA nodes {op, dtype, shape, inputs, attrs}.
+ * A node's inputs always have smaller ids than the node, so the array order
+ * is a valid schedule and a pass that appends nodes keeps it one.  Passes
+ * never delete nodes in place: they rewrite uses and let dead-code
+ * elimination (which is per entry point) drop what nothing needs.
+ *
+ * Shapes are static except for one symbolic batch dimension: a dim whose bit
+ * is set in batch_mask has the size passed at run time, at most the compiled
+ * maximum, which is what dims[] holds for it.
+ *
+ * Besides the nodes, a graph carries the model's tables: parameters (and
+ * optimizer state), inputs and targets, hyper-parameters, and the results
+ * the entry points deliver (loss, metrics, outputs, gradients, updates).
+ *
+ * Names: ir_ for the IR itself.  Graph memory is owned by the graph.
+ */
+#ifndef MDL_IR_H
+#define MDL_IR_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#define IR_MAX_RANK 6
+
+typedef enum {
+#define OP(id, name, arity, class) IR_##id,
+#include "ops.def"
+#undef OP
+    IR_OP_COUNT
+} ir_op;
+
+typedef enum {
+    IR_LEAF, IR_UNARY, IR_BINARY, IR_TERNARY, IR_REDUCE, IR_MOVE, IR_CONTRACT, IR_SINK,
+} ir_class;
+
+typedef struct ir_op_info {
+    const char *name;
+    int arity;
+    ir_class cls;
+} ir_op_info;
+
+extern const ir_op_info ir_ops[IR_OP_COUNT];
+
+typedef enum { IR_F32 = 0, IR_I32 = 1 } ir_dtype;
+
+typedef struct ir_shape {
+    int rank;
+    int64_t dims[IR_MAX_RANK]; /* a batch dim holds the compiled maximum */
+    uint32_t batch_mask;       /* bit i: dims[i] is the batch dimension */
+} ir_shape;
+
+/* MATMUL flags */
+#define IR_TRANSPOSE_A 1
+#define IR_TRANSPOSE_B 2
+
+typedef struct ir_node {
+    ir_op op;
+    ir_dtype dtype;
+    ir_shape shape;
+    int n_inputs;
+    int inputs[3];
+    /* attributes (which ones an op uses is documented in ops.def) */
+    double value;     /* CONST */
+    uint32_t axes;    /* REDUCE_SUM, REDUCE_MAX, NUMEL: bit i = reduce dim i */
+    int keepdims;     /* REDUCE_SUM, REDUCE_MAX */
+    int flags;        /* MATMUL: IR_TRANSPOSE_* */
+    int index;        /* INPUT: slot in g->inputs; PARAM: in g->params; HYPER: in g->hypers */
+} ir_node;
+
+/* Parameters and optimizer state: the persistent tensors. */
+typedef enum {
+    IR_INIT_NONE = 0, IR_INIT_ZEROS, IR_INIT_ONES, IR_INIT_CONSTANT, IR_INIT_UNIFORM,
+    IR_INIT_NORMAL, IR_INIT_GLOROT_UNIFORM, IR_INIT_HE_NORMAL,
+} ir_init; /* same values as rt_init in runtime/mdlrt.h */
+
+typedef struct ir_param {
+    char *name;
+    int node;          /* its PARAM node */
+    int trainable;
+    ir_init init;
+    double init_a, init_b;
+    int64_t fan_in, fan_out;
+    int grad;          /* node computing dLoss/dparam, or -1 (set by autodiff) */
+} ir_param;
+
+typedef struct ir_input {
+    char *name;
+    int node;          /* its INPUT node */
+    int is_target;
+} ir_input;
+
+typedef struct ir_hyper {
+    char *name;
+    double value;
+    int node;
+} ir_hyper;
+
+typedef struct ir_result {
+    char *name;
+    int node;
+} ir_result;
+
+typedef struct ir_graph {
+    char *model_name;
+    char *source_path;
+    int n_nodes, cap_nodes;
+    ir_node *nodes;
+
+    int n_params, cap_params;
+    ir_param *params;
+    int n_inputs, cap_inputs;   /* inputs and targets, in declaration order */
+    ir_input *inputs;
+    int n_hypers, cap_hypers;
+    ir_hyper *hypers;
+    int n_metrics, cap_metrics;
+    ir_result *metrics;
+    int n_outputs, cap_outputs;
+    ir_result *outputs;
+    int loss;                   /* scalar node, or -1 */
+    int n_updates, cap_updates;
+    int *updates;               /* ASSIGN nodes of the optimizer step */
+
+    int64_t max_batch;
+    /* the `train` block */
+    char *optimizer;            /* "sgd", "momentum", "adam" */
+    int n_opt_args;
+    char *opt_arg_names[8];
+    double opt_arg_values[8];
+    int64_t batch, epochs;
+    uint64_t seed;
+
+    char error[512];            /* why the last ir_add* returned -1 */
+} ir_graph;
+
+ir_graph *ir_graph_new(const char *model_name, const char *source_path);
+void ir_graph_free(ir_graph *g);
+
+/* ------------------------------------------------------------- building
+ * Each returns the new node's id, or -1 with g->error set (e.g. a shape
+ * mismatch); the caller reports it with a source position. */
+
+int ir_add(ir_graph *g, ir_op op, int a, int b, int c);            /* elementwise, by arity */
+int ir_const(ir_graph *g, ir_dtype dtype, const ir_shape *shape, double value);
+int ir_scalar(ir_graph *g, double value);                           /* f32 scalar const */
+int ir_cast(ir_graph *g, int x, ir_dtype to);
+int ir_reduce(ir_graph *g, ir_op op, int x, uint32_t axes, int keepdims);
+int ir_numel(ir_graph *g, int x, uint32_t axes);
+int ir_sum_to(ir_graph *g, int x, const ir_shape *shape);
+int ir_broadcast(ir_graph *g, int x, const ir_shape *shape);
+int ir_reshape(ir_graph *g, int x, const ir_shape *shape);
+int ir_matmul(ir_graph *g, int a, int b, int flags);
+int ir_assign(ir_graph *g, int slot, int value);
+
+int ir_add_input(ir_graph *g, const char *name, ir_dtype dtype, const ir_shape *shape, int is_target);
+int ir_add_param(ir_graph *g, const char *name, ir_dtype dtype, const ir_shape *shape, int trainable,
+                 ir_init init, double a, double b, int64_t fan_in, int64_t fan_out);
+int ir_add_hyper(ir_graph *g, const char *name, double value);
+int ir_find_param(const ir_graph *g, const char *name); /* index or -1 */
+void ir_add_metric(ir_graph *g, const char *name, int node);
+void ir_add_output(ir_graph *g, const char *name, int node);
+
+/* Appends a raw node after checking its inputs and inferring its shape;
+ * the general form behind every builder above. */
+int ir_append(ir_graph *g, const ir_node *proto);
+
+/* ----------------------------------------------------------------- shapes */
+
+ir_shape ir_shape_scalar(void);
+int ir_shape_equal(const ir_shape *a, const ir_shape *b);
+int64_t ir_shape_numel(const ir_shape *s);       /* at max batch */
+int ir_broadcast_shapes(const ir_shape *a, const ir_shape *b, ir_shape *out);
+/* "f32[B,2]" into buf; returns buf. */
+char *ir_shape_str(const ir_shape *s, char *buf, size_t size);
+char *ir_type_str(ir_dtype t, const ir_shape *s, char *buf, size_t size);
+const char *ir_dtype_name(ir_dtype t);
+
+/* ------------------------------------------------------------ inspection */
+
+/* Checks every invariant (inputs precede users, arities, shapes agree with
+ * the op's rule).  Returns 0, or -1 with g->error describing the first
+ * violation. */
+int ir_verify(ir_graph *g);
+
+/* The textual form (--emit=ir): stable, one node per line. `live` may be
+ * NULL (print all) or a per-node flag array (print only those). */
+void ir_dump(const ir_graph *g, const unsigned char *live, FILE *out);
+void ir_dump_dot(const ir_graph *g, const unsigned char *live, FILE *out);
+
+/* Marks in live[] (n_nodes entries, zeroed by the caller) every node that
+ * `roots` depend on. */
+void ir_mark_live(const ir_graph *g, const int *roots, int n_roots, unsigned char *live);
+
+/* Number of uses of each node among live nodes, into uses[n_nodes]. */
+void ir_count_uses(const ir_graph *g, const unsigned char *live, int *uses);
+
+/* Floating-point operations a node performs at max batch (for `info`). */
+int64_t ir_node_flops(const ir_graph *g, int id);
+
+#endif

@@ -1,0 +1,271 @@
+/*
+ * autodiff.c - reverse-mode differentiation as a graph transform.
+ *
+ * Starting from the loss with an adjoint of 1, nodes are visited in
+ * reverse order (the node array is a topological order, so this visits
+ * every user before what it uses).  Each op's rule, grad_<name> below,
+ * appends ordinary IR nodes computing the adjoints of its inputs; they are
+ * then simplified, planned and compiled exactly like the forward pass.
+ *
+ * acc() is where broadcasting is undone: an adjoint whose shape is wider
+ * than the input it belongs to (x + b with b: [U] and x: [B, U]) is summed
+ * down with sum_to, so no rule has to think about broadcasting.
+ *
+ * Only nodes on a path from a trainable parameter to the loss get
+ * adjoints (`wants`), which keeps the backward graph minimal.  The rule
+ * table is built from ops.def: an op without grad_<name> does not compile.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "passes.h"
+
+typedef struct ad {
+    ir_graph *g;
+    int *adj;             /* adjoint node of each forward node, or -1 */
+    unsigned char *wants; /* node depends on a trainable parameter */
+    int failed;
+} ad;
+
+static ir_node node(const ad *c, int id) { return c->g->nodes[id]; }
+
+static int check(ad *c, int id) {
+    if (id < 0)
+        c->failed = 1;
+    return id;
+}
+
+/* Small builders that keep rules readable; -1 propagates. */
+static int add(ad *c, int a, int b) { return a < 0 || b < 0 ? -1 : check(c, ir_add(c->g, IR_ADD, a, b, -1)); }
+static int sub(ad *c, int a, int b) { return a < 0 || b < 0 ? -1 : check(c, ir_add(c->g, IR_SUB, a, b, -1)); }
+static int mul(ad *c, int a, int b) { return a < 0 || b < 0 ? -1 : check(c, ir_add(c->g, IR_MUL, a, b, -1)); }
+static int dvd(ad *c, int a, int b) { return a < 0 || b < 0 ? -1 : check(c, ir_add(c->g, IR_DIV, a, b, -1)); }
+static int neg(ad *c, int a) { return a < 0 ? -1 : check(c, ir_add(c->g, IR_NEG, a, -1, -1)); }
+static int cmp(ad *c, ir_op op, int a, int b) { return check(c, ir_add(c->g, op, a, b, -1)); }
+static int scalar(ad *c, double v) { return check(c, ir_scalar(c->g, v)); }
+static int matmul(ad *c, int a, int b, int flags) { return check(c, ir_matmul(c->g, a, b, flags)); }
+
+/* Adds `grad` to the adjoint of `x`, summing away broadcast dimensions. */
+static void acc(ad *c, int x, int grad) {
+    if (grad < 0 || !c->wants[x] || node(c, x).dtype != IR_F32)
+        return;
+    ir_shape xs = node(c, x).shape, gs = node(c, grad).shape;
+    if (!ir_shape_equal(&gs, &xs))
+        grad = check(c, ir_sum_to(c->g, grad, &xs));
+    if (grad < 0)
+        return;
+    c->adj[x] = c->adj[x] < 0 ? grad : add(c, c->adj[x], grad);
+}
+
+#define X(k) (n.inputs[k])
+#define RULE(name) static void grad_##name(ad *c, int y, ir_node n, int g)
+
+/* Leaves and ops whose derivative is zero almost everywhere. */
+#define NO_GRAD(name)                                                                              \
+    RULE(name) {                                                                                   \
+        (void)c, (void)y, (void)n, (void)g;                                                        \
+    }
+NO_GRAD(input)
+NO_GRAD(param)
+NO_GRAD(const)
+NO_GRAD(hyper)
+NO_GRAD(numel)  /* an element count */
+NO_GRAD(sign)   /* piecewise constant */
+NO_GRAD(cast)   /* only f32 -> f32 could carry one, and that is never built */
+NO_GRAD(lt)
+NO_GRAD(le)
+NO_GRAD(gt)
+NO_GRAD(ge)
+NO_GRAD(eq)
+NO_GRAD(ne)
+NO_GRAD(assign) /* an effect, never on the path to the loss */
+
+/* y = -x:        dx = -g */
+RULE(neg) { (void)y; acc(c, X(0), neg(c, g)); }
+/* y = exp x:     dx = g y */
+RULE(exp) { acc(c, X(0), mul(c, g, y)); }
+/* y = log x:     dx = g / x */
+RULE(log) { (void)y; acc(c, X(0), dvd(c, g, X(0))); }
+/* y = sqrt x:    dx = g / (2 y) */
+RULE(sqrt) { acc(c, X(0), dvd(c, mul(c, g, scalar(c, 0.5)), y)); }
+/* y = |x|:       dx = g sign(x) */
+RULE(abs) { (void)y; acc(c, X(0), mul(c, g, check(c, ir_add(c->g, IR_SIGN, X(0), -1, -1)))); }
+/* y = tanh x:    dx = g (1 - y^2) */
+RULE(tanh) { acc(c, X(0), mul(c, g, sub(c, scalar(c, 1), mul(c, y, y)))); }
+/* y = 1/(1+e^-x): dx = g y (1 - y) */
+RULE(sigmoid) { acc(c, X(0), mul(c, g, mul(c, y, sub(c, scalar(c, 1), y)))); }
+/* y = max(x, 0): dx = g [x > 0] */
+RULE(relu) { (void)y; acc(c, X(0), mul(c, g, cmp(c, IR_GT, X(0), scalar(c, 0)))); }
+
+/* y = a + b */
+RULE(add) { (void)y; acc(c, X(0), g); acc(c, X(1), g); }
+/* y = a - b */
+RULE(sub) { (void)y; acc(c, X(0), g); acc(c, X(1), neg(c, g)); }
+/* y = a b:       da = g b, db = g a */
+RULE(mul) {
+    (void)y;
+    if (c->wants[X(0)])
+        acc(c, X(0), mul(c, g, X(1)));
+    if (c->wants[X(1)])
+        acc(c, X(1), mul(c, g, X(0)));
+}
+/* y = a / b:     da = g / b, db = -g y / b */
+RULE(div) {
+    if (c->wants[X(0)])
+        acc(c, X(0), dvd(c, g, X(1)));
+    if (c->wants[X(1)])
+        acc(c, X(1), neg(c, dvd(c, mul(c, g, y), X(1))));
+}
+/* y = a^b:       da = g b a^(b-1), db = g y log a */
+RULE(pow) {
+    if (c->wants[X(0)]) {
+        int bm1 = sub(c, X(1), scalar(c, 1));
+        int p = bm1 < 0 ? -1 : check(c, ir_add(c->g, IR_POW, X(0), bm1, -1));
+        acc(c, X(0), mul(c, g, mul(c, X(1), p)));
+    }
+    if (c->wants[X(1)]) {
+        int la = check(c, ir_add(c->g, IR_LOG, X(0), -1, -1));
+        acc(c, X(1), mul(c, g, mul(c, y, la)));
+    }
+}
+/* y = min(a, b): the gradient goes to the smaller side (to a on ties) */
+RULE(min) {
+    (void)y;
+    acc(c, X(0), mul(c, g, cmp(c, IR_LE, X(0), X(1))));
+    acc(c, X(1), mul(c, g, cmp(c, IR_GT, X(0), X(1))));
+}
+/* y = max(a, b): to the larger side (to a on ties) */
+RULE(max) {
+    (void)y;
+    acc(c, X(0), mul(c, g, cmp(c, IR_GE, X(0), X(1))));
+    acc(c, X(1), mul(c, g, cmp(c, IR_LT, X(0), X(1))));
+}
+/* y = where(k, a, b): da = where(k, g, 0), db = where(k, 0, g) */
+RULE(where) {
+    (void)y;
+    int zero = scalar(c, 0);
+    if (c->wants[X(1)])
+        acc(c, X(1), check(c, ir_add(c->g, IR_WHERE, X(0), g, zero)));
+    if (c->wants[X(2)])
+        acc(c, X(2), check(c, ir_add(c->g, IR_WHERE, X(0), zero, g)));
+}
+
+/* The adjoint of a reduction, reshaped to keep the reduced dims as 1. */
+static int keepdims_grad(ad *c, const ir_node *n, int g) {
+    if (n->keepdims || n->op == IR_SUM_TO)
+        return g;
+    ir_shape xs = node(c, n->inputs[0]).shape, k = ir_shape_scalar();
+    k.rank = xs.rank;
+    for (int i = 0; i < xs.rank; i++) {
+        int reduced = (n->axes >> i) & 1;
+        k.dims[i] = reduced ? 1 : xs.dims[i];
+        k.batch_mask |= reduced ? 0 : (xs.batch_mask & (1u << i));
+    }
+    return check(c, ir_reshape(c->g, g, &k));
+}
+
+/* y = sum x over axes: dx = broadcast(g) */
+RULE(reduce_sum) {
+    (void)y;
+    ir_shape xs = node(c, X(0)).shape;
+    int k = keepdims_grad(c, &n, g);
+    acc(c, X(0), k < 0 ? -1 : check(c, ir_broadcast(c->g, k, &xs)));
+}
+/* y = max x over axes: dx = g where x attains the max */
+RULE(reduce_max) {
+    ir_shape xs = node(c, X(0)).shape;
+    int gk = keepdims_grad(c, &n, g), yk = keepdims_grad(c, &n, y);
+    if (gk < 0 || yk < 0)
+        return;
+    int mask = cmp(c, IR_EQ, X(0), check(c, ir_broadcast(c->g, yk, &xs)));
+    acc(c, X(0), mul(c, mask, check(c, ir_broadcast(c->g, gk, &xs))));
+}
+/* y = sum_to(x): dx = broadcast(g) */
+RULE(sum_to) {
+    (void)y;
+    ir_shape xs = node(c, X(0)).shape;
+    acc(c, X(0), check(c, ir_broadcast(c->g, g, &xs)));
+}
+/* y = broadcast(x): dx = sum_to(g), done by acc */
+RULE(broadcast) { (void)y; acc(c, X(0), g); }
+/* y = reshape(x): dx = reshape(g) back */
+RULE(reshape) {
+    (void)y;
+    ir_shape xs = node(c, X(0)).shape;
+    acc(c, X(0), check(c, ir_reshape(c->g, g, &xs)));
+}
+
+/* C = op(A) op(B), op = transpose or not.  With dC = g:
+ *   plain  C = A B:     dA = g B^T       dB = A^T g
+ *   C = A B^T:          dA = g B         dB = g^T A
+ *   C = A^T B:          dA = B g^T       dB = A g
+ *   C = A^T B^T:        dA = B^T g^T     dB = g^T A^T */
+RULE(matmul) {
+    (void)y;
+    int a = X(0), b = X(1), ta = n.flags & IR_TRANSPOSE_A, tb = n.flags & IR_TRANSPOSE_B;
+    const int T_A = IR_TRANSPOSE_A, T_B = IR_TRANSPOSE_B;
+    if (c->wants[a]) {
+        int da = !ta && !tb ? matmul(c, g, b, T_B)
+                 : !ta      ? matmul(c, g, b, 0)
+                 : !tb      ? matmul(c, b, g, T_B)
+                            : matmul(c, b, g, T_A | T_B);
+        acc(c, a, da);
+    }
+    if (c->wants[b]) {
+        int db = !ta && !tb ? matmul(c, a, g, T_A)
+                 : !ta      ? matmul(c, g, a, T_A)
+                 : !tb      ? matmul(c, a, g, 0)
+                            : matmul(c, g, a, T_A | T_B);
+        acc(c, b, db);
+    }
+}
+
+typedef void (*grad_rule)(ad *, int, ir_node, int);
+static const grad_rule grad_rules[IR_OP_COUNT] = {
+#define OP(id, name, arity, class) [IR_##id] = grad_##name,
+#include "ops.def"
+#undef OP
+};
+
+int ad_differentiate(ir_graph *g) {
+    if (g->loss < 0) {
+        snprintf(g->error, sizeof g->error, "the model has no loss to differentiate");
+        return -1;
+    }
+    int n0 = g->n_nodes;
+    ad c = {g, malloc((size_t)n0 * sizeof(int)), calloc((size_t)n0, 1), 0};
+    if (!c.adj || !c.wants) {
+        free(c.adj);
+        free(c.wants);
+        snprintf(g->error, sizeof g->error, "out of memory");
+        return -1;
+    }
+    for (int i = 0; i < n0; i++) {
+        ir_node n = g->nodes[i];
+        c.adj[i] = -1;
+        c.wants[i] = n.op == IR_PARAM && g->params[n.index].trainable;
+        for (int k = 0; k < n.n_inputs && n.dtype == IR_F32; k++)
+            c.wants[i] |= c.wants[n.inputs[k]];
+    }
+    c.adj[g->loss] = scalar(&c, 1.0);
+    for (int i = g->loss; i >= 0 && !c.failed; i--) {
+        if (c.adj[i] < 0 || !c.wants[i])
+            continue;
+        ir_node n = g->nodes[i];
+        grad_rules[n.op](&c, i, n, c.adj[i]);
+    }
+    for (int p = 0; p < g->n_params && !c.failed; p++) {
+        ir_param *prm = &g->params[p];
+        if (!prm->trainable)
+            continue;
+        int gr = prm->node < n0 ? c.adj[prm->node] : -1;
+        if (gr < 0) { /* does not affect the loss: a zero gradient */
+            ir_shape s = g->nodes[prm->node].shape;
+            gr = check(&c, ir_broadcast(g, scalar(&c, 0), &s));
+        }
+        g->params[p].grad = gr;
+    }
+    free(c.adj);
+    free(c.wants);
+    return c.failed ? -1 : 0;
+}

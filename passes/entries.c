@@ -1,0 +1,106 @@
+/*
+ * entries.c - the four entry points and what each one computes.
+ *
+ * One graph holds the forward pass, the gradients and the update; each
+ * entry point is the part of it its results depend on (dead-code
+ * elimination happens here, per entry).  Nodes run in array order, which
+ * is topological, except that ASSIGNs run last: every read of a parameter
+ * or of optimizer state must see the value from before the step.
+ *
+ * A result that folded to a CONST has no storage of its own; it is
+ * materialised with a broadcast so the runtime finds its value in the
+ * arena like any other result.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "passes.h"
+
+static int materialise(ir_graph *g, int id) {
+    if (id < 0 || g->nodes[id].op != IR_CONST)
+        return id;
+    ir_shape s = g->nodes[id].shape;
+    /* A broadcast to the same shape would be folded away again, so this
+     * runs after simplify and nothing simplifies afterwards. */
+    int b = ir_broadcast(g, id, &s);
+    return b < 0 ? id : b;
+}
+
+static void add_root(entry *e, int id) {
+    if (id >= 0)
+        e->roots[e->n_roots++] = id;
+}
+
+static int build_one(ir_graph *g, entry *e, entry_kind kind) {
+    static const char *const names[ENTRY_COUNT] = {"predict_step", "eval_step", "grad_step", "train_step"};
+    e->name = names[kind];
+    e->present = kind == ENTRY_PREDICT ? g->n_outputs > 0 : g->loss >= 0;
+    if (kind == ENTRY_EVAL && g->n_outputs + g->n_metrics > 0)
+        e->present = 1;
+    e->roots = malloc((size_t)(g->n_params + g->n_metrics + g->n_outputs + g->n_updates + 1) * sizeof(int));
+    e->live = calloc((size_t)g->n_nodes, 1);
+    e->sched = malloc((size_t)g->n_nodes * sizeof(int));
+    if (!e->roots || !e->live || !e->sched)
+        return -1;
+    if (!e->present)
+        return 0;
+    if (kind != ENTRY_PREDICT) {
+        add_root(e, g->loss);
+        for (int i = 0; i < g->n_metrics; i++)
+            add_root(e, g->metrics[i].node);
+    }
+    if (kind == ENTRY_PREDICT || kind == ENTRY_EVAL)
+        for (int i = 0; i < g->n_outputs; i++)
+            add_root(e, g->outputs[i].node);
+    if (kind == ENTRY_GRAD)
+        for (int i = 0; i < g->n_params; i++)
+            add_root(e, g->params[i].grad);
+    if (kind == ENTRY_TRAIN)
+        for (int i = 0; i < g->n_updates; i++)
+            add_root(e, g->updates[i]);
+    ir_mark_live(g, e->roots, e->n_roots, e->live);
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < g->n_nodes; i++) {
+            ir_op op = g->nodes[i].op;
+            if (!e->live[i] || op == IR_INPUT || op == IR_PARAM || op == IR_HYPER || op == IR_CONST)
+                continue;
+            if ((op == IR_ASSIGN) == pass)
+                e->sched[e->n_sched++] = i;
+        }
+    return 0;
+}
+
+int entries_build(ir_graph *g, entries *out) {
+    memset(out, 0, sizeof *out);
+    if (g->loss >= 0)
+        g->loss = materialise(g, g->loss);
+    for (int i = 0; i < g->n_metrics; i++)
+        g->metrics[i].node = materialise(g, g->metrics[i].node);
+    for (int i = 0; i < g->n_outputs; i++)
+        g->outputs[i].node = materialise(g, g->outputs[i].node);
+    for (int i = 0; i < g->n_params; i++)
+        g->params[i].grad = materialise(g, g->params[i].grad);
+    for (int k = 0; k < ENTRY_COUNT; k++)
+        if (build_one(g, &out->e[k], (entry_kind)k) != 0) {
+            snprintf(g->error, sizeof g->error, "out of memory");
+            return -1;
+        }
+    /* predict must not need targets */
+    entry *p = &out->e[ENTRY_PREDICT];
+    for (int i = 0; p->present && i < g->n_inputs; i++)
+        if (g->inputs[i].is_target && p->live[g->inputs[i].node]) {
+            snprintf(g->error, sizeof g->error, "an output depends on the target '%s'; outputs must be computable "
+                     "from the inputs alone", g->inputs[i].name);
+            return -1;
+        }
+    return 0;
+}
+
+void entries_free(entries *es) {
+    for (int k = 0; k < ENTRY_COUNT; k++) {
+        free(es->e[k].roots);
+        free(es->e[k].live);
+        free(es->e[k].sched);
+    }
+    memset(es, 0, sizeof *es);
+}

@@ -1,0 +1,165 @@
+/*
+ * memplan.c - the static memory plan: one arena, every offset known at
+ * compile time.
+ *
+ * Persistent slots come first and are shared by all entry points:
+ * parameters and optimizer state, inputs and targets, hypers, and every
+ * value an entry delivers (loss, metrics, outputs, gradients).  After them
+ * the scratch region holds temporaries, planned per entry by liveness: a
+ * buffer is taken when its node runs and given back after its last user
+ * has run (not before, so no kernel ever writes over an operand it is
+ * still reading).  Placement is first fit in offset order.  The arena is
+ * the persistent part plus the largest scratch need of any entry.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "passes.h"
+
+#define ALIGN 64
+
+static int64_t node_bytes(const ir_graph *g, int id) {
+    int64_t b = ir_shape_numel(&g->nodes[id].shape) * 4; /* f32 and i32 */
+    return (b + ALIGN - 1) / ALIGN * ALIGN;
+}
+
+static int needs_storage(const ir_graph *g, int id) {
+    ir_op op = g->nodes[id].op;
+    return op != IR_CONST && op != IR_ASSIGN;
+}
+
+typedef struct block {
+    int64_t offset, size;
+    int free_after; /* schedule position of the last use */
+} block;
+
+static int by_offset(const void *a, const void *b) {
+    int64_t x = ((const block *)a)->offset, y = ((const block *)b)->offset;
+    return (x > y) - (x < y);
+}
+
+/* First fit among the live blocks (kept sorted by offset). */
+static int64_t place(block *live, int n_live, int64_t size) {
+    int64_t at = 0;
+    for (int i = 0; i < n_live; i++) {
+        if (live[i].offset - at >= size)
+            return at;
+        if (live[i].offset + live[i].size > at)
+            at = live[i].offset + live[i].size;
+    }
+    return at;
+}
+
+static int plan_entry(const ir_graph *g, const entry *e, const unsigned char *persistent, int64_t base,
+                      int64_t *offset, int64_t *peak) {
+    int n = g->n_nodes;
+    int *last = malloc((size_t)n * sizeof *last);
+    block *live = malloc((size_t)(e->n_sched + 1) * sizeof *live);
+    if (!last || !live) {
+        free(last);
+        free(live);
+        return -1;
+    }
+    for (int i = 0; i < n; i++)
+        last[i] = -1;
+    for (int s = 0; s < e->n_sched; s++) {
+        const ir_node *nd = &g->nodes[e->sched[s]];
+        for (int k = 0; k < nd->n_inputs; k++)
+            last[nd->inputs[k]] = s;
+    }
+    int n_live = 0;
+    *peak = 0;
+    for (int s = 0; s < e->n_sched; s++) {
+        int id = e->sched[s];
+        if (needs_storage(g, id) && !persistent[id]) {
+            int64_t size = node_bytes(g, id);
+            int64_t at = place(live, n_live, size);
+            offset[id] = base + at;
+            live[n_live++] = (block){at, size, last[id] < s ? s : last[id]};
+            qsort(live, (size_t)n_live, sizeof *live, by_offset);
+            if (at + size > *peak)
+                *peak = at + size;
+        }
+        /* release what is no longer needed after this node */
+        int w = 0;
+        for (int b = 0; b < n_live; b++)
+            if (live[b].free_after > s)
+                live[w++] = live[b];
+        n_live = w;
+    }
+    free(last);
+    free(live);
+    return 0;
+}
+
+int mp_plan_build(const ir_graph *g, const entries *es, mem_plan *plan) {
+    int n = g->n_nodes;
+    memset(plan, 0, sizeof *plan);
+    plan->n_nodes = n;
+    unsigned char *persistent = calloc((size_t)n, 1);
+    int64_t *shared = malloc((size_t)n * sizeof *shared);
+    if (!persistent || !shared) {
+        free(persistent);
+        free(shared);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        ir_op op = g->nodes[i].op;
+        persistent[i] = op == IR_PARAM || op == IR_INPUT || op == IR_HYPER;
+        shared[i] = -1;
+    }
+    for (int k = 0; k < ENTRY_COUNT; k++)
+        for (int r = 0; es->e[k].present && r < es->e[k].n_roots; r++)
+            if (needs_storage(g, es->e[k].roots[r]))
+                persistent[es->e[k].roots[r]] = 1;
+    int64_t at = 0;
+    for (int i = 0; i < n; i++)
+        if (persistent[i]) {
+            shared[i] = at;
+            at += node_bytes(g, i);
+        }
+    plan->persistent_bytes = at;
+    int status = 0;
+    for (int k = 0; k < ENTRY_COUNT && status == 0; k++) {
+        int64_t *off = plan->offset[k] = malloc((size_t)n * sizeof *off);
+        if (!off) {
+            status = -1;
+            break;
+        }
+        memcpy(off, shared, (size_t)n * sizeof *off);
+        int64_t peak = 0;
+        if (es->e[k].present)
+            status = plan_entry(g, &es->e[k], persistent, at, off, &peak);
+        if (peak > plan->scratch_bytes)
+            plan->scratch_bytes = peak;
+    }
+    plan->arena_bytes = plan->persistent_bytes + plan->scratch_bytes;
+    if (plan->arena_bytes == 0)
+        plan->arena_bytes = ALIGN;
+    free(persistent);
+    free(shared);
+    return status;
+}
+
+void mp_plan_free(mem_plan *plan) {
+    for (int k = 0; k < ENTRY_COUNT; k++)
+        free(plan->offset[k]);
+    memset(plan, 0, sizeof *plan);
+}
+
+void mp_plan_dump(const ir_graph *g, const entries *es, const mem_plan *plan, FILE *out) {
+    fprintf(out, "arena %lld bytes: persistent %lld, scratch %lld\n", (long long)plan->arena_bytes,
+            (long long)plan->persistent_bytes, (long long)plan->scratch_bytes);
+    for (int k = 0; k < ENTRY_COUNT; k++) {
+        const entry *e = &es->e[k];
+        if (!e->present)
+            continue;
+        fprintf(out, "%s: %d kernels\n", e->name, e->n_sched);
+        for (int s = 0; s < e->n_sched; s++) {
+            int id = e->sched[s];
+            if (plan->offset[k][id] >= 0)
+                fprintf(out, "  %%%d %s @%lld +%lld\n", id, ir_ops[g->nodes[id].op].name,
+                        (long long)plan->offset[k][id], (long long)node_bytes(g, id));
+        }
+    }
+}

@@ -1,0 +1,134 @@
+/*
+ * optimizer.c - the parameter update, lowered into the graph.
+ *
+ * The update is built from ordinary nodes so that one training step
+ * (forward, backward, update) is one compiled function, fused and planned
+ * as a whole.  Optimizer state (momentum buffers, Adam's moments and step
+ * count) are non-trainable params: they live in the arena, are saved in
+ * checkpoints and are written back with ASSIGN, like the parameters.  The
+ * learning rate is a hyper slot the runtime writes before each step, so
+ * `--lr` and schedules need no recompilation.
+ *
+ * The formulas follow PyTorch's torch.optim (weight decay added to the
+ * gradient; Adam's bias correction with eps added after the square root of
+ * the corrected second moment), so runs can be compared number for number.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "passes.h"
+
+typedef struct opt {
+    ir_graph *g;
+    int failed;
+    int lr;
+} opt;
+
+static int ok(opt *o, int id) {
+    if (id < 0)
+        o->failed = 1;
+    return id;
+}
+static int bin(opt *o, ir_op op, int a, int b) {
+    return a < 0 || b < 0 ? -1 : ok(o, ir_add(o->g, op, a, b, -1));
+}
+static int k(opt *o, double v) { return ok(o, ir_scalar(o->g, v)); }
+
+static double arg(const ir_graph *g, const char *name, double fallback) {
+    for (int i = 0; i < g->n_opt_args; i++)
+        if (strcmp(g->opt_arg_names[i], name) == 0)
+            return g->opt_arg_values[i];
+    return fallback;
+}
+
+/* A zero-initialised state tensor shaped like param p, named opt.<what>.<p>. */
+static int state_like(opt *o, int p, const char *what) {
+    ir_graph *g = o->g;
+    char name[512];
+    snprintf(name, sizeof name, "opt.%s.%s", what, g->params[p].name);
+    ir_shape s = g->nodes[g->params[p].node].shape;
+    return ok(o, ir_add_param(g, name, IR_F32, &s, 0, IR_INIT_NONE, 0, 0, 0, 0));
+}
+
+static void update(opt *o, int slot, int value) {
+    if (slot < 0 || value < 0) {
+        o->failed = 1;
+        return;
+    }
+    int id = ok(o, ir_assign(o->g, slot, value));
+    if (id < 0)
+        return;
+    ir_graph *g = o->g;
+    if (g->n_updates == g->cap_updates) {
+        g->cap_updates = g->cap_updates ? 2 * g->cap_updates : 16;
+        int *nu = realloc(g->updates, (size_t)g->cap_updates * sizeof *nu);
+        if (!nu) {
+            o->failed = 1;
+            return;
+        }
+        g->updates = nu;
+    }
+    g->updates[g->n_updates++] = id;
+}
+
+/* w <- w - lr * (g [+ momentum buffer]) */
+static void sgd(opt *o, int p, int w, int grad) {
+    double mu = arg(o->g, "momentum", strcmp(o->g->optimizer, "momentum") == 0 ? 0.9 : 0.0);
+    int nesterov = arg(o->g, "nesterov", 0) != 0;
+    int step = grad;
+    if (mu != 0) {
+        /* buf <- mu buf + g;  step = nesterov ? g + mu buf : buf */
+        int buf = state_like(o, p, "momentum");
+        int nb = bin(o, IR_ADD, bin(o, IR_MUL, k(o, mu), buf), grad);
+        update(o, buf, nb);
+        step = nesterov ? bin(o, IR_ADD, grad, bin(o, IR_MUL, k(o, mu), nb)) : nb;
+    }
+    update(o, w, bin(o, IR_SUB, w, bin(o, IR_MUL, o->lr, step)));
+}
+
+/* m <- b1 m + (1-b1) g;  v <- b2 v + (1-b2) g^2;
+ * w <- w - lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps) */
+static void adam(opt *o, int p, int w, int grad, int t) {
+    double b1 = arg(o->g, "beta1", 0.9), b2 = arg(o->g, "beta2", 0.999), eps = arg(o->g, "eps", 1e-8);
+    int m = state_like(o, p, "m"), v = state_like(o, p, "v");
+    int nm = bin(o, IR_ADD, bin(o, IR_MUL, k(o, b1), m), bin(o, IR_MUL, k(o, 1 - b1), grad));
+    int nv = bin(o, IR_ADD, bin(o, IR_MUL, k(o, b2), v),
+                 bin(o, IR_MUL, k(o, 1 - b2), bin(o, IR_MUL, grad, grad)));
+    int bc1 = bin(o, IR_SUB, k(o, 1), bin(o, IR_POW, k(o, b1), t));
+    int bc2 = bin(o, IR_SUB, k(o, 1), bin(o, IR_POW, k(o, b2), t));
+    int denom = bin(o, IR_ADD, ok(o, nv < 0 || bc2 < 0 ? -1 : ir_add(o->g, IR_SQRT, bin(o, IR_DIV, nv, bc2), -1, -1)),
+                    k(o, eps));
+    int stepv = bin(o, IR_DIV, bin(o, IR_DIV, nm, bc1), denom);
+    update(o, m, nm);
+    update(o, v, nv);
+    update(o, w, bin(o, IR_SUB, w, bin(o, IR_MUL, o->lr, stepv)));
+}
+
+int opt_lower(ir_graph *g) {
+    opt o = {g, 0, -1};
+    int is_adam = strcmp(g->optimizer, "adam") == 0;
+    o.lr = ok(&o, ir_add_hyper(g, "lr", arg(g, "lr", is_adam ? 1e-3 : 1e-2)));
+    double wd = arg(g, "weight_decay", 0);
+    int t = -1;
+    if (is_adam) { /* the step count t, shared by every parameter */
+        ir_shape s = ir_shape_scalar();
+        int steps = ok(&o, ir_add_param(g, "opt.step", IR_F32, &s, 0, IR_INIT_NONE, 0, 0, 0, 0));
+        t = bin(&o, IR_ADD, steps, k(&o, 1));
+        update(&o, steps, t);
+    }
+    int n_params = g->n_params; /* state added below is not updated itself */
+    for (int p = 0; p < n_params && !o.failed; p++) {
+        if (!g->params[p].trainable)
+            continue;
+        int w = g->params[p].node, grad = g->params[p].grad;
+        if (wd != 0)
+            grad = bin(&o, IR_ADD, grad, bin(&o, IR_MUL, k(&o, wd), w));
+        if (is_adam)
+            adam(&o, p, w, grad, t);
+        else
+            sgd(&o, p, w, grad);
+    }
+    if (o.failed && !g->error[0])
+        snprintf(g->error, sizeof g->error, "building the optimizer update failed");
+    return o.failed ? -1 : 0;
+}

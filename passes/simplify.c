@@ -1,0 +1,230 @@
+/*
+ * simplify.c - constant folding, algebraic identities and CSE.
+ *
+ * One forward sweep.  Each node first has its inputs redirected to their
+ * replacements, then is folded (all inputs constant -> a CONST), reduced by
+ * an identity (x * 1 -> x, x + 0 -> x, reshape to the same shape -> x,
+ * x ^ 2 -> x * x, ...), or found equal to an earlier node (same op,
+ * attributes and inputs).  A node that changes is rewritten in place, which
+ * keeps the array a topological order; a node that disappears is mapped to
+ * its replacement and left for dead-code elimination.  Identities only
+ * fire when the result has exactly the node's type, so broadcasting is
+ * never lost.  x * 0 is not folded: it is NaN when x is.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "passes.h"
+
+static int is_const(const ir_graph *g, int id, double v) {
+    return g->nodes[id].op == IR_CONST && g->nodes[id].value == v;
+}
+
+static int same_type(const ir_graph *g, int a, int b) {
+    return g->nodes[a].dtype == g->nodes[b].dtype && ir_shape_equal(&g->nodes[a].shape, &g->nodes[b].shape);
+}
+
+/* The value of an elementwise op on constant operands, or NAN if we
+ * do not fold it. */
+static double fold(const ir_node *n, const double *x) {
+    switch (n->op) {
+    case IR_NEG: return -x[0];
+    case IR_EXP: return exp(x[0]);
+    case IR_LOG: return log(x[0]);
+    case IR_SQRT: return sqrt(x[0]);
+    case IR_ABS: return fabs(x[0]);
+    case IR_SIGN: return (x[0] > 0) - (x[0] < 0);
+    case IR_CAST: return n->dtype == IR_I32 ? trunc(x[0]) : x[0];
+    case IR_ADD: return x[0] + x[1];
+    case IR_SUB: return x[0] - x[1];
+    case IR_MUL: return x[0] * x[1];
+    case IR_DIV: return n->dtype == IR_I32 ? (x[1] ? trunc(x[0] / x[1]) : NAN) : x[0] / x[1];
+    case IR_POW: return pow(x[0], x[1]);
+    case IR_MIN: return fmin(x[0], x[1]);
+    case IR_MAX: return fmax(x[0], x[1]);
+    case IR_LT: return x[0] < x[1];
+    case IR_LE: return x[0] <= x[1];
+    case IR_GT: return x[0] > x[1];
+    case IR_GE: return x[0] >= x[1];
+    case IR_EQ: return x[0] == x[1];
+    case IR_NE: return x[0] != x[1];
+    case IR_WHERE: return x[0] != 0 ? x[1] : x[2];
+    case IR_BROADCAST: return x[0];
+    default: return NAN;
+    }
+}
+
+/* Rewrites node i in place to a constant of its own type. */
+static void make_const(ir_node *n, double v) {
+    n->op = IR_CONST;
+    n->n_inputs = 0;
+    n->inputs[0] = n->inputs[1] = n->inputs[2] = -1;
+    n->value = n->dtype == IR_I32 ? trunc(v) : (double)(float)v;
+}
+
+static int try_fold(ir_graph *g, int i) {
+    ir_node *n = &g->nodes[i];
+    ir_class cls = ir_ops[n->op].cls;
+    if (cls != IR_UNARY && cls != IR_BINARY && cls != IR_TERNARY && n->op != IR_BROADCAST)
+        return 0;
+    double x[3];
+    for (int k = 0; k < n->n_inputs; k++) {
+        if (g->nodes[n->inputs[k]].op != IR_CONST)
+            return 0;
+        x[k] = g->nodes[n->inputs[k]].value;
+    }
+    double v = fold(n, x);
+    if (isnan(v))
+        return 0;
+    make_const(n, v);
+    return 1;
+}
+
+/* Returns the node i can be replaced by, or i. May rewrite i in place. */
+static int identity(ir_graph *g, int i) {
+    ir_node *n = &g->nodes[i];
+    int a = n->inputs[0], b = n->inputs[1];
+    switch (n->op) {
+    case IR_ADD:
+        if (is_const(g, b, 0) && same_type(g, a, i))
+            return a;
+        if (is_const(g, a, 0) && same_type(g, b, i))
+            return b;
+        break;
+    case IR_SUB:
+        if (is_const(g, b, 0) && same_type(g, a, i))
+            return a;
+        break;
+    case IR_MUL:
+        if (is_const(g, b, 1) && same_type(g, a, i))
+            return a;
+        if (is_const(g, a, 1) && same_type(g, b, i))
+            return b;
+        break;
+    case IR_DIV:
+        if (is_const(g, b, 1) && same_type(g, a, i))
+            return a;
+        break;
+    case IR_POW:
+        if (is_const(g, b, 1) && same_type(g, a, i))
+            return a;
+        if (is_const(g, b, 2) && same_type(g, a, i)) {
+            n->op = IR_MUL;
+            n->inputs[1] = a;
+        }
+        break;
+    case IR_NEG:
+        if (g->nodes[a].op == IR_NEG)
+            return g->nodes[a].inputs[0];
+        break;
+    case IR_RESHAPE:
+        if (g->nodes[a].op == IR_RESHAPE) /* reshape of a reshape: one reshape */
+            n->inputs[0] = a = g->nodes[a].inputs[0];
+        /* fall through */
+    case IR_BROADCAST:
+    case IR_SUM_TO:
+    case IR_CAST:
+        if (same_type(g, a, i))
+            return a;
+        break;
+    default:
+        break;
+    }
+    return i;
+}
+
+static int same_node(const ir_node *a, const ir_node *b) {
+    if (a->op != b->op || a->dtype != b->dtype || !ir_shape_equal(&a->shape, &b->shape))
+        return 0;
+    for (int k = 0; k < a->n_inputs; k++)
+        if (a->inputs[k] != b->inputs[k])
+            return 0;
+    return a->value == b->value && a->axes == b->axes && a->keepdims == b->keepdims && a->flags == b->flags &&
+           a->index == b->index;
+}
+
+static uint64_t hash_node(const ir_node *n) {
+    uint64_t h = (uint64_t)n->op * 0x9E3779B97F4A7C15ull ^ (uint64_t)n->dtype;
+    for (int k = 0; k < n->n_inputs; k++)
+        h = (h ^ (uint64_t)(n->inputs[k] + 1)) * 0x100000001B3ull;
+    for (int d = 0; d < n->shape.rank; d++)
+        h = (h ^ (uint64_t)n->shape.dims[d]) * 0x100000001B3ull;
+    uint64_t bits;
+    memcpy(&bits, &n->value, sizeof bits);
+    h ^= bits + n->axes + ((uint64_t)n->flags << 8) + ((uint64_t)n->index << 16);
+    return h * 0xFF51AFD7ED558CCDull;
+}
+
+static int resolve(int *repl, int x) {
+    while (repl[x] != x)
+        x = repl[x] = repl[repl[x]];
+    return x;
+}
+
+/* Points *id at its replacement; 1 if that moved it. */
+static int follow(int *repl, int *id) {
+    int to = resolve(repl, *id);
+    int moved = to != *id;
+    *id = to;
+    return moved;
+}
+
+int simplify(ir_graph *g) {
+    int n = g->n_nodes, changes = 0;
+    int *repl = malloc((size_t)n * sizeof *repl);
+    size_t cap = 1;
+    while (cap < 2 * (size_t)n)
+        cap <<= 1;
+    int *table = malloc(cap * sizeof *table);
+    if (!repl || !table) {
+        free(repl);
+        free(table);
+        return 0;
+    }
+    for (size_t i = 0; i < cap; i++)
+        table[i] = -1;
+    for (int i = 0; i < n; i++) {
+        repl[i] = i;
+        ir_node *node = &g->nodes[i];
+        for (int k = 0; k < node->n_inputs; k++) {
+            int to = resolve(repl, node->inputs[k]);
+            changes += to != node->inputs[k];
+            node->inputs[k] = to;
+        }
+        if (node->op == IR_ASSIGN || node->op == IR_PARAM || node->op == IR_INPUT || node->op == IR_HYPER)
+            continue;
+        changes += try_fold(g, i);
+        /* A replaced node is not itself a change: only its users being
+         * redirected is (counted above, on the next node or root), so a
+         * dead duplicate left behind does not keep the fixpoint loop going. */
+        ir_node before = *node;
+        int r = identity(g, i);
+        if (r != i) {
+            repl[i] = resolve(repl, r);
+            continue;
+        }
+        changes += memcmp(&before, node, sizeof before) != 0;
+        size_t h = hash_node(&g->nodes[i]) & (cap - 1);
+        while (table[h] >= 0 && !same_node(&g->nodes[table[h]], &g->nodes[i]))
+            h = (h + 1) & (cap - 1);
+        if (table[h] >= 0) {
+            repl[i] = table[h];
+        } else {
+            table[h] = i;
+        }
+    }
+    /* Everything that names nodes follows the replacements. */
+    if (g->loss >= 0)
+        changes += follow(repl, &g->loss);
+    for (int i = 0; i < g->n_metrics; i++)
+        changes += follow(repl, &g->metrics[i].node);
+    for (int i = 0; i < g->n_outputs; i++)
+        changes += follow(repl, &g->outputs[i].node);
+    for (int i = 0; i < g->n_params; i++)
+        if (g->params[i].grad >= 0)
+            changes += follow(repl, &g->params[i].grad);
+    free(repl);
+    free(table);
+    return changes;
+}

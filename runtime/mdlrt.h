@@ -1,0 +1,126 @@
+/*
+ * mdlrt.h - the contract between code that mdlc generates and the runtime.
+ *
+ * mdlc compiles a model into kernels (an object file) plus a small C file
+ * that defines one constant `mdl_model` of type rt_model: the table of every
+ * tensor the runtime has to know about (parameters, optimizer state, inputs,
+ * targets, outputs, metrics, the loss, gradients, hyper-parameters), where
+ * each one lives in a single arena, and the entry points.  The runtime
+ * (libmdlrt.a) supplies main(), reads that table and does everything else:
+ * data loading, batching, the training loop, checkpoints, prediction,
+ * gradient checking.  It never sees LLVM or the compiler.
+ *
+ * Memory: the executable allocates one arena of `arena_bytes` bytes, aligned
+ * to 64 bytes and zero-filled.  Every tensor is at a fixed byte offset in it.
+ * Tensors are dense, row-major (C order).  A dimension may be the batch
+ * dimension: it is compiled with an upper bound (`max_batch`) and its actual
+ * size is passed to each kernel call; the layout of a tensor with a batch
+ * dimension uses the actual batch size, i.e. a [B, 3] input with batch 10
+ * occupies the first 30 elements of its slot.
+ *
+ * Kernels: every entry point has the signature
+ *     void kernel(char *arena, int64_t batch);
+ * with 1 <= batch <= max_batch.
+ *   predict_step: reads inputs, writes outputs.
+ *   eval_step:    reads inputs and targets, writes loss, metrics, outputs.
+ *   grad_step:    like eval_step, and also writes the gradient of the loss
+ *                 with respect to every trainable parameter into its
+ *                 grad_offset slot.  Parameters are not changed.
+ *   train_step:   like eval_step, then applies one optimizer update to the
+ *                 parameters and the optimizer state (in place).  Reads the
+ *                 hyper-parameter slots (e.g. "lr") that the runtime sets
+ *                 before each call.
+ * The loss and metrics written are the values for that batch (a mean over
+ * the batch when the model's loss is a mean).
+ */
+#ifndef MDLRT_H
+#define MDLRT_H
+
+#include <stdint.h>
+
+#define RT_MAX_RANK 6
+
+enum rt_dtype { RT_F32 = 0, RT_I32 = 1 };
+
+/* One tensor slot in the arena. */
+typedef struct rt_tensor {
+    const char *name;
+    int dtype;                    /* enum rt_dtype; both are 4 bytes */
+    int rank;                     /* 0 for a scalar */
+    int64_t dims[RT_MAX_RANK];    /* a batch dimension holds max_batch */
+    uint32_t batch_mask;          /* bit i set: dims[i] is the batch dim */
+    int64_t offset;               /* byte offset in the arena */
+} rt_tensor;
+
+enum rt_init {
+    RT_INIT_NONE = 0,      /* optimizer state etc.: zero */
+    RT_INIT_ZEROS,
+    RT_INIT_ONES,
+    RT_INIT_CONSTANT,      /* a = value */
+    RT_INIT_UNIFORM,       /* U(a, b) */
+    RT_INIT_NORMAL,        /* N(mean a, std b) */
+    RT_INIT_GLOROT_UNIFORM,/* U(-l, l), l = sqrt(6 / (fan_in + fan_out)) */
+    RT_INIT_HE_NORMAL,     /* N(0, sqrt(2 / fan_in)) */
+};
+
+/* A persistent tensor: a parameter or a piece of optimizer state.  These
+ * are what checkpoints hold, in this order, under these names. */
+typedef struct rt_param {
+    rt_tensor t;             /* never has a batch dimension */
+    int init;                /* enum rt_init */
+    double init_a, init_b;
+    int64_t fan_in, fan_out; /* for glorot / he */
+    int trainable;           /* 1: a parameter; 0: optimizer state */
+    int64_t grad_offset;     /* trainable: where grad_step writes dL/dparam
+                                (same shape and dtype); -1 otherwise */
+} rt_param;
+
+/* A scalar f32 the runtime writes before each train_step. */
+typedef struct rt_hyper {
+    const char *name;        /* "lr" */
+    double value;            /* the value the .mdl file gave */
+    int64_t offset;
+} rt_hyper;
+
+typedef void (*rt_kernel)(char *arena, int64_t batch);
+
+typedef struct rt_model {
+    const char *name;         /* the model's name in the .mdl file */
+    const char *source;       /* path of the .mdl file it was compiled from */
+    int64_t arena_bytes;
+    int64_t max_batch;
+
+    int n_params;             /* parameters and optimizer state */
+    const rt_param *params;
+    int n_inputs;             /* `input` declarations, in order */
+    const rt_tensor *inputs;
+    int n_targets;            /* `target` declarations, in order */
+    const rt_tensor *targets;
+    int n_outputs;            /* `output` declarations, in order */
+    const rt_tensor *outputs;
+    int n_metrics;            /* `metric` declarations: f32 scalars */
+    const rt_tensor *metrics;
+    int has_loss;
+    rt_tensor loss;           /* f32 scalar */
+    int n_hypers;
+    const rt_hyper *hypers;
+
+    /* Entry points; NULL where the model has none (no loss -> no train). */
+    rt_kernel predict_step, eval_step, grad_step, train_step;
+
+    /* The `train` block (command-line options override it). */
+    const char *optimizer;    /* "sgd", "momentum", "adam" */
+    int64_t batch;
+    int64_t epochs;
+    uint64_t seed;
+
+    /* For `info`. */
+    int64_t flops_per_train_step; /* at batch = max_batch */
+    int64_t flops_per_predict_step;
+    int64_t scratch_bytes;        /* the part of the arena that is reused */
+} rt_model;
+
+/* Defined by the code mdlc generates. */
+extern const rt_model mdl_model;
+
+#endif

@@ -1,0 +1,387 @@
+/*
+ * rt_ckpt.c - checkpoints in the safetensors format.
+ *
+ * File layout (https://github.com/huggingface/safetensors): an unsigned
+ * 64-bit little-endian header length N, N bytes of JSON, then the tensor
+ * bytes.  The JSON maps each tensor name to {"dtype", "shape",
+ * "data_offsets": [begin, end]} with offsets relative to the byte buffer
+ * after the header, plus "__metadata__" (string values only).  We write
+ * every rt_param, trainable and optimizer state, in descriptor order,
+ * little-endian, and pad the header with spaces to a multiple of 8 bytes.
+ *
+ * Saving never loses an existing checkpoint: we write a temporary file in
+ * the same directory, fsync it, read it back and compare, and only then
+ * rename() it over the target, which is atomic on POSIX file systems.
+ *
+ * Loading treats the file as hostile: every length and offset is checked
+ * against the file before use, the whole file is validated before a single
+ * parameter is touched, and every problem is one line naming the file and
+ * what is wrong.  A trainable parameter missing from the file is an error;
+ * missing optimizer state is allowed: it keeps its initial value, which is
+ * zero (RT_INIT_NONE), and a note says so.
+ */
+#include "rt_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* The reference implementation refuses headers above 100 MB too. */
+#define RT_MAX_HEADER ((uint64_t)100 << 20)
+
+/*
+ * Writing
+ */
+
+static const char *st_dtype(int dtype) { return dtype == RT_I32 ? "I32" : "F32"; }
+
+static void put_u64_le(rt_buf *b, uint64_t v) {
+    unsigned char bytes[8];
+    for (int i = 0; i < 8; i++)
+        bytes[i] = (unsigned char)(v >> (8 * i));
+    rt_buf_add(b, bytes, 8);
+}
+
+static void write_header(const rt_model *m, rt_buf *h) {
+    rt_buf_printf(h, "{\"__metadata__\":{\"format\":\"mdl\",\"model\":");
+    rt_buf_json_string(h, m->name);
+    rt_buf_printf(h, ",\"source\":");
+    rt_buf_json_string(h, m->source ? m->source : "");
+    rt_buf_printf(h, "}");
+    uint64_t offset = 0;
+    for (int i = 0; i < m->n_params; i++) {
+        const rt_tensor *t = &m->params[i].t;
+        rt_buf_printf(h, ",");
+        rt_buf_json_string(h, t->name);
+        rt_buf_printf(h, ":{\"dtype\":\"%s\",\"shape\":[", st_dtype(t->dtype));
+        for (int d = 0; d < t->rank; d++)
+            rt_buf_printf(h, "%s%lld", d ? "," : "", (long long)t->dims[d]);
+        uint64_t bytes = (uint64_t)rt_bytes(t, 1);
+        rt_buf_printf(h, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)offset,
+                      (unsigned long long)(offset + bytes));
+        offset += bytes;
+    }
+    rt_buf_printf(h, "}");
+    while (h->len % 8 != 0)
+        rt_buf_add(h, " ", 1);
+}
+
+/* The complete file image. */
+void rt_ckpt_serialize(const rt_model *m, const char *arena, rt_buf *out) {
+    rt_buf header = {0};
+    write_header(m, &header);
+    put_u64_le(out, header.len);
+    rt_buf_add(out, header.data, header.len);
+    free(header.data);
+    for (int i = 0; i < m->n_params; i++) {
+        const rt_tensor *t = &m->params[i].t;
+        size_t at = out->len, bytes = (size_t)rt_bytes(t, 1);
+        rt_buf_add(out, arena + t->offset, bytes);
+        rt_to_little_endian(out->data + at, bytes / 4);
+    }
+}
+
+static int write_all(int fd, const char *p, size_t n) {
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Writes the image to a fresh temporary file and checks it on disk. */
+static int write_temporary(const char *path, const char *tmp, int fd, const rt_buf *image) {
+    mode_t mask = umask(0); /* mkstemp makes 0600; give the usual mode */
+    umask(mask);
+    if (fchmod(fd, 0666 & ~mask) || write_all(fd, image->data, image->len) || fsync(fd)) {
+        int e = errno;
+        close(fd);
+        return rt_error("cannot save %s: writing %s: %s", path, tmp, strerror(e));
+    }
+    if (close(fd))
+        return rt_error("cannot save %s: closing %s: %s", path, tmp, strerror(errno));
+    char *back;
+    size_t len;
+    if (rt_read_file(tmp, &back, &len))
+        return -1;
+    int same = len == image->len && memcmp(back, image->data, len) == 0;
+    free(back);
+    if (!same)
+        return rt_error("cannot save %s: %s did not read back as written", path, tmp);
+    return 0;
+}
+
+/* Makes the rename durable; failure here loses nothing, so it is quiet. */
+static void sync_directory(const char *path) {
+    char *dir = rt_xstrdup(path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        slash[slash == dir ? 1 : 0] = '\0';
+    int fd = open(slash ? dir : ".", O_RDONLY);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+    free(dir);
+}
+
+int rt_ckpt_save(const rt_model *m, const char *arena, const char *path) {
+    rt_buf image = {0};
+    rt_ckpt_serialize(m, arena, &image);
+    size_t n = strlen(path);
+    char *tmp = rt_xmalloc(n + 16);
+    snprintf(tmp, n + 16, "%s.tmp.XXXXXX", path);
+    int rc = -1;
+    int fd = mkstemp(tmp);
+    if (fd < 0)
+        rt_error("cannot save %s: cannot create a temporary file next to it: %s", path, strerror(errno));
+    else if (write_temporary(path, tmp, fd, &image) == 0) {
+        if (rename(tmp, path) == 0)
+            rc = 0;
+        else
+            rt_error("cannot save %s: renaming %s over it: %s", path, tmp, strerror(errno));
+    }
+    if (fd >= 0 && rc != 0)
+        unlink(tmp);
+    if (rc == 0)
+        sync_directory(path);
+    free(tmp);
+    free(image.data);
+    return rc;
+}
+
+/*
+ * Reading
+ */
+
+/* What the header says about one parameter. */
+typedef struct entry {
+    int found;
+    uint64_t begin, end;
+} entry;
+
+typedef struct loader {
+    const rt_model *m;
+    const char *name; /* the file, for messages */
+    uint64_t data_len;
+    entry *entries; /* one per rt_param */
+    int seen_metadata;
+} loader;
+
+static void json_shape_string(const rt_json *shape, char *buf, size_t size) {
+    size_t used = (size_t)snprintf(buf, size, "[");
+    for (int i = 0; i < shape->n && used < size; i++)
+        used += (size_t)snprintf(buf + used, size - used, "%s%s", i ? ", " : "",
+                                 shape->items[i]->type == RT_JSON_NUMBER ? shape->items[i]->text : "?");
+    if (used < size)
+        snprintf(buf + used, size - used, "]");
+}
+
+static int check_dtype(loader *l, const rt_tensor *t, const rt_json *dtype) {
+    if (!dtype || dtype->type != RT_JSON_STRING)
+        return rt_error("%s: tensor \"%s\": \"dtype\" is missing or not a string", l->name, t->name);
+    if (strcmp(dtype->text, "F32") != 0 && strcmp(dtype->text, "I32") != 0)
+        return rt_error("%s: tensor \"%s\": dtype %.20s is not supported (expected %s)", l->name, t->name, dtype->text,
+                        st_dtype(t->dtype));
+    if (strcmp(dtype->text, st_dtype(t->dtype)) != 0)
+        return rt_error("%s: tensor \"%s\": dtype %s does not match the model's %s", l->name, t->name, dtype->text,
+                        st_dtype(t->dtype));
+    return 0;
+}
+
+static int check_shape(loader *l, const rt_tensor *t, const rt_json *shape) {
+    if (!shape || shape->type != RT_JSON_ARRAY)
+        return rt_error("%s: tensor \"%s\": \"shape\" is missing or not an array", l->name, t->name);
+    int same = shape->n == t->rank;
+    for (int i = 0; i < shape->n; i++) {
+        uint64_t d;
+        if (rt_json_u64(shape->items[i], &d))
+            return rt_error("%s: tensor \"%s\": shape has an entry that is not a non-negative integer", l->name,
+                            t->name);
+        same = same && d == (uint64_t)t->dims[i];
+    }
+    if (!same) {
+        char got[128], want[128];
+        json_shape_string(shape, got, sizeof got);
+        rt_shape_string(t, want, sizeof want);
+        return rt_error("%s: tensor \"%s\": shape %s does not match the model's %s", l->name, t->name, got, want);
+    }
+    return 0;
+}
+
+static int check_offsets(loader *l, const rt_tensor *t, const rt_json *offs, entry *e) {
+    if (!offs || offs->type != RT_JSON_ARRAY || offs->n != 2 || rt_json_u64(offs->items[0], &e->begin) ||
+        rt_json_u64(offs->items[1], &e->end) || e->begin > e->end)
+        return rt_error("%s: tensor \"%s\": \"data_offsets\" must be [begin, end] with 0 <= begin <= end", l->name,
+                        t->name);
+    if (e->end > l->data_len)
+        return rt_error(
+            "%s: tensor \"%s\": data_offsets [%llu, %llu] run past the end of the data (%llu bytes; truncated file?)",
+            l->name, t->name, (unsigned long long)e->begin, (unsigned long long)e->end,
+            (unsigned long long)l->data_len);
+    uint64_t want = (uint64_t)rt_bytes(t, 1);
+    if (e->end - e->begin != want)
+        return rt_error("%s: tensor \"%s\": data_offsets [%llu, %llu] hold %llu bytes, its shape needs %llu", l->name,
+                        t->name, (unsigned long long)e->begin, (unsigned long long)e->end,
+                        (unsigned long long)(e->end - e->begin), (unsigned long long)want);
+    return 0;
+}
+
+/* {"dtype": ..., "shape": [...], "data_offsets": [b, e]} and no more. */
+static int check_entry(loader *l, const rt_param *p, const rt_json *j, entry *e) {
+    static const char *fields[] = {"dtype", "shape", "data_offsets"};
+    const rt_tensor *t = &p->t;
+    if (j->type != RT_JSON_OBJECT)
+        return rt_error("%s: tensor \"%s\": expected an object", l->name, t->name);
+    for (int i = 0; i < j->n; i++) {
+        int known = 0;
+        for (int f = 0; f < 3; f++)
+            known |= strcmp(j->keys[i], fields[f]) == 0;
+        if (!known || rt_json_get(j, j->keys[i]) != j->items[i])
+            return rt_error("%s: tensor \"%s\": %s field \"%.40s\"", l->name, t->name,
+                            known ? "repeated" : "unexpected", j->keys[i]);
+    }
+    return check_dtype(l, t, rt_json_get(j, "dtype")) || check_shape(l, t, rt_json_get(j, "shape")) ||
+                   check_offsets(l, t, rt_json_get(j, "data_offsets"), e)
+               ? -1
+               : 0;
+}
+
+static int check_metadata(loader *l, const rt_json *j) {
+    if (l->seen_metadata++)
+        return rt_error("%s: \"__metadata__\" appears twice", l->name);
+    if (j->type != RT_JSON_OBJECT)
+        return rt_error("%s: \"__metadata__\" is not an object", l->name);
+    for (int i = 0; i < j->n; i++)
+        if (j->items[i]->type != RT_JSON_STRING)
+            return rt_error("%s: \"__metadata__\" value \"%.40s\" is not a string", l->name, j->keys[i]);
+    const rt_json *model = rt_json_get(j, "model");
+    if (model && strcmp(model->text, l->m->name) != 0)
+        rt_note("%s was saved by model \"%.60s\"; loading it into \"%s\"", l->name, model->text, l->m->name);
+    return 0;
+}
+
+static int find_param(const rt_model *m, const char *name) {
+    for (int i = 0; i < m->n_params; i++)
+        if (strcmp(m->params[i].t.name, name) == 0)
+            return i;
+    return -1;
+}
+
+static int check_member(loader *l, const char *key, const rt_json *value) {
+    if (strcmp(key, "__metadata__") == 0)
+        return check_metadata(l, value);
+    int i = find_param(l->m, key);
+    if (i < 0)
+        return rt_error("%s: unknown tensor \"%.60s\" (model %s has no such parameter)", l->name, key, l->m->name);
+    if (l->entries[i].found)
+        return rt_error("%s: tensor \"%s\" appears twice", l->name, key);
+    l->entries[i].found = 1;
+    return check_entry(l, &l->m->params[i], value, &l->entries[i]);
+}
+
+static int compare_begin(const void *a, const void *b) {
+    const entry *x = *(entry *const *)a, *y = *(entry *const *)b;
+    return x->begin < y->begin ? -1 : x->begin > y->begin;
+}
+
+/* The tensors must tile the data buffer exactly: no overlap, no gap. */
+static int check_coverage(loader *l) {
+    entry **sorted = rt_xcalloc((size_t)l->m->n_params + 1, sizeof *sorted);
+    int n = 0;
+    for (int i = 0; i < l->m->n_params; i++)
+        if (l->entries[i].found)
+            sorted[n++] = &l->entries[i];
+    qsort(sorted, (size_t)n, sizeof *sorted, compare_begin);
+    uint64_t covered = 0;
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        if (i > 0 && sorted[i]->begin < sorted[i - 1]->end)
+            rc = rt_error("%s: two tensors overlap at data offset %llu", l->name, (unsigned long long)sorted[i]->begin);
+        covered += sorted[i]->end - sorted[i]->begin;
+    }
+    free(sorted);
+    if (rc == 0 && covered != l->data_len)
+        rc = rt_error("%s: the tensors cover %llu bytes but the file holds %llu after the header (wrong file size)",
+                      l->name, (unsigned long long)covered, (unsigned long long)l->data_len);
+    return rc;
+}
+
+static int check_missing(loader *l) {
+    for (int i = 0; i < l->m->n_params; i++)
+        if (!l->entries[i].found && l->m->params[i].trainable)
+            return rt_error("%s: parameter \"%s\" is missing", l->name, l->m->params[i].t.name);
+    return 0;
+}
+
+static int parse_header(loader *l, const unsigned char *buf, size_t len, rt_json **out) {
+    if (len < 8)
+        return rt_error("%s: truncated: %zu bytes, but a safetensors file starts with an 8-byte header length", l->name,
+                        len);
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; i--)
+        n = n << 8 | buf[i];
+    if (n > RT_MAX_HEADER || n > len - 8)
+        return rt_error("%s: header length %llu %s (not a safetensors checkpoint, or truncated)", l->name,
+                        (unsigned long long)n,
+                        n > RT_MAX_HEADER ? "is over the 100 MB limit" : "runs past the end of the file");
+    char msg[128];
+    size_t at = 0;
+    *out = rt_json_parse((const char *)buf + 8, (size_t)n, &at, msg, sizeof msg);
+    if (!*out)
+        return rt_error("%s: malformed JSON header at byte %zu: %s", l->name, at + 8, msg);
+    if ((*out)->type != RT_JSON_OBJECT)
+        return rt_error("%s: the header is not a JSON object", l->name);
+    l->data_len = len - 8 - n;
+    return 0;
+}
+
+static void copy_tensors(loader *l, char *arena, const unsigned char *data) {
+    for (int i = 0; i < l->m->n_params; i++) {
+        const rt_param *p = &l->m->params[i];
+        if (!l->entries[i].found) {
+            rt_note("%s has no \"%s\"; it keeps its initial value", l->name, p->t.name);
+            continue;
+        }
+        size_t bytes = (size_t)rt_bytes(&p->t, 1);
+        memcpy(arena + p->t.offset, data + l->entries[i].begin, bytes);
+        rt_to_little_endian(arena + p->t.offset, bytes / 4);
+    }
+}
+
+int rt_ckpt_load_buffer(const rt_model *m, char *arena, const char *name, const unsigned char *buf, size_t len) {
+    loader l = {m, name, 0, NULL, 0};
+    l.entries = rt_xcalloc((size_t)m->n_params + 1, sizeof *l.entries);
+    rt_json *header = NULL;
+    int rc = parse_header(&l, buf, len, &header);
+    for (int i = 0; rc == 0 && i < header->n; i++)
+        rc = check_member(&l, header->keys[i], header->items[i]);
+    if (rc == 0)
+        rc = check_missing(&l) || check_coverage(&l) ? -1 : 0;
+    if (rc == 0)
+        copy_tensors(&l, arena, buf + (len - l.data_len));
+    rt_json_free(header);
+    free(l.entries);
+    return rc;
+}
+
+int rt_ckpt_load(const rt_model *m, char *arena, const char *path) {
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return rt_error("cannot load %s: not a regular file", path);
+    char *buf;
+    size_t len;
+    if (rt_read_file(path, &buf, &len))
+        return -1;
+    int rc = rt_ckpt_load_buffer(m, arena, path, (unsigned char *)buf, len);
+    free(buf);
+    return rc;
+}

@@ -1,0 +1,299 @@
+/*
+ * rt_cli.c - the executable's command line: `prog COMMAND [options]`.
+ *
+ * Options are one table: each row names an option, the commands that take
+ * it, the kind of value and where it goes in rt_opts.  Parsing, the
+ * per-command --help and the errors all read that table, so adding an
+ * option is adding a row.  Options accept `--name VALUE` and `--name=VALUE`.
+ * A command line we cannot accept is one line `error: ...` and exit status
+ * 2; the commands themselves return 0 or 1.
+ */
+#include "rt_internal.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_GRADCHECK = 8, CMD_INFO = 16 };
+
+enum { OPT_STRING, OPT_COUNT, OPT_SEED, OPT_REAL_NONNEG, OPT_REAL_POS, OPT_FLAG, OPT_HYPER };
+
+#define FIELD(f) offsetof(rt_opts, f)
+#define NONE ((size_t)-1)
+
+typedef struct option {
+    const char *name, *arg; /* arg NULL: a flag */
+    int kind;
+    size_t field, has_field;
+    int commands;
+    const char *help;
+} option;
+
+static const option options[] = {
+    {"--data", "FILE", OPT_STRING, FIELD(data), NONE, CMD_TRAIN, "training data"},
+    {"--data", "FILE", OPT_STRING, FIELD(data), NONE, CMD_EVAL, "data to evaluate on (required)"},
+    {"--data", "FILE", OPT_STRING, FIELD(data), NONE, CMD_GRADCHECK,
+     "take the batch from FILE's first rows (default: random inputs)"},
+    {"--val", "FILE", OPT_STRING, FIELD(val), NONE, CMD_TRAIN, "validation data, evaluated on each logged epoch"},
+    {"--input", "FILE", OPT_STRING, FIELD(input), NONE, CMD_PREDICT, "inputs to predict for, '-' for stdin (required)"},
+    {"--output", "FILE", OPT_STRING, FIELD(output), NONE, CMD_PREDICT, "where to write the CSV (default: stdout)"},
+    {"--load", "CKPT", OPT_STRING, FIELD(load), NONE, CMD_TRAIN | CMD_GRADCHECK,
+     "start from this checkpoint instead of the initialisers"},
+    {"--load", "CKPT", OPT_STRING, FIELD(load), NONE, CMD_EVAL | CMD_PREDICT, "the checkpoint to use (required)"},
+    {"--load", "CKPT", OPT_STRING, FIELD(load), NONE, CMD_INFO, "also check this checkpoint against the model"},
+    {"--save", "CKPT", OPT_STRING, FIELD(save), NONE, CMD_TRAIN, "save the trained parameters (safetensors) here"},
+    {"--epochs", "N", OPT_COUNT, FIELD(epochs), NONE, CMD_TRAIN, "passes over the data"},
+    {"--batch", "N", OPT_COUNT, FIELD(batch), NONE, CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_GRADCHECK,
+     "samples per step"},
+    {"--lr", "X", OPT_REAL_NONNEG, FIELD(lr), FIELD(has_lr), CMD_TRAIN, "learning rate"},
+    {"--hyper", "NAME=X", OPT_HYPER, 0, NONE, CMD_TRAIN, "set any hyper-parameter of the model (repeatable)"},
+    {"--seed", "N", OPT_SEED, FIELD(seed), FIELD(has_seed), CMD_TRAIN | CMD_GRADCHECK,
+     "random seed for initialisation and shuffling"},
+    {"--log-every", "N", OPT_COUNT, FIELD(log_every), NONE, CMD_TRAIN,
+     "print every N epochs (default: about 10 lines, plus first and last)"},
+    {"--quiet", NULL, OPT_FLAG, FIELD(quiet), NONE, CMD_TRAIN, "print nothing but errors"},
+    {"--eps", "X", OPT_REAL_POS, FIELD(eps), FIELD(has_eps), CMD_GRADCHECK,
+     "finite-difference step, relative: h = X * max(1, |w|) (default 4e-3)"},
+    {"--tol", "X", OPT_REAL_POS, FIELD(tol), FIELD(has_tol), CMD_GRADCHECK,
+     "largest relative error that passes (default 1e-2)"},
+    {"--max-elems", "N", OPT_COUNT, FIELD(max_elems), NONE, CMD_GRADCHECK,
+     "check at most N elements per parameter, sampled (default 64)"},
+};
+
+typedef struct command {
+    const char *name;
+    int bit;
+    int (*run)(const rt_model *, const rt_opts *);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"train", CMD_TRAIN, rt_cmd_train, "train the model on a data file"},
+    {"eval", CMD_EVAL, rt_cmd_eval, "print the loss and metrics of a checkpoint on a data file"},
+    {"predict", CMD_PREDICT, rt_cmd_predict, "write the model's outputs for each input row as CSV"},
+    {"gradcheck", CMD_GRADCHECK, rt_cmd_gradcheck, "compare the compiled gradients with finite differences"},
+    {"info", CMD_INFO, rt_cmd_info, "describe the model: parameters, shapes, memory, FLOPs"},
+};
+
+#define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
+#define N_OPTIONS (int)(sizeof options / sizeof options[0])
+
+static void print_usage(const rt_model *m, const char *prog, FILE *f) {
+    fprintf(f, "usage: %s COMMAND [options]\n\n", prog);
+    fprintf(f, "Model %s, compiled by mdlc from %s.\n\ncommands:\n", m->name, m->source ? m->source : "?");
+    for (int i = 0; i < N_COMMANDS; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\nRun '%s COMMAND --help' for a command's options; '%s --version' for the version.\n", prog, prog);
+}
+
+/* "x[0],x[1]" or "image[0]..image[783]": one tensor's CSV columns. */
+static void describe_columns(const rt_tensor *t, FILE *f) {
+    int64_t n = rt_layout_of(t).sample;
+    char first[128], last[128];
+    rt_column_name(t, 0, first, sizeof first);
+    rt_column_name(t, n - 1, last, sizeof last);
+    if (n <= 4)
+        for (int64_t k = 0; k < n; k++) {
+            rt_column_name(t, k, first, sizeof first);
+            fprintf(f, "%s%s", k ? "," : "", first);
+        }
+    else
+        fprintf(f, "%s..%s", first, last);
+}
+
+static void print_columns(const rt_model *m, int with_targets, FILE *f) {
+    fprintf(f, "\nCSV columns, in order: ");
+    for (int i = 0; i < m->n_inputs; i++) {
+        fprintf(f, "%s", i ? ", " : "");
+        describe_columns(&m->inputs[i], f);
+    }
+    for (int i = 0; with_targets && i < m->n_targets; i++) {
+        fprintf(f, ", ");
+        describe_columns(&m->targets[i], f);
+    }
+    fprintf(f, "%s; a header line is optional.\n", with_targets ? "" : " (target columns may follow; ignored)");
+}
+
+/* The model's own default for an option, if it has one worth showing. */
+static void print_default(const rt_model *m, const command *c, const option *o, FILE *f) {
+    const rt_hyper *lr = rt_find_hyper(m, "lr");
+    if (strcmp(o->name, "--epochs") == 0 && m->epochs > 0)
+        fprintf(f, " (default %lld)", (long long)m->epochs);
+    else if (strcmp(o->name, "--batch") == 0)
+        fprintf(f, " (default %lld, at most %lld)",
+                (long long)(c->bit == CMD_TRAIN && m->batch > 0 ? m->batch
+                            : c->bit == CMD_GRADCHECK           ? (m->max_batch < 8 ? m->max_batch : 8)
+                                                                : m->max_batch),
+                (long long)m->max_batch);
+    else if (strcmp(o->name, "--lr") == 0 && lr)
+        fprintf(f, " (default %g)", lr->value);
+    else if (strcmp(o->name, "--seed") == 0)
+        fprintf(f, " (default %llu)", (unsigned long long)m->seed);
+}
+
+static void print_command_help(const rt_model *m, const char *prog, const command *c) {
+    printf("usage: %s %s [options]\n%c%s.\n\noptions:\n", prog, c->name, toupper((unsigned char)c->summary[0]),
+           c->summary + 1);
+    for (int i = 0; i < N_OPTIONS; i++) {
+        const option *o = &options[i];
+        if (!(o->commands & c->bit))
+            continue;
+        char left[64];
+        snprintf(left, sizeof left, "%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+        printf("  %-18s %s", left, o->help);
+        print_default(m, c, o, stdout);
+        printf("\n");
+    }
+    printf("  %-18s %s\n", "-h, --help", "show this help");
+    if (c->bit & (CMD_TRAIN | CMD_EVAL | CMD_GRADCHECK))
+        print_columns(m, 1, stdout);
+    else if (c->bit == CMD_PREDICT)
+        print_columns(m, 0, stdout);
+}
+
+static int usage_error(const char *prog, const char *cmd, const char *what, const char *arg) {
+    fflush(stdout);
+    fprintf(stderr, "error: %s '%s' (see '%s%s%s --help')\n", what, arg, prog, cmd ? " " : "", cmd ? cmd : "");
+    return RT_EXIT_USAGE;
+}
+
+static int parse_hyper(rt_opts *o, const char *text) {
+    const char *eq = strchr(text, '=');
+    rt_hyper_set *set = &o->hyper_sets[o->n_hyper_sets];
+    if (!eq || eq == text || (size_t)(eq - text) >= sizeof set->name || o->n_hyper_sets == 16)
+        return -1;
+    char *end;
+    set->value = strtod(eq + 1, &end);
+    if (end == eq + 1 || *end || !isfinite(set->value))
+        return -1;
+    memcpy(set->name, text, (size_t)(eq - text));
+    set->name[eq - text] = '\0';
+    o->n_hyper_sets++;
+    return 0;
+}
+
+/* Stores `text` as option o's value; -1 if it is not a valid one. */
+static int store_value(rt_opts *opts, const option *o, const char *text) {
+    char *base = (char *)opts, *end;
+    errno = 0;
+    if (o->kind == OPT_STRING) {
+        *(const char **)(base + o->field) = text;
+        return text[0] ? 0 : -1;
+    }
+    if (o->kind == OPT_HYPER)
+        return parse_hyper(opts, text);
+    if (o->has_field != NONE)
+        *(int *)(base + o->has_field) = 1;
+    if (o->kind == OPT_COUNT) {
+        long long v = strtoll(text, &end, 10);
+        *(int64_t *)(base + o->field) = v;
+        return end == text || *end || errno || v < 1 ? -1 : 0;
+    }
+    if (o->kind == OPT_SEED) {
+        unsigned long long v = strtoull(text, &end, 10);
+        *(uint64_t *)(base + o->field) = v;
+        return end == text || *end || errno || text[0] == '-' ? -1 : 0;
+    }
+    double v = strtod(text, &end);
+    *(double *)(base + o->field) = v;
+    if (end == text || *end || !isfinite(v))
+        return -1;
+    return (o->kind == OPT_REAL_POS ? v > 0 : v >= 0) ? 0 : -1;
+}
+
+static const char *expected_value(int kind) {
+    switch (kind) {
+    case OPT_COUNT: return "a positive integer";
+    case OPT_SEED: return "a non-negative integer";
+    case OPT_REAL_NONNEG: return "a finite number >= 0";
+    case OPT_REAL_POS: return "a finite number > 0";
+    case OPT_HYPER: return "NAME=NUMBER";
+    default: return "a non-empty value";
+    }
+}
+
+static const option *find_option(const char *name, size_t len, int bit) {
+    for (int i = 0; i < N_OPTIONS; i++)
+        if ((options[i].commands & bit) && strlen(options[i].name) == len && strncmp(options[i].name, name, len) == 0)
+            return &options[i];
+    return NULL;
+}
+
+/* Parses argv[first..] for command c; returns -1 to go on, else an exit
+ * status (0 after --help). */
+static int parse_options(const rt_model *m, const command *c, int argc, char **argv, int first, rt_opts *o) {
+    for (int i = first; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            print_command_help(m, o->prog, c);
+            return 0;
+        }
+        if (a[0] != '-')
+            return usage_error(o->prog, c->name, "unexpected argument", a);
+        const char *eq = strchr(a, '=');
+        const option *opt = find_option(a, eq ? (size_t)(eq - a) : strlen(a), c->bit);
+        if (!opt)
+            return usage_error(o->prog, c->name, "unknown option", a);
+        const char *value = eq ? eq + 1 : NULL;
+        if (!opt->arg) {
+            if (value)
+                return usage_error(o->prog, c->name, "option takes no value", a);
+            *(int *)((char *)o + opt->field) = 1;
+            continue;
+        }
+        if (!value && i + 1 >= argc)
+            return usage_error(o->prog, c->name, "missing value for", a);
+        if (!value)
+            value = argv[++i];
+        if (store_value(o, opt, value)) {
+            fprintf(stderr, "error: %s expects %s, got '%s'\n", opt->name, expected_value(opt->kind), value);
+            return RT_EXIT_USAGE;
+        }
+    }
+    return -1;
+}
+
+static int run_command(const rt_model *m, const command *c, int argc, char **argv, const char *prog) {
+    rt_opts o;
+    memset(&o, 0, sizeof o);
+    o.prog = prog;
+    if (rt_model_check(m))
+        return RT_EXIT_FAIL;
+    int rc = parse_options(m, c, argc, argv, 2, &o);
+    if (rc >= 0)
+        return rc;
+    rc = c->run(m, &o);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        rt_error("cannot write to standard output");
+        return RT_EXIT_FAIL;
+    }
+    return rc;
+}
+
+int rt_main(const rt_model *m, int argc, char **argv) {
+    const char *prog = argc > 0 ? rt_basename(argv[0]) : "model";
+    /* A file-size limit should fail a write with EFBIG, which we report and
+     * recover from (see rt_ckpt_save), not kill the process. */
+    signal(SIGXFSZ, SIG_IGN);
+    if (argc < 2) {
+        print_usage(m, prog, stderr);
+        return RT_EXIT_USAGE;
+    }
+    const char *a = argv[1];
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+        print_usage(m, prog, stdout);
+        return 0;
+    }
+    if (strcmp(a, "--version") == 0) {
+        printf("%s: model %s, mdl runtime %s\n", prog, m->name, MDLRT_VERSION);
+        return 0;
+    }
+    for (int i = 0; i < N_COMMANDS; i++)
+        if (strcmp(a, commands[i].name) == 0)
+            return run_command(m, &commands[i], argc, argv, prog);
+    return usage_error(prog, NULL, a[0] == '-' ? "unknown option" : "unknown command", a);
+}

@@ -1,0 +1,108 @@
+/*
+ * rt_info.c - `info`: what the compiled model is, read from its descriptor.
+ *
+ * Parameters with their shapes, sizes and initialisers, optimizer state,
+ * the data tensors (batch dimensions shown as B), memory (arena and the
+ * reused scratch part), FLOPs per step and the `train` block's defaults.
+ * With --load it also loads the checkpoint, which checks every tensor in
+ * it against the model, and reports the result.
+ */
+#include "rt_internal.h"
+
+#include <string.h>
+
+static void print_param_table(const rt_model *m, int trainable) {
+    int any = 0;
+    for (int i = 0; i < m->n_params; i++) {
+        const rt_param *p = &m->params[i];
+        if (p->trainable != trainable)
+            continue;
+        if (!any++)
+            printf("  %-20s %-5s %-16s %10s %10s  %s\n", "name", "dtype", "shape", "elements", "bytes", "init");
+        char shape[128], init[64];
+        rt_shape_string(&p->t, shape, sizeof shape);
+        rt_init_describe(p, init, sizeof init);
+        printf("  %-20s %-5s %-16s %10lld %10lld  %s\n", p->t.name, rt_dtype_name(p->t.dtype), shape,
+               (long long)rt_elems(&p->t, 1), (long long)rt_bytes(&p->t, 1), init);
+    }
+    if (!any)
+        printf("  (none)\n");
+}
+
+static void print_tensors(const char *title, const rt_tensor *t, int n) {
+    printf("%s:", title);
+    if (n == 0)
+        printf(" (none)");
+    printf("\n");
+    for (int i = 0; i < n; i++) {
+        char shape[128];
+        rt_shape_string(&t[i], shape, sizeof shape);
+        printf("  %-20s %s%s\n", t[i].name, rt_dtype_name(t[i].dtype), shape);
+    }
+}
+
+static int64_t count_params(const rt_model *m, int trainable, int64_t *bytes) {
+    int64_t n = 0;
+    *bytes = 0;
+    for (int i = 0; i < m->n_params; i++)
+        if (m->params[i].trainable == trainable) {
+            n += rt_elems(&m->params[i].t, 1);
+            *bytes += rt_bytes(&m->params[i].t, 1);
+        }
+    return n;
+}
+
+static void print_sizes(const rt_model *m) {
+    int64_t bytes, state_bytes;
+    int64_t n = count_params(m, 1, &bytes);
+    int64_t state = count_params(m, 0, &state_bytes);
+    char b1[32], b2[32], arena[32], scratch[32], train[32], predict[32];
+    rt_format_bytes(bytes, b1, sizeof b1);
+    rt_format_bytes(state_bytes, b2, sizeof b2);
+    rt_format_bytes(m->arena_bytes, arena, sizeof arena);
+    rt_format_bytes(m->scratch_bytes, scratch, sizeof scratch);
+    rt_format_count((double)m->flops_per_train_step, train, sizeof train);
+    rt_format_count((double)m->flops_per_predict_step, predict, sizeof predict);
+    printf("\ntotal parameters: %lld (%s); optimizer state: %lld (%s)\n", (long long)n, b1, (long long)state, b2);
+    printf("arena: %lld bytes (%s), of which scratch %lld (%s)\n", (long long)m->arena_bytes, arena,
+           (long long)m->scratch_bytes, scratch);
+    printf("max batch: %lld\n", (long long)m->max_batch);
+    printf("FLOPs per step at batch %lld: train %s, predict %s\n", (long long)m->max_batch, train, predict);
+}
+
+static void print_train_block(const rt_model *m) {
+    printf("train: %s", m->optimizer ? m->optimizer : "(none)");
+    printf(", batch %lld, epochs %lld", (long long)m->batch, (long long)m->epochs);
+    for (int i = 0; i < m->n_hypers; i++)
+        printf(", %s %g", m->hypers[i].name, m->hypers[i].value);
+    printf(", seed %llu\n", (unsigned long long)m->seed);
+    printf("entry points:%s%s%s%s\n", m->predict_step ? " predict" : "", m->eval_step ? " eval" : "",
+           m->grad_step ? " grad" : "", m->train_step ? " train" : "");
+}
+
+static int check_checkpoint(const rt_model *m, const char *path) {
+    char *arena = rt_setup(m, m->seed, path);
+    if (!arena)
+        return -1;
+    printf("\ncheckpoint %s: loads, every tensor matches the model\n", path);
+    rt_arena_free(arena);
+    return 0;
+}
+
+int rt_cmd_info(const rt_model *m, const rt_opts *o) {
+    printf("model %s (compiled from %s)\n\nparameters:\n", m->name, m->source ? m->source : "?");
+    print_param_table(m, 1);
+    printf("optimizer state:\n");
+    print_param_table(m, 0);
+    print_tensors("inputs", m->inputs, m->n_inputs);
+    print_tensors("targets", m->targets, m->n_targets);
+    print_tensors("outputs", m->outputs, m->n_outputs);
+    print_tensors("metrics", m->metrics, m->n_metrics);
+    if (m->has_loss)
+        print_tensors("loss", &m->loss, 1);
+    print_sizes(m);
+    print_train_block(m);
+    if (o->load && check_checkpoint(m, o->load))
+        return RT_EXIT_FAIL;
+    return 0;
+}

@@ -1,0 +1,219 @@
+/*
+ * rt_internal.h - what the runtime's files share with each other.
+ *
+ * The runtime is a handful of files, one per job (command line, arena, RNG,
+ * initialisers, data sets, batching, training, checkpoints, prediction,
+ * gradient checking, info), all with the prefix rt_.  This header declares
+ * every struct and cross-file function, grouped under a banner per file, so
+ * reading it top to bottom is reading the runtime's table of contents.
+ *
+ * Error convention: a function that can fail prints one line
+ * `error: ...` through rt_error() at the place where it knows what went
+ * wrong (file, line, tensor) and returns -1 or NULL; callers only pass the
+ * failure up.  Only running out of memory exits directly.
+ */
+#ifndef RT_INTERNAL_H
+#define RT_INTERNAL_H
+
+#include "mdlrt.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifndef MDLRT_VERSION
+#define MDLRT_VERSION "0.0.0"
+#endif
+
+#define RT_PRINTF(a, b) __attribute__((format(printf, a, b)))
+
+/* Exit statuses: a runtime failure, and a command line we do not accept. */
+enum { RT_EXIT_FAIL = 1, RT_EXIT_USAGE = 2 };
+
+/*
+ * rt_util.c
+ */
+extern char rt_last_error[512]; /* the last error line, for the unit tests */
+extern int rt_quiet_errors;     /* set by tests: keep errors off stderr */
+int rt_error(const char *fmt, ...) RT_PRINTF(1, 2);
+void rt_note(const char *fmt, ...) RT_PRINTF(1, 2);
+void *rt_xmalloc(size_t n);
+void *rt_xcalloc(size_t count, size_t size);
+void *rt_xrealloc(void *p, size_t n);
+char *rt_xstrdup(const char *s);
+int rt_read_file(const char *path, char **data, size_t *len);
+double rt_now(void);
+const char *rt_basename(const char *path);
+void rt_format_count(double x, char *buf, size_t size);
+void rt_format_bytes(int64_t bytes, char *buf, size_t size);
+
+/* A growable string. */
+typedef struct rt_buf {
+    char *data;
+    size_t len, cap;
+} rt_buf;
+void rt_buf_add(rt_buf *b, const void *p, size_t n);
+void rt_buf_printf(rt_buf *b, const char *fmt, ...) RT_PRINTF(2, 3);
+void rt_buf_json_string(rt_buf *b, const char *s);
+
+/* Checkpoints are little-endian whatever the host is. */
+void rt_to_little_endian(void *data, size_t n_words);
+
+/*
+ * rt_model.c: the descriptor
+ */
+/* How one sample of a tensor with a batch dimension sits in its slot: the
+ * dims before the batch dim multiply to `outer`, those after to `inner`. */
+typedef struct rt_layout {
+    int has_batch;
+    int64_t outer, inner, sample; /* sample = outer * inner elements */
+} rt_layout;
+
+int rt_model_check(const rt_model *m);
+int64_t rt_elems(const rt_tensor *t, int64_t batch);
+int64_t rt_bytes(const rt_tensor *t, int64_t batch);
+rt_layout rt_layout_of(const rt_tensor *t);
+const char *rt_dtype_name(int dtype);
+void rt_shape_string(const rt_tensor *t, char *buf, size_t size);
+void rt_column_name(const rt_tensor *t, int64_t k, char *buf, size_t size);
+const rt_hyper *rt_find_hyper(const rt_model *m, const char *name);
+float rt_scalar(const char *arena, const rt_tensor *t);
+
+/*
+ * rt_arena.c
+ */
+char *rt_arena_new(const rt_model *m);
+void rt_arena_free(char *arena);
+
+/*
+ * rt_rng.c: xoshiro256** seeded through splitmix64
+ */
+typedef struct rt_rng {
+    uint64_t s[4];
+    int has_spare; /* Box-Muller makes normals in pairs */
+    double spare;
+} rt_rng;
+
+/* Independent streams from one seed, so that (say) a model with more
+ * parameters still shuffles its data in the same order. */
+enum { RT_STREAM_INIT = 1, RT_STREAM_SHUFFLE, RT_STREAM_GRADCHECK };
+
+void rt_rng_seed(rt_rng *r, uint64_t seed, uint64_t stream);
+uint64_t rt_rng_next(rt_rng *r);
+double rt_rng_uniform(rt_rng *r);
+double rt_rng_normal(rt_rng *r);
+uint64_t rt_rng_below(rt_rng *r, uint64_t n);
+void rt_rng_shuffle(rt_rng *r, int64_t *a, int64_t n);
+
+/*
+ * rt_init.c
+ */
+int rt_init_params(const rt_model *m, char *arena, uint64_t seed);
+void rt_init_describe(const rt_param *p, char *buf, size_t size);
+
+/*
+ * rt_json.c: a strict JSON parser (RFC 8259) for checkpoint headers
+ */
+typedef enum {
+    RT_JSON_NULL,
+    RT_JSON_BOOL,
+    RT_JSON_NUMBER,
+    RT_JSON_STRING,
+    RT_JSON_ARRAY,
+    RT_JSON_OBJECT,
+} rt_json_type;
+
+typedef struct rt_json rt_json;
+struct rt_json {
+    rt_json_type type;
+    int boolean;
+    double number;
+    char *text;  /* STRING: the decoded UTF-8; NUMBER: the literal */
+    size_t len;  /* of text */
+    int n;       /* ARRAY and OBJECT: number of items */
+    char **keys; /* OBJECT: the member names, in file order */
+    rt_json **items;
+};
+
+rt_json *rt_json_parse(const char *text, size_t len, size_t *err_pos, char *err, size_t err_size);
+void rt_json_free(rt_json *j);
+const rt_json *rt_json_get(const rt_json *object, const char *key);
+int rt_json_u64(const rt_json *j, uint64_t *out);
+
+/*
+ * rt_data.c: data sets
+ */
+/* n samples of some of the model's inputs and targets: for each tensor one
+ * contiguous array of n * sample elements (4-byte f32 or i32 each). */
+typedef struct rt_dataset {
+    char *path;
+    int64_t n;
+    int n_tensors;
+    const rt_tensor **tensors;
+    rt_layout *layouts;
+    void **data;
+} rt_dataset;
+
+/* What a file must hold: inputs and targets, or inputs only (targets may
+ * be there too, and are then dropped). */
+enum { RT_DATA_LABELLED, RT_DATA_INPUTS };
+
+rt_dataset *rt_data_load(const rt_model *m, const char *path, int mode);
+rt_dataset *rt_data_new(const rt_model *m, int mode, int64_t n);
+int rt_data_random(rt_dataset *d, rt_rng *r);
+void rt_data_truncate(rt_dataset *d, int64_t n);
+void rt_data_free(rt_dataset *d);
+
+/*
+ * rt_batch.c
+ */
+void rt_gather(char *arena, const rt_dataset *d, const int64_t *index, int64_t batch);
+void rt_read_sample(const char *arena, const rt_tensor *t, int64_t batch, int64_t i, void *dst);
+int64_t *rt_identity_order(int64_t n);
+
+/*
+ * rt_cli.c: the command line
+ */
+typedef struct rt_hyper_set {
+    char name[64];
+    double value;
+} rt_hyper_set;
+
+typedef struct rt_opts {
+    const char *prog;
+    const char *data, *val, *load, *save, *input, *output;
+    int64_t epochs, batch, log_every, max_elems; /* 0: not given */
+    double lr, eps, tol;
+    int has_lr, has_eps, has_tol, has_seed, quiet;
+    uint64_t seed;
+    int n_hyper_sets;
+    rt_hyper_set hyper_sets[16];
+} rt_opts;
+
+int rt_main(const rt_model *m, int argc, char **argv);
+
+/*
+ * rt_train.c
+ */
+char *rt_setup(const rt_model *m, uint64_t seed, const char *load_path);
+int rt_resolve_batch(const rt_model *m, int64_t requested, int64_t fallback, int64_t *batch);
+uint64_t rt_resolve_seed(const rt_model *m, const rt_opts *o);
+int rt_cmd_train(const rt_model *m, const rt_opts *o);
+int rt_cmd_eval(const rt_model *m, const rt_opts *o);
+
+/*
+ * rt_ckpt.c: safetensors checkpoints
+ */
+int rt_ckpt_save(const rt_model *m, const char *arena, const char *path);
+int rt_ckpt_load(const rt_model *m, char *arena, const char *path);
+int rt_ckpt_load_buffer(const rt_model *m, char *arena, const char *name, const unsigned char *buf, size_t len);
+void rt_ckpt_serialize(const rt_model *m, const char *arena, rt_buf *out);
+
+/*
+ * rt_predict.c, rt_gradcheck.c, rt_info.c
+ */
+int rt_cmd_predict(const rt_model *m, const rt_opts *o);
+int rt_cmd_gradcheck(const rt_model *m, const rt_opts *o);
+int rt_cmd_info(const rt_model *m, const rt_opts *o);
+
+#endif

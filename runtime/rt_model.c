@@ -1,0 +1,171 @@
+/*
+ * rt_model.c - reading the descriptor that mdlc generates.
+ *
+ * The descriptor is trusted to come from the compiler, but a compiler has
+ * bugs and a runtime that writes outside its arena is hard to debug, so
+ * rt_model_check() verifies every slot against the arena once at start-up.
+ * The rest of the file answers questions about tensors: how many elements
+ * at a given batch size, where one sample lives in a batched slot, how to
+ * print a shape, what to call the k-th CSV column of a tensor.
+ */
+#include "rt_internal.h"
+
+#include <string.h>
+
+/* Bigger than any tensor we could allocate, small enough not to overflow. */
+#define RT_MAX_ELEMS ((int64_t)1 << 40)
+
+static int batch_dims(const rt_tensor *t) {
+    int n = 0;
+    for (int i = 0; i < t->rank; i++)
+        n += (t->batch_mask >> i) & 1;
+    return n;
+}
+
+int64_t rt_elems(const rt_tensor *t, int64_t batch) {
+    int64_t n = 1;
+    for (int i = 0; i < t->rank; i++)
+        n *= ((t->batch_mask >> i) & 1) ? batch : t->dims[i];
+    return n;
+}
+
+int64_t rt_bytes(const rt_tensor *t, int64_t batch) { return 4 * rt_elems(t, batch); }
+
+/* [T, B, H] -> outer T, inner H: sample i of a batch of b lives at
+ * elements (o * b + i) * inner + k for o < outer, k < inner. */
+rt_layout rt_layout_of(const rt_tensor *t) {
+    rt_layout l = {0, 1, 1, 1};
+    for (int i = 0; i < t->rank; i++) {
+        if ((t->batch_mask >> i) & 1)
+            l.has_batch = 1;
+        else if (l.has_batch)
+            l.inner *= t->dims[i];
+        else
+            l.outer *= t->dims[i];
+    }
+    if (!l.has_batch) {
+        l.inner *= l.outer;
+        l.outer = 1;
+    }
+    l.sample = l.outer * l.inner;
+    return l;
+}
+
+const char *rt_dtype_name(int dtype) { return dtype == RT_I32 ? "i32" : "f32"; }
+
+/* "[B, 2]"; a scalar is "[]". */
+void rt_shape_string(const rt_tensor *t, char *buf, size_t size) {
+    size_t used = (size_t)snprintf(buf, size, "[");
+    for (int i = 0; i < t->rank && used < size; i++) {
+        const char *sep = i ? ", " : "";
+        if ((t->batch_mask >> i) & 1)
+            used += (size_t)snprintf(buf + used, size - used, "%sB", sep);
+        else
+            used += (size_t)snprintf(buf + used, size - used, "%s%lld", sep, (long long)t->dims[i]);
+    }
+    if (used < size)
+        snprintf(buf + used, size - used, "]");
+}
+
+/* The name of element k of one sample: `y`, `y[2]` or `y[1][0]`. */
+void rt_column_name(const rt_tensor *t, int64_t k, char *buf, size_t size) {
+    int64_t index[RT_MAX_RANK];
+    int n = 0;
+    for (int i = t->rank - 1; i >= 0; i--) {
+        if ((t->batch_mask >> i) & 1)
+            continue;
+        index[n++] = k % t->dims[i];
+        k /= t->dims[i];
+    }
+    size_t used = (size_t)snprintf(buf, size, "%s", t->name);
+    while (n > 0 && used < size)
+        used += (size_t)snprintf(buf + used, size - used, "[%lld]", (long long)index[--n]);
+}
+
+const rt_hyper *rt_find_hyper(const rt_model *m, const char *name) {
+    for (int i = 0; i < m->n_hypers; i++)
+        if (strcmp(m->hypers[i].name, name) == 0)
+            return &m->hypers[i];
+    return NULL;
+}
+
+float rt_scalar(const char *arena, const rt_tensor *t) {
+    float v;
+    memcpy(&v, arena + t->offset, sizeof v);
+    return v;
+}
+
+static int check_slot(const rt_model *m, const char *what, int64_t offset, int64_t bytes, const char *name) {
+    if (offset < 0 || offset % 4 != 0 || bytes < 0 || offset > m->arena_bytes - bytes)
+        return rt_error("model descriptor: %s \"%s\" at byte %lld (%lld bytes) lies outside the %lld-byte arena", what,
+                        name, (long long)offset, (long long)bytes, (long long)m->arena_bytes);
+    return 0;
+}
+
+static int check_tensor(const rt_model *m, const char *what, const rt_tensor *t, int min_batch, int max_batch) {
+    if (!t->name || !t->name[0])
+        return rt_error("model descriptor: a %s has no name", what);
+    if ((t->dtype != RT_F32 && t->dtype != RT_I32) || t->rank < 0 || t->rank > RT_MAX_RANK ||
+        (t->batch_mask >> t->rank) != 0)
+        return rt_error("model descriptor: %s \"%s\" has a bad dtype, rank or batch mask", what, t->name);
+    int64_t n = 1;
+    for (int i = 0; i < t->rank; i++) {
+        if (t->dims[i] < 1 || t->dims[i] > RT_MAX_ELEMS / n)
+            return rt_error("model descriptor: %s \"%s\" has dimension %d of size %lld", what, t->name, i,
+                            (long long)t->dims[i]);
+        n *= t->dims[i];
+    }
+    int nb = batch_dims(t);
+    if (nb < min_batch || nb > max_batch)
+        return rt_error("model descriptor: %s \"%s\" has %d batch dimensions", what, t->name, nb);
+    return check_slot(m, what, t->offset, rt_bytes(t, m->max_batch), t->name);
+}
+
+static int check_scalar(const rt_model *m, const char *what, const rt_tensor *t) {
+    if (check_tensor(m, what, t, 0, 0))
+        return -1;
+    if (t->rank != 0 || t->dtype != RT_F32)
+        return rt_error("model descriptor: %s \"%s\" is not an f32 scalar", what, t->name);
+    return 0;
+}
+
+static int check_params(const rt_model *m) {
+    for (int i = 0; i < m->n_params; i++) {
+        const rt_param *p = &m->params[i];
+        if (check_tensor(m, "parameter", &p->t, 0, 0))
+            return -1;
+        if (strcmp(p->t.name, "__metadata__") == 0)
+            return rt_error("model descriptor: a parameter is named __metadata__");
+        for (int j = 0; j < i; j++)
+            if (strcmp(m->params[j].t.name, p->t.name) == 0)
+                return rt_error("model descriptor: two parameters are named \"%s\"", p->t.name);
+        if (p->trainable && m->grad_step && check_slot(m, "gradient of", p->grad_offset, rt_bytes(&p->t, 1), p->t.name))
+            return -1;
+    }
+    return 0;
+}
+
+static int check_list(const rt_model *m, const char *what, int n, const rt_tensor *t, int min_batch) {
+    for (int i = 0; i < n; i++)
+        if (check_tensor(m, what, &t[i], min_batch, 1))
+            return -1;
+    return 0;
+}
+
+int rt_model_check(const rt_model *m) {
+    if (!m->name || m->max_batch < 1 || m->arena_bytes < 0 || m->n_params < 0 || m->n_inputs < 0 || m->n_targets < 0 ||
+        m->n_outputs < 0 || m->n_metrics < 0 || m->n_hypers < 0)
+        return rt_error("model descriptor: bad name, counts, max batch or arena size");
+    if (check_params(m) || check_list(m, "input", m->n_inputs, m->inputs, 1) ||
+        check_list(m, "target", m->n_targets, m->targets, 1) || check_list(m, "output", m->n_outputs, m->outputs, 0))
+        return -1;
+    for (int i = 0; i < m->n_metrics; i++)
+        if (check_scalar(m, "metric", &m->metrics[i]))
+            return -1;
+    if (m->has_loss && check_scalar(m, "loss", &m->loss))
+        return -1;
+    for (int i = 0; i < m->n_hypers; i++)
+        if (check_slot(m, "hyper-parameter", m->hypers[i].offset, 4, m->hypers[i].name ? m->hypers[i].name : "?"))
+            return -1;
+    return 0;
+}

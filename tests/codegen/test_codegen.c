@@ -1,0 +1,955 @@
+/*
+ * test_codegen.c - the generated code against the reference interpreter.
+ *
+ * For every op in ops.def there is a case, case_<name>, that builds a small
+ * graph using the op in several ways (broadcasting, a batch dimension in
+ * various places, CONST operands, both dtypes where the op allows) and
+ * marks the results as outputs.  The harness gives the leaves random
+ * values, runs the interpreter (ir/eval.c) in double precision, then
+ * JIT-compiles the graph (cg_jit, the very object code mdlc would write)
+ * under four memory plans and runs it at a batch below the compiled
+ * maximum:
+ *   -O0 and -O2 with every buffer apart (and a 64-byte gap before each),
+ *   -O2 with a result computed in place over its operand (the kernel
+ *       variant that reads through the output pointer),
+ *   -O2 with a result partly overlapping its operand (no noalias).
+ * Every result must match the interpreter (exactly for i32, to a relative
+ * tolerance for f32), and no byte of the arena outside the elements the
+ * run should write may change.  The case table is built from ops.def, so
+ * an op without a case does not compile.
+ *
+ * Two more tests run the real pipeline (autodiff, optimizer, simplify,
+ * entries, memory plan) on a small MLP: all four entries under the JIT,
+ * then the object file from cg_compile with the descriptor from
+ * cg_write_descriptor, linked into a little program by the system C
+ * compiler, which checks the names survived escaping and prints results.
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "codegen.h"
+#include "eval.h"
+#include "ir.h"
+#include "passes.h"
+
+#define MAX_BATCH 8
+#define BATCH 5
+#define GAP 64
+#define PATTERN 0xA5
+
+static int failures;
+
+static void fail(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "FAIL: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    failures++;
+}
+
+/* ----------------------------------------------------------- leaf values */
+
+static uint64_t rng = 0x2545F4914F6CDD1Dull;
+
+static double uniform(double lo, double hi) {
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    return lo + (hi - lo) * (double)(rng >> 11) / 9007199254740992.0;
+}
+
+typedef enum {
+    VALUES_ANY,      /* uniform in [-2, 2] */
+    VALUES_POSITIVE, /* uniform in [0.1, 3] (log, sqrt, pow) */
+    VALUES_FEW,      /* a few values, so ties and equalities occur */
+    VALUES_SPECIAL,  /* also NaN, infinities, -0, and i32 extremes */
+} values_kind;
+
+static values_kind values = VALUES_ANY;
+static double tolerance = 1e-5;
+
+static double pick(const double *choices, int n) {
+    int i = (int)uniform(0, n);
+    return choices[i < n ? i : n - 1];
+}
+
+static double f32_value(void) {
+    static const double few[] = {-2, -1, -0.5, 0, 0.5, 1, 2};
+    static const double special[] = {NAN, INFINITY, -INFINITY, -0.0, 3e9, -3e9, 1e-40, 2.5, -2.5};
+    switch (values) {
+    case VALUES_POSITIVE: return (float)uniform(0.1, 3);
+    case VALUES_FEW: return pick(few, 7);
+    case VALUES_SPECIAL: return uniform(0, 1) < 0.4 ? (float)pick(special, 9) : pick(few, 7);
+    default: return (float)uniform(-2, 2);
+    }
+}
+
+static double i32_value(void) {
+    static const double special[] = {-2147483648.0, 2147483647.0, -1, 0, 1, 65536};
+    if (values == VALUES_SPECIAL && uniform(0, 1) < 0.4)
+        return pick(special, 6);
+    return floor(uniform(-6, 7));
+}
+
+/* --------------------------------------------------------- graph helpers */
+
+/* "B,3,4" -> [MAX_BATCH (batch), 3, 4]; "" -> scalar */
+static ir_shape S(const char *spec) {
+    ir_shape s = ir_shape_scalar();
+    for (const char *p = spec; *p;) {
+        if (*p == 'B') {
+            s.batch_mask |= 1u << s.rank;
+            s.dims[s.rank++] = MAX_BATCH;
+            p++;
+        } else {
+            char *end;
+            s.dims[s.rank++] = strtoll(p, &end, 10);
+            p = end;
+        }
+        if (*p == ',')
+            p++;
+    }
+    return s;
+}
+
+static ir_graph *new_graph(void) {
+    ir_graph *g = ir_graph_new("test", "test.mdl");
+    g->max_batch = MAX_BATCH;
+    return g;
+}
+
+static int input_t(ir_graph *g, ir_dtype t, const char *spec) {
+    char name[32];
+    ir_shape s = S(spec);
+    snprintf(name, sizeof name, "x%d", g->n_inputs);
+    int id = ir_add_input(g, name, t, &s, 0);
+    if (id < 0)
+        fail("input %s: %s", spec, g->error);
+    return id;
+}
+
+static int input(ir_graph *g, const char *spec) { return input_t(g, IR_F32, spec); }
+static int input_i32(ir_graph *g, const char *spec) { return input_t(g, IR_I32, spec); }
+
+static int param(ir_graph *g, ir_dtype t, const char *spec) {
+    char name[32];
+    ir_shape s = S(spec);
+    snprintf(name, sizeof name, "p%d", g->n_params);
+    return ir_add_param(g, name, t, &s, 1, IR_INIT_ZEROS, 0, 0, 0, 0);
+}
+
+static void output(ir_graph *g, int id) {
+    if (id < 0) {
+        fail("building a case: %s", g->error);
+        return;
+    }
+    char name[32];
+    snprintf(name, sizeof name, "y%d", g->n_outputs);
+    ir_add_output(g, name, id);
+}
+
+static int op1(ir_graph *g, ir_op op, int a) { return ir_add(g, op, a, -1, -1); }
+static int op2(ir_graph *g, ir_op op, int a, int b) { return ir_add(g, op, a, b, -1); }
+
+/* ------------------------------------------------------- entries & plans */
+
+static int is_root(const ir_graph *g, int id) {
+    for (int i = 0; i < g->n_outputs; i++)
+        if (g->outputs[i].node == id)
+            return 1;
+    return g->nodes[id].op == IR_ASSIGN;
+}
+
+/* One entry (predict_step) computing every output and assign. */
+static void hand_entries(ir_graph *g, entries *es) {
+    memset(es, 0, sizeof *es);
+    entry *e = &es->e[ENTRY_PREDICT];
+    e->name = "predict_step";
+    e->present = 1;
+    e->roots = malloc(sizeof(int) * (size_t)g->n_nodes);
+    e->live = calloc((size_t)g->n_nodes, 1);
+    e->sched = malloc(sizeof(int) * (size_t)g->n_nodes);
+    for (int i = 0; i < g->n_nodes; i++)
+        if (is_root(g, i))
+            e->roots[e->n_roots++] = i;
+    ir_mark_live(g, e->roots, e->n_roots, e->live);
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < g->n_nodes; i++) {
+            ir_op op = g->nodes[i].op;
+            if (!e->live[i] || op == IR_INPUT || op == IR_PARAM || op == IR_HYPER || op == IR_CONST)
+                continue;
+            if ((op == IR_ASSIGN) == pass)
+                e->sched[e->n_sched++] = i;
+        }
+}
+
+static int64_t bytes_at(const ir_graph *g, int id, int64_t batch) {
+    return ir_numel_at(&g->nodes[id].shape, batch) * 4;
+}
+
+typedef enum { PLAN_APART, PLAN_IN_PLACE, PLAN_OVERLAP } plan_kind;
+
+/* A result that may sit on its operand: elementwise (or reshape) over an
+ * operand of its shape, used nowhere else and not itself moved onto
+ * another buffer (an overlap of an overlap would reach a third one). */
+static int can_share(const ir_graph *g, const entry *e, int id, const int *uses, const unsigned char *shared) {
+    const ir_node *n = &g->nodes[id];
+    ir_class c = ir_ops[n->op].cls;
+    if (c != IR_UNARY && c != IR_BINARY && c != IR_TERNARY && n->op != IR_RESHAPE)
+        return 0;
+    int x = n->inputs[0];
+    return e->live[x] && !shared[x] && g->nodes[x].op != IR_CONST && uses[x] == 1 && !is_root(g, x) &&
+           ir_shape_numel(&g->nodes[x].shape) == ir_shape_numel(&n->shape) &&
+           g->nodes[x].shape.batch_mask == n->shape.batch_mask;
+}
+
+static void hand_plan(const ir_graph *g, const entries *es, plan_kind kind, mem_plan *plan) {
+    const entry *e = &es->e[ENTRY_PREDICT];
+    int *uses = malloc(sizeof(int) * (size_t)g->n_nodes);
+    unsigned char *shared = calloc((size_t)g->n_nodes, 1);
+    ir_count_uses(g, e->live, uses);
+    memset(plan, 0, sizeof *plan);
+    plan->n_nodes = g->n_nodes;
+    for (int k = 0; k < ENTRY_COUNT; k++) {
+        plan->offset[k] = malloc(sizeof(int64_t) * (size_t)g->n_nodes);
+        for (int i = 0; i < g->n_nodes; i++)
+            plan->offset[k][i] = -1;
+    }
+    int64_t at = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        ir_op op = g->nodes[i].op;
+        if (!e->live[i] || op == IR_CONST || op == IR_ASSIGN)
+            continue;
+        if (kind != PLAN_APART && can_share(g, e, i, uses, shared)) {
+            int64_t x = plan->offset[ENTRY_PREDICT][g->nodes[i].inputs[0]];
+            shared[i] = 1;
+            plan->offset[ENTRY_PREDICT][i] = kind == PLAN_IN_PLACE ? x : x - GAP;
+            continue;
+        }
+        at += GAP;
+        plan->offset[ENTRY_PREDICT][i] = at;
+        at += (bytes_at(g, i, MAX_BATCH) + 63) / 64 * 64;
+    }
+    plan->persistent_bytes = at;
+    plan->arena_bytes = at + GAP;
+    free(uses);
+    free(shared);
+}
+
+static void free_entries(entries *es) {
+    for (int k = 0; k < ENTRY_COUNT; k++) {
+        free(es->e[k].roots);
+        free(es->e[k].live);
+        free(es->e[k].sched);
+    }
+}
+
+/* ------------------------------------------------------------ the arena */
+
+static char *new_arena(int64_t bytes) {
+    size_t size = (size_t)(bytes + 255) / 64 * 64;
+    char *arena = aligned_alloc(64, size);
+    memset(arena, PATTERN, size);
+    return arena;
+}
+
+static void store(char *arena, int64_t offset, ir_dtype t, const double *v, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        if (t == IR_I32) {
+            int32_t x = (int32_t)v[i];
+            memcpy(arena + offset + 4 * i, &x, 4);
+        } else {
+            float x = (float)v[i];
+            memcpy(arena + offset + 4 * i, &x, 4);
+        }
+    }
+}
+
+static double load(const char *arena, int64_t offset, ir_dtype t, int64_t i) {
+    if (t == IR_I32) {
+        int32_t x;
+        memcpy(&x, arena + offset + 4 * i, 4);
+        return x;
+    }
+    float x;
+    memcpy(&x, arena + offset + 4 * i, 4);
+    return x;
+}
+
+static int close_enough(double got, double want, ir_dtype t, double tol) {
+    if (t == IR_I32)
+        return got == want;
+    if (isnan(want) || isnan(got))
+        return isnan(want) && isnan(got);
+    if (isinf(want) || fabs(want) > 3.4e38)
+        return got == (float)want;
+    return fabs(got - want) <= tol * (1 + fabs(want));
+}
+
+/* Compares the value of root `id` in the arena with the interpreter's. */
+static void check_root(const ir_graph *g, const char *label, const char *arena, const int64_t *offset, int id,
+                       double *const *want, int64_t batch, double tol) {
+    int slot = g->nodes[id].op == IR_ASSIGN ? g->nodes[id].inputs[0] : id;
+    ir_dtype t = g->nodes[slot].dtype;
+    int64_t n = ir_numel_at(&g->nodes[id].shape, batch);
+    int bad = 0;
+    for (int64_t i = 0; i < n && bad < 3; i++) {
+        double got = load(arena, offset[slot], t, i);
+        if (!close_enough(got, want[id][i], t, tol)) {
+            fail("%s: %%%d %s element %lld: got %.9g, want %.9g", label, id, ir_ops[g->nodes[id].op].name, (long long)i,
+                 got, want[id][i]);
+            bad++;
+        }
+    }
+}
+
+/* No byte outside [offset, offset + bytes at `batch`) of some buffer may change. */
+static void check_untouched(const ir_graph *g, const char *label, const char *arena, const mem_plan *plan, entry_kind e,
+                            int64_t batch) {
+    int64_t size = plan->arena_bytes + 128;
+    unsigned char *written = calloc((size_t)size, 1);
+    for (int i = 0; i < g->n_nodes; i++)
+        if (plan->offset[e][i] >= 0)
+            memset(written + plan->offset[e][i], 1, (size_t)bytes_at(g, i, batch));
+    for (int64_t b = 0; b < size; b++)
+        if (!written[b] && (unsigned char)arena[b] != PATTERN) {
+            fail("%s: byte %lld of the arena changed outside every result", label, (long long)b);
+            break;
+        }
+    free(written);
+}
+
+/* ------------------------------------------------------------- the harness */
+
+/* Random values for every live leaf the caller supplies. */
+static double **leaf_values(const ir_graph *g, const unsigned char *live, int64_t batch) {
+    double **v = calloc((size_t)g->n_nodes, sizeof *v);
+    for (int i = 0; i < g->n_nodes; i++) {
+        const ir_node *n = &g->nodes[i];
+        if ((live && !live[i]) || (n->op != IR_INPUT && n->op != IR_PARAM && n->op != IR_HYPER))
+            continue;
+        int64_t count = ir_numel_at(&n->shape, batch);
+        v[i] = malloc(sizeof(double) * (size_t)(count ? count : 1));
+        for (int64_t j = 0; j < count; j++)
+            v[i][j] = n->dtype == IR_I32 ? i32_value() : f32_value();
+    }
+    return v;
+}
+
+static void free_values(const ir_graph *g, const unsigned char *live, double **v) {
+    ir_eval_release(g, live, v);
+    for (int i = 0; i < g->n_nodes; i++)
+        free(v[i]);
+    free(v);
+}
+
+static void write_leaves(const ir_graph *g, char *arena, const int64_t *offset, double *const *v, int64_t batch) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        const ir_node *n = &g->nodes[i];
+        if ((n->op == IR_INPUT || n->op == IR_PARAM || n->op == IR_HYPER) && v[i] && offset[i] >= 0)
+            store(arena, offset[i], n->dtype, v[i], ir_numel_at(&n->shape, batch));
+    }
+}
+
+static void run_plan(ir_graph *g, const char *name, const entries *es, plan_kind kind, int opt_level,
+                     double *const *want) {
+    static const char *const kinds[] = {"apart", "in place", "overlapping"};
+    char label[96];
+    snprintf(label, sizeof label, "%s (-O%d, %s)", name, opt_level, kinds[kind]);
+    mem_plan plan;
+    hand_plan(g, es, kind, &plan);
+    cg_options opt = {.opt_level = opt_level};
+    cg_jit *jit = cg_jit_create(g, es, &plan, &opt);
+    if (!jit) {
+        fail("%s: cg_jit_create failed", label);
+        mp_plan_free(&plan);
+        return;
+    }
+    char *arena = new_arena(plan.arena_bytes);
+    const int64_t *offset = plan.offset[ENTRY_PREDICT];
+    write_leaves(g, arena, offset, want, BATCH);
+    cg_jit_entry(jit, ENTRY_PREDICT)(arena, BATCH);
+    const entry *e = &es->e[ENTRY_PREDICT];
+    for (int r = 0; r < e->n_roots; r++)
+        check_root(g, label, arena, offset, e->roots[r], want, BATCH, tolerance);
+    check_untouched(g, label, arena, &plan, ENTRY_PREDICT, BATCH);
+    free(arena);
+    cg_jit_free(jit);
+    mp_plan_free(&plan);
+}
+
+/* Runs a case's graph under every plan and compares with the interpreter. */
+static void run_case(ir_graph *g, const char *name) {
+    if (ir_verify(g) != 0) {
+        fail("%s: the case graph is invalid: %s", name, g->error);
+        ir_graph_free(g);
+        return;
+    }
+    entries es;
+    hand_entries(g, &es);
+    const unsigned char *live = es.e[ENTRY_PREDICT].live;
+    double **want = leaf_values(g, live, BATCH);
+    if (ir_eval(g, live, BATCH, want) != 0) {
+        fail("%s: ir_eval failed", name);
+    } else {
+        run_plan(g, name, &es, PLAN_APART, 0, want);
+        run_plan(g, name, &es, PLAN_APART, 2, want);
+        run_plan(g, name, &es, PLAN_IN_PLACE, 2, want);
+        run_plan(g, name, &es, PLAN_OVERLAP, 2, want);
+    }
+    free_values(g, live, want);
+    free_entries(&es);
+    ir_graph_free(g);
+    values = VALUES_ANY;
+    tolerance = 1e-5;
+}
+
+/* ------------------------------------------------------------ the cases
+ * case_<name>: builds the graph for op <name>; run_case does the rest. */
+
+/* f32 shapes an elementwise op meets: odd lengths for vector remainders,
+ * the batch dim inner and outer, a scalar, literal 1s. */
+static const char *const unary_shapes[] = {"B,37", "3,B,1,5", "", "1,B,1"};
+
+static ir_graph *unary_case(ir_op op, int with_i32) {
+    ir_graph *g = new_graph();
+    for (size_t i = 0; i < sizeof unary_shapes / sizeof *unary_shapes; i++)
+        output(g, op1(g, op, input(g, unary_shapes[i])));
+    if (with_i32) {
+        output(g, op1(g, op, input_i32(g, "B,19")));
+        output(g, op1(g, op, input_i32(g, "")));
+    }
+    return g;
+}
+
+static void case_neg(void) {
+    values = VALUES_SPECIAL;
+    run_case(unary_case(IR_NEG, 1), "neg");
+}
+
+static void case_exp(void) { run_case(unary_case(IR_EXP, 0), "exp"); }
+
+static void case_log(void) {
+    values = VALUES_POSITIVE;
+    run_case(unary_case(IR_LOG, 0), "log");
+}
+
+static void case_sqrt(void) {
+    values = VALUES_POSITIVE;
+    run_case(unary_case(IR_SQRT, 0), "sqrt");
+}
+
+static void case_abs(void) {
+    values = VALUES_SPECIAL;
+    run_case(unary_case(IR_ABS, 1), "abs");
+}
+
+static void case_sign(void) {
+    values = VALUES_SPECIAL;
+    run_case(unary_case(IR_SIGN, 1), "sign");
+}
+
+static void case_tanh(void) { run_case(unary_case(IR_TANH, 0), "tanh"); }
+static void case_sigmoid(void) { run_case(unary_case(IR_SIGMOID, 0), "sigmoid"); }
+
+static void case_relu(void) {
+    values = VALUES_SPECIAL;
+    run_case(unary_case(IR_RELU, 1), "relu");
+}
+
+/* f32 -> i32 (truncating, saturating, NaN -> 0), i32 -> f32, and identities */
+static void case_cast(void) {
+    ir_graph *g = new_graph();
+    values = VALUES_SPECIAL;
+    output(g, ir_cast(g, input(g, "B,21"), IR_I32));
+    output(g, ir_cast(g, input(g, "3,B"), IR_I32));
+    output(g, ir_cast(g, input_i32(g, "B,13"), IR_F32));
+    output(g, ir_cast(g, input(g, "B,4"), IR_F32));
+    output(g, ir_cast(g, input_i32(g, "4"), IR_I32));
+    run_case(g, "cast");
+}
+
+/* shape pairs for binary ops: equal, trailing broadcast, both sides
+ * stretching, scalar against batch, batch in the middle */
+static const char *const binary_shapes[][2] = {
+    {"B,37", "B,37"}, {"B,3,4", "4"}, {"B,1,4", "3,1"}, {"", "B,6"}, {"B,1", "1,9"}, {"2,B,3", "B,1"}, {"5", ""},
+};
+
+static ir_graph *binary_case(ir_op op, int with_i32) {
+    ir_graph *g = new_graph();
+    for (size_t i = 0; i < sizeof binary_shapes / sizeof *binary_shapes; i++)
+        output(g, op2(g, op, input(g, binary_shapes[i][0]), input(g, binary_shapes[i][1])));
+    /* CONST operands are folded into the code */
+    ir_shape row = S("1,4");
+    output(g, op2(g, op, input(g, "B,4"), ir_scalar(g, 1.5)));
+    output(g, op2(g, op, ir_const(g, IR_F32, &row, -0.5), input(g, "B,3,1")));
+    if (with_i32) {
+        output(g, op2(g, op, input_i32(g, "B,23"), input_i32(g, "B,23")));
+        output(g, op2(g, op, input_i32(g, "B,3"), input_i32(g, "3")));
+        ir_shape scalar = S("");
+        output(g, op2(g, op, input_i32(g, "B,5"), ir_const(g, IR_I32, &scalar, 3)));
+    }
+    return g;
+}
+
+static void case_add(void) {
+    values = VALUES_SPECIAL; /* i32 wraps */
+    run_case(binary_case(IR_ADD, 1), "add");
+}
+
+static void case_sub(void) {
+    values = VALUES_SPECIAL;
+    run_case(binary_case(IR_SUB, 1), "sub");
+}
+
+static void case_mul(void) {
+    values = VALUES_SPECIAL;
+    run_case(binary_case(IR_MUL, 1), "mul");
+}
+
+/* i32 division by 0 and INT_MIN / -1 are defined (see eval.h) */
+static void case_div(void) {
+    values = VALUES_SPECIAL;
+    run_case(binary_case(IR_DIV, 1), "div");
+}
+
+static void case_pow(void) {
+    values = VALUES_POSITIVE;
+    run_case(binary_case(IR_POW, 0), "pow");
+}
+
+static void case_min(void) {
+    values = VALUES_SPECIAL;
+    run_case(binary_case(IR_MIN, 1), "min");
+}
+
+static void case_max(void) {
+    values = VALUES_SPECIAL;
+    run_case(binary_case(IR_MAX, 1), "max");
+}
+
+static void comparison_case(ir_op op, const char *name) {
+    values = VALUES_SPECIAL;
+    run_case(binary_case(op, 1), name);
+}
+
+static void case_lt(void) { comparison_case(IR_LT, "lt"); }
+static void case_le(void) { comparison_case(IR_LE, "le"); }
+static void case_gt(void) { comparison_case(IR_GT, "gt"); }
+static void case_ge(void) { comparison_case(IR_GE, "ge"); }
+static void case_eq(void) { comparison_case(IR_EQ, "eq"); }
+static void case_ne(void) { comparison_case(IR_NE, "ne"); }
+
+static void case_where(void) {
+    ir_graph *g = new_graph();
+    ir_shape scalar = S("");
+    values = VALUES_SPECIAL;
+    output(g, ir_add(g, IR_WHERE, input(g, "B,1"), input(g, "B,4"), input(g, "4")));
+    output(g, ir_add(g, IR_WHERE, input(g, "B,33"), input(g, "B,33"), input(g, "B,33")));
+    output(g, ir_add(g, IR_WHERE, input_i32(g, "B,3"), input_i32(g, "3"), input_i32(g, "B,1")));
+    output(g, ir_add(g, IR_WHERE, input_i32(g, "3,B"), input(g, "B"), ir_const(g, IR_F32, &scalar, 7)));
+    run_case(g, "where");
+}
+
+/* ------------------------------------------------------------- reductions */
+
+static void case_reduce_sum(void) {
+    ir_graph *g = new_graph();
+    for (uint32_t axes = 0; axes < 8; axes++)
+        output(g, ir_reduce(g, IR_REDUCE_SUM, input(g, "B,3,4"), axes, (int)(axes & 1)));
+    output(g, ir_reduce(g, IR_REDUCE_SUM, input(g, "B,300"), 2, 0));     /* long rows, inner reduced */
+    output(g, ir_reduce(g, IR_REDUCE_SUM, input(g, "B,300"), 1, 1));     /* inner kept, two tiles */
+    output(g, ir_reduce(g, IR_REDUCE_SUM, input(g, "40,B"), 1, 0));      /* inner kept, run-time tiles */
+    output(g, ir_reduce(g, IR_REDUCE_SUM, input(g, "2,B,1,3,5"), 5, 0)); /* alternating groups */
+    output(g, ir_reduce(g, IR_REDUCE_SUM, input(g, "2,B,1,3,5"), 10, 1));
+    output(g, ir_reduce(g, IR_REDUCE_SUM, input(g, ""), 0, 0));
+    output(g, ir_reduce(g, IR_REDUCE_SUM, input_i32(g, "B,7"), 1, 0));
+    output(g, ir_reduce(g, IR_REDUCE_SUM, input_i32(g, "B,7"), 2, 0));
+    run_case(g, "reduce_sum");
+}
+
+static void case_reduce_max(void) {
+    ir_graph *g = new_graph();
+    for (uint32_t axes = 0; axes < 8; axes++)
+        output(g, ir_reduce(g, IR_REDUCE_MAX, input(g, "B,3,4"), axes, (int)(axes >> 1 & 1)));
+    output(g, ir_reduce(g, IR_REDUCE_MAX, input(g, "B,300"), 1, 0));
+    output(g, ir_reduce(g, IR_REDUCE_MAX, input(g, "B,300"), 2, 0));
+    output(g, ir_reduce(g, IR_REDUCE_MAX, input_i32(g, "B,7"), 1, 1));
+    output(g, ir_reduce(g, IR_REDUCE_MAX, input_i32(g, "B,7"), 3, 0));
+    run_case(g, "reduce_max");
+}
+
+static void case_sum_to(void) {
+    static const char *const targets[] = {"4", "3,1", "1,4", "", "B,1,4", "B,3,4", "1,3,1", "B,1,1"};
+    ir_graph *g = new_graph();
+    for (size_t i = 0; i < sizeof targets / sizeof *targets; i++) {
+        ir_shape to = S(targets[i]);
+        output(g, ir_sum_to(g, input(g, "B,3,4"), &to));
+    }
+    ir_shape row = S("300"), i32_to = S("5");
+    output(g, ir_sum_to(g, input(g, "B,300"), &row));
+    output(g, ir_sum_to(g, input_i32(g, "B,5"), &i32_to));
+    run_case(g, "sum_to");
+}
+
+static void case_numel(void) {
+    ir_graph *g = new_graph();
+    for (uint32_t axes = 0; axes < 8; axes++)
+        output(g, ir_numel(g, input(g, "3,B,4"), axes));
+    run_case(g, "numel");
+}
+
+/* ---------------------------------------------------------- data movement */
+
+static void case_broadcast(void) {
+    static const char *const pairs[][2] = {
+        {"4", "B,3,4"}, {"3,1", "B,3,5"}, {"", "B,2"}, {"B,1", "B,6"}, {"B,3", "2,B,3"}, {"1,1", "2,7"},
+    };
+    ir_graph *g = new_graph();
+    for (size_t i = 0; i < sizeof pairs / sizeof *pairs; i++) {
+        ir_shape to = S(pairs[i][1]);
+        output(g, ir_broadcast(g, input(g, pairs[i][0]), &to));
+    }
+    ir_shape to = S("B,3"), scalar = S("");
+    output(g, ir_broadcast(g, ir_const(g, IR_F32, &scalar, 2.5), &to));
+    output(g, ir_broadcast(g, input_i32(g, "3"), &to));
+    run_case(g, "broadcast");
+}
+
+static void case_reshape(void) {
+    static const char *const pairs[][2] = {{"B,3,4", "B,12"}, {"B,12", "3,B,4"}, {"2,6", "3,4"}, {"B", "B,1"}};
+    ir_graph *g = new_graph();
+    for (size_t i = 0; i < sizeof pairs / sizeof *pairs; i++) {
+        ir_shape to = S(pairs[i][1]);
+        output(g, ir_reshape(g, input(g, pairs[i][0]), &to));
+    }
+    ir_shape to = S("6");
+    output(g, ir_reshape(g, input_i32(g, "2,3"), &to));
+    /* a reshape of a computed value, so the in-place plans apply */
+    ir_shape flat = S("B,20");
+    output(g, ir_reshape(g, op1(g, IR_NEG, input(g, "B,4,5")), &flat));
+    run_case(g, "reshape");
+}
+
+/* -------------------------------------------------------------- matmul */
+
+static void case_matmul(void) {
+    ir_graph *g = new_graph();
+    tolerance = 1e-4;
+    output(g, ir_matmul(g, input(g, "B,5"), input(g, "5,7"), 0));              /* M = batch */
+    output(g, ir_matmul(g, input(g, "B,5"), input(g, "B,7"), IR_TRANSPOSE_A)); /* K = batch */
+    output(g, ir_matmul(g, input(g, "B,5"), input(g, "7,5"), IR_TRANSPOSE_B)); /* dot products */
+    output(g, ir_matmul(g, input(g, "6,B"), input(g, "7,6"), IR_TRANSPOSE_A | IR_TRANSPOSE_B));
+    output(g, ir_matmul(g, input(g, "3,B"), input(g, "B,33"), 0)); /* K = batch */
+    output(g, ir_matmul(g, input(g, "B,33"), input(g, "33,40"), 0));
+    output(g, ir_matmul(g, input(g, "9,33"), input(g, "B,33"), IR_TRANSPOSE_B)); /* N = batch */
+    output(g, ir_matmul(g, input(g, "1,1"), input(g, "1,1"), 0));
+    run_case(g, "matmul");
+}
+
+/* ------------------------------------------------------------------ leaves */
+
+static void case_input(void) {
+    ir_graph *g = new_graph();
+    output(g, op2(g, IR_ADD, input(g, "B,3"), input(g, "3")));
+    output(g, op2(g, IR_MUL, input_i32(g, "B"), input_i32(g, "B")));
+    run_case(g, "input");
+}
+
+static void case_param(void) {
+    ir_graph *g = new_graph();
+    output(g, op2(g, IR_MUL, input(g, "B,3"), param(g, IR_F32, "3")));
+    output(g, op2(g, IR_SUB, param(g, IR_I32, "2,2"), param(g, IR_I32, "")));
+    run_case(g, "param");
+}
+
+static void case_const(void) {
+    ir_graph *g = new_graph();
+    ir_shape col = S("3,1"), bshape = S("B,2");
+    output(g, op2(g, IR_SUB, ir_scalar(g, 0.25), input(g, "B,3")));
+    output(g, op2(g, IR_ADD, ir_const(g, IR_F32, &col, -3), input(g, "B,1,4")));
+    output(g, ir_broadcast(g, ir_const(g, IR_F32, &bshape, 9), &bshape));
+    run_case(g, "const");
+}
+
+static void case_hyper(void) {
+    ir_graph *g = new_graph();
+    int lr = ir_add_hyper(g, "lr", 0.1);
+    output(g, op2(g, IR_MUL, lr, input(g, "B,6")));
+    run_case(g, "hyper");
+}
+
+static void case_assign(void) {
+    ir_graph *g = new_graph();
+    ir_shape s = S("3,4");
+    int p = param(g, IR_F32, "3,4"), q = param(g, IR_I32, "5"), r = param(g, IR_F32, "3,4");
+    int updated = op2(g, IR_SUB, p, op2(g, IR_MUL, ir_scalar(g, 0.5), input(g, "3,4")));
+    ir_assign(g, p, updated); /* reads p, then overwrites it */
+    ir_assign(g, q, op2(g, IR_ADD, q, input_i32(g, "5")));
+    ir_assign(g, r, ir_const(g, IR_F32, &s, 0.75)); /* a CONST value */
+    run_case(g, "assign");
+}
+
+typedef void (*case_fn)(void);
+static const case_fn cases[IR_OP_COUNT] = {
+#define OP(id, name, arity, class) [IR_##id] = case_##name,
+#include "ops.def"
+#undef OP
+};
+
+/* ----------------------------------------------- the real pipeline: an MLP */
+
+/* x[B,4] -> dense(5) -> relu -> dense(3) = logits; loss = mean((logits - t)^2) */
+static ir_graph *mlp(const char *model_name, const char *input_name, const char *param_prefix) {
+    ir_graph *g = ir_graph_new(model_name, "odd \"path\"\\x.mdl");
+    char name[64];
+    g->max_batch = MAX_BATCH;
+    free(g->optimizer);
+    g->optimizer = strdup("adam");
+    ir_shape xs = S("B,4"), ts = S("B,3"), w1s = S("4,5"), b1s = S("5"), w2s = S("5,3"), b2s = S("3");
+    int x = ir_add_input(g, input_name, IR_F32, &xs, 0);
+    int t = ir_add_input(g, "target", IR_F32, &ts, 1);
+    snprintf(name, sizeof name, "%s.W1", param_prefix);
+    int w1 = ir_add_param(g, name, IR_F32, &w1s, 1, IR_INIT_GLOROT_UNIFORM, 0, 0, 4, 5);
+    snprintf(name, sizeof name, "%s.b1", param_prefix);
+    int b1 = ir_add_param(g, name, IR_F32, &b1s, 1, IR_INIT_CONSTANT, 0.125, 0, 0, 0);
+    int w2 = ir_add_param(g, "W2", IR_F32, &w2s, 1, IR_INIT_NORMAL, 0, 0.5, 5, 3);
+    int b2 = ir_add_param(g, "b2", IR_F32, &b2s, 1, IR_INIT_ZEROS, 0, 0, 0, 0);
+    int h = op1(g, IR_RELU, op2(g, IR_ADD, ir_matmul(g, x, w1, 0), b1));
+    int logits = op2(g, IR_ADD, ir_matmul(g, h, w2, 0), b2);
+    int d = op2(g, IR_SUB, logits, t);
+    int sq = op2(g, IR_MUL, d, d);
+    g->loss = op2(g, IR_DIV, ir_reduce(g, IR_REDUCE_SUM, sq, 3, 0), ir_numel(g, sq, 3));
+    ir_add_output(g, "logits", logits);
+    ir_add_metric(g, "max_err", ir_reduce(g, IR_REDUCE_MAX, op1(g, IR_ABS, d), 3, 0));
+    return g;
+}
+
+static int run_passes(ir_graph *g, entries *es, mem_plan *plan) {
+    if (ad_differentiate(g) || opt_lower(g)) {
+        fail("passes: %s", g->error);
+        return -1;
+    }
+    simplify(g);
+    if (entries_build(g, es) || mp_plan_build(g, es, plan)) {
+        fail("entries/plan: %s", g->error);
+        return -1;
+    }
+    return 0;
+}
+
+/* All four entries of the MLP, JIT-compiled against the interpreter. */
+static void test_pipeline(void) {
+    ir_graph *g = mlp("mlp", "x", "h");
+    entries es;
+    mem_plan plan;
+    memset(&es, 0, sizeof es);
+    memset(&plan, 0, sizeof plan);
+    if (run_passes(g, &es, &plan) == 0) {
+        double **want = leaf_values(g, NULL, BATCH);
+        /* Adam's second moment must not start negative (sqrt) */
+        for (int p = 0; p < g->n_params; p++)
+            if (!g->params[p].trainable)
+                want[g->params[p].node][0] = fabs(want[g->params[p].node][0]);
+        cg_options opt = {.opt_level = 2};
+        cg_jit *jit = ir_eval(g, NULL, BATCH, want) == 0 ? cg_jit_create(g, &es, &plan, &opt) : NULL;
+        for (int e = 0; jit && e < ENTRY_COUNT; e++) {
+            char label[64];
+            snprintf(label, sizeof label, "pipeline %s", es.e[e].name);
+            if (!es.e[e].present || !cg_jit_entry(jit, (entry_kind)e)) {
+                fail("%s: missing", label);
+                continue;
+            }
+            char *arena = new_arena(plan.arena_bytes);
+            write_leaves(g, arena, plan.offset[e], want, BATCH);
+            cg_jit_entry(jit, (entry_kind)e)(arena, BATCH);
+            for (int r = 0; r < es.e[e].n_roots; r++)
+                check_root(g, label, arena, plan.offset[e], es.e[e].roots[r], want, BATCH, 1e-4);
+            free(arena);
+        }
+        if (!jit)
+            fail("pipeline: no code");
+        cg_jit_free(jit);
+        free_values(g, NULL, want);
+    }
+    entries_free(&es);
+    mp_plan_free(&plan);
+    ir_graph_free(g);
+}
+
+/* ----------------------------------- the object file and the descriptor */
+
+static int run(const char *command) {
+    int rc = system(command);
+    if (rc != 0)
+        fail("`%s` exited with %d", command, rc);
+    return rc;
+}
+
+/* The value the little program stores in element j of the t-th tensor. */
+static double probe(int t, int64_t j) { return (float)sin(0.37 * (double)j + 1.3 * t); }
+
+/* A program that fills every param, input and target with probe values,
+ * runs predict_step and eval_step and prints the names and the results. */
+static const char driver_source[] =
+    "#include <math.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n#include \"mdlrt.h\"\n"
+    "static void fill(char *arena, const rt_tensor *t, int k, int64_t batch) {\n"
+    "    int64_t n = 1;\n"
+    "    for (int d = 0; d < t->rank; d++) n *= (t->batch_mask >> d) & 1 ? batch : t->dims[d];\n"
+    "    for (int64_t j = 0; j < n; j++) { float v = (float)sin(0.37 * (double)j + 1.3 * k);\n"
+    "        memcpy(arena + t->offset + 4 * j, &v, 4); }\n}\n"
+    "static void show(const char *arena, const rt_tensor *t, int64_t batch) {\n"
+    "    int64_t n = 1;\n"
+    "    for (int d = 0; d < t->rank; d++) n *= (t->batch_mask >> d) & 1 ? batch : t->dims[d];\n"
+    "    for (int64_t j = 0; j < n; j++) { float v; memcpy(&v, arena + t->offset + 4 * j, 4);\n"
+    "        printf(\"%.9g\\n\", v); }\n}\n"
+    "int main(int argc, char **argv) {\n"
+    "    int64_t batch = atoi(argv[1]);\n"
+    "    char *arena = aligned_alloc(64, (size_t)(mdl_model.arena_bytes + 63) / 64 * 64);\n"
+    "    int k = 0;\n"
+    "    (void)argc;\n"
+    "    memset(arena, 0, (size_t)mdl_model.arena_bytes);\n"
+    "    printf(\"%s|%s|%s\\n\", mdl_model.name, mdl_model.params[0].t.name, mdl_model.inputs[0].name);\n"
+    "    for (int i = 0; i < mdl_model.n_params; i++) fill(arena, &mdl_model.params[i].t, k++, batch);\n"
+    "    for (int i = 0; i < mdl_model.n_inputs; i++) fill(arena, &mdl_model.inputs[i], k++, batch);\n"
+    "    for (int i = 0; i < mdl_model.n_targets; i++) fill(arena, &mdl_model.targets[i], k++, batch);\n"
+    "    mdl_model.predict_step(arena, batch);\n"
+    "    show(arena, &mdl_model.outputs[0], batch);\n"
+    "    mdl_model.eval_step(arena, batch);\n"
+    "    show(arena, &mdl_model.loss, batch);\n"
+    "    printf(\"%d %d\\n\", mdl_model.train_step != NULL, mdl_model.n_hypers);\n"
+    "    free(arena);\n    return 0;\n}\n";
+
+static int write_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    if (!f || fputs(text, f) < 0 || fclose(f) != 0) {
+        fail("cannot write %s", path);
+        return -1;
+    }
+    return 0;
+}
+
+/* The interpreter's view of what the program should print. */
+static void expected_values(ir_graph *g, double ***want_out) {
+    double **want = calloc((size_t)g->n_nodes, sizeof *want);
+    int k = 0;
+    for (int pass = 0; pass < 3; pass++)
+        for (int i = 0; i < (pass == 0 ? g->n_params : g->n_inputs); i++) {
+            int id = pass == 0 ? g->params[i].node : g->inputs[i].node;
+            if (pass > 0 && g->inputs[i].is_target != (pass == 2))
+                continue;
+            int64_t n = ir_numel_at(&g->nodes[id].shape, BATCH);
+            want[id] = malloc(sizeof(double) * (size_t)n);
+            for (int64_t j = 0; j < n; j++)
+                want[id][j] = probe(k, j);
+            k++;
+        }
+    for (int i = 0; i < g->n_hypers; i++) {
+        want[g->hypers[i].node] = malloc(sizeof(double));
+        want[g->hypers[i].node][0] = g->hypers[i].value;
+    }
+    if (ir_eval(g, NULL, BATCH, want) != 0)
+        fail("aot: ir_eval failed");
+    *want_out = want;
+}
+
+static void check_program_output(ir_graph *g, const char *path, const char *names) {
+    double **want;
+    expected_values(g, &want);
+    FILE *f = fopen(path, "r");
+    char line[512];
+    if (!f || !fgets(line, sizeof line, f) || strcmp(line, names) != 0)
+        fail("aot: names came back as %s", f ? line : "(nothing)");
+    int logits = g->outputs[0].node;
+    int64_t n = ir_numel_at(&g->nodes[logits].shape, BATCH);
+    for (int64_t j = 0; j <= n && f; j++) {
+        double got = NAN, expect = j < n ? want[logits][j] : want[g->loss][0];
+        if (fscanf(f, "%lf", &got) != 1 || !close_enough(got, expect, IR_F32, 1e-4)) {
+            fail("aot: value %lld: got %g, want %g", (long long)j, got, expect);
+            break;
+        }
+    }
+    int has_train = 0, n_hypers = 0;
+    if (!f || fscanf(f, "%d %d", &has_train, &n_hypers) != 2 || !has_train || n_hypers != g->n_hypers)
+        fail("aot: entry points or hypers wrong (%d, %d)", has_train, n_hypers);
+    if (f)
+        fclose(f);
+    free_values(g, NULL, want);
+}
+
+static void test_object_and_descriptor(void) {
+    /* names a user could write: quotes, backslashes, trigraph-like ??=, UTF-8 */
+    const char *model_name = "we\"ird\\model?\?=", *input_name = "x\t\"1\"", *prefix = "h\303\251";
+    char dir[] = "/tmp/mdl_cg_XXXXXX", path[256], command[1024];
+    if (!mkdtemp(dir)) {
+        fail("mkdtemp");
+        return;
+    }
+    ir_graph *g = mlp(model_name, input_name, prefix);
+    entries es;
+    mem_plan plan;
+    memset(&es, 0, sizeof es);
+    memset(&plan, 0, sizeof plan);
+    if (run_passes(g, &es, &plan) == 0) {
+        snprintf(path, sizeof path, "%s/model.o", dir);
+        FILE *ll = tmpfile(), *as = tmpfile();
+        cg_options opt = {.opt_level = 2, .obj_path = path, .emit_llvm = ll, .emit_asm = as};
+        if (cg_compile(g, &es, &plan, &opt) != 0)
+            fail("aot: cg_compile failed");
+        if (ftell(ll) < 100 || ftell(as) < 100)
+            fail("aot: --emit=llvm / --emit=asm wrote almost nothing");
+        fclose(ll);
+        fclose(as);
+        snprintf(path, sizeof path, "%s/model_desc.c", dir);
+        FILE *desc = fopen(path, "w");
+        if (cg_write_descriptor(g, &es, &plan, desc) != 0)
+            fail("aot: cg_write_descriptor failed");
+        fclose(desc);
+        snprintf(path, sizeof path, "%s/main.c", dir);
+        write_file(path, driver_source);
+        snprintf(command, sizeof command,
+                 "cd %s && %s -std=c11 -pedantic -Wall -Wextra -Werror -I%s -c model_desc.c && "
+                 "%s -std=c11 -I%s main.c model_desc.o model.o -lm -o model && ./model %d > out.txt",
+                 dir, MDL_CC, MDL_RUNTIME_DIR, MDL_CC, MDL_RUNTIME_DIR, BATCH);
+        if (run(command) == 0) {
+            char names[256];
+            snprintf(names, sizeof names, "%s|%s.W1|%s\n", model_name, prefix, input_name);
+            snprintf(path, sizeof path, "%s/out.txt", dir);
+            check_program_output(g, path, names);
+        }
+    }
+    entries_free(&es);
+    mp_plan_free(&plan);
+    ir_graph_free(g);
+    snprintf(command, sizeof command, "rm -rf %s", dir);
+    if (system(command) != 0)
+        fprintf(stderr, "note: could not remove %s\n", dir);
+}
+
+/* Runs one test, or all without an argument: `test_codegen add`. */
+static int run_test(const char *only, const char *name, void (*test)(void)) {
+    if (only && strcmp(only, name) != 0)
+        return 0;
+    int before = failures;
+    test();
+    printf("%-12s %s\n", name, failures == before ? "ok" : "FAILED");
+    return 1;
+}
+
+int main(int argc, char **argv) {
+    const char *only = argc > 1 ? argv[1] : NULL;
+    int ran = 0;
+    for (int op = 0; op < IR_OP_COUNT; op++)
+        ran += run_test(only, ir_ops[op].name, cases[op]);
+    ran += run_test(only, "pipeline", test_pipeline);
+    ran += run_test(only, "aot", test_object_and_descriptor);
+    if (!ran)
+        fail("no test is called %s", only);
+    if (failures)
+        fprintf(stderr, "%d failure(s)\n", failures);
+    return failures ? 1 : 0;
+}

@@ -1,0 +1,299 @@
+/*
+ * test_autodiff.c - every op's derivative rule against finite differences.
+ *
+ * For each op in ops.def there is a builder below, case_<name>, that makes a
+ * small graph in which the op sits between trainable parameters and a
+ * scalar loss (loss = sum(op(...) * R), R a random probe so every output
+ * element gets a different upstream gradient).  Inputs carry a batch
+ * dimension wherever the op allows, so broadcasting against the batch and
+ * the undoing of it (sum_to) are exercised too.  The graph is
+ * differentiated by the real pass and evaluated with the double-precision
+ * reference interpreter at a batch below the compiled maximum; every
+ * gradient element is compared with a central difference, which in double
+ * is accurate to ~1e-9, so the tolerance can be tight.
+ *
+ * The case table is built from ops.def: an op without a case does not
+ * compile.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eval.h"
+#include "ir.h"
+#include "passes.h"
+
+#define MAX_BATCH 4
+#define BATCH 3
+
+static uint64_t rng = 12345;
+static double uniform(double lo, double hi) {
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    return lo + (hi - lo) * (double)(rng >> 11) / 9007199254740992.0;
+}
+
+static ir_shape shape(int rank, int64_t d0, int64_t d1, int64_t d2, int batch_first) {
+    ir_shape s = ir_shape_scalar();
+    s.rank = rank;
+    s.dims[0] = d0, s.dims[1] = d1, s.dims[2] = d2;
+    if (batch_first)
+        s.dims[0] = MAX_BATCH, s.batch_mask = 1;
+    return s;
+}
+
+/* Value ranges for the leaves a case creates, so each op is tested where
+ * it is smooth (log of positives, distinct values for max, ...). */
+typedef struct range {
+    double lo, hi;
+} range;
+
+typedef struct tcase {
+    ir_graph *g;
+    range leaf_range[64]; /* by node id of INPUT / PARAM */
+} tcase;
+
+static int param(tcase *t, const char *name, ir_shape s, double lo, double hi) {
+    int id = ir_add_param(t->g, name, IR_F32, &s, 1, IR_INIT_NONE, 0, 0, 0, 0);
+    t->leaf_range[id] = (range){lo, hi};
+    return id;
+}
+
+static int input(tcase *t, const char *name, ir_shape s, double lo, double hi) {
+    int id = ir_add_input(t->g, name, IR_F32, &s, 0);
+    t->leaf_range[id] = (range){lo, hi};
+    return id;
+}
+
+/* a [B,3] tensor that depends on a trainable [3] parameter: x + p */
+static int batch_of(tcase *t, double lo, double hi) {
+    int x = input(t, "x", shape(2, 0, 3, 0, 1), lo, hi);
+    int p = param(t, "p", shape(1, 3, 0, 0, 0), 0, 0.25);
+    return ir_add(t->g, IR_ADD, x, p, -1);
+}
+
+static int unary(tcase *t, ir_op op, double lo, double hi) { return ir_add(t->g, op, batch_of(t, lo, hi), -1, -1); }
+
+static int binary(tcase *t, ir_op op, double lo, double hi, double blo, double bhi) {
+    int a = batch_of(t, lo, hi);
+    int b = param(t, "q", shape(1, 3, 0, 0, 0), blo, bhi);
+    return ir_add(t->g, op, a, b, -1);
+}
+
+#define CASE(name) static int case_##name(tcase *t)
+
+/* leaves: the gradient reaches a parameter through them directly */
+CASE(input) { return ir_add(t->g, IR_MUL, input(t, "x", shape(2, 0, 3, 0, 1), -1, 1), param(t, "p", shape(1, 3, 0, 0, 0), -1, 1), -1); }
+CASE(param) { return param(t, "p", shape(2, 2, 3, 0, 0), -1, 1); }
+CASE(const) {
+    ir_shape s = shape(1, 3, 0, 0, 0);
+    return ir_add(t->g, IR_MUL, param(t, "p", s, -1, 1), ir_const(t->g, IR_F32, &s, 1.5), -1);
+}
+CASE(hyper) { return ir_add(t->g, IR_MUL, param(t, "p", shape(1, 3, 0, 0, 0), -1, 1), ir_add_hyper(t->g, "lr", 0.5), -1); }
+CASE(numel) {
+    int u = batch_of(t, -1, 1);
+    return ir_add(t->g, IR_MUL, u, ir_numel(t->g, u, 1), -1);
+}
+CASE(neg) { return unary(t, IR_NEG, -1, 1); }
+CASE(exp) { return unary(t, IR_EXP, -1, 1); }
+CASE(log) { return unary(t, IR_LOG, 0.5, 2); }
+CASE(sqrt) { return unary(t, IR_SQRT, 0.5, 2); }
+CASE(abs) { return unary(t, IR_ABS, 0.3, 1); } /* away from the kink */
+CASE(tanh) { return unary(t, IR_TANH, -1.5, 1.5); }
+CASE(sigmoid) { return unary(t, IR_SIGMOID, -3, 3); }
+CASE(relu) { return ir_add(t->g, IR_MUL, unary(t, IR_RELU, 0.3, 1), unary(t, IR_RELU, -1, -0.6), -1); }
+/* sign has a zero derivative: u * sign(u) = |u| */
+CASE(sign) {
+    int u = batch_of(t, 0.3, 1);
+    return ir_add(t->g, IR_MUL, u, ir_add(t->g, IR_SIGN, u, -1, -1), -1);
+}
+/* cast: through i32 and back carries no gradient; add u so there is one */
+CASE(cast) {
+    int u = batch_of(t, 0.3, 0.6);
+    int back = ir_cast(t->g, ir_cast(t->g, u, IR_I32), IR_F32);
+    return ir_add(t->g, IR_ADD, u, back, -1);
+}
+CASE(add) { return binary(t, IR_ADD, -1, 1, -1, 1); }
+CASE(sub) { return binary(t, IR_SUB, -1, 1, -1, 1); }
+CASE(mul) { return binary(t, IR_MUL, -1, 1, -1, 1); }
+CASE(div) { return binary(t, IR_DIV, -1, 1, 0.5, 1.5); }
+CASE(pow) { return binary(t, IR_POW, 0.5, 1.5, 0.5, 2.5); }
+CASE(min) { return binary(t, IR_MIN, -1, 0, 0.6, 1); }
+CASE(max) { return ir_add(t->g, IR_ADD, binary(t, IR_MAX, -1, 0, 0.6, 1), binary(t, IR_MAX, 0.9, 1.2, -1, 0.4), -1); }
+/* comparisons are piecewise constant: used as a mask */
+static int compare(tcase *t, ir_op op) {
+    int u = batch_of(t, -1, 1);
+    int mask = ir_add(t->g, op, u, ir_scalar(t->g, 0.1), -1);
+    return ir_add(t->g, IR_MUL, u, mask, -1);
+}
+CASE(lt) { return compare(t, IR_LT); }
+CASE(le) { return compare(t, IR_LE); }
+CASE(gt) { return compare(t, IR_GT); }
+CASE(ge) { return compare(t, IR_GE); }
+CASE(eq) { return compare(t, IR_EQ); }
+CASE(ne) { return compare(t, IR_NE); }
+CASE(where) {
+    int u = batch_of(t, -1, 1);
+    int c = ir_add(t->g, IR_GT, u, ir_scalar(t->g, 0.1), -1);
+    int b = ir_add(t->g, IR_MUL, u, param(t, "q", shape(1, 3, 0, 0, 0), 1, 2), -1);
+    return ir_add(t->g, IR_WHERE, c, param(t, "r", shape(1, 3, 0, 0, 0), -1, 1), b);
+}
+CASE(reduce_sum) {
+    int u = batch_of(t, -1, 1);
+    int a = ir_reduce(t->g, IR_REDUCE_SUM, u, 2, 0);                      /* [B] */
+    int b = ir_reduce(t->g, IR_REDUCE_SUM, u, 1, 1);                      /* [1,3] */
+    int ab = ir_add(t->g, IR_MUL, ir_reshape(t->g, a, &(ir_shape){2, {MAX_BATCH, 1}, 1}), b, -1); /* [B,3] */
+    return ir_add(t->g, IR_ADD, ab, ir_reduce(t->g, IR_REDUCE_SUM, u, 3, 0), -1);
+}
+CASE(reduce_max) {
+    int u = batch_of(t, -1, 1);
+    int a = ir_reduce(t->g, IR_REDUCE_MAX, u, 2, 1); /* [B,1] */
+    int b = ir_reduce(t->g, IR_REDUCE_MAX, u, 1, 0); /* [3] */
+    return ir_add(t->g, IR_ADD, a, b, -1);
+}
+CASE(sum_to) {
+    int u = batch_of(t, -1, 1);
+    ir_shape s = shape(2, 1, 3, 0, 0);
+    return ir_add(t->g, IR_MUL, ir_sum_to(t->g, u, &s), param(t, "q", shape(1, 3, 0, 0, 0), -1, 1), -1);
+}
+CASE(broadcast) {
+    ir_shape s = shape(3, 2, 2, 3, 0);
+    return ir_broadcast(t->g, param(t, "p", shape(2, 2, 1, 0, 0), -1, 1), &s);
+}
+CASE(reshape) {
+    int u = batch_of(t, -1, 1);
+    ir_shape s = shape(3, 0, 3, 1, 1);
+    ir_shape flat = shape(1, 6, 0, 0, 0);
+    int r = ir_reshape(t->g, param(t, "q", shape(2, 2, 3, 0, 0), -1, 1), &flat);
+    return ir_add(t->g, IR_ADD, ir_reshape(t->g, u, &s), ir_reduce(t->g, IR_REDUCE_SUM, r, 1, 0), -1);
+}
+/* All four transpose combinations, with the batch as M, N and K. */
+CASE(matmul) {
+    int x = batch_of(t, -1, 1);                                                   /* [B,3] */
+    int m1 = ir_matmul(t->g, x, param(t, "W", shape(2, 3, 4, 0, 0), -1, 1), 0);   /* [B,4] */
+    int m2 = ir_matmul(t->g, m1, param(t, "V", shape(2, 5, 4, 0, 0), -1, 1), IR_TRANSPOSE_B); /* [B,5] */
+    int m3 = ir_matmul(t->g, x, m2, IR_TRANSPOSE_A);                              /* [3,5] */
+    return ir_matmul(t->g, param(t, "U", shape(2, 5, 2, 0, 0), -1, 1), m3, IR_TRANSPOSE_A | IR_TRANSPOSE_B); /* [2,3] */
+}
+/* assign is an effect, not differentiated: build one beside the loss and
+ * check the gradient of the rest is unaffected */
+CASE(assign) {
+    int p = param(t, "p", shape(1, 3, 0, 0, 0), -1, 1);
+    ir_assign(t->g, p, ir_add(t->g, IR_MUL, p, ir_scalar(t->g, 2), -1));
+    return ir_add(t->g, IR_MUL, p, p, -1);
+}
+
+typedef int (*case_fn)(tcase *);
+static const struct {
+    const char *name;
+    case_fn build;
+} cases[IR_OP_COUNT] = {
+#define OP(id, name, arity, class) [IR_##id] = {#name, case_##name},
+#include "ops.def"
+#undef OP
+};
+
+static double loss_at(const ir_graph *g, const unsigned char *live, double **v) {
+    if (ir_eval(g, live, BATCH, v) != 0)
+        return NAN;
+    double loss = v[g->loss][0];
+    ir_eval_release(g, live, v);
+    return loss;
+}
+
+static int run_case(int op) {
+    tcase t = {0};
+    t.g = ir_graph_new(cases[op].name, "test");
+    ir_graph *g = t.g;
+    g->max_batch = MAX_BATCH;
+    int y = cases[op].build(&t);
+    if (y < 0) {
+        printf("FAIL %-10s building: %s\n", cases[op].name, g->error);
+        ir_graph_free(g);
+        return 1;
+    }
+    /* loss = sum(y * R) with a random probe R of y's shape */
+    ir_shape ys = g->nodes[y].shape;
+    int probe = input(&t, "R", ys, -1, 1);
+    int prod = ir_add(g, IR_MUL, y, probe, -1);
+    g->loss = ir_reduce(g, IR_REDUCE_SUM, prod, (1u << ys.rank) - 1, 0);
+    int n_forward = g->n_nodes;
+    if (ad_differentiate(g) != 0 || ir_verify(g) != 0) {
+        printf("FAIL %-10s autodiff: %s\n", cases[op].name, g->error);
+        ir_graph_free(g);
+        return 1;
+    }
+    double **v = calloc((size_t)g->n_nodes, sizeof *v);
+    for (int i = 0; i < n_forward; i++) {
+        ir_op k = g->nodes[i].op;
+        if (k != IR_INPUT && k != IR_PARAM && k != IR_HYPER)
+            continue;
+        int64_t n = ir_numel_at(&g->nodes[i].shape, BATCH);
+        v[i] = malloc((size_t)n * sizeof **v);
+        range r = t.leaf_range[i];
+        for (int64_t j = 0; j < n; j++)
+            v[i][j] = k == IR_HYPER ? 0.5 : uniform(r.lo, r.hi);
+    }
+    /* evaluate every gradient once */
+    int roots[64], n_roots = 0;
+    roots[n_roots++] = g->loss;
+    for (int p = 0; p < g->n_params; p++)
+        roots[n_roots++] = g->params[p].grad;
+    unsigned char *live = calloc((size_t)g->n_nodes, 1);
+    unsigned char *fwd = calloc((size_t)g->n_nodes, 1);
+    ir_mark_live(g, roots, n_roots, live);
+    ir_mark_live(g, &g->loss, 1, fwd);
+    int failures = 0, checked = 0;
+    double worst = 0;
+    if (ir_eval(g, live, BATCH, v) != 0) {
+        printf("FAIL %-10s evaluation\n", cases[op].name);
+        failures++;
+    }
+    for (int p = 0; p < g->n_params && !failures; p++) {
+        int w = g->params[p].node;
+        int64_t n = ir_numel_at(&g->nodes[w].shape, BATCH);
+        double *analytic = malloc((size_t)n * sizeof *analytic);
+        memcpy(analytic, v[g->params[p].grad], (size_t)n * sizeof *analytic);
+        ir_eval_release(g, live, v);
+        for (int64_t j = 0; j < n; j++) {
+            const double h = 1e-6;
+            double keep = v[w][j];
+            v[w][j] = keep + h;
+            double up = loss_at(g, fwd, v);
+            v[w][j] = keep - h;
+            double down = loss_at(g, fwd, v);
+            v[w][j] = keep;
+            double numeric = (up - down) / (2 * h);
+            double err = fabs(analytic[j] - numeric) / fmax(1.0, fabs(numeric));
+            worst = fmax(worst, err);
+            checked++;
+            if (!(err < 1e-6)) {
+                printf("FAIL %-10s d loss / d %s[%lld]: autodiff %.10g, finite difference %.10g\n", cases[op].name,
+                       g->params[p].name, (long long)j, analytic[j], numeric);
+                failures++;
+            }
+        }
+        free(analytic);
+        if (ir_eval(g, live, BATCH, v) != 0)
+            failures++;
+    }
+    ir_eval_release(g, live, v);
+    if (!failures)
+        printf("ok   %-10s %3d gradient elements, max error %.2g\n", cases[op].name, checked, worst);
+    for (int i = 0; i < n_forward; i++)
+        if (g->nodes[i].op == IR_INPUT || g->nodes[i].op == IR_PARAM || g->nodes[i].op == IR_HYPER)
+            free(v[i]);
+    free(v);
+    free(live);
+    free(fwd);
+    ir_graph_free(g);
+    return failures != 0;
+}
+
+int main(void) {
+    int failed = 0;
+    for (int op = 0; op < IR_OP_COUNT; op++)
+        failed += run_case(op);
+    printf("%d passed, %d failed\n", IR_OP_COUNT - failed, failed);
+    return failed != 0;
+}
