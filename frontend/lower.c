@@ -719,18 +719,27 @@ static int read_flag(lower *l, const args *a, const char *name, int *flag) {
 }
 
 /* sum, mean, max and min over axes.  mean divides by the element count,
- * which is only known at run time when the batch dim is reduced. */
+ * which is only known at run time when the batch dim is reduced.  sum and
+ * mean also take the axis positionally, sum(x, 1), as numpy does; max and
+ * min cannot (max(x, y) is the elementwise maximum). */
 static value reduction(lower *l, const ast_expr *e, args *a, const char *fn) {
     static const char *const keys[] = {"axis", "keepdims", NULL};
-    if (arity_check(l, e, a, fn, 1, 1) || check_keywords(l, a, fn, keys))
+    int positional_axis = strcmp(fn, "sum") == 0 || strcmp(fn, "mean") == 0 ? 1 : 99;
+    if (arity_check(l, e, a, fn, 1, positional_axis == 1 ? 2 : 1) || check_keywords(l, a, fn, keys))
         return ERR;
+    if (n_positional(a) == 2 && find_arg(a, "axis", 99) >= 0) {
+        error_at(l, a->arg[find_arg(a, "axis", 99)].name_loc, "%s() got the axis twice (positionally and as axis=)",
+                 fn);
+        return ERR;
+    }
     value x = need_tensor(l, e, a, 0, fn);
     if (x.kind == V_ERROR)
         return ERR;
     const ir_shape s = *shape_of(l, x);
     uint32_t axes;
     int keep;
-    if (read_axes(l, a, find_arg(a, "axis", 99), s.rank, &axes) || read_flag(l, a, "keepdims", &keep))
+    if (read_axes(l, a, find_arg(a, "axis", positional_axis), s.rank, &axes) ||
+        read_flag(l, a, "keepdims", &keep))
         return ERR;
     ir_graph *g = l->g;
     int is_min = strcmp(fn, "min") == 0, is_max = strcmp(fn, "max") == 0;
