@@ -81,6 +81,9 @@ void ir_graph_free(ir_graph *g) {
         free(g->outputs[i].name);
     for (int i = 0; i < g->n_opt_args; i++)
         free(g->opt_arg_names[i]);
+    for (int i = 0; i < g->n_sched_args; i++)
+        free(g->sched_arg_names[i]);
+    free(g->schedule);
     free(g->params);
     free(g->inputs);
     free(g->hypers);

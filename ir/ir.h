@@ -131,6 +131,13 @@ typedef struct ir_graph {
     double opt_arg_values[8];
     int64_t batch, epochs;
     uint64_t seed;
+    /* the learning-rate schedule of the `train` block: the runtime sets
+     * hyper "lr" before every step from the base lr and these.  NULL means
+     * constant.  Names and arguments are documented in docs/language.md. */
+    char *schedule;             /* "step", "exponential", "cosine", ... */
+    int n_sched_args;
+    char *sched_arg_names[8];
+    double sched_arg_values[8];
 
     char error[512];            /* why the last ir_add* returned -1 */
 } ir_graph;
