@@ -1261,8 +1261,73 @@ static int declare_input(lower *l, const ast_stmt *st, int is_target) {
     return bind(l, l->top, st->name, tensor(id), st->name_loc);
 }
 
-static const char *const sgd_keys[] = {"lr", "momentum", "nesterov", "weight_decay", NULL};
-static const char *const adam_keys[] = {"lr", "beta1", "beta2", "eps", "weight_decay", NULL};
+static const char *const sgd_keys[] = {"lr", "momentum", "nesterov", "weight_decay", "clip_norm", NULL};
+static const char *const adam_keys[] = {"lr", "beta1", "beta2", "eps", "weight_decay", "clip_norm", NULL};
+static const char *const rmsprop_keys[] = {"lr",           "alpha",     "eps", "momentum", "centered",
+                                           "weight_decay", "clip_norm", NULL};
+
+/* The learning-rate schedules the runtime applies, and their settings. */
+static const struct {
+    const char *name;
+    const char *const keys[4];
+} schedules[] = {
+    {"constant", {"warmup", NULL}},
+    {"step", {"step_size", "gamma", "warmup", NULL}},
+    {"exponential", {"gamma", "warmup", NULL}},
+    {"cosine", {"min_lr", "warmup", NULL}},
+};
+
+/* Reads name = number settings of a call into names/values (at most 8). */
+static int read_settings(lower *l, const ast_expr *call, const char *what, const char *const *keys, const char *first,
+                         char **names, double *values, int *n) {
+    args a;
+    if (eval_args(l, call, &a) || check_keywords(l, &a, what, keys))
+        return -1;
+    for (int i = 0; i < a.n; i++) {
+        const char *key = a.arg[i].name ? a.arg[i].name : (i == 0 ? first : NULL);
+        if (!key) {
+            error_at(l, a.arg[i].value->loc, "write %s settings as name = value", what);
+            return -1;
+        }
+        if (!is_number(a.v[i])) {
+            error_at(l, a.arg[i].value->loc, "'%s' must be a number", key);
+            return -1;
+        }
+        if (num(a.v[i]) < 0) {
+            error_at(l, a.arg[i].value->loc, "'%s' must not be negative", key);
+            return -1;
+        }
+        if (*n < 8) {
+            names[*n] = join_name("", key);
+            values[(*n)++] = num(a.v[i]);
+        }
+    }
+    return 0;
+}
+
+/* schedule = cosine(min_lr = 1e-5, warmup = 100) */
+static void read_schedule(lower *l, const ast_expr *e) {
+    ir_graph *g = l->g;
+    const ast_expr *callee = e->kind == AST_CALL ? e->lhs : e;
+    int k = -1;
+    if (callee && callee->kind == AST_NAME)
+        for (size_t i = 0; i < sizeof schedules / sizeof schedules[0]; i++)
+            if (strcmp(schedules[i].name, callee->name) == 0)
+                k = (int)i;
+    if (k < 0) {
+        error_at(l, callee ? callee->loc : e->loc,
+                 "unknown learning-rate schedule (known: constant, step, exponential, cosine)");
+        return;
+    }
+    if (g->schedule) {
+        error_at(l, e->loc, "the schedule is given twice");
+        return;
+    }
+    g->schedule = join_name("", callee->name);
+    if (e->kind == AST_CALL)
+        read_settings(l, e, callee->name, schedules[k].keys, NULL, g->sched_arg_names, g->sched_arg_values,
+                      &g->n_sched_args);
+}
 
 static void read_train(lower *l, const ast_stmt *st) {
     ir_graph *g = l->g;
@@ -1280,36 +1345,25 @@ static void read_train(lower *l, const ast_stmt *st) {
     const char *const *keys;
     if (strcmp(name, "sgd") == 0 || strcmp(name, "momentum") == 0)
         keys = sgd_keys;
-    else if (strcmp(name, "adam") == 0)
+    else if (strcmp(name, "adam") == 0 || strcmp(name, "adamw") == 0)
         keys = adam_keys;
+    else if (strcmp(name, "rmsprop") == 0)
+        keys = rmsprop_keys;
     else {
-        error_at(l, callee->loc, "unknown optimizer '%s' (known: sgd, momentum, adam)", name);
+        error_at(l, callee->loc, "unknown optimizer '%s' (known: sgd, momentum, adam, adamw, rmsprop)", name);
         return;
     }
     free(g->optimizer);
     g->optimizer = join_name("", name);
-    if (opt->kind == AST_CALL) {
-        args a;
-        if (eval_args(l, opt, &a) || check_keywords(l, &a, name, keys))
-            return;
-        for (int i = 0; i < a.n; i++) {
-            const char *key = a.arg[i].name ? a.arg[i].name : (i == 0 ? "lr" : NULL);
-            if (!key) {
-                error_at(l, a.arg[i].value->loc, "write optimizer settings as name = value");
-                return;
-            }
-            if (!is_number(a.v[i])) {
-                error_at(l, a.arg[i].value->loc, "'%s' must be a number", key);
-                return;
-            }
-            if (g->n_opt_args < 8) {
-                g->opt_arg_names[g->n_opt_args] = join_name("", key);
-                g->opt_arg_values[g->n_opt_args++] = num(a.v[i]);
-            }
-        }
-    }
+    if (opt->kind == AST_CALL &&
+        read_settings(l, opt, name, keys, "lr", g->opt_arg_names, g->opt_arg_values, &g->n_opt_args))
+        return;
     for (int i = 0; i < st->n_args; i++) {
         const ast_arg *arg = &st->args[i];
+        if (arg->name && strcmp(arg->name, "schedule") == 0) {
+            read_schedule(l, arg->value);
+            continue;
+        }
         value v = eval(l, arg->value);
         if (v.kind == V_ERROR)
             continue;
@@ -1324,8 +1378,8 @@ static void read_train(lower *l, const ast_stmt *st) {
             else
                 g->seed = (uint64_t)v.i;
         } else if (!slot) {
-            error_at(l, arg->name ? arg->name_loc : arg->value->loc, "unknown train setting '%s' (known: batch, epochs, seed)",
-                     arg->name ? arg->name : "?");
+            error_at(l, arg->name ? arg->name_loc : arg->value->loc,
+                     "unknown train setting '%s' (known: batch, epochs, seed, schedule)", arg->name ? arg->name : "?");
         } else if (v.kind != V_INT || v.i <= 0) {
             error_at(l, arg->value->loc, "'%s' must be a positive integer", arg->name);
         } else {

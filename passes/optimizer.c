@@ -10,8 +10,11 @@
  * `--lr` and schedules need no recompilation.
  *
  * The formulas follow PyTorch's torch.optim (weight decay added to the
- * gradient; Adam's bias correction with eps added after the square root of
- * the corrected second moment), so runs can be compared number for number.
+ * gradient, except AdamW's decoupled decay; Adam's bias correction with eps
+ * added after the square root of the corrected second moment; RMSprop's
+ * eps outside the square root), so runs can be compared number for number.
+ * clip_norm scales all gradients together when their global L2 norm
+ * exceeds it, as torch.nn.utils.clip_grad_norm_ does before the step.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -87,8 +90,9 @@ static void sgd(opt *o, int p, int w, int grad) {
 }
 
 /* m <- b1 m + (1-b1) g;  v <- b2 v + (1-b2) g^2;
- * w <- w - lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps) */
-static void adam(opt *o, int p, int w, int grad, int t) {
+ * w <- wv - lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps), where wv is
+ * w, or AdamW's decayed w (1 - lr wd). */
+static void adam(opt *o, int p, int w, int wv, int grad, int t) {
     double b1 = arg(o->g, "beta1", 0.9), b2 = arg(o->g, "beta2", 0.999), eps = arg(o->g, "eps", 1e-8);
     int m = state_like(o, p, "m"), v = state_like(o, p, "v");
     int nm = bin(o, IR_ADD, bin(o, IR_MUL, k(o, b1), m), bin(o, IR_MUL, k(o, 1 - b1), grad));
@@ -101,14 +105,63 @@ static void adam(opt *o, int p, int w, int grad, int t) {
     int stepv = bin(o, IR_DIV, bin(o, IR_DIV, nm, bc1), denom);
     update(o, m, nm);
     update(o, v, nv);
-    update(o, w, bin(o, IR_SUB, w, bin(o, IR_MUL, o->lr, stepv)));
+    update(o, w, bin(o, IR_SUB, wv, bin(o, IR_MUL, o->lr, stepv)));
+}
+
+/* v <- alpha v + (1-alpha) g^2;  avg = sqrt(v [- mean_g^2]) + eps;
+ * w <- w - lr g / avg, or through a momentum buffer: buf <- mu buf + g / avg. */
+static void rmsprop(opt *o, int p, int w, int grad) {
+    double alpha = arg(o->g, "alpha", 0.99), eps = arg(o->g, "eps", 1e-8), mu = arg(o->g, "momentum", 0);
+    int centered = arg(o->g, "centered", 0) != 0;
+    int v = state_like(o, p, "v");
+    int nv = bin(o, IR_ADD, bin(o, IR_MUL, k(o, alpha), v), bin(o, IR_MUL, k(o, 1 - alpha), bin(o, IR_MUL, grad, grad)));
+    update(o, v, nv);
+    int var = nv;
+    if (centered) {
+        int ga = state_like(o, p, "g");
+        int nga = bin(o, IR_ADD, bin(o, IR_MUL, k(o, alpha), ga), bin(o, IR_MUL, k(o, 1 - alpha), grad));
+        update(o, ga, nga);
+        var = bin(o, IR_SUB, nv, bin(o, IR_MUL, nga, nga));
+    }
+    int avg = bin(o, IR_ADD, ok(o, var < 0 ? -1 : ir_add(o->g, IR_SQRT, var, -1, -1)), k(o, eps));
+    int step = bin(o, IR_DIV, grad, avg);
+    if (mu != 0) {
+        int buf = state_like(o, p, "momentum");
+        step = bin(o, IR_ADD, bin(o, IR_MUL, k(o, mu), buf), step);
+        update(o, buf, step);
+    }
+    update(o, w, bin(o, IR_SUB, w, bin(o, IR_MUL, o->lr, step)));
+}
+
+/* The factor every gradient is multiplied by under clip_norm = c:
+ * min(1, c / (||g|| + 1e-6)), ||g|| over all trainable parameters. */
+static int clip_factor(opt *o, double c) {
+    ir_graph *g = o->g;
+    int total = -1;
+    for (int p = 0; p < g->n_params; p++) {
+        if (!g->params[p].trainable || g->params[p].grad < 0)
+            continue;
+        int gr = g->params[p].grad, rank = g->nodes[gr].shape.rank;
+        int sq = bin(o, IR_MUL, gr, gr);
+        if (rank > 0 && sq >= 0)
+            sq = ok(o, ir_reduce(g, IR_REDUCE_SUM, sq, (1u << rank) - 1, 0));
+        total = total < 0 ? sq : bin(o, IR_ADD, total, sq);
+    }
+    if (total < 0)
+        return k(o, 1);
+    int norm = ok(o, ir_add(g, IR_SQRT, total, -1, -1));
+    return bin(o, IR_MIN, k(o, 1), bin(o, IR_DIV, k(o, c), bin(o, IR_ADD, norm, k(o, 1e-6))));
 }
 
 int opt_lower(ir_graph *g) {
     opt o = {g, 0, -1};
-    int is_adam = strcmp(g->optimizer, "adam") == 0;
+    int is_adamw = strcmp(g->optimizer, "adamw") == 0;
+    int is_adam = strcmp(g->optimizer, "adam") == 0 || is_adamw;
+    int is_rmsprop = strcmp(g->optimizer, "rmsprop") == 0;
     o.lr = ok(&o, ir_add_hyper(g, "lr", arg(g, "lr", is_adam ? 1e-3 : 1e-2)));
-    double wd = arg(g, "weight_decay", 0);
+    double wd = arg(g, "weight_decay", is_adamw ? 1e-2 : 0);
+    double clip = arg(g, "clip_norm", 0);
+    int scale = clip > 0 ? clip_factor(&o, clip) : -1;
     int t = -1;
     if (is_adam) { /* the step count t, shared by every parameter */
         ir_shape s = ir_shape_scalar();
@@ -121,10 +174,17 @@ int opt_lower(ir_graph *g) {
         if (!g->params[p].trainable)
             continue;
         int w = g->params[p].node, grad = g->params[p].grad;
-        if (wd != 0)
+        if (scale >= 0)
+            grad = bin(&o, IR_MUL, grad, scale);
+        if (wd != 0 && !is_adamw)
             grad = bin(&o, IR_ADD, grad, bin(&o, IR_MUL, k(&o, wd), w));
+        int wv = w;
+        if (wd != 0 && is_adamw) /* decoupled: w (1 - lr wd), then the Adam step */
+            wv = bin(&o, IR_MUL, w, bin(&o, IR_SUB, k(&o, 1), bin(&o, IR_MUL, o.lr, k(&o, wd))));
         if (is_adam)
-            adam(&o, p, w, grad, t);
+            adam(&o, p, w, wv, grad, t);
+        else if (is_rmsprop)
+            rmsprop(&o, p, w, grad);
         else
             sgd(&o, p, w, grad);
     }
