@@ -38,6 +38,14 @@ static const char *const snippets[][2] = {
               "loss mse(dense(h, 2), y)\n"},
     {"mean_over_batch", "input x: f32[B, 3]\nparam s: f32[3] = normal(0, 1)\n"
                         "loss mean(sum((x * s) ^ 2, axis = 1)) + mean(max(x * s, axis = 0))\n"},
+    {"logsumexp", "input x: f32[B, 4]\nparam w: f32[4] = normal(0, 1)\n"
+                  "loss mean(logsumexp(3 * x * w)) + sum(logsumexp(x * w, axis = 0))\n"},
+    {"softmax", "input x: f32[B, 4]\ntarget y: f32[B, 4]\nparam w: f32[4] = normal(0, 1)\n"
+                "loss sum(softmax(x * w) * y) + sum(softmax(x * w, axis = 0) * y)\n"},
+    {"cross_entropy", "input x: f32[B, 4]\ntarget y: f32[B, 3]\nloss cross_entropy(dense(x, 3), y)\n"},
+    {"binary_ce", "input x: f32[B, 4]\ntarget y: f32[B, 2]\nloss binary_cross_entropy(4 * dense(x, 2), y)\n"},
+    {"activations", "input x: f32[B, 3]\nparam w: f32[3] = normal(0, 2)\nz = x * w + 0.1\n"
+                    "loss mean(softplus(z) + leaky_relu(z, slope = 0.2) + elu(z) + silu(z) + clip(z, -0.5, 0.5))\n"},
     {"sigmoid_bce", "input x: f32[B, 3]\ntarget y: f32[B]\nparam w: f32[3] = normal(0, 1)\n"
                     "p = sigmoid(x @ w)\nloss mean(-(y * log(p) + (1 - y) * log(1 - p)))\n"},
 };
