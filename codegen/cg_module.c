@@ -90,6 +90,8 @@ int cg_kernel_broadcast(cg_kernel *k);
 int cg_kernel_reshape(cg_kernel *k);
 int cg_kernel_matmul(cg_kernel *k);
 int cg_kernel_assign(cg_kernel *k);
+int cg_kernel_argmax(cg_kernel *k);
+int cg_kernel_one_hot(cg_kernel *k);
 
 #define CG_KERNEL_LEAF(name) cg_kernel_##name
 #define CG_KERNEL_UNARY(name) cg_kernel_elementwise
@@ -99,6 +101,9 @@ int cg_kernel_assign(cg_kernel *k);
 #define CG_KERNEL_MOVE(name) cg_kernel_##name
 #define CG_KERNEL_CONTRACT(name) cg_kernel_##name
 #define CG_KERNEL_SINK(name) cg_kernel_##name
+#define CG_KERNEL_INDEX(name) cg_kernel_##name
+#define CG_KERNEL_WINDOW(name) cg_kernel_##name
+#define CG_KERNEL_RANDOM(name) cg_kernel_##name
 const cg_kernel_fn cg_kernels[IR_OP_COUNT] = {
 #define OP(id, name, arity, class) [IR_##id] = CG_KERNEL_##class(name),
 #include "ops.def"

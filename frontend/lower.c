@@ -634,6 +634,8 @@ UNARY_BUILTIN(sign, IR_SIGN, 0)
 UNARY_BUILTIN(tanh, IR_TANH, 1)
 UNARY_BUILTIN(sigmoid, IR_SIGMOID, 1)
 UNARY_BUILTIN(relu, IR_RELU, 0)
+UNARY_BUILTIN(erf, IR_ERF, 1)
+UNARY_BUILTIN(stop_gradient, IR_STOP_GRADIENT, 0)
 
 static value b_float(lower *l, const ast_expr *e, args *a) {
     static const char *const none[] = {NULL};
@@ -838,6 +840,83 @@ static value b_reshape(lower *l, const ast_expr *e, args *a) {
     return id < 0 ? ir_failed(l, e->loc) : tensor(id);
 }
 
+/* The argument for `name`, given as a keyword or at `position`; -1 if
+ * absent, -2 after reporting that it was given both ways. */
+static int pick_arg(lower *l, const args *a, const char *fn, const char *name, int position) {
+    int k = find_arg(a, name, 99), p = -1;
+    for (int i = 0, n = 0; i < a->n && p < 0; i++)
+        if (!a->arg[i].name && n++ == position)
+            p = i;
+    if (k >= 0 && p >= 0) {
+        error_at(l, a->arg[k].name_loc, "%s() got '%s' twice (positionally and as %s=)", fn, name, name);
+        return -2;
+    }
+    return k >= 0 ? k : p;
+}
+
+/* An integer argument in [lo, hi]; *out keeps its default when the
+ * argument is absent and not `required`. */
+static int int_arg(lower *l, const ast_expr *e, const args *a, const char *fn, const char *name, int position,
+                   int required, int64_t lo, int64_t hi, int64_t *out) {
+    int i = pick_arg(l, a, fn, name, position);
+    if (i == -2)
+        return -1;
+    if (i < 0) {
+        if (required)
+            error_at(l, e->loc, "%s() needs the argument '%s'", fn, name);
+        return required ? -1 : 0;
+    }
+    const ast_expr *arg = a->arg[i].value;
+    value v = arg->kind == AST_LIST ? ERR : a->v[i];
+    if (v.kind == V_ERROR && arg->kind != AST_LIST)
+        return -1;
+    if (v.kind != V_INT || v.i < lo || v.i > hi) {
+        if (hi == INT64_MAX)
+            error_at(l, arg->loc, "%s(): '%s' must be an integer of at least %lld", fn, name, (long long)lo);
+        else
+            error_at(l, arg->loc, "%s(): '%s' must be an integer in [%lld, %lld]", fn, name, (long long)lo,
+                     (long long)hi);
+        return -1;
+    }
+    *out = v.i;
+    return 0;
+}
+
+static value node_or_error(lower *l, const ast_expr *e, int id) { return id < 0 ? ir_failed(l, e->loc) : tensor(id); }
+
+/* one_hot(labels, n): f32 [.., n] from integer labels [..]; f32 labels are
+ * truncated.  A label outside [0, n) gives a row of zeros. */
+static value b_one_hot(lower *l, const ast_expr *e, args *a) {
+    static const char *const keys[] = {"n", NULL};
+    if (arity_check(l, e, a, "one_hot", 1, 2) || check_keywords(l, a, "one_hot", keys))
+        return ERR;
+    value labels = need_tensor(l, e, a, 0, "one_hot");
+    int64_t n = 0;
+    if (labels.kind == V_ERROR || int_arg(l, e, a, "one_hot", "n", 1, 1, 1, INT64_MAX, &n))
+        return ERR;
+    labels = cast_to(l, labels, IR_I32, e->loc);
+    return labels.kind == V_ERROR ? ERR : node_or_error(l, e, ir_one_hot(l->g, labels.node, n));
+}
+
+/* argmax(x, axis = -1): i32 index of the first maximum, the axis dropped. */
+static value b_argmax(lower *l, const ast_expr *e, args *a) {
+    static const char *const keys[] = {"axis", NULL};
+    if (arity_check(l, e, a, "argmax", 1, 2) || check_keywords(l, a, "argmax", keys))
+        return ERR;
+    value x = need_tensor(l, e, a, 0, "argmax");
+    if (x.kind == V_ERROR)
+        return ERR;
+    int rank = shape_of(l, x)->rank;
+    int64_t axis = -1;
+    if (rank == 0) {
+        error_at(l, e->loc, "argmax() needs a tensor of rank 1 or more");
+        return ERR;
+    }
+    if (int_arg(l, e, a, "argmax", "axis", 1, 0, -rank, rank - 1, &axis))
+        return ERR;
+    return node_or_error(l, e, ir_argmax(l->g, x.node, (int)axis));
+}
+
 static const struct builtin {
     const char *name;
     builtin_fn fn;
@@ -846,6 +925,7 @@ static const struct builtin {
     {"sign", b_sign},   {"tanh", b_tanh},       {"sigmoid", b_sigmoid}, {"relu", b_relu},
     {"where", b_where}, {"sum", b_sum},         {"mean", b_mean},   {"max", b_max},
     {"min", b_min},     {"float", b_float},     {"int", b_int},     {"reshape", b_reshape},
+    {"erf", b_erf},     {"stop_gradient", b_stop_gradient}, {"one_hot", b_one_hot}, {"argmax", b_argmax},
 };
 
 /* ----------------------------------------------------- calls of functions */

@@ -131,6 +131,15 @@ static double scalar_relu(const double *x, int is_int) {
     return x[0] > 0 ? x[0] : 0;
 }
 static double scalar_cast(const double *x, int is_int) { return is_int ? to_i32(x[0]) : x[0]; }
+/* erf(x) = 2/sqrt(pi) * integral from 0 to x of exp(-t^2) dt */
+static double scalar_erf(const double *x, int is_int) {
+    (void)is_int;
+    return erf(x[0]);
+}
+static double scalar_stop_gradient(const double *x, int is_int) {
+    (void)is_int;
+    return x[0];
+}
 
 static double scalar_add(const double *x, int is_int) {
     return is_int ? wrap_i32((int64_t)x[0] + (int64_t)x[1]) : x[0] + x[1];
@@ -201,6 +210,9 @@ static double scalar_where(const double *x, int is_int) {
 #define SCALAR_MOVE(name) NULL
 #define SCALAR_CONTRACT(name) NULL
 #define SCALAR_SINK(name) NULL
+#define SCALAR_INDEX(name) NULL
+#define SCALAR_WINDOW(name) NULL
+#define SCALAR_RANDOM(name) NULL
 static const scalar_fn scalars[IR_OP_COUNT] = {
 #define OP(id, name, arity, class) [IR_##id] = SCALAR_##class(name),
 #include "ops.def"
@@ -303,6 +315,48 @@ static int eval_sum_to(const eval_ctx *c, int id, double *out) {
     return reduce(c, id, kept, 0, out);
 }
 
+/* A tensor seen as [outer, n, inner] around dim `axis`, at c->batch. */
+static void split_at(const eval_ctx *c, const ir_shape *s, int axis, int64_t *outer, int64_t *n, int64_t *inner) {
+    *outer = *inner = 1;
+    for (int d = 0; d < axis; d++)
+        *outer *= dim_at(s, d, c->batch);
+    *n = dim_at(s, axis, c->batch);
+    for (int d = axis + 1; d < s->rank; d++)
+        *inner *= dim_at(s, d, c->batch);
+}
+
+/* The index of the first maximum along `axis`; NaN never compares
+ * greater, so it is skipped, and an all-NaN line gives 0. */
+static int eval_argmax(const eval_ctx *c, int id, double *out) {
+    const double *x = input_values(c, id, 0);
+    int64_t outer, n, inner;
+    split_at(c, &input(c, id, 0)->shape, c->g->nodes[id].axis, &outer, &n, &inner);
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t i = 0; i < inner; i++) {
+            const double *line = x + o * n * inner + i;
+            double best = -INFINITY;
+            int64_t at = 0;
+            for (int64_t a = 0; a < n; a++)
+                if (line[a * inner] > best) {
+                    best = line[a * inner];
+                    at = a;
+                }
+            out[o * inner + i] = (double)at;
+        }
+    return 0;
+}
+
+/* out[j, k] = labels[j] == k, for k in [0, n) */
+static int eval_one_hot(const eval_ctx *c, int id, double *out) {
+    const ir_shape *s = &c->g->nodes[id].shape;
+    const double *labels = input_values(c, id, 0);
+    int64_t n = s->dims[s->rank - 1], rows = ir_numel_at(s, c->batch) / n;
+    for (int64_t j = 0; j < rows; j++)
+        for (int64_t k = 0; k < n; k++)
+            out[j * n + k] = labels[j] == (double)k;
+    return 0;
+}
+
 /* Copies input k into `out` of shape `to`, broadcasting. */
 static void copy_broadcast(const eval_ctx *c, int id, int k, const ir_shape *to, double *out) {
     int64_t strides[IR_MAX_RANK], idx[IR_MAX_RANK] = {0};
@@ -355,6 +409,9 @@ static int eval_assign(const eval_ctx *c, int id, double *out) {
 #define EVAL_MOVE(name) eval_##name
 #define EVAL_CONTRACT(name) eval_##name
 #define EVAL_SINK(name) eval_##name
+#define EVAL_INDEX(name) eval_##name
+#define EVAL_WINDOW(name) eval_##name
+#define EVAL_RANDOM(name) eval_##name
 static const eval_fn evaluators[IR_OP_COUNT] = {
 #define OP(id, name, arity, class) [IR_##id] = EVAL_##class(name),
 #include "ops.def"

@@ -223,6 +223,7 @@ static int shape_float_unary(ir_graph *g, ir_node *n) {
 #define shape_sqrt shape_float_unary
 #define shape_tanh shape_float_unary
 #define shape_sigmoid shape_float_unary
+#define shape_erf shape_float_unary
 
 /* Works on either dtype and keeps it. */
 static int shape_same_unary(ir_graph *g, ir_node *n) {
@@ -234,6 +235,7 @@ static int shape_same_unary(ir_graph *g, ir_node *n) {
 #define shape_abs shape_same_unary
 #define shape_sign shape_same_unary
 #define shape_relu shape_same_unary
+#define shape_stop_gradient shape_same_unary
 
 static int shape_cast(ir_graph *g, ir_node *n) {
     n->shape = in(g, n, 0)->shape; /* n->dtype is the target, set by the builder */
@@ -329,6 +331,24 @@ static int shape_sum_to(ir_graph *g, ir_node *n) {
     return 0;
 }
 
+/* x[.., a, ..] -> i32[.., ..]: `axis` (normalised by the builder) is dropped. */
+static int shape_argmax(ir_graph *g, ir_node *n) {
+    const ir_shape *x = &in(g, n, 0)->shape;
+    if (n->axis < 0 || n->axis >= x->rank)
+        return fail(g, "argmax: axis %d is out of range for a tensor of rank %d", n->axis, x->rank);
+    ir_shape r = ir_shape_scalar();
+    for (int i = 0; i < x->rank; i++) {
+        if (i == n->axis)
+            continue;
+        r.dims[r.rank] = x->dims[i];
+        r.batch_mask |= (uint32_t)is_batch(x, i) << r.rank;
+        r.rank++;
+    }
+    n->dtype = IR_I32;
+    n->shape = r;
+    return 0;
+}
+
 static int shape_broadcast(ir_graph *g, ir_node *n) {
     n->dtype = in(g, n, 0)->dtype;
     if (!broadcasts_to(&in(g, n, 0)->shape, &n->shape)) {
@@ -381,6 +401,32 @@ static int shape_matmul(ir_graph *g, ir_node *n) {
     return 0;
 }
 
+/* Is `s` `prefix` with one more dim at the end? */
+static int extends(const ir_shape *s, const ir_shape *prefix) {
+    if (s->rank != prefix->rank + 1)
+        return 0;
+    for (int i = 0; i < prefix->rank; i++)
+        if (s->dims[i] != prefix->dims[i] || is_batch(s, i) != is_batch(prefix, i))
+            return 0;
+    return !is_batch(s, prefix->rank);
+}
+
+/* labels i32[..] -> f32[.., n]; the builder sets the shape. */
+static int shape_one_hot(ir_graph *g, ir_node *n) {
+    const ir_node *labels = in(g, n, 0);
+    char a[128];
+    if (labels->dtype != IR_I32)
+        return fail(g, "one_hot: the labels must be i32, got %s", ir_dtype_name(labels->dtype));
+    if (labels->shape.rank >= IR_MAX_RANK)
+        return fail(g, "one_hot: labels of rank %d leave no room for the class axis (at most rank %d)",
+                    labels->shape.rank, IR_MAX_RANK);
+    if (!extends(&n->shape, &labels->shape) || n->shape.dims[labels->shape.rank] < 1)
+        return fail(g, "one_hot: the result must be the labels' shape %s plus a class count of at least 1",
+                    ir_shape_str(&labels->shape, a, sizeof a));
+    n->dtype = IR_F32;
+    return 0;
+}
+
 static int shape_assign(ir_graph *g, ir_node *n) {
     const ir_node *slot = in(g, n, 0), *v = in(g, n, 1);
     if (slot->op != IR_PARAM)
@@ -416,6 +462,14 @@ int ir_append(ir_graph *g, const ir_node *proto) {
     GROW(g->nodes, g->n_nodes, g->cap_nodes);
     g->nodes[g->n_nodes] = n;
     return g->n_nodes++;
+}
+
+int ir_same_attrs(const ir_node *a, const ir_node *b) {
+    if (a->value != b->value || a->axes != b->axes || a->keepdims != b->keepdims || a->flags != b->flags ||
+        a->index != b->index || a->axis != b->axis || a->start != b->start || a->stop != b->stop ||
+        a->size != b->size || a->stride != b->stride || a->padding != b->padding || a->seed != b->seed)
+        return 0;
+    return memcmp(a->perm, b->perm, sizeof a->perm) == 0;
 }
 
 static ir_node proto_of(ir_op op, int a, int b, int c) {
@@ -484,6 +538,29 @@ int ir_matmul(ir_graph *g, int a, int b, int flags) {
     return ir_append(g, &n);
 }
 
+/* An axis counted from the end when negative; out-of-range axes are left
+ * for the shape rule to report. */
+static int normal_axis(ir_graph *g, int x, int axis) {
+    int rank = x >= 0 && x < g->n_nodes ? g->nodes[x].shape.rank : 0;
+    return axis < 0 && axis >= -rank ? axis + rank : axis;
+}
+
+int ir_one_hot(ir_graph *g, int labels, int64_t n) {
+    ir_node node = proto_of(IR_ONE_HOT, labels, -1, -1);
+    if (labels < 0 || labels >= g->n_nodes)
+        return fail(g, "one_hot: the labels are not a node (%d)", labels);
+    node.shape = g->nodes[labels].shape;
+    if (node.shape.rank < IR_MAX_RANK)
+        node.shape.dims[node.shape.rank++] = n;
+    return ir_append(g, &node);
+}
+
+int ir_argmax(ir_graph *g, int x, int axis) {
+    ir_node n = proto_of(IR_ARGMAX, x, -1, -1);
+    n.axis = normal_axis(g, x, axis);
+    return ir_append(g, &n);
+}
+
 int ir_assign(ir_graph *g, int slot, int value) {
     ir_node n = proto_of(IR_ASSIGN, slot, value, -1);
     return ir_append(g, &n);
@@ -526,6 +603,13 @@ int ir_add_hyper(ir_graph *g, const char *name, double value) {
     GROW(g->hypers, g->n_hypers, g->cap_hypers);
     g->hypers[g->n_hypers++] = (ir_hyper){xstrdup(name), value, id};
     return id;
+}
+
+int ir_get_hyper(ir_graph *g, const char *name, double value) {
+    for (int i = 0; i < g->n_hypers; i++)
+        if (strcmp(g->hypers[i].name, name) == 0)
+            return g->hypers[i].node;
+    return ir_add_hyper(g, name, value);
 }
 
 int ir_find_param(const ir_graph *g, const char *name) {
@@ -599,6 +683,9 @@ static void dump_attrs(const ir_graph *g, const ir_node *n, FILE *out) {
             }
         if (n->keepdims)
             fprintf(out, " keepdims");
+        break;
+    case IR_ARGMAX:
+        fprintf(out, " axis=%d", n->axis);
         break;
     case IR_MATMUL:
         if (n->flags & IR_TRANSPOSE_A)
@@ -690,6 +777,7 @@ int64_t ir_node_flops(const ir_graph *g, int id) {
     case IR_LEAF:
     case IR_SINK:
     case IR_MOVE:
+    case IR_INDEX:
         return 0;
     case IR_REDUCE:
         return ir_shape_numel(&g->nodes[n->inputs[0]].shape);

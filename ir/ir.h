@@ -34,6 +34,7 @@ typedef enum {
 
 typedef enum {
     IR_LEAF, IR_UNARY, IR_BINARY, IR_TERNARY, IR_REDUCE, IR_MOVE, IR_CONTRACT, IR_SINK,
+    IR_INDEX, IR_WINDOW, IR_RANDOM,
 } ir_class;
 
 typedef struct ir_op_info {
@@ -68,6 +69,14 @@ typedef struct ir_node {
     int keepdims;     /* REDUCE_SUM, REDUCE_MAX */
     int flags;        /* MATMUL: IR_TRANSPOSE_* */
     int index;        /* INPUT: slot in g->inputs; PARAM: in g->params; HYPER: in g->hypers */
+    int axis;              /* ARGMAX, SLICE, PAD, CONCAT: the dim they work along */
+    int64_t start;         /* SLICE: first element taken; PAD: where the input lands */
+    int64_t stop;          /* SLICE: one past the last element taken */
+    int perm[IR_MAX_RANK]; /* TRANSPOSE: output dim d is input dim perm[d] */
+    int size;              /* pooling: the window is size x size */
+    int stride;            /* conv2d and pooling: the window's step */
+    int padding;           /* conv2d: zeros added on each side of H and W */
+    uint32_t seed;         /* DROPOUT: which mask (one per dropout in the model) */
 } ir_node;
 
 /* Parameters and optimizer state: the persistent tensors. */
@@ -161,10 +170,17 @@ int ir_reshape(ir_graph *g, int x, const ir_shape *shape);
 int ir_matmul(ir_graph *g, int a, int b, int flags);
 int ir_assign(ir_graph *g, int slot, int value);
 
+/* one_hot(labels i32[..], n) -> f32[.., n]; argmax over `axis` (negative
+ * counts from the end) -> i32 without that axis. */
+int ir_one_hot(ir_graph *g, int labels, int64_t n);
+int ir_argmax(ir_graph *g, int x, int axis);
+
 int ir_add_input(ir_graph *g, const char *name, ir_dtype dtype, const ir_shape *shape, int is_target);
 int ir_add_param(ir_graph *g, const char *name, ir_dtype dtype, const ir_shape *shape, int trainable,
                  ir_init init, double a, double b, int64_t fan_in, int64_t fan_out);
 int ir_add_hyper(ir_graph *g, const char *name, double value);
+/* The HYPER node called `name`, added with `value` if there is none. */
+int ir_get_hyper(ir_graph *g, const char *name, double value);
 int ir_find_param(const ir_graph *g, const char *name); /* index or -1 */
 void ir_add_metric(ir_graph *g, const char *name, int node);
 void ir_add_output(ir_graph *g, const char *name, int node);
@@ -172,6 +188,10 @@ void ir_add_output(ir_graph *g, const char *name, int node);
 /* Appends a raw node after checking its inputs and inferring its shape;
  * the general form behind every builder above. */
 int ir_append(ir_graph *g, const ir_node *proto);
+
+/* Do two nodes carry the same attributes (everything but op, type and
+ * inputs)?  What CSE must compare before merging them. */
+int ir_same_attrs(const ir_node *a, const ir_node *b);
 
 /* ----------------------------------------------------------------- shapes */
 

@@ -41,6 +41,7 @@ static int sub(ad *c, int a, int b) { return a < 0 || b < 0 ? -1 : check(c, ir_a
 static int mul(ad *c, int a, int b) { return a < 0 || b < 0 ? -1 : check(c, ir_add(c->g, IR_MUL, a, b, -1)); }
 static int dvd(ad *c, int a, int b) { return a < 0 || b < 0 ? -1 : check(c, ir_add(c->g, IR_DIV, a, b, -1)); }
 static int neg(ad *c, int a) { return a < 0 ? -1 : check(c, ir_add(c->g, IR_NEG, a, -1, -1)); }
+static int op1(ad *c, ir_op op, int a) { return a < 0 ? -1 : check(c, ir_add(c->g, op, a, -1, -1)); }
 static int cmp(ad *c, ir_op op, int a, int b) { return check(c, ir_add(c->g, op, a, b, -1)); }
 static int scalar(ad *c, double v) { return check(c, ir_scalar(c->g, v)); }
 static int matmul(ad *c, int a, int b, int flags) { return check(c, ir_matmul(c->g, a, b, flags)); }
@@ -79,6 +80,9 @@ NO_GRAD(ge)
 NO_GRAD(eq)
 NO_GRAD(ne)
 NO_GRAD(assign) /* an effect, never on the path to the loss */
+NO_GRAD(stop_gradient) /* by definition */
+NO_GRAD(argmax) /* an i32 index */
+NO_GRAD(one_hot) /* of i32 labels */
 
 /* y = -x:        dx = -g */
 RULE(neg) { (void)y; acc(c, X(0), neg(c, g)); }
@@ -94,6 +98,12 @@ RULE(abs) { (void)y; acc(c, X(0), mul(c, g, check(c, ir_add(c->g, IR_SIGN, X(0),
 RULE(tanh) { acc(c, X(0), mul(c, g, sub(c, scalar(c, 1), mul(c, y, y)))); }
 /* y = 1/(1+e^-x): dx = g y (1 - y) */
 RULE(sigmoid) { acc(c, X(0), mul(c, g, mul(c, y, sub(c, scalar(c, 1), y)))); }
+/* y = erf x:    dx = g 2/sqrt(pi) exp(-x^2) */
+RULE(erf) {
+    (void)y;
+    int e = op1(c, IR_EXP, neg(c, mul(c, X(0), X(0))));
+    acc(c, X(0), mul(c, g, mul(c, e, scalar(c, 1.1283791670955126))));
+}
 /* y = max(x, 0): dx = g [x > 0] */
 RULE(relu) { (void)y; acc(c, X(0), mul(c, g, cmp(c, IR_GT, X(0), scalar(c, 0)))); }
 

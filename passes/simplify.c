@@ -140,8 +140,7 @@ static int same_node(const ir_node *a, const ir_node *b) {
     for (int k = 0; k < a->n_inputs; k++)
         if (a->inputs[k] != b->inputs[k])
             return 0;
-    return a->value == b->value && a->axes == b->axes && a->keepdims == b->keepdims && a->flags == b->flags &&
-           a->index == b->index;
+    return ir_same_attrs(a, b);
 }
 
 static uint64_t hash_node(const ir_node *n) {

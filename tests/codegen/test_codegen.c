@@ -461,6 +461,21 @@ static void case_relu(void) {
     run_case(unary_case(IR_RELU, 1), "relu");
 }
 
+/* The polynomial erf against libm's in double: ~1e-7 over ordinary values,
+ * then infinities, NaN, -0 and denormals. */
+static void case_erf(void) {
+    tolerance = 2.5e-7;
+    run_case(unary_case(IR_ERF, 0), "erf");
+    values = VALUES_SPECIAL;
+    tolerance = 2.5e-7;
+    run_case(unary_case(IR_ERF, 0), "erf");
+}
+
+static void case_stop_gradient(void) {
+    values = VALUES_SPECIAL;
+    run_case(unary_case(IR_STOP_GRADIENT, 1), "stop_gradient");
+}
+
 /* f32 -> i32 (truncating, saturating, NaN -> 0), i32 -> f32, and identities */
 static void case_cast(void) {
     ir_graph *g = new_graph();
@@ -583,6 +598,20 @@ static void case_reduce_max(void) {
     run_case(g, "reduce_max");
 }
 
+/* ties (few values) and NaN (skipped), along every axis including the batch */
+static void case_argmax(void) {
+    ir_graph *g = new_graph();
+    values = VALUES_SPECIAL;
+    output(g, ir_argmax(g, input(g, "B,37"), -1));
+    for (int axis = 0; axis < 3; axis++)
+        output(g, ir_argmax(g, input(g, "3,B,5"), axis));
+    output(g, ir_argmax(g, input(g, "B,4"), 0));
+    output(g, ir_argmax(g, input(g, "7"), 0));
+    output(g, ir_argmax(g, input_i32(g, "B,7"), 1));
+    output(g, ir_argmax(g, input_i32(g, "B,300"), -1));
+    run_case(g, "argmax");
+}
+
 static void case_sum_to(void) {
     static const char *const targets[] = {"4", "3,1", "1,4", "", "B,1,4", "B,3,4", "1,3,1", "B,1,1"};
     ir_graph *g = new_graph();
@@ -633,6 +662,19 @@ static void case_reshape(void) {
     ir_shape flat = S("B,20");
     output(g, ir_reshape(g, op1(g, IR_NEG, input(g, "B,4,5")), &flat));
     run_case(g, "reshape");
+}
+
+/* -------------------------------------------------------------- indexing */
+
+/* labels in [-6, 7) and i32 extremes: many outside [0, n), which give zero rows */
+static void case_one_hot(void) {
+    ir_graph *g = new_graph();
+    values = VALUES_SPECIAL;
+    output(g, ir_one_hot(g, input_i32(g, "B"), 10));
+    output(g, ir_one_hot(g, input_i32(g, "3,B"), 4));
+    output(g, ir_one_hot(g, input_i32(g, ""), 5));
+    output(g, ir_one_hot(g, input_i32(g, "B,2"), 1));
+    run_case(g, "one_hot");
 }
 
 /* -------------------------------------------------------------- matmul */

@@ -51,6 +51,8 @@ typedef struct range {
 typedef struct tcase {
     ir_graph *g;
     range leaf_range[64]; /* by node id of INPUT / PARAM */
+    uint64_t zero_grad;   /* bit p: param p reaches the loss only through stop_gradient, so its
+                             gradient must be exactly 0 (finite differences would see the path) */
 } tcase;
 
 static int param(tcase *t, const char *name, ir_shape s, double lo, double hi) {
@@ -61,6 +63,13 @@ static int param(tcase *t, const char *name, ir_shape s, double lo, double hi) {
 
 static int input(tcase *t, const char *name, ir_shape s, double lo, double hi) {
     int id = ir_add_input(t->g, name, IR_F32, &s, 0);
+    t->leaf_range[id] = (range){lo, hi};
+    return id;
+}
+
+/* i32 values: integers in [lo, hi) */
+static int input_i32(tcase *t, const char *name, ir_shape s, double lo, double hi) {
+    int id = ir_add_input(t->g, name, IR_I32, &s, 0);
     t->leaf_range[id] = (range){lo, hi};
     return id;
 }
@@ -113,6 +122,14 @@ CASE(cast) {
     int back = ir_cast(t->g, ir_cast(t->g, u, IR_I32), IR_F32);
     return ir_add(t->g, IR_ADD, u, back, -1);
 }
+CASE(erf) { return unary(t, IR_ERF, -1.5, 1.5); }
+/* y = u * stop_gradient(q * q): u's gradient is checked as usual, q's must be 0 */
+CASE(stop_gradient) {
+    int u = batch_of(t, -1, 1);
+    int q = param(t, "q", shape(1, 3, 0, 0, 0), -1, 1);
+    t->zero_grad |= 1u << t->g->nodes[q].index;
+    return ir_add(t->g, IR_MUL, u, ir_add(t->g, IR_STOP_GRADIENT, ir_add(t->g, IR_MUL, q, q, -1), -1, -1), -1);
+}
 CASE(add) { return binary(t, IR_ADD, -1, 1, -1, 1); }
 CASE(sub) { return binary(t, IR_SUB, -1, 1, -1, 1); }
 CASE(mul) { return binary(t, IR_MUL, -1, 1, -1, 1); }
@@ -155,6 +172,22 @@ CASE(sum_to) {
     int u = batch_of(t, -1, 1);
     ir_shape s = shape(2, 1, 3, 0, 0);
     return ir_add(t->g, IR_MUL, ir_sum_to(t->g, u, &s), param(t, "q", shape(1, 3, 0, 0, 0), -1, 1), -1);
+}
+/* argmax is piecewise constant: its result (along the last axis and along
+ * the batch) scales u, whose gradient passes */
+CASE(argmax) {
+    int u = batch_of(t, -1, 1);                                             /* [B,3] */
+    int rows = ir_cast(t->g, ir_argmax(t->g, u, -1), IR_F32);               /* [B] */
+    int cols = ir_cast(t->g, ir_argmax(t->g, u, 0), IR_F32);                /* [3] */
+    ir_shape col = shape(2, 0, 1, 0, 1);
+    int scaled = ir_add(t->g, IR_MUL, u, ir_reshape(t->g, rows, &col), -1);
+    return ir_add(t->g, IR_MUL, scaled, cols, -1);
+}
+/* one_hot of i32 labels (some outside [0, 4): zero rows) selects a weight */
+CASE(one_hot) {
+    int labels = input_i32(t, "labels", shape(2, 0, 5, 0, 1), -1, 5);       /* [B,5] */
+    int oh = ir_one_hot(t->g, labels, 4);                                   /* [B,5,4] */
+    return ir_add(t->g, IR_MUL, oh, ir_add(t->g, IR_EXP, param(t, "p", shape(1, 4, 0, 0, 0), -1, 1), -1, -1), -1);
 }
 CASE(broadcast) {
     ir_shape s = shape(3, 2, 2, 3, 0);
@@ -231,8 +264,12 @@ static int run_case(int op) {
         int64_t n = ir_numel_at(&g->nodes[i].shape, BATCH);
         v[i] = malloc((size_t)n * sizeof **v);
         range r = t.leaf_range[i];
-        for (int64_t j = 0; j < n; j++)
-            v[i][j] = k == IR_HYPER ? 0.5 : uniform(r.lo, r.hi);
+        for (int64_t j = 0; j < n; j++) {
+            if (k == IR_HYPER)
+                v[i][j] = g->hypers[g->nodes[i].index].value;
+            else
+                v[i][j] = g->nodes[i].dtype == IR_I32 ? floor(uniform(r.lo, r.hi)) : uniform(r.lo, r.hi);
+        }
     }
     /* evaluate every gradient once */
     int roots[64], n_roots = 0;
@@ -255,7 +292,15 @@ static int run_case(int op) {
         double *analytic = malloc((size_t)n * sizeof *analytic);
         memcpy(analytic, v[g->params[p].grad], (size_t)n * sizeof *analytic);
         ir_eval_release(g, live, v);
-        for (int64_t j = 0; j < n; j++) {
+        for (int64_t j = 0; j < n && ((t.zero_grad >> p) & 1); j++) {
+            checked++;
+            if (analytic[j] != 0) {
+                printf("FAIL %-10s d loss / d %s[%lld]: autodiff %.10g, want 0 (stop_gradient)\n", cases[op].name,
+                       g->params[p].name, (long long)j, analytic[j]);
+                failures++;
+            }
+        }
+        for (int64_t j = 0; j < n && !((t.zero_grad >> p) & 1); j++) {
             const double h = 1e-6;
             double keep = v[w][j];
             v[w][j] = keep + h;
