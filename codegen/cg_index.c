@@ -67,3 +67,63 @@ int cg_kernel_one_hot(cg_kernel *k) {
     cg_loop_end(k, &j);
     return 0;
 }
+
+/* ---------------------------------------------------- gather, scatter_add */
+
+/* Row index j of the i32 input `i` as i64, and whether it is in [0, rows):
+ * one unsigned compare, since a negative index is a huge unsigned one. */
+static LLVMValueRef load_row(cg_kernel *k, int i, LLVMValueRef j, int64_t rows, LLVMValueRef *in_range) {
+    LLVMValueRef row = LLVMBuildSExt(k->b, cg_load_input(k, i, j), k->t.i64, "row");
+    *in_range = LLVMBuildICmp(k->b, LLVMIntULT, row, cg_i64(k, rows), "in_range");
+    return row;
+}
+
+/* out[j, :] = table[idx[j], :], or zeros.  An index out of range reads
+ * row 0 (which exists) and the select throws the value away, so the inner
+ * loop has no branch. */
+int cg_kernel_gather(cg_kernel *k) {
+    const ir_shape *t = input_shape(k, 0);
+    int64_t d = t->dims[1];
+    LLVMValueRef zero = k->node->dtype == IR_I32 ? LLVMConstInt(k->t.i32, 0, 0) : LLVMConstReal(k->t.f32, 0);
+    LLVMValueRef in_range;
+    cg_loop j = cg_loop_begin(k, cg_dims_product(k, input_shape(k, 1), 0, input_shape(k, 1)->rank), "j");
+    LLVMValueRef row = load_row(k, 1, j.index, t->dims[0], &in_range);
+    LLVMValueRef from = cg_mul(k, LLVMBuildSelect(k->b, in_range, row, cg_i64(k, 0), ""), cg_i64(k, d));
+    LLVMValueRef to = cg_mul(k, j.index, cg_i64(k, d));
+    cg_loop c = cg_loop_begin(k, cg_i64(k, d), "c");
+    LLVMValueRef v = cg_load_input(k, 0, cg_add(k, from, c.index));
+    cg_store(k, LLVMBuildSelect(k->b, in_range, v, zero, ""), k->out, cg_add(k, to, c.index));
+    cg_loop_end(k, &c);
+    cg_loop_end(k, &j);
+    return 0;
+}
+
+/* out = 0; out[idx[j], :] += src[j, :] for the j whose index is in range.
+ * The rows are added in order of j, so the sum is deterministic. */
+int cg_kernel_scatter_add(cg_kernel *k) {
+    const ir_shape *s = &k->node->shape;
+    int64_t d = s->dims[1];
+    LLVMValueRef in_range;
+    cg_loop i = cg_loop_begin(k, cg_i64(k, s->dims[0] * d), "i");
+    cg_store(k, LLVMConstReal(k->t.f32, 0), k->out, i.index);
+    cg_loop_end(k, &i);
+
+    cg_loop j = cg_loop_begin(k, cg_dims_product(k, input_shape(k, 1), 0, input_shape(k, 1)->rank), "j");
+    LLVMValueRef row = load_row(k, 1, j.index, s->dims[0], &in_range);
+    LLVMBasicBlockRef add = LLVMAppendBasicBlockInContext(k->ctx, k->fn, "add");
+    LLVMBasicBlockRef next = LLVMCreateBasicBlockInContext(k->ctx, "next");
+    LLVMBuildCondBr(k->b, in_range, add, next);
+    LLVMPositionBuilderAtEnd(k->b, add);
+    LLVMValueRef to = cg_mul(k, row, cg_i64(k, d)), from = cg_mul(k, j.index, cg_i64(k, d));
+    cg_loop c = cg_loop_begin(k, cg_i64(k, d), "c");
+    LLVMValueRef at = cg_add(k, to, c.index);
+    LLVMValueRef sum =
+        LLVMBuildFAdd(k->b, cg_load(k, k->t.f32, k->out, at), cg_load_input(k, 0, cg_add(k, from, c.index)), "");
+    cg_store(k, sum, k->out, at);
+    cg_loop_end(k, &c);
+    LLVMBuildBr(k->b, next);
+    LLVMAppendExistingBasicBlock(k->fn, next);
+    LLVMPositionBuilderAtEnd(k->b, next);
+    cg_loop_end(k, &j);
+    return 0;
+}

@@ -92,6 +92,12 @@ int cg_kernel_matmul(cg_kernel *k);
 int cg_kernel_assign(cg_kernel *k);
 int cg_kernel_argmax(cg_kernel *k);
 int cg_kernel_one_hot(cg_kernel *k);
+int cg_kernel_gather(cg_kernel *k);
+int cg_kernel_scatter_add(cg_kernel *k);
+int cg_kernel_transpose(cg_kernel *k);
+int cg_kernel_slice(cg_kernel *k);
+int cg_kernel_pad(cg_kernel *k);
+int cg_kernel_concat(cg_kernel *k);
 
 #define CG_KERNEL_LEAF(name) cg_kernel_##name
 #define CG_KERNEL_UNARY(name) cg_kernel_elementwise

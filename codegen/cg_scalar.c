@@ -128,18 +128,20 @@ static LLVMValueRef horner(cg_kernel *k, LLVMValueRef t, const double *c, int n)
  * error below 1.8e-7, absolute below 1.3e-7 (about 2 ulp).  It needs only
  * llvm.exp (expf), and gives erf(+-inf) = +-1, NaN for NaN. */
 static LLVMValueRef cg_scalar_erf(cg_kernel *k, const ir_node *n, LLVMValueRef *x) {
-    static const double taylor[] = {1.1283791670955126,     -0.37612638903183754,  0.11283791670955126,
-                                    -0.026866170645131252, 0.005223977625442188, -0.0008548327023450852,
+    static const double taylor[] = {1.1283791670955126,     -0.37612638903183754,   0.11283791670955126,
+                                    -0.026866170645131252,  0.005223977625442188,   -0.0008548327023450852,
                                     0.00012055332981789664, -1.492565035840625e-05, 1.6462114365889246e-06,
                                     -1.6365844691234924e-07};
-    static const double fit[] = {-1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806,
+    static const double fit[] = {-1.26551223, 1.00002368,  0.37409196, 0.09678418,  -0.18628806,
                                  0.27886807,  -1.13520398, 1.48851587, -0.82215223, 0.17087277};
     (void)n;
     LLVMValueRef z = unary(k, "llvm.fabs", x[0]), z2 = LLVMBuildFMul(k->b, x[0], x[0], "");
     LLVMValueRef small = LLVMBuildFMul(k->b, x[0], horner(k, z2, taylor, 10), "");
-    LLVMValueRef t = LLVMBuildFDiv(k->b, f32(k, 1), LLVMBuildFAdd(k->b, f32(k, 1), LLVMBuildFMul(k->b, z, f32(k, 0.5), ""), ""), "");
+    LLVMValueRef t =
+        LLVMBuildFDiv(k->b, f32(k, 1), LLVMBuildFAdd(k->b, f32(k, 1), LLVMBuildFMul(k->b, z, f32(k, 0.5), ""), ""), "");
     LLVMValueRef e = unary(k, "llvm.exp", LLVMBuildFSub(k->b, horner(k, t, fit, 10), z2, ""));
-    LLVMValueRef large = binary(k, "llvm.copysign", LLVMBuildFSub(k->b, f32(k, 1), LLVMBuildFMul(k->b, t, e, ""), ""), x[0]);
+    LLVMValueRef large =
+        binary(k, "llvm.copysign", LLVMBuildFSub(k->b, f32(k, 1), LLVMBuildFMul(k->b, t, e, ""), ""), x[0]);
     LLVMValueRef near_zero = LLVMBuildFCmp(k->b, LLVMRealOLT, z, f32(k, 0.75), "");
     return LLVMBuildSelect(k->b, near_zero, small, large, "");
 }

@@ -917,15 +917,125 @@ static value b_argmax(lower *l, const ast_expr *e, args *a) {
     return node_or_error(l, e, ir_argmax(l->g, x.node, (int)axis));
 }
 
+/* transpose(x) swaps the last two axes; transpose(x, [2, 0, 1]) puts input
+ * axis perm[d] at position d (negative axes count from the end). */
+static value b_transpose(lower *l, const ast_expr *e, args *a) {
+    static const char *const none[] = {NULL};
+    if (arity_check(l, e, a, "transpose", 1, 2) || check_keywords(l, a, "transpose", none))
+        return ERR;
+    value x = need_tensor(l, e, a, 0, "transpose");
+    if (x.kind == V_ERROR)
+        return ERR;
+    if (a->n == 1)
+        return node_or_error(l, e, ir_transpose(l->g, x.node, NULL));
+    const ast_expr *list = a->arg[1].value;
+    int rank = shape_of(l, x)->rank, perm[IR_MAX_RANK];
+    if (list->kind != AST_LIST || list->n_args != rank) {
+        error_at(l, list->loc, "transpose() takes the new order of the %d axes as a list, e.g. [1, 0]", rank);
+        return ERR;
+    }
+    for (int i = 0; i < rank; i++) {
+        value d = eval(l, list->args[i].value);
+        if (d.kind == V_ERROR)
+            return ERR;
+        if (d.kind != V_INT || d.i < -rank || d.i >= rank) {
+            error_at(l, list->args[i].value->loc, "an axis must be an integer in [%d, %d]", -rank, rank - 1);
+            return ERR;
+        }
+        perm[i] = (int)d.i;
+    }
+    return node_or_error(l, e, ir_transpose(l->g, x.node, perm));
+}
+
+/* slice(x, axis, start, stop): elements [start, stop) along axis; negative
+ * start and stop count from the end, as in Python. */
+static value b_slice(lower *l, const ast_expr *e, args *a) {
+    static const char *const keys[] = {"axis", "start", "stop", NULL};
+    if (arity_check(l, e, a, "slice", 1, 4) || check_keywords(l, a, "slice", keys))
+        return ERR;
+    value x = need_tensor(l, e, a, 0, "slice");
+    if (x.kind == V_ERROR)
+        return ERR;
+    const ir_shape *s = shape_of(l, x);
+    int64_t axis = 0, start = 0, stop = 0;
+    if (s->rank == 0) {
+        error_at(l, e->loc, "slice() needs a tensor of rank 1 or more");
+        return ERR;
+    }
+    if (int_arg(l, e, a, "slice", "axis", 1, 1, -s->rank, s->rank - 1, &axis))
+        return ERR;
+    int64_t n = s->dims[axis < 0 ? axis + s->rank : axis];
+    if (int_arg(l, e, a, "slice", "start", 2, 1, -n, n, &start) ||
+        int_arg(l, e, a, "slice", "stop", 3, 1, -n, n, &stop))
+        return ERR;
+    start += start < 0 ? n : 0;
+    stop += stop < 0 ? n : 0;
+    return node_or_error(l, e, ir_slice(l->g, x.node, (int)axis, start, stop));
+}
+
+/* concat([a, b, ...], axis): joined along axis (not the batch); an i32
+ * tensor joined with f32 ones becomes f32. */
+static value b_concat(lower *l, const ast_expr *e, args *a) {
+    static const char *const keys[] = {"axis", NULL};
+    if (arity_check(l, e, a, "concat", 1, 2) || check_keywords(l, a, "concat", keys))
+        return ERR;
+    const ast_expr *list = a->arg[0].value;
+    if (list->kind != AST_LIST || list->n_args < 1) {
+        error_at(l, list->loc, "concat() takes the tensors as a list, e.g. concat([a, b], 1)");
+        return ERR;
+    }
+    value acc = ERR;
+    int64_t axis = 0;
+    for (int i = 0; i < list->n_args; i++) {
+        value v = eval(l, list->args[i].value);
+        if (v.kind == V_ERROR)
+            return ERR;
+        if (v.kind != V_TENSOR) {
+            error_at(l, list->args[i].value->loc, "concat() joins tensors, got %s", kind_name(v));
+            return ERR;
+        }
+        if (i == 0) {
+            int rank = shape_of(l, v)->rank;
+            if (int_arg(l, e, a, "concat", "axis", 1, 1, -rank, rank - 1, &axis))
+                return ERR;
+            acc = v;
+            continue;
+        }
+        promote(l, &acc, &v, e->loc);
+        if (acc.kind == V_ERROR || v.kind == V_ERROR)
+            return ERR;
+        acc = node_or_error(l, e, ir_concat(l->g, acc.node, v.node, (int)axis));
+        if (acc.kind == V_ERROR)
+            return ERR;
+    }
+    return acc;
+}
+
+/* gather(table [V, D], indices [..]) -> [.., D]: row indices[j] of the
+ * table (an embedding lookup); an index outside [0, V) gives zeros. */
+static value b_gather(lower *l, const ast_expr *e, args *a) {
+    static const char *const none[] = {NULL};
+    if (arity_check(l, e, a, "gather", 2, 2) || check_keywords(l, a, "gather", none))
+        return ERR;
+    value table = need_tensor(l, e, a, 0, "gather"), idx = need_tensor(l, e, a, 1, "gather");
+    if (table.kind == V_ERROR || idx.kind == V_ERROR)
+        return ERR;
+    idx = cast_to(l, idx, IR_I32, e->loc);
+    return idx.kind == V_ERROR ? ERR : node_or_error(l, e, ir_gather(l->g, table.node, idx.node));
+}
+
 static const struct builtin {
     const char *name;
     builtin_fn fn;
 } builtins[] = {
-    {"exp", b_exp},     {"log", b_log},         {"sqrt", b_sqrt},   {"abs", b_abs},
-    {"sign", b_sign},   {"tanh", b_tanh},       {"sigmoid", b_sigmoid}, {"relu", b_relu},
-    {"where", b_where}, {"sum", b_sum},         {"mean", b_mean},   {"max", b_max},
-    {"min", b_min},     {"float", b_float},     {"int", b_int},     {"reshape", b_reshape},
-    {"erf", b_erf},     {"stop_gradient", b_stop_gradient}, {"one_hot", b_one_hot}, {"argmax", b_argmax},
+    {"exp", b_exp},         {"log", b_log},       {"sqrt", b_sqrt},
+    {"abs", b_abs},         {"sign", b_sign},     {"tanh", b_tanh},
+    {"sigmoid", b_sigmoid}, {"relu", b_relu},     {"where", b_where},
+    {"sum", b_sum},         {"mean", b_mean},     {"max", b_max},
+    {"min", b_min},         {"float", b_float},   {"int", b_int},
+    {"reshape", b_reshape}, {"erf", b_erf},       {"stop_gradient", b_stop_gradient},
+    {"one_hot", b_one_hot}, {"argmax", b_argmax}, {"transpose", b_transpose},
+    {"slice", b_slice},     {"concat", b_concat}, {"gather", b_gather},
 };
 
 /* ----------------------------------------------------- calls of functions */

@@ -378,6 +378,89 @@ static int eval_reshape(const eval_ctx *c, int id, double *out) {
     return 0;
 }
 
+/* Row-major strides of a shape at c->batch. */
+static void row_major(const eval_ctx *c, const ir_shape *s, int64_t *strides) {
+    int64_t step = 1;
+    for (int d = s->rank - 1; d >= 0; d--) {
+        strides[d] = step;
+        step *= dim_at(s, d, c->batch);
+    }
+}
+
+/* out[i_0, .., i_r] = x[j] with j_perm[d] = i_d */
+static int eval_transpose(const eval_ctx *c, int id, double *out) {
+    const ir_node *n = &c->g->nodes[id];
+    int64_t in_strides[IR_MAX_RANK], strides[IR_MAX_RANK], idx[IR_MAX_RANK] = {0};
+    row_major(c, &input(c, id, 0)->shape, in_strides);
+    for (int d = 0; d < n->shape.rank; d++)
+        strides[d] = in_strides[n->perm[d]];
+    const double *x = input_values(c, id, 0);
+    int64_t count = ir_numel_at(&n->shape, c->batch);
+    for (int64_t i = 0; i < count; i++, next_index(&n->shape, c->batch, idx))
+        out[i] = x[offset_of(idx, strides, n->shape.rank)];
+    return 0;
+}
+
+/* Copies rows: for each o < outer, `len` elements from src + o * src_row
+ * to dst + o * dst_row. */
+static void copy_rows(double *dst, int64_t dst_row, const double *src, int64_t src_row, int64_t outer, int64_t len) {
+    for (int64_t o = 0; o < outer; o++)
+        memcpy(dst + o * dst_row, src + o * src_row, (size_t)len * sizeof *dst);
+}
+
+/* out[o, a, i] = x[o, start + a, i] */
+static int eval_slice(const eval_ctx *c, int id, double *out) {
+    const ir_node *n = &c->g->nodes[id];
+    int64_t outer, len, inner;
+    split_at(c, &n->shape, n->axis, &outer, &len, &inner);
+    int64_t from = input(c, id, 0)->shape.dims[n->axis];
+    copy_rows(out, len * inner, input_values(c, id, 0) + n->start * inner, from * inner, outer, len * inner);
+    return 0;
+}
+
+/* out[o, a, i] = x[o, a - start, i] where that exists, else 0 */
+static int eval_pad(const eval_ctx *c, int id, double *out) {
+    const ir_node *n = &c->g->nodes[id];
+    int64_t outer, total, inner;
+    split_at(c, &n->shape, n->axis, &outer, &total, &inner);
+    int64_t len = input(c, id, 0)->shape.dims[n->axis];
+    copy_rows(out + n->start * inner, total * inner, input_values(c, id, 0), len * inner, outer, len * inner);
+    return 0; /* the rest stays 0 from new_array */
+}
+
+/* out[o, a, i] = a < m ? x[o, a, i] : y[o, a - m, i] */
+static int eval_concat(const eval_ctx *c, int id, double *out) {
+    const ir_node *n = &c->g->nodes[id];
+    int64_t outer, total, inner;
+    split_at(c, &n->shape, n->axis, &outer, &total, &inner);
+    int64_t m = input(c, id, 0)->shape.dims[n->axis], k = total - m;
+    copy_rows(out, total * inner, input_values(c, id, 0), m * inner, outer, m * inner);
+    copy_rows(out + m * inner, total * inner, input_values(c, id, 1), k * inner, outer, k * inner);
+    return 0;
+}
+
+/* out[j, :] = table[indices[j], :], zeros for an index outside [0, V) */
+static int eval_gather(const eval_ctx *c, int id, double *out) {
+    const ir_shape *t = &input(c, id, 0)->shape;
+    const double *table = input_values(c, id, 0), *idx = input_values(c, id, 1);
+    int64_t v = t->dims[0], d = t->dims[1], rows = ir_numel_at(&input(c, id, 1)->shape, c->batch);
+    for (int64_t j = 0; j < rows; j++)
+        if (idx[j] >= 0 && idx[j] < (double)v)
+            memcpy(out + j * d, table + (int64_t)idx[j] * d, (size_t)d * sizeof *out);
+    return 0;
+}
+
+/* out[indices[j], :] += src[j, :], skipping an index outside [0, V) */
+static int eval_scatter_add(const eval_ctx *c, int id, double *out) {
+    const ir_shape *s = &c->g->nodes[id].shape;
+    const double *src = input_values(c, id, 0), *idx = input_values(c, id, 1);
+    int64_t v = s->dims[0], d = s->dims[1], rows = ir_numel_at(&input(c, id, 1)->shape, c->batch);
+    for (int64_t j = 0; j < rows; j++)
+        for (int64_t k = 0; k < d && idx[j] >= 0 && idx[j] < (double)v; k++)
+            out[(int64_t)idx[j] * d + k] += src[j * d + k];
+    return 0;
+}
+
 /* [M,K] @ [K,N] -> [M,N]; a transposed operand is stored as [K,M] / [N,K]. */
 static int eval_matmul(const eval_ctx *c, int id, double *out) {
     const ir_node *n = &c->g->nodes[id];

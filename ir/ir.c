@@ -377,6 +377,98 @@ static int shape_reshape(ir_graph *g, ir_node *n) {
     return 0;
 }
 
+/* "2,0,1" */
+static char *perm_str(const int *perm, int rank, char *buf, size_t size) {
+    size_t used = 0;
+    buf[0] = 0;
+    for (int d = 0; d < rank && used < size; d++)
+        used += (size_t)snprintf(buf + used, size - used, "%s%d", d ? "," : "", perm[d]);
+    return buf;
+}
+
+/* output dim d = input dim perm[d]; entries past the rank are 0 */
+static int shape_transpose(ir_graph *g, ir_node *n) {
+    const ir_shape *x = &in(g, n, 0)->shape;
+    unsigned seen = 0;
+    char p[64];
+    for (int d = 0; d < IR_MAX_RANK; d++) {
+        int axis = n->perm[d];
+        int bad = d < x->rank ? axis < 0 || axis >= x->rank || ((seen >> axis) & 1) : axis != 0;
+        if (bad)
+            return fail(g, "transpose: [%s] is not a permutation of the %d axes of the input",
+                        perm_str(n->perm, d < x->rank ? x->rank : IR_MAX_RANK, p, sizeof p), x->rank);
+        if (d < x->rank)
+            seen |= 1u << axis;
+    }
+    ir_shape r = ir_shape_scalar();
+    r.rank = x->rank;
+    for (int d = 0; d < x->rank; d++) {
+        r.dims[d] = x->dims[n->perm[d]];
+        r.batch_mask |= (uint32_t)is_batch(x, n->perm[d]) << d;
+    }
+    n->dtype = in(g, n, 0)->dtype;
+    n->shape = r;
+    return 0;
+}
+
+/* Checks that `axis` of s exists and is not the batch dim. */
+static int static_axis(ir_graph *g, const ir_node *n, const ir_shape *s) {
+    if (n->axis < 0 || n->axis >= s->rank)
+        return fail(g, "%s: axis %d is out of range for a tensor of rank %d", ir_ops[n->op].name, n->axis, s->rank);
+    if (is_batch(s, n->axis))
+        return fail(g, "%s: cannot work along the batch dimension (axis %d)", ir_ops[n->op].name, n->axis);
+    return 0;
+}
+
+/* x[.., n, ..] -> [.., stop - start, ..] */
+static int shape_slice(ir_graph *g, ir_node *n) {
+    const ir_shape *x = &in(g, n, 0)->shape;
+    if (static_axis(g, n, x))
+        return -1;
+    if (n->start < 0 || n->start >= n->stop || n->stop > x->dims[n->axis])
+        return fail(g, "slice: [%lld, %lld) is not a non-empty range within the %lld elements of axis %d",
+                    (long long)n->start, (long long)n->stop, (long long)x->dims[n->axis], n->axis);
+    n->dtype = in(g, n, 0)->dtype;
+    n->shape = *x;
+    n->shape.dims[n->axis] = n->stop - n->start;
+    return 0;
+}
+
+/* x[.., k, ..] -> the builder's shape [.., m, ..], m >= start + k */
+static int shape_pad(ir_graph *g, ir_node *n) {
+    const ir_shape *x = &in(g, n, 0)->shape;
+    char a[128], b[128];
+    n->dtype = in(g, n, 0)->dtype;
+    if (static_axis(g, n, x))
+        return -1;
+    ir_shape want = *x;
+    want.dims[n->axis] = n->shape.rank == x->rank ? n->shape.dims[n->axis] : 0;
+    if (!ir_shape_equal(&want, &n->shape) || n->start < 0 || n->start + x->dims[n->axis] > want.dims[n->axis])
+        return fail(g, "pad: %s placed at %lld along axis %d does not fit in %s", ir_shape_str(x, a, sizeof a),
+                    (long long)n->start, n->axis, ir_shape_str(&n->shape, b, sizeof b));
+    return 0;
+}
+
+/* a[.., m, ..], b[.., k, ..] -> [.., m + k, ..] */
+static int shape_concat(ir_graph *g, ir_node *n) {
+    const ir_shape *a = &in(g, n, 0)->shape, *b = &in(g, n, 1)->shape;
+    char x[128], y[128];
+    if (in(g, n, 0)->dtype != in(g, n, 1)->dtype)
+        return fail(g, "concat: both tensors must have one dtype, got %s and %s", ir_dtype_name(in(g, n, 0)->dtype),
+                    ir_dtype_name(in(g, n, 1)->dtype));
+    if (static_axis(g, n, a))
+        return -1;
+    ir_shape r = *a;
+    r.dims[n->axis] = b->rank == a->rank ? b->dims[n->axis] : 0;
+    if (!ir_shape_equal(&r, b))
+        return fail(g, "concat: %s and %s differ in more than axis %d", ir_shape_str(a, x, sizeof x),
+                    ir_shape_str(b, y, sizeof y), n->axis);
+    r.dims[n->axis] = a->dims[n->axis] + b->dims[n->axis];
+    n->dtype = in(g, n, 0)->dtype;
+    n->shape = r;
+    return 0;
+}
+
 /* [M,K] @ [K,N] -> [M,N]; a transposed side is stored as [K,M] / [N,K]. */
 static int shape_matmul(ir_graph *g, ir_node *n) {
     const ir_shape *a = &in(g, n, 0)->shape, *b = &in(g, n, 1)->shape;
@@ -423,6 +515,42 @@ static int shape_one_hot(ir_graph *g, ir_node *n) {
     if (!extends(&n->shape, &labels->shape) || n->shape.dims[labels->shape.rank] < 1)
         return fail(g, "one_hot: the result must be the labels' shape %s plus a class count of at least 1",
                     ir_shape_str(&labels->shape, a, sizeof a));
+    n->dtype = IR_F32;
+    return 0;
+}
+
+/* table [V, D], indices i32[..] -> [.., D] */
+static int shape_gather(ir_graph *g, ir_node *n) {
+    const ir_node *table = in(g, n, 0), *idx = in(g, n, 1);
+    char a[128];
+    if (table->shape.rank != 2 || table->shape.batch_mask)
+        return fail(g, "gather: the table must be a matrix [V, D] without the batch dimension, got %s",
+                    ir_shape_str(&table->shape, a, sizeof a));
+    if (idx->dtype != IR_I32)
+        return fail(g, "gather: the indices must be i32, got %s", ir_dtype_name(idx->dtype));
+    if (idx->shape.rank >= IR_MAX_RANK)
+        return fail(g, "gather: indices of rank %d leave no room for the row (at most rank %d)", idx->shape.rank,
+                    IR_MAX_RANK);
+    n->dtype = table->dtype;
+    n->shape = idx->shape;
+    n->shape.dims[n->shape.rank++] = table->shape.dims[1];
+    return 0;
+}
+
+/* src f32[.., D], indices i32[..] -> f32[V, D]; the builder sets the shape. */
+static int shape_scatter_add(ir_graph *g, ir_node *n) {
+    const ir_node *src = in(g, n, 0), *idx = in(g, n, 1);
+    char a[128], b[128];
+    if (src->dtype != IR_F32 || idx->dtype != IR_I32)
+        return fail(g, "scatter_add: needs f32 values and i32 indices, got %s and %s", ir_dtype_name(src->dtype),
+                    ir_dtype_name(idx->dtype));
+    if (!extends(&src->shape, &idx->shape))
+        return fail(g, "scatter_add: the values %s must be the indices' shape %s plus one row dimension",
+                    ir_shape_str(&src->shape, a, sizeof a), ir_shape_str(&idx->shape, b, sizeof b));
+    if (n->shape.rank != 2 || n->shape.batch_mask || n->shape.dims[0] < 1 ||
+        n->shape.dims[1] != src->shape.dims[src->shape.rank - 1])
+        return fail(g, "scatter_add: the result must be [V, %lld] with V >= 1, got %s",
+                    (long long)src->shape.dims[src->shape.rank - 1], ir_shape_str(&n->shape, a, sizeof a));
     n->dtype = IR_F32;
     return 0;
 }
@@ -561,6 +689,57 @@ int ir_argmax(ir_graph *g, int x, int axis) {
     return ir_append(g, &n);
 }
 
+int ir_gather(ir_graph *g, int table, int indices) {
+    ir_node n = proto_of(IR_GATHER, table, indices, -1);
+    return ir_append(g, &n);
+}
+
+int ir_scatter_add(ir_graph *g, int src, int indices, int64_t rows) {
+    ir_node n = proto_of(IR_SCATTER_ADD, src, indices, -1);
+    if (src < 0 || src >= g->n_nodes || g->nodes[src].shape.rank < 1)
+        return fail(g, "scatter_add: the values must be a node of rank >= 1");
+    n.shape.rank = 2;
+    n.shape.dims[0] = rows;
+    n.shape.dims[1] = g->nodes[src].shape.dims[g->nodes[src].shape.rank - 1];
+    return ir_append(g, &n);
+}
+
+int ir_transpose(ir_graph *g, int x, const int *perm) {
+    ir_node n = proto_of(IR_TRANSPOSE, x, -1, -1);
+    int rank = x >= 0 && x < g->n_nodes ? g->nodes[x].shape.rank : 0;
+    if (!perm && rank < 2)
+        return fail(g, "transpose: swapping the last two axes needs rank 2 or more, got rank %d", rank);
+    for (int d = 0; d < rank; d++)
+        n.perm[d] = perm ? normal_axis(g, x, perm[d]) : d;
+    if (!perm) {
+        n.perm[rank - 2] = rank - 1;
+        n.perm[rank - 1] = rank - 2;
+    }
+    return ir_append(g, &n);
+}
+
+int ir_slice(ir_graph *g, int x, int axis, int64_t start, int64_t stop) {
+    ir_node n = proto_of(IR_SLICE, x, -1, -1);
+    n.axis = normal_axis(g, x, axis);
+    n.start = start;
+    n.stop = stop;
+    return ir_append(g, &n);
+}
+
+int ir_pad(ir_graph *g, int x, int axis, int64_t start, const ir_shape *shape) {
+    ir_node n = proto_of(IR_PAD, x, -1, -1);
+    n.axis = normal_axis(g, x, axis);
+    n.start = start;
+    n.shape = *shape;
+    return ir_append(g, &n);
+}
+
+int ir_concat(ir_graph *g, int a, int b, int axis) {
+    ir_node n = proto_of(IR_CONCAT, a, b, -1);
+    n.axis = normal_axis(g, a, axis);
+    return ir_append(g, &n);
+}
+
 int ir_assign(ir_graph *g, int slot, int value) {
     ir_node n = proto_of(IR_ASSIGN, slot, value, -1);
     return ir_append(g, &n);
@@ -685,8 +864,20 @@ static void dump_attrs(const ir_graph *g, const ir_node *n, FILE *out) {
             fprintf(out, " keepdims");
         break;
     case IR_ARGMAX:
+    case IR_CONCAT:
         fprintf(out, " axis=%d", n->axis);
         break;
+    case IR_SLICE:
+        fprintf(out, " axis=%d start=%lld stop=%lld", n->axis, (long long)n->start, (long long)n->stop);
+        break;
+    case IR_PAD:
+        fprintf(out, " axis=%d start=%lld", n->axis, (long long)n->start);
+        break;
+    case IR_TRANSPOSE: {
+        char p[64];
+        fprintf(out, " perm=%s", perm_str(n->perm, g->nodes[n->inputs[0]].shape.rank, p, sizeof p));
+        break;
+    }
     case IR_MATMUL:
         if (n->flags & IR_TRANSPOSE_A)
             fprintf(out, " ta");
@@ -777,8 +968,9 @@ int64_t ir_node_flops(const ir_graph *g, int id) {
     case IR_LEAF:
     case IR_SINK:
     case IR_MOVE:
-    case IR_INDEX:
         return 0;
+    case IR_INDEX: /* one add per element scattered */
+        return n->op == IR_SCATTER_ADD ? ir_shape_numel(&g->nodes[n->inputs[0]].shape) : 0;
     case IR_REDUCE:
         return ir_shape_numel(&g->nodes[n->inputs[0]].shape);
     case IR_CONTRACT: {

@@ -170,10 +170,23 @@ int ir_reshape(ir_graph *g, int x, const ir_shape *shape);
 int ir_matmul(ir_graph *g, int a, int b, int flags);
 int ir_assign(ir_graph *g, int slot, int value);
 
-/* one_hot(labels i32[..], n) -> f32[.., n]; argmax over `axis` (negative
- * counts from the end) -> i32 without that axis. */
+/* Indexing: one_hot(labels i32[..], n) -> f32[.., n]; argmax over `axis`
+ * (negative counts from the end) -> i32 without that axis; gather(table
+ * [V,D], indices i32[..]) -> [.., D]; scatter_add(src [.., D], indices,
+ * rows) -> [rows, D], its adjoint. */
 int ir_one_hot(ir_graph *g, int labels, int64_t n);
 int ir_argmax(ir_graph *g, int x, int axis);
+int ir_gather(ir_graph *g, int table, int indices);
+int ir_scatter_add(ir_graph *g, int src, int indices, int64_t rows);
+
+/* Data movement.  transpose: output dim d is input dim perm[d]; perm NULL
+ * swaps the last two axes.  slice keeps [start, stop) of `axis`; pad is
+ * its adjoint: zeros of `shape` with x at `start` along `axis`.  concat
+ * joins two tensors along `axis`.  A negative axis counts from the end. */
+int ir_transpose(ir_graph *g, int x, const int *perm);
+int ir_slice(ir_graph *g, int x, int axis, int64_t start, int64_t stop);
+int ir_pad(ir_graph *g, int x, int axis, int64_t start, const ir_shape *shape);
+int ir_concat(ir_graph *g, int a, int b, int axis);
 
 int ir_add_input(ir_graph *g, const char *name, ir_dtype dtype, const ir_shape *shape, int is_target);
 int ir_add_param(ir_graph *g, const char *name, ir_dtype dtype, const ir_shape *shape, int trainable,

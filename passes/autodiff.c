@@ -81,8 +81,8 @@ NO_GRAD(eq)
 NO_GRAD(ne)
 NO_GRAD(assign) /* an effect, never on the path to the loss */
 NO_GRAD(stop_gradient) /* by definition */
-NO_GRAD(argmax) /* an i32 index */
-NO_GRAD(one_hot) /* of i32 labels */
+NO_GRAD(argmax)        /* an i32 index */
+NO_GRAD(one_hot)       /* of i32 labels */
 
 /* y = -x:        dx = -g */
 RULE(neg) { (void)y; acc(c, X(0), neg(c, g)); }
@@ -203,6 +203,49 @@ RULE(reshape) {
     (void)y;
     ir_shape xs = node(c, X(0)).shape;
     acc(c, X(0), check(c, ir_reshape(c->g, g, &xs)));
+}
+
+/* y = transpose(x, perm), y[i] = x[j] with j[perm[d]] = i[d]:
+ *                dx = transpose(g, inverse perm) */
+RULE(transpose) {
+    (void)y;
+    int inverse[IR_MAX_RANK];
+    for (int d = 0; d < n.shape.rank; d++)
+        inverse[n.perm[d]] = d;
+    acc(c, X(0), check(c, ir_transpose(c->g, g, inverse)));
+}
+/* y = x[.., start:stop, ..]: dx = g placed at start in zeros of x's shape */
+RULE(slice) {
+    (void)y;
+    ir_shape xs = node(c, X(0)).shape;
+    acc(c, X(0), check(c, ir_pad(c->g, g, n.axis, n.start, &xs)));
+}
+/* y = pad(x) at start: dx = g[.., start:start + len, ..] */
+RULE(pad) {
+    (void)y;
+    int64_t len = node(c, X(0)).shape.dims[n.axis];
+    acc(c, X(0), check(c, ir_slice(c->g, g, n.axis, n.start, n.start + len)));
+}
+/* y = concat(a, b) along axis, a with m elements there:
+ *                da = g[.., :m, ..], db = g[.., m:, ..] */
+RULE(concat) {
+    (void)y;
+    int64_t m = node(c, X(0)).shape.dims[n.axis], total = n.shape.dims[n.axis];
+    if (c->wants[X(0)])
+        acc(c, X(0), check(c, ir_slice(c->g, g, n.axis, 0, m)));
+    if (c->wants[X(1)])
+        acc(c, X(1), check(c, ir_slice(c->g, g, n.axis, m, total)));
+}
+/* y[j] = table[idx[j]]: dtable = scatter_add(g, idx), the sum of g's rows
+ * over the j that read each table row */
+RULE(gather) {
+    (void)y;
+    acc(c, X(0), check(c, ir_scatter_add(c->g, g, X(1), node(c, X(0)).shape.dims[0])));
+}
+/* y[idx[j]] += src[j]: dsrc[j] = g[idx[j]] (0 where idx[j] was dropped) */
+RULE(scatter_add) {
+    (void)y;
+    acc(c, X(0), check(c, ir_gather(c->g, g, X(1))));
 }
 
 /* C = op(A) op(B), op = transpose or not.  With dC = g:

@@ -677,6 +677,94 @@ static void case_one_hot(void) {
     run_case(g, "one_hot");
 }
 
+/* rows of [7,5] / [3,33] tables, many indices outside [0, V): zero rows */
+static void case_gather(void) {
+    ir_graph *g = new_graph();
+    ir_shape t = S("4,3");
+    values = VALUES_SPECIAL;
+    output(g, ir_gather(g, input(g, "7,5"), input_i32(g, "B")));
+    output(g, ir_gather(g, input(g, "3,33"), input_i32(g, "B,3")));
+    output(g, ir_gather(g, input_i32(g, "6,2"), input_i32(g, "2,B")));
+    output(g, ir_gather(g, input(g, "2,4"), input_i32(g, "")));
+    output(g, ir_gather(g, ir_const(g, IR_F32, &t, 1.5), input_i32(g, "B")));
+    run_case(g, "gather");
+}
+
+/* collisions (few distinct indices) and dropped ones; sums in f32 */
+static void case_scatter_add(void) {
+    ir_graph *g = new_graph();
+    tolerance = 1e-5;
+    output(g, ir_scatter_add(g, input(g, "B,5"), input_i32(g, "B"), 7));
+    output(g, ir_scatter_add(g, input(g, "3,B,37"), input_i32(g, "3,B"), 4));
+    output(g, ir_scatter_add(g, input(g, "1"), input_i32(g, ""), 2));
+    run_case(g, "scatter_add");
+}
+
+/* -------------------------------------------------------------- movement */
+
+static int perm_of(const char *spec, int *perm) {
+    int n = 0;
+    for (const char *p = spec; *p; p++)
+        if (*p >= '0' && *p <= '9')
+            perm[n++] = *p - '0';
+    return n;
+}
+
+static void case_transpose(void) {
+    static const char *const cases[][2] = {
+        {"B,5", "1,0"},
+        {"3,B,1,5", "3,1,0,2"},
+        {"2,3,4,B", "3,0,1,2"},
+        {"2,3,4,5", "0,3,1,2"},
+        {"2,3,4,5", "2,3,0,1"},
+        {"B,7,1", "2,0,1"},
+        {"6", "0"},
+        {"B,3,4", "0,1,2"},
+    };
+    ir_graph *g = new_graph();
+    int perm[IR_MAX_RANK];
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        perm_of(cases[i][1], perm);
+        output(g, ir_transpose(g, input(g, cases[i][0]), perm));
+    }
+    output(g, ir_transpose(g, input(g, "B,3,33"), NULL));
+    output(g, ir_transpose(g, input_i32(g, "5,B"), NULL));
+    run_case(g, "transpose");
+}
+
+static void case_slice(void) {
+    ir_graph *g = new_graph();
+    output(g, ir_slice(g, input(g, "B,37"), 1, 3, 36));
+    output(g, ir_slice(g, input(g, "B,37"), 1, 0, 37));
+    output(g, ir_slice(g, input(g, "5,B,3"), 0, 4, 5));
+    output(g, ir_slice(g, input(g, "2,B,7,3"), 2, 2, 5));
+    output(g, ir_slice(g, input_i32(g, "B,6"), -1, 1, 2));
+    output(g, ir_slice(g, op1(g, IR_NEG, input(g, "4,9")), -2, 1, 3));
+    run_case(g, "slice");
+}
+
+static void case_pad(void) {
+    ir_graph *g = new_graph();
+    ir_shape a = S("B,40"), b = S("7,B,3"), c = S("2,B,9,3"), d = S("B,6"), e = S("3");
+    output(g, ir_pad(g, input(g, "B,37"), 1, 2, &a));
+    output(g, ir_pad(g, input(g, "5,B,3"), 0, 0, &b));
+    output(g, ir_pad(g, input(g, "2,B,7,3"), 2, 2, &c));
+    output(g, ir_pad(g, input_i32(g, "B,1"), 1, 5, &d));
+    output(g, ir_pad(g, ir_const(g, IR_F32, &(ir_shape){1, {1}, 0}, 2.5), 0, 1, &e));
+    run_case(g, "pad");
+}
+
+static void case_concat(void) {
+    ir_graph *g = new_graph();
+    output(g, ir_concat(g, input(g, "B,37"), input(g, "B,3"), 1));
+    output(g, ir_concat(g, input(g, "5,B,3"), input(g, "2,B,3"), 0));
+    output(g, ir_concat(g, input(g, "2,B,7,3"), input(g, "2,B,7,1"), -1));
+    output(g, ir_concat(g, input_i32(g, "B,2"), input_i32(g, "B,5"), 1));
+    ir_shape s = S("B,3");
+    output(g, ir_concat(g, ir_const(g, IR_F32, &s, -1), input(g, "B,4"), 1));
+    run_case(g, "concat");
+}
+
 /* -------------------------------------------------------------- matmul */
 
 static void case_matmul(void) {

@@ -91,6 +91,14 @@ static int binary(tcase *t, ir_op op, double lo, double hi, double blo, double b
 
 #define CASE(name) static int case_##name(tcase *t)
 
+/* sum(x * R), R a random probe of x's shape: a scalar that depends on
+ * every element of x differently, to add a second use of an op to a case */
+static int weigh(tcase *t, int x) {
+    ir_shape s = t->g->nodes[x].shape;
+    int r = input(t, "W", s, -1, 1);
+    return ir_reduce(t->g, IR_REDUCE_SUM, ir_add(t->g, IR_MUL, x, r, -1), (1u << s.rank) - 1, 0);
+}
+
 /* leaves: the gradient reaches a parameter through them directly */
 CASE(input) { return ir_add(t->g, IR_MUL, input(t, "x", shape(2, 0, 3, 0, 1), -1, 1), param(t, "p", shape(1, 3, 0, 0, 0), -1, 1), -1); }
 CASE(param) { return param(t, "p", shape(2, 2, 3, 0, 0), -1, 1); }
@@ -176,18 +184,55 @@ CASE(sum_to) {
 /* argmax is piecewise constant: its result (along the last axis and along
  * the batch) scales u, whose gradient passes */
 CASE(argmax) {
-    int u = batch_of(t, -1, 1);                                             /* [B,3] */
-    int rows = ir_cast(t->g, ir_argmax(t->g, u, -1), IR_F32);               /* [B] */
-    int cols = ir_cast(t->g, ir_argmax(t->g, u, 0), IR_F32);                /* [3] */
+    int u = batch_of(t, -1, 1);                               /* [B,3] */
+    int rows = ir_cast(t->g, ir_argmax(t->g, u, -1), IR_F32); /* [B] */
+    int cols = ir_cast(t->g, ir_argmax(t->g, u, 0), IR_F32);  /* [3] */
     ir_shape col = shape(2, 0, 1, 0, 1);
     int scaled = ir_add(t->g, IR_MUL, u, ir_reshape(t->g, rows, &col), -1);
     return ir_add(t->g, IR_MUL, scaled, cols, -1);
 }
 /* one_hot of i32 labels (some outside [0, 4): zero rows) selects a weight */
 CASE(one_hot) {
-    int labels = input_i32(t, "labels", shape(2, 0, 5, 0, 1), -1, 5);       /* [B,5] */
-    int oh = ir_one_hot(t->g, labels, 4);                                   /* [B,5,4] */
+    int labels = input_i32(t, "labels", shape(2, 0, 5, 0, 1), -1, 5); /* [B,5] */
+    int oh = ir_one_hot(t->g, labels, 4);                             /* [B,5,4] */
     return ir_add(t->g, IR_MUL, oh, ir_add(t->g, IR_EXP, param(t, "p", shape(1, 4, 0, 0, 0), -1, 1), -1, -1), -1);
+}
+/* the default swap of [B,3], plus a 3-D permutation of a [2,3,5] param */
+CASE(transpose) {
+    int u = ir_transpose(t->g, batch_of(t, -1, 1), NULL); /* [3,B] */
+    static const int perm[] = {1, 2, 0};
+    int v = ir_transpose(t->g, param(t, "q", shape(3, 2, 3, 5, 0), -1, 1), perm); /* [3,5,2] */
+    return ir_add(t->g, IR_ADD, u, weigh(t, v), -1);
+}
+/* the middle of the last axis of [B,3], and of the middle axis of [2,5,3] */
+CASE(slice) {
+    int u = ir_slice(t->g, batch_of(t, -1, 1), -1, 1, 3);                        /* [B,2] */
+    int v = ir_slice(t->g, param(t, "q", shape(3, 2, 5, 3, 0), -1, 1), 1, 1, 4); /* [2,3,3] */
+    return ir_add(t->g, IR_ADD, u, weigh(t, v), -1);
+}
+CASE(pad) {
+    ir_shape s = shape(2, 0, 7, 0, 1), s2 = shape(3, 4, 3, 3, 0);
+    int u = ir_pad(t->g, batch_of(t, -1, 1), 1, 2, &s);                          /* [B,7] */
+    int v = ir_pad(t->g, param(t, "q", shape(3, 2, 3, 3, 0), -1, 1), 0, 1, &s2); /* [4,3,3] */
+    return ir_add(t->g, IR_ADD, u, weigh(t, v), -1);
+}
+/* [B,3] ++ [B,2] along the last axis, [2,3] ++ [3,3] along the first */
+CASE(concat) {
+    int u = batch_of(t, -1, 1);
+    int w = ir_add(t->g, IR_MUL, input(t, "y", shape(2, 0, 2, 0, 1), -1, 1), param(t, "q", shape(1, 2, 0, 0, 0), -1, 1),
+                   -1);
+    int a = param(t, "r", shape(2, 2, 3, 0, 0), -1, 1), b = param(t, "s", shape(2, 3, 3, 0, 0), -1, 1);
+    return ir_add(t->g, IR_ADD, ir_concat(t->g, u, w, -1), weigh(t, ir_concat(t->g, a, b, 0)), -1);
+}
+/* rows of a [5,3] table picked by i32 indices [B,4], some outside [0, 5) */
+CASE(gather) {
+    int idx = input_i32(t, "idx", shape(2, 0, 4, 0, 1), -1, 6);
+    return ir_gather(t->g, param(t, "T", shape(2, 5, 3, 0, 0), -1, 1), idx); /* [B,4,3] */
+}
+/* [B,3] rows added into 4 rows (collisions and dropped indices) */
+CASE(scatter_add) {
+    int idx = input_i32(t, "idx", shape(1, 0, 0, 0, 1), -1, 5);
+    return ir_scatter_add(t->g, batch_of(t, -1, 1), idx, 4); /* [4,3] */
 }
 CASE(broadcast) {
     ir_shape s = shape(3, 2, 2, 3, 0);
