@@ -32,6 +32,17 @@
  *                 before each call.
  * The loss and metrics written are the values for that batch (a mean over
  * the batch when the model's loss is a mean).
+ *
+ * Hyper-parameters: the runtime writes every hyper-parameter slot before
+ * every kernel call.  Three names mean something to it:
+ *   "lr"        the learning rate: the base value (the descriptor's, or
+ *               --lr) through the `train` block's schedule, per step;
+ *   "training"  1.0 before train_step and grad_step, 0.0 before eval_step
+ *               and predict_step (gradcheck uses one value for both: 0
+ *               unless --hyper training=1), for dropout and the like;
+ *   "step"      the number of train_steps done before this one in the run,
+ *               as a float (0 for the first), e.g. to seed dropout masks.
+ * Each is set only if the model has a hyper-parameter of that name.
  */
 #ifndef MDLRT_H
 #define MDLRT_H
@@ -113,6 +124,13 @@ typedef struct rt_model {
     int64_t batch;
     int64_t epochs;
     uint64_t seed;
+    /* The learning-rate schedule: NULL (constant), "constant", "step",
+     * "exponential" or "cosine", with named settings (step_size, gamma,
+     * min_lr, warmup); see the runtime's README for the formulas. */
+    const char *schedule;
+    int n_sched_args;
+    const char *const *sched_arg_names;
+    const double *sched_arg_values;
 
     /* For `info`. */
     int64_t flops_per_train_step; /* at batch = max_batch */

@@ -20,7 +20,7 @@
 
 enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_GRADCHECK = 8, CMD_INFO = 16 };
 
-enum { OPT_STRING, OPT_COUNT, OPT_SEED, OPT_REAL_NONNEG, OPT_REAL_POS, OPT_FLAG, OPT_HYPER };
+enum { OPT_STRING, OPT_COUNT, OPT_SEED, OPT_REAL_NONNEG, OPT_REAL_POS, OPT_FRACTION, OPT_FLAG, OPT_HYPER };
 
 #define FIELD(f) offsetof(rt_opts, f)
 #define NONE ((size_t)-1)
@@ -34,12 +34,15 @@ typedef struct option {
 } option;
 
 static const option options[] = {
-    {"--data", "FILE", OPT_STRING, FIELD(data), NONE, CMD_TRAIN, "training data"},
-    {"--data", "FILE", OPT_STRING, FIELD(data), NONE, CMD_EVAL, "data to evaluate on (required)"},
-    {"--data", "FILE", OPT_STRING, FIELD(data), NONE, CMD_GRADCHECK,
-     "take the batch from FILE's first rows (default: random inputs)"},
-    {"--val", "FILE", OPT_STRING, FIELD(val), NONE, CMD_TRAIN, "validation data, evaluated on each logged epoch"},
-    {"--input", "FILE", OPT_STRING, FIELD(input), NONE, CMD_PREDICT, "inputs to predict for, '-' for stdin (required)"},
+    {"--data", "FILES", OPT_STRING, FIELD(data), NONE, CMD_TRAIN, "training data (see Data files below)"},
+    {"--data", "FILES", OPT_STRING, FIELD(data), NONE, CMD_EVAL, "data to evaluate on (required)"},
+    {"--data", "FILES", OPT_STRING, FIELD(data), NONE, CMD_GRADCHECK,
+     "take the batch from the first samples of FILES (default: random inputs)"},
+    {"--val", "FILES", OPT_STRING, FIELD(val), NONE, CMD_TRAIN, "validation data, evaluated after every epoch"},
+    {"--val-split", "X", OPT_FRACTION, FIELD(val_split), FIELD(has_val_split), CMD_TRAIN,
+     "hold out the last fraction X (0 < X < 1) of --data for validation instead"},
+    {"--input", "FILES", OPT_STRING, FIELD(input), NONE, CMD_PREDICT,
+     "inputs to predict for, '-' for a CSV on stdin (required)"},
     {"--output", "FILE", OPT_STRING, FIELD(output), NONE, CMD_PREDICT, "where to write the CSV (default: stdout)"},
     {"--load", "CKPT", OPT_STRING, FIELD(load), NONE, CMD_TRAIN | CMD_GRADCHECK,
      "start from this checkpoint instead of the initialisers"},
@@ -49,10 +52,15 @@ static const option options[] = {
     {"--epochs", "N", OPT_COUNT, FIELD(epochs), NONE, CMD_TRAIN, "passes over the data"},
     {"--batch", "N", OPT_COUNT, FIELD(batch), NONE, CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_GRADCHECK,
      "samples per step"},
-    {"--lr", "X", OPT_REAL_NONNEG, FIELD(lr), FIELD(has_lr), CMD_TRAIN, "learning rate"},
+    {"--lr", "X", OPT_REAL_NONNEG, FIELD(lr), FIELD(has_lr), CMD_TRAIN,
+     "base learning rate (the schedule, if any, starts from it)"},
     {"--hyper", "NAME=X", OPT_HYPER, 0, NONE, CMD_TRAIN, "set any hyper-parameter of the model (repeatable)"},
+    {"--hyper", "NAME=X", OPT_HYPER, 0, NONE, CMD_GRADCHECK,
+     "set a hyper-parameter (repeatable); training=1 checks training mode"},
     {"--seed", "N", OPT_SEED, FIELD(seed), FIELD(has_seed), CMD_TRAIN | CMD_GRADCHECK,
      "random seed for initialisation and shuffling"},
+    {"--log", "FILE", OPT_STRING, FIELD(log), NONE, CMD_TRAIN,
+     "write a CSV row per epoch: epoch, step, loss, metrics, val_ ones, lr, seconds"},
     {"--log-every", "N", OPT_COUNT, FIELD(log_every), NONE, CMD_TRAIN,
      "print every N epochs (default: about 10 lines, plus first and last)"},
     {"--quiet", NULL, OPT_FLAG, FIELD(quiet), NONE, CMD_TRAIN, "print nothing but errors"},
@@ -105,8 +113,24 @@ static void describe_columns(const rt_tensor *t, FILE *f) {
         fprintf(f, "%s..%s", first, last);
 }
 
+/* "image f32[B, 28, 28], label i32[B]" */
+static void list_tensors(const rt_model *m, int with_targets, FILE *f) {
+    char shape[128];
+    for (int i = 0; i < m->n_inputs + (with_targets ? m->n_targets : 0); i++) {
+        const rt_tensor *t = i < m->n_inputs ? &m->inputs[i] : &m->targets[i - m->n_inputs];
+        rt_shape_string(t, shape, sizeof shape);
+        fprintf(f, "%s%s %s%s", i ? ", " : "", t->name, rt_dtype_name(t->dtype), shape);
+    }
+}
+
 static void print_columns(const rt_model *m, int with_targets, FILE *f) {
-    fprintf(f, "\nCSV columns, in order: ");
+    fprintf(f, "\nData files: one file, or a comma-separated list matched in order to ");
+    list_tensors(m, with_targets, f);
+    fprintf(f,
+            "%s.\nIDX (MNIST) and NPY files feed one tensor each (the same number of values per sample; u8 "
+            "pixels stay 0..255), a CSV file as many as its columns cover; any of them may be gzipped.\n",
+            with_targets ? "" : " (files or columns for the targets may follow; ignored)");
+    fprintf(f, "CSV columns, in order: ");
     for (int i = 0; i < m->n_inputs; i++) {
         fprintf(f, "%s", i ? ", " : "");
         describe_columns(&m->inputs[i], f);
@@ -129,9 +153,15 @@ static void print_default(const rt_model *m, const command *c, const option *o, 
                             : c->bit == CMD_GRADCHECK           ? (m->max_batch < 8 ? m->max_batch : 8)
                                                                 : m->max_batch),
                 (long long)m->max_batch);
-    else if (strcmp(o->name, "--lr") == 0 && lr)
-        fprintf(f, " (default %g)", lr->value);
-    else if (strcmp(o->name, "--seed") == 0)
+    else if (strcmp(o->name, "--lr") == 0 && lr) {
+        fprintf(f, " (default %g", lr->value);
+        if (m->schedule) {
+            char sched[256];
+            rt_schedule_describe(m, sched, sizeof sched);
+            fprintf(f, ", schedule %s", sched);
+        }
+        fprintf(f, ")");
+    } else if (strcmp(o->name, "--seed") == 0)
         fprintf(f, " (default %llu)", (unsigned long long)m->seed);
 }
 
@@ -202,6 +232,8 @@ static int store_value(rt_opts *opts, const option *o, const char *text) {
     *(double *)(base + o->field) = v;
     if (end == text || *end || !isfinite(v))
         return -1;
+    if (o->kind == OPT_FRACTION)
+        return v > 0 && v < 1 ? 0 : -1;
     return (o->kind == OPT_REAL_POS ? v > 0 : v >= 0) ? 0 : -1;
 }
 
@@ -211,6 +243,7 @@ static const char *expected_value(int kind) {
     case OPT_SEED: return "a non-negative integer";
     case OPT_REAL_NONNEG: return "a finite number >= 0";
     case OPT_REAL_POS: return "a finite number > 0";
+    case OPT_FRACTION: return "a number between 0 and 1 (exclusive)";
     case OPT_HYPER: return "NAME=NUMBER";
     default: return "a non-empty value";
     }

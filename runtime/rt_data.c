@@ -1,30 +1,40 @@
 /*
- * rt_data.c - data sets: loading files into per-tensor sample arrays.
+ * rt_data.c - data sets: loading lists of files into per-tensor sample
+ * arrays.
  *
  * A data set is n samples of some of the model's inputs and targets, held
  * as one contiguous array per tensor (n * sample elements, f32 or i32), so
- * batching is a gather of rows whatever the file format was.  The loader is
- * chosen by file extension; CSV is the one written so far and the default
- * for unknown extensions (IDX, NPY and text loaders slot into `loaders`).
+ * batching is a gather of rows whatever the files were.
  *
- * CSV layout: for each input in order, its per-sample elements flattened
- * row-major (a [B, 2] input is 2 columns, a [B] input 1), then each target
- * the same way.  The first non-blank line is a header if any of its fields
- * is not a number.  Blank lines are skipped, fields may be padded with
- * spaces or wrapped in double quotes.  Every problem is reported as
- * FILE:LINE[:COL] with what was expected.
+ * --data, --val and --input take a comma-separated list of files, matched
+ * in order to the model's inputs and then its targets, in declaration
+ * order.  An IDX or NPY file feeds one tensor; a CSV file feeds as many of
+ * the next tensors as its columns cover, so a single CSV can hold them all
+ * (as it always could).  Every file must hold the same number of samples.
+ * For `predict` (RT_DATA_INPUTS) the list must cover the inputs; files or
+ * columns for the targets may follow and are dropped.
+ *
+ * Each file is read whole through zlib, so any of them may be gzipped
+ * (whatever its name: zlib looks at the content).  The format comes from
+ * the name without `.gz`: `.npy` is NPY, `.idx*` or `*ubyte` is IDX,
+ * `.csv` is CSV; any other name is recognised by its first bytes (NPY's
+ * magic, IDX's two zero bytes) and read as CSV otherwise.
  */
 #include "rt_internal.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
-/* The tensors a file feeds: inputs, then (labelled) targets. */
+#ifdef MDL_HAVE_ZLIB
+#include <zlib.h>
+#endif
+
+/* The tensors files feed, in matching order: inputs, then targets. */
 static int fed_tensor_count(const rt_model *m, int mode) {
     return m->n_inputs + (mode == RT_DATA_LABELLED ? m->n_targets : 0);
 }
@@ -33,26 +43,28 @@ static const rt_tensor *fed_tensor(const rt_model *m, int i) {
     return i < m->n_inputs ? &m->inputs[i] : &m->targets[i - m->n_inputs];
 }
 
-/* Number of CSV columns the tensors of `mode` take. */
-static int data_columns(const rt_model *m, int mode) {
-    int64_t n = 0;
-    for (int i = 0; i < fed_tensor_count(m, mode); i++)
-        n += rt_layout_of(fed_tensor(m, i)).sample;
-    return (int)n;
+rt_dataset *rt_data_alloc(const rt_tensor *const *tensors, int n_tensors, int64_t n) {
+    rt_dataset *d = rt_xcalloc(1, sizeof *d);
+    d->n = n;
+    d->n_tensors = n_tensors;
+    d->tensors = rt_xcalloc((size_t)n_tensors + 1, sizeof *d->tensors);
+    d->layouts = rt_xcalloc((size_t)n_tensors + 1, sizeof *d->layouts);
+    d->data = rt_xcalloc((size_t)n_tensors + 1, sizeof *d->data);
+    for (int i = 0; i < n_tensors; i++) {
+        d->tensors[i] = tensors[i];
+        d->layouts[i] = rt_layout_of(tensors[i]);
+        d->data[i] = rt_xcalloc((size_t)(n * d->layouts[i].sample), 4);
+    }
+    return d;
 }
 
 rt_dataset *rt_data_new(const rt_model *m, int mode, int64_t n) {
-    rt_dataset *d = rt_xcalloc(1, sizeof *d);
-    d->n = n;
-    d->n_tensors = fed_tensor_count(m, mode);
-    d->tensors = rt_xcalloc((size_t)d->n_tensors + 1, sizeof *d->tensors);
-    d->layouts = rt_xcalloc((size_t)d->n_tensors + 1, sizeof *d->layouts);
-    d->data = rt_xcalloc((size_t)d->n_tensors + 1, sizeof *d->data);
-    for (int i = 0; i < d->n_tensors; i++) {
-        d->tensors[i] = fed_tensor(m, i);
-        d->layouts[i] = rt_layout_of(d->tensors[i]);
-        d->data[i] = rt_xcalloc((size_t)(n * d->layouts[i].sample), 4);
-    }
+    int count = fed_tensor_count(m, mode);
+    const rt_tensor **tensors = rt_xcalloc((size_t)count + 1, sizeof *tensors);
+    for (int i = 0; i < count; i++)
+        tensors[i] = fed_tensor(m, i);
+    rt_dataset *d = rt_data_alloc(tensors, count, n);
+    free(tensors);
     return d;
 }
 
@@ -74,6 +86,34 @@ void rt_data_truncate(rt_dataset *d, int64_t n) {
         d->n = n;
 }
 
+/* Moves the last `fraction` of d's samples (Keras's validation_split:
+ * d keeps the first floor(n * (1 - fraction))) into a new data set. */
+rt_dataset *rt_data_split(rt_dataset *d, double fraction) {
+    int64_t keep = (int64_t)((double)d->n * (1 - fraction));
+    if (keep < 1 || keep >= d->n) {
+        rt_error("--val-split %g of the %lld samples in %s leaves %s", fraction, (long long)d->n, d->path,
+                 keep < 1 ? "nothing to train on" : "no validation samples");
+        return NULL;
+    }
+    rt_dataset *v = rt_data_alloc(d->tensors, d->n_tensors, d->n - keep);
+    for (int i = 0; i < d->n_tensors; i++)
+        memcpy(v->data[i], (char *)d->data[i] + (size_t)(keep * d->layouts[i].sample) * 4,
+               (size_t)(v->n * d->layouts[i].sample) * 4);
+    rt_data_truncate(d, keep);
+    size_t size = strlen(d->path) + 64;
+    v->path = rt_xmalloc(size);
+    snprintf(v->path, size, "the last %g%% of %s", 100 * fraction, d->path);
+    return v;
+}
+
+/* The index of t among d's tensors, or -1. */
+int rt_data_find(const rt_dataset *d, const rt_tensor *t) {
+    for (int i = 0; i < d->n_tensors; i++)
+        if (d->tensors[i] == t)
+            return i;
+    return -1;
+}
+
 /* Fills every f32 tensor with N(0, 1); i32 ones need real data. */
 int rt_data_random(rt_dataset *d, rt_rng *r) {
     for (int i = 0; i < d->n_tensors; i++) {
@@ -87,246 +127,353 @@ int rt_data_random(rt_dataset *d, rt_rng *r) {
 }
 
 /*
- * CSV
+ * Binary elements
  */
 
-typedef struct csv_state {
-    const rt_model *m;
-    rt_dataset *d;
-    const char *path;
-    int mode;
-    int expect;        /* columns per line, once known; 0 before */
-    int used;          /* columns that feed tensors (RT_DATA_INPUTS: inputs') */
-    int lines;         /* non-blank lines seen: only the first can be a header */
-    int *col_tensor;   /* column -> tensor of d */
-    int64_t *col_elem; /* column -> element within a sample */
-} csv_state;
-
-/* One field of a line, trimmed of blanks and quotes. */
-typedef struct field {
-    const char *start;
-    size_t len;
-    int column; /* 1-based character column in the line */
-} field;
-
-static int is_blank(char c) { return c == ' ' || c == '\t'; }
-
-/* Splits [line, end) at commas; returns the number of fields found (it may
- * exceed max, only the first max are stored). */
-static int split_fields(const char *line, const char *end, field *out, int max) {
-    int n = 0;
-    const char *s = line;
-    for (;;) {
-        const char *e = s;
-        while (e < end && *e != ',')
-            e++;
-        const char *a = s, *b = e;
-        while (a < b && is_blank(*a))
-            a++;
-        while (b > a && is_blank(b[-1]))
-            b--;
-        if (b - a >= 2 && *a == '"' && b[-1] == '"')
-            a++, b--;
-        if (n < max)
-            out[n] = (field){a, (size_t)(b - a), (int)(a - line) + 1};
-        n++;
-        if (e == end)
-            return n;
-        s = e + 1;
-    }
-}
-
-/* Parses a whole field as a finite double; 0 on success. */
-static int parse_number(const field *f, double *v) {
-    char text[128];
-    if (f->len == 0 || f->len >= sizeof text)
-        return -1;
-    memcpy(text, f->start, f->len);
-    text[f->len] = '\0';
-    char *end;
-    errno = 0;
-    *v = strtod(text, &end);
-    if (end != text + f->len || !isfinite(*v))
-        return -1;
-    if (errno == ERANGE && fabs(*v) > 1) /* overflow; underflow is fine */
-        return -1;
-    return 0;
-}
-
-static int is_header(const field *fields, int n) {
-    double v;
-    for (int i = 0; i < n; i++)
-        if (parse_number(&fields[i], &v))
-            return 1;
-    return 0;
-}
-
-/* The field as it can be shown: at most 40 bytes, odd bytes as \xNN. */
-static void printable(const field *f, char *out, size_t size) {
+/* "60000 x 28 x 28" */
+void rt_dims_string(const int64_t *dims, int rank, char *buf, size_t size) {
     size_t used = 0;
-    for (size_t i = 0; i < f->len && i < 40 && used + 8 < size; i++) {
-        unsigned char c = (unsigned char)f->start[i];
-        if (c >= 0x20 && c < 0x7f && c != '"')
-            out[used++] = (char)c;
-        else
-            used += (size_t)snprintf(out + used, size - used, "\\x%02x", c);
-    }
-    snprintf(out + used, size - used, "%s", f->len > 40 ? "..." : "");
+    buf[0] = '\0';
+    for (int i = 0; i < rank && used < size; i++)
+        used += (size_t)snprintf(buf + used, size - used, "%s%lld", i ? " x " : "", (long long)dims[i]);
 }
 
-static int bad_field(csv_state *s, int64_t line, const field *f, int col, const char *why) {
-    char name[128], text[200];
-    rt_column_name(s->d->tensors[s->col_tensor[col]], s->col_elem[col], name, sizeof name);
-    printable(f, text, sizeof text);
-    return rt_error("%s:%lld:%d: %s\"%s\"%s (column %d, %s)", s->path, (long long)line, f->column,
-                    why ? "" : "cannot parse ", text, why ? why : " as a number", col + 1, name);
-}
-
-/* Stores field f as element `col` of sample `row`. */
-static int store_field(csv_state *s, int64_t line, int64_t row, const field *f, int col) {
-    int t = s->col_tensor[col];
-    int64_t at = row * s->d->layouts[t].sample + s->col_elem[col];
-    double v;
-    if (parse_number(f, &v))
-        return bad_field(s, line, f, col, NULL);
-    if (s->d->tensors[t]->dtype == RT_I32) {
-        if (v != floor(v) || v < INT32_MIN || v > INT32_MAX)
-            return bad_field(s, line, f, col, " is not an integer, and the tensor is i32");
-        ((int32_t *)s->d->data[t])[at] = (int32_t)v;
-    } else {
-        if (fabs(v) > FLT_MAX)
-            return bad_field(s, line, f, col, " is out of range for f32");
-        ((float *)s->d->data[t])[at] = (float)v;
-    }
-    return 0;
-}
-
-static int column_count_error(csv_state *s, int64_t line, int found) {
-    int all = data_columns(s->m, RT_DATA_LABELLED);
-    if (s->expect == 0 && all != s->used)
-        return rt_error("%s:%lld: expected %d or %d columns, found %d", s->path, (long long)line, s->used, all, found);
-    return rt_error("%s:%lld: expected %d columns, found %d", s->path, (long long)line, s->expect ? s->expect : s->used,
-                    found);
-}
-
-/* In RT_DATA_INPUTS mode the first line decides whether targets are
- * present; afterwards every line must match it. */
-static int check_count(csv_state *s, int64_t line, int found) {
-    if (s->expect)
-        return found == s->expect ? 0 : column_count_error(s, line, found);
-    int all = data_columns(s->m, RT_DATA_LABELLED);
-    if (found != s->used && !(s->mode == RT_DATA_INPUTS && found == all))
-        return column_count_error(s, line, found);
-    s->expect = found;
-    return 0;
-}
-
-static int parse_line(csv_state *s, const char *line, const char *end, int64_t line_no, field *fields) {
-    int max = s->expect ? s->expect : data_columns(s->m, RT_DATA_LABELLED);
-    if (max < s->used)
-        max = s->used;
-    int n = split_fields(line, end, fields, max);
-    if (check_count(s, line_no, n))
-        return -1;
-    if (s->lines++ == 0 && is_header(fields, n))
+/* A file holding dims[0] samples of dims[1..rank) each must match t's
+ * per-sample element count (the shape itself may differ: [N, 28, 28]
+ * feeds f32[B, 784] as well as f32[B, 28, 28]). */
+int rt_data_check_sample(const char *path, const int64_t *dims, int rank, const rt_tensor *t) {
+    int64_t per = 1;
+    for (int i = 1; i < rank; i++)
+        per *= dims[i];
+    int64_t want = rt_layout_of(t).sample;
+    if (dims[0] < 1)
+        return rt_error("%s: holds no samples (its first dimension is 0)", path);
+    if (per == want)
         return 0;
-    for (int c = 0; c < s->used; c++)
-        if (store_field(s, line_no, s->d->n, &fields[c], c))
-            return -1;
-    s->d->n++;
+    char have[160], shape[128];
+    if (rank > 1) {
+        rt_dims_string(dims + 1, rank - 1, shape, sizeof shape);
+        snprintf(have, sizeof have, "%s (%lld values)", shape, (long long)per);
+    } else {
+        snprintf(have, sizeof have, "a single value");
+    }
+    rt_shape_string(t, shape, sizeof shape);
+    return rt_error("%s: each sample is %s, but \"%s\" %s%s takes %lld per sample", path, have, t->name,
+                    rt_dtype_name(t->dtype), shape, (long long)want);
+}
+
+static uint64_t read_uint(const unsigned char *p, int size, int big_endian) {
+    uint64_t v = 0;
+    for (int i = 0; i < size; i++)
+        v |= (uint64_t)p[big_endian ? size - 1 - i : i] << (8 * i);
+    return v;
+}
+
+/* Element k of src as a double (exact for every integer up to 2^53). */
+static double read_elem(const unsigned char *p, rt_elem_type type) {
+    uint64_t bits = read_uint(p, type.size, type.big_endian);
+    switch (type.kind) {
+    case RT_ELEM_BOOL: return bits != 0;
+    case RT_ELEM_UINT: return (double)bits;
+    case RT_ELEM_INT: {
+        int shift = 64 - 8 * type.size;
+        return (double)((int64_t)(bits << shift) >> shift);
+    }
+    default:
+        if (type.size == 4) {
+            uint32_t b32 = (uint32_t)bits;
+            float f;
+            memcpy(&f, &b32, 4);
+            return f;
+        } else {
+            double f;
+            memcpy(&f, &bits, 8);
+            return f;
+        }
+    }
+}
+
+static int bad_value(const char *path, const rt_dataset *d, int tensor, int64_t k, double v, const char *why) {
+    const rt_tensor *t = d->tensors[tensor];
+    int64_t sample = d->layouts[tensor].sample;
+    char name[160];
+    rt_column_name(t, k % sample, name, sizeof name);
+    return rt_error("%s: value %.9g of sample %lld (%s) %s", path, v, (long long)(k / sample), name, why);
+}
+
+/* Converts d->n samples of tensor `tensor` from src, elements of `type`. */
+int rt_data_convert(const char *path, const unsigned char *src, rt_elem_type type, rt_dataset *d, int tensor) {
+    const rt_tensor *t = d->tensors[tensor];
+    int64_t count = d->n * d->layouts[tensor].sample;
+    if (type.kind == RT_ELEM_UINT && type.size == 1) { /* images and labels: the common case, fast */
+        if (t->dtype == RT_I32)
+            for (int64_t k = 0; k < count; k++)
+                ((int32_t *)d->data[tensor])[k] = src[k];
+        else
+            for (int64_t k = 0; k < count; k++)
+                ((float *)d->data[tensor])[k] = src[k];
+        return 0;
+    }
+    for (int64_t k = 0; k < count; k++) {
+        double v = read_elem(src + (size_t)k * (size_t)type.size, type);
+        if (!isfinite(v))
+            return bad_value(path, d, tensor, k, v, "is not a finite number");
+        if (t->dtype == RT_I32) {
+            if (v != floor(v) || v < INT32_MIN || v > INT32_MAX) {
+                char why[128];
+                snprintf(why, sizeof why, "is not an integer in i32's range, and \"%s\" is i32", t->name);
+                return bad_value(path, d, tensor, k, v, why);
+            }
+            ((int32_t *)d->data[tensor])[k] = (int32_t)v;
+        } else {
+            if (fabs(v) > FLT_MAX)
+                return bad_value(path, d, tensor, k, v, "is out of range for f32");
+            ((float *)d->data[tensor])[k] = (float)v;
+        }
+    }
     return 0;
 }
 
-static int64_t count_lines(const char *text, size_t len) {
-    int64_t n = 1;
-    for (size_t i = 0; i < len; i++)
-        n += text[i] == '\n';
-    return n;
+/*
+ * Reading a whole file, gzipped or not
+ */
+
+#ifdef MDL_HAVE_ZLIB
+/* zlib's messages start with the path; ours already name it. */
+static const char *zlib_message(gzFile f, const char *path, int *err) {
+    const char *msg = gzerror(f, err);
+    size_t n = strlen(path);
+    if (strncmp(msg, path, n) == 0 && strncmp(msg + n, ": ", 2) == 0)
+        msg += n + 2;
+    return msg;
 }
 
-static void map_columns(csv_state *s) {
-    s->col_tensor = rt_xcalloc((size_t)s->used + 1, sizeof *s->col_tensor);
-    s->col_elem = rt_xcalloc((size_t)s->used + 1, sizeof *s->col_elem);
-    int c = 0;
-    for (int t = 0; t < s->d->n_tensors; t++)
-        for (int64_t k = 0; k < s->d->layouts[t].sample; k++, c++) {
-            s->col_tensor[c] = t;
-            s->col_elem[c] = k;
-        }
-}
-
-static int parse_csv(csv_state *s, const char *text, size_t len) {
-    int max = data_columns(s->m, RT_DATA_LABELLED) + 1;
-    field *fields = rt_xcalloc((size_t)max, sizeof *fields);
-    const char *p = text, *stop = text + len;
-    int64_t line_no = 0;
-    int rc = 0;
-    while (p < stop && rc == 0) {
-        const char *nl = memchr(p, '\n', (size_t)(stop - p));
-        const char *end = nl ? nl : stop;
-        line_no++;
-        const char *e = end;
-        while (e > p && (e[-1] == '\r' || is_blank(e[-1])))
-            e--;
-        const char *b = p;
-        while (b < e && is_blank(*b))
-            b++;
-        if (b < e)
-            rc = parse_line(s, p, e, line_no, fields);
-        p = end + 1;
+static int read_data_file(const char *path, char **data, size_t *len) {
+    int is_stdin = strcmp(path, "-") == 0;
+    int fd = is_stdin ? dup(STDIN_FILENO) : -1;
+    gzFile f = is_stdin ? (fd >= 0 ? gzdopen(fd, "rb") : NULL) : gzopen(path, "rb");
+    if (!f) {
+        if (fd >= 0)
+            close(fd);
+        return rt_error("cannot open %s: %s", path, errno ? strerror(errno) : "out of memory");
     }
-    free(fields);
-    if (rc == 0 && s->d->n == 0)
-        rc = rt_error("%s: %s", s->path, s->lines ? "no data rows (only a header)" : "empty file (no rows)");
-    return rc;
+    gzbuffer(f, 1 << 17);
+    rt_buf b = {0};
+    char *chunk = rt_xmalloc(1 << 20);
+    int got;
+    errno = 0;
+    while ((got = gzread(f, chunk, 1 << 20)) > 0)
+        rt_buf_add(&b, chunk, (size_t)got);
+    free(chunk);
+    int err, saved_errno = errno;
+    const char *msg = zlib_message(f, path, &err);
+    int rc = 0;
+    if (err == Z_ERRNO)
+        rc = rt_error("cannot read %s: %s", path, strerror(saved_errno));
+    else if (err == Z_BUF_ERROR)
+        rc = rt_error("%s: truncated gzip data (%s)", path, msg);
+    else if (err != Z_OK)
+        rc = rt_error("%s: corrupt gzip data (%s)", path, msg);
+    gzclose_r(f);
+    if (rc) {
+        free(b.data);
+        return -1;
+    }
+    rt_buf_add(&b, "", 1);
+    *data = b.data;
+    *len = b.len - 1;
+    return 0;
+}
+#else
+static int read_data_file(const char *path, char **data, size_t *len) {
+    if (rt_read_file(path, data, len))
+        return -1;
+    if (*len >= 2 && (unsigned char)(*data)[0] == 0x1f && (unsigned char)(*data)[1] == 0x8b) {
+        free(*data);
+        return rt_error("%s is gzipped, but this runtime was built without zlib: gunzip it first", path);
+    }
+    return 0;
+}
+#endif
+
+/*
+ * Formats
+ */
+
+enum { FMT_CSV, FMT_IDX, FMT_NPY };
+
+static int has_suffix(const char *s, size_t n, const char *suffix) {
+    size_t k = strlen(suffix);
+    return n >= k && strncasecmp(s + n - k, suffix, k) == 0;
 }
 
-static rt_dataset *load_csv(const rt_model *m, const char *path, int mode) {
-    char *text;
-    size_t len;
-    if (rt_read_file(path, &text, &len))
-        return NULL;
-    csv_state s = {m, NULL, path, mode, 0, 0, 0, NULL, NULL};
-    s.used = data_columns(m, mode);
-    s.d = rt_data_new(m, mode, count_lines(text, len));
-    s.d->n = 0;
-    map_columns(&s);
-    int rc = parse_csv(&s, text, len);
+/* By name (without .gz), else by content. */
+static int detect_format(const char *path, const unsigned char *buf, size_t len) {
+    size_t n = strlen(path);
+    if (has_suffix(path, n, ".gz"))
+        n -= 3;
+    if (has_suffix(path, n, ".npy"))
+        return FMT_NPY;
+    if (has_suffix(path, n, "ubyte") || has_suffix(path, n, ".idx"))
+        return FMT_IDX;
+    for (char c = '1'; c <= '9'; c++) {
+        char ext[] = {'.', 'i', 'd', 'x', c, '\0'};
+        if (has_suffix(path, n, ext))
+            return FMT_IDX;
+    }
+    if (has_suffix(path, n, ".csv"))
+        return FMT_CSV;
+    if (len >= 6 && memcmp(buf, "\x93NUMPY", 6) == 0)
+        return FMT_NPY;
+    if (len >= 4 && buf[0] == 0 && buf[1] == 0) /* no text starts with two NULs */
+        return FMT_IDX;
+    return FMT_CSV;
+}
+
+/*
+ * File lists
+ */
+
+/* Splits "a,b,c" into paths; an empty name is an error. */
+static char **split_list(const char *files, int *count) {
+    int n = 1;
+    for (const char *p = files; *p; p++)
+        n += *p == ',';
+    char **paths = rt_xcalloc((size_t)n + 1, sizeof *paths);
+    const char *s = files;
+    for (int i = 0; i < n; i++) {
+        const char *e = strchr(s, ',');
+        size_t len = e ? (size_t)(e - s) : strlen(s);
+        if (len == 0) {
+            rt_error("empty file name in the list \"%s\" (files are separated by commas)", files);
+            for (int j = 0; j < i; j++)
+                free(paths[j]);
+            free(paths);
+            return NULL;
+        }
+        paths[i] = rt_xmalloc(len + 1);
+        memcpy(paths[i], s, len);
+        paths[i][len] = '\0';
+        s = e ? e + 1 : s + len;
+    }
+    *count = n;
+    return paths;
+}
+
+/* Appends part's tensors to d (taking its arrays); frees part. */
+static void absorb(rt_dataset *d, rt_dataset *part) {
+    int n = d->n_tensors + part->n_tensors;
+    d->tensors = rt_xrealloc(d->tensors, ((size_t)n + 1) * sizeof *d->tensors);
+    d->layouts = rt_xrealloc(d->layouts, ((size_t)n + 1) * sizeof *d->layouts);
+    d->data = rt_xrealloc(d->data, ((size_t)n + 1) * sizeof *d->data);
+    for (int i = 0; i < part->n_tensors; i++) {
+        d->tensors[d->n_tensors + i] = part->tensors[i];
+        d->layouts[d->n_tensors + i] = part->layouts[i];
+        d->data[d->n_tensors + i] = part->data[i];
+    }
+    d->n_tensors = n;
+    part->n_tensors = 0;
+    rt_data_free(part);
+}
+
+/* Drops tensors from index `from` on (a predict input's targets). */
+static void drop_from(rt_dataset *d, int from) {
+    for (int i = from; i < d->n_tensors; i++)
+        free(d->data[i]);
+    if (from < d->n_tensors)
+        d->n_tensors = from;
+}
+
+typedef struct list_state {
+    const rt_model *m;
+    const char *files;
+    int mode;
+    const rt_tensor **all; /* inputs, then targets */
+    int n_all, required, keep;
+    int at;            /* the next tensor to feed */
+    rt_dataset *d;     /* what is loaded so far */
+    const char *first; /* the file that set d->n */
+} list_state;
+
+/* The names of all the tensors, for messages: "image, label". */
+static void tensor_names(const list_state *s, char *buf, size_t size) {
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < s->n_all && used < size; i++)
+        used += (size_t)snprintf(buf + used, size - used, "%s%s", i ? ", " : "", s->all[i]->name);
+}
+
+static int load_one(list_state *s, const char *path, int last) {
+    if (s->at >= s->n_all) {
+        char names[256];
+        tensor_names(s, names, sizeof names);
+        return rt_error("%s: one file too many: the files before it already feed every input and target (%s)", path,
+                        names);
+    }
+    char *text = NULL;
+    size_t len = 0;
+    if (read_data_file(path, &text, &len))
+        return -1;
+    const unsigned char *buf = (const unsigned char *)text;
+    int format = detect_format(path, buf, len), covered = 1;
+    rt_dataset *part;
+    if (format == FMT_CSV) {
+        int min_cover = last && s->required - s->at > 1 ? s->required - s->at : 1;
+        rt_feed f = {path, s->all + s->at, s->n_all - s->at, min_cover, s->keep > s->at ? s->keep - s->at : 0};
+        part = rt_csv_parse(&f, text, len, &covered);
+    } else {
+        const rt_tensor *t = s->all[s->at];
+        part = format == FMT_IDX ? rt_idx_parse(path, buf, len, t) : rt_npy_parse(path, buf, len, t);
+        if (part && s->at >= s->keep)
+            drop_from(part, 0);
+    }
     free(text);
-    free(s.col_tensor);
-    free(s.col_elem);
+    if (!part)
+        return -1;
+    if (!s->first) {
+        s->d->n = part->n;
+        s->first = path;
+    } else if (part->n != s->d->n) {
+        int64_t n = part->n;
+        rt_data_free(part);
+        return rt_error("%s: %lld samples, but %s has %lld", path, (long long)n, s->first, (long long)s->d->n);
+    }
+    absorb(s->d, part);
+    s->at += covered;
+    return 0;
+}
+
+rt_dataset *rt_data_load(const rt_model *m, const char *files, int mode) {
+    int n_paths;
+    char **paths = split_list(files, &n_paths);
+    if (!paths)
+        return NULL;
+    list_state s = {m, files, mode, NULL, 0, 0, 0, 0, NULL, NULL};
+    s.n_all = m->n_inputs + m->n_targets;
+    s.all = rt_xcalloc((size_t)s.n_all + 1, sizeof *s.all);
+    for (int i = 0; i < s.n_all; i++)
+        s.all[i] = fed_tensor(m, i);
+    s.required = s.keep = fed_tensor_count(m, mode);
+    s.d = rt_data_alloc(NULL, 0, 0);
+    int rc = 0;
+    for (int i = 0; i < n_paths && rc == 0; i++)
+        rc = load_one(&s, paths[i], i == n_paths - 1);
+    if (rc == 0 && s.at < s.required) {
+        const rt_tensor *t = s.all[s.at];
+        char names[256];
+        tensor_names(&s, names, sizeof names);
+        rc = rt_error("%s: no file for %s \"%s\": list one file per input and target, comma-separated, in "
+                      "declaration order (%s)",
+                      paths[n_paths - 1], s.at < m->n_inputs ? "input" : "target", t->name, names);
+    }
+    for (int i = 0; i < n_paths; i++)
+        free(paths[i]);
+    free(paths);
+    free(s.all);
     if (rc) {
         rt_data_free(s.d);
         return NULL;
     }
+    s.d->path = rt_xstrdup(files);
     return s.d;
-}
-
-/*
- * Dispatch
- */
-
-typedef rt_dataset *(*loader_fn)(const rt_model *, const char *, int);
-
-static const struct {
-    const char *extension;
-    loader_fn load;
-} loaders[] = {
-    {".csv", load_csv},
-};
-
-static int has_suffix(const char *s, const char *suffix) {
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && strcasecmp(s + n - k, suffix) == 0;
-}
-
-rt_dataset *rt_data_load(const rt_model *m, const char *path, int mode) {
-    loader_fn load = load_csv; /* unknown extensions are read as CSV */
-    for (size_t i = 0; i < sizeof loaders / sizeof loaders[0]; i++)
-        if (has_suffix(path, loaders[i].extension))
-            load = loaders[i].load;
-    rt_dataset *d = load(m, path, mode);
-    if (d)
-        d->path = rt_xstrdup(path);
-    return d;
 }

@@ -17,6 +17,11 @@
  * pure relative error meaningless.  A NaN anywhere counts as infinitely
  * wrong.  Parameters over --max-elems elements are checked on a seeded
  * random sample.  Every perturbed value is restored bit for bit.
+ *
+ * grad_step and eval_step must compute the same function, so both run
+ * with the same hyper-parameters: "training" 0 (dropout off) and "step" 0
+ * unless --hyper sets them (--hyper training=1 checks the training-mode
+ * gradients of a model whose dropout masks depend only on "step").
  */
 #include "rt_internal.h"
 
@@ -34,7 +39,9 @@ typedef struct gradcheck {
     double eps, tol;
     int64_t max_elems;
     rt_rng rng;
-    float **grads; /* analytic, per parameter (trainable f32 only) */
+    float *hypers;
+    double training, step; /* the values of hypers "training" and "step" */
+    float **grads;         /* analytic, per parameter (trainable f32 only) */
 } gradcheck;
 
 /* The worst element of one parameter. */
@@ -45,6 +52,7 @@ typedef struct result {
 
 static double loss_at(gradcheck *g) {
     rt_gather(g->arena, g->data, g->order, g->data->n);
+    rt_write_hypers(g->m, g->arena, g->hypers, g->training, g->step);
     g->m->eval_step(g->arena, g->data->n);
     return rt_scalar(g->arena, &g->m->loss);
 }
@@ -56,6 +64,7 @@ static int is_checked(const rt_param *p) { return p->trainable && p->t.dtype == 
 static double analytic_gradients(gradcheck *g) {
     const rt_model *m = g->m;
     rt_gather(g->arena, g->data, g->order, g->data->n);
+    rt_write_hypers(m, g->arena, g->hypers, g->training, g->step);
     m->grad_step(g->arena, g->data->n);
     double loss = rt_scalar(g->arena, &m->loss);
     g->grads = rt_xcalloc((size_t)m->n_params + 1, sizeof *g->grads);
@@ -184,6 +193,15 @@ static int prepare(gradcheck *g, const rt_opts *o) {
     g->eps = o->has_eps ? o->eps : 4e-3;
     g->tol = o->has_tol ? o->tol : 1e-2;
     g->max_elems = o->max_elems ? o->max_elems : 64;
+    if (!(g->hypers = rt_resolve_hypers(m, o, 1)))
+        return -1;
+    int training = rt_hyper_index(m, "training"), step = rt_hyper_index(m, "step");
+    for (int i = 0; i < o->n_hyper_sets; i++) {
+        if (training >= 0 && strcmp(o->hyper_sets[i].name, "training") == 0)
+            g->training = g->hypers[training];
+        if (step >= 0 && strcmp(o->hyper_sets[i].name, "step") == 0)
+            g->step = g->hypers[step];
+    }
     uint64_t seed = rt_resolve_seed(m, o);
     rt_rng_seed(&g->rng, seed, RT_STREAM_GRADCHECK);
     if (make_batch(g, o, batch))
@@ -212,6 +230,7 @@ int rt_cmd_gradcheck(const rt_model *m, const rt_opts *o) {
         for (int i = 0; i < m->n_params; i++)
             free(g.grads[i]);
     free(g.grads);
+    free(g.hypers);
     free(g.order);
     rt_data_free(g.data);
     rt_arena_free(g.arena);

@@ -75,6 +75,11 @@ static void print_train_block(const rt_model *m) {
     printf(", batch %lld, epochs %lld", (long long)m->batch, (long long)m->epochs);
     for (int i = 0; i < m->n_hypers; i++)
         printf(", %s %g", m->hypers[i].name, m->hypers[i].value);
+    if (m->schedule) {
+        char sched[256];
+        rt_schedule_describe(m, sched, sizeof sched);
+        printf(", schedule %s", sched);
+    }
     printf(", seed %llu\n", (unsigned long long)m->seed);
     printf("entry points:%s%s%s%s\n", m->predict_step ? " predict" : "", m->eval_step ? " eval" : "",
            m->grad_step ? " grad" : "", m->train_step ? " train" : "");

@@ -77,7 +77,25 @@ const char *rt_dtype_name(int dtype);
 void rt_shape_string(const rt_tensor *t, char *buf, size_t size);
 void rt_column_name(const rt_tensor *t, int64_t k, char *buf, size_t size);
 const rt_hyper *rt_find_hyper(const rt_model *m, const char *name);
+int rt_hyper_index(const rt_model *m, const char *name);
+void rt_write_hypers(const rt_model *m, char *arena, const float *values, double training, double step);
 float rt_scalar(const char *arena, const rt_tensor *t);
+
+/*
+ * rt_sched.c: learning-rate schedules
+ */
+enum { RT_SCHED_CONSTANT, RT_SCHED_STEP, RT_SCHED_EXPONENTIAL, RT_SCHED_COSINE };
+#define RT_SCHED_MAX_ARGS 8
+
+typedef struct rt_schedule {
+    int kind;
+    const char *name;
+    double step_size, gamma, min_lr, warmup; /* defaults filled in */
+} rt_schedule;
+
+int rt_schedule_resolve(const rt_model *m, rt_schedule *s);
+void rt_schedule_describe(const rt_model *m, char *buf, size_t size);
+double rt_schedule_lr(const rt_schedule *s, double base, int64_t step, int64_t steps_per_epoch, int64_t total_steps);
 
 /*
  * rt_arena.c
@@ -146,7 +164,7 @@ int rt_json_u64(const rt_json *j, uint64_t *out);
 /* n samples of some of the model's inputs and targets: for each tensor one
  * contiguous array of n * sample elements (4-byte f32 or i32 each). */
 typedef struct rt_dataset {
-    char *path;
+    char *path; /* the file list it came from, for messages */
     int64_t n;
     int n_tensors;
     const rt_tensor **tensors;
@@ -154,15 +172,48 @@ typedef struct rt_dataset {
     void **data;
 } rt_dataset;
 
-/* What a file must hold: inputs and targets, or inputs only (targets may
+/* What files must hold: inputs and targets, or inputs only (targets may
  * be there too, and are then dropped). */
 enum { RT_DATA_LABELLED, RT_DATA_INPUTS };
 
-rt_dataset *rt_data_load(const rt_model *m, const char *path, int mode);
+/* `files` is a comma-separated list matched to the inputs, then the
+ * targets, in declaration order (see rt_data.c). */
+rt_dataset *rt_data_load(const rt_model *m, const char *files, int mode);
 rt_dataset *rt_data_new(const rt_model *m, int mode, int64_t n);
+rt_dataset *rt_data_alloc(const rt_tensor *const *tensors, int n_tensors, int64_t n);
 int rt_data_random(rt_dataset *d, rt_rng *r);
 void rt_data_truncate(rt_dataset *d, int64_t n);
+rt_dataset *rt_data_split(rt_dataset *d, double fraction);
 void rt_data_free(rt_dataset *d);
+int rt_data_find(const rt_dataset *d, const rt_tensor *t);
+
+/* Element types of binary files, and their conversion to a tensor's
+ * dtype (rt_data.c).  Values are checked: finite, and integral and in
+ * range for an i32 tensor. */
+enum { RT_ELEM_UINT, RT_ELEM_INT, RT_ELEM_FLOAT, RT_ELEM_BOOL };
+typedef struct rt_elem_type {
+    int kind, size, big_endian;
+    const char *name; /* "u8", "f32", ... for messages */
+} rt_elem_type;
+int rt_data_convert(const char *path, const unsigned char *src, rt_elem_type type, rt_dataset *d, int tensor);
+int rt_data_check_sample(const char *path, const int64_t *dims, int rank, const rt_tensor *t);
+void rt_dims_string(const int64_t *dims, int rank, char *buf, size_t size);
+
+/* One file of a list and the tensors it may feed: tensors[0..n) are the
+ * next ones in declaration order; a CSV covers the first k of them for
+ * some k >= min_cover (from its column count), of which only the first
+ * `keep` are stored. */
+typedef struct rt_feed {
+    const char *path;
+    const rt_tensor *const *tensors;
+    int n, min_cover, keep;
+} rt_feed;
+
+/* rt_csv.c, rt_idx.c, rt_npy.c: the formats.  Each parses a whole file
+ * already in memory (decompressed), reporting errors as PATH: ... */
+rt_dataset *rt_csv_parse(const rt_feed *f, const char *text, size_t len, int *covered);
+rt_dataset *rt_idx_parse(const char *path, const unsigned char *buf, size_t len, const rt_tensor *t);
+rt_dataset *rt_npy_parse(const char *path, const unsigned char *buf, size_t len, const rt_tensor *t);
 
 /*
  * rt_batch.c
@@ -181,10 +232,10 @@ typedef struct rt_hyper_set {
 
 typedef struct rt_opts {
     const char *prog;
-    const char *data, *val, *load, *save, *input, *output;
+    const char *data, *val, *load, *save, *input, *output, *log;
     int64_t epochs, batch, log_every, max_elems; /* 0: not given */
-    double lr, eps, tol;
-    int has_lr, has_eps, has_tol, has_seed, quiet;
+    double lr, eps, tol, val_split;
+    int has_lr, has_eps, has_tol, has_seed, has_val_split, quiet;
     uint64_t seed;
     int n_hyper_sets;
     rt_hyper_set hyper_sets[16];
@@ -198,7 +249,24 @@ int rt_main(const rt_model *m, int argc, char **argv);
 char *rt_setup(const rt_model *m, uint64_t seed, const char *load_path);
 int rt_resolve_batch(const rt_model *m, int64_t requested, int64_t fallback, int64_t *batch);
 uint64_t rt_resolve_seed(const rt_model *m, const rt_opts *o);
+float *rt_resolve_hypers(const rt_model *m, const rt_opts *o, int runtime_set);
 int rt_cmd_train(const rt_model *m, const rt_opts *o);
+
+/*
+ * rt_eval.c
+ */
+/* Accuracy and confusion matrix of a classifier: the argmax of an f32
+ * [B, K] output (K >= 2) against an i32 [B] target. */
+typedef struct rt_confusion {
+    const rt_tensor *output, *target;
+    int64_t k;
+    int64_t *counts; /* k * k: [true][predicted] */
+    int64_t total, correct, outside; /* outside: labels not in 0..k-1 */
+} rt_confusion;
+
+int rt_confusion_init(const rt_model *m, rt_confusion *c);
+int rt_evaluate(const rt_model *m, char *arena, const rt_dataset *d, int64_t batch, const float *hypers, double step,
+                double *loss, double *metrics, rt_confusion *c);
 int rt_cmd_eval(const rt_model *m, const rt_opts *o);
 
 /*

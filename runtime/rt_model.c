@@ -89,6 +89,26 @@ const rt_hyper *rt_find_hyper(const rt_model *m, const char *name) {
     return NULL;
 }
 
+int rt_hyper_index(const rt_model *m, const char *name) {
+    const rt_hyper *h = rt_find_hyper(m, name);
+    return h ? (int)(h - m->hypers) : -1;
+}
+
+/* Writes every hyper-parameter slot: values[i] (the descriptor's values
+ * when values is NULL), except that "training" and "step", where the model
+ * has them, get the values given here. */
+void rt_write_hypers(const rt_model *m, char *arena, const float *values, double training, double step) {
+    for (int i = 0; i < m->n_hypers; i++) {
+        const char *name = m->hypers[i].name;
+        float v = values ? values[i] : (float)m->hypers[i].value;
+        if (strcmp(name, "training") == 0)
+            v = (float)training;
+        else if (strcmp(name, "step") == 0)
+            v = (float)step;
+        memcpy(arena + m->hypers[i].offset, &v, sizeof v);
+    }
+}
+
 float rt_scalar(const char *arena, const rt_tensor *t) {
     float v;
     memcpy(&v, arena + t->offset, sizeof v);
@@ -164,8 +184,12 @@ int rt_model_check(const rt_model *m) {
             return -1;
     if (m->has_loss && check_scalar(m, "loss", &m->loss))
         return -1;
-    for (int i = 0; i < m->n_hypers; i++)
-        if (check_slot(m, "hyper-parameter", m->hypers[i].offset, 4, m->hypers[i].name ? m->hypers[i].name : "?"))
+    for (int i = 0; i < m->n_hypers; i++) {
+        if (!m->hypers[i].name)
+            return rt_error("model descriptor: a hyper-parameter has no name");
+        if (check_slot(m, "hyper-parameter", m->hypers[i].offset, 4, m->hypers[i].name))
             return -1;
-    return 0;
+    }
+    rt_schedule s;
+    return rt_schedule_resolve(m, &s);
 }

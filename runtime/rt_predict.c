@@ -2,10 +2,12 @@
  * rt_predict.c - `predict`: run the model on inputs and write its outputs.
  *
  * The input file holds the input columns (target columns may follow and
- * are ignored), so the file a model was evaluated on can be fed back as it
- * is.  The result is CSV with one row per input sample: a header naming
- * each output element (`y`, `y[0]`, `y[1][2]`) and the values at full
- * precision (%.9g round-trips an f32).
+ * are ignored), so the files a model was evaluated on can be fed back as
+ * they are.  The result is CSV with one row per input sample: a header
+ * naming each output element (`y` for a [B] output, `probs_0`..`probs_9`
+ * for [B, 10], `y_1_2` for element [1][2] of a sample; names that pandas,
+ * R and spreadsheets take as they are) and the values at full precision
+ * (%.9g round-trips an f32).  Hyper-parameter "training" is 0.
  */
 #include "rt_internal.h"
 
@@ -23,13 +25,28 @@ static int check_outputs(const rt_model *m) {
     return 0;
 }
 
+/* The header of element k of one sample of t: `y`, `y_2` or `y_1_0`. */
+static void header_name(const rt_tensor *t, int64_t k, FILE *f) {
+    int64_t index[RT_MAX_RANK];
+    int n = 0;
+    for (int i = t->rank - 1; i >= 0; i--) {
+        if ((t->batch_mask >> i) & 1)
+            continue;
+        index[n++] = k % t->dims[i];
+        k /= t->dims[i];
+    }
+    fputs(t->name, f);
+    while (n > 0)
+        fprintf(f, "_%lld", (long long)index[--n]);
+}
+
 static void write_header(const rt_model *m, FILE *f) {
-    char name[160];
     for (int i = 0; i < m->n_outputs; i++) {
         const rt_tensor *t = &m->outputs[i];
         for (int64_t k = 0; k < rt_layout_of(t).sample; k++) {
-            rt_column_name(t, k, name, sizeof name);
-            fprintf(f, "%s%s", i || k ? "," : "", name);
+            if (i || k)
+                fputc(',', f);
+            header_name(t, k, f);
         }
     }
     fputc('\n', f);
@@ -63,6 +80,7 @@ static void predict_all(const rt_model *m, char *arena, const rt_dataset *d, int
     for (int64_t start = 0; start < d->n; start += batch) {
         int64_t b = d->n - start < batch ? d->n - start : batch;
         rt_gather(arena, d, order + start, b);
+        rt_write_hypers(m, arena, NULL, 0, 0);
         m->predict_step(arena, b);
         for (int64_t i = 0; i < b; i++)
             write_row(m, arena, b, i, sample, f);

@@ -124,7 +124,7 @@ case_train() {
     grep -q '^train linear: 1000 samples (train.csv), batch 16, 10 epochs, sgd, lr 0.05, seed 42$' \
         out.txt || fail "summary line"
     [ "$(grep -c '^epoch ' out.txt)" -eq 10 ] || fail "10 epoch lines"
-    grep -q '^epoch 10/10  loss [0-9.e+-]*  mae [0-9.e+-]*  [0-9.e+-]*m\?s  .* samples/s$' \
+    grep -q '^epoch 10/10  loss [0-9.e+-]*  mae [0-9.e+-]*  lr 0.05  [0-9.e+-]*m\?s  .* samples/s$' \
         out.txt || fail "epoch line format"
     loss=$(awk '/^final/ { print $3 }' out.txt)
     lt "$loss" 1e-3 || fail "final loss $loss is not below 1e-3"
@@ -378,6 +378,364 @@ case_val_and_log() {
     expect_ok "$fake" train --data train.csv --epochs 1 --lr 0.01 \
         --hyper lr=0.02
     grep -q 'lr 0.02' out.txt || fail "--hyper overrides the learning rate"
+}
+
+# The classifier's data: tr-* (400 samples) and te-* (100) in every format
+# (see gen_images.c).
+cls=$bin/fake_classifier
+make_images() {
+    "$bin/gen_images" 400 1 tr && "$bin/gen_images" 100 2 te || fail "gen_images"
+}
+
+# u32 big-endian, for crafting IDX headers.
+be32() { printf "$(printf '\\%03o' $(($1 >> 24 & 255)) $(($1 >> 16 & 255)) $(($1 >> 8 & 255)) $(($1 & 255)))"; }
+
+case_idx() {
+    make_images
+    expect_ok "$cls" train --data tr-images.idx,tr-labels.idx --epochs 3 --save c.ckpt
+    grep -q '^train classifier: 400 samples (tr-images.idx,tr-labels.idx), batch 8, 3 epochs' out.txt ||
+        fail "summary"
+    acc=$(awk '/^final/ { print $5 }' out.txt)
+    lt 0.8 "$acc" || fail "training accuracy $acc"
+    expect_ok "$cls" eval --load c.ckpt --data te-images.idx,te-labels.idx
+    cp out.txt idx_eval.txt
+    grep -q '^loss [0-9.e+-]*$' out.txt && grep -q '^acc [0-9.e+-]*$' out.txt || fail "eval lines"
+    # The same images as [N, 4]: same per-sample count is enough.
+    { printf '\0\0\010\002'; be32 100; be32 4; tail -c 400 te-images.idx; } >flat.idx
+    expect_ok "$cls" eval --load c.ckpt --data flat.idx,te-labels.idx
+    cmp -s out.txt idx_eval.txt || fail "[N, 4] images evaluate differently"
+    # and as CSV.
+    expect_ok "$cls" eval --load c.ckpt --data te.csv
+    cmp -s out.txt idx_eval.txt || fail "CSV evaluates differently from IDX"
+    # A name IDX is not recognised by: found by its content.
+    cp te-images.idx images.bin && cp te-labels.idx labels.dat
+    expect_ok "$cls" eval --load c.ckpt --data images.bin,labels.dat
+    cmp -s out.txt idx_eval.txt || fail "IDX by content"
+}
+
+case_npy() {
+    make_images
+    expect_ok "$cls" train --data tr-images.npy,tr-labels.npy --epochs 3 --save n.ckpt
+    expect_ok "$cls" train --data tr-images.idx,tr-labels.idx --epochs 3 --save i.ckpt
+    cmp -s n.ckpt i.ckpt || fail "NPY and IDX of the same data train differently"
+    expect_ok "$cls" eval --load n.ckpt --data te-images.idx,te-labels.idx
+    cp out.txt want.txt
+    for pair in te-images.npy,te-labels.npy te-images-f4.npy,te-labels-i4.npy \
+        te-images-f4.npy,te-labels.idx; do
+        expect_ok "$cls" eval --load n.ckpt --data $pair
+        cmp -s out.txt want.txt || fail "$pair evaluates differently"
+    done
+}
+
+case_gzip() {
+    make_images
+    expect_ok "$cls" train --data tr-images.idx,tr-labels.idx --epochs 2 --save c.ckpt
+    expect_ok "$cls" eval --load c.ckpt --data te-images.idx,te-labels.idx
+    cp out.txt want.txt
+    gzip -k te-images.idx te-labels.idx te-images.npy te.csv
+    for files in te-images.idx.gz,te-labels.idx.gz te-images.npy.gz,te-labels.idx te.csv.gz; do
+        expect_ok "$cls" eval --load c.ckpt --data $files
+        cmp -s out.txt want.txt || fail "$files evaluates differently"
+    done
+    # gzipped whatever the name says
+    cp te-images.idx.gz zipped.idx
+    expect_ok "$cls" eval --load c.ckpt --data zipped.idx,te-labels.idx
+    cmp -s out.txt want.txt || fail "gzip content under a plain name"
+    size=$(wc -c <te-images.idx.gz)
+    head -c $((size - 10)) te-images.idx.gz >cut.idx.gz
+    expect_error 1 "cut.idx.gz: truncated gzip data (unexpected end of file)" \
+        "$cls" eval --load c.ckpt --data cut.idx.gz,te-labels.idx
+    cp te-images.idx.gz bad.idx.gz
+    printf '\125\125\125\125' | dd of=bad.idx.gz bs=1 seek=$((size - 8)) conv=notrunc 2>/dev/null
+    expect_error 1 "bad.idx.gz: corrupt gzip data (incorrect data check)" \
+        "$cls" eval --load c.ckpt --data bad.idx.gz,te-labels.idx
+}
+
+case_bad_idx() {
+    make_images
+    train() { "$cls" train --epochs 1 --data "$@"; }
+    cp te-images.idx magic.idx
+    printf '\001' | dd of=magic.idx bs=1 seek=1 conv=notrunc 2>/dev/null
+    expect_error 1 "magic.idx: not an IDX file: magic 00 01 08 03" train magic.idx,te-labels.idx
+    cp te-images.idx type.idx
+    printf '\007' | dd of=type.idx bs=1 seek=2 conv=notrunc 2>/dev/null
+    expect_error 1 "type.idx: not an IDX file: magic 00 00 07 03" train type.idx,te-labels.idx
+    head -c 300 te-images.idx >short.idx
+    expect_error 1 "short.idx: truncated: the header says 100 x 2 x 2 u8 (400 bytes of data), the file has 284" \
+        train short.idx,te-labels.idx
+    head -c 10 te-images.idx >header.idx
+    expect_error 1 "header.idx: truncated: 10 bytes, shorter than the 16-byte header of a rank-3 IDX file" \
+        train header.idx,te-labels.idx
+    cp te-images.idx long.idx && printf 'xy' >>long.idx
+    expect_error 1 "long.idx: 2 bytes after the 100 x 2 x 2 u8 data its header describes" \
+        train long.idx,te-labels.idx
+    expect_error 1 "tr-labels.idx: 400 samples, but te-images.idx has 100" \
+        train te-images.idx,tr-labels.idx
+    expect_error 1 'te-labels.idx: each sample is a single value, but "image" f32[B, 2, 2] takes 4 per sample' \
+        train te-labels.idx,te-labels.idx
+    expect_error 1 'te-images.idx: each sample is 2 x 2 (4 values), but "label" i32[B] takes 1 per sample' \
+        train te-images.idx,te-images.idx
+    { printf '\0\0\010\001'; be32 0; } >empty.idx
+    expect_error 1 "empty.idx: holds no samples" train empty.idx,te-labels.idx
+    : >nothing.idx
+    expect_error 1 "nothing.idx: truncated: 0 bytes" train nothing.idx,te-labels.idx
+    { printf '\0\0\015\001'; be32 2; printf '\077\200\0\0\177\300\0\0'; } >nan.idx
+    { printf '\0\0\010\003'; be32 2; be32 2; be32 2; head -c 8 /dev/zero; } >two.idx
+    expect_error 1 "nan.idx: value nan of sample 1 (label) is not a finite number" train two.idx,nan.idx
+    { printf '\0\0\015\001'; be32 2; printf '\077\300\0\0\077\200\0\0'; } >half.idx
+    expect_error 1 'half.idx: value 1.5 of sample 0 (label) is not an integer in i32'"'"'s range, and "label" is i32' \
+        train two.idx,half.idx
+    expect_error 1 'te-images.idx: no file for target "label": list one file per input and target' \
+        train te-images.idx
+    expect_error 1 "te.csv: one file too many" train te-images.idx,te-labels.idx,te.csv
+    expect_error 1 'empty file name in the list "te-images.idx,,te-labels.idx"' \
+        train te-images.idx,,te-labels.idx
+    expect_error 1 "cannot open nope.idx: No such file or directory" train te-images.idx,nope.idx
+    mkdir dir.idx
+    expect_error 1 "cannot read dir.idx: Is a directory" train te-images.idx,dir.idx
+}
+
+case_bad_npy() {
+    make_images
+    train() { "$cls" train --epochs 1 --data "$@"; }
+    cp te-images.npy magic.npy
+    printf 'X' | dd of=magic.npy bs=1 seek=1 conv=notrunc 2>/dev/null
+    expect_error 1 "magic.npy: not an NPY file: it does not start with \\x93NUMPY" train magic.npy,te-labels.idx
+    cp te-images.npy version.npy
+    printf '\011' | dd of=version.npy bs=1 seek=6 conv=notrunc 2>/dev/null
+    expect_error 1 "version.npy: NPY version 9.0 is not supported" train version.npy,te-labels.idx
+    head -c 500 te-images.npy >short.npy
+    expect_error 1 "short.npy: truncated: the header says 100 x 2 x 2 u1 (400 bytes of data), the file has 372" \
+        train short.npy,te-labels.idx
+    head -c 40 te-images.npy >header.npy
+    expect_error 1 "header.npy: truncated: the header is 118 bytes" train header.npy,te-labels.idx
+    sed '1s/False/True /' te-images.npy >fortran.npy
+    expect_error 1 "fortran.npy: the array is in Fortran order" train fortran.npy,te-labels.idx
+    sed '1s/|u1/<c8/' te-images.npy >complex.npy
+    expect_error 1 "complex.npy: NPY dtype '<c8' is not supported" train complex.npy,te-labels.idx
+    sed '1s/descr/dexcr/' te-images.npy >key.npy
+    expect_error 1 "key.npy: cannot read the NPY header's \"dexcr\"" train key.npy,te-labels.idx
+    sed '1s/(100, 2, 2)/(100, 2, 2]/' te-images.npy >shape.npy
+    expect_error 1 "shape.npy: cannot read the NPY header's \"shape\"" train shape.npy,te-labels.idx
+    sed '1s/{/[/' te-images.npy >dict.npy
+    expect_error 1 "dict.npy: malformed NPY header" train dict.npy,te-labels.idx
+    expect_error 1 "tr-labels.npy: 400 samples, but te-images.npy has 100" train te-images.npy,tr-labels.npy
+    sed '1s/(100, 2, 2)/(100, 4, 1)/' te-images.npy >shape41.npy
+    expect_ok "$cls" train --epochs 1 --data shape41.npy,te-labels.npy
+    sed '1s/(100, 2, 2)/(100, 2, 1)/' te-images.npy >shape21.npy
+    expect_error 1 'shape21.npy: each sample is 2 x 1 (2 values), but "image" f32[B, 2, 2] takes 4' \
+        train shape21.npy,te-labels.npy
+}
+
+case_file_lists() {
+    make_images
+    # Images as CSV columns, labels as IDX: a CSV feeds what its columns cover.
+    cut -d, -f1-4 tr.csv >tr-images.csv
+    expect_ok "$cls" train --data tr-images.csv,tr-labels.idx --epochs 2 --save a.ckpt
+    expect_ok "$cls" train --data tr-images.idx,tr-labels.idx --epochs 2 --save b.ckpt
+    cmp -s a.ckpt b.ckpt || fail "CSV+IDX and IDX+IDX train differently"
+    expect_ok "$cls" train --data tr.csv --epochs 2 --save c.ckpt
+    cmp -s a.ckpt c.ckpt || fail "one CSV and IDX+IDX train differently"
+    cut -d, -f5 tr.csv >tr-labels.csv
+    expect_ok "$cls" train --data tr-images.idx,tr-labels.csv --epochs 2 --save d.ckpt
+    cmp -s a.ckpt d.ckpt || fail "IDX+CSV trains differently"
+    expect_error 1 "tr-images.csv:1: expected 1 columns, found 4" \
+        "$cls" train --data tr-images.idx,tr-images.csv
+    expect_error 1 "tr-labels.csv:1: expected 4 or 5 columns, found 1" \
+        "$cls" train --data tr-labels.csv,tr-labels.idx
+    expect_error 1 "tr-images.csv:1: expected 5 columns, found 4" "$cls" train --data tr-images.csv
+    # predict: the inputs, with or without the targets after them.
+    expect_ok "$cls" predict --load a.ckpt --input te-images.idx
+    cp out.txt want.txt
+    for input in te-images.idx,te-labels.idx te-images.npy te.csv te-images-f4.npy,te-labels.csv; do
+        [ -f te-labels.csv ] || cut -d, -f5 te.csv >te-labels.csv
+        expect_ok "$cls" predict --load a.ckpt --input $input
+        cmp -s out.txt want.txt || fail "predict --input $input differs"
+    done
+    cut -d, -f1-4 te.csv | "$cls" predict --load a.ckpt --input - >out.txt 2>err.txt || fail "stdin"
+    cmp -s out.txt want.txt || fail "predict from stdin differs"
+    expect_error 1 "te.csv: one file too many" "$cls" predict --load a.ckpt --input te.csv,te.csv
+}
+
+case_val_split() {
+    make_images
+    expect_ok "$cls" train --data tr-images.idx,tr-labels.idx --val-split 0.25 --epochs 2 --save s.ckpt
+    grep -q '^train classifier: 300 samples (tr-images.idx,tr-labels.idx), validation 100 (the last 25% of tr-images.idx,tr-labels.idx)' \
+        out.txt || fail "summary with --val-split"
+    grep -q '^epoch 2/2  loss .*  acc .*  val_loss .*  val_acc .*  lr 2  ' out.txt || fail "val columns"
+    val_loss=$(awk '/^epoch 2\/2/ { print $8 }' out.txt)
+    # The held-out part is the last 100 samples: evaluate them directly.
+    tail -n 100 tr.csv >last100.csv
+    head -n 301 tr.csv >first300.csv
+    expect_ok "$cls" eval --load s.ckpt --data last100.csv
+    [ "$(awk '/^loss/ { print $2 }' out.txt)" = "$val_loss" ] || fail "val_loss $val_loss is not the last 100's"
+    expect_ok "$cls" train --data first300.csv --val last100.csv --epochs 2 --save v.ckpt
+    cmp -s s.ckpt v.ckpt || fail "--val-split 0.25 differs from --val with the same split"
+    expect_error 2 "--val and --val-split both give validation data" \
+        "$cls" train --data tr.csv --val te.csv --val-split 0.1
+    expect_error 2 "--val-split expects a number between 0 and 1 (exclusive), got '1'" \
+        "$cls" train --data tr.csv --val-split 1
+    expect_error 1 "--val-split 0.999 of the 400 samples in tr.csv leaves nothing to train on" \
+        "$cls" train --data tr.csv --val-split 0.999
+    expect_ok "$cls" train --data tr.csv --val-split 0.001 --epochs 1
+    grep -q 'validation 1 (the last 0.1% of tr.csv)' out.txt || fail "one validation sample"
+}
+
+case_metrics_log() {
+    make_images
+    expect_ok "$cls" train --data tr-images.idx,tr-labels.idx --val te.csv --epochs 4 --log log.csv
+    [ "$(head -1 log.csv)" = "epoch,step,loss,acc,val_loss,val_acc,lr,seconds" ] || fail "log header"
+    [ "$(wc -l <log.csv)" -eq 5 ] || fail "log rows"
+    awk -F, 'NR > 1 && (NF != 8 || $1 != NR - 1 || $2 != 50 * (NR - 1) || $7 != 2) { exit 1 }' log.csv ||
+        fail "log columns"
+    # The log holds what the epoch lines print.
+    for e in 1 2 3 4; do
+        line=$(grep "^epoch $e/4" out.txt)
+        row=$(sed -n "$((e + 1))p" log.csv)
+        set -- $line
+        near "$(echo "$row" | cut -d, -f3)" "$4" 1e-5 || fail "epoch $e loss"
+        near "$(echo "$row" | cut -d, -f6)" "${10}" 1e-5 || fail "epoch $e val_acc"
+    done
+    awk -F, 'NR > 2 && $8 < prev { exit 1 } { prev = $8 }' log.csv || fail "seconds go backwards"
+    # Without validation: no val_ columns.
+    expect_ok "$cls" train --data tr.csv --epochs 1 --log plain.csv --quiet
+    [ "$(head -1 plain.csv)" = "epoch,step,loss,acc,lr,seconds" ] || fail "plain log header"
+    expect_error 1 "cannot open nodir/log.csv for writing: No such file or directory" \
+        "$cls" train --data tr.csv --log nodir/log.csv
+    [ ! -s out.txt ] || fail "training started despite the unwritable log"
+}
+
+# check_lr PROGRAM AWK_FORMULA [ARGS...]: every step's lr, as the kernel
+# saw it, against the formula of s (step), e (epoch); 50 steps per epoch.
+check_lr() {
+    local prog=$1 formula=$2
+    shift 2
+    FAKE_LR_TRACE=trace.txt "$bin/$prog" train --data tr.csv --epochs 4 --log log.csv "$@" \
+        >out.txt 2>err.txt || fail "$prog $*"
+    [ "$(wc -l <trace.txt)" -eq 200 ] || fail "$prog: $(wc -l <trace.txt) steps traced"
+    awk -v S=200 "{ s = \$1; e = int(s / 50); want = $formula; got = \$2;
+        d = got - want; if (d < 0) d = -d; if (d > 1e-6 * (want > 1e-3 ? want : 1e-3) || s != NR - 1) {
+            print \"step \" s \": lr \" got \", expected \" want; bad = 1 } } END { exit bad }" trace.txt ||
+        fail "$prog $*: lr differs from $formula"
+    # The log and the epoch line print the lr of each epoch's last step.
+    last=$(sed -n 200p trace.txt | cut -d' ' -f2)
+    logged=$(awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "lr") c = i } END { print $c }' log.csv)
+    near "$logged" "$last" 1e-6 || fail "$prog: log lr $logged, last step's $last"
+    grep -q "^epoch 4/4 .*  lr $(awk -v x="$logged" 'BEGIN { printf "%.6g", x }')  " out.txt ||
+        fail "$prog: epoch line lr"
+}
+
+case_schedules() {
+    make_images
+    check_lr fake_classifier "2"
+    check_lr fake_classifier "0.5" --lr 0.5
+    check_lr fake_classifier_step "2 * 0.5 ^ int(e / 2)"
+    check_lr fake_classifier_step "0.4 * 0.5 ^ int(e / 2)" --lr 0.4
+    check_lr fake_classifier_step "0.3 * 0.5 ^ int(e / 2)" --hyper lr=0.3
+    check_lr fake_classifier_exponential "2 * 0.8 ^ e"
+    check_lr fake_classifier_cosine \
+        "(0.1 + 1.9 * (1 + cos(3.141592653589793 * s / S)) / 2) * (s + 1 < 5 ? (s + 1) / 5 : 1)"
+    check_lr fake_classifier_warmup "2 * (s + 1 < 10 ? (s + 1) / 10 : 1)"
+    grep -q 'lr 2, schedule constant(warmup=10), seed 1$' out.txt || fail "schedule in the summary"
+    expect_ok "$bin/fake_classifier_cosine" info
+    grep -q '^train: sgd, batch 8, epochs 6, lr 2, training 0, step 0, schedule cosine(min_lr=0.1, warmup=5), seed 1$' \
+        out.txt || fail "schedule in info"
+    expect_ok "$bin/fake_classifier_step" train --help
+    grep -q -- '--lr X .*(default 2, schedule step(step_size=2, gamma=0.5))' out.txt || fail "schedule in help"
+}
+
+case_hypers() {
+    make_images
+    # The fake's kernels check "training" and "step" (NaN otherwise).
+    expect_ok "$cls" train --data tr.csv --val te.csv --epochs 2 --save h.ckpt
+    expect_ok "$cls" train --data tr.csv --load h.ckpt --epochs 1
+    expect_ok "$cls" eval --load h.ckpt --data te.csv
+    grep -q nan out.txt && fail "eval ran in training mode"
+    expect_ok "$cls" predict --load h.ckpt --input te.csv
+    grep -q nan out.txt && fail "predict ran in training mode"
+    expect_ok "$cls" gradcheck --data tr.csv --load h.ckpt
+    grep -q '^gradcheck: PASS$' out.txt || fail "classifier gradcheck"
+    # --hyper training=1 reaches both kernels: the fake's eval_step refuses
+    # training mode, so the numeric gradient is NaN.
+    run "$cls" gradcheck --data tr.csv --hyper training=1
+    [ $rc -eq 1 ] && grep -q 'numeric nan' out.txt || fail "gradcheck --hyper training=1"
+    expect_error 1 '--hyper: "training" is set by the runtime before every step' \
+        "$cls" train --data tr.csv --hyper training=1
+    expect_error 1 '--hyper: "step" is set by the runtime' "$cls" train --data tr.csv --hyper step=3
+    expect_error 1 '--hyper: model classifier has no hyper-parameter "dropout"' \
+        "$cls" gradcheck --data tr.csv --hyper dropout=0.5
+    grep -q -e ', training' -e ', step' <("$cls" train --data tr.csv --epochs 1) &&
+        fail "runtime-set hyper-parameters listed in the summary"
+    true
+}
+
+case_confusion() {
+    make_images
+    expect_ok "$cls" train --data tr-images.idx,tr-labels.idx --epochs 2 --save c.ckpt
+    expect_ok "$cls" eval --load c.ckpt --data te-images.idx,te-labels.idx
+    acc=$(awk '$1 == "acc" { print $2 }' out.txt)
+    grep -q "^accuracy $acc ([0-9]* of 100: argmax of probs against label)$" out.txt ||
+        fail "accuracy line does not match acc $acc"
+    grep -q '^confusion matrix (rows: true label, columns: predicted):$' out.txt || fail "matrix title"
+    grep -q '^     0   1   2   3$' out.txt || fail "matrix header"
+    # The rows add up to the samples of each class; the diagonal to the hits.
+    sed -n '/^confusion/,$p' out.txt | awk 'NR > 2 { for (i = 2; i <= NF; i++) { n += $i; if (i - 2 == NR - 3) d += $i } }
+        END { print n, d }' >sums.txt
+    read total diagonal <sums.txt
+    [ "$total" -eq 100 ] || fail "matrix holds $total samples"
+    grep -q "^accuracy .* ($diagonal of 100" out.txt || fail "diagonal $diagonal"
+    for c in 0 1 2 3; do
+        want=$(awk -F, -v c=$c 'NR > 1 && $5 == c' te.csv | wc -l)
+        got=$(awk -v c=$c '$1 == c ":" { n = 0; for (i = 2; i <= NF; i++) n += $i; print n }' out.txt)
+        [ "$got" -eq "$want" ] || fail "row $c holds $got, class $c has $want"
+    done
+    # Labels outside 0..3 are left out and counted.
+    { printf '\0\0\010\001'; be32 100; tail -c 100 te-labels.idx | head -c 99; printf '\011'; } >odd.idx
+    expect_ok "$cls" eval --load c.ckpt --data te-images.idx,odd.idx
+    grep -q '^accuracy [0-9.e+-]* ([0-9]* of 99: ' out.txt || fail "accuracy over 99"
+    grep -q '^(1 samples with a label outside 0..3 are left out)$' out.txt || fail "outside note"
+    # A regression model gets no matrix.
+    make_data
+    expect_ok "$fake" train --data train.csv --epochs 1 --save l.ckpt --quiet
+    expect_ok "$fake" eval --load l.ckpt --data val.csv
+    grep -q -e accuracy -e confusion out.txt && fail "matrix for a regression"
+    true
+}
+
+case_predict_probs() {
+    make_images
+    expect_ok "$cls" train --data tr.csv --epochs 2 --save p.ckpt --quiet
+    expect_ok "$cls" predict --load p.ckpt --input te-images.idx
+    [ "$(head -1 out.txt)" = "probs_0,probs_1,probs_2,probs_3" ] || fail "header $(head -1 out.txt)"
+    [ "$(wc -l <out.txt)" -eq 101 ] || fail "rows"
+    awk -F, 'NR > 1 { s = $1 + $2 + $3 + $4; if (NF != 4 || s < 0.9999 || s > 1.0001) exit 1 }' out.txt ||
+        fail "rows are not probabilities"
+}
+
+case_tty_progress() {
+    make_images
+    if ! script -qc true /dev/null >/dev/null 2>&1; then
+        echo "note: no script(1); skipping the terminal test"
+        return 0
+    fi
+    script -qc "'$cls' train --data tr.csv --val te.csv --epochs 3" /dev/null >tty.txt 2>&1 ||
+        fail "train on a terminal"
+    tr '\r' '\n' <tty.txt | sed 's/\x1b\[K//g' >lines.txt
+    for e in 1 2 3; do
+        grep -q "^Epoch $e/3$" lines.txt || fail "no Epoch $e/3 line"
+    done
+    grep -q '^50/50 \[==============================\] - [0-9.]*[mu]*s [0-9.]*[mu]*s/step - loss: [0-9.e+-]* - acc: [0-9.e+-]* - val_loss: [0-9.e+-]* - val_acc: [0-9.e+-]* - lr: 2 - .* samples/s$' \
+        lines.txt || fail "final bar line"
+    grep -q '^ 1/50 \[\.*\] - ETA: ' lines.txt || fail "first progress line"
+    grep -q $'\033\\[K' tty.txt || fail "no erase-line on a terminal"
+    # Epochs that are not logged are drawn and erased.
+    script -qc "'$cls' train --data tr.csv --epochs 20 --log-every 10" /dev/null >tty2.txt 2>&1 || fail "train 20"
+    [ "$(tr '\r' '\n' <tty2.txt | sed 's/\x1b\[K//g' | grep -c '^Epoch [0-9]*/20$')" -eq 3 ] ||
+        fail "logged epochs on a terminal"
+    # Off a terminal: no control codes, one line per epoch.
+    "$cls" train --data tr.csv --val te.csv --epochs 3 >pipe.txt 2>&1 || fail "piped"
+    grep -q $'[\r\033]' pipe.txt && fail "control codes off a terminal"
+    [ "$(grep -c '^epoch [0-9]/3  loss .* val_acc .*  lr 2  ' pipe.txt)" -eq 3 ] || fail "piped epoch lines"
 }
 
 type "case_$name" >/dev/null 2>&1 || { echo "no case $name" >&2; exit 2; }

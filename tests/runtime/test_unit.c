@@ -1,13 +1,14 @@
 /*
  * test_unit.c - unit tests of the runtime's internals: the JSON parser,
- * the RNG, the CSV loader, batching layouts and checkpoint loading.
+ * the RNG, the CSV, IDX and NPY loaders and file lists, learning-rate
+ * schedules, batching layouts and checkpoint loading.
  *
  * It links libmdlrt.a with its own main() and its own small descriptor (a
  * classifier with an i32 target and optimizer state), so none of this
- * depends on fake_linear.  The checkpoint tests also feed the loader every
- * truncation and thousands of random corruptions of a valid file: under the
- * sanitizer build that is a small fuzz test, and the loader must reject or
- * accept each one without a crash.
+ * depends on fake_linear.  The checkpoint, IDX and NPY tests also feed the
+ * loaders every truncation and thousands of random corruptions of a valid
+ * file: under the sanitizer build that is a small fuzz test, and a loader
+ * must reject or accept each one without a crash.
  */
 #include "rt_internal.h"
 
@@ -305,6 +306,264 @@ static void test_csv_bad(void) {
 }
 
 /*
+ * IDX and NPY
+ */
+
+static void write_bytes(const char *name, const void *data, size_t len) {
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    FILE *f = fopen(path, "wb");
+    fwrite(data, 1, len, f);
+    fclose(f);
+}
+
+/* x: 2 samples of [3] u8 (IDX), labels: 2 u8 (IDX). */
+static const unsigned char idx_x[] = {0, 0, 8, 2, 0, 0, 0, 2, 0, 0, 0, 3, 1, 2, 3, 250, 251, 255};
+static const unsigned char idx_label[] = {0, 0, 8, 1, 0, 0, 0, 2, 1, 0};
+
+static void test_idx(void) {
+    const rt_tensor *x = &test_inputs[0], *label = &test_targets[0];
+    rt_dataset *d = rt_idx_parse("x.idx", idx_x, sizeof idx_x, x);
+    CHECK(d && d->n == 2 && d->n_tensors == 1);
+    if (d) {
+        float *v = d->data[0];
+        CHECK(v[0] == 1 && v[2] == 3 && v[3] == 250 && v[5] == 255);
+    }
+    rt_data_free(d);
+    d = rt_idx_parse("l.idx", idx_label, sizeof idx_label, label);
+    CHECK(d && d->n == 2 && ((int32_t *)d->data[0])[0] == 1 && ((int32_t *)d->data[0])[1] == 0);
+    rt_data_free(d);
+    /* i16 big-endian -300, 7 as labels; f64 2.5 as x values. */
+    static const unsigned char i16[] = {0, 0, 0x0b, 1, 0, 0, 0, 2, 0xfe, 0xd4, 0, 7};
+    d = rt_idx_parse("i16.idx", i16, sizeof i16, label);
+    CHECK(d && ((int32_t *)d->data[0])[0] == -300 && ((int32_t *)d->data[0])[1] == 7);
+    rt_data_free(d);
+    static const unsigned char f64[] = {0, 0, 0x0e, 2, 0, 0, 0, 1, 0, 0, 0, 3, 0x40, 4, 0, 0, 0, 0, 0, 0,
+                                        0xc0, 0,  0, 0, 0, 0, 0, 0, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0};
+    d = rt_idx_parse("f64.idx", f64, sizeof f64, x);
+    CHECK(d && ((float *)d->data[0])[0] == 2.5f && ((float *)d->data[0])[1] == -2 && ((float *)d->data[0])[2] == 1);
+    rt_data_free(d);
+
+    CHECK_ERROR(!(d = rt_idx_parse("x.idx", idx_x, sizeof idx_x, label)), "each sample is 3 (3 values), but");
+    CHECK_ERROR(!(d = rt_idx_parse("l.idx", idx_label, sizeof idx_label, x)), "each sample is a single value");
+    CHECK_ERROR(!(d = rt_idx_parse("x.idx", idx_x, sizeof idx_x - 1, x)), "the file has 5");
+    unsigned char copy[sizeof idx_x + 1];
+    memcpy(copy, idx_x, sizeof idx_x);
+    copy[sizeof idx_x] = 9;
+    CHECK_ERROR(!(d = rt_idx_parse("x.idx", copy, sizeof copy, x)), "1 bytes after the 2 x 3 u8 data");
+    copy[2] = 0x0a;
+    CHECK_ERROR(!(d = rt_idx_parse("x.idx", copy, sizeof idx_x, x)), "not an IDX file: magic 00 00 0a 02");
+    /* A huge dimension is refused before anything is allocated. */
+    static const unsigned char huge[] = {0, 0, 8, 3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 3};
+    CHECK_ERROR(!(d = rt_idx_parse("h.idx", huge, sizeof huge, x)), "too large");
+    /* Every truncation is refused. */
+    int refused = 1;
+    for (size_t len = 0; len < sizeof idx_x; len++) {
+        d = rt_idx_parse("x.idx", idx_x, len, x);
+        refused &= d == NULL;
+        rt_data_free(d);
+    }
+    CHECK(refused);
+}
+
+/* A version 1.0 NPY file of `descr` and `shape` holding `data`. */
+static size_t make_npy(unsigned char *out, const char *descr, const char *shape, const void *data, size_t n) {
+    char dict[128];
+    snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': %s, }", descr, shape);
+    size_t len = strlen(dict) + 1;
+    while ((10 + len) % 64)
+        len++;
+    memcpy(out, "\x93NUMPY\x01\x00", 8);
+    out[8] = (unsigned char)len;
+    out[9] = (unsigned char)(len >> 8);
+    memset(out + 10, ' ', len);
+    memcpy(out + 10, dict, strlen(dict));
+    out[10 + len - 1] = '\n';
+    memcpy(out + 10 + len, data, n);
+    return 10 + len + n;
+}
+
+static void test_npy(void) {
+    const rt_tensor *x = &test_inputs[0], *label = &test_targets[0];
+    unsigned char buf[512];
+    const float xs[] = {1.5f, -2, 3, 4, 5, 6};
+    size_t n = make_npy(buf, "<f4", "(2, 3)", xs, sizeof xs);
+    rt_dataset *d = rt_npy_parse("x.npy", buf, n, x);
+    CHECK(d && d->n == 2 && ((float *)d->data[0])[0] == 1.5f && ((float *)d->data[0])[5] == 6);
+    rt_data_free(d);
+    /* The same as (2, 3, 1): the per-sample count is what matters. */
+    n = make_npy(buf, "<f4", "(2, 3, 1)", xs, sizeof xs);
+    d = rt_npy_parse("x.npy", buf, n, x);
+    CHECK(d && d->n == 2);
+    rt_data_free(d);
+    const int64_t labels[] = {3, -1};
+    n = make_npy(buf, "<i8", "(2,)", labels, sizeof labels);
+    d = rt_npy_parse("l.npy", buf, n, label);
+    CHECK(d && ((int32_t *)d->data[0])[0] == 3 && ((int32_t *)d->data[0])[1] == -1);
+    rt_data_free(d);
+    const unsigned char big[] = {0, 0, 0, 5, 0xff, 0xff, 0xff, 0xfe};
+    n = make_npy(buf, ">i4", "(2,)", big, sizeof big);
+    d = rt_npy_parse("b.npy", buf, n, label);
+    CHECK(d && ((int32_t *)d->data[0])[0] == 5 && ((int32_t *)d->data[0])[1] == -2);
+    rt_data_free(d);
+    const unsigned char flags[] = {1, 0};
+    n = make_npy(buf, "|b1", "(2,)", flags, sizeof flags);
+    d = rt_npy_parse("b.npy", buf, n, label);
+    CHECK(d && ((int32_t *)d->data[0])[0] == 1 && ((int32_t *)d->data[0])[1] == 0);
+    rt_data_free(d);
+
+    const int64_t too_big[] = {(int64_t)1 << 40, 0};
+    n = make_npy(buf, "<i8", "(2,)", too_big, sizeof too_big);
+    CHECK_ERROR(!(d = rt_npy_parse("l.npy", buf, n, label)), "is not an integer in i32's range");
+    const double inf[] = {1, 1e300, 3, 4, 5, 6};
+    n = make_npy(buf, "<f8", "(2, 3)", inf, sizeof inf);
+    CHECK_ERROR(!(d = rt_npy_parse("x.npy", buf, n, x)), "value 1e+300 of sample 0 (x[1]) is out of range for f32");
+    n = make_npy(buf, "<f4", "()", xs, 4);
+    CHECK_ERROR(!(d = rt_npy_parse("x.npy", buf, n, x)), "0-dimensional");
+    n = make_npy(buf, "<f2", "(2, 3)", xs, 12);
+    CHECK_ERROR(!(d = rt_npy_parse("x.npy", buf, n, x)), "NPY dtype '<f2' is not supported");
+    n = make_npy(buf, "<f4", "(2, 3)", xs, sizeof xs);
+    int refused = 1;
+    for (size_t len = 0; len < n; len++) {
+        d = rt_npy_parse("x.npy", buf, len, x);
+        refused &= d == NULL;
+        rt_data_free(d);
+    }
+    CHECK(refused);
+    /* Random corruptions of the header: reject or accept, never crash. */
+    rt_rng r;
+    rt_rng_seed(&r, 3, 99);
+    unsigned char copy[512];
+    for (int trial = 0; trial < 3000; trial++) {
+        memcpy(copy, buf, n);
+        for (int k = 0; k < 3; k++)
+            copy[rt_rng_below(&r, n - sizeof xs)] = (unsigned char)" {}(),:'<>|fiub0123456789xTrueFalse"[rt_rng_below(&r, 35)];
+        rt_data_free(rt_npy_parse("x.npy", copy, n, x));
+    }
+}
+
+/* Files listed with commas, each format feeding the next tensors. */
+static void test_file_lists(void) {
+    char list[512], x_idx[160], l_idx[160], x_csv[160], all_csv[160];
+    write_bytes("x.idx", idx_x, sizeof idx_x);
+    write_bytes("l.idx", idx_label, sizeof idx_label);
+    snprintf(x_idx, sizeof x_idx, "%s/x.idx", tmpdir);
+    snprintf(l_idx, sizeof l_idx, "%s/l.idx", tmpdir);
+    snprintf(x_csv, sizeof x_csv, "%s", write_tmp("x.csv", "a,b,c\n1,2,3\n250,251,255\n"));
+    snprintf(all_csv, sizeof all_csv, "%s", write_tmp("all.csv", "1,2,3,1\n250,251,255,0\n"));
+    snprintf(list, sizeof list, "%s,%s", x_idx, l_idx);
+    rt_dataset *d = rt_data_load(&test_model, list, RT_DATA_LABELLED);
+    CHECK(d && d->n == 2 && d->n_tensors == 2 && d->tensors[1] == &test_targets[0]);
+    CHECK(d && strcmp(d->path, list) == 0);
+    rt_data_free(d);
+    snprintf(list, sizeof list, "%s,%s", x_csv, l_idx);
+    d = rt_data_load(&test_model, list, RT_DATA_LABELLED);
+    CHECK(d && d->n == 2 && ((float *)d->data[0])[4] == 251 && ((int32_t *)d->data[1])[0] == 1);
+    rt_data_free(d);
+    /* predict: targets dropped, or absent. */
+    snprintf(list, sizeof list, "%s,%s", x_idx, l_idx);
+    d = rt_data_load(&test_model, list, RT_DATA_INPUTS);
+    CHECK(d && d->n_tensors == 1);
+    rt_data_free(d);
+    d = rt_data_load(&test_model, all_csv, RT_DATA_INPUTS);
+    CHECK(d && d->n_tensors == 1 && d->n == 2);
+    rt_data_free(d);
+    CHECK_ERROR(!(d = rt_data_load(&test_model, x_idx, RT_DATA_LABELLED)), "no file for target \"label\"");
+    snprintf(list, sizeof list, "%s,%s", all_csv, l_idx);
+    CHECK_ERROR(!(d = rt_data_load(&test_model, list, RT_DATA_LABELLED)), "l.idx: one file too many");
+    CHECK_ERROR(!(d = rt_data_load(&test_model, ",", RT_DATA_LABELLED)), "empty file name");
+    snprintf(list, sizeof list, "%s,%s", x_idx, x_idx);
+    CHECK_ERROR(!(d = rt_data_load(&test_model, list, RT_DATA_LABELLED)), "x.idx: each sample is 3 (3 values)");
+
+    /* --val-split: the last fraction, copied out. */
+    d = rt_data_load(&test_model, write_tmp("five.csv", "1,1,1,0\n2,2,2,1\n3,3,3,0\n4,4,4,1\n5,5,5,0\n"),
+                     RT_DATA_LABELLED);
+    rt_dataset *v = d ? rt_data_split(d, 0.4) : NULL;
+    CHECK(v && d->n == 3 && v->n == 2 && ((float *)v->data[0])[0] == 4 && ((int32_t *)v->data[1])[1] == 0);
+    CHECK(v && strstr(v->path, "the last 40% of"));
+    rt_data_free(v);
+    CHECK_ERROR(!(v = rt_data_split(d, 0.9)), "leaves nothing to train on");
+    rt_data_free(d);
+}
+
+/*
+ * Learning-rate schedules
+ */
+
+static rt_model with_schedule(const char *name, int n, const char *const *names, const double *values) {
+    rt_model m = test_model;
+    m.schedule = name;
+    m.n_sched_args = n;
+    m.sched_arg_names = names;
+    m.sched_arg_values = values;
+    return m;
+}
+
+static int near(double a, double b) { return fabs(a - b) <= 1e-12 * fmax(1, fabs(b)); }
+
+static void test_schedules(void) {
+    rt_schedule s;
+    rt_model m = with_schedule(NULL, 0, NULL, NULL);
+    CHECK(rt_schedule_resolve(&m, &s) == 0 && s.kind == RT_SCHED_CONSTANT);
+    CHECK(near(rt_schedule_lr(&s, 0.1, 12345, 10, 100), 0.1));
+
+    /* step(step_size = 2, gamma = 0.5), 10 steps per epoch */
+    static const char *const step_names[] = {"step_size", "gamma"};
+    static const double step_values[] = {2, 0.5};
+    m = with_schedule("step", 2, step_names, step_values);
+    CHECK(rt_schedule_resolve(&m, &s) == 0);
+    CHECK(near(rt_schedule_lr(&s, 1, 0, 10, 100), 1));
+    CHECK(near(rt_schedule_lr(&s, 1, 19, 10, 100), 1));
+    CHECK(near(rt_schedule_lr(&s, 1, 20, 10, 100), 0.5));
+    CHECK(near(rt_schedule_lr(&s, 1, 45, 10, 100), 0.25));
+    /* defaults: step_size 1, gamma 0.1 */
+    m = with_schedule("step", 0, NULL, NULL);
+    CHECK(rt_schedule_resolve(&m, &s) == 0 && near(rt_schedule_lr(&s, 1, 25, 10, 100), 0.01));
+
+    static const char *const exp_names[] = {"gamma"};
+    static const double exp_values[] = {0.9};
+    m = with_schedule("exponential", 1, exp_names, exp_values);
+    CHECK(rt_schedule_resolve(&m, &s) == 0);
+    CHECK(near(rt_schedule_lr(&s, 2, 9, 10, 100), 2));
+    CHECK(near(rt_schedule_lr(&s, 2, 30, 10, 100), 2 * 0.9 * 0.9 * 0.9));
+
+    /* cosine(min_lr = 0.1, warmup = 4) over 100 steps */
+    static const char *const cos_names[] = {"min_lr", "warmup"};
+    static const double cos_values[] = {0.1, 4};
+    m = with_schedule("cosine", 2, cos_names, cos_values);
+    CHECK(rt_schedule_resolve(&m, &s) == 0);
+    double full0 = 0.1 + 0.9 * (1 + cos(0)) / 2;
+    CHECK(near(rt_schedule_lr(&s, 1, 0, 10, 100), full0 * 0.25));
+    CHECK(near(rt_schedule_lr(&s, 1, 2, 10, 100), (0.1 + 0.9 * (1 + cos(M_PI * 0.02)) / 2) * 0.75));
+    CHECK(near(rt_schedule_lr(&s, 1, 50, 10, 100), 0.55));
+    CHECK(near(rt_schedule_lr(&s, 1, 100, 10, 100), 0.1));
+    char buf[128];
+    rt_schedule_describe(&m, buf, sizeof buf);
+    CHECK(strcmp(buf, "cosine(min_lr=0.1, warmup=4)") == 0);
+
+    /* warmup alone: lr (s + 1) / warmup for the first steps */
+    static const char *const warm_names[] = {"warmup"};
+    static const double warm_values[] = {10};
+    m = with_schedule("constant", 1, warm_names, warm_values);
+    CHECK(rt_schedule_resolve(&m, &s) == 0);
+    CHECK(near(rt_schedule_lr(&s, 0.5, 0, 10, 100), 0.05));
+    CHECK(near(rt_schedule_lr(&s, 0.5, 4, 10, 100), 0.25));
+    CHECK(near(rt_schedule_lr(&s, 0.5, 9, 10, 100), 0.5));
+    CHECK(near(rt_schedule_lr(&s, 0.5, 50, 10, 100), 0.5));
+
+    m = with_schedule("linear", 0, NULL, NULL);
+    CHECK_ERROR(rt_schedule_resolve(&m, &s), "unknown learning-rate schedule \"linear\"");
+    m = with_schedule("cosine", 1, exp_names, exp_values);
+    CHECK_ERROR(rt_schedule_resolve(&m, &s), "schedule cosine has no setting \"gamma\"");
+    static const double zero[] = {0, 0.5};
+    m = with_schedule("step", 2, step_names, zero);
+    CHECK_ERROR(rt_model_check(&m), "step_size = 0 is not a number > 0");
+    static const double negative[] = {-1};
+    m = with_schedule("exponential", 1, exp_names, negative);
+    CHECK_ERROR(rt_model_check(&m), "gamma = -1 is not a finite number >= 0");
+}
+
+/*
  * Layouts
  */
 
@@ -467,7 +726,8 @@ static void test_descriptor_check(void) {
 }
 
 static void cleanup(void) {
-    const char *names[] = {"good.csv", "inputs.csv", "inputs4.csv", "bad.csv", "c.ckpt"};
+    const char *names[] = {"good.csv", "inputs.csv", "inputs4.csv", "bad.csv", "c.ckpt", "x.idx",
+                           "l.idx",    "x.csv",      "all.csv",     "five.csv"};
     char path[128];
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         snprintf(path, sizeof path, "%s/%s", tmpdir, names[i]);
@@ -490,6 +750,10 @@ int main(void) {
     test_init();
     test_csv_good();
     test_csv_bad();
+    test_idx();
+    test_npy();
+    test_file_lists();
+    test_schedules();
     test_layout();
     test_checkpoints();
     test_descriptor_check();

@@ -1,0 +1,167 @@
+/*
+ * rt_eval.c - evaluation: the loss and metrics over a whole data set, and
+ * the `eval` command.
+ *
+ * rt_evaluate() walks the data in order in batches, calling eval_step with
+ * hyper-parameter "training" at 0, and weights each batch's loss and
+ * metrics by its size, so a short last batch counts for what it holds.
+ * Training uses it for validation and for the final loss.
+ *
+ * For a classifier -- an f32 [B, K] output with K >= 2 and an i32 [B]
+ * target -- it can also count the argmax of that output against the
+ * labels: `eval` prints the accuracy and the K x K confusion matrix (rows
+ * the true class, columns the predicted one).
+ */
+#include "rt_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The largest K the confusion matrix is printed for. */
+#define RT_CONFUSION_MAX_PRINT 40
+
+/* The first f32 [B, K] output (K >= 2) and the first i32 [B] target;
+ * 0 if the model has both, -1 if not. */
+int rt_confusion_init(const rt_model *m, rt_confusion *c) {
+    memset(c, 0, sizeof *c);
+    for (int i = 0; i < m->n_outputs && !c->output; i++) {
+        const rt_tensor *t = &m->outputs[i];
+        if (t->dtype == RT_F32 && t->rank == 2 && t->batch_mask == 1 && t->dims[1] >= 2)
+            c->output = t;
+    }
+    for (int i = 0; i < m->n_targets && !c->target; i++) {
+        const rt_tensor *t = &m->targets[i];
+        if (t->dtype == RT_I32 && t->rank == 1 && t->batch_mask == 1)
+            c->target = t;
+    }
+    if (!c->output || !c->target)
+        return -1;
+    c->k = c->output->dims[1];
+    c->counts = rt_xcalloc((size_t)(c->k * c->k), sizeof *c->counts);
+    return 0;
+}
+
+/* The first largest element; NaNs never win (all NaN: 0). */
+static int64_t argmax(const float *v, int64_t k) {
+    int64_t best = 0;
+    for (int64_t j = 1; j < k; j++)
+        if (v[j] > v[best] || (isnan(v[best]) && !isnan(v[j])))
+            best = j;
+    return best;
+}
+
+static void count_batch(rt_confusion *c, const char *arena, const rt_dataset *d, int64_t start, int64_t b,
+                        float *scores) {
+    const int32_t *labels = d->data[rt_data_find(d, c->target)];
+    for (int64_t i = 0; i < b; i++) {
+        rt_read_sample(arena, c->output, b, i, scores);
+        int64_t label = labels[start + i], predicted = argmax(scores, c->k);
+        c->total++;
+        if (label < 0 || label >= c->k) {
+            c->outside++;
+            continue;
+        }
+        c->counts[label * c->k + predicted]++;
+        c->correct += label == predicted;
+    }
+}
+
+/* Loss and metrics over all of d, weighted by batch size.  Samples are
+ * gathered and hyper-parameters written before every call: kernels may
+ * reuse data slots as scratch. */
+int rt_evaluate(const rt_model *m, char *arena, const rt_dataset *d, int64_t batch, const float *hypers, double step,
+                double *loss, double *metrics, rt_confusion *c) {
+    if (!m->eval_step)
+        return rt_error("model %s has no eval step", m->name);
+    if (c && (!c->output || rt_data_find(d, c->target) < 0))
+        c = NULL;
+    int64_t *order = rt_identity_order(d->n);
+    float *scores = c ? rt_xmalloc((size_t)c->k * sizeof *scores) : NULL;
+    *loss = 0;
+    for (int j = 0; j < m->n_metrics; j++)
+        metrics[j] = 0;
+    for (int64_t start = 0; start < d->n; start += batch) {
+        int64_t b = d->n - start < batch ? d->n - start : batch;
+        rt_gather(arena, d, order + start, b);
+        rt_write_hypers(m, arena, hypers, 0, step);
+        m->eval_step(arena, b);
+        if (m->has_loss)
+            *loss += (double)b * rt_scalar(arena, &m->loss);
+        for (int j = 0; j < m->n_metrics; j++)
+            metrics[j] += (double)b * rt_scalar(arena, &m->metrics[j]);
+        if (c)
+            count_batch(c, arena, d, start, b, scores);
+    }
+    *loss /= (double)d->n;
+    for (int j = 0; j < m->n_metrics; j++)
+        metrics[j] /= (double)d->n;
+    free(scores);
+    free(order);
+    return 0;
+}
+
+/*
+ * eval
+ */
+
+static void print_confusion(const rt_confusion *c) {
+    int64_t counted = c->total - c->outside;
+    printf("accuracy %.6g (%lld of %lld: argmax of %s against %s)\n",
+           counted ? (double)c->correct / (double)counted : 0.0, (long long)c->correct, (long long)counted,
+           c->output->name, c->target->name);
+    if (c->outside)
+        printf("(%lld samples with a %s outside 0..%lld are left out)\n", (long long)c->outside, c->target->name,
+               (long long)(c->k - 1));
+    if (c->k > RT_CONFUSION_MAX_PRINT) {
+        printf("confusion matrix: not printed for %lld classes (at most %d)\n", (long long)c->k,
+               RT_CONFUSION_MAX_PRINT);
+        return;
+    }
+    int64_t largest = c->k - 1;
+    for (int64_t i = 0; i < c->k * c->k; i++)
+        if (c->counts[i] > largest)
+            largest = c->counts[i];
+    int w = snprintf(NULL, 0, "%lld", (long long)largest) + 1;
+    int label_w = snprintf(NULL, 0, "%lld", (long long)(c->k - 1));
+    printf("confusion matrix (rows: true %s, columns: predicted):\n", c->target->name);
+    printf("%*s", label_w + 1, "");
+    for (int64_t j = 0; j < c->k; j++)
+        printf(" %*lld", w, (long long)j);
+    printf("\n");
+    for (int64_t i = 0; i < c->k; i++) {
+        printf("%*lld:", label_w, (long long)i);
+        for (int64_t j = 0; j < c->k; j++)
+            printf(" %*lld", w, (long long)c->counts[i * c->k + j]);
+        printf("\n");
+    }
+}
+
+int rt_cmd_eval(const rt_model *m, const rt_opts *o) {
+    if (!o->load || !o->data) {
+        fprintf(stderr, "error: eval needs --load CKPT and --data FILE (see '%s eval --help')\n", o->prog);
+        return RT_EXIT_USAGE;
+    }
+    int64_t batch;
+    if (rt_resolve_batch(m, o->batch, m->max_batch, &batch))
+        return RT_EXIT_FAIL;
+    rt_dataset *d = rt_data_load(m, o->data, RT_DATA_LABELLED);
+    char *arena = d ? rt_setup(m, m->seed, o->load) : NULL;
+    double loss, *metrics = rt_xcalloc((size_t)m->n_metrics + 1, sizeof *metrics);
+    rt_confusion c;
+    int classifier = rt_confusion_init(m, &c) == 0;
+    int rc = arena ? rt_evaluate(m, arena, d, batch, NULL, 0, &loss, metrics, classifier ? &c : NULL) : -1;
+    if (rc == 0) {
+        if (m->has_loss)
+            printf("loss %.6g\n", loss);
+        for (int j = 0; j < m->n_metrics; j++)
+            printf("%s %.6g\n", m->metrics[j].name, metrics[j]);
+        if (classifier)
+            print_confusion(&c);
+    }
+    free(c.counts);
+    free(metrics);
+    rt_arena_free(arena);
+    rt_data_free(d);
+    return rc ? RT_EXIT_FAIL : 0;
+}
