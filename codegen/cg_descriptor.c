@@ -3,9 +3,9 @@
  *
  * It defines `const rt_model mdl_model` (runtime/mdlrt.h): every tensor the
  * runtime touches with its arena offset, the entry points, the `train`
- * block and a few numbers for `info`.  The file is plain C11 with
- * designated initialisers, so it reads like the struct it fills and
- * compiles warning-free with any C compiler.
+ * block with its learning-rate schedule, and a few numbers for `info`.
+ * The file is plain C11 with designated initialisers, so it reads like the
+ * struct it fills and compiles warning-free with any C compiler.
  *
  * Names come from the user's source and may hold anything, so every string
  * is written as an escaped literal: quotes and backslashes escaped, `?`
@@ -178,6 +178,25 @@ static void write_hypers(writer *w) {
     fputs("};\n\n", w->out);
 }
 
+/* The schedule's settings, as two parallel arrays. */
+static void write_schedule(writer *w) {
+    const ir_graph *g = w->g;
+    if (!g->schedule || g->n_sched_args <= 0)
+        return;
+    int n = g->n_sched_args < 8 ? g->n_sched_args : 8;
+    fputs("static const char *const sched_arg_names[] = {", w->out);
+    for (int i = 0; i < n; i++) {
+        fputs(i ? ", " : "", w->out);
+        write_string(w->out, g->sched_arg_names[i]);
+    }
+    fputs("};\nstatic const double sched_arg_values[] = {", w->out);
+    for (int i = 0; i < n; i++) {
+        fputs(i ? ", " : "", w->out);
+        write_double(w->out, g->sched_arg_values[i]);
+    }
+    fputs("};\n\n", w->out);
+}
+
 static int64_t entry_flops(const ir_graph *g, const entry *en) {
     int64_t flops = 0;
     if (!en->present)
@@ -220,6 +239,12 @@ static void write_model(writer *w, const entries *es, int n_inputs, int n_target
     write_string(out, g->optimizer);
     fprintf(out, ",\n    .batch = %" PRId64 ",\n    .epochs = %" PRId64 ",\n    .seed = %" PRIu64 "u,\n", g->batch,
             g->epochs, g->seed);
+    fputs("    .schedule = ", out);
+    write_string(out, g->schedule);
+    int n_sched = g->schedule && g->n_sched_args > 0 ? (g->n_sched_args < 8 ? g->n_sched_args : 8) : 0;
+    fprintf(out, ",\n    .n_sched_args = %d,\n", n_sched);
+    fprintf(out, "    .sched_arg_names = %s,\n    .sched_arg_values = %s,\n", n_sched ? "sched_arg_names" : "NULL",
+            n_sched ? "sched_arg_values" : "NULL");
     fprintf(out, "    .flops_per_train_step = %" PRId64 ",\n    .flops_per_predict_step = %" PRId64 ",\n",
             entry_flops(g, &es->e[ENTRY_TRAIN]), entry_flops(g, &es->e[ENTRY_PREDICT]));
     fprintf(out, "    .scratch_bytes = %" PRId64 ",\n};\n", w->plan->scratch_bytes);
@@ -239,6 +264,7 @@ int cg_write_descriptor(const ir_graph *g, const entries *es, const mem_plan *pl
     write_results(&w, g->outputs, g->n_outputs, "outputs", "output");
     write_results(&w, g->metrics, g->n_metrics, "metrics", "metric");
     write_hypers(&w);
+    write_schedule(&w);
     write_model(&w, es, n_inputs, n_targets);
     if (!w.failed && (fflush(out) != 0 || ferror(out))) {
         cg_error("cannot write the model descriptor");
