@@ -166,11 +166,17 @@ static void print_summary(const train_run *r) {
 /* "  loss 0.1  mae 0.2" or, Keras style, " - loss: 0.1 - mae: 0.2" */
 static void add_values(rt_buf *b, const rt_model *m, int keras, const char *prefix, double loss,
                        const double *metrics) {
-    const char *fmt = keras ? " - %s%s: %.4g" : "  %s%s %.6g";
-    if (m->has_loss)
-        rt_buf_printf(b, fmt, prefix, "loss", loss);
-    for (int j = 0; j < m->n_metrics; j++)
-        rt_buf_printf(b, fmt, prefix, m->metrics[j].name, metrics[j]);
+    for (int j = m->has_loss ? -1 : 0; j < m->n_metrics; j++) {
+        const char *name = j < 0 ? "loss" : m->metrics[j].name;
+        double v = j < 0 ? loss : metrics[j];
+        /* Keras's fixed 4 decimals keep a redrawn line from jittering. */
+        if (!keras)
+            rt_buf_printf(b, "  %s%s %.6g", prefix, name, v);
+        else if (fabs(v) >= 1e-3 && fabs(v) < 1e5)
+            rt_buf_printf(b, " - %s%s: %.4f", prefix, name, v);
+        else
+            rt_buf_printf(b, " - %s%s: %.4g", prefix, name, v);
+    }
 }
 
 /* The logged line of an epoch, off a terminal. */
