@@ -42,7 +42,7 @@ static const option options[] = {
     {"--val-split", "X", OPT_FRACTION, FIELD(val_split), FIELD(has_val_split), CMD_TRAIN,
      "hold out the last fraction X (0 < X < 1) of --data for validation instead"},
     {"--input", "FILES", OPT_STRING, FIELD(input), NONE, CMD_PREDICT,
-     "inputs to predict for, '-' for a CSV on stdin (required)"},
+     "inputs to predict for, '-' for stdin (required)"},
     {"--output", "FILE", OPT_STRING, FIELD(output), NONE, CMD_PREDICT, "where to write the CSV (default: stdout)"},
     {"--load", "CKPT", OPT_STRING, FIELD(load), NONE, CMD_TRAIN | CMD_GRADCHECK,
      "start from this checkpoint instead of the initialisers"},

@@ -571,6 +571,15 @@ case_val_split() {
     [ "$(awk '/^loss/ { print $2 }' out.txt)" = "$val_loss" ] || fail "val_loss $val_loss is not the last 100's"
     expect_ok "$cls" train --data first300.csv --val last100.csv --epochs 2 --save v.ckpt
     cmp -s s.ckpt v.ckpt || fail "--val-split 0.25 differs from --val with the same split"
+    # --seed makes a run repeatable, shuffle included; another seed differs.
+    for run in a b c; do
+        seed=3 && [ $run = c ] && seed=4
+        expect_ok "$cls" train --data tr-images.npy,tr-labels.npy --val-split 0.2 --epochs 3 --seed $seed \
+            --save $run.ckpt --log $run.csv
+        cut -d, -f1-7 $run.csv >$run.values
+    done
+    cmp -s a.ckpt b.ckpt && cmp -s a.values b.values || fail "--seed 3 twice differs"
+    cmp -s a.ckpt c.ckpt && fail "--seed 3 and 4 give the same checkpoint"
     expect_error 2 "--val and --val-split both give validation data" \
         "$cls" train --data tr.csv --val te.csv --val-split 0.1
     expect_error 2 "--val-split expects a number between 0 and 1 (exclusive), got '1'" \
