@@ -45,7 +45,7 @@ static const char *const snippets[][2] = {
     {"cross_entropy", "input x: f32[B, 4]\ntarget y: f32[B, 3]\nloss cross_entropy(dense(x, 3), y)\n"},
     {"binary_ce", "input x: f32[B, 4]\ntarget y: f32[B, 2]\nloss binary_cross_entropy(4 * dense(x, 2), y)\n"},
     {"activations", "input x: f32[B, 3]\nparam w: f32[3] = normal(0, 2)\nz = x * w + 0.1\n"
-                    "loss mean(softplus(z) + leaky_relu(z, slope = 0.2) + elu(z) + silu(z) + clip(z, -0.5, 0.5))\n"},
+                    "loss mean(softplus(z) + leaky_relu(z, slope = 0.2) + elu(z) + silu(z) + clip(z, -0.5, 0.5) + gelu(z))\n"},
     {"sparse_ce", "input x: f32[B, 5]\ntarget y: i32[B]\nh = relu(dense(x, 6))\nlogits = dense(h, 4)\n"
                   "loss sparse_cross_entropy(logits, y) + 0.1 * label_smoothing_cross_entropy(logits, y)\n"
                   "metric acc = accuracy(logits, y)\n"},
