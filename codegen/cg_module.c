@@ -98,6 +98,14 @@ int cg_kernel_transpose(cg_kernel *k);
 int cg_kernel_slice(cg_kernel *k);
 int cg_kernel_pad(cg_kernel *k);
 int cg_kernel_concat(cg_kernel *k);
+int cg_kernel_conv2d(cg_kernel *k);
+int cg_kernel_conv2d_grad_input(cg_kernel *k);
+int cg_kernel_conv2d_grad_weight(cg_kernel *k);
+int cg_kernel_max_pool2d(cg_kernel *k);
+int cg_kernel_max_pool2d_grad(cg_kernel *k);
+int cg_kernel_max_pool2d_pick(cg_kernel *k);
+int cg_kernel_avg_pool2d(cg_kernel *k);
+int cg_kernel_avg_pool2d_grad(cg_kernel *k);
 
 #define CG_KERNEL_LEAF(name) cg_kernel_##name
 #define CG_KERNEL_UNARY(name) cg_kernel_elementwise

@@ -871,7 +871,7 @@ static int int_arg(lower *l, const ast_expr *e, const args *a, const char *fn, c
     if (v.kind == V_ERROR && arg->kind != AST_LIST)
         return -1;
     if (v.kind != V_INT || v.i < lo || v.i > hi) {
-        if (hi == INT64_MAX)
+        if (hi >= INT32_MAX)
             error_at(l, arg->loc, "%s(): '%s' must be an integer of at least %lld", fn, name, (long long)lo);
         else
             error_at(l, arg->loc, "%s(): '%s' must be an integer in [%lld, %lld]", fn, name, (long long)lo,
@@ -1024,18 +1024,80 @@ static value b_gather(lower *l, const ast_expr *e, args *a) {
     return idx.kind == V_ERROR ? ERR : node_or_error(l, e, ir_gather(l->g, table.node, idx.node));
 }
 
+/* conv2d(x, w, stride = 1, padding = 0): x [N, C, H, W], w [O, C, KH, KW]
+ * -> [N, O, OH, OW], cross-correlation as in PyTorch. */
+static value b_conv2d(lower *l, const ast_expr *e, args *a) {
+    static const char *const keys[] = {"stride", "padding", NULL};
+    if (arity_check(l, e, a, "conv2d", 2, 4) || check_keywords(l, a, "conv2d", keys))
+        return ERR;
+    value x = need_tensor(l, e, a, 0, "conv2d"), w = need_tensor(l, e, a, 1, "conv2d");
+    int64_t stride = 1, padding = 0;
+    if (x.kind == V_ERROR || w.kind == V_ERROR || int_arg(l, e, a, "conv2d", "stride", 2, 0, 1, INT32_MAX, &stride) ||
+        int_arg(l, e, a, "conv2d", "padding", 3, 0, 0, INT32_MAX, &padding))
+        return ERR;
+    x = cast_to(l, x, IR_F32, e->loc);
+    w = cast_to(l, w, IR_F32, e->loc);
+    if (x.kind == V_ERROR || w.kind == V_ERROR)
+        return ERR;
+    return node_or_error(l, e, ir_conv2d(l->g, x.node, w.node, (int)stride, (int)padding));
+}
+
+/* max_pool2d(x, size, stride = size) and avg_pool2d: over size x size
+ * windows of x [N, C, H, W], no padding (leftover rows and columns are
+ * dropped, as PyTorch's default). */
+static value pooling(lower *l, const ast_expr *e, args *a, const char *fn, int is_max) {
+    static const char *const keys[] = {"size", "stride", NULL};
+    if (arity_check(l, e, a, fn, 1, 3) || check_keywords(l, a, fn, keys))
+        return ERR;
+    value x = need_tensor(l, e, a, 0, fn);
+    int64_t size = 0, stride = 0;
+    if (x.kind == V_ERROR || int_arg(l, e, a, fn, "size", 1, 1, 1, INT32_MAX, &size))
+        return ERR;
+    stride = size;
+    if (int_arg(l, e, a, fn, "stride", 2, 0, 1, INT32_MAX, &stride))
+        return ERR;
+    x = cast_to(l, x, IR_F32, e->loc);
+    if (x.kind == V_ERROR)
+        return ERR;
+    int id = is_max ? ir_max_pool2d(l->g, x.node, (int)size, (int)stride)
+                    : ir_avg_pool2d(l->g, x.node, (int)size, (int)stride);
+    return node_or_error(l, e, id);
+}
+
+static value b_max_pool2d(lower *l, const ast_expr *e, args *a) { return pooling(l, e, a, "max_pool2d", 1); }
+static value b_avg_pool2d(lower *l, const ast_expr *e, args *a) { return pooling(l, e, a, "avg_pool2d", 0); }
+
 static const struct builtin {
     const char *name;
     builtin_fn fn;
 } builtins[] = {
-    {"exp", b_exp},         {"log", b_log},       {"sqrt", b_sqrt},
-    {"abs", b_abs},         {"sign", b_sign},     {"tanh", b_tanh},
-    {"sigmoid", b_sigmoid}, {"relu", b_relu},     {"where", b_where},
-    {"sum", b_sum},         {"mean", b_mean},     {"max", b_max},
-    {"min", b_min},         {"float", b_float},   {"int", b_int},
-    {"reshape", b_reshape}, {"erf", b_erf},       {"stop_gradient", b_stop_gradient},
-    {"one_hot", b_one_hot}, {"argmax", b_argmax}, {"transpose", b_transpose},
-    {"slice", b_slice},     {"concat", b_concat}, {"gather", b_gather},
+    {"exp", b_exp},
+    {"log", b_log},
+    {"sqrt", b_sqrt},
+    {"abs", b_abs},
+    {"sign", b_sign},
+    {"tanh", b_tanh},
+    {"sigmoid", b_sigmoid},
+    {"relu", b_relu},
+    {"where", b_where},
+    {"sum", b_sum},
+    {"mean", b_mean},
+    {"max", b_max},
+    {"min", b_min},
+    {"float", b_float},
+    {"int", b_int},
+    {"reshape", b_reshape},
+    {"erf", b_erf},
+    {"stop_gradient", b_stop_gradient},
+    {"one_hot", b_one_hot},
+    {"argmax", b_argmax},
+    {"transpose", b_transpose},
+    {"slice", b_slice},
+    {"concat", b_concat},
+    {"gather", b_gather},
+    {"conv2d", b_conv2d},
+    {"max_pool2d", b_max_pool2d},
+    {"avg_pool2d", b_avg_pool2d},
 };
 
 /* ----------------------------------------------------- calls of functions */

@@ -461,6 +461,107 @@ static int eval_scatter_add(const eval_ctx *c, int id, double *out) {
     return 0;
 }
 
+/* --------------------------------------------------------- window ops
+ * Straight from the definitions: every (output position, kernel tap) pair
+ * is visited once, in the same order for the forward op and its adjoints. */
+
+enum { CONV_FORWARD, CONV_INPUT, CONV_WEIGHT };
+
+/* The three convolution ops: with y[n,o,i,j] and x[n,c,h,w] where
+ * h = i s + u - p, w = j s + v - p is inside the image,
+ *   forward  y[n,o,i,j] += x[n,c,h,w] wt[o,c,u,v]
+ *   input    x[n,c,h,w] += y[n,o,i,j] wt[o,c,u,v]   (out = x, inputs y, wt)
+ *   weight   wt[o,c,u,v] += y[n,o,i,j] x[n,c,h,w]   (out = wt, inputs x, y) */
+static int conv(const eval_ctx *c, int id, int mode, double *out) {
+    const ir_node *n = &c->g->nodes[id];
+    const ir_shape *xs = mode == CONV_INPUT ? &n->shape : &input(c, id, 0)->shape;
+    const ir_shape *ws = mode == CONV_WEIGHT ? &n->shape : &input(c, id, 1)->shape;
+    const ir_shape *ys = mode == CONV_FORWARD ? &n->shape : &input(c, id, mode == CONV_INPUT ? 0 : 1)->shape;
+    double *x = mode == CONV_INPUT ? out : (double *)input_values(c, id, 0);
+    double *wt = mode == CONV_WEIGHT ? out : (double *)input_values(c, id, 1);
+    double *y = mode == CONV_FORWARD ? out : (double *)input_values(c, id, mode == CONV_INPUT ? 0 : 1);
+    int64_t batch = dim_at(xs, 0, c->batch), ch = xs->dims[1], h = xs->dims[2], w = xs->dims[3];
+    int64_t o_n = ws->dims[0], kh = ws->dims[2], kw = ws->dims[3], oh = ys->dims[2], ow = ys->dims[3];
+    int64_t s = n->stride, p = n->padding;
+    for (int64_t b = 0; b < batch; b++)
+        for (int64_t o = 0; o < o_n; o++)
+            for (int64_t i = 0; i < oh; i++)
+                for (int64_t j = 0; j < ow; j++)
+                    for (int64_t k = 0; k < ch; k++)
+                        for (int64_t u = 0; u < kh; u++)
+                            for (int64_t v = 0; v < kw; v++) {
+                                int64_t r = i * s + u - p, q = j * s + v - p;
+                                if (r < 0 || r >= h || q < 0 || q >= w)
+                                    continue;
+                                double *xe = &x[((b * ch + k) * h + r) * w + q];
+                                double *we = &wt[((o * ch + k) * kh + u) * kw + v];
+                                double *ye = &y[((b * o_n + o) * oh + i) * ow + j];
+                                if (mode == CONV_FORWARD)
+                                    *ye += *xe * *we;
+                                else if (mode == CONV_INPUT)
+                                    *xe += *ye * *we;
+                                else
+                                    *we += *ye * *xe;
+                            }
+    return 0;
+}
+
+static int eval_conv2d(const eval_ctx *c, int id, double *out) { return conv(c, id, CONV_FORWARD, out); }
+static int eval_conv2d_grad_input(const eval_ctx *c, int id, double *out) { return conv(c, id, CONV_INPUT, out); }
+static int eval_conv2d_grad_weight(const eval_ctx *c, int id, double *out) { return conv(c, id, CONV_WEIGHT, out); }
+
+enum { POOL_MAX, POOL_MAX_GRAD, POOL_MAX_PICK, POOL_AVG, POOL_AVG_GRAD };
+
+/* Pooling over the windows of an image x[nc, h, w] (n and c merged) into
+ * y[nc, i, j].  The max ops find each window's first maximum in row-major
+ * order (a later element must be strictly greater, so NaN never wins
+ * unless it comes first); then
+ *   max       y = x[at]           max_grad  dx[at] += dy
+ *   max_pick  y = v[at]           avg       y = sum / size^2
+ *   avg_grad  dx[window] += dy / size^2 */
+static int pool(const eval_ctx *c, int id, int mode, double *out) {
+    const ir_node *n = &c->g->nodes[id];
+    int image_is_out = mode == POOL_MAX_GRAD || mode == POOL_AVG_GRAD;
+    const ir_shape *xs = image_is_out ? &n->shape : &input(c, id, 0)->shape;
+    const ir_shape *ys = image_is_out ? &input(c, id, n->n_inputs - 1)->shape : &n->shape;
+    const double *x = mode == POOL_AVG_GRAD ? NULL : input_values(c, id, 0);
+    const double *dy = image_is_out ? input_values(c, id, n->n_inputs - 1) : NULL;
+    int64_t planes = dim_at(xs, 0, c->batch) * xs->dims[1], h = xs->dims[2], w = xs->dims[3];
+    int64_t oh = ys->dims[2], ow = ys->dims[3], k = n->size, s = n->stride;
+    double area = (double)(k * k);
+    for (int64_t q = 0; q < planes; q++)
+        for (int64_t i = 0; i < oh; i++)
+            for (int64_t j = 0; j < ow; j++) {
+                int64_t first = (q * h + i * s) * w + j * s, at = first, y = (q * oh + i) * ow + j;
+                double sum = 0;
+                for (int64_t u = 0; u < k; u++)
+                    for (int64_t v = 0; v < k; v++) {
+                        int64_t e = first + u * w + v;
+                        if (mode == POOL_AVG)
+                            sum += x[e];
+                        else if (mode == POOL_AVG_GRAD)
+                            out[e] += dy[y] / area;
+                        else if (x[e] > x[at])
+                            at = e;
+                    }
+                if (mode == POOL_MAX)
+                    out[y] = x[at];
+                else if (mode == POOL_MAX_GRAD)
+                    out[at] += dy[y];
+                else if (mode == POOL_MAX_PICK)
+                    out[y] = input_values(c, id, 1)[at];
+                else if (mode == POOL_AVG)
+                    out[y] = sum / area;
+            }
+    return 0;
+}
+
+static int eval_max_pool2d(const eval_ctx *c, int id, double *out) { return pool(c, id, POOL_MAX, out); }
+static int eval_max_pool2d_grad(const eval_ctx *c, int id, double *out) { return pool(c, id, POOL_MAX_GRAD, out); }
+static int eval_max_pool2d_pick(const eval_ctx *c, int id, double *out) { return pool(c, id, POOL_MAX_PICK, out); }
+static int eval_avg_pool2d(const eval_ctx *c, int id, double *out) { return pool(c, id, POOL_AVG, out); }
+static int eval_avg_pool2d_grad(const eval_ctx *c, int id, double *out) { return pool(c, id, POOL_AVG_GRAD, out); }
+
 /* [M,K] @ [K,N] -> [M,N]; a transposed operand is stored as [K,M] / [N,K]. */
 static int eval_matmul(const eval_ctx *c, int id, double *out) {
     const ir_node *n = &c->g->nodes[id];

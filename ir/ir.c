@@ -555,6 +555,148 @@ static int shape_scatter_add(ir_graph *g, ir_node *n) {
     return 0;
 }
 
+/* ---------------------------------------------------------- window ops */
+
+/* An f32 NCHW image: rank 4, only N may be the batch dim. */
+static int check_image(ir_graph *g, const ir_node *n, const ir_node *x, const char *what) {
+    char a[128];
+    if (x->dtype != IR_F32 || x->shape.rank != 4 || (x->shape.batch_mask & ~1u))
+        return fail(g, "%s: %s must be f32[N, C, H, W] with only N the batch, got %s", ir_ops[n->op].name, what,
+                    ir_type_str(x->dtype, &x->shape, a, sizeof a));
+    return 0;
+}
+
+/* Outputs of a window of k sweeping n elements (padded by `pad` on each
+ * side) every `stride`; 0 when the window does not fit once. */
+static int64_t window_count(int64_t n, int64_t k, int stride, int pad) {
+    return n + 2 * (int64_t)pad < k ? 0 : (n + 2 * (int64_t)pad - k) / stride + 1;
+}
+
+/* The shape conv2d gives for an image x and weights w, into *out. */
+static int conv_shape(ir_graph *g, const ir_node *n, const ir_node *x, const ir_shape *w, ir_shape *out) {
+    char a[128], b[128];
+    if (check_image(g, n, x, "the input"))
+        return -1;
+    if (n->stride < 1 || n->padding < 0)
+        return fail(g, "%s: the stride must be >= 1 and the padding >= 0, got %d and %d", ir_ops[n->op].name,
+                    n->stride, n->padding);
+    if (w->rank != 4 || w->batch_mask || w->dims[1] != x->shape.dims[1])
+        return fail(g, "%s: the weights must be [O, C, KH, KW] with C = %lld channels of the input, got %s",
+                    ir_ops[n->op].name, (long long)x->shape.dims[1], ir_shape_str(w, a, sizeof a));
+    *out = x->shape;
+    out->dims[1] = w->dims[0];
+    out->dims[2] = window_count(x->shape.dims[2], w->dims[2], n->stride, n->padding);
+    out->dims[3] = window_count(x->shape.dims[3], w->dims[3], n->stride, n->padding);
+    if (out->dims[2] < 1 || out->dims[3] < 1)
+        return fail(g, "%s: a %lldx%lld kernel does not fit in the input %s padded by %d", ir_ops[n->op].name,
+                    (long long)w->dims[2], (long long)w->dims[3], ir_shape_str(&x->shape, b, sizeof b), n->padding);
+    return 0;
+}
+
+/* The shape pooling x gives, into *out. */
+static int pool_shape(ir_graph *g, const ir_node *n, const ir_node *x, ir_shape *out) {
+    char a[128];
+    if (check_image(g, n, x, "the input"))
+        return -1;
+    if (n->size < 1 || n->stride < 1)
+        return fail(g, "%s: the window size and stride must be >= 1, got %d and %d", ir_ops[n->op].name, n->size,
+                    n->stride);
+    *out = x->shape;
+    out->dims[2] = window_count(x->shape.dims[2], n->size, n->stride, 0);
+    out->dims[3] = window_count(x->shape.dims[3], n->size, n->stride, 0);
+    if (out->dims[2] < 1 || out->dims[3] < 1)
+        return fail(g, "%s: a %dx%d window does not fit in the input %s", ir_ops[n->op].name, n->size, n->size,
+                    ir_shape_str(&x->shape, a, sizeof a));
+    return 0;
+}
+
+/* Input k must have the shape `want` (what the op's forward produces). */
+static int expect_shape(ir_graph *g, const ir_node *n, int k, const ir_shape *want, const char *what) {
+    const ir_node *x = in(g, n, k);
+    char a[128], b[128];
+    if (x->dtype != IR_F32 || !ir_shape_equal(&x->shape, want))
+        return fail(g, "%s: %s must be f32%s, got %s", ir_ops[n->op].name, what, ir_shape_str(want, a, sizeof a),
+                    ir_type_str(x->dtype, &x->shape, b, sizeof b));
+    return 0;
+}
+
+/* A node standing for the image the builder's shape describes. */
+static ir_node image_of(const ir_node *n) {
+    ir_node x = *n;
+    x.dtype = IR_F32;
+    return x;
+}
+
+static int shape_conv2d(ir_graph *g, ir_node *n) {
+    ir_shape r;
+    if (in(g, n, 1)->dtype != IR_F32)
+        return fail(g, "conv2d: the weights must be f32");
+    if (conv_shape(g, n, in(g, n, 0), &in(g, n, 1)->shape, &r))
+        return -1;
+    n->dtype = IR_F32;
+    n->shape = r;
+    return 0;
+}
+
+/* dy, w -> dx of the builder's shape, whose conv2d with w has dy's shape */
+static int shape_conv2d_grad_input(ir_graph *g, ir_node *n) {
+    ir_node x = image_of(n);
+    ir_shape y;
+    if (in(g, n, 1)->dtype != IR_F32)
+        return fail(g, "conv2d_grad_input: the weights must be f32");
+    if (conv_shape(g, n, &x, &in(g, n, 1)->shape, &y) || expect_shape(g, n, 0, &y, "the output gradient"))
+        return -1;
+    n->dtype = IR_F32;
+    return 0;
+}
+
+/* x, dy -> dw of the builder's shape, whose conv2d of x has dy's shape */
+static int shape_conv2d_grad_weight(ir_graph *g, ir_node *n) {
+    ir_shape y;
+    if (conv_shape(g, n, in(g, n, 0), &n->shape, &y) || expect_shape(g, n, 1, &y, "the output gradient"))
+        return -1;
+    n->dtype = IR_F32;
+    return 0;
+}
+
+static int shape_pool(ir_graph *g, ir_node *n) {
+    ir_shape r;
+    if (pool_shape(g, n, in(g, n, 0), &r))
+        return -1;
+    n->dtype = IR_F32;
+    n->shape = r;
+    return 0;
+}
+#define shape_max_pool2d shape_pool
+#define shape_avg_pool2d shape_pool
+
+/* x, dy (pooled) -> x's shape */
+static int shape_max_pool2d_grad(ir_graph *g, ir_node *n) {
+    ir_shape y;
+    if (pool_shape(g, n, in(g, n, 0), &y) || expect_shape(g, n, 1, &y, "the output gradient"))
+        return -1;
+    n->dtype = IR_F32;
+    n->shape = in(g, n, 0)->shape;
+    return 0;
+}
+
+/* x, v (x's shape) -> pooled */
+static int shape_max_pool2d_pick(ir_graph *g, ir_node *n) {
+    if (expect_shape(g, n, 1, &in(g, n, 0)->shape, "the values") || shape_pool(g, n))
+        return -1;
+    return 0;
+}
+
+/* dy -> the builder's shape, which pools to dy's */
+static int shape_avg_pool2d_grad(ir_graph *g, ir_node *n) {
+    ir_node x = image_of(n);
+    ir_shape y;
+    if (pool_shape(g, n, &x, &y) || expect_shape(g, n, 0, &y, "the output gradient"))
+        return -1;
+    n->dtype = IR_F32;
+    return 0;
+}
+
 static int shape_assign(ir_graph *g, ir_node *n) {
     const ir_node *slot = in(g, n, 0), *v = in(g, n, 1);
     if (slot->op != IR_PARAM)
@@ -740,6 +882,57 @@ int ir_concat(ir_graph *g, int a, int b, int axis) {
     return ir_append(g, &n);
 }
 
+static ir_node window(ir_op op, int a, int b, int stride, int padding, int size) {
+    ir_node n = proto_of(op, a, b, -1);
+    n.stride = stride;
+    n.padding = padding;
+    n.size = size;
+    return n;
+}
+
+int ir_conv2d(ir_graph *g, int x, int w, int stride, int padding) {
+    ir_node n = window(IR_CONV2D, x, w, stride, padding, 0);
+    return ir_append(g, &n);
+}
+
+int ir_conv2d_grad_input(ir_graph *g, int dy, int w, int stride, int padding, const ir_shape *x_shape) {
+    ir_node n = window(IR_CONV2D_GRAD_INPUT, dy, w, stride, padding, 0);
+    n.shape = *x_shape;
+    return ir_append(g, &n);
+}
+
+int ir_conv2d_grad_weight(ir_graph *g, int x, int dy, int stride, int padding, const ir_shape *w_shape) {
+    ir_node n = window(IR_CONV2D_GRAD_WEIGHT, x, dy, stride, padding, 0);
+    n.shape = *w_shape;
+    return ir_append(g, &n);
+}
+
+int ir_max_pool2d(ir_graph *g, int x, int size, int stride) {
+    ir_node n = window(IR_MAX_POOL2D, x, -1, stride, 0, size);
+    return ir_append(g, &n);
+}
+
+int ir_max_pool2d_grad(ir_graph *g, int x, int dy, int size, int stride) {
+    ir_node n = window(IR_MAX_POOL2D_GRAD, x, dy, stride, 0, size);
+    return ir_append(g, &n);
+}
+
+int ir_max_pool2d_pick(ir_graph *g, int x, int v, int size, int stride) {
+    ir_node n = window(IR_MAX_POOL2D_PICK, x, v, stride, 0, size);
+    return ir_append(g, &n);
+}
+
+int ir_avg_pool2d(ir_graph *g, int x, int size, int stride) {
+    ir_node n = window(IR_AVG_POOL2D, x, -1, stride, 0, size);
+    return ir_append(g, &n);
+}
+
+int ir_avg_pool2d_grad(ir_graph *g, int dy, int size, int stride, const ir_shape *x_shape) {
+    ir_node n = window(IR_AVG_POOL2D_GRAD, dy, -1, stride, 0, size);
+    n.shape = *x_shape;
+    return ir_append(g, &n);
+}
+
 int ir_assign(ir_graph *g, int slot, int value) {
     ir_node n = proto_of(IR_ASSIGN, slot, value, -1);
     return ir_append(g, &n);
@@ -873,6 +1066,18 @@ static void dump_attrs(const ir_graph *g, const ir_node *n, FILE *out) {
     case IR_PAD:
         fprintf(out, " axis=%d start=%lld", n->axis, (long long)n->start);
         break;
+    case IR_CONV2D:
+    case IR_CONV2D_GRAD_INPUT:
+    case IR_CONV2D_GRAD_WEIGHT:
+        fprintf(out, " stride=%d padding=%d", n->stride, n->padding);
+        break;
+    case IR_MAX_POOL2D:
+    case IR_MAX_POOL2D_GRAD:
+    case IR_MAX_POOL2D_PICK:
+    case IR_AVG_POOL2D:
+    case IR_AVG_POOL2D_GRAD:
+        fprintf(out, " size=%d stride=%d", n->size, n->stride);
+        break;
     case IR_TRANSPOSE: {
         char p[64];
         fprintf(out, " perm=%s", perm_str(n->perm, g->nodes[n->inputs[0]].shape.rank, p, sizeof p));
@@ -962,6 +1167,26 @@ void ir_count_uses(const ir_graph *g, const unsigned char *live, int *uses) {
     }
 }
 
+/* A convolution op does 2 C KH KW flops per element of its [N,O,OH,OW]
+ * side; a pooling op size^2 per element of the pooled side. */
+static int64_t window_flops(const ir_graph *g, const ir_node *n) {
+    const ir_shape *a = &g->nodes[n->inputs[0]].shape;
+    switch (n->op) {
+    case IR_CONV2D:
+        return 2 * ir_shape_numel(&n->shape) * ir_shape_numel(&g->nodes[n->inputs[1]].shape) / n->shape.dims[1];
+    case IR_CONV2D_GRAD_INPUT:
+        return 2 * ir_shape_numel(a) * ir_shape_numel(&g->nodes[n->inputs[1]].shape) / a->dims[1];
+    case IR_CONV2D_GRAD_WEIGHT:
+        return 2 * ir_shape_numel(&g->nodes[n->inputs[1]].shape) * ir_shape_numel(&n->shape) / n->shape.dims[0];
+    case IR_MAX_POOL2D:
+    case IR_AVG_POOL2D:
+    case IR_MAX_POOL2D_PICK:
+        return ir_shape_numel(&n->shape) * n->size * n->size;
+    default: /* the _grad ops: the pooled side is an input */
+        return ir_shape_numel(&g->nodes[n->inputs[n->n_inputs - 1]].shape) * n->size * n->size;
+    }
+}
+
 int64_t ir_node_flops(const ir_graph *g, int id) {
     const ir_node *n = &g->nodes[id];
     switch (ir_ops[n->op].cls) {
@@ -969,6 +1194,8 @@ int64_t ir_node_flops(const ir_graph *g, int id) {
     case IR_SINK:
     case IR_MOVE:
         return 0;
+    case IR_WINDOW:
+        return window_flops(g, n);
     case IR_INDEX: /* one add per element scattered */
         return n->op == IR_SCATTER_ADD ? ir_shape_numel(&g->nodes[n->inputs[0]].shape) : 0;
     case IR_REDUCE:

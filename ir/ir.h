@@ -188,6 +188,20 @@ int ir_slice(ir_graph *g, int x, int axis, int64_t start, int64_t stop);
 int ir_pad(ir_graph *g, int x, int axis, int64_t start, const ir_shape *shape);
 int ir_concat(ir_graph *g, int a, int b, int axis);
 
+/* NCHW convolution (cross-correlation, as PyTorch) and pooling.  The
+ * _grad ops are the adjoints of the forward ops, given the shape of what
+ * they produce (x's or w's, which the output shape does not determine when
+ * the stride does not divide evenly); max_pool2d_pick reads v at the
+ * position of each window's maximum of x, the adjoint of max_pool2d_grad. */
+int ir_conv2d(ir_graph *g, int x, int w, int stride, int padding);
+int ir_conv2d_grad_input(ir_graph *g, int dy, int w, int stride, int padding, const ir_shape *x_shape);
+int ir_conv2d_grad_weight(ir_graph *g, int x, int dy, int stride, int padding, const ir_shape *w_shape);
+int ir_max_pool2d(ir_graph *g, int x, int size, int stride);
+int ir_max_pool2d_grad(ir_graph *g, int x, int dy, int size, int stride);
+int ir_max_pool2d_pick(ir_graph *g, int x, int v, int size, int stride);
+int ir_avg_pool2d(ir_graph *g, int x, int size, int stride);
+int ir_avg_pool2d_grad(ir_graph *g, int dy, int size, int stride, const ir_shape *x_shape);
+
 int ir_add_input(ir_graph *g, const char *name, ir_dtype dtype, const ir_shape *shape, int is_target);
 int ir_add_param(ir_graph *g, const char *name, ir_dtype dtype, const ir_shape *shape, int trainable,
                  ir_init init, double a, double b, int64_t fan_in, int64_t fan_out);

@@ -248,6 +248,75 @@ RULE(scatter_add) {
     acc(c, X(0), check(c, ir_gather(c->g, g, X(1))));
 }
 
+/* The convolution ops are bilinear, and each one's partial derivatives
+ * are the other two (see ops.def for the index form).  With G the adjoint:
+ *   y = conv2d(x, w):                dx = conv2d_grad_input(G, w),  dw = conv2d_grad_weight(x, G)
+ *   dx = conv2d_grad_input(dy, w):   ddy = conv2d(G, w),            dw = conv2d_grad_weight(G, dy)
+ *   dw = conv2d_grad_weight(x, dy):  dx = conv2d_grad_input(dy, G), ddy = conv2d(x, G)
+ * (grad_input and grad_weight given the shape of x and w). */
+static int conv_dx(ad *c, const ir_node *n, int dy, int w, int like) {
+    ir_shape xs = node(c, like).shape;
+    return dy < 0 || w < 0 ? -1 : check(c, ir_conv2d_grad_input(c->g, dy, w, n->stride, n->padding, &xs));
+}
+static int conv_dw(ad *c, const ir_node *n, int x, int dy, int like) {
+    ir_shape ws = node(c, like).shape;
+    return x < 0 || dy < 0 ? -1 : check(c, ir_conv2d_grad_weight(c->g, x, dy, n->stride, n->padding, &ws));
+}
+static int conv_y(ad *c, const ir_node *n, int x, int w) {
+    return check(c, ir_conv2d(c->g, x, w, n->stride, n->padding));
+}
+
+RULE(conv2d) {
+    (void)y;
+    if (c->wants[X(0)])
+        acc(c, X(0), conv_dx(c, &n, g, X(1), X(0)));
+    if (c->wants[X(1)])
+        acc(c, X(1), conv_dw(c, &n, X(0), g, X(1)));
+}
+RULE(conv2d_grad_input) {
+    (void)y;
+    if (c->wants[X(0)])
+        acc(c, X(0), conv_y(c, &n, g, X(1)));
+    if (c->wants[X(1)])
+        acc(c, X(1), conv_dw(c, &n, g, X(0), X(1)));
+}
+RULE(conv2d_grad_weight) {
+    (void)y;
+    if (c->wants[X(0)])
+        acc(c, X(0), conv_dx(c, &n, X(1), g, X(0)));
+    if (c->wants[X(1)])
+        acc(c, X(1), conv_y(c, &n, X(0), g));
+}
+
+/* Max pooling routes each window's value from its first maximum, which is
+ * piecewise constant in x (no gradient to x through the choice):
+ *   y = max_pool2d(x):             dx = max_pool2d_grad(x, G)
+ *   dx = max_pool2d_grad(x, dy):   ddy = max_pool2d_pick(x, G)
+ *   y = max_pool2d_pick(x, v):     dv = max_pool2d_grad(x, G) */
+RULE(max_pool2d) {
+    (void)y;
+    acc(c, X(0), check(c, ir_max_pool2d_grad(c->g, X(0), g, n.size, n.stride)));
+}
+RULE(max_pool2d_grad) {
+    (void)y;
+    acc(c, X(1), check(c, ir_max_pool2d_pick(c->g, X(0), g, n.size, n.stride)));
+}
+RULE(max_pool2d_pick) {
+    (void)y;
+    acc(c, X(1), check(c, ir_max_pool2d_grad(c->g, X(0), g, n.size, n.stride)));
+}
+/* Average pooling is linear: y = avg_pool2d(x): dx = avg_pool2d_grad(G),
+ * and dx = avg_pool2d_grad(dy): ddy = avg_pool2d(G). */
+RULE(avg_pool2d) {
+    (void)y;
+    ir_shape xs = node(c, X(0)).shape;
+    acc(c, X(0), check(c, ir_avg_pool2d_grad(c->g, g, n.size, n.stride, &xs)));
+}
+RULE(avg_pool2d_grad) {
+    (void)y;
+    acc(c, X(0), check(c, ir_avg_pool2d(c->g, g, n.size, n.stride)));
+}
+
 /* C = op(A) op(B), op = transpose or not.  With dC = g:
  *   plain  C = A B:     dA = g B^T       dB = A^T g
  *   C = A B^T:          dA = g B         dB = g^T A

@@ -700,6 +700,99 @@ static void case_scatter_add(void) {
     run_case(g, "scatter_add");
 }
 
+/* ------------------------------------------------------------ window ops */
+
+/* (image, weights, stride, padding): 1x1 and 3x3 kernels, non-square
+ * images and kernels, strides that do not divide evenly, padding wider
+ * than the kernel's reach, one channel, long rows for the vectoriser, a
+ * static N */
+static const struct conv_case {
+    const char *x, *w;
+    int stride, padding;
+} conv_cases[] = {
+    {"B,1,28,28", "4,1,3,3", 1, 0}, {"B,3,9,37", "4,3,3,5", 1, 1}, {"B,2,7,6", "3,2,2,3", 2, 1},
+    {"B,2,8,8", "2,2,3,3", 3, 2},   {"B,5,4,4", "6,5,1,1", 1, 0},  {"2,3,5,6", "2,3,5,6", 1, 0},
+    {"B,1,3,3", "1,1,3,3", 2, 3},
+};
+
+static void case_conv2d(void) {
+    ir_graph *g = new_graph();
+    tolerance = 1e-4;
+    for (size_t i = 0; i < sizeof conv_cases / sizeof *conv_cases; i++) {
+        const struct conv_case *c = &conv_cases[i];
+        output(g, ir_conv2d(g, input(g, c->x), input(g, c->w), c->stride, c->padding));
+    }
+    run_case(g, "conv2d");
+}
+
+/* the adjoints take dy of the forward output's shape */
+static void case_conv2d_grad_input(void) {
+    ir_graph *g = new_graph();
+    tolerance = 1e-4;
+    for (size_t i = 0; i < sizeof conv_cases / sizeof *conv_cases; i++) {
+        const struct conv_case *c = &conv_cases[i];
+        ir_shape xs = S(c->x);
+        int y = ir_conv2d(g, input(g, c->x), input(g, c->w), c->stride, c->padding); /* for its shape */
+        ir_shape ys = g->nodes[y].shape;
+        int dy = ir_add_input(g, "dy", IR_F32, &ys, 0);
+        output(g, ir_conv2d_grad_input(g, dy, input(g, c->w), c->stride, c->padding, &xs));
+    }
+    run_case(g, "conv2d_grad_input");
+}
+
+static void case_conv2d_grad_weight(void) {
+    ir_graph *g = new_graph();
+    tolerance = 1e-4;
+    for (size_t i = 0; i < sizeof conv_cases / sizeof *conv_cases; i++) {
+        const struct conv_case *c = &conv_cases[i];
+        ir_shape ws = S(c->w);
+        int y = ir_conv2d(g, input(g, c->x), input(g, c->w), c->stride, c->padding);
+        ir_shape ys = g->nodes[y].shape;
+        int dy = ir_add_input(g, "dy", IR_F32, &ys, 0);
+        output(g, ir_conv2d_grad_weight(g, input(g, c->x), dy, c->stride, c->padding, &ws));
+    }
+    run_case(g, "conv2d_grad_weight");
+}
+
+/* (image, size, stride): non-overlapping, overlapping, leftover rows and
+ * columns, a window the size of the image */
+static const struct pool_case {
+    const char *x;
+    int size, stride;
+} pool_cases[] = {
+    {"B,3,26,26", 2, 2}, {"B,2,11,11", 2, 2}, {"B,2,7,9", 3, 1},
+    {"B,1,8,5", 3, 2},   {"2,2,4,4", 4, 4},   {"B,1,37,3", 1, 1},
+};
+
+/* Ties (few values) everywhere, whose first-maximum rule eval.c shares;
+ * NaN and infinities where nothing is added up (in f32 a sum of 3e9 and
+ * -3e9 loses what the interpreter's double keeps). */
+static void pool_case(ir_op op, const char *name) {
+    ir_graph *g = new_graph();
+    values = op == IR_MAX_POOL2D || op == IR_MAX_POOL2D_PICK ? VALUES_SPECIAL : VALUES_FEW;
+    for (size_t i = 0; i < sizeof pool_cases / sizeof *pool_cases; i++) {
+        const struct pool_case *c = &pool_cases[i];
+        int x = input(g, c->x);
+        int y = op == IR_AVG_POOL2D ? ir_avg_pool2d(g, x, c->size, c->stride) : ir_max_pool2d(g, x, c->size, c->stride);
+        ir_shape xs = S(c->x), ys = g->nodes[y].shape;
+        if (op == IR_MAX_POOL2D || op == IR_AVG_POOL2D)
+            output(g, y);
+        else if (op == IR_MAX_POOL2D_GRAD)
+            output(g, ir_max_pool2d_grad(g, x, ir_add_input(g, "dy", IR_F32, &ys, 0), c->size, c->stride));
+        else if (op == IR_MAX_POOL2D_PICK)
+            output(g, ir_max_pool2d_pick(g, x, input(g, c->x), c->size, c->stride));
+        else
+            output(g, ir_avg_pool2d_grad(g, ir_add_input(g, "dy", IR_F32, &ys, 0), c->size, c->stride, &xs));
+    }
+    run_case(g, name);
+}
+
+static void case_max_pool2d(void) { pool_case(IR_MAX_POOL2D, "max_pool2d"); }
+static void case_max_pool2d_grad(void) { pool_case(IR_MAX_POOL2D_GRAD, "max_pool2d_grad"); }
+static void case_max_pool2d_pick(void) { pool_case(IR_MAX_POOL2D_PICK, "max_pool2d_pick"); }
+static void case_avg_pool2d(void) { pool_case(IR_AVG_POOL2D, "avg_pool2d"); }
+static void case_avg_pool2d_grad(void) { pool_case(IR_AVG_POOL2D_GRAD, "avg_pool2d_grad"); }
+
 /* -------------------------------------------------------------- movement */
 
 static int perm_of(const char *spec, int *perm) {

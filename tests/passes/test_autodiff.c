@@ -234,6 +234,77 @@ CASE(scatter_add) {
     int idx = input_i32(t, "idx", shape(1, 0, 0, 0, 1), -1, 5);
     return ir_scatter_add(t->g, batch_of(t, -1, 1), idx, 4); /* [4,3] */
 }
+/* An NCHW image [B,c,h,w] that depends on trainable parameters, one per
+ * column and one per element of an image: img * col + P. */
+static int image_of(tcase *t, int64_t c, int64_t h, int64_t w) {
+    ir_shape s = ir_shape_scalar();
+    s.rank = 4;
+    s.dims[0] = MAX_BATCH, s.dims[1] = c, s.dims[2] = h, s.dims[3] = w;
+    s.batch_mask = 1;
+    int x = input(t, "img", s, -1, 1);
+    int scaled = ir_add(t->g, IR_MUL, x, param(t, "col", shape(1, w, 0, 0, 0), 0.5, 1.5), -1);
+    return ir_add(t->g, IR_ADD, scaled, param(t, "P", shape(3, c, h, w, 0), -1, 1), -1);
+}
+
+static ir_shape shape4(int64_t d0, int64_t d1, int64_t d2, int64_t d3, int batch) {
+    ir_shape s = ir_shape_scalar();
+    s.rank = 4;
+    s.dims[0] = batch ? MAX_BATCH : d0, s.dims[1] = d1, s.dims[2] = d2, s.dims[3] = d3;
+    s.batch_mask = (uint32_t)batch;
+    return s;
+}
+
+/* stride 2 with padding 1 on a [B,2,5,4] image (the last row and column
+ * never reached), plus stride 1 without padding, weighed in */
+CASE(conv2d) {
+    int x = image_of(t, 2, 5, 4);
+    int w = param(t, "K", shape4(3, 2, 3, 2, 0), -1, 1);
+    int y = ir_conv2d(t->g, x, w, 2, 1); /* [B,3,3,3] */
+    int w2 = param(t, "L", shape4(1, 2, 2, 3, 0), -1, 1);
+    return ir_add(t->g, IR_ADD, y, weigh(t, ir_conv2d(t->g, x, w2, 1, 0)), -1);
+}
+/* the adjoint in x: dy [B,3,3,3] and w both trainable */
+CASE(conv2d_grad_input) {
+    int dy = image_of(t, 3, 3, 3);
+    int w = param(t, "K", shape4(3, 2, 3, 2, 0), -1, 1);
+    ir_shape xs = shape4(0, 2, 5, 4, 1);
+    return ir_conv2d_grad_input(t->g, dy, w, 2, 1, &xs);
+}
+/* the adjoint in w: x [B,2,5,4] and dy [B,3,3,3] both trainable */
+CASE(conv2d_grad_weight) {
+    int x = image_of(t, 2, 5, 4);
+    ir_shape ys = shape4(0, 3, 3, 3, 1);
+    int dy = ir_add(t->g, IR_MUL, input(t, "dy", ys, -1, 1), param(t, "q", shape(1, 3, 0, 0, 0), 0.5, 1.5), -1);
+    ir_shape ws = shape4(3, 2, 3, 2, 0);
+    return ir_conv2d_grad_weight(t->g, x, dy, 2, 1, &ws);
+}
+/* 2x2 windows every 2 on 5x5 (the last row and column dropped), and
+ * overlapping 3x3 windows every 1, weighed in */
+CASE(max_pool2d) {
+    int x = image_of(t, 2, 5, 5);
+    int y = ir_max_pool2d(t->g, x, 2, 2); /* [B,2,2,2] */
+    return ir_add(t->g, IR_ADD, y, weigh(t, ir_max_pool2d(t->g, x, 3, 1)), -1);
+}
+/* the routing of dy (trainable) by a fixed image's maxima, windows overlapping */
+CASE(max_pool2d_grad) {
+    int x = input(t, "x", shape4(0, 2, 5, 5, 1), -1, 1);
+    int dy = image_of(t, 2, 3, 3);
+    return ir_max_pool2d_grad(t->g, x, dy, 3, 1);
+}
+CASE(max_pool2d_pick) {
+    int x = input(t, "x", shape4(0, 2, 5, 5, 1), -1, 1);
+    int v = image_of(t, 2, 5, 5);
+    return ir_max_pool2d_pick(t->g, x, v, 2, 2);
+}
+CASE(avg_pool2d) {
+    int x = image_of(t, 2, 5, 5);
+    int y = ir_avg_pool2d(t->g, x, 2, 2);
+    return ir_add(t->g, IR_ADD, y, weigh(t, ir_avg_pool2d(t->g, x, 3, 1)), -1);
+}
+CASE(avg_pool2d_grad) {
+    ir_shape xs = shape4(0, 2, 5, 5, 1);
+    return ir_avg_pool2d_grad(t->g, image_of(t, 2, 3, 3), 3, 1, &xs);
+}
 CASE(broadcast) {
     ir_shape s = shape(3, 2, 2, 3, 0);
     return ir_broadcast(t->g, param(t, "p", shape(2, 2, 1, 0, 0), -1, 1), &s);

@@ -1,0 +1,226 @@
+/*
+ * cg_conv.c - NCHW convolution and its two adjoints.
+ *
+ * With x[n,c,h,w], wt[o,c,u,v] and y[n,o,i,j], tap (u, v) of output (i, j)
+ * reads input row h = i s + u - p and column w = j s + v - p (s the
+ * stride, p the padding; outside the image x is 0).  The three kernels are
+ * the same sum ordered three ways, each with an innermost loop over the
+ * output column j, which is unit-stride in y and (for stride 1) in x:
+ *
+ *   conv2d          y[n,o,i,:] += wt[o,c,u,v] * x[n,c,h, j s + v - p]
+ *                   for n, o, i, then c, u, v: a row of y stays in cache
+ *                   while every tap is added into it;
+ *   grad_input      dx[n,c,h, j s + v - p] += wt[o,c,u,v] * dy[n,o,i,:]
+ *                   the transposed convolution as a scatter, in the same
+ *                   order, so dx[n] (C H W floats) stays in cache;
+ *   grad_weight     dw[o,c,u,v] = sum over n, i, j of dy[n,o,i,j] x[n,c,h,w]
+ *                   one dot product per weight, kept as OW partial sums
+ *                   (one per column j) so the j loop is elementwise: the
+ *                   work is that of the forward pass, O C KH KW N OH OW
+ *                   multiply-adds, with no serial chain of adds.  (A
+ *                   single accumulator made LLVM unroll the short j loop
+ *                   and vectorise the i loop around it with gathers,
+ *                   30 times slower.)
+ *
+ * Padding is handled by loop bounds, not by tests in the body: the taps u
+ * that fall inside the image for row i, and the columns j that do for tap
+ * v, are computed before each loop.
+ */
+#include "cg_internal.h"
+
+typedef struct conv {
+    LLVMValueRef batch;
+    int64_t ch, h, w, outs, kh, kw, oh, ow, s, p;
+} conv;
+
+static const ir_shape *input_shape(cg_kernel *k, int i) { return &k->g->nodes[k->node->inputs[i]].shape; }
+
+static conv conv_of(cg_kernel *k, const ir_shape *x, const ir_shape *wt, const ir_shape *y) {
+    conv cv = {cg_dim(k, x, 0), x->dims[1], x->dims[2], x->dims[3],      wt->dims[0],     wt->dims[2],
+               wt->dims[3],     y->dims[2], y->dims[3], k->node->stride, k->node->padding};
+    return cv;
+}
+
+static LLVMValueRef smax(cg_kernel *k, LLVMValueRef a, LLVMValueRef b) {
+    LLVMValueRef args[2] = {a, b};
+    return cg_intrinsic(k, "llvm.smax", k->t.i64, args, 2);
+}
+
+static LLVMValueRef smin(cg_kernel *k, LLVMValueRef a, LLVMValueRef b) {
+    LLVMValueRef args[2] = {a, b};
+    return cg_intrinsic(k, "llvm.smin", k->t.i64, args, 2);
+}
+
+/* ceil(max(a, 0) / s) */
+static LLVMValueRef ceil_div(cg_kernel *k, LLVMValueRef a, int64_t s) {
+    LLVMValueRef num = LLVMBuildAdd(k->b, smax(k, a, cg_i64(k, 0)), cg_i64(k, s - 1), "");
+    return LLVMBuildSDiv(k->b, num, cg_i64(k, s), "");
+}
+
+/* A half-open range of loop indices, run as lo + t for t < count. */
+typedef struct span {
+    LLVMValueRef lo, count;
+} span;
+
+/* The t in [0, limit) with t s + off inside [0, n). */
+static span inside(cg_kernel *k, LLVMValueRef off, int64_t n, int64_t limit, int64_t s) {
+    span r;
+    r.lo = ceil_div(k, LLVMBuildNeg(k->b, off, ""), s);
+    LLVMValueRef hi = smin(k, cg_i64(k, limit), ceil_div(k, LLVMBuildSub(k->b, cg_i64(k, n), off, ""), s));
+    r.count = smax(k, LLVMBuildSub(k->b, hi, r.lo, ""), cg_i64(k, 0));
+    return r;
+}
+
+/* The taps u in [0, kh) whose row i s + u - p is inside [0, h). */
+static span taps(cg_kernel *k, const conv *cv, LLVMValueRef i) {
+    LLVMValueRef top = LLVMBuildSub(k->b, cg_i64(k, cv->p), cg_mul(k, i, cg_i64(k, cv->s)), "");
+    span r;
+    r.lo = smax(k, top, cg_i64(k, 0));
+    LLVMValueRef hi = smin(k, LLVMBuildAdd(k->b, top, cg_i64(k, cv->h), ""), cg_i64(k, cv->kh));
+    r.count = smax(k, LLVMBuildSub(k->b, hi, r.lo, ""), cg_i64(k, 0));
+    return r;
+}
+
+/* ((a * n1 + b) * n2 + c) * n3 + d, the row-major index of a 4-D element */
+static LLVMValueRef at4(cg_kernel *k, LLVMValueRef a, int64_t n1, LLVMValueRef b, int64_t n2, LLVMValueRef c,
+                        int64_t n3, LLVMValueRef d) {
+    LLVMValueRef r = cg_add(k, cg_mul(k, a, cg_i64(k, n1)), b);
+    r = cg_add(k, cg_mul(k, r, cg_i64(k, n2)), c);
+    return cg_add(k, cg_mul(k, r, cg_i64(k, n3)), d);
+}
+
+static LLVMValueRef fmuladd(cg_kernel *k, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+    LLVMValueRef args[3] = {a, b, c};
+    return cg_intrinsic(k, "llvm.fmuladd", k->t.f32, args, 3);
+}
+
+static void zero_output(cg_kernel *k) {
+    const ir_shape *s = &k->node->shape;
+    cg_loop i = cg_loop_begin(k, cg_dims_product(k, s, 0, s->rank), "zero");
+    cg_store(k, LLVMConstReal(k->t.f32, 0), k->out, i.index);
+    cg_loop_end(k, &i);
+}
+
+/* ------------------------------------------------- conv2d and grad_input */
+
+/* Which buffer holds x, y and the weights in emit_rows: the input of that
+ * index, or -1 for the kernel's output (which it adds into). */
+typedef struct rows {
+    int x_in, y_in, w_in;
+} rows;
+
+static LLVMValueRef load(cg_kernel *k, int in, LLVMValueRef index) {
+    return in < 0 ? cg_load(k, k->t.f32, k->out, index) : cg_load_input(k, in, index);
+}
+
+/* For n, o, i, c, taps u, v: over the valid columns j,
+ *   forward:  y[.., j] += wt * x[.., j s + v - p]
+ *   input:    x[.., j s + v - p] += wt * y[.., j] */
+static void emit_rows(cg_kernel *k, const conv *cv, const rows *r) {
+    int forward = r->y_in < 0;
+    cg_loop n = cg_loop_begin(k, cv->batch, "n");
+    cg_loop o = cg_loop_begin(k, cg_i64(k, cv->outs), "o");
+    cg_loop i = cg_loop_begin(k, cg_i64(k, cv->oh), "i");
+    LLVMValueRef y_row = at4(k, n.index, cv->outs, o.index, cv->oh, i.index, cv->ow, cg_i64(k, 0));
+    if (forward) {
+        cg_loop j = cg_loop_begin(k, cg_i64(k, cv->ow), "j");
+        cg_store(k, LLVMConstReal(k->t.f32, 0), k->out, cg_add(k, y_row, j.index));
+        cg_loop_end(k, &j);
+    }
+    cg_loop c = cg_loop_begin(k, cg_i64(k, cv->ch), "c");
+    span us = taps(k, cv, i.index);
+    cg_loop tu = cg_loop_begin(k, us.count, "u");
+    LLVMValueRef u = cg_add(k, us.lo, tu.index);
+    LLVMValueRef h = LLVMBuildSub(k->b, cg_add(k, cg_mul(k, i.index, cg_i64(k, cv->s)), u), cg_i64(k, cv->p), "");
+    LLVMValueRef x_row = at4(k, n.index, cv->ch, c.index, cv->h, h, cv->w, cg_i64(k, 0));
+    LLVMValueRef w_row = at4(k, o.index, cv->ch, c.index, cv->kh, u, cv->kw, cg_i64(k, 0));
+    cg_loop v = cg_loop_begin(k, cg_i64(k, cv->kw), "v");
+    LLVMValueRef wt = cg_load_input(k, r->w_in, cg_add(k, w_row, v.index));
+    LLVMValueRef off = LLVMBuildSub(k->b, v.index, cg_i64(k, cv->p), "");
+    span js = inside(k, off, cv->w, cv->ow, cv->s);
+    cg_loop tj = cg_loop_begin(k, js.count, "j");
+    LLVMValueRef j = cg_add(k, js.lo, tj.index);
+    LLVMValueRef y_at = cg_add(k, y_row, j);
+    LLVMValueRef x_at = cg_add(k, x_row, cg_add(k, cg_mul(k, j, cg_i64(k, cv->s)), off));
+    if (forward)
+        cg_store(k, fmuladd(k, wt, load(k, r->x_in, x_at), load(k, -1, y_at)), k->out, y_at);
+    else
+        cg_store(k, fmuladd(k, wt, load(k, r->y_in, y_at), load(k, -1, x_at)), k->out, x_at);
+    cg_loop_end(k, &tj);
+    cg_loop_end(k, &v);
+    cg_loop_end(k, &tu);
+    cg_loop_end(k, &c);
+    cg_loop_end(k, &i);
+    cg_loop_end(k, &o);
+    cg_loop_end(k, &n);
+}
+
+/* y = conv2d(x, wt): inputs x, wt */
+int cg_kernel_conv2d(cg_kernel *k) {
+    conv cv = conv_of(k, input_shape(k, 0), input_shape(k, 1), &k->node->shape);
+    rows r = {0, -1, 1};
+    emit_rows(k, &cv, &r);
+    return 0;
+}
+
+/* dx = conv2d_grad_input(dy, wt): inputs dy, wt */
+int cg_kernel_conv2d_grad_input(cg_kernel *k) {
+    conv cv = conv_of(k, &k->node->shape, input_shape(k, 1), input_shape(k, 0));
+    rows r = {-1, 0, 1};
+    zero_output(k);
+    emit_rows(k, &cv, &r);
+    return 0;
+}
+
+/* ------------------------------------------------------------- grad_weight */
+
+/* dw = conv2d_grad_weight(x, dy): inputs x, dy.  Each weight is a dot
+ * product over n, the rows i and the columns j its tap sees inside the
+ * image.  It accumulates in one partial sum per output column j (an array
+ * of OW floats, registers once LLVM unrolls a short row): the j loop is
+ * then elementwise, with independent chains instead of one serial sum,
+ * and the columns are added up at the end, in order. */
+int cg_kernel_conv2d_grad_weight(cg_kernel *k) {
+    conv cv = conv_of(k, input_shape(k, 0), &k->node->shape, input_shape(k, 1));
+    LLVMValueRef acc = cg_alloca(k, LLVMArrayType2(k->t.f32, (uint64_t)cv.ow), "acc");
+    LLVMValueRef total = cg_alloca(k, k->t.f32, "total");
+    cg_loop o = cg_loop_begin(k, cg_i64(k, cv.outs), "o");
+    cg_loop c = cg_loop_begin(k, cg_i64(k, cv.ch), "c");
+    cg_loop u = cg_loop_begin(k, cg_i64(k, cv.kh), "u");
+    cg_loop v = cg_loop_begin(k, cg_i64(k, cv.kw), "v");
+    LLVMValueRef row_off = LLVMBuildSub(k->b, u.index, cg_i64(k, cv.p), "");
+    LLVMValueRef col_off = LLVMBuildSub(k->b, v.index, cg_i64(k, cv.p), "");
+    span is = inside(k, row_off, cv.h, cv.oh, cv.s), js = inside(k, col_off, cv.w, cv.ow, cv.s);
+    cg_loop z = cg_loop_begin(k, cg_i64(k, cv.ow), "z");
+    cg_store(k, LLVMConstReal(k->t.f32, 0), acc, z.index);
+    cg_loop_end(k, &z);
+
+    cg_loop n = cg_loop_begin(k, cv.batch, "n");
+    cg_loop ti = cg_loop_begin(k, is.count, "i");
+    LLVMValueRef i = cg_add(k, is.lo, ti.index);
+    LLVMValueRef h = cg_add(k, cg_mul(k, i, cg_i64(k, cv.s)), row_off);
+    LLVMValueRef y_row = at4(k, n.index, cv.outs, o.index, cv.oh, i, cv.ow, cg_i64(k, 0));
+    LLVMValueRef x_row = at4(k, n.index, cv.ch, c.index, cv.h, h, cv.w, col_off);
+    cg_loop tj = cg_loop_begin(k, js.count, "j");
+    LLVMValueRef j = cg_add(k, js.lo, tj.index);
+    LLVMValueRef dy = cg_load_input(k, 1, cg_add(k, y_row, j));
+    LLVMValueRef x = cg_load_input(k, 0, cg_add(k, x_row, cg_mul(k, j, cg_i64(k, cv.s))));
+    cg_store(k, fmuladd(k, dy, x, cg_load(k, k->t.f32, acc, j)), acc, j);
+    cg_loop_end(k, &tj);
+    cg_loop_end(k, &ti);
+    cg_loop_end(k, &n);
+
+    LLVMBuildStore(k->b, LLVMConstReal(k->t.f32, 0), total);
+    z = cg_loop_begin(k, cg_i64(k, cv.ow), "z");
+    LLVMValueRef sum =
+        LLVMBuildFAdd(k->b, LLVMBuildLoad2(k->b, k->t.f32, total, ""), cg_load(k, k->t.f32, acc, z.index), "");
+    LLVMBuildStore(k->b, sum, total);
+    cg_loop_end(k, &z);
+    LLVMValueRef w_at = at4(k, o.index, cv.ch, c.index, cv.kh, u.index, cv.kw, v.index);
+    cg_store(k, LLVMBuildLoad2(k->b, k->t.f32, total, ""), k->out, w_at);
+    cg_loop_end(k, &v);
+    cg_loop_end(k, &u);
+    cg_loop_end(k, &c);
+    cg_loop_end(k, &o);
+    return 0;
+}

@@ -1,0 +1,196 @@
+/*
+ * cg_pool.c - max and average pooling over NCHW images, and their adjoints.
+ *
+ * The image's N and C merge into one loop over planes; a window of
+ * size x size every `stride` (no padding) covers rows i s .. i s + size - 1
+ * and columns j s .. j s + size - 1 of a plane.
+ *
+ * The forward ops keep a row of outputs and sweep the taps (u, v) of the
+ * window around an innermost loop over the output column j, so the loop
+ * that vectorises runs along the row (stride s in x, 1 in y):
+ *   max_pool2d   y[j] = x[tap 0]; then y[j] = x[tap] > y[j] ? x[tap] : y[j]
+ *                for the taps in row-major order: the first maximum wins,
+ *                and NaN only when it is the first element (as in eval.c);
+ *   avg_pool2d   y[j] = (sum of the taps) / size^2.
+ * max_pool2d_grad and max_pool2d_pick need the position of each window's
+ * maximum, found by the same scan one window at a time; avg_pool2d_grad
+ * spreads dy / size^2 back over each window.
+ */
+#include "cg_internal.h"
+
+typedef struct pool {
+    LLVMValueRef planes;
+    int64_t h, w, oh, ow, size, s;
+} pool;
+
+static const ir_shape *input_shape(cg_kernel *k, int i) { return &k->g->nodes[k->node->inputs[i]].shape; }
+
+static pool pool_of(cg_kernel *k, const ir_shape *x, const ir_shape *y) {
+    pool p = {cg_mul(k, cg_dim(k, x, 0), cg_i64(k, x->dims[1])),
+              x->dims[2],
+              x->dims[3],
+              y->dims[2],
+              y->dims[3],
+              k->node->size,
+              k->node->stride};
+    return p;
+}
+
+static LLVMValueRef f32(cg_kernel *k, double v) { return LLVMConstReal(k->t.f32, v); }
+
+static void zero_output(cg_kernel *k) {
+    const ir_shape *s = &k->node->shape;
+    cg_loop i = cg_loop_begin(k, cg_dims_product(k, s, 0, s->rank), "zero");
+    cg_store(k, f32(k, 0), k->out, i.index);
+    cg_loop_end(k, &i);
+}
+
+/* Element (row i s + u, column j s + v) of plane q, given `first` = the
+ * window's top-left element of output row i and column 0. */
+static LLVMValueRef tap(cg_kernel *k, const pool *p, LLVMValueRef first, LLVMValueRef u, LLVMValueRef v,
+                        LLVMValueRef j) {
+    LLVMValueRef col = cg_add(k, cg_mul(k, j, cg_i64(k, p->s)), v);
+    return cg_add(k, first, cg_add(k, cg_mul(k, u, cg_i64(k, p->w)), col));
+}
+
+/* A plane-and-row nest: calls body(first, y_row) for every plane q and
+ * output row i, where first is x's index of (q, i s, 0) and y_row y's of
+ * (q, i, 0). */
+typedef void (*row_body)(cg_kernel *k, const pool *p, LLVMValueRef first, LLVMValueRef y_row);
+
+static void for_rows(cg_kernel *k, const pool *p, row_body body) {
+    cg_loop q = cg_loop_begin(k, p->planes, "q");
+    cg_loop i = cg_loop_begin(k, cg_i64(k, p->oh), "i");
+    LLVMValueRef row = cg_add(k, cg_mul(k, q.index, cg_i64(k, p->h)), cg_mul(k, i.index, cg_i64(k, p->s)));
+    LLVMValueRef first = cg_mul(k, row, cg_i64(k, p->w));
+    LLVMValueRef y_row = cg_mul(k, cg_add(k, cg_mul(k, q.index, cg_i64(k, p->oh)), i.index), cg_i64(k, p->ow));
+    body(k, p, first, y_row);
+    cg_loop_end(k, &i);
+    cg_loop_end(k, &q);
+}
+
+/* ------------------------------------------------------------ forward ops */
+
+static void max_row(cg_kernel *k, const pool *p, LLVMValueRef first, LLVMValueRef y_row) {
+    cg_loop j = cg_loop_begin(k, cg_i64(k, p->ow), "j");
+    LLVMValueRef zero = cg_i64(k, 0);
+    cg_store(k, cg_load_input(k, 0, tap(k, p, first, zero, zero, j.index)), k->out, cg_add(k, y_row, j.index));
+    cg_loop_end(k, &j);
+    cg_loop u = cg_loop_begin(k, cg_i64(k, p->size), "u");
+    cg_loop v = cg_loop_begin(k, cg_i64(k, p->size), "v");
+    j = cg_loop_begin(k, cg_i64(k, p->ow), "j");
+    LLVMValueRef at = cg_add(k, y_row, j.index);
+    LLVMValueRef x = cg_load_input(k, 0, tap(k, p, first, u.index, v.index, j.index));
+    LLVMValueRef best = cg_load(k, k->t.f32, k->out, at);
+    LLVMValueRef greater = LLVMBuildFCmp(k->b, LLVMRealOGT, x, best, "");
+    cg_store(k, LLVMBuildSelect(k->b, greater, x, best, ""), k->out, at);
+    cg_loop_end(k, &j);
+    cg_loop_end(k, &v);
+    cg_loop_end(k, &u);
+}
+
+int cg_kernel_max_pool2d(cg_kernel *k) {
+    pool p = pool_of(k, input_shape(k, 0), &k->node->shape);
+    for_rows(k, &p, max_row);
+    return 0;
+}
+
+static void avg_row(cg_kernel *k, const pool *p, LLVMValueRef first, LLVMValueRef y_row) {
+    cg_loop j = cg_loop_begin(k, cg_i64(k, p->ow), "j");
+    cg_store(k, f32(k, 0), k->out, cg_add(k, y_row, j.index));
+    cg_loop_end(k, &j);
+    cg_loop u = cg_loop_begin(k, cg_i64(k, p->size), "u");
+    cg_loop v = cg_loop_begin(k, cg_i64(k, p->size), "v");
+    j = cg_loop_begin(k, cg_i64(k, p->ow), "j");
+    LLVMValueRef at = cg_add(k, y_row, j.index);
+    LLVMValueRef x = cg_load_input(k, 0, tap(k, p, first, u.index, v.index, j.index));
+    cg_store(k, LLVMBuildFAdd(k->b, cg_load(k, k->t.f32, k->out, at), x, ""), k->out, at);
+    cg_loop_end(k, &j);
+    cg_loop_end(k, &v);
+    cg_loop_end(k, &u);
+    j = cg_loop_begin(k, cg_i64(k, p->ow), "j");
+    LLVMValueRef at2 = cg_add(k, y_row, j.index);
+    LLVMValueRef area = f32(k, (double)(p->size * p->size));
+    cg_store(k, LLVMBuildFDiv(k->b, cg_load(k, k->t.f32, k->out, at2), area, ""), k->out, at2);
+    cg_loop_end(k, &j);
+}
+
+int cg_kernel_avg_pool2d(cg_kernel *k) {
+    pool p = pool_of(k, input_shape(k, 0), &k->node->shape);
+    for_rows(k, &p, avg_row);
+    return 0;
+}
+
+/* ---------------------------------------------- the maximum's position */
+
+/* x's index of the first maximum of the window of output column j. */
+static LLVMValueRef window_argmax(cg_kernel *k, const pool *p, LLVMValueRef first, LLVMValueRef j) {
+    LLVMValueRef best = cg_alloca(k, k->t.f32, "best"), at = cg_alloca(k, k->t.i64, "at");
+    LLVMValueRef zero = cg_i64(k, 0), start = tap(k, p, first, zero, zero, j);
+    LLVMBuildStore(k->b, cg_load_input(k, 0, start), best);
+    LLVMBuildStore(k->b, start, at);
+    cg_loop u = cg_loop_begin(k, cg_i64(k, p->size), "u");
+    cg_loop v = cg_loop_begin(k, cg_i64(k, p->size), "v");
+    LLVMValueRef e = tap(k, p, first, u.index, v.index, j);
+    LLVMValueRef x = cg_load_input(k, 0, e), b = LLVMBuildLoad2(k->b, k->t.f32, best, "");
+    LLVMValueRef greater = LLVMBuildFCmp(k->b, LLVMRealOGT, x, b, "");
+    LLVMBuildStore(k->b, LLVMBuildSelect(k->b, greater, x, b, ""), best);
+    LLVMBuildStore(k->b, LLVMBuildSelect(k->b, greater, e, LLVMBuildLoad2(k->b, k->t.i64, at, ""), ""), at);
+    cg_loop_end(k, &v);
+    cg_loop_end(k, &u);
+    return LLVMBuildLoad2(k->b, k->t.i64, at, "");
+}
+
+/* dx[argmax] += dy[j] */
+static void max_grad_row(cg_kernel *k, const pool *p, LLVMValueRef first, LLVMValueRef y_row) {
+    cg_loop j = cg_loop_begin(k, cg_i64(k, p->ow), "j");
+    LLVMValueRef at = window_argmax(k, p, first, j.index);
+    LLVMValueRef sum =
+        LLVMBuildFAdd(k->b, cg_load(k, k->t.f32, k->out, at), cg_load_input(k, 1, cg_add(k, y_row, j.index)), "");
+    cg_store(k, sum, k->out, at);
+    cg_loop_end(k, &j);
+}
+
+int cg_kernel_max_pool2d_grad(cg_kernel *k) {
+    pool p = pool_of(k, input_shape(k, 0), input_shape(k, 1));
+    zero_output(k);
+    for_rows(k, &p, max_grad_row);
+    return 0;
+}
+
+/* y[j] = v[argmax] */
+static void max_pick_row(cg_kernel *k, const pool *p, LLVMValueRef first, LLVMValueRef y_row) {
+    cg_loop j = cg_loop_begin(k, cg_i64(k, p->ow), "j");
+    LLVMValueRef at = window_argmax(k, p, first, j.index);
+    cg_store(k, cg_load_input(k, 1, at), k->out, cg_add(k, y_row, j.index));
+    cg_loop_end(k, &j);
+}
+
+int cg_kernel_max_pool2d_pick(cg_kernel *k) {
+    pool p = pool_of(k, input_shape(k, 0), &k->node->shape);
+    for_rows(k, &p, max_pick_row);
+    return 0;
+}
+
+/* ------------------------------------------------------- avg_pool2d_grad */
+
+/* dx[tap] += dy[j] / size^2 over every tap of every window of the row */
+static void avg_grad_row(cg_kernel *k, const pool *p, LLVMValueRef first, LLVMValueRef y_row) {
+    LLVMValueRef area = f32(k, (double)(p->size * p->size));
+    cg_loop u = cg_loop_begin(k, cg_i64(k, p->size), "u");
+    cg_loop v = cg_loop_begin(k, cg_i64(k, p->size), "v");
+    cg_loop j = cg_loop_begin(k, cg_i64(k, p->ow), "j");
+    LLVMValueRef at = tap(k, p, first, u.index, v.index, j.index);
+    LLVMValueRef share = LLVMBuildFDiv(k->b, cg_load_input(k, 0, cg_add(k, y_row, j.index)), area, "");
+    cg_store(k, LLVMBuildFAdd(k->b, cg_load(k, k->t.f32, k->out, at), share, ""), k->out, at);
+    cg_loop_end(k, &j);
+    cg_loop_end(k, &v);
+    cg_loop_end(k, &u);
+}
+
+int cg_kernel_avg_pool2d_grad(cg_kernel *k) {
+    pool p = pool_of(k, &k->node->shape, input_shape(k, 0));
+    zero_output(k);
+    for_rows(k, &p, avg_grad_row);
+    return 0;
+}
