@@ -106,6 +106,7 @@ int cg_kernel_max_pool2d_grad(cg_kernel *k);
 int cg_kernel_max_pool2d_pick(cg_kernel *k);
 int cg_kernel_avg_pool2d(cg_kernel *k);
 int cg_kernel_avg_pool2d_grad(cg_kernel *k);
+int cg_kernel_dropout(cg_kernel *k);
 
 #define CG_KERNEL_LEAF(name) cg_kernel_##name
 #define CG_KERNEL_UNARY(name) cg_kernel_elementwise

@@ -1064,6 +1064,31 @@ static value pooling(lower *l, const ast_expr *e, args *a, const char *fn, int i
     return node_or_error(l, e, id);
 }
 
+/* dropout(x, p): while training, each element is zeroed with probability
+ * p and the rest scaled by 1 / (1 - p); otherwise x.  Each call has its
+ * own mask, drawn again every step. */
+static value b_dropout(lower *l, const ast_expr *e, args *a) {
+    static const char *const keys[] = {"p", NULL};
+    if (arity_check(l, e, a, "dropout", 1, 2) || check_keywords(l, a, "dropout", keys))
+        return ERR;
+    value x = need_tensor(l, e, a, 0, "dropout");
+    int i = pick_arg(l, a, "dropout", "p", 1);
+    if (x.kind == V_ERROR || i == -2)
+        return ERR;
+    if (i < 0) {
+        error_at(l, e->loc, "dropout() needs the argument 'p'");
+        return ERR;
+    }
+    value p = a->arg[i].value->kind == AST_LIST ? ERR : a->v[i];
+    if (!is_number(p) || num(p) < 0 || num(p) >= 1) {
+        if (p.kind != V_ERROR || a->arg[i].value->kind == AST_LIST)
+            error_at(l, a->arg[i].value->loc, "dropout(): 'p' must be a number in [0, 1)");
+        return ERR;
+    }
+    x = cast_to(l, x, IR_F32, e->loc);
+    return x.kind == V_ERROR ? ERR : node_or_error(l, e, ir_dropout(l->g, x.node, num(p)));
+}
+
 static value b_max_pool2d(lower *l, const ast_expr *e, args *a) { return pooling(l, e, a, "max_pool2d", 1); }
 static value b_avg_pool2d(lower *l, const ast_expr *e, args *a) { return pooling(l, e, a, "avg_pool2d", 0); }
 
@@ -1098,6 +1123,7 @@ static const struct builtin {
     {"conv2d", b_conv2d},
     {"max_pool2d", b_max_pool2d},
     {"avg_pool2d", b_avg_pool2d},
+    {"dropout", b_dropout},
 };
 
 /* ----------------------------------------------------- calls of functions */

@@ -562,6 +562,20 @@ static int eval_max_pool2d_pick(const eval_ctx *c, int id, double *out) { return
 static int eval_avg_pool2d(const eval_ctx *c, int id, double *out) { return pool(c, id, POOL_AVG, out); }
 static int eval_avg_pool2d_grad(const eval_ctx *c, int id, double *out) { return pool(c, id, POOL_AVG_GRAD, out); }
 
+/* training != 0 ? x * keep / (1 - p) : x, keep from ir_dropout_bits */
+static int eval_dropout(const eval_ctx *c, int id, double *out) {
+    const ir_node *n = &c->g->nodes[id];
+    const double *x = input_values(c, id, 0);
+    int training = input_values(c, id, 1)[0] != 0;
+    uint32_t step = (uint32_t)(int32_t)to_i32(input_values(c, id, 2)[0]);
+    uint32_t threshold = ir_dropout_threshold(n->value);
+    double scale = 1 / (1 - n->value);
+    int64_t count = ir_numel_at(&n->shape, c->batch);
+    for (int64_t i = 0; i < count; i++)
+        out[i] = !training ? x[i] : ir_dropout_bits(n->seed, step, (uint64_t)i) >= threshold ? x[i] * scale : 0;
+    return 0;
+}
+
 /* [M,K] @ [K,N] -> [M,N]; a transposed operand is stored as [K,M] / [N,K]. */
 static int eval_matmul(const eval_ctx *c, int id, double *out) {
     const ir_node *n = &c->g->nodes[id];

@@ -697,6 +697,20 @@ static int shape_avg_pool2d_grad(ir_graph *g, ir_node *n) {
     return 0;
 }
 
+/* x, training, step -> x's shape; p = value in [0, 1) */
+static int shape_dropout(ir_graph *g, ir_node *n) {
+    const ir_node *x = in(g, n, 0), *training = in(g, n, 1), *step = in(g, n, 2);
+    if (x->dtype != IR_F32)
+        return fail(g, "dropout: needs an f32 tensor, got %s", ir_dtype_name(x->dtype));
+    if (!(n->value >= 0 && n->value < 1))
+        return fail(g, "dropout: the probability must be in [0, 1), got %g", n->value);
+    if (training->dtype != IR_F32 || training->shape.rank || step->dtype != IR_F32 || step->shape.rank)
+        return fail(g, "dropout: 'training' and 'step' must be f32 scalars");
+    n->dtype = IR_F32;
+    n->shape = x->shape;
+    return 0;
+}
+
 static int shape_assign(ir_graph *g, ir_node *n) {
     const ir_node *slot = in(g, n, 0), *v = in(g, n, 1);
     if (slot->op != IR_PARAM)
@@ -933,6 +947,43 @@ int ir_avg_pool2d_grad(ir_graph *g, int dy, int size, int stride, const ir_shape
     return ir_append(g, &n);
 }
 
+/* MurmurHash3's 32-bit finaliser: a bijection that mixes every input bit
+ * into every output bit. */
+static uint32_t fmix32(uint32_t h) {
+    h ^= h >> 16;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
+    h *= 0xc2b2ae35u;
+    h ^= h >> 16;
+    return h;
+}
+
+uint32_t ir_dropout_bits(uint32_t seed, uint32_t step, uint64_t i) {
+    uint32_t key = fmix32(fmix32(seed) + step);
+    return fmix32(key + (uint32_t)i * 0x9E3779B9u);
+}
+
+uint32_t ir_dropout_threshold(double p) {
+    double t = floor(p * 4294967296.0);
+    return t <= 0 ? 0 : t >= 4294967295.0 ? 0xFFFFFFFFu : (uint32_t)t;
+}
+
+int ir_dropout_seeded(ir_graph *g, int x, double p, uint32_t seed) {
+    int training = ir_get_hyper(g, "training", 0), step = training < 0 ? -1 : ir_get_hyper(g, "step", 0);
+    if (step < 0)
+        return -1;
+    ir_node n = proto_of(IR_DROPOUT, x, training, step);
+    n.value = p;
+    n.seed = seed;
+    return ir_append(g, &n);
+}
+
+int ir_dropout(ir_graph *g, int x, double p) {
+    /* the id the node gets, unless ir_dropout_seeded first adds the hypers */
+    int hypers = (ir_get_hyper(g, "training", 0) >= 0) + (ir_get_hyper(g, "step", 0) >= 0);
+    return hypers == 2 ? ir_dropout_seeded(g, x, p, (uint32_t)g->n_nodes) : -1;
+}
+
 int ir_assign(ir_graph *g, int slot, int value) {
     ir_node n = proto_of(IR_ASSIGN, slot, value, -1);
     return ir_append(g, &n);
@@ -1077,6 +1128,9 @@ static void dump_attrs(const ir_graph *g, const ir_node *n, FILE *out) {
     case IR_AVG_POOL2D:
     case IR_AVG_POOL2D_GRAD:
         fprintf(out, " size=%d stride=%d", n->size, n->stride);
+        break;
+    case IR_DROPOUT:
+        fprintf(out, " p=%.9g seed=%u", n->value, (unsigned)n->seed);
         break;
     case IR_TRANSPOSE: {
         char p[64];

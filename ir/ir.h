@@ -202,6 +202,23 @@ int ir_max_pool2d_pick(ir_graph *g, int x, int v, int size, int stride);
 int ir_avg_pool2d(ir_graph *g, int x, int size, int stride);
 int ir_avg_pool2d_grad(ir_graph *g, int dy, int size, int stride, const ir_shape *x_shape);
 
+/* dropout(x, p), 0 <= p < 1: reads the hypers "training" (1 while the
+ * runtime trains, else 0) and "step" (the train step, as f32), made with
+ * default 0 on first use.  ir_dropout gives each call its own seed (its
+ * node id); ir_dropout_seeded repeats a mask, as its gradient must. */
+int ir_dropout(ir_graph *g, int x, double p);
+int ir_dropout_seeded(ir_graph *g, int x, double p, uint32_t seed);
+
+/* The random bits behind element i of a dropout's mask, shared by the
+ * interpreter and the generated code (which computes the same in LLVM
+ * IR): a counter-based hash, so the mask needs no state and no buffer.
+ *   key = fmix32(fmix32(seed) + step), bits = fmix32(key + i * 0x9E3779B9)
+ * with fmix32 MurmurHash3's finaliser, all in uint32 arithmetic; step is
+ * the hyper's value truncated to i32 (saturating) and i the row-major
+ * element index (its low 32 bits). */
+uint32_t ir_dropout_bits(uint32_t seed, uint32_t step, uint64_t i);
+uint32_t ir_dropout_threshold(double p); /* p * 2^32, saturated */
+
 int ir_add_input(ir_graph *g, const char *name, ir_dtype dtype, const ir_shape *shape, int is_target);
 int ir_add_param(ir_graph *g, const char *name, ir_dtype dtype, const ir_shape *shape, int trainable,
                  ir_init init, double a, double b, int64_t fan_in, int64_t fan_out);

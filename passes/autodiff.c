@@ -317,6 +317,14 @@ RULE(avg_pool2d_grad) {
     acc(c, X(0), check(c, ir_avg_pool2d(c->g, g, n.size, n.stride)));
 }
 
+/* y = dropout(x) = x m / (1 - p) (training) or x: linear in x, so
+ * dx = dropout(g) with the same seed and step: the same mask, recomputed
+ * from the hash rather than stored. */
+RULE(dropout) {
+    (void)y;
+    acc(c, X(0), check(c, ir_dropout_seeded(c->g, g, n.value, n.seed)));
+}
+
 /* C = op(A) op(B), op = transpose or not.  With dC = g:
  *   plain  C = A B:     dA = g B^T       dB = A^T g
  *   C = A B^T:          dA = g B         dB = g^T A

@@ -335,7 +335,7 @@ static double **leaf_values(const ir_graph *g, const unsigned char *live, int64_
         int64_t count = ir_numel_at(&n->shape, batch);
         v[i] = malloc(sizeof(double) * (size_t)(count ? count : 1));
         for (int64_t j = 0; j < count; j++)
-            v[i][j] = n->dtype == IR_I32 ? i32_value() : f32_value();
+            v[i][j] = n->op == IR_HYPER ? g->hypers[n->index].value : n->dtype == IR_I32 ? i32_value() : f32_value();
     }
     return v;
 }
@@ -792,6 +792,68 @@ static void case_max_pool2d_grad(void) { pool_case(IR_MAX_POOL2D_GRAD, "max_pool
 static void case_max_pool2d_pick(void) { pool_case(IR_MAX_POOL2D_PICK, "max_pool2d_pick"); }
 static void case_avg_pool2d(void) { pool_case(IR_AVG_POOL2D, "avg_pool2d"); }
 static void case_avg_pool2d_grad(void) { pool_case(IR_AVG_POOL2D_GRAD, "avg_pool2d_grad"); }
+
+/* ----------------------------------------------------------------- dropout */
+
+static ir_graph *dropout_graph(double training, double step) {
+    ir_graph *g = new_graph();
+    ir_shape s = S("B,3");
+    output(g, ir_dropout(g, input(g, "B,37"), 0.5));
+    output(g, ir_dropout(g, input(g, "3,B,1,5"), 0.1));
+    output(g, ir_dropout(g, input(g, "B,300"), 0.9));
+    output(g, ir_dropout(g, input(g, "B,4"), 0));
+    output(g, ir_dropout(g, ir_const(g, IR_F32, &s, 2.5), 0.25));
+    g->hypers[g->nodes[ir_get_hyper(g, "training", 0)].index].value = training;
+    g->hypers[g->nodes[ir_get_hyper(g, "step", 0)].index].value = step;
+    return g;
+}
+
+/* The share of elements dropout keeps, per the interpreter (which the
+ * kernels match bit for bit): close to 1 - p for every step, and the
+ * masks of two steps or two seeds differ. */
+static void check_dropout_rate(double p) {
+    ir_graph *g = new_graph();
+    ir_shape s = S("100,100");
+    int a = ir_dropout(g, ir_const(g, IR_F32, &s, 1), p), b = ir_dropout(g, ir_const(g, IR_F32, &s, 1), p);
+    g->hypers[g->nodes[ir_get_hyper(g, "training", 0)].index].value = 1;
+    double **v = calloc((size_t)g->n_nodes, sizeof *v);
+    double training = 1, step = 0;
+    v[ir_get_hyper(g, "training", 0)] = &training;
+    v[ir_get_hyper(g, "step", 0)] = &step;
+    for (int k = 0; k < 3 && ir_eval(g, NULL, 1, v) == 0; k++, step += 1000) {
+        double kept = 0, same = 0;
+        double *first = malloc(sizeof(double) * 10000);
+        memcpy(first, v[a], sizeof(double) * 10000);
+        for (int i = 0; i < 10000; i++) {
+            kept += v[a][i] != 0;
+            same += (v[a][i] != 0) == (v[b][i] != 0);
+        }
+        if (fabs(kept / 10000 - (1 - p)) > 0.02 || (p > 0 && same == 10000))
+            fail("dropout p=%g step %g: kept %g of 10000, %g agree with a second mask", p, step, kept, same);
+        ir_eval_release(g, NULL, v);
+        step += 1;
+        ir_eval(g, NULL, 1, v);
+        int moved = 0;
+        for (int i = 0; i < 10000; i++)
+            moved += (v[a][i] != 0) != (first[i] != 0);
+        if (p > 0 && moved == 0)
+            fail("dropout p=%g: the mask did not change with the step", p);
+        ir_eval_release(g, NULL, v);
+        free(first);
+    }
+    free(v);
+    ir_graph_free(g);
+}
+
+/* while training (odd sizes, p = 0, a CONST input) and not: the identity */
+static void case_dropout(void) {
+    run_case(dropout_graph(1, 12345), "dropout");
+    run_case(dropout_graph(1, 3e9), "dropout"); /* the step saturates as an i32 */
+    run_case(dropout_graph(0, 5), "dropout");
+    check_dropout_rate(0.5);
+    check_dropout_rate(0.1);
+    check_dropout_rate(0);
+}
 
 /* -------------------------------------------------------------- movement */
 

@@ -305,6 +305,15 @@ CASE(avg_pool2d_grad) {
     ir_shape xs = shape4(0, 2, 5, 5, 1);
     return ir_avg_pool2d_grad(t->g, image_of(t, 2, 3, 3), 3, 1, &xs);
 }
+/* training (hyper "training" = 1) at a fixed step; two dropouts with
+ * their own masks, one on the batch, one on a parameter */
+CASE(dropout) {
+    int u = ir_dropout(t->g, batch_of(t, -1, 1), 0.5); /* [B,3] */
+    int v = ir_dropout(t->g, param(t, "q", shape(2, 4, 5, 0, 0), -1, 1), 0.3);
+    t->g->hypers[t->g->nodes[ir_get_hyper(t->g, "training", 0)].index].value = 1;
+    t->g->hypers[t->g->nodes[ir_get_hyper(t->g, "step", 0)].index].value = 7;
+    return ir_add(t->g, IR_ADD, u, weigh(t, v), -1);
+}
 CASE(broadcast) {
     ir_shape s = shape(3, 2, 2, 3, 0);
     return ir_broadcast(t->g, param(t, "p", shape(2, 2, 1, 0, 0), -1, 1), &s);
