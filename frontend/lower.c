@@ -892,7 +892,7 @@ static value b_one_hot(lower *l, const ast_expr *e, args *a) {
         return ERR;
     value labels = need_tensor(l, e, a, 0, "one_hot");
     int64_t n = 0;
-    if (labels.kind == V_ERROR || int_arg(l, e, a, "one_hot", "n", 1, 1, 1, INT64_MAX, &n))
+    if (labels.kind == V_ERROR || int_arg(l, e, a, "one_hot", "n", 1, 1, 1, INT32_MAX, &n))
         return ERR;
     labels = cast_to(l, labels, IR_I32, e->loc);
     return labels.kind == V_ERROR ? ERR : node_or_error(l, e, ir_one_hot(l->g, labels.node, n));
