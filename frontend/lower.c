@@ -1024,22 +1024,49 @@ static value b_gather(lower *l, const ast_expr *e, args *a) {
     return idx.kind == V_ERROR ? ERR : node_or_error(l, e, ir_gather(l->g, table.node, idx.node));
 }
 
-/* conv2d(x, w, stride = 1, padding = 0): x [N, C, H, W], w [O, C, KH, KW]
- * -> [N, O, OH, OW], cross-correlation as in PyTorch. */
+/* conv(x, w, stride = 1, padding = 0): x [N, C, H, W], w [O, C, KH, KW]
+ * -> [N, O, OH, OW], cross-correlation as in PyTorch's F.conv2d.  The
+ * name is conv, not conv2d: the prelude's conv2d is the layer that
+ * declares the weights and calls this. */
 static value b_conv2d(lower *l, const ast_expr *e, args *a) {
     static const char *const keys[] = {"stride", "padding", NULL};
-    if (arity_check(l, e, a, "conv2d", 2, 4) || check_keywords(l, a, "conv2d", keys))
+    if (arity_check(l, e, a, "conv", 2, 4) || check_keywords(l, a, "conv", keys))
         return ERR;
-    value x = need_tensor(l, e, a, 0, "conv2d"), w = need_tensor(l, e, a, 1, "conv2d");
+    value x = need_tensor(l, e, a, 0, "conv"), w = need_tensor(l, e, a, 1, "conv");
     int64_t stride = 1, padding = 0;
-    if (x.kind == V_ERROR || w.kind == V_ERROR || int_arg(l, e, a, "conv2d", "stride", 2, 0, 1, INT32_MAX, &stride) ||
-        int_arg(l, e, a, "conv2d", "padding", 3, 0, 0, INT32_MAX, &padding))
+    if (x.kind == V_ERROR || w.kind == V_ERROR || int_arg(l, e, a, "conv", "stride", 2, 0, 1, INT32_MAX, &stride) ||
+        int_arg(l, e, a, "conv", "padding", 3, 0, 0, INT32_MAX, &padding))
         return ERR;
     x = cast_to(l, x, IR_F32, e->loc);
     w = cast_to(l, w, IR_F32, e->loc);
     if (x.kind == V_ERROR || w.kind == V_ERROR)
         return ERR;
     return node_or_error(l, e, ir_conv2d(l->g, x.node, w.node, (int)stride, (int)padding));
+}
+
+/* flatten(x): [N, d1, d2, ...] -> [N, d1 * d2 * ...], the first (batch)
+ * dimension kept. */
+static value b_flatten(lower *l, const ast_expr *e, args *a) {
+    static const char *const none[] = {NULL};
+    if (arity_check(l, e, a, "flatten", 1, 1) || check_keywords(l, a, "flatten", none))
+        return ERR;
+    value x = need_tensor(l, e, a, 0, "flatten");
+    if (x.kind == V_ERROR)
+        return ERR;
+    const ir_shape *in = shape_of(l, x);
+    if (in->rank < 1 || (in->batch_mask & ~1u)) {
+        error_at(l, e->loc, "flatten() needs a tensor whose only batch dimension is the first, got rank %d",
+                 in->rank);
+        return ERR;
+    }
+    ir_shape s = ir_shape_scalar();
+    s.rank = 2;
+    s.dims[0] = in->dims[0];
+    s.dims[1] = 1;
+    s.batch_mask = in->batch_mask;
+    for (int i = 1; i < in->rank; i++)
+        s.dims[1] *= in->dims[i];
+    return node_or_error(l, e, ir_reshape(l->g, x.node, &s));
 }
 
 /* max_pool2d(x, size, stride = size) and avg_pool2d: over size x size
@@ -1120,7 +1147,8 @@ static const struct builtin {
     {"slice", b_slice},
     {"concat", b_concat},
     {"gather", b_gather},
-    {"conv2d", b_conv2d},
+    {"conv", b_conv2d},
+    {"flatten", b_flatten},
     {"max_pool2d", b_max_pool2d},
     {"avg_pool2d", b_avg_pool2d},
     {"dropout", b_dropout},
@@ -1793,7 +1821,10 @@ ir_graph *lower_program(const ast_program *user, const ast_program *prelude, con
             }
     for (int i = 0; i < user->n_stmts; i++)
         model_statement(&l, user->stmts[i]);
-    if (l.g->loss < 0 && l.have_train)
+    int has_loss_stmt = 0; /* a loss that failed to lower was reported already */
+    for (int i = 0; i < user->n_stmts; i++)
+        has_loss_stmt |= user->stmts[i]->kind == ST_LOSS;
+    if (l.g->loss < 0 && l.have_train && !has_loss_stmt)
         for (int i = 0; i < user->n_stmts; i++)
             if (user->stmts[i]->kind == ST_TRAIN)
                 error_at(&l, user->stmts[i]->loc, "a train statement needs a loss");

@@ -50,6 +50,10 @@ static const char *const snippets[][2] = {
                   "loss sparse_cross_entropy(logits, y) + 0.1 * label_smoothing_cross_entropy(logits, y)\n"
                   "metric acc = accuracy(logits, y)\n"},
     {"focal", "input x: f32[B, 5]\ntarget y: i32[B]\nloss focal_loss(dense(x, 3), y, gamma = 2.0)\n"},
+    {"cnn", "input x: f32[B, 1, 7, 7]\ntarget y: i32[B]\nc = max_pool(relu(conv2d(x, 3, 3)), 2)\n"
+            "c2 = avg_pool(tanh(conv2d(c, 2, 2, padding = 1)), 2)\n"
+            "loss sparse_cross_entropy(dense(flatten(c2), 3), y)\n"},
+    {"embedding", "input ids: i32[B, 3]\ntarget y: f32[B, 3, 2]\nloss mse(embedding(ids, 4, 2), y)\n"},
     {"sigmoid_bce", "input x: f32[B, 3]\ntarget y: f32[B]\nparam w: f32[3] = normal(0, 1)\n"
                     "p = sigmoid(x @ w)\nloss mean(-(y * log(p) + (1 - y) * log(1 - p)))\n"},
 };
