@@ -1,0 +1,61 @@
+#!/bin/sh
+# End to end on real images: the Fashion-MNIST MLP and CNN examples,
+# trained on a slice of Debian's dataset-fashion-mnist (read as the IDX
+# files the package ships, after cutting them short), evaluated on a slice
+# of the test set, plus gradcheck of both models.  The full-data accuracy
+# runs are examples/fashion.sh, not ctest.
+# usage: fashion.sh MDLC SOURCE_DIR WORK_DIR [DATA_DIR]
+set -eu
+mdlc=$1 src=$2 work=$3 data=${4:-/usr/share/datasets/fashion-mnist}
+fail() { echo "FAIL: $*"; exit 1; }
+if [ ! -f "$data/train-images-idx3-ubyte.gz" ]; then
+    echo "SKIP: no Fashion-MNIST in $data (apt-get install dataset-fashion-mnist)"
+    exit 77
+fi
+rm -rf "$work" && mkdir -p "$work" && cd "$work"
+head=$src/tests/e2e/idx_head.sh
+sh "$head" "$data/train-images-idx3-ubyte.gz" 6000 train-images.idx
+sh "$head" "$data/train-labels-idx1-ubyte.gz" 6000 train-labels.idx
+sh "$head" "$data/t10k-images-idx3-ubyte.gz" 1000 test-images.idx
+sh "$head" "$data/t10k-labels-idx1-ubyte.gz" 1000 test-labels.idx
+train=train-images.idx,train-labels.idx
+test=test-images.idx,test-labels.idx
+
+acc_of() { awk '$1 == "acc" { print $2 }' "$1"; }
+
+# MLP: 3 epochs on 6000 images must reach 75% on 1000 test images (the
+# full run reaches ~85% after one epoch on all 60000).
+"$mdlc" "$src/examples/fashion_mlp.mdl" -o mlp || fail "mdlc fashion_mlp"
+./mlp gradcheck --data "$train" --max-elems 24 > gradcheck.log || { cat gradcheck.log; fail "mlp gradcheck"; }
+./mlp train --data "$train" --val "$test" --epochs 3 --save mlp.ckpt > train.log || { cat train.log; fail "mlp train"; }
+cat train.log
+./mlp eval --load mlp.ckpt --data "$test" > eval.log || fail "mlp eval"
+cat eval.log
+acc=$(acc_of eval.log)
+awk -v a="$acc" 'BEGIN { exit !(a >= 0.75) }' || fail "MLP test accuracy $acc < 0.75"
+./mlp predict --load mlp.ckpt --input test-images.idx > probs.csv || fail "mlp predict"
+[ "$(wc -l < probs.csv)" -eq 1001 ] || fail "predict wrote $(wc -l < probs.csv) lines, expected 1001"
+
+# A user's own loss and a penalty on one layer, by editing the file: the
+# generated gradients must pass gradcheck, and it must still train.
+sed 's/^loss .*/loss   focal_loss(logits, label, gamma = 2.0) + 1e-4 * l2(h1.W)/' \
+    "$src/examples/fashion_mlp.mdl" > focal.mdl
+grep -q focal_loss focal.mdl || fail "could not edit the loss line"
+"$mdlc" focal.mdl -o focal || fail "mdlc focal"
+./focal gradcheck --data "$train" --max-elems 24 > fgrad.log || { cat fgrad.log; fail "focal gradcheck"; }
+./focal train --data "$train" --epochs 1 --save focal.ckpt > ftrain.log || fail "focal train"
+./focal eval --load focal.ckpt --data "$test" > feval.log || fail "focal eval"
+acc=$(acc_of feval.log)
+awk -v a="$acc" 'BEGIN { exit !(a >= 0.65) }' || fail "focal-loss MLP test accuracy $acc < 0.65"
+
+# CNN: one epoch on 2000 images must clearly learn (>= 55% on the test slice).
+sh "$head" "$data/train-images-idx3-ubyte.gz" 2000 small-images.idx
+sh "$head" "$data/train-labels-idx1-ubyte.gz" 2000 small-labels.idx
+"$mdlc" "$src/examples/fashion_cnn.mdl" -o cnn || fail "mdlc fashion_cnn"
+./cnn train --data small-images.idx,small-labels.idx --epochs 1 --save cnn.ckpt > ctrain.log || { cat ctrain.log; fail "cnn train"; }
+cat ctrain.log
+./cnn eval --load cnn.ckpt --data "$test" > ceval.log || fail "cnn eval"
+cat ceval.log
+acc=$(acc_of ceval.log)
+awk -v a="$acc" 'BEGIN { exit !(a >= 0.55) }' || fail "CNN test accuracy $acc < 0.55"
+echo "fashion: all checks passed"
