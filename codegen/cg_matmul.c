@@ -1,24 +1,206 @@
 /*
- * cg_matmul.c - C[M,N] = A[M,K] @ B[K,N], either side possibly transposed.
+ * cg_matmul.c - C[M,N] = A[M,K] @ B[K,N], either side possibly transposed
+ * (IR_TRANSPOSE_A: A stored [K,M]; IR_TRANSPOSE_B: B stored [N,K]), f32.
  *
- * This is the simple, replaceable version: plain loops that LLVM
- * vectorises, chosen so the innermost loop is unit-stride.
- *   B as stored is [K,N]: i-k-j.  Row i of C accumulates a(i,k) * row k of
- *     B; the j loop is contiguous in C and B and vectorises without
- *     reassociation (each lane is a different C element).
- *   B as stored is [N,K] (transpose_b): i-j-k.  C(i,j) is a dot product of
- *     row i of A with row j of B, contiguous in k (when A is not also
- *     transposed); its f32 accumulator carries reassoc so the vectoriser
- *     can keep partial sums, as any BLAS does.
- * A register-blocked, packed micro-kernel replaces both later; the
- * kernel's interface (out, a, b, batch) stays.
+ * Two ways, chosen per node at compile time where the shapes decide it and
+ * at run time where the batch dimension does (M, N or K may be the batch;
+ * see blocked_pays):
+ *
+ * Small products (tiny, or thin enough that a 6x16 tile would be mostly
+ * padding, or a few rows of moderate width with B untransposed) run plain
+ * loops that LLVM vectorises, the innermost loop unit-stride:
+ *   B as stored is [K,N]: i-k-j, row i of C accumulates a(i,k) * row k of B;
+ *   B as stored is [N,K]: i-j-k, dot products whose accumulator carries
+ *     reassoc so the vectoriser keeps partial sums, as any BLAS does.
+ *
+ * Everything else calls @mdl.sgemm, one function per module emitted on
+ * first use (the module does not grow with the number of matmul nodes),
+ * which takes A and B by strides, so one body serves every transpose pair.
+ * It is the classic blocked GEMM written directly as vector IR:
+ *
+ *   for jc in N by NC:                 B panel of NC columns
+ *     for pc in K by KC:               K slice; the first one overwrites C
+ *       pack B[pc.., jc..] -> Bp       kc x 16 strips, zero-padded
+ *       for ic in M by MC:
+ *         pack A[ic.., pc..] -> Ap     kc x 6 strips, when it pays (below);
+ *                                      otherwise A is read where it is
+ *         for each 16-column strip of Bp, for each 6-row strip of A:
+ *           6x16 micro-tile
+ *
+ * The micro-tile keeps C's 6x16 block in 12 <8 x float> accumulators (12
+ * ymm registers with AVX2) and per k step does 2 vector loads from the B
+ * strip, 6 broadcasts from A and 12 llvm.fmuladd.v8f32; the k loop stays a
+ * loop (not unrolled), so the IR is small.  B stored [N,K] is packed 8x8
+ * blocks at a time, transposed in registers.  Edges: A rows past M are
+ * clamped to the last valid row (their results are discarded), B columns
+ * past N are packed as zeros (masked loads: nothing past the matrix is
+ * read), and a tile that is not a full 6x16 works in a small stack tile
+ * copied in and out by scalar loops.  So any M, N, K >= 1 works, and only
+ * <8 x float> vectors are used: without AVX2 LLVM splits them into SSE
+ * halves.  Every loop of @mdl.sgemm carries metadata that keeps LLVM's
+ * vectoriser and unroller off it: they would only add compile time.
+ *
+ * Scratch: the packed buffers live on the stack of @mdl.sgemm (the kernel
+ * must not call malloc, and the memory plan knows nothing of them), one
+ * alloca sized to the problem, at most
+ *   Bp  KC x NC  = 256 x 256 floats = 256 KiB
+ *   Ap  MC x KC  = 144 x 256 floats = 144 KiB  (only when A is packed)
+ * plus a 6x16 tile: about 400 KiB for large products, a few KiB for small
+ * ones.  Callers need that much stack (the main thread has 8 MiB; worker
+ * threads must be created with enough).  The function is noinline (its
+ * frame never lands in a caller's) and probes its stack page by page
+ * ("probe-stack"), so a thread whose stack is too small faults on its guard
+ * page instead of writing past it.
  */
+#include <string.h>
+
+#include <llvm-c/DebugInfo.h>
+
 #include "cg_internal.h"
+
+/* Register block and cache blocks.  MC is a multiple of MR and NC of NR, so
+ * the strips of a full block fill the buffers exactly. */
+enum { MR = 6, NR = 16, KC = 256, MC = 144, NC = 256 };
+
+/* The blocked path needs M >= SMALL_M (fewer rows waste most of a 6-row
+ * tile), N >= SMALL_N, K >= SMALL_K and at least SMALL_WORK multiply-adds;
+ * and with B untransposed, not ROW_LOOP_MIN_N <= N <= ROW_LOOP_MAX_N with
+ * B (K x N) at most ROW_LOOP_MAX_B floats: there the i-k-j loop holds a
+ * row of C (at most 8 vectors) in registers across k, reads B from L1,
+ * and is as fast as the tile without any packing.  Measured with
+ * bench/gemm.c (bench/README.md). */
+enum { SMALL_M = 4, SMALL_N = 8, SMALL_K = 4, SMALL_WORK = 8192 };
+enum { ROW_LOOP_MIN_N = 24, ROW_LOOP_MAX_N = 64, ROW_LOOP_MAX_B = 8192 };
+
+/* A is packed when N > PACK_A_MIN_N (with fewer 16-column strips each
+ * element is read too few times to pay for the copy) and it is stored
+ * transposed or its rows are at least PACK_A_MIN_ROW floats (4 KiB) apart. */
+enum { PACK_A_MIN_N = 2 * NR, PACK_A_MIN_ROW = 1024 };
 
 typedef struct matmul {
     LLVMValueRef m, n, k;
     int ta, tb;
 } matmul;
+
+/* ---------------------------------------------------------- IR helpers */
+
+static LLVMValueRef gep(cg_kernel *k, LLVMValueRef base, LLVMValueRef index) {
+    return LLVMBuildInBoundsGEP2(k->b, k->t.f32, base, &index, 1, "");
+}
+
+static LLVMValueRef load_aligned(cg_kernel *k, LLVMTypeRef t, LLVMValueRef p, unsigned align) {
+    LLVMValueRef v = LLVMBuildLoad2(k->b, t, p, "");
+    LLVMSetAlignment(v, align);
+    return v;
+}
+
+static void store_aligned(cg_kernel *k, LLVMValueRef v, LLVMValueRef p, unsigned align) {
+    LLVMSetAlignment(LLVMBuildStore(k->b, v, p), align);
+}
+
+static LLVMValueRef ult(cg_kernel *k, LLVMValueRef a, LLVMValueRef b) {
+    return LLVMBuildICmp(k->b, LLVMIntULT, a, b, "");
+}
+
+static LLVMValueRef umin(cg_kernel *k, LLVMValueRef a, LLVMValueRef b) {
+    return LLVMBuildSelect(k->b, ult(k, a, b), a, b, "");
+}
+
+static LLVMValueRef sub(cg_kernel *k, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWSub(k->b, a, b, ""); }
+
+/* ceil(a / d) for a >= 1 */
+static LLVMValueRef blocks(cg_kernel *k, LLVMValueRef a, int64_t d) {
+    return LLVMBuildUDiv(k->b, cg_add(k, a, cg_i64(k, d - 1)), cg_i64(k, d), "");
+}
+
+static LLVMBasicBlockRef new_block(cg_kernel *k, const char *name) {
+    return LLVMAppendBasicBlockInContext(k->ctx, k->fn, name);
+}
+
+static LLVMValueRef fmuladd(cg_kernel *k, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+    LLVMValueRef args[3] = {a, b, c};
+    return cg_intrinsic(k, "llvm.fmuladd", t, args, 3);
+}
+
+static LLVMValueRef splat(cg_kernel *k, LLVMTypeRef vector, LLVMValueRef x) {
+    LLVMValueRef v = LLVMBuildInsertElement(k->b, LLVMGetPoison(vector), x, LLVMConstInt(k->t.i32, 0, 0), "");
+    LLVMValueRef zeros = LLVMConstNull(LLVMVectorType(k->t.i32, LLVMGetVectorSize(vector)));
+    return LLVMBuildShuffleVector(k->b, v, LLVMGetPoison(vector), zeros, "");
+}
+
+/* shufflevector of two <8 x float> by a constant mask */
+static LLVMValueRef shuffle(cg_kernel *k, LLVMValueRef a, LLVMValueRef b, const int *mask) {
+    LLVMValueRef m[8];
+    for (int i = 0; i < 8; i++)
+        m[i] = LLVMConstInt(k->t.i32, (unsigned long long)mask[i], 0);
+    return LLVMBuildShuffleVector(k->b, a, b, LLVMConstVector(m, 8), "");
+}
+
+/* <first, first+1, ..., first+7> < limit, as <8 x i1> */
+static LLVMValueRef lanes_below(cg_kernel *k, int first, LLVMValueRef limit) {
+    LLVMValueRef lane[8];
+    for (int i = 0; i < 8; i++)
+        lane[i] = cg_i64(k, first + i);
+    LLVMTypeRef v8i64 = LLVMVectorType(k->t.i64, 8);
+    return LLVMBuildICmp(k->b, LLVMIntULT, LLVMConstVector(lane, 8), splat(k, v8i64, limit), "");
+}
+
+/* llvm.masked.load.v8f32: the lanes where mask is set, 0 elsewhere (the
+ * others are not read, so the load may run past the end of a row). */
+static LLVMValueRef masked_load(cg_kernel *k, LLVMTypeRef v8, LLVMValueRef p, LLVMValueRef mask) {
+    const char *name = "llvm.masked.load";
+    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+    LLVMTypeRef overloads[2] = {v8, k->t.ptr};
+    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(k->mod, id, overloads, 2);
+    LLVMTypeRef fn_type = LLVMIntrinsicGetType(k->ctx, id, overloads, 2);
+    LLVMValueRef args[4] = {p, LLVMConstInt(k->t.i32, 4, 0), mask, LLVMConstNull(v8)};
+    return LLVMBuildCall2(k->b, fn_type, fn, args, 4, "");
+}
+
+/* llvm.masked.store.v8f32: the lanes where mask is set. */
+static void masked_store(cg_kernel *k, LLVMValueRef v, LLVMValueRef p, LLVMValueRef mask) {
+    const char *name = "llvm.masked.store";
+    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+    LLVMTypeRef overloads[2] = {LLVMTypeOf(v), k->t.ptr};
+    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(k->mod, id, overloads, 2);
+    LLVMTypeRef fn_type = LLVMIntrinsicGetType(k->ctx, id, overloads, 2);
+    LLVMValueRef args[4] = {v, p, LLVMConstInt(k->t.i32, 4, 0), mask};
+    LLVMBuildCall2(k->b, fn_type, fn, args, 4, "");
+}
+
+static void add_attribute(cg_kernel *k, LLVMValueRef fn, const char *name) {
+    unsigned kind = LLVMGetEnumAttributeKindForName(name, strlen(name));
+    if (kind)
+        LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(k->ctx, kind, 0));
+}
+
+/* Marks the loop whose back edge is `branch` with llvm.loop metadata that
+ * turns off the vectoriser and the unroller. */
+static void mark_loop(cg_kernel *k, LLVMValueRef branch) {
+    LLVMContextRef ctx = k->ctx;
+    LLVMMetadataRef no_vectorize[2] = {LLVMMDStringInContext2(ctx, "llvm.loop.vectorize.enable", 26),
+                                       LLVMValueAsMetadata(LLVMConstInt(k->t.i1, 0, 0))};
+    LLVMMetadataRef no_unroll = LLVMMDStringInContext2(ctx, "llvm.loop.unroll.disable", 24);
+    LLVMMetadataRef self = LLVMTemporaryMDNode(ctx, NULL, 0);
+    LLVMMetadataRef items[3] = {self, LLVMMDNodeInContext2(ctx, no_vectorize, 2),
+                                LLVMMDNodeInContext2(ctx, &no_unroll, 1)};
+    LLVMMetadataRef id = LLVMMDNodeInContext2(ctx, items, 3);
+    LLVMMetadataReplaceAllUsesWith(self, id); /* the loop id refers to itself */
+    unsigned kind = LLVMGetMDKindIDInContext(ctx, "llvm.loop", 9);
+    LLVMSetMetadata(branch, kind, LLVMMetadataAsValue(ctx, id));
+}
+
+/* cg_loop_end, and the loop is left as written: no vectorising, no
+ * unrolling.  Every loop of the sgemm function is either vector code
+ * already or too short to gain, and LLVM's versions of them (runtime
+ * checks, epilogues) would only cost compile time and code size. */
+static void loop_end(cg_kernel *k, cg_loop *loop) {
+    LLVMBasicBlockRef latch = LLVMGetInsertBlock(k->b);
+    cg_loop_end(k, loop);
+    mark_loop(k, LLVMGetBasicBlockTerminator(latch));
+}
+
+/* ------------------------------------------------------- the small path */
 
 /* Element (i, kk) of the logical A[M,K]. */
 static LLVMValueRef load_a(cg_kernel *k, const matmul *mm, LLVMValueRef i, LLVMValueRef kk) {
@@ -30,11 +212,6 @@ static LLVMValueRef load_a(cg_kernel *k, const matmul *mm, LLVMValueRef i, LLVMV
 static LLVMValueRef load_b(cg_kernel *k, const matmul *mm, LLVMValueRef kk, LLVMValueRef j) {
     LLVMValueRef index = mm->tb ? cg_add(k, cg_mul(k, j, mm->k), kk) : cg_add(k, cg_mul(k, kk, mm->n), j);
     return cg_load_input(k, 1, index);
-}
-
-static LLVMValueRef fmuladd(cg_kernel *k, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
-    LLVMValueRef args[3] = {a, b, c};
-    return cg_intrinsic(k, "llvm.fmuladd", k->t.f32, args, 3);
 }
 
 static void emit_ikj(cg_kernel *k, const matmul *mm) {
@@ -50,7 +227,7 @@ static void emit_ikj(cg_kernel *k, const matmul *mm) {
     j = cg_loop_begin(k, mm->n, "j");
     LLVMValueRef c_index = cg_add(k, row, j.index);
     LLVMValueRef c = cg_load(k, k->t.f32, k->out, c_index);
-    cg_store(k, fmuladd(k, a, load_b(k, mm, kk.index, j.index), c), k->out, c_index);
+    cg_store(k, fmuladd(k, k->t.f32, a, load_b(k, mm, kk.index, j.index), c), k->out, c_index);
     cg_loop_end(k, &j);
     cg_loop_end(k, &kk);
     cg_loop_end(k, &i);
@@ -73,21 +250,460 @@ static void emit_ijk(cg_kernel *k, const matmul *mm) {
     cg_loop_end(k, &i);
 }
 
+static void emit_small(cg_kernel *k, const matmul *mm) {
+    if (mm->tb)
+        emit_ijk(k, mm);
+    else
+        emit_ikj(k, mm);
+}
+
+/* ------------------------------------------------------ the blocked path */
+
+/* The sgemm function being written:
+ *   void @mdl.sgemm(ptr C, ptr A, ptr B, i64 M, i64 N, i64 K,
+ *                   i64 a_row, i64 a_col, i64 b_row, i64 b_col)
+ * with the logical A(i, k) at A[i * a_row + k * a_col] and B(k, j) at
+ * B[k * b_row + j * b_col]: one function serves every transpose pair. */
+typedef struct gemm {
+    cg_kernel k; /* its builder, function and entry block */
+    LLVMTypeRef v8;
+    LLVMValueRef c, a, b, m, n, kk;
+    LLVMValueRef a_row, a_col, b_row, b_col;
+    LLVMValueRef bp, ap, tile; /* the stack buffers */
+} gemm;
+
+/* B stored [K, N] (b_col = 1): two masked vector loads per k. */
+static void pack_b_rows(gemm *G, LLVMValueRef strip, LLVMValueRef src, LLVMValueRef kc, LLVMValueRef nr) {
+    cg_kernel *k = &G->k;
+    LLVMValueRef mask[2] = {lanes_below(k, 0, nr), lanes_below(k, 8, nr)};
+    cg_loop r = cg_loop_begin(k, kc, "pack_b.k");
+    LLVMValueRef from = gep(k, src, cg_mul(k, r.index, G->b_row));
+    LLVMValueRef to = gep(k, strip, cg_mul(k, r.index, cg_i64(k, NR)));
+    for (int h = 0; h < 2; h++)
+        store_aligned(k, masked_load(k, G->v8, gep(k, from, cg_i64(k, 8 * h)), mask[h]), gep(k, to, cg_i64(k, 8 * h)),
+                      32);
+    loop_end(k, &r);
+}
+
+/* out[i][j] = in[j][i] for 8 vectors of 8: unpack pairs, then pairs of
+ * pairs, then 128-bit halves (what unpcklps/shufps/vperm2f128 do). */
+static void transpose8(cg_kernel *k, const LLVMValueRef *in, LLVMValueRef *out) {
+    static const int unpack[2][8] = {{0, 8, 1, 9, 4, 12, 5, 13}, {2, 10, 3, 11, 6, 14, 7, 15}};
+    static const int pairs[2][8] = {{0, 1, 8, 9, 4, 5, 12, 13}, {2, 3, 10, 11, 6, 7, 14, 15}};
+    static const int halves[2][8] = {{0, 1, 2, 3, 8, 9, 10, 11}, {4, 5, 6, 7, 12, 13, 14, 15}};
+    LLVMValueRef t[8], u[8];
+    for (int i = 0; i < 8; i++) /* t[2p + h] = unpack h of rows 2p, 2p+1 */
+        t[i] = shuffle(k, in[i & ~1], in[i | 1], unpack[i & 1]);
+    for (int i = 0; i < 8; i++) { /* u[4q + 2a + h]: pairs h of t[4q + a], t[4q + a + 2] */
+        int q = i / 4, a = (i / 2) & 1, h = i & 1;
+        u[i] = shuffle(k, t[4 * q + a], t[4 * q + a + 2], pairs[h]);
+    }
+    for (int i = 0; i < 8; i++) /* out[i]: half i/4 of u[i % 4], u[i % 4 + 4] */
+        out[i] = shuffle(k, u[i % 4], u[i % 4 + 4], halves[i / 4]);
+}
+
+/* B stored [N, K] (b_row = 1): column j of the strip is a contiguous run of
+ * B.  A full strip goes 8 k steps at a time, 8x8 blocks transposed in
+ * registers; the steps left over and a strip past N's end go one element
+ * at a time, columns past nr repeating the last one and then zeroed. */
+static void pack_b_columns(gemm *G, LLVMValueRef strip, LLVMValueRef src, LLVMValueRef kc, LLVMValueRef nr) {
+    cg_kernel *k = &G->k;
+    LLVMBuilderRef b = k->b;
+    LLVMValueRef by_blocks = LLVMBuildAnd(b, LLVMBuildICmp(b, LLVMIntEQ, nr, cg_i64(k, NR), ""),
+                                          LLVMBuildICmp(b, LLVMIntEQ, G->b_row, cg_i64(k, 1), ""), "");
+    LLVMValueRef k_blocks = LLVMBuildSelect(b, by_blocks, LLVMBuildLShr(b, kc, cg_i64(k, 3), ""), cg_i64(k, 0), "");
+    cg_loop kb = cg_loop_begin(k, k_blocks, "pack_b.k8");
+    LLVMValueRef k0 = cg_mul(k, kb.index, cg_i64(k, 8));
+    for (int h = 0; h < 2; h++) {
+        LLVMValueRef v[8], w[8];
+        for (int r = 0; r < 8; r++)
+            v[r] = load_aligned(k, G->v8, gep(k, src, cg_add(k, cg_mul(k, cg_i64(k, 8 * h + r), G->b_col), k0)), 4);
+        transpose8(k, v, w);
+        for (int i = 0; i < 8; i++)
+            store_aligned(
+                k, w[i],
+                gep(k, strip, cg_add(k, cg_mul(k, cg_add(k, k0, cg_i64(k, i)), cg_i64(k, NR)), cg_i64(k, 8 * h))), 32);
+    }
+    loop_end(k, &kb);
+
+    LLVMValueRef k_done = cg_mul(k, k_blocks, cg_i64(k, 8));
+    cg_loop j = cg_loop_begin(k, cg_i64(k, NR), "pack_b.j");
+    LLVMValueRef valid = ult(k, j.index, nr);
+    LLVMValueRef col = LLVMBuildSelect(b, valid, j.index, sub(k, nr, cg_i64(k, 1)), "");
+    LLVMValueRef from = gep(k, src, cg_mul(k, col, G->b_col));
+    cg_loop r = cg_loop_begin(k, sub(k, kc, k_done), "pack_b.k");
+    LLVMValueRef kk = cg_add(k, r.index, k_done);
+    LLVMValueRef x = cg_load(k, k->t.f32, from, cg_mul(k, kk, G->b_row));
+    x = LLVMBuildSelect(b, valid, x, LLVMConstReal(k->t.f32, 0), "");
+    cg_store(k, x, strip, cg_add(k, cg_mul(k, kk, cg_i64(k, NR)), j.index));
+    loop_end(k, &r);
+    loop_end(k, &j);
+}
+
+/* Packs B[pc .. pc+kc, jc .. jc+nc] into Bp as ceil(nc/16) strips, strip q
+ * holding kc rows of its 16 columns (zero past nc) at Bp + q*16*kc. */
+static void pack_b(gemm *G, LLVMValueRef pc, LLVMValueRef kc, LLVMValueRef jc, LLVMValueRef nc) {
+    cg_kernel *k = &G->k;
+    cg_loop q = cg_loop_begin(k, blocks(k, nc, NR), "pack_b.strip");
+    LLVMValueRef j0 = cg_mul(k, q.index, cg_i64(k, NR));
+    LLVMValueRef nr = umin(k, cg_i64(k, NR), sub(k, nc, j0));
+    LLVMValueRef strip = gep(k, G->bp, cg_mul(k, j0, kc));
+    /* (pc, jc + j0) */
+    LLVMValueRef src = gep(k, G->b, cg_add(k, cg_mul(k, pc, G->b_row), cg_mul(k, cg_add(k, jc, j0), G->b_col)));
+    LLVMBasicBlockRef rows = new_block(k, "pack_b.rows"), columns = new_block(k, "pack_b.columns");
+    LLVMBasicBlockRef packed = new_block(k, "pack_b.end");
+    LLVMBuildCondBr(k->b, LLVMBuildICmp(k->b, LLVMIntEQ, G->b_col, cg_i64(k, 1), ""), rows, columns);
+    LLVMPositionBuilderAtEnd(k->b, rows);
+    pack_b_rows(G, strip, src, kc, nr);
+    LLVMBuildBr(k->b, packed);
+    LLVMPositionBuilderAtEnd(k->b, columns);
+    pack_b_columns(G, strip, src, kc, nr);
+    LLVMBuildBr(k->b, packed);
+    LLVMPositionBuilderAtEnd(k->b, packed);
+    loop_end(k, &q);
+}
+
+/* The 6 row pointers of a strip of A whose first row is `first` (row r of
+ * the strip = first + r * row_stride), rows past mr clamped to the last. */
+static void strip_rows(gemm *G, LLVMValueRef first, LLVMValueRef row_stride, LLVMValueRef mr, LLVMValueRef *rows) {
+    cg_kernel *k = &G->k;
+    LLVMValueRef last = sub(k, mr, cg_i64(k, 1));
+    for (int r = 0; r < MR; r++) {
+        LLVMValueRef i = r == 0 ? cg_i64(k, 0) : umin(k, cg_i64(k, r), last);
+        rows[r] = gep(k, first, cg_mul(k, i, row_stride));
+    }
+}
+
+/* Packs A[ic .. ic+mc, pc .. pc+kc] into Ap as ceil(mc/6) strips, strip p
+ * holding kc steps of its 6 rows at Ap + p*6*kc.  Stored transposed
+ * (a_row = 1), the 6 values of a step are contiguous in A too: one masked
+ * load and store each.  Otherwise they come from 6 rows, one by one, rows
+ * past mc repeating the last.  (The micro-tile never reads rows past mc.) */
+static void pack_a(gemm *G, LLVMValueRef ic, LLVMValueRef mc, LLVMValueRef pc, LLVMValueRef kc) {
+    cg_kernel *k = &G->k;
+    LLVMBuilderRef b = k->b;
+    cg_loop p = cg_loop_begin(k, blocks(k, mc, MR), "pack_a.strip");
+    LLVMValueRef i0 = cg_mul(k, p.index, cg_i64(k, MR));
+    LLVMValueRef mr = umin(k, cg_i64(k, MR), sub(k, mc, i0));
+    LLVMValueRef first = gep(k, G->a, cg_add(k, cg_mul(k, cg_add(k, ic, i0), G->a_row), cg_mul(k, pc, G->a_col)));
+    LLVMValueRef strip = gep(k, G->ap, cg_mul(k, i0, kc));
+    LLVMBasicBlockRef columns = new_block(k, "pack_a.columns"), rows = new_block(k, "pack_a.rows");
+    LLVMBasicBlockRef packed = new_block(k, "pack_a.strip.end");
+    LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntEQ, G->a_row, cg_i64(k, 1), ""), columns, rows);
+
+    LLVMPositionBuilderAtEnd(b, columns);
+    LLVMValueRef valid = lanes_below(k, 0, mr), six = lanes_below(k, 0, cg_i64(k, MR));
+    cg_loop r = cg_loop_begin(k, kc, "pack_a.k");
+    LLVMValueRef v = masked_load(k, G->v8, gep(k, first, cg_mul(k, r.index, G->a_col)), valid);
+    masked_store(k, v, gep(k, strip, cg_mul(k, r.index, cg_i64(k, MR))), six);
+    loop_end(k, &r);
+    LLVMBuildBr(b, packed);
+
+    LLVMPositionBuilderAtEnd(b, rows);
+    LLVMValueRef row[MR];
+    strip_rows(G, first, G->a_row, mr, row);
+    r = cg_loop_begin(k, kc, "pack_a.k");
+    LLVMValueRef to = gep(k, strip, cg_mul(k, r.index, cg_i64(k, MR)));
+    LLVMValueRef at = cg_mul(k, r.index, G->a_col);
+    for (int i = 0; i < MR; i++)
+        cg_store(k, cg_load(k, k->t.f32, row[i], at), to, cg_i64(k, i));
+    loop_end(k, &r);
+    LLVMBuildBr(b, packed);
+    LLVMPositionBuilderAtEnd(b, packed);
+    loop_end(k, &p);
+}
+
+/* for (r < rows) for (j < cols) to[r * to_stride + j] = from[r * from_stride + j] */
+static void copy_block(gemm *G, LLVMValueRef to, LLVMValueRef to_stride, LLVMValueRef from, LLVMValueRef from_stride,
+                       LLVMValueRef rows, LLVMValueRef cols) {
+    cg_kernel *k = &G->k;
+    cg_loop r = cg_loop_begin(k, rows, "copy.r");
+    LLVMValueRef t = gep(k, to, cg_mul(k, r.index, to_stride));
+    LLVMValueRef f = gep(k, from, cg_mul(k, r.index, from_stride));
+    cg_loop j = cg_loop_begin(k, cols, "copy.j");
+    cg_store(k, cg_load(k, k->t.f32, f, j.index), t, j.index);
+    loop_end(k, &j);
+    loop_end(k, &r);
+}
+
+/* The micro-tile: C[6x16 at c, rows ldc apart] (= if first, else +=) the
+ * product of an A strip (rows[r][kk * a_step]) and a packed B strip
+ * (b_strip[kk * 16 + j]) over kc steps.  Only mr x nr of the tile is C. */
+static void micro_tile(gemm *G, LLVMValueRef *rows, LLVMValueRef a_step, LLVMValueRef b_strip, LLVMValueRef kc,
+                       LLVMValueRef c, LLVMValueRef mr, LLVMValueRef nr, LLVMValueRef first) {
+    cg_kernel *k = &G->k;
+    LLVMBuilderRef b = k->b;
+    LLVMValueRef full = LLVMBuildAnd(b, LLVMBuildICmp(b, LLVMIntEQ, mr, cg_i64(k, MR), ""),
+                                     LLVMBuildICmp(b, LLVMIntEQ, nr, cg_i64(k, NR), ""), "full");
+
+    /* An edge tile works in G->tile (rows 16 apart), copied from C first
+     * unless this is the first K slice. */
+    LLVMBasicBlockRef copy_in = new_block(k, "tile.copy_in"), ready = new_block(k, "tile.ready");
+    LLVMValueRef need_copy = LLVMBuildAnd(b, LLVMBuildNot(b, full, ""), LLVMBuildNot(b, first, ""), "");
+    LLVMBuildCondBr(b, need_copy, copy_in, ready);
+    LLVMPositionBuilderAtEnd(b, copy_in);
+    copy_block(G, G->tile, cg_i64(k, NR), c, G->n, mr, nr);
+    LLVMBuildBr(b, ready);
+    LLVMPositionBuilderAtEnd(b, ready);
+    LLVMValueRef cp = LLVMBuildSelect(b, full, c, G->tile, "cp");
+    LLVMValueRef ldc = LLVMBuildSelect(b, full, G->n, cg_i64(k, NR), "ldc");
+    LLVMValueRef c_row[MR];
+    for (int r = 0; r < MR; r++)
+        c_row[r] = gep(k, cp, cg_mul(k, cg_i64(k, r), ldc));
+
+    /* accumulators start at 0 (first slice) or at C */
+    LLVMBasicBlockRef from_zero = LLVMGetInsertBlock(b);
+    LLVMBasicBlockRef load_c = new_block(k, "tile.load_c"), header = new_block(k, "tile.k");
+    LLVMBasicBlockRef body = new_block(k, "tile.k.body"), done = new_block(k, "tile.k.end");
+    LLVMBuildCondBr(b, first, header, load_c);
+    LLVMPositionBuilderAtEnd(b, load_c);
+    LLVMValueRef start[2 * MR];
+    for (int r = 0; r < MR; r++)
+        for (int h = 0; h < 2; h++)
+            start[2 * r + h] = load_aligned(k, G->v8, gep(k, c_row[r], cg_i64(k, 8 * h)), 4);
+    LLVMBuildBr(b, header);
+
+    LLVMPositionBuilderAtEnd(b, header);
+    LLVMValueRef kk = LLVMBuildPhi(b, k->t.i64, "kk"), acc[2 * MR];
+    LLVMValueRef zero_i = cg_i64(k, 0), zero_v = LLVMConstNull(G->v8);
+    LLVMBasicBlockRef in_blocks[2] = {from_zero, load_c};
+    LLVMValueRef in_k[2] = {zero_i, zero_i};
+    LLVMAddIncoming(kk, in_k, in_blocks, 2);
+    for (int i = 0; i < 2 * MR; i++) {
+        acc[i] = LLVMBuildPhi(b, G->v8, "acc");
+        LLVMValueRef in_v[2] = {zero_v, start[i]};
+        LLVMAddIncoming(acc[i], in_v, in_blocks, 2);
+    }
+    LLVMBuildCondBr(b, ult(k, kk, kc), body, done);
+
+    LLVMPositionBuilderAtEnd(b, body);
+    LLVMValueRef b_row = gep(k, b_strip, cg_mul(k, kk, cg_i64(k, NR)));
+    LLVMValueRef bv[2] = {load_aligned(k, G->v8, b_row, 32), load_aligned(k, G->v8, gep(k, b_row, cg_i64(k, 8)), 32)};
+    LLVMValueRef at = cg_mul(k, kk, a_step), next[2 * MR];
+    for (int r = 0; r < MR; r++) {
+        LLVMValueRef av = splat(k, G->v8, cg_load(k, k->t.f32, rows[r], at));
+        for (int h = 0; h < 2; h++)
+            next[2 * r + h] = fmuladd(k, G->v8, av, bv[h], acc[2 * r + h]);
+    }
+    LLVMValueRef k_next = LLVMBuildNUWAdd(b, kk, cg_i64(k, 1), "");
+    LLVMBasicBlockRef latch = LLVMGetInsertBlock(b);
+    mark_loop(k, LLVMBuildBr(b, header));
+    LLVMAddIncoming(kk, &k_next, &latch, 1);
+    for (int i = 0; i < 2 * MR; i++)
+        LLVMAddIncoming(acc[i], &next[i], &latch, 1);
+
+    LLVMPositionBuilderAtEnd(b, done);
+    for (int r = 0; r < MR; r++)
+        for (int h = 0; h < 2; h++)
+            store_aligned(k, acc[2 * r + h], gep(k, c_row[r], cg_i64(k, 8 * h)), 4);
+    LLVMBasicBlockRef copy_out = new_block(k, "tile.copy_out"), end = new_block(k, "tile.end");
+    LLVMBuildCondBr(b, full, end, copy_out);
+    LLVMPositionBuilderAtEnd(b, copy_out);
+    copy_block(G, c, G->n, G->tile, cg_i64(k, NR), mr, nr);
+    LLVMBuildBr(b, end);
+    LLVMPositionBuilderAtEnd(b, end);
+}
+
+/* Bp and Ap: one stack block sized to the problem, at most KC x NC + MC x KC
+ * floats, so a small product probes only the few pages it uses. */
+static void stack_buffers(gemm *G, LLVMValueRef pack_a_wanted) {
+    cg_kernel *k = &G->k;
+    LLVMValueRef kc = umin(k, G->kk, cg_i64(k, KC));
+    LLVMValueRef b_floats = cg_mul(k, kc, umin(k, cg_mul(k, blocks(k, G->n, NR), cg_i64(k, NR)), cg_i64(k, NC)));
+    LLVMValueRef a_floats = cg_mul(k, kc, umin(k, cg_mul(k, blocks(k, G->m, MR), cg_i64(k, MR)), cg_i64(k, MC)));
+    a_floats = LLVMBuildSelect(k->b, pack_a_wanted, a_floats, cg_i64(k, 0), "");
+    G->bp = LLVMBuildArrayAlloca(k->b, k->t.f32, cg_add(k, b_floats, a_floats), "bp");
+    LLVMSetAlignment(G->bp, 64);
+    G->ap = gep(k, G->bp, b_floats); /* b_floats is a multiple of 16: Ap stays 64-byte aligned */
+    G->tile = cg_alloca(k, LLVMArrayType2(k->t.f32, MR * NR), "tile");
+    LLVMSetAlignment(G->tile, 64);
+}
+
+static void emit_gemm_body(gemm *G) {
+    cg_kernel *k = &G->k;
+    LLVMBuilderRef b = k->b;
+    LLVMValueRef one = cg_i64(k, 1);
+    /* Packing A pays when each strip is used often enough (N > 32) and A is
+     * stored transposed (a strip's steps are M apart: a cache line and
+     * maybe a page each) or its rows are 4 KiB or more apart. */
+    LLVMValueRef scattered = LLVMBuildOr(b, LLVMBuildICmp(b, LLVMIntEQ, G->a_row, one, ""),
+                                         LLVMBuildICmp(b, LLVMIntUGE, G->a_row, cg_i64(k, PACK_A_MIN_ROW), ""), "");
+    LLVMValueRef pack_a_wanted =
+        LLVMBuildAnd(b, LLVMBuildICmp(b, LLVMIntUGT, G->n, cg_i64(k, PACK_A_MIN_N), ""), scattered, "pack_a");
+    stack_buffers(G, pack_a_wanted);
+
+    cg_loop jb = cg_loop_begin(k, blocks(k, G->n, NC), "jc");
+    LLVMValueRef jc = cg_mul(k, jb.index, cg_i64(k, NC));
+    LLVMValueRef nc = umin(k, cg_i64(k, NC), sub(k, G->n, jc));
+    cg_loop kb = cg_loop_begin(k, blocks(k, G->kk, KC), "pc");
+    LLVMValueRef pc = cg_mul(k, kb.index, cg_i64(k, KC));
+    LLVMValueRef kc = umin(k, cg_i64(k, KC), sub(k, G->kk, pc));
+    LLVMValueRef first = LLVMBuildICmp(b, LLVMIntEQ, kb.index, cg_i64(k, 0), "first");
+    pack_b(G, pc, kc, jc, nc);
+
+    cg_loop ib = cg_loop_begin(k, blocks(k, G->m, MC), "ic");
+    LLVMValueRef ic = cg_mul(k, ib.index, cg_i64(k, MC));
+    LLVMValueRef mc = umin(k, cg_i64(k, MC), sub(k, G->m, ic));
+    LLVMBasicBlockRef packing = new_block(k, "pack_a"), packed = new_block(k, "pack_a.end");
+    LLVMBuildCondBr(b, pack_a_wanted, packing, packed);
+    LLVMPositionBuilderAtEnd(b, packing);
+    pack_a(G, ic, mc, pc, kc);
+    LLVMBuildBr(b, packed);
+    LLVMPositionBuilderAtEnd(b, packed);
+    /* Where strip p of A starts and how its rows and k steps are laid out:
+     * packed, Ap + p*6*kc with rows 1 and steps 6 apart; else in place. */
+    LLVMValueRef a_block = gep(k, G->a, cg_add(k, cg_mul(k, ic, G->a_row), cg_mul(k, pc, G->a_col)));
+    LLVMValueRef a_base = LLVMBuildSelect(b, pack_a_wanted, G->ap, a_block, "");
+    LLVMValueRef row_stride = LLVMBuildSelect(b, pack_a_wanted, one, G->a_row, "");
+    LLVMValueRef step = LLVMBuildSelect(b, pack_a_wanted, cg_i64(k, MR), G->a_col, "");
+    LLVMValueRef strip_stride = cg_mul(k, row_stride, LLVMBuildSelect(b, pack_a_wanted, kc, cg_i64(k, 1), ""));
+
+    cg_loop q = cg_loop_begin(k, blocks(k, nc, NR), "jr");
+    LLVMValueRef j0 = cg_mul(k, q.index, cg_i64(k, NR));
+    LLVMValueRef nr = umin(k, cg_i64(k, NR), sub(k, nc, j0));
+    LLVMValueRef b_strip = gep(k, G->bp, cg_mul(k, j0, kc));
+    cg_loop p = cg_loop_begin(k, blocks(k, mc, MR), "ir");
+    LLVMValueRef i0 = cg_mul(k, p.index, cg_i64(k, MR));
+    LLVMValueRef mr = umin(k, cg_i64(k, MR), sub(k, mc, i0));
+    LLVMValueRef rows[MR];
+    strip_rows(G, gep(k, a_base, cg_mul(k, i0, strip_stride)), row_stride, mr, rows);
+    LLVMValueRef c = gep(k, G->c, cg_add(k, cg_mul(k, cg_add(k, ic, i0), G->n), cg_add(k, jc, j0)));
+    micro_tile(G, rows, step, b_strip, kc, c, mr, nr, first);
+    loop_end(k, &p);
+    loop_end(k, &q);
+    loop_end(k, &ib);
+    loop_end(k, &kb);
+    loop_end(k, &jb);
+    LLVMBuildRetVoid(b);
+}
+
+/* mdl.sgemm, emitted into the module on first use. */
+static LLVMValueRef gemm_function(cg_kernel *k) {
+    const char *name = "mdl.sgemm";
+    LLVMValueRef fn = LLVMGetNamedFunction(k->mod, name);
+    if (fn)
+        return fn;
+    LLVMTypeRef params[10] = {k->t.ptr, k->t.ptr, k->t.ptr};
+    for (int i = 3; i < 10; i++)
+        params[i] = k->t.i64;
+    fn = LLVMAddFunction(k->mod, name, LLVMFunctionType(k->t.void_, params, 10, 0));
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    add_attribute(k, fn, "nounwind");
+    add_attribute(k, fn, "noinline");
+    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
+                            LLVMCreateStringAttribute(k->ctx, "probe-stack", 11, "inline-asm", 10));
+
+    gemm G;
+    memset(&G, 0, sizeof G);
+    G.k = *k;
+    G.k.fn = fn;
+    G.k.entry_block = LLVMAppendBasicBlockInContext(k->ctx, fn, "entry");
+    G.k.b = LLVMCreateBuilderInContext(k->ctx);
+    LLVMPositionBuilderAtEnd(G.k.b, G.k.entry_block);
+    G.v8 = LLVMVectorType(k->t.f32, 8);
+    static const char *const names[10] = {"c", "a", "b", "m", "n", "k", "a_row", "a_col", "b_row", "b_col"};
+    LLVMValueRef *slot[10] = {&G.c, &G.a, &G.b, &G.m, &G.n, &G.kk, &G.a_row, &G.a_col, &G.b_row, &G.b_col};
+    for (unsigned i = 0; i < 10; i++) {
+        *slot[i] = LLVMGetParam(fn, i);
+        LLVMSetValueName2(*slot[i], names[i], strlen(names[i]));
+    }
+    emit_gemm_body(&G);
+    LLVMDisposeBuilder(G.k.b);
+    return fn;
+}
+
+/* ------------------------------------------------------------- the kernel */
+
+static int is_constant(LLVMValueRef i1, int value) {
+    return LLVMIsAConstantInt(i1) && LLVMConstIntGetZExtValue(i1) == (unsigned long long)value;
+}
+
+/* a && b on i1, folded where either is a constant (the builder folds only
+ * where both are), so a decision the shapes settle emits no code. */
+static LLVMValueRef both(cg_kernel *k, LLVMValueRef a, LLVMValueRef b) {
+    if (is_constant(a, 0) || is_constant(b, 1))
+        return a;
+    if (is_constant(b, 0) || is_constant(a, 1))
+        return b;
+    return LLVMBuildAnd(k->b, a, b, "");
+}
+
+static LLVMValueRef at_least(cg_kernel *k, LLVMValueRef x, int64_t v) {
+    return LLVMBuildICmp(k->b, LLVMIntUGE, x, cg_i64(k, v), "");
+}
+
+/* Whether the product is big enough for a tile at all: an i1, constant
+ * where the sizes are.  Grows with each size. */
+static LLVMValueRef big_enough(cg_kernel *k, LLVMValueRef m, LLVMValueRef n, LLVMValueRef kk) {
+    LLVMValueRef ok = both(k, both(k, at_least(k, m, SMALL_M), at_least(k, n, SMALL_N)), at_least(k, kk, SMALL_K));
+    if (is_constant(ok, 0))
+        return ok;
+    return both(k, ok, at_least(k, cg_mul(k, cg_mul(k, m, n), kk), SMALL_WORK));
+}
+
+/* Whether the blocked path pays: big enough, and not the row loop's case
+ * (see ROW_LOOP_*). */
+static LLVMValueRef blocked_pays(cg_kernel *k, const matmul *mm) {
+    LLVMValueRef pays = big_enough(k, mm->m, mm->n, mm->k);
+    if (mm->tb || is_constant(pays, 0))
+        return pays;
+    LLVMValueRef row_loop =
+        both(k, at_least(k, mm->n, ROW_LOOP_MIN_N), LLVMBuildNot(k->b, at_least(k, mm->n, ROW_LOOP_MAX_N + 1), ""));
+    row_loop = both(k, row_loop, LLVMBuildNot(k->b, at_least(k, cg_mul(k, mm->n, mm->k), ROW_LOOP_MAX_B + 1), ""));
+    return both(k, pays, LLVMBuildNot(k->b, row_loop, ""));
+}
+
+static void call_gemm(cg_kernel *k, const matmul *mm) {
+    LLVMValueRef fn = gemm_function(k);
+    LLVMValueRef one = cg_i64(k, 1);
+    LLVMValueRef args[10] = {k->out, k->in[0], k->in[1], mm->m, mm->n, mm->k,
+                             /* A(i, k) at a[i * a_row + k * a_col], B(k, j) at b[k * b_row + j * b_col] */
+                             mm->ta ? one : mm->k, mm->ta ? mm->m : one, mm->tb ? one : mm->n, mm->tb ? mm->k : one};
+    LLVMBuildCall2(k->b, LLVMGlobalGetValueType(fn), fn, args, 10, "");
+}
+
 int cg_kernel_matmul(cg_kernel *k) {
     const ir_shape *a = &k->g->nodes[k->node->inputs[0]].shape;
+    const ir_shape *c = &k->node->shape;
     matmul mm;
     mm.ta = !!(k->node->flags & IR_TRANSPOSE_A);
     mm.tb = !!(k->node->flags & IR_TRANSPOSE_B);
-    mm.m = cg_dim(k, &k->node->shape, 0);
-    mm.n = cg_dim(k, &k->node->shape, 1);
-    mm.k = cg_dim(k, a, mm.ta ? 0 : 1);
     if (k->node->dtype != IR_F32 || a->rank != 2) {
         cg_error("matmul: only f32 matrices are supported");
         return -1;
     }
-    if (mm.tb)
-        emit_ijk(k, &mm);
-    else
-        emit_ikj(k, &mm);
+    mm.m = cg_dim(k, c, 0);
+    mm.n = cg_dim(k, c, 1);
+    mm.k = cg_dim(k, a, mm.ta ? 0 : 1);
+
+    /* A CONST operand has no buffer (its value is folded into the code):
+     * only the loops read it.  A product too small even at the largest
+     * batch (dims[] holds it) gets no call and no sgemm function. */
+    LLVMValueRef largest =
+        big_enough(k, cg_i64(k, c->dims[0]), cg_i64(k, c->dims[1]), cg_i64(k, a->dims[mm.ta ? 0 : 1]));
+    if (!k->in[0] || !k->in[1] || is_constant(largest, 0)) {
+        emit_small(k, &mm);
+        return 0;
+    }
+    LLVMValueRef pays = blocked_pays(k, &mm);
+    if (is_constant(pays, 0)) {
+        emit_small(k, &mm);
+        return 0;
+    }
+    if (is_constant(pays, 1)) {
+        call_gemm(k, &mm);
+        return 0;
+    }
+    LLVMBasicBlockRef big = LLVMAppendBasicBlockInContext(k->ctx, k->fn, "blocked");
+    LLVMBasicBlockRef small = LLVMAppendBasicBlockInContext(k->ctx, k->fn, "small");
+    LLVMBasicBlockRef end = LLVMAppendBasicBlockInContext(k->ctx, k->fn, "end");
+    LLVMBuildCondBr(k->b, pays, big, small);
+    LLVMPositionBuilderAtEnd(k->b, big);
+    call_gemm(k, &mm);
+    LLVMBuildBr(k->b, end);
+    LLVMPositionBuilderAtEnd(k->b, small);
+    emit_small(k, &mm);
+    LLVMBuildBr(k->b, end);
+    LLVMPositionBuilderAtEnd(k->b, end);
     return 0;
 }
