@@ -91,13 +91,13 @@ static LLVMValueRef at4(cg_kernel *k, LLVMValueRef a, int64_t n1, LLVMValueRef b
 
 static LLVMValueRef fmuladd(cg_kernel *k, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
     LLVMValueRef args[3] = {a, b, c};
-    return cg_intrinsic(k, "llvm.fmuladd", k->t.f32, args, 3);
+    return cg_intrinsic(k, "llvm.fmuladd", k->t.real, args, 3);
 }
 
 static void zero_output(cg_kernel *k) {
     const ir_shape *s = &k->node->shape;
     cg_loop i = cg_loop_begin(k, cg_dims_product(k, s, 0, s->rank), "zero");
-    cg_store(k, LLVMConstReal(k->t.f32, 0), k->out, i.index);
+    cg_store(k, LLVMConstReal(k->t.real, 0), k->out, i.index);
     cg_loop_end(k, &i);
 }
 
@@ -110,7 +110,7 @@ typedef struct rows {
 } rows;
 
 static LLVMValueRef load(cg_kernel *k, int in, LLVMValueRef index) {
-    return in < 0 ? cg_load(k, k->t.f32, k->out, index) : cg_load_input(k, in, index);
+    return in < 0 ? cg_load(k, k->t.real, k->out, index) : cg_load_input(k, in, index);
 }
 
 /* For n, o, i, c, taps u, v: over the valid columns j,
@@ -124,7 +124,7 @@ static void emit_rows(cg_kernel *k, const conv *cv, const rows *r) {
     LLVMValueRef y_row = at4(k, n.index, cv->outs, o.index, cv->oh, i.index, cv->ow, cg_i64(k, 0));
     if (forward) {
         cg_loop j = cg_loop_begin(k, cg_i64(k, cv->ow), "j");
-        cg_store(k, LLVMConstReal(k->t.f32, 0), k->out, cg_add(k, y_row, j.index));
+        cg_store(k, LLVMConstReal(k->t.real, 0), k->out, cg_add(k, y_row, j.index));
         cg_loop_end(k, &j);
     }
     cg_loop c = cg_loop_begin(k, cg_i64(k, cv->ch), "c");
@@ -182,8 +182,8 @@ int cg_kernel_conv2d_grad_input(cg_kernel *k) {
  * and the columns are added up at the end, in order. */
 int cg_kernel_conv2d_grad_weight(cg_kernel *k) {
     conv cv = conv_of(k, input_shape(k, 0), &k->node->shape, input_shape(k, 1));
-    LLVMValueRef acc = cg_alloca(k, LLVMArrayType2(k->t.f32, (uint64_t)cv.ow), "acc");
-    LLVMValueRef total = cg_alloca(k, k->t.f32, "total");
+    LLVMValueRef acc = cg_alloca(k, LLVMArrayType2(k->t.real, (uint64_t)cv.ow), "acc");
+    LLVMValueRef total = cg_alloca(k, k->t.real, "total");
     cg_loop o = cg_loop_begin(k, cg_i64(k, cv.outs), "o");
     cg_loop c = cg_loop_begin(k, cg_i64(k, cv.ch), "c");
     cg_loop u = cg_loop_begin(k, cg_i64(k, cv.kh), "u");
@@ -192,7 +192,7 @@ int cg_kernel_conv2d_grad_weight(cg_kernel *k) {
     LLVMValueRef col_off = LLVMBuildSub(k->b, v.index, cg_i64(k, cv.p), "");
     span is = inside(k, row_off, cv.h, cv.oh, cv.s), js = inside(k, col_off, cv.w, cv.ow, cv.s);
     cg_loop z = cg_loop_begin(k, cg_i64(k, cv.ow), "z");
-    cg_store(k, LLVMConstReal(k->t.f32, 0), acc, z.index);
+    cg_store(k, LLVMConstReal(k->t.real, 0), acc, z.index);
     cg_loop_end(k, &z);
 
     cg_loop n = cg_loop_begin(k, cv.batch, "n");
@@ -205,19 +205,19 @@ int cg_kernel_conv2d_grad_weight(cg_kernel *k) {
     LLVMValueRef j = cg_add(k, js.lo, tj.index);
     LLVMValueRef dy = cg_load_input(k, 1, cg_add(k, y_row, j));
     LLVMValueRef x = cg_load_input(k, 0, cg_add(k, x_row, cg_mul(k, j, cg_i64(k, cv.s))));
-    cg_store(k, fmuladd(k, dy, x, cg_load(k, k->t.f32, acc, j)), acc, j);
+    cg_store(k, fmuladd(k, dy, x, cg_load(k, k->t.real, acc, j)), acc, j);
     cg_loop_end(k, &tj);
     cg_loop_end(k, &ti);
     cg_loop_end(k, &n);
 
-    LLVMBuildStore(k->b, LLVMConstReal(k->t.f32, 0), total);
+    LLVMBuildStore(k->b, LLVMConstReal(k->t.real, 0), total);
     z = cg_loop_begin(k, cg_i64(k, cv.ow), "z");
     LLVMValueRef sum =
-        LLVMBuildFAdd(k->b, LLVMBuildLoad2(k->b, k->t.f32, total, ""), cg_load(k, k->t.f32, acc, z.index), "");
+        LLVMBuildFAdd(k->b, LLVMBuildLoad2(k->b, k->t.real, total, ""), cg_load(k, k->t.real, acc, z.index), "");
     LLVMBuildStore(k->b, sum, total);
     cg_loop_end(k, &z);
     LLVMValueRef w_at = at4(k, o.index, cv.ch, c.index, cv.kh, u.index, cv.kw, v.index);
-    cg_store(k, LLVMBuildLoad2(k->b, k->t.f32, total, ""), k->out, w_at);
+    cg_store(k, LLVMBuildLoad2(k->b, k->t.real, total, ""), k->out, w_at);
     cg_loop_end(k, &v);
     cg_loop_end(k, &u);
     cg_loop_end(k, &c);

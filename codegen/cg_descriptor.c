@@ -14,6 +14,10 @@
  *
  * Persistent tensors have one offset shared by every entry; the writer takes
  * it from whichever entry has the node and checks that the others agree.
+ * With the f64 entries (eval_step_f64, grad_step_f64) every tensor also has
+ * its offset in their arena (offset_f64, grad_offset_f64), from the same
+ * plan cg_plan_f64 gives the code; without them those are -1 and the
+ * entries NULL.
  */
 #include <inttypes.h>
 #include <math.h>
@@ -65,18 +69,27 @@ typedef struct writer {
     FILE *out;
     const ir_graph *g;
     const mem_plan *plan;
+    const mem_plan *plan64; /* the f64 entries' plan, or NULL */
     int failed;
 } writer;
 
-/* The slot of a tensor the runtime must find; an error if it has none. */
-static int64_t slot_of(writer *w, int id, const char *what, const char *name) {
+static int64_t slot_in(writer *w, const mem_plan *plan, int id, const char *what, const char *name) {
     int conflict = 0;
-    int64_t o = node_offset(w->plan, id, &conflict);
+    int64_t o = node_offset(plan, id, &conflict);
     if (o < 0 || conflict) {
-        cg_error("%s '%s' has %s in the memory plan", what, name, o < 0 ? "no slot" : "different slots");
+        cg_error("%s '%s' has %s in the %smemory plan", what, name, o < 0 ? "no slot" : "different slots",
+                 plan == w->plan64 ? "f64 " : "");
         w->failed = 1;
     }
     return o;
+}
+
+/* The slot of a tensor the runtime must find; an error if it has none. */
+static int64_t slot_of(writer *w, int id, const char *what, const char *name) { return slot_in(w, w->plan, id, what, name); }
+
+/* Its slot in the f64 arena; -1 without the f64 entries. */
+static int64_t slot_f64(writer *w, int id, const char *what, const char *name) {
+    return w->plan64 ? slot_in(w, w->plan64, id, what, name) : -1;
 }
 
 /* {.name = ..., .dtype = ..., ...}: an rt_tensor */
@@ -90,7 +103,8 @@ static void write_tensor(writer *w, const char *name, int id, const char *what) 
         fprintf(w->out, "%s%" PRId64, d ? ", " : "", n->shape.dims[d]);
     if (n->shape.rank == 0)
         fputs("0", w->out); /* ISO C has no empty initialiser */
-    fprintf(w->out, "}, .batch_mask = 0x%" PRIx32 "u, .offset = %" PRId64 "}", n->shape.batch_mask, offset);
+    fprintf(w->out, "}, .batch_mask = 0x%" PRIx32 "u, .offset = %" PRId64 ", .offset_f64 = %" PRId64 "}",
+            n->shape.batch_mask, offset, slot_f64(w, id, what, name));
 }
 
 static const char *init_name(ir_init init) {
@@ -115,6 +129,7 @@ static void write_params(writer *w) {
         const ir_param *p = &w->g->params[i];
         int conflict = 0;
         int64_t grad = p->grad >= 0 ? node_offset(w->plan, p->grad, &conflict) : -1;
+        int64_t grad64 = p->grad >= 0 && w->plan64 ? node_offset(w->plan64, p->grad, &conflict) : -1;
         fputs("    {.t = ", w->out);
         write_tensor(w, p->name, p->node, "parameter");
         fprintf(w->out, ",\n     .init = %s, .init_a = ", init_name(p->init));
@@ -122,8 +137,9 @@ static void write_params(writer *w) {
         fputs(", .init_b = ", w->out);
         write_double(w->out, p->init_b);
         fprintf(w->out,
-                ", .fan_in = %" PRId64 ", .fan_out = %" PRId64 ", .trainable = %d, .grad_offset = %" PRId64 "},\n",
-                p->fan_in, p->fan_out, p->trainable, grad);
+                ", .fan_in = %" PRId64 ", .fan_out = %" PRId64 ", .trainable = %d, .grad_offset = %" PRId64
+                ", .grad_offset_f64 = %" PRId64 "},\n",
+                p->fan_in, p->fan_out, p->trainable, grad, grad64);
         if (conflict) {
             cg_error("the gradient of '%s' has different slots in the memory plan", p->name);
             w->failed = 1;
@@ -173,7 +189,8 @@ static void write_hypers(writer *w) {
         write_string(w->out, h->name);
         fputs(", .value = ", w->out);
         write_double(w->out, h->value);
-        fprintf(w->out, ", .offset = %" PRId64 "},\n", slot_of(w, h->node, "hyper-parameter", h->name));
+        fprintf(w->out, ", .offset = %" PRId64, slot_of(w, h->node, "hyper-parameter", h->name));
+        fprintf(w->out, ", .offset_f64 = %" PRId64 "},\n", slot_f64(w, h->node, "hyper-parameter", h->name));
     }
     fputs("};\n\n", w->out);
 }
@@ -235,6 +252,10 @@ static void write_model(writer *w, const entries *es, int n_inputs, int n_target
     write_table_field(out, "hypers", g->n_hypers, "hypers");
     for (int e = 0; e < ENTRY_COUNT; e++)
         fprintf(out, "    .%s = %s,\n", fields[e], es->e[e].present ? es->e[e].name : "NULL");
+    for (int e = ENTRY_EVAL; e <= ENTRY_GRAD; e++)
+        fprintf(out, "    .%s_f64 = %s%s,\n", fields[e], w->plan64 && es->e[e].present ? es->e[e].name : "NULL",
+                w->plan64 && es->e[e].present ? "_f64" : "");
+    fprintf(out, "    .arena_bytes_f64 = %" PRId64 ",\n", w->plan64 ? w->plan64->arena_bytes : 0);
     fputs("    .optimizer = ", out);
     write_string(out, g->optimizer);
     fprintf(out, ",\n    .batch = %" PRId64 ",\n    .epochs = %" PRId64 ",\n    .seed = %" PRIu64 "u,\n", g->batch,
@@ -250,13 +271,23 @@ static void write_model(writer *w, const entries *es, int n_inputs, int n_target
     fprintf(out, "    .scratch_bytes = %" PRId64 ",\n};\n", w->plan->scratch_bytes);
 }
 
-int cg_write_descriptor(const ir_graph *g, const entries *es, const mem_plan *plan, FILE *out) {
-    writer w = {out, g, plan, 0};
+int cg_write_descriptor(const ir_graph *g, const entries *es, const mem_plan *plan, int f64_entries, FILE *out) {
+    writer w = {out, g, plan, NULL, 0};
+    entries es64;
+    mem_plan plan64;
+    if (f64_entries) {
+        if (cg_plan_f64(g, es, &es64, &plan64))
+            return -1;
+        w.plan64 = &plan64;
+    }
     fputs("/* Generated by mdlc: the model's tensors and entry points for the runtime (mdlrt.h). */\n", out);
     fputs("#include <math.h>\n#include <stddef.h>\n\n#include \"mdlrt.h\"\n\n", out);
     for (int e = 0; e < ENTRY_COUNT; e++)
-        if (es->e[e].present)
+        if (es->e[e].present) {
             fprintf(out, "void %s(char *arena, int64_t batch);\n", es->e[e].name);
+            if (f64_entries && (e == ENTRY_EVAL || e == ENTRY_GRAD))
+                fprintf(out, "void %s_f64(char *arena, int64_t batch);\n", es->e[e].name);
+        }
     fputs("\n", out);
     write_params(&w);
     int n_inputs = write_inputs(&w, 0, "inputs");
@@ -270,5 +301,7 @@ int cg_write_descriptor(const ir_graph *g, const entries *es, const mem_plan *pl
         cg_error("cannot write the model descriptor");
         w.failed = 1;
     }
+    if (w.plan64)
+        mp_plan_free(&plan64);
     return w.failed ? -1 : 0;
 }

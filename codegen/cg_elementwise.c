@@ -120,7 +120,8 @@ static int emit_flat_copy(cg_kernel *k, int src, const ir_shape *shape) {
         return emit_copy(k, src, shape);
     if (k->in[src] == k->out)
         return 0;
-    LLVMValueRef bytes = cg_mul(k, cg_dims_product(k, shape, 0, shape->rank), cg_i64(k, 4));
+    int64_t size = k->node->dtype == IR_F32 && k->f64 ? 8 : 4;
+    LLVMValueRef bytes = cg_mul(k, cg_dims_product(k, shape, 0, shape->rank), cg_i64(k, size));
     LLVMBuildMemMove(k->b, k->out, 4, k->in[src], 4, bytes);
     return 0;
 }

@@ -25,7 +25,7 @@ int cg_kernel_argmax(cg_kernel *k) {
     LLVMValueRef outer = cg_dims_product(k, x, 0, axis), n = cg_dim(k, x, axis);
     LLVMValueRef inner = cg_dims_product(k, x, axis + 1, x->rank);
     LLVMValueRef lowest = t == IR_I32 ? LLVMConstInt(k->t.i32, (unsigned long long)INT32_MIN, 1)
-                                      : LLVMConstReal(k->t.f32, -__builtin_inf());
+                                      : LLVMConstReal(k->t.real, -__builtin_inf());
     LLVMValueRef best = cg_alloca(k, cg_type(k, t), "best"), at = cg_alloca(k, k->t.i64, "at");
 
     cg_loop o = cg_loop_begin(k, outer, "o");
@@ -56,7 +56,7 @@ int cg_kernel_argmax(cg_kernel *k) {
 int cg_kernel_one_hot(cg_kernel *k) {
     const ir_shape *s = &k->node->shape;
     LLVMValueRef rows = cg_dims_product(k, s, 0, s->rank - 1), n = cg_dim(k, s, s->rank - 1);
-    LLVMValueRef one = LLVMConstReal(k->t.f32, 1), zero = LLVMConstReal(k->t.f32, 0);
+    LLVMValueRef one = LLVMConstReal(k->t.real, 1), zero = LLVMConstReal(k->t.real, 0);
     cg_loop j = cg_loop_begin(k, rows, "j");
     LLVMValueRef label = LLVMBuildSExt(k->b, cg_load_input(k, 0, j.index), k->t.i64, "label");
     LLVMValueRef row = cg_mul(k, j.index, n);
@@ -84,7 +84,7 @@ static LLVMValueRef load_row(cg_kernel *k, int i, LLVMValueRef j, int64_t rows, 
 int cg_kernel_gather(cg_kernel *k) {
     const ir_shape *t = input_shape(k, 0);
     int64_t d = t->dims[1];
-    LLVMValueRef zero = k->node->dtype == IR_I32 ? LLVMConstInt(k->t.i32, 0, 0) : LLVMConstReal(k->t.f32, 0);
+    LLVMValueRef zero = k->node->dtype == IR_I32 ? LLVMConstInt(k->t.i32, 0, 0) : LLVMConstReal(k->t.real, 0);
     LLVMValueRef in_range;
     cg_loop j = cg_loop_begin(k, cg_dims_product(k, input_shape(k, 1), 0, input_shape(k, 1)->rank), "j");
     LLVMValueRef row = load_row(k, 1, j.index, t->dims[0], &in_range);
@@ -105,7 +105,7 @@ int cg_kernel_scatter_add(cg_kernel *k) {
     int64_t d = s->dims[1];
     LLVMValueRef in_range;
     cg_loop i = cg_loop_begin(k, cg_i64(k, s->dims[0] * d), "i");
-    cg_store(k, LLVMConstReal(k->t.f32, 0), k->out, i.index);
+    cg_store(k, LLVMConstReal(k->t.real, 0), k->out, i.index);
     cg_loop_end(k, &i);
 
     cg_loop j = cg_loop_begin(k, cg_dims_product(k, input_shape(k, 1), 0, input_shape(k, 1)->rank), "j");
@@ -118,7 +118,7 @@ int cg_kernel_scatter_add(cg_kernel *k) {
     cg_loop c = cg_loop_begin(k, cg_i64(k, d), "c");
     LLVMValueRef at = cg_add(k, to, c.index);
     LLVMValueRef sum =
-        LLVMBuildFAdd(k->b, cg_load(k, k->t.f32, k->out, at), cg_load_input(k, 0, cg_add(k, from, c.index)), "");
+        LLVMBuildFAdd(k->b, cg_load(k, k->t.real, k->out, at), cg_load_input(k, 0, cg_add(k, from, c.index)), "");
     cg_store(k, sum, k->out, at);
     cg_loop_end(k, &c);
     LLVMBuildBr(k->b, next);

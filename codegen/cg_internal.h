@@ -25,9 +25,14 @@
 
 #include "codegen.h"
 
-/* LLVM types used everywhere, made once per module. */
+/* LLVM types used everywhere, made once per module.  `real` is the type of
+ * an IR_F32 element in this module: float, or double in the f64 variant
+ * (see cg_module.c); kernels use it, or cg_type(k, IR_F32), for every
+ * tensor element and float constant.  f32 and f64 are always float and
+ * double (for an accumulator that is wider on purpose). */
 typedef struct cg_types {
     LLVMTypeRef f32, f64, i1, i32, i64, ptr, void_;
+    LLVMTypeRef real;
 } cg_types;
 
 /* The state of the kernel being written. */
@@ -36,6 +41,7 @@ typedef struct cg_kernel {
     LLVMModuleRef mod;
     LLVMBuilderRef b;
     cg_types t;
+    int f64;                       /* the f64 variant: t.real is double */
     LLVMValueRef fn;
     LLVMBasicBlockRef entry_block; /* where allocas go */
     LLVMValueRef batch;            /* i64: the run-time batch size */
@@ -48,8 +54,17 @@ typedef struct cg_kernel {
 /* ------------------------------------------------------------ cg_module.c */
 
 /* Builds the whole module (kernels and entry points) in `ctx`.  Returns NULL
- * after printing an error. */
-LLVMModuleRef cg_build_module(LLVMContextRef ctx, const ir_graph *g, const entries *es, const mem_plan *plan);
+ * after printing an error.  With f64 set it builds the f64 variant instead:
+ * every f32 tensor a double, kernels named n<id>.<op>[.<variant>].f64 and
+ * entries <name>_f64, for the entries present in es, laid out by `plan`
+ * (one from cg_plan_f64). */
+LLVMModuleRef cg_build_module(LLVMContextRef ctx, const ir_graph *g, const entries *es, const mem_plan *plan,
+                              int f64);
+
+/* The entries and plan of the f64 variant: eval and grad only (a shallow
+ * copy of es: it shares es's arrays, free only the plan), every f32 element
+ * 8 bytes.  0, or -1 after an error. */
+int cg_plan_f64(const ir_graph *g, const entries *es, entries *es64, mem_plan *plan64);
 
 /* Prints "mdlc: error: ..." to stderr. */
 void cg_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -67,9 +82,10 @@ int cg_reads_input(const ir_graph *g, int id, int i);
  * Returns NULL after printing an error. */
 LLVMTargetMachineRef cg_target_machine(const cg_options *opt);
 
-/* Builds, verifies and optimises the module for `tm`; NULL after an error. */
+/* Builds, verifies and optimises the module for `tm` (with opt->f64_entries,
+ * the f64 variant too, linked into it); NULL after an error. */
 LLVMModuleRef cg_build_optimised(LLVMContextRef ctx, LLVMTargetMachineRef tm, const ir_graph *g, const entries *es,
-                                 const mem_plan *plan, int opt_level);
+                                 const mem_plan *plan, const cg_options *opt);
 
 /* ------------------------------------------------------------- cg_loops.c */
 
@@ -113,7 +129,7 @@ LLVMValueRef cg_alloca(cg_kernel *k, LLVMTypeRef t, const char *name);
 LLVMValueRef cg_load_input(cg_kernel *k, int i, LLVMValueRef index);
 LLVMValueRef cg_load(cg_kernel *k, LLVMTypeRef t, LLVMValueRef base, LLVMValueRef index);
 void cg_store(cg_kernel *k, LLVMValueRef value, LLVMValueRef base, LLVMValueRef index);
-/* Converts between f32 and i32 (saturating, toward zero, NaN -> 0). */
+/* Converts between f32 (t.real) and i32 (saturating, toward zero, NaN -> 0). */
 LLVMValueRef cg_convert(cg_kernel *k, LLVMValueRef v, ir_dtype from, ir_dtype to);
 
 /* Calls the overloaded intrinsic `name` specialised at type `t`. */
@@ -136,5 +152,9 @@ extern const cg_kernel_fn cg_kernels[IR_OP_COUNT];
 
 /* cg_elementwise.c: out[i] = f(in...[broadcast(i)]) over the node's shape. */
 int cg_kernel_elementwise(cg_kernel *k);
+
+/* cg_matmul_f64.c: MATMUL in the f64 variant (cg_matmul.c's kernel is f32
+ * vector code). */
+int cg_kernel_matmul_f64(cg_kernel *k);
 
 #endif

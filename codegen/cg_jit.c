@@ -18,6 +18,9 @@
 struct cg_jit {
     LLVMOrcLLJITRef lljit;
     cg_entry_fn fn[ENTRY_COUNT];
+    cg_entry_fn fn_f64[ENTRY_COUNT]; /* eval and grad, with opt->f64_entries */
+    int has_f64;
+    mem_plan plan_f64;
 };
 
 static int report(LLVMErrorRef err, const char *what) {
@@ -36,7 +39,7 @@ static LLVMMemoryBufferRef compile_to_memory(const ir_graph *g, const entries *e
     if (!tm)
         return NULL;
     LLVMContextRef ctx = LLVMContextCreate();
-    LLVMModuleRef mod = cg_build_optimised(ctx, tm, g, es, plan, opt->opt_level);
+    LLVMModuleRef mod = cg_build_optimised(ctx, tm, g, es, plan, opt);
     LLVMMemoryBufferRef object = NULL;
     if (mod && opt->emit_llvm) {
         char *text = LLVMPrintModuleToString(mod);
@@ -72,14 +75,26 @@ static LLVMOrcLLJITRef make_lljit(void) {
     return lljit;
 }
 
+static int look_up(cg_jit *jit, const char *name, cg_entry_fn *fn) {
+    LLVMOrcExecutorAddress address;
+    if (report(LLVMOrcLLJITLookup(jit->lljit, &address, name), name))
+        return -1;
+    *fn = (cg_entry_fn)(uintptr_t)address;
+    return 0;
+}
+
 static int look_up_entries(cg_jit *jit, const entries *es) {
     for (int e = 0; e < ENTRY_COUNT; e++) {
         if (!es->e[e].present)
             continue;
-        LLVMOrcExecutorAddress address;
-        if (report(LLVMOrcLLJITLookup(jit->lljit, &address, es->e[e].name), es->e[e].name))
+        if (look_up(jit, es->e[e].name, &jit->fn[e]))
             return -1;
-        jit->fn[e] = (cg_entry_fn)(uintptr_t)address;
+        if (jit->has_f64 && (e == ENTRY_EVAL || e == ENTRY_GRAD)) {
+            char name[64];
+            snprintf(name, sizeof name, "%s_f64", es->e[e].name);
+            if (look_up(jit, name, &jit->fn_f64[e]))
+                return -1;
+        }
     }
     return 0;
 }
@@ -89,10 +104,21 @@ cg_jit *cg_jit_create(const ir_graph *g, const entries *es, const mem_plan *plan
     if (!object)
         return NULL;
     cg_jit *jit = calloc(1, sizeof *jit);
+    if (jit && opt->f64_entries) {
+        entries es64;
+        if (cg_plan_f64(g, es, &es64, &jit->plan_f64)) {
+            LLVMDisposeMemoryBuffer(object);
+            free(jit);
+            return NULL;
+        }
+        jit->has_f64 = 1;
+    }
     if (jit)
         jit->lljit = make_lljit();
     if (!jit || !jit->lljit) {
         LLVMDisposeMemoryBuffer(object);
+        if (jit)
+            mp_plan_free(&jit->plan_f64);
         free(jit);
         return NULL;
     }
@@ -110,9 +136,16 @@ cg_entry_fn cg_jit_entry(const cg_jit *jit, entry_kind which) {
     return which >= 0 && which < ENTRY_COUNT ? jit->fn[which] : NULL;
 }
 
+cg_entry_fn cg_jit_entry_f64(const cg_jit *jit, entry_kind which) {
+    return which >= 0 && which < ENTRY_COUNT ? jit->fn_f64[which] : NULL;
+}
+
+const mem_plan *cg_jit_plan_f64(const cg_jit *jit) { return jit->has_f64 ? &jit->plan_f64 : NULL; }
+
 void cg_jit_free(cg_jit *jit) {
     if (!jit)
         return;
     report(LLVMOrcDisposeLLJIT(jit->lljit), "cannot shut down the JIT");
+    mp_plan_free(&jit->plan_f64);
     free(jit);
 }

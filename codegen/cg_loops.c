@@ -109,7 +109,8 @@ LLVMValueRef cg_dims_product(cg_kernel *k, const ir_shape *s, int from, int to) 
     return cg_mul(k, p, cg_i64(k, fixed));
 }
 
-LLVMTypeRef cg_type(cg_kernel *k, ir_dtype t) { return t == IR_I32 ? k->t.i32 : k->t.f32; }
+/* IR_F32 is float, or double in the f64 variant (t.real). */
+LLVMTypeRef cg_type(cg_kernel *k, ir_dtype t) { return t == IR_I32 ? k->t.i32 : k->t.real; }
 
 LLVMValueRef cg_alloca(cg_kernel *k, LLVMTypeRef t, const char *name) {
     LLVMBuilderRef at = LLVMCreateBuilderInContext(k->ctx);
@@ -138,7 +139,7 @@ LLVMValueRef cg_load_input(cg_kernel *k, int i, LLVMValueRef index) {
     if (x->op == IR_CONST) {
         if (x->dtype == IR_I32)
             return LLVMConstInt(k->t.i32, (unsigned long long)(int64_t)x->value, 1);
-        return LLVMConstReal(k->t.f32, x->value);
+        return LLVMConstReal(k->t.real, x->value);
     }
     return cg_load(k, cg_type(k, x->dtype), k->in[i], index);
 }
@@ -147,9 +148,9 @@ LLVMValueRef cg_convert(cg_kernel *k, LLVMValueRef v, ir_dtype from, ir_dtype to
     if (from == to)
         return v;
     if (to == IR_F32)
-        return LLVMBuildSIToFP(k->b, v, k->t.f32, "");
+        return LLVMBuildSIToFP(k->b, v, k->t.real, "");
     /* fptosi is poison out of range; the saturating form is defined everywhere. */
-    return cg_intrinsic2(k, "llvm.fptosi.sat", k->t.i32, k->t.f32, v);
+    return cg_intrinsic2(k, "llvm.fptosi.sat", k->t.i32, k->t.real, v);
 }
 
 static LLVMValueRef call_intrinsic(cg_kernel *k, const char *name, LLVMTypeRef *overloads, int n_overloads,

@@ -15,6 +15,15 @@
  *   - anything else (partial overlap) is passed as a plain pointer.
  * Overlap is judged on each buffer's extent at max batch, which contains
  * its extent at any smaller batch.
+ *
+ * The f64 variant (cg_build_module with f64 set) is the same code with
+ * every f32 tensor a double (t.real), i32 unchanged: eval_step_f64 and
+ * grad_step_f64 for gradcheck, which needs a loss accurate enough for
+ * finite differences with steps far below the kinks of relu and max.  It
+ * is a separate module over a separate plan (cg_plan_f64), so the f32 code
+ * cannot change; its kernels and entries carry a .f64 / _f64 suffix, and
+ * MATMUL, whose f32 kernel is hand-vectorised, has a plain loop kernel
+ * of its own (cg_matmul_f64.c).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -35,6 +44,7 @@ typedef struct cg_module {
     LLVMContextRef ctx;
     LLVMModuleRef mod;
     cg_types t;
+    int f64; /* the f64 variant */
     const ir_graph *g;
     const mem_plan *plan;
     cg_variants *kernels;  /* per node */
@@ -75,7 +85,7 @@ static int cg_kernel_nothing(cg_kernel *k) {
 static int cg_kernel_const(cg_kernel *k) {
     const ir_shape *s = &k->node->shape;
     LLVMValueRef v = k->node->dtype == IR_I32 ? LLVMConstInt(k->t.i32, (unsigned long long)(int64_t)k->node->value, 1)
-                                              : LLVMConstReal(k->t.f32, k->node->value);
+                                              : LLVMConstReal(k->t.real, k->node->value);
     cg_loop i = cg_loop_begin(k, cg_dims_product(k, s, 0, s->rank), "i");
     cg_store(k, v, k->out, i.index);
     cg_loop_end(k, &i);
@@ -127,18 +137,21 @@ const cg_kernel_fn cg_kernels[IR_OP_COUNT] = {
 
 /* ------------------------------------------------------------ aliasing */
 
-static int64_t buffer_bytes(const ir_graph *g, int id) { return ir_shape_numel(&g->nodes[id].shape) * 4; }
+static int64_t buffer_bytes(const cg_module *m, int id) {
+    const ir_node *n = &m->g->nodes[id];
+    return ir_shape_numel(&n->shape) * (n->dtype == IR_F32 && m->f64 ? 8 : 4);
+}
 
 static unsigned signature(const cg_module *m, entry_kind e, int id) {
     const ir_graph *g = m->g;
     int out = cg_output_node(g, id);
-    int64_t o = m->plan->offset[e][out], o_end = o + buffer_bytes(g, out);
+    int64_t o = m->plan->offset[e][out], o_end = o + buffer_bytes(m, out);
     unsigned sig = 0;
     for (int i = 0; i < g->nodes[id].n_inputs; i++) {
         if (!cg_reads_input(g, id, i))
             continue;
         int x = g->nodes[id].inputs[i];
-        int64_t b = m->plan->offset[e][x], b_end = b + buffer_bytes(g, x);
+        int64_t b = m->plan->offset[e][x], b_end = b + buffer_bytes(m, x);
         unsigned kind = b == o ? CG_SAME : (b < o_end && o < b_end) ? CG_OVERLAP : CG_DISJOINT;
         sig |= kind << (2 * i);
     }
@@ -167,10 +180,11 @@ static LLVMValueRef declare_kernel(cg_module *m, cg_kernel *k, int id, unsigned 
     params[n_params++] = m->t.i64;
 
     char name[64];
+    const char *suffix = m->f64 ? ".f64" : "";
     if (variant)
-        snprintf(name, sizeof name, "n%d.%s.%d", id, ir_ops[n->op].name, variant);
+        snprintf(name, sizeof name, "n%d.%s.%d%s", id, ir_ops[n->op].name, variant, suffix);
     else
-        snprintf(name, sizeof name, "n%d.%s", id, ir_ops[n->op].name);
+        snprintf(name, sizeof name, "n%d.%s%s", id, ir_ops[n->op].name, suffix);
     LLVMValueRef fn = LLVMAddFunction(m->mod, name, LLVMFunctionType(m->t.void_, params, (unsigned)n_params, 0));
     LLVMSetLinkage(fn, LLVMInternalLinkage);
     add_attribute(m, fn, LLVMAttributeFunctionIndex, "nounwind");
@@ -214,13 +228,17 @@ static LLVMValueRef emit_kernel(cg_module *m, int id, unsigned sig, int variant)
     k.ctx = m->ctx;
     k.mod = m->mod;
     k.t = m->t;
+    k.f64 = m->f64;
     k.g = m->g;
     k.node = &m->g->nodes[id];
     k.fn = declare_kernel(m, &k, id, sig, variant);
     k.entry_block = LLVMAppendBasicBlockInContext(m->ctx, k.fn, "entry");
     k.b = LLVMCreateBuilderInContext(m->ctx);
     LLVMPositionBuilderAtEnd(k.b, k.entry_block);
-    int rc = cg_kernels[k.node->op](&k);
+    cg_kernel_fn emit = cg_kernels[k.node->op];
+    if (m->f64 && k.node->op == IR_MATMUL)
+        emit = cg_kernel_matmul_f64;
+    int rc = emit(&k);
     if (rc == 0)
         LLVMBuildRetVoid(k.b);
     LLVMDisposeBuilder(k.b);
@@ -289,7 +307,9 @@ static int emit_call(cg_module *m, LLVMBuilderRef b, const entry *en, entry_kind
 
 static int emit_entry(cg_module *m, const entry *en, entry_kind e) {
     LLVMTypeRef params[2] = {m->t.ptr, m->t.i64};
-    LLVMValueRef fn = LLVMAddFunction(m->mod, en->name, LLVMFunctionType(m->t.void_, params, 2, 0));
+    char name[64];
+    snprintf(name, sizeof name, "%s%s", en->name, m->f64 ? "_f64" : "");
+    LLVMValueRef fn = LLVMAddFunction(m->mod, name, LLVMFunctionType(m->t.void_, params, 2, 0));
     add_attribute(m, fn, LLVMAttributeFunctionIndex, "nounwind");
     LLVMValueRef args[2] = {LLVMGetParam(fn, 0), LLVMGetParam(fn, 1)};
     LLVMSetValueName2(args[0], "arena", 5);
@@ -305,7 +325,7 @@ static int emit_entry(cg_module *m, const entry *en, entry_kind e) {
     return rc;
 }
 
-static cg_types make_types(LLVMContextRef ctx) {
+static cg_types make_types(LLVMContextRef ctx, int f64) {
     cg_types t;
     t.f32 = LLVMFloatTypeInContext(ctx);
     t.f64 = LLVMDoubleTypeInContext(ctx);
@@ -314,14 +334,29 @@ static cg_types make_types(LLVMContextRef ctx) {
     t.i64 = LLVMInt64TypeInContext(ctx);
     t.ptr = LLVMPointerTypeInContext(ctx, 0);
     t.void_ = LLVMVoidTypeInContext(ctx);
+    t.real = f64 ? t.f64 : t.f32;
     return t;
 }
 
-LLVMModuleRef cg_build_module(LLVMContextRef ctx, const ir_graph *g, const entries *es, const mem_plan *plan) {
+int cg_plan_f64(const ir_graph *g, const entries *es, entries *es64, mem_plan *plan64) {
+    *es64 = *es;
+    es64->e[ENTRY_PREDICT].present = 0;
+    es64->e[ENTRY_TRAIN].present = 0;
+    if (mp_plan_build_sized(g, es64, 8, plan64) != 0) {
+        mp_plan_free(plan64);
+        cg_error("out of memory while planning the f64 entries");
+        return -1;
+    }
+    return 0;
+}
+
+LLVMModuleRef cg_build_module(LLVMContextRef ctx, const ir_graph *g, const entries *es, const mem_plan *plan,
+                              int f64) {
     cg_module m;
     m.ctx = ctx;
     m.mod = LLVMModuleCreateWithNameInContext(g->model_name ? g->model_name : "mdl", ctx);
-    m.t = make_types(ctx);
+    m.t = make_types(ctx, f64);
+    m.f64 = f64;
     m.g = g;
     m.plan = plan;
     m.kernels = calloc((size_t)(g->n_nodes > 0 ? g->n_nodes : 1), sizeof *m.kernels);

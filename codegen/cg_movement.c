@@ -102,7 +102,7 @@ int cg_kernel_slice(cg_kernel *k) {
 int cg_kernel_pad(cg_kernel *k) {
     const ir_shape *s = &k->node->shape;
     around y = split_at(k, s, k->node->axis), x = split_at(k, input_shape(k, 0), k->node->axis);
-    LLVMValueRef zero = k->node->dtype == IR_I32 ? LLVMConstInt(k->t.i32, 0, 0) : LLVMConstReal(k->t.f32, 0);
+    LLVMValueRef zero = k->node->dtype == IR_I32 ? LLVMConstInt(k->t.i32, 0, 0) : LLVMConstReal(k->t.real, 0);
     cg_loop i = cg_loop_begin(k, cg_dims_product(k, s, 0, s->rank), "i");
     cg_store(k, zero, k->out, i.index);
     cg_loop_end(k, &i);

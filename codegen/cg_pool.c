@@ -36,7 +36,7 @@ static pool pool_of(cg_kernel *k, const ir_shape *x, const ir_shape *y) {
     return p;
 }
 
-static LLVMValueRef f32(cg_kernel *k, double v) { return LLVMConstReal(k->t.f32, v); }
+static LLVMValueRef f32(cg_kernel *k, double v) { return LLVMConstReal(k->t.real, v); }
 
 static void zero_output(cg_kernel *k) {
     const ir_shape *s = &k->node->shape;
@@ -81,7 +81,7 @@ static void max_row(cg_kernel *k, const pool *p, LLVMValueRef first, LLVMValueRe
     j = cg_loop_begin(k, cg_i64(k, p->ow), "j");
     LLVMValueRef at = cg_add(k, y_row, j.index);
     LLVMValueRef x = cg_load_input(k, 0, tap(k, p, first, u.index, v.index, j.index));
-    LLVMValueRef best = cg_load(k, k->t.f32, k->out, at);
+    LLVMValueRef best = cg_load(k, k->t.real, k->out, at);
     LLVMValueRef greater = LLVMBuildFCmp(k->b, LLVMRealOGT, x, best, "");
     cg_store(k, LLVMBuildSelect(k->b, greater, x, best, ""), k->out, at);
     cg_loop_end(k, &j);
@@ -104,14 +104,14 @@ static void avg_row(cg_kernel *k, const pool *p, LLVMValueRef first, LLVMValueRe
     j = cg_loop_begin(k, cg_i64(k, p->ow), "j");
     LLVMValueRef at = cg_add(k, y_row, j.index);
     LLVMValueRef x = cg_load_input(k, 0, tap(k, p, first, u.index, v.index, j.index));
-    cg_store(k, LLVMBuildFAdd(k->b, cg_load(k, k->t.f32, k->out, at), x, ""), k->out, at);
+    cg_store(k, LLVMBuildFAdd(k->b, cg_load(k, k->t.real, k->out, at), x, ""), k->out, at);
     cg_loop_end(k, &j);
     cg_loop_end(k, &v);
     cg_loop_end(k, &u);
     j = cg_loop_begin(k, cg_i64(k, p->ow), "j");
     LLVMValueRef at2 = cg_add(k, y_row, j.index);
     LLVMValueRef area = f32(k, (double)(p->size * p->size));
-    cg_store(k, LLVMBuildFDiv(k->b, cg_load(k, k->t.f32, k->out, at2), area, ""), k->out, at2);
+    cg_store(k, LLVMBuildFDiv(k->b, cg_load(k, k->t.real, k->out, at2), area, ""), k->out, at2);
     cg_loop_end(k, &j);
 }
 
@@ -125,14 +125,14 @@ int cg_kernel_avg_pool2d(cg_kernel *k) {
 
 /* x's index of the first maximum of the window of output column j. */
 static LLVMValueRef window_argmax(cg_kernel *k, const pool *p, LLVMValueRef first, LLVMValueRef j) {
-    LLVMValueRef best = cg_alloca(k, k->t.f32, "best"), at = cg_alloca(k, k->t.i64, "at");
+    LLVMValueRef best = cg_alloca(k, k->t.real, "best"), at = cg_alloca(k, k->t.i64, "at");
     LLVMValueRef zero = cg_i64(k, 0), start = tap(k, p, first, zero, zero, j);
     LLVMBuildStore(k->b, cg_load_input(k, 0, start), best);
     LLVMBuildStore(k->b, start, at);
     cg_loop u = cg_loop_begin(k, cg_i64(k, p->size), "u");
     cg_loop v = cg_loop_begin(k, cg_i64(k, p->size), "v");
     LLVMValueRef e = tap(k, p, first, u.index, v.index, j);
-    LLVMValueRef x = cg_load_input(k, 0, e), b = LLVMBuildLoad2(k->b, k->t.f32, best, "");
+    LLVMValueRef x = cg_load_input(k, 0, e), b = LLVMBuildLoad2(k->b, k->t.real, best, "");
     LLVMValueRef greater = LLVMBuildFCmp(k->b, LLVMRealOGT, x, b, "");
     LLVMBuildStore(k->b, LLVMBuildSelect(k->b, greater, x, b, ""), best);
     LLVMBuildStore(k->b, LLVMBuildSelect(k->b, greater, e, LLVMBuildLoad2(k->b, k->t.i64, at, ""), ""), at);
@@ -146,7 +146,7 @@ static void max_grad_row(cg_kernel *k, const pool *p, LLVMValueRef first, LLVMVa
     cg_loop j = cg_loop_begin(k, cg_i64(k, p->ow), "j");
     LLVMValueRef at = window_argmax(k, p, first, j.index);
     LLVMValueRef sum =
-        LLVMBuildFAdd(k->b, cg_load(k, k->t.f32, k->out, at), cg_load_input(k, 1, cg_add(k, y_row, j.index)), "");
+        LLVMBuildFAdd(k->b, cg_load(k, k->t.real, k->out, at), cg_load_input(k, 1, cg_add(k, y_row, j.index)), "");
     cg_store(k, sum, k->out, at);
     cg_loop_end(k, &j);
 }
@@ -182,7 +182,7 @@ static void avg_grad_row(cg_kernel *k, const pool *p, LLVMValueRef first, LLVMVa
     cg_loop j = cg_loop_begin(k, cg_i64(k, p->ow), "j");
     LLVMValueRef at = tap(k, p, first, u.index, v.index, j.index);
     LLVMValueRef share = LLVMBuildFDiv(k->b, cg_load_input(k, 0, cg_add(k, y_row, j.index)), area, "");
-    cg_store(k, LLVMBuildFAdd(k->b, cg_load(k, k->t.f32, k->out, at), share, ""), k->out, at);
+    cg_store(k, LLVMBuildFAdd(k->b, cg_load(k, k->t.real, k->out, at), share, ""), k->out, at);
     cg_loop_end(k, &j);
     cg_loop_end(k, &v);
     cg_loop_end(k, &u);

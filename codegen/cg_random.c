@@ -29,12 +29,12 @@ static LLVMValueRef fmix32(cg_kernel *k, LLVMValueRef h) {
  * with inputs x, training, step; p and the seed are attributes. */
 int cg_kernel_dropout(cg_kernel *k) {
     const ir_node *n = k->node;
-    LLVMValueRef zero = LLVMConstReal(k->t.f32, 0);
+    LLVMValueRef zero = LLVMConstReal(k->t.real, 0);
     LLVMValueRef on = LLVMBuildFCmp(k->b, LLVMRealUNE, cg_load_input(k, 1, cg_i64(k, 0)), zero, "training");
     LLVMValueRef step = cg_convert(k, cg_load_input(k, 2, cg_i64(k, 0)), IR_F32, IR_I32);
     LLVMValueRef key = fmix32(k, LLVMBuildAdd(k->b, fmix32(k, u32(k, n->seed)), step, ""));
     LLVMValueRef threshold = u32(k, ir_dropout_threshold(n->value));
-    LLVMValueRef scale = LLVMConstReal(k->t.f32, 1 / (1 - n->value));
+    LLVMValueRef scale = LLVMConstReal(k->t.real, 1 / (1 - n->value));
     cg_loop i = cg_loop_begin(k, cg_dims_product(k, &n->shape, 0, n->shape.rank), "i");
     LLVMValueRef counter = LLVMBuildMul(k->b, LLVMBuildTrunc(k->b, i.index, k->t.i32, ""), u32(k, 0x9E3779B9u), "");
     LLVMValueRef bits = fmix32(k, LLVMBuildAdd(k->b, key, counter, ""));

@@ -81,8 +81,8 @@ static void init_accumulator(cg_kernel *k, reduction *r) {
         r->acc_type = k->t.i32;
         r->acc_init = LLVMConstInt(k->t.i32, r->is_max ? (unsigned long long)INT32_MIN : 0, 1);
     } else if (r->is_max) {
-        r->acc_type = k->t.f32;
-        r->acc_init = LLVMConstReal(k->t.f32, -__builtin_inf());
+        r->acc_type = k->t.real;
+        r->acc_init = LLVMConstReal(k->t.real, -__builtin_inf());
     } else {
         r->acc_type = k->t.f64;
         r->acc_init = LLVMConstReal(k->t.f64, 0);
@@ -94,14 +94,16 @@ static LLVMValueRef combine(cg_kernel *k, const reduction *r, LLVMValueRef acc, 
     if (r->dtype == IR_I32)
         return r->is_max ? cg_intrinsic(k, "llvm.smax", k->t.i32, args, 2) : LLVMBuildAdd(k->b, acc, x, "");
     if (r->is_max)
-        return cg_intrinsic(k, "llvm.maxnum", k->t.f32, args, 2);
-    LLVMValueRef sum = LLVMBuildFAdd(k->b, acc, LLVMBuildFPExt(k->b, x, k->t.f64, ""), "");
+        return cg_intrinsic(k, "llvm.maxnum", k->t.real, args, 2);
+    if (k->t.real != k->t.f64)
+        x = LLVMBuildFPExt(k->b, x, k->t.f64, "");
+    LLVMValueRef sum = LLVMBuildFAdd(k->b, acc, x, "");
     LLVMSetFastMathFlags(sum, LLVMFastMathAllowReassoc);
     return sum;
 }
 
 static LLVMValueRef finish(cg_kernel *k, const reduction *r, LLVMValueRef acc) {
-    return r->acc_type == k->t.f64 ? LLVMBuildFPTrunc(k->b, acc, k->t.f32, "") : acc;
+    return r->acc_type == k->t.f64 && k->t.real != k->t.f64 ? LLVMBuildFPTrunc(k->b, acc, k->t.real, "") : acc;
 }
 
 /* A nest over the groups of one kind ([from, to) only); streams: 0 = out, 1 = in. */
@@ -255,6 +257,6 @@ int cg_kernel_numel(cg_kernel *k) {
     for (int d = 0; d < x->rank; d++)
         if ((k->node->axes >> d) & 1)
             count = cg_mul(k, count, cg_dim(k, x, d));
-    cg_store(k, LLVMBuildSIToFP(k->b, count, k->t.f32, ""), k->out, cg_i64(k, 0));
+    cg_store(k, LLVMBuildSIToFP(k->b, count, k->t.real, ""), k->out, cg_i64(k, 0));
     return 0;
 }

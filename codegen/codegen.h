@@ -25,13 +25,18 @@ typedef struct cg_options {
     FILE *emit_llvm;      /* if set: the optimised module as text */
     FILE *emit_asm;       /* if set: the assembly */
     const char *obj_path; /* if set: write the object file here */
+    int f64_entries;      /* also eval_step_f64 and grad_step_f64: the same
+                             graph with every f32 tensor a double, in their
+                             own arena (for gradcheck, runtime/mdlrt.h) */
 } cg_options;
 
 /* Returns 0, or -1 after printing "mdlc: error: ..." to stderr. */
 int cg_compile(const ir_graph *g, const entries *es, const mem_plan *plan, const cg_options *opt);
 
-/* The descriptor C file; returns 0 or -1 (with a message on stderr). */
-int cg_write_descriptor(const ir_graph *g, const entries *es, const mem_plan *plan, FILE *out);
+/* The descriptor C file; returns 0 or -1 (with a message on stderr).
+ * f64_entries: the object has the f64 entries (cg_options.f64_entries), and
+ * the descriptor gives them and their arena offsets. */
+int cg_write_descriptor(const ir_graph *g, const entries *es, const mem_plan *plan, int f64_entries, FILE *out);
 
 /* ------------------------------------------------------------------ JIT
  * The same code as cg_compile (same module, pipeline and target machine),
@@ -46,6 +51,11 @@ typedef void (*cg_entry_fn)(char *arena, int64_t batch); /* = rt_kernel */
 cg_jit *cg_jit_create(const ir_graph *g, const entries *es, const mem_plan *plan, const cg_options *opt);
 /* The entry point, or NULL where es had none. */
 cg_entry_fn cg_jit_entry(const cg_jit *jit, entry_kind which);
+/* The f64 variant of ENTRY_EVAL or ENTRY_GRAD (opt->f64_entries), or NULL;
+ * its arena is laid out by the plan of cg_jit_plan_f64. */
+cg_entry_fn cg_jit_entry_f64(const cg_jit *jit, entry_kind which);
+/* The memory plan of the f64 entries, or NULL without them. */
+const mem_plan *cg_jit_plan_f64(const cg_jit *jit);
 /* Frees the code too: entry pointers die with it. */
 void cg_jit_free(cg_jit *jit);
 

@@ -41,6 +41,7 @@ typedef struct options {
     int verbose;
     int keep_temps;
     int time_stages;
+    int no_f64;
 } options;
 
 static void usage(FILE *out) {
@@ -62,6 +63,8 @@ static void usage(FILE *out) {
             "                   train statement's batch)\n"
             "  -v               print each stage and how long it took\n"
             "  --keep-temps     keep the object and descriptor files (printed with -v)\n"
+            "  --no-f64-check   leave out the float64 copies of eval_step and grad_step\n"
+            "                   that `gradcheck` runs (it then checks in float32)\n"
             "  --version, --help\n");
 }
 
@@ -100,6 +103,8 @@ static int parse_args(int argc, char **argv, options *o) {
             o->max_batch = v;
         } else if (strcmp(a, "-v") == 0) {
             o->verbose = 1;
+        } else if (strcmp(a, "--no-f64-check") == 0) {
+            o->no_f64 = 1;
         } else if (strcmp(a, "--keep-temps") == 0) {
             o->keep_temps = 1;
         } else if (a[0] == '-' && a[1]) {
@@ -321,6 +326,7 @@ static int compile_graph(const options *o, ir_graph *g) {
             snprintf(desc, sizeof desc, "%s/model_desc.c", dir);
             cg_options co = {0};
             co.opt_level = o->opt_level;
+            co.f64_entries = !o->no_f64;
             FILE *emit = NULL;
             if (o->emit == EMIT_LLVM || o->emit == EMIT_ASM) {
                 emit = open_emit(o);
@@ -338,7 +344,7 @@ static int compile_graph(const options *o, ir_graph *g) {
                 status = 0;
                 if (o->emit == EMIT_EXE) {
                     FILE *df = fopen(desc, "w");
-                    status = df && cg_write_descriptor(g, &es, &plan, df) == 0 ? 0 : -1;
+                    status = df && cg_write_descriptor(g, &es, &plan, co.f64_entries, df) == 0 ? 0 : -1;
                     if (df)
                         fclose(df);
                     char *out = o->output ? strdup(o->output) : default_output(o->input);

@@ -18,8 +18,11 @@
 
 #define ALIGN 64
 
-static int64_t node_bytes(const ir_graph *g, int id) {
-    int64_t b = ir_shape_numel(&g->nodes[id].shape) * 4; /* f32 and i32 */
+/* f32_bytes: the size of an f32 element, 4, or 8 for the plan of the f64
+ * entries (codegen/cg_module.c), where every f32 tensor is a double; i32
+ * elements are 4 bytes in both. */
+static int64_t node_bytes(const ir_graph *g, int id, int f32_bytes) {
+    int64_t b = ir_shape_numel(&g->nodes[id].shape) * (g->nodes[id].dtype == IR_I32 ? 4 : f32_bytes);
     return (b + ALIGN - 1) / ALIGN * ALIGN;
 }
 
@@ -51,7 +54,7 @@ static int64_t place(block *live, int n_live, int64_t size) {
 }
 
 static int plan_entry(const ir_graph *g, const entry *e, const unsigned char *persistent, int64_t base,
-                      int64_t *offset, int64_t *peak) {
+                      int f32_bytes, int64_t *offset, int64_t *peak) {
     int n = g->n_nodes;
     int *last = malloc((size_t)n * sizeof *last);
     block *live = malloc((size_t)(e->n_sched + 1) * sizeof *live);
@@ -72,7 +75,7 @@ static int plan_entry(const ir_graph *g, const entry *e, const unsigned char *pe
     for (int s = 0; s < e->n_sched; s++) {
         int id = e->sched[s];
         if (needs_storage(g, id) && !persistent[id]) {
-            int64_t size = node_bytes(g, id);
+            int64_t size = node_bytes(g, id, f32_bytes);
             int64_t at = place(live, n_live, size);
             offset[id] = base + at;
             live[n_live++] = (block){at, size, last[id] < s ? s : last[id]};
@@ -92,7 +95,9 @@ static int plan_entry(const ir_graph *g, const entry *e, const unsigned char *pe
     return 0;
 }
 
-int mp_plan_build(const ir_graph *g, const entries *es, mem_plan *plan) {
+int mp_plan_build(const ir_graph *g, const entries *es, mem_plan *plan) { return mp_plan_build_sized(g, es, 4, plan); }
+
+int mp_plan_build_sized(const ir_graph *g, const entries *es, int f32_bytes, mem_plan *plan) {
     int n = g->n_nodes;
     memset(plan, 0, sizeof *plan);
     plan->n_nodes = n;
@@ -116,7 +121,7 @@ int mp_plan_build(const ir_graph *g, const entries *es, mem_plan *plan) {
     for (int i = 0; i < n; i++)
         if (persistent[i]) {
             shared[i] = at;
-            at += node_bytes(g, i);
+            at += node_bytes(g, i, f32_bytes);
         }
     plan->persistent_bytes = at;
     int status = 0;
@@ -129,7 +134,7 @@ int mp_plan_build(const ir_graph *g, const entries *es, mem_plan *plan) {
         memcpy(off, shared, (size_t)n * sizeof *off);
         int64_t peak = 0;
         if (es->e[k].present)
-            status = plan_entry(g, &es->e[k], persistent, at, off, &peak);
+            status = plan_entry(g, &es->e[k], persistent, at, f32_bytes, off, &peak);
         if (peak > plan->scratch_bytes)
             plan->scratch_bytes = peak;
     }
@@ -159,7 +164,7 @@ void mp_plan_dump(const ir_graph *g, const entries *es, const mem_plan *plan, FI
             int id = e->sched[s];
             if (plan->offset[k][id] >= 0)
                 fprintf(out, "  %%%d %s @%lld +%lld\n", id, ir_ops[g->nodes[id].op].name,
-                        (long long)plan->offset[k][id], (long long)node_bytes(g, id));
+                        (long long)plan->offset[k][id], (long long)node_bytes(g, id, 4));
         }
     }
 }

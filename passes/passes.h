@@ -69,6 +69,9 @@ typedef struct mem_plan {
 } mem_plan;
 
 int mp_plan_build(const ir_graph *g, const entries *es, mem_plan *plan);
+/* The same with f32 elements of f32_bytes bytes (4 above; 8 plans the f64
+ * variants of the entries, which compute every f32 tensor in double). */
+int mp_plan_build_sized(const ir_graph *g, const entries *es, int f32_bytes, mem_plan *plan);
 void mp_plan_free(mem_plan *plan);
 void mp_plan_dump(const ir_graph *g, const entries *es, const mem_plan *plan, FILE *out);
 

@@ -43,6 +43,16 @@
  *   "step"      the number of train_steps done before this one in the run,
  *               as a float (0 for the first), e.g. to seed dropout masks.
  * Each is set only if the model has a hyper-parameter of that name.
+ *
+ * The f64 entries: eval_step_f64 and grad_step_f64 compute exactly what
+ * eval_step and grad_step do with every f32 tensor a double (8 bytes; i32
+ * tensors stay i32), in an arena of their own of `arena_bytes_f64` bytes
+ * (64-byte aligned, zero-filled) where every tensor is at its `offset_f64`
+ * (gradients at `grad_offset_f64`, hyper-parameters at their `offset_f64`,
+ * written as doubles).  They exist for `gradcheck`, which checks in double
+ * so that finite differences are not drowned by f32 rounding.  They may be
+ * NULL (mdlc --no-f64-check, or an older or hand-written descriptor); the
+ * offsets are then meaningless.
  */
 #ifndef MDLRT_H
 #define MDLRT_H
@@ -61,6 +71,7 @@ typedef struct rt_tensor {
     int64_t dims[RT_MAX_RANK];    /* a batch dimension holds max_batch */
     uint32_t batch_mask;          /* bit i set: dims[i] is the batch dim */
     int64_t offset;               /* byte offset in the arena */
+    int64_t offset_f64;           /* in the f64 arena (see above) */
 } rt_tensor;
 
 enum rt_init {
@@ -84,6 +95,7 @@ typedef struct rt_param {
     int trainable;           /* 1: a parameter; 0: optimizer state */
     int64_t grad_offset;     /* trainable: where grad_step writes dL/dparam
                                 (same shape and dtype); -1 otherwise */
+    int64_t grad_offset_f64; /* the same in the f64 arena */
 } rt_param;
 
 /* A scalar f32 the runtime writes before each train_step. */
@@ -91,6 +103,7 @@ typedef struct rt_hyper {
     const char *name;        /* "lr" */
     double value;            /* the value the .mdl file gave */
     int64_t offset;
+    int64_t offset_f64;      /* in the f64 arena: a double */
 } rt_hyper;
 
 typedef void (*rt_kernel)(char *arena, int64_t batch);
@@ -136,6 +149,10 @@ typedef struct rt_model {
     int64_t flops_per_train_step; /* at batch = max_batch */
     int64_t flops_per_predict_step;
     int64_t scratch_bytes;        /* the part of the arena that is reused */
+
+    /* The f64 entries and their arena (see above); NULL and 0 without. */
+    rt_kernel eval_step_f64, grad_step_f64;
+    int64_t arena_bytes_f64;
 } rt_model;
 
 /* Defined by the code mdlc generates. */

@@ -65,9 +65,9 @@ static const option options[] = {
      "print every N epochs (default: about 10 lines, plus first and last)"},
     {"--quiet", NULL, OPT_FLAG, FIELD(quiet), NONE, CMD_TRAIN, "print nothing but errors"},
     {"--eps", "X", OPT_REAL_POS, FIELD(eps), FIELD(has_eps), CMD_GRADCHECK,
-     "finite-difference step, relative: h = X * max(1, |w|) (default 4e-3)"},
+     "finite-difference step, relative: h = X * max(1, |w|) (default 1e-6 in float64, 4e-3 in float32)"},
     {"--tol", "X", OPT_REAL_POS, FIELD(tol), FIELD(has_tol), CMD_GRADCHECK,
-     "largest relative error that passes (default 1e-2)"},
+     "largest relative error that passes (default 1e-6 in float64, 1e-2 in float32)"},
     {"--max-elems", "N", OPT_COUNT, FIELD(max_elems), NONE, CMD_GRADCHECK,
      "check at most N elements per parameter, sampled (default 64)"},
 };

@@ -3,7 +3,9 @@
  *
  * The descriptor is trusted to come from the compiler, but a compiler has
  * bugs and a runtime that writes outside its arena is hard to debug, so
- * rt_model_check() verifies every slot against the arena once at start-up.
+ * rt_model_check() verifies every slot against the arena once at start-up,
+ * and, where the model has the f64 entries, every slot gradcheck uses
+ * against the f64 arena.
  * The rest of the file answers questions about tensors: how many elements
  * at a given batch size, where one sample lives in a batched slot, how to
  * print a shape, what to call the k-th CSV column of a tensor.
@@ -172,6 +174,52 @@ static int check_list(const rt_model *m, const char *what, int n, const rt_tenso
     return 0;
 }
 
+/* The f64 arena (mdlrt.h): f32 tensors are 8-byte doubles there. */
+static int64_t bytes_f64(const rt_tensor *t, int64_t batch) {
+    return rt_elems(t, batch) * (t->dtype == RT_F32 ? 8 : 4);
+}
+
+static int check_slot_f64(const rt_model *m, const char *what, int64_t offset, int64_t bytes, const char *name) {
+    if (offset < 0 || offset % 8 != 0 || bytes < 0 || offset > m->arena_bytes_f64 - bytes)
+        return rt_error("model descriptor: %s \"%s\" at byte %lld (%lld bytes) lies outside the %lld-byte f64 arena",
+                        what, name, (long long)offset, (long long)bytes, (long long)m->arena_bytes_f64);
+    return 0;
+}
+
+static int check_list_f64(const rt_model *m, const char *what, int n, const rt_tensor *t) {
+    for (int i = 0; i < n; i++)
+        if (check_slot_f64(m, what, t[i].offset_f64, bytes_f64(&t[i], m->max_batch), t[i].name))
+            return -1;
+    return 0;
+}
+
+/* After the f32 checks, which vouch for names, dtypes and shapes. */
+static int check_f64(const rt_model *m) {
+    if (!m->eval_step_f64 && !m->grad_step_f64)
+        return 0;
+    if (!m->eval_step_f64 || !m->grad_step_f64 || !m->eval_step || !m->grad_step || !m->has_loss ||
+        m->arena_bytes_f64 <= 0)
+        return rt_error("model descriptor: eval_step_f64 and grad_step_f64 come together, with eval_step, "
+                        "grad_step, a loss and an f64 arena");
+    for (int i = 0; i < m->n_params; i++) {
+        /* optimizer state may have no f64 slot (-1): gradcheck copies only
+         * what has one */
+        const rt_param *p = &m->params[i];
+        if ((p->trainable || p->t.offset_f64 != -1) &&
+            check_slot_f64(m, "parameter", p->t.offset_f64, bytes_f64(&p->t, 1), p->t.name))
+            return -1;
+        if (p->trainable && check_slot_f64(m, "gradient of", p->grad_offset_f64, bytes_f64(&p->t, 1), p->t.name))
+            return -1;
+    }
+    if (check_list_f64(m, "input", m->n_inputs, m->inputs) || check_list_f64(m, "target", m->n_targets, m->targets) ||
+        check_slot_f64(m, "loss", m->loss.offset_f64, 8, "loss"))
+        return -1;
+    for (int i = 0; i < m->n_hypers; i++)
+        if (check_slot_f64(m, "hyper-parameter", m->hypers[i].offset_f64, 8, m->hypers[i].name))
+            return -1;
+    return 0;
+}
+
 int rt_model_check(const rt_model *m) {
     if (!m->name || m->max_batch < 1 || m->arena_bytes < 0 || m->n_params < 0 || m->n_inputs < 0 || m->n_targets < 0 ||
         m->n_outputs < 0 || m->n_metrics < 0 || m->n_hypers < 0)
@@ -190,6 +238,8 @@ int rt_model_check(const rt_model *m) {
         if (check_slot(m, "hyper-parameter", m->hypers[i].offset, 4, m->hypers[i].name))
             return -1;
     }
+    if (check_f64(m))
+        return -1;
     rt_schedule s;
     return rt_schedule_resolve(m, &s);
 }

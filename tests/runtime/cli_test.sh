@@ -213,6 +213,31 @@ case_gradcheck_bad() {
     true
 }
 
+# The f64 check: the header says so and both numbers are reported.
+case_gradcheck_f64() {
+    expect_ok "$fake" gradcheck
+    grep -q '^gradcheck linear (float64): .*eps 1e-06, tol 1e-06$' out.txt || fail "float64 header"
+    grep -q '^f64 vs finite differences: max rel error ' out.txt || fail "f64 line"
+    grep -q '^f32 vs f64 gradients: max rel error ' out.txt || fail "f32 vs f64 line"
+    # the bad model: both its variants wrong, so the f64 check fails on b
+    run "$bin/fake_linear_badgrad" gradcheck
+    [ $rc -eq 1 ] || fail "a gradient wrong in both variants should exit 1, got $rc"
+    grep -q '^  b .*worst b: analytic' out.txt || fail "b not named (f64)"
+    # only the f32 gradient wrong: f64 passes, f32 vs f64 fails
+    run "$bin/fake_linear_badf32" gradcheck
+    [ $rc -eq 1 ] || fail "a wrong f32 gradient should exit 1, got $rc"
+    grep -q '^gradcheck: FAIL$' out.txt || fail "no FAIL line (f32)"
+    grep -q '^  b .*worst f32 b: ' out.txt || fail "b not named (f32 vs f64)"
+    grep -q '^  w .*worst' out.txt && fail "w wrongly blamed (f32 vs f64)"
+    # without f64 entries: the float32 check, which still catches nothing
+    # wrong in a right model
+    run "$bin/fake_linear_nof64" gradcheck
+    [ $rc -eq 0 ] || fail "the f32 fallback should pass, got $rc"
+    grep -q '^gradcheck linear (float32): .*eps 0.004, tol 0.01$' out.txt || fail "float32 header"
+    grep -q 'f32 vs f64' out.txt && fail "f32 vs f64 without f64 entries"
+    true
+}
+
 case_bad_csv() {
     printf 'x0,x1,y\n1,2,3\n4,5\n' >ragged.csv
     expect_error 1 "ragged.csv:3: expected 3 columns, found 2" \

@@ -1,0 +1,42 @@
+/*
+ * cg_matmul_f64.c - C[M,N] = A[M,K] @ B[K,N] in the f64 variant, either side
+ * possibly transposed.
+ *
+ * cg_matmul.c is explicit 8-wide f32 vector code; the f64 entries exist to
+ * check gradients (gradcheck), where what matters is that the kernel is
+ * right and simple, so this is one plain loop nest: for each C(i, j) a dot
+ * product over k accumulated in double, in order, without reassociation
+ * (so the result is the exact sequential sum the reference interpreter
+ * computes, up to fused multiply-adds).  Index arithmetic covers all four
+ * transpose combinations through strides.
+ */
+#include "cg_internal.h"
+
+int cg_kernel_matmul_f64(cg_kernel *k) {
+    const ir_shape *a = &k->g->nodes[k->node->inputs[0]].shape;
+    if (k->node->dtype != IR_F32 || a->rank != 2) {
+        cg_error("matmul: only f32 matrices are supported");
+        return -1;
+    }
+    int ta = !!(k->node->flags & IR_TRANSPOSE_A), tb = !!(k->node->flags & IR_TRANSPOSE_B);
+    LLVMValueRef m = cg_dim(k, &k->node->shape, 0), n = cg_dim(k, &k->node->shape, 1);
+    LLVMValueRef kd = cg_dim(k, a, ta ? 0 : 1);
+    /* A(i, kk) at i * a_i + kk * a_k; B(kk, j) at kk * b_k + j * b_j */
+    LLVMValueRef a_i = ta ? cg_i64(k, 1) : kd, a_k = ta ? m : cg_i64(k, 1);
+    LLVMValueRef b_k = tb ? cg_i64(k, 1) : n, b_j = tb ? kd : cg_i64(k, 1);
+    LLVMValueRef acc = cg_alloca(k, k->t.real, "acc");
+
+    cg_loop i = cg_loop_begin(k, m, "i");
+    cg_loop j = cg_loop_begin(k, n, "j");
+    LLVMBuildStore(k->b, LLVMConstReal(k->t.real, 0), acc);
+    cg_loop kk = cg_loop_begin(k, kd, "k");
+    LLVMValueRef x = cg_load_input(k, 0, cg_add(k, cg_mul(k, i.index, a_i), cg_mul(k, kk.index, a_k)));
+    LLVMValueRef y = cg_load_input(k, 1, cg_add(k, cg_mul(k, kk.index, b_k), cg_mul(k, j.index, b_j)));
+    LLVMValueRef args[3] = {x, y, LLVMBuildLoad2(k->b, k->t.real, acc, "")};
+    LLVMBuildStore(k->b, cg_intrinsic(k, "llvm.fmuladd", k->t.real, args, 3), acc);
+    cg_loop_end(k, &kk);
+    cg_store(k, LLVMBuildLoad2(k->b, k->t.real, acc, ""), k->out, cg_add(k, cg_mul(k, i.index, n), j.index));
+    cg_loop_end(k, &j);
+    cg_loop_end(k, &i);
+    return 0;
+}
