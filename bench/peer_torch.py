@@ -1,0 +1,71 @@
+"""The peer side of bench/train.sh: the same workloads in PyTorch (CPU).
+
+    python3 peer_torch.py w1 HOUSE_CSV           -> "w1 us_per_step X final_mse Y"
+    python3 peer_torch.py w2 IMAGES LABELS N     -> "w2 samples_per_s X"
+
+W1: full-batch linear regression, SGD lr 0.03, 1000 steps.  W2: the
+784-256-128-10 ReLU MLP, softmax cross-entropy, Adam 1e-3, batch 64, one
+epoch over the first N images.  Threads: torch's default (all cores).
+"""
+import gzip
+import struct
+import sys
+import time
+
+import numpy as np
+import torch
+
+
+def idx(path):
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    dims = data[3]
+    shape = struct.unpack(">" + "I" * dims, data[4:4 + 4 * dims])
+    return np.frombuffer(data, np.uint8, offset=4 + 4 * dims).reshape(shape)
+
+
+def w1(csv):
+    d = np.loadtxt(csv, delimiter=",", skiprows=1, dtype=np.float32)
+    x, y = torch.from_numpy(d[:, :2].copy()), torch.from_numpy(d[:, 2].copy())
+    w = torch.zeros(2, requires_grad=True)
+    b = torch.zeros((), requires_grad=True)
+    opt = torch.optim.SGD([w, b], lr=0.03)
+    t0 = time.perf_counter()
+    for _ in range(1000):
+        opt.zero_grad()
+        loss = ((x @ w + b - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+    dt = time.perf_counter() - t0
+    with torch.no_grad():
+        mse = float(((x @ w + b - y) ** 2).mean())
+    print(f"w1 us_per_step {dt / 1000 * 1e6:.1f} final_mse {mse:.4g}")
+
+
+def w2(images, labels, n):
+    x = torch.from_numpy(idx(images)[:n].reshape(n, 784).astype(np.float32) / 255)
+    y = torch.from_numpy(idx(labels)[:n].astype(np.int64))
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(784, 256), torch.nn.ReLU(),
+        torch.nn.Linear(256, 128), torch.nn.ReLU(),
+        torch.nn.Linear(128, 10))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    perm = torch.randperm(n)
+    t0 = time.perf_counter()
+    for i in range(0, n, 64):
+        j = perm[i:i + 64]
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(x[j]), y[j])
+        loss.backward()
+        opt.step()
+    dt = time.perf_counter() - t0
+    print(f"w2 samples_per_s {n / dt:.0f}")
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "w1":
+        w1(sys.argv[2])
+    else:
+        w2(sys.argv[2], sys.argv[3], int(sys.argv[4]))
