@@ -27,7 +27,9 @@
  * element whose central difference disagrees is also compared with the
  * one-sided differences (L(w+h) - L(w)) / h and (L(w) - L(w-h)) / h,
  * whose truncation error is O(h) (allowed 1e3 tol): an element that
- * matches one of them passes and is counted as "at a kink".  A wrong
+ * matches one of them passes and is counted as "at a kink" (its errors
+ * shown are the one-sided difference's, the relative one divided by
+ * 1e3).  A wrong
  * gradient matches neither.  Where neither matches (a second kink within
  * h of the point, met at initialisation where many pre-activations sit
  * at exactly 0) the element is tried again at h / 10, and the better of
@@ -323,10 +325,14 @@ static double error_at(gradcheck *g, const rt_param *p, int64_t k, double base, 
     double rel = rel_error(analytic, *numeric, RT_GRADCHECK_FLOOR);
     if (rel > g->tol) {
         double right = (up - base) / hp, left = (base - down) / hm;
-        double q = fmin(rel_error(analytic, right, RT_GRADCHECK_FLOOR), rel_error(analytic, left, RT_GRADCHECK_FLOOR));
+        double qr = rel_error(analytic, right, RT_GRADCHECK_FLOOR), ql = rel_error(analytic, left, RT_GRADCHECK_FLOOR);
+        double q = fmin(qr, ql);
         if (q <= RT_F64_ONE_SIDED * g->tol) {
+            /* reported as the one-sided difference that matched, its
+             * error scaled to the central difference's tolerance */
             *kink = 1;
-            rel = 0;
+            *numeric = qr <= ql ? right : left;
+            rel = q / RT_F64_ONE_SIDED;
         }
     }
     return rel;

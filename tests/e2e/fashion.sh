@@ -52,7 +52,11 @@ awk -v a="$acc" 'BEGIN { exit !(a >= 0.65) }' || fail "focal-loss MLP test accur
 sh "$head" "$data/train-images-idx3-ubyte.gz" 2000 small-images.idx
 sh "$head" "$data/train-labels-idx1-ubyte.gz" 2000 small-labels.idx
 "$mdlc" "$src/examples/fashion_cnn.mdl" -o cnn || fail "mdlc fashion_cnn"
+./cnn gradcheck --data small-images.idx,small-labels.idx --max-elems 16 > cgrad.log || { cat cgrad.log; fail "cnn gradcheck"; }
+grep -q float64 cgrad.log || fail "cnn gradcheck did not run in float64"
 ./cnn train --data small-images.idx,small-labels.idx --epochs 1 --save cnn.ckpt > ctrain.log || { cat ctrain.log; fail "cnn train"; }
+./cnn gradcheck --load cnn.ckpt --data small-images.idx,small-labels.idx --max-elems 16 > cgrad2.log ||
+    { cat cgrad2.log; fail "cnn gradcheck at the trained point"; }
 cat ctrain.log
 ./cnn eval --load cnn.ckpt --data "$test" > ceval.log || fail "cnn eval"
 cat ceval.log
