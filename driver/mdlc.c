@@ -42,6 +42,7 @@ typedef struct options {
     int keep_temps;
     int time_stages;
     int no_f64;
+    const char *cpu; /* NULL: the host's CPU and features */
 } options;
 
 static void usage(FILE *out) {
@@ -63,6 +64,10 @@ static void usage(FILE *out) {
             "                   train statement's batch)\n"
             "  -v               print each stage and how long it took\n"
             "  --keep-temps     keep the object and descriptor files (printed with -v)\n"
+            "  --cpu=NAME       the CPU to generate code for: native (default: this\n"
+            "                   machine's CPU and features, like -march=native), generic\n"
+            "                   (any x86-64), or an LLVM CPU name (x86-64-v3, znver3,\n"
+            "                   skylake-avx512, ...); the executable needs that CPU\n"
             "  --no-f64-check   leave out the float64 copies of eval_step and grad_step\n"
             "                   that `gradcheck` runs (it then checks in float32)\n"
             "  --version, --help\n");
@@ -105,6 +110,26 @@ static int parse_args(int argc, char **argv, options *o) {
             o->verbose = 1;
         } else if (strcmp(a, "--no-f64-check") == 0) {
             o->no_f64 = 1;
+        } else if (strncmp(a, "--cpu=", 6) == 0) {
+            if (!a[6]) {
+                diag_plain("--cpu needs a name: native, generic, x86-64-v3, znver3, ...");
+                return -1;
+            }
+            /* LLVM aborts on a CPU name it does not know, so only these */
+            static const char *const cpus[] = {
+                "native", "generic", "x86-64", "x86-64-v2", "x86-64-v3", "x86-64-v4", "haswell", "broadwell",
+                "skylake", "skylake-avx512", "cascadelake", "icelake-server", "sapphirerapids", "znver1",
+                "znver2", "znver3", "znver4", NULL};
+            int known = 0;
+            for (int k = 0; cpus[k]; k++)
+                known |= strcmp(cpus[k], a + 6) == 0;
+            if (!known) {
+                diag_plain("unknown --cpu '%s' (known: native, generic, x86-64, x86-64-v2..v4, haswell, broadwell, "
+                           "skylake, skylake-avx512, cascadelake, icelake-server, sapphirerapids, znver1..4)",
+                           a + 6);
+                return -1;
+            }
+            o->cpu = strcmp(a + 6, "native") == 0 ? NULL : strcmp(a + 6, "generic") == 0 ? "x86-64" : a + 6;
         } else if (strcmp(a, "--keep-temps") == 0) {
             o->keep_temps = 1;
         } else if (a[0] == '-' && a[1]) {
@@ -326,6 +351,8 @@ static int compile_graph(const options *o, ir_graph *g) {
             snprintf(desc, sizeof desc, "%s/model_desc.c", dir);
             cg_options co = {0};
             co.opt_level = o->opt_level;
+            co.cpu = o->cpu;
+            co.features = o->cpu ? "" : NULL; /* a named CPU brings its own features */
             co.f64_entries = !o->no_f64;
             FILE *emit = NULL;
             if (o->emit == EMIT_LLVM || o->emit == EMIT_ASM) {
