@@ -15,6 +15,8 @@
  * RESHAPE and ASSIGN, whose source has the same elements in the same order,
  * are a memmove.
  */
+#include <stdlib.h>
+
 #include "cg_internal.h"
 
 static int is_one(const ir_shape *s, int d) { return s->dims[d] == 1 && !((s->batch_mask >> d) & 1); }
@@ -93,6 +95,60 @@ int cg_kernel_elementwise(cg_kernel *k) {
     for (int i = 0; i < k->node->n_inputs; i++)
         in[i] = k->in[i] ? &k->g->nodes[k->node->inputs[i]].shape : NULL;
     emit_broadcast_nest(k, &k->node->shape, in, k->node->n_inputs, elementwise_body, NULL);
+    return 0;
+}
+
+/* ------------------------------------------------------------ fused groups */
+
+typedef struct fused_ctx {
+    const entries *es;
+    const fused_group *gr;
+    const LLVMValueRef *in;
+} fused_ctx;
+
+static void fused_body(cg_kernel *k, LLVMValueRef *index, void *ctx) {
+    const fused_ctx *f = ctx;
+    const fused_group *gr = f->gr;
+    LLVMValueRef ext[FUSE_MAX_INPUTS];
+    LLVMValueRef *val = malloc((size_t)gr->n_members * sizeof *val);
+    if (!val)
+        abort();
+    for (int i = 0; i < gr->n_inputs; i++)
+        ext[i] = cg_load(k, cg_type(k, k->g->nodes[gr->inputs[i]].dtype), f->in[i], index[1 + i]);
+    for (int m = 0; m < gr->n_members; m++) {
+        const ir_node *n = &k->g->nodes[gr->members[m]];
+        LLVMValueRef x[3];
+        for (int q = 0; q < n->n_inputs; q++) {
+            int id = n->inputs[q];
+            const ir_node *xn = &k->g->nodes[id];
+            x[q] = NULL;
+            if (xn->op == IR_CONST) {
+                x[q] = xn->dtype == IR_I32 ? LLVMConstInt(k->t.i32, (unsigned long long)(int64_t)xn->value, 1)
+                                           : LLVMConstReal(k->t.real, xn->value);
+            } else if (f->es->fused_into[id] == gr->root) {
+                for (int j = 0; j < m && !x[q]; j++)
+                    if (gr->members[j] == id)
+                        x[q] = val[j];
+            } else {
+                for (int j = 0; j < gr->n_inputs && !x[q]; j++)
+                    if (gr->inputs[j] == id)
+                        x[q] = ext[j];
+            }
+            if (!x[q])
+                abort(); /* the group is inconsistent: a bug in fuse.c */
+        }
+        val[m] = cg_scalars[n->op](k, n, x);
+    }
+    cg_store(k, val[gr->n_members - 1], k->out, index[0]);
+    free(val);
+}
+
+int cg_kernel_fused(cg_kernel *k, const entries *es, const fused_group *gr, const LLVMValueRef *in) {
+    const ir_shape *shapes[FUSE_MAX_INPUTS];
+    for (int i = 0; i < gr->n_inputs; i++)
+        shapes[i] = &k->g->nodes[gr->inputs[i]].shape;
+    fused_ctx f = {es, gr, in};
+    emit_broadcast_nest(k, &k->g->nodes[gr->root].shape, shapes, gr->n_inputs, fused_body, &f);
     return 0;
 }
 

@@ -3,6 +3,8 @@
  *
  * Every scheduled node becomes one internal LLVM function, its kernel:
  *     void @n<id>.<op>(ptr out, ptr in..., i64 batch)
+ * or, for the root of a fused group of elementwise nodes (passes/fuse.c),
+ *     void @n<id>.fused(ptr out, ptr group input..., i64 batch)
  * taking a pointer to its output buffer, one pointer per input that has a
  * buffer (a CONST input has none: its value is folded into the code), and the
  * run-time batch size.  An entry point is then a straight list of calls that
@@ -13,7 +15,7 @@
  * cg_kernel context, with the loop and index helpers of cg_loops.c.
  * Elementwise ops share one kernel emitter and differ only in their scalar
  * emitter (cg_scalar_<name>), which maps LLVM values to an LLVM value so
- * that a fused kernel can later chain several of them in one loop body.
+ * that a fused kernel chains several of them in one loop body.
  * Both tables are built from ops.def: an op without its emitter does not
  * compile.
  */
@@ -102,7 +104,7 @@ void cg_loop_end(cg_kernel *k, cg_loop *loop);
  * output and each input) at once:
  *     index[s] = base[s] + sum over loops l of i_l * stride[s][l]
  * with loop 0 outermost.  body runs in the innermost loop. */
-#define CG_MAX_STREAMS 4
+#define CG_MAX_STREAMS (1 + FUSE_MAX_INPUTS) /* a fused group's output and inputs */
 typedef struct cg_nest {
     int depth, n_streams;
     LLVMValueRef extent[IR_MAX_RANK];
@@ -152,6 +154,12 @@ extern const cg_kernel_fn cg_kernels[IR_OP_COUNT];
 
 /* cg_elementwise.c: out[i] = f(in...[broadcast(i)]) over the node's shape. */
 int cg_kernel_elementwise(cg_kernel *k);
+
+/* cg_elementwise.c: the kernel of a fused group (passes.h): one nest over
+ * the root's shape that loads in[i] (the buffer of group input i, with
+ * broadcasting), computes every member with cg_scalars, and stores the
+ * root into k->out.  k->node is the root. */
+int cg_kernel_fused(cg_kernel *k, const entries *es, const fused_group *gr, const LLVMValueRef *in);
 
 /* cg_matmul_f64.c: MATMUL in the f64 variant (cg_matmul.c's kernel is f32
  * vector code). */

@@ -46,6 +46,7 @@ typedef struct cg_module {
     cg_types t;
     int f64; /* the f64 variant */
     const ir_graph *g;
+    const entries *es;
     const mem_plan *plan;
     cg_variants *kernels;  /* per node */
     LLVMValueRef *pointer; /* per node: arena + offset, in the entry being written */
@@ -160,6 +161,24 @@ static unsigned signature(const cg_module *m, entry_kind e, int id) {
 
 static unsigned input_kind(unsigned sig, int i) { return (sig >> (2 * i)) & 3; }
 
+/* The fused group whose root is node id, or NULL. */
+static const fused_group *group_of(const cg_module *m, int id) {
+    return m->es->group_at && m->es->group_at[id] >= 0 ? &m->es->groups[m->es->group_at[id]] : NULL;
+}
+
+/* signature() for a group's kernel, over the group's inputs */
+static unsigned group_signature(const cg_module *m, entry_kind e, const fused_group *gr) {
+    int64_t o = m->plan->offset[e][gr->root], o_end = o + buffer_bytes(m, gr->root);
+    unsigned sig = 0;
+    for (int i = 0; i < gr->n_inputs; i++) {
+        int x = gr->inputs[i];
+        int64_t b = m->plan->offset[e][x], b_end = b + buffer_bytes(m, x);
+        unsigned kind = b == o ? CG_SAME : (b < o_end && o < b_end) ? CG_OVERLAP : CG_DISJOINT;
+        sig |= kind << (2 * i);
+    }
+    return sig;
+}
+
 /* --------------------------------------------------------------- kernels */
 
 static void add_attribute(cg_module *m, LLVMValueRef fn, unsigned index, const char *name) {
@@ -245,15 +264,81 @@ static LLVMValueRef emit_kernel(cg_module *m, int id, unsigned sig, int variant)
     return rc == 0 ? k.fn : NULL;
 }
 
+/* void @n<root>.fused(ptr out, ptr in..., i64 batch): the kernel of a fused
+ * group, with the same aliasing rules over the group's inputs. */
+static LLVMValueRef emit_group_kernel(cg_module *m, const fused_group *gr, unsigned sig, int variant) {
+    LLVMTypeRef params[FUSE_MAX_INPUTS + 2] = {m->t.ptr};
+    int n_params = 1, position[FUSE_MAX_INPUTS];
+    for (int i = 0; i < gr->n_inputs; i++) {
+        position[i] = -1;
+        if (input_kind(sig, i) != CG_SAME) {
+            position[i] = n_params;
+            params[n_params++] = m->t.ptr;
+        }
+    }
+    params[n_params++] = m->t.i64;
+    char name[64];
+    const char *suffix = m->f64 ? ".f64" : "";
+    if (variant)
+        snprintf(name, sizeof name, "n%d.fused.%d%s", gr->root, variant, suffix);
+    else
+        snprintf(name, sizeof name, "n%d.fused%s", gr->root, suffix);
+    LLVMValueRef fn = LLVMAddFunction(m->mod, name, LLVMFunctionType(m->t.void_, params, (unsigned)n_params, 0));
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    add_attribute(m, fn, LLVMAttributeFunctionIndex, "nounwind");
+    add_attribute(m, fn, LLVMAttributeFunctionIndex, "noinline");
+
+    cg_kernel k;
+    memset(&k, 0, sizeof k);
+    k.ctx = m->ctx;
+    k.mod = m->mod;
+    k.t = m->t;
+    k.f64 = m->f64;
+    k.g = m->g;
+    k.node = &m->g->nodes[gr->root];
+    k.fn = fn;
+    k.out = LLVMGetParam(fn, 0);
+    LLVMSetValueName2(k.out, "out", 3);
+    LLVMValueRef in[FUSE_MAX_INPUTS];
+    int out_noalias = 1;
+    for (int i = 0; i < gr->n_inputs; i++) {
+        if (input_kind(sig, i) == CG_SAME) {
+            in[i] = k.out;
+            continue;
+        }
+        in[i] = LLVMGetParam(fn, (unsigned)position[i]);
+        char pname[16];
+        snprintf(pname, sizeof pname, "in%d", i);
+        LLVMSetValueName2(in[i], pname, strlen(pname));
+        if (input_kind(sig, i) == CG_DISJOINT)
+            add_attribute(m, fn, (unsigned)position[i] + 1, "noalias");
+        else
+            out_noalias = 0;
+    }
+    if (out_noalias)
+        add_attribute(m, fn, 1, "noalias");
+    k.batch = LLVMGetParam(fn, (unsigned)n_params - 1);
+    LLVMSetValueName2(k.batch, "batch", 5);
+    k.entry_block = LLVMAppendBasicBlockInContext(m->ctx, fn, "entry");
+    k.b = LLVMCreateBuilderInContext(m->ctx);
+    LLVMPositionBuilderAtEnd(k.b, k.entry_block);
+    int rc = cg_kernel_fused(&k, m->es, gr, in);
+    if (rc == 0)
+        LLVMBuildRetVoid(k.b);
+    LLVMDisposeBuilder(k.b);
+    return rc == 0 ? fn : NULL;
+}
+
 /* The kernel of node `id` as entry e needs it, emitted on first use. */
 static LLVMValueRef kernel_for(cg_module *m, entry_kind e, int id, unsigned *sig_out) {
     cg_variants *v = &m->kernels[id];
-    unsigned sig = signature(m, e, id);
+    const fused_group *gr = group_of(m, id);
+    unsigned sig = gr ? group_signature(m, e, gr) : signature(m, e, id);
     *sig_out = sig;
     for (int i = 0; i < v->count; i++)
         if (v->signature[i] == sig)
             return v->fn[i];
-    LLVMValueRef fn = emit_kernel(m, id, sig, v->count);
+    LLVMValueRef fn = gr ? emit_group_kernel(m, gr, sig, v->count) : emit_kernel(m, id, sig, v->count);
     if (fn) {
         v->signature[v->count] = sig;
         v->fn[v->count++] = fn;
@@ -284,6 +369,25 @@ static LLVMValueRef arena_pointer(cg_module *m, LLVMBuilderRef b, LLVMValueRef a
 /* call void @kernel(arena + offset(out), arena + offset(in)..., batch) */
 static int emit_call(cg_module *m, LLVMBuilderRef b, const entry *en, entry_kind e, int id, LLVMValueRef *params) {
     const ir_node *n = &m->g->nodes[id];
+    const fused_group *gr = group_of(m, id);
+    if (gr) {
+        for (int i = -1; i < gr->n_inputs; i++)
+            if (check_buffer(m, e, i < 0 ? id : gr->inputs[i], en->name))
+                return -1;
+        unsigned sig;
+        LLVMValueRef fn = kernel_for(m, e, id, &sig);
+        if (!fn)
+            return -1;
+        LLVMValueRef args[FUSE_MAX_INPUTS + 2];
+        int n_args = 0;
+        args[n_args++] = arena_pointer(m, b, params[0], e, id);
+        for (int i = 0; i < gr->n_inputs; i++)
+            if (input_kind(sig, i) != CG_SAME)
+                args[n_args++] = arena_pointer(m, b, params[0], e, gr->inputs[i]);
+        args[n_args++] = params[1];
+        LLVMBuildCall2(b, LLVMGlobalGetValueType(fn), fn, args, (unsigned)n_args, "");
+        return 0;
+    }
     int out = cg_output_node(m->g, id);
     if (check_buffer(m, e, out, en->name))
         return -1;
@@ -358,6 +462,7 @@ LLVMModuleRef cg_build_module(LLVMContextRef ctx, const ir_graph *g, const entri
     m.t = make_types(ctx, f64);
     m.f64 = f64;
     m.g = g;
+    m.es = es;
     m.plan = plan;
     m.kernels = calloc((size_t)(g->n_nodes > 0 ? g->n_nodes : 1), sizeof *m.kernels);
     m.pointer = calloc((size_t)(g->n_nodes > 0 ? g->n_nodes : 1), sizeof *m.pointer);

@@ -30,7 +30,8 @@
 
 extern const char mdl_prelude_source[];
 
-typedef enum { EMIT_EXE, EMIT_AST, EMIT_IR, EMIT_GRAD, EMIT_PLAN, EMIT_DOT, EMIT_LLVM, EMIT_ASM, EMIT_OBJ } emit_kind;
+typedef enum { EMIT_EXE, EMIT_AST, EMIT_IR, EMIT_GRAD, EMIT_PLAN, EMIT_DOT, EMIT_LLVM, EMIT_ASM, EMIT_OBJ,
+               EMIT_FUSED } emit_kind;
 
 typedef struct options {
     const char *input;
@@ -59,7 +60,8 @@ static void usage(FILE *out) {
             "  --emit=KIND      stop early and print: ast, ir (forward graph), grad (the\n"
             "                   whole training graph after autodiff, optimizer and\n"
             "                   simplification), plan (memory plan), dot (Graphviz of the\n"
-            "                   training graph), llvm, asm, obj (object file)\n"
+            "                   training graph), fused (elementwise fusion groups),\n"
+            "                   llvm, asm, obj (object file)\n"
             "  --max-batch N    largest batch the executable accepts (default: the\n"
             "                   train statement's batch)\n"
             "  -v               print each stage and how long it took\n"
@@ -89,13 +91,14 @@ static int parse_args(int argc, char **argv, options *o) {
         } else if (strncmp(a, "-O", 2) == 0 && a[2] >= '0' && a[2] <= '3' && !a[3]) {
             o->opt_level = a[2] - '0';
         } else if (strncmp(a, "--emit=", 7) == 0) {
-            static const char *const kinds[] = {"exe", "ast", "ir", "grad", "plan", "dot", "llvm", "asm", "obj"};
+            static const char *const kinds[] = {"exe", "ast", "ir",   "grad", "plan",
+                                                "dot", "llvm", "asm", "obj",  "fused"};
             int found = 0;
-            for (int k = 0; k < 9; k++)
+            for (int k = 0; k < 10; k++)
                 if (strcmp(a + 7, kinds[k]) == 0)
                     o->emit = (emit_kind)k, found = 1;
             if (!found) {
-                diag_plain("unknown --emit kind '%s' (ast, ir, grad, plan, dot, llvm, asm, obj)", a + 7);
+                diag_plain("unknown --emit kind '%s' (ast, ir, grad, plan, fused, dot, llvm, asm, obj)", a + 7);
                 return -1;
             }
         } else if (strcmp(a, "--max-batch") == 0 && i + 1 < argc) {
@@ -327,6 +330,22 @@ static int compile_graph(const options *o, ir_graph *g) {
         return status;
     }
     free(any);
+    /* After entries (fusion needs every entry's live nodes and roots) and
+     * before the plan (interior nodes of a group get no buffer). */
+    if (fuse_elementwise(g, &es) != 0) {
+        diag_plain("out of memory while fusing");
+        entries_free(&es);
+        return -1;
+    }
+    stage(o, "fuse");
+    if (o->emit == EMIT_FUSED) {
+        FILE *f = open_emit(o);
+        if (f)
+            fuse_dump(g, &es, f);
+        close_emit(f);
+        entries_free(&es);
+        return f ? 0 : -1;
+    }
     mem_plan plan;
     if (mp_plan_build(g, &es, &plan) != 0) {
         diag_plain("out of memory while planning");

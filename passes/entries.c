@@ -102,5 +102,10 @@ void entries_free(entries *es) {
         free(es->e[k].live);
         free(es->e[k].sched);
     }
+    for (int i = 0; i < es->n_groups; i++)
+        free(es->groups[i].members);
+    free(es->groups);
+    free(es->fused_into);
+    free(es->group_at);
     memset(es, 0, sizeof *es);
 }

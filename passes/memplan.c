@@ -8,7 +8,9 @@
  * the scratch region holds temporaries, planned per entry by liveness: a
  * buffer is taken when its node runs and given back after its last user
  * has run (not before, so no kernel ever writes over an operand it is
- * still reading).  Placement is first fit in offset order.  The arena is
+ * still reading).  A fused group's kernel reads the group's inputs, so they
+ * live until the group's root runs; interior nodes are in no schedule and
+ * get no buffer.  Placement is first fit in offset order.  The arena is
  * the persistent part plus the largest scratch need of any entry.
  */
 #include <stdlib.h>
@@ -53,8 +55,8 @@ static int64_t place(block *live, int n_live, int64_t size) {
     return at;
 }
 
-static int plan_entry(const ir_graph *g, const entry *e, const unsigned char *persistent, int64_t base,
-                      int f32_bytes, int64_t *offset, int64_t *peak) {
+static int plan_entry(const ir_graph *g, const entries *es, const entry *e, const unsigned char *persistent,
+                      int64_t base, int f32_bytes, int64_t *offset, int64_t *peak) {
     int n = g->n_nodes;
     int *last = malloc((size_t)n * sizeof *last);
     block *live = malloc((size_t)(e->n_sched + 1) * sizeof *live);
@@ -66,9 +68,11 @@ static int plan_entry(const ir_graph *g, const entry *e, const unsigned char *pe
     for (int i = 0; i < n; i++)
         last[i] = -1;
     for (int s = 0; s < e->n_sched; s++) {
-        const ir_node *nd = &g->nodes[e->sched[s]];
-        for (int k = 0; k < nd->n_inputs; k++)
-            last[nd->inputs[k]] = s;
+        /* a fused group's kernel reads the group's inputs */
+        int in[FUSE_MAX_INPUTS];
+        int n_in = entries_kernel_inputs(g, es, e->sched[s], in);
+        for (int k = 0; k < n_in; k++)
+            last[in[k]] = s;
     }
     int n_live = 0;
     *peak = 0;
@@ -134,7 +138,7 @@ int mp_plan_build_sized(const ir_graph *g, const entries *es, int f32_bytes, mem
         memcpy(off, shared, (size_t)n * sizeof *off);
         int64_t peak = 0;
         if (es->e[k].present)
-            status = plan_entry(g, &es->e[k], persistent, at, f32_bytes, off, &peak);
+            status = plan_entry(g, es, &es->e[k], persistent, at, f32_bytes, off, &peak);
         if (peak > plan->scratch_bytes)
             plan->scratch_bytes = peak;
     }
@@ -162,7 +166,11 @@ void mp_plan_dump(const ir_graph *g, const entries *es, const mem_plan *plan, FI
         fprintf(out, "%s: %d kernels\n", e->name, e->n_sched);
         for (int s = 0; s < e->n_sched; s++) {
             int id = e->sched[s];
-            if (plan->offset[k][id] >= 0)
+            int grp = es->group_at ? es->group_at[id] : -1;
+            if (plan->offset[k][id] >= 0 && grp >= 0)
+                fprintf(out, "  %%%d fused(%d) @%lld +%lld\n", id, es->groups[grp].n_members,
+                        (long long)plan->offset[k][id], (long long)node_bytes(g, id, 4));
+            else if (plan->offset[k][id] >= 0)
                 fprintf(out, "  %%%d %s @%lld +%lld\n", id, ir_ops[g->nodes[id].op].name,
                         (long long)plan->offset[k][id], (long long)node_bytes(g, id, 4));
         }

@@ -6,6 +6,7 @@
  *   opt_lower         the optimizer update as ordinary nodes + ASSIGNs
  *   simplify          constant folding, algebraic identities, CSE
  *   entries_build     the four entry points and what each computes (DCE)
+ *   fuse_elementwise  elementwise chains become one kernel each (fuse.c)
  *   mp_plan_build     where every buffer lives in the one arena
  * Each returns 0 on success or -1 with a message in g->error.
  */
@@ -40,15 +41,53 @@ typedef struct entry {
                                ASSIGNs come last */
 } entry;
 
+/* A fused group (fuse.c): elementwise nodes of one output shape computed
+ * by one kernel that stores only the root.  members are in id order (which
+ * is topological) and end with the root; inputs are the nodes outside the
+ * group that members read through a buffer (never a CONST). */
+#define FUSE_MAX_INPUTS 12
+typedef struct fused_group {
+    int root;
+    int n_members;
+    int *members;
+    int n_inputs;
+    int inputs[FUSE_MAX_INPUTS];
+} fused_group;
+
 typedef struct entries {
     entry e[ENTRY_COUNT];
+    /* Set by fuse_elementwise, NULL/0 before (no fusion: one kernel per
+     * scheduled node).  fused_into[id]: the root of the group node id is
+     * interior to (it then has no kernel, no buffer, and is in no
+     * schedule), or -1.  group_at[id]: the index in groups of the group
+     * whose root is id, or -1. */
+    int *fused_into;
+    int *group_at;
+    int n_groups;
+    fused_group *groups;
 } entries;
+
+/* The nodes a scheduled node's kernel reads: a group root's group inputs,
+ * or else the node's own inputs.  Returns how many are written to out
+ * (room for FUSE_MAX_INPUTS; a node has at most 3 inputs). */
+int entries_kernel_inputs(const ir_graph *g, const entries *es, int id, int *out);
 
 /* entries.c: roots of each entry point and their schedules:
  *   predict: outputs; eval: loss, metrics, outputs;
  *   grad: loss, metrics, parameter gradients; train: loss, metrics, updates. */
 int entries_build(ir_graph *g, entries *out);
 void entries_free(entries *es);
+
+/* fuse.c: groups maximal chains of elementwise nodes (UNARY, BINARY,
+ * TERNARY) with one output shape; CONST inputs are folded in.  A node is
+ * interior to its user's group when it has exactly one use among the live
+ * nodes of all entries, that user is elementwise with the same shape, it
+ * is no entry's root, and the group keeps at most FUSE_MAX_INPUTS inputs.
+ * Interior nodes leave every schedule.  Call once, after entries_build. */
+int fuse_elementwise(const ir_graph *g, entries *es);
+/* The groups of two or more nodes, one a line:
+ *   %25 = fused{%20 mul, %24 mul, %25 add} (%3, %7, %19) */
+void fuse_dump(const ir_graph *g, const entries *es, FILE *out);
 
 /* ------------------------------------------------------------ memory plan */
 

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Golden tests of the compiler's dumps: for every X.mdl in DIR and every
-# KIND (ast, ir, grad, plan) for which X.KIND exists, `mdlc --emit=KIND
+# KIND (ast, ir, grad, plan, fused) for which X.KIND exists, `mdlc --emit=KIND
 # X.mdl` must print exactly X.KIND.  With MDL_UPDATE_GOLDEN=1 the expected
 # files are rewritten instead (review the diff before committing).
 # usage: run_golden.sh MDLC DIR
@@ -8,7 +8,7 @@ mdlc=$1 dir=$2
 pass=0 fail=0
 for f in "$dir"/*.mdl; do
     found=0
-    for kind in ast ir grad plan; do
+    for kind in ast ir grad plan fused; do
         want="${f%.mdl}.$kind"
         [ -f "$want" ] || continue
         found=1

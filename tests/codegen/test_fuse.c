@@ -1,0 +1,411 @@
+/*
+ * test_fuse.c - elementwise fusion (passes/fuse.c, the fused kernels of
+ * codegen/cg_elementwise.c) against the reference interpreter.
+ *
+ *   test_fuse chains    a graph of long elementwise chains with shared
+ *                       subexpressions, broadcast operands (also ones that
+ *                       are elementwise nodes of a smaller shape), i32
+ *                       arithmetic, casts both ways, comparisons, where, a
+ *                       root that is also used, and a sum of more inputs
+ *                       than one group may take; checks the grouping rule
+ *                       on it, then runs every entry through the real
+ *                       pipeline (entries, fusion, memory plan, JIT) in f32
+ *                       and in the f64 variant against ir_eval.
+ *   test_fuse pipeline  an MLP trained with Adam (whose update is the long
+ *                       chain fusion is for): all four entries, and the f64
+ *                       eval and grad entries, fused, against ir_eval.
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codegen.h"
+#include "eval.h"
+#include "ir.h"
+#include "passes.h"
+
+#define MAX_BATCH 8
+#define BATCH 5
+
+static int failures;
+
+static void fail(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "FAIL: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    failures++;
+}
+
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+
+static double uniform(double lo, double hi) {
+    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+    return lo + (hi - lo) * (double)(rng >> 11) / 9007199254740992.0;
+}
+
+/* "B,3,4" -> [MAX_BATCH (batch), 3, 4]; "" -> scalar */
+static ir_shape S(const char *spec) {
+    ir_shape s = ir_shape_scalar();
+    for (const char *p = spec; *p;) {
+        if (*p == 'B') {
+            s.batch_mask |= 1u << s.rank;
+            s.dims[s.rank++] = MAX_BATCH;
+            p++;
+        } else {
+            char *end;
+            s.dims[s.rank++] = strtoll(p, &end, 10);
+            p = end;
+        }
+        if (*p == ',')
+            p++;
+    }
+    return s;
+}
+
+static int input_t(ir_graph *g, ir_dtype t, const char *spec) {
+    char name[32];
+    ir_shape s = S(spec);
+    snprintf(name, sizeof name, "x%d", g->n_inputs);
+    return ir_add_input(g, name, t, &s, 0);
+}
+
+static int op1(ir_graph *g, ir_op op, int a) { return ir_add(g, op, a, -1, -1); }
+static int op2(ir_graph *g, ir_op op, int a, int b) { return ir_add(g, op, a, b, -1); }
+static int cf(ir_graph *g, double v) {
+    ir_shape s = ir_shape_scalar();
+    return ir_const(g, IR_F32, &s, v);
+}
+static int ci(ir_graph *g, double v) {
+    ir_shape s = ir_shape_scalar();
+    return ir_const(g, IR_I32, &s, v);
+}
+
+static void output(ir_graph *g, int id) {
+    char name[32];
+    if (id < 0) {
+        fail("building the graph: %s", g->error);
+        return;
+    }
+    snprintf(name, sizeof name, "y%d", g->n_outputs);
+    ir_add_output(g, name, id);
+}
+
+/* ------------------------------------------------------------ the arena */
+
+static void put(char *arena, int64_t offset, int bytes, ir_dtype t, int64_t i, double v) {
+    if (t == IR_I32) {
+        int32_t x = (int32_t)v;
+        memcpy(arena + offset + 4 * i, &x, 4);
+    } else if (bytes == 8) {
+        memcpy(arena + offset + 8 * i, &v, 8);
+    } else {
+        float x = (float)v;
+        memcpy(arena + offset + 4 * i, &x, 4);
+    }
+}
+
+static double get(const char *arena, int64_t offset, int bytes, ir_dtype t, int64_t i) {
+    if (t == IR_I32) {
+        int32_t x;
+        memcpy(&x, arena + offset + 4 * i, 4);
+        return x;
+    }
+    if (bytes == 8) {
+        double x;
+        memcpy(&x, arena + offset + 8 * i, 8);
+        return x;
+    }
+    float x;
+    memcpy(&x, arena + offset + 4 * i, 4);
+    return x;
+}
+
+static int close_enough(double got, double want, ir_dtype t, double tol) {
+    if (t == IR_I32)
+        return got == want;
+    if (isnan(want) || isnan(got))
+        return isnan(want) && isnan(got);
+    return fabs(got - want) <= tol * (1 + fabs(want));
+}
+
+/* Random leaves: f32 in [-2, 2] (Adam's second moments >= 0), i32 in [-6, 6]. */
+static double **leaf_values(const ir_graph *g) {
+    double **v = calloc((size_t)g->n_nodes, sizeof *v);
+    for (int i = 0; i < g->n_nodes; i++) {
+        const ir_node *n = &g->nodes[i];
+        if (n->op != IR_INPUT && n->op != IR_PARAM && n->op != IR_HYPER)
+            continue;
+        int64_t count = ir_numel_at(&n->shape, BATCH);
+        v[i] = malloc(sizeof(double) * (size_t)(count ? count : 1));
+        for (int64_t j = 0; j < count; j++)
+            v[i][j] = n->op == IR_HYPER    ? g->hypers[n->index].value
+                      : n->dtype == IR_I32 ? floor(uniform(-6, 7))
+                                           : uniform(-2, 2);
+    }
+    for (int p = 0; p < g->n_params; p++)
+        if (!g->params[p].trainable)
+            for (int64_t j = 0; j < ir_numel_at(&g->nodes[g->params[p].node].shape, BATCH); j++)
+                v[g->params[p].node][j] = fabs(v[g->params[p].node][j]);
+    return v;
+}
+
+/* Runs entry e (f32, or the f64 variant) on the leaves and checks its roots. */
+static void run_entry(const ir_graph *g, const entries *es, const cg_jit *jit, const mem_plan *plan, entry_kind e,
+                      int f64, double *const *want) {
+    const entry *en = &es->e[e];
+    cg_entry_fn fn = f64 ? cg_jit_entry_f64(jit, e) : cg_jit_entry(jit, e);
+    char label[64];
+    snprintf(label, sizeof label, "%s%s", en->name, f64 ? "_f64" : "");
+    if (!fn) {
+        fail("%s: missing", label);
+        return;
+    }
+    int bytes = f64 ? 8 : 4;
+    double tol = f64 ? 1e-12 : 1e-4;
+    char *arena = aligned_alloc(64, (size_t)(plan->arena_bytes + 63) / 64 * 64);
+    memset(arena, 0xA5, (size_t)plan->arena_bytes);
+    for (int i = 0; i < g->n_nodes; i++) {
+        const ir_node *n = &g->nodes[i];
+        if ((n->op == IR_INPUT || n->op == IR_PARAM || n->op == IR_HYPER) && want[i] && plan->offset[e][i] >= 0)
+            for (int64_t j = 0; j < ir_numel_at(&n->shape, BATCH); j++)
+                put(arena, plan->offset[e][i], bytes, n->dtype, j, want[i][j]);
+    }
+    fn(arena, BATCH);
+    for (int r = 0; r < en->n_roots; r++) {
+        int id = en->roots[r];
+        int slot = g->nodes[id].op == IR_ASSIGN ? g->nodes[id].inputs[0] : id;
+        ir_dtype t = g->nodes[slot].dtype;
+        int bad = 0;
+        for (int64_t j = 0; j < ir_numel_at(&g->nodes[id].shape, BATCH) && bad < 3; j++) {
+            double got = get(arena, plan->offset[e][slot], bytes, t, j);
+            if (!close_enough(got, want[id][j], t, tol)) {
+                fail("%s: %%%d %s element %lld: got %.17g, want %.17g", label, id, ir_ops[g->nodes[id].op].name,
+                     (long long)j, got, want[id][j]);
+                bad++;
+            }
+        }
+    }
+    free(arena);
+}
+
+/* Every member of a group but the root: one use among live nodes, that
+ * use in the same group, the root's shape, no entry's root. */
+static void check_groups(const ir_graph *g, const entries *es) {
+    unsigned char *live = calloc((size_t)g->n_nodes, 1);
+    int *uses = calloc((size_t)g->n_nodes, sizeof *uses);
+    for (int k = 0; k < ENTRY_COUNT; k++)
+        for (int i = 0; es->e[k].present && i < g->n_nodes; i++)
+            live[i] |= es->e[k].live[i];
+    ir_count_uses(g, live, uses);
+    for (int i = 0; i < g->n_nodes; i++) {
+        int r = es->fused_into[i];
+        if (r < 0)
+            continue;
+        if (uses[i] != 1)
+            fail("%%%d is interior to %%%d but has %d uses", i, r, uses[i]);
+        if (!ir_shape_equal(&g->nodes[i].shape, &g->nodes[r].shape))
+            fail("%%%d is interior to %%%d but has another shape", i, r);
+        for (int u = 0; u < g->n_nodes; u++)
+            for (int q = 0; live[u] && q < g->nodes[u].n_inputs; q++)
+                if (g->nodes[u].inputs[q] == i && u != r && es->fused_into[u] != r)
+                    fail("%%%d is interior to %%%d but used by %%%d outside the group", i, r, u);
+        for (int k = 0; k < ENTRY_COUNT; k++) {
+            for (int x = 0; es->e[k].present && x < es->e[k].n_roots; x++)
+                if (es->e[k].roots[x] == i)
+                    fail("%%%d is interior to %%%d but a root of %s", i, r, es->e[k].name);
+            for (int s = 0; es->e[k].present && s < es->e[k].n_sched; s++)
+                if (es->e[k].sched[s] == i)
+                    fail("%%%d is interior to %%%d but scheduled in %s", i, r, es->e[k].name);
+        }
+    }
+    for (int i = 0; i < es->n_groups; i++)
+        if (es->groups[i].n_inputs > FUSE_MAX_INPUTS || es->groups[i].n_members < 2)
+            fail("group %%%d: %d inputs, %d members", es->groups[i].root, es->groups[i].n_inputs,
+                 es->groups[i].n_members);
+    free(live);
+    free(uses);
+}
+
+/* entries, fusion, plan, JIT; every present entry and its f64 variant. */
+static void run_graph(ir_graph *g, const char *name, void (*check)(const ir_graph *, const entries *)) {
+    entries es;
+    mem_plan plan;
+    memset(&plan, 0, sizeof plan);
+    if (ir_verify(g) != 0 || entries_build(g, &es) != 0 || fuse_elementwise(g, &es) != 0 ||
+        mp_plan_build(g, &es, &plan) != 0) {
+        fail("%s: passes: %s", name, g->error);
+        entries_free(&es);
+        return;
+    }
+    check_groups(g, &es);
+    if (check)
+        check(g, &es);
+    if (es.n_groups == 0)
+        fail("%s: nothing was fused", name);
+    double **want = leaf_values(g);
+    if (ir_eval(g, NULL, BATCH, want) != 0) {
+        fail("%s: ir_eval failed", name);
+    } else {
+        for (int level = 0; level <= 2; level += 2) {
+            cg_options opt = {.opt_level = level, .f64_entries = 1};
+            cg_jit *jit = cg_jit_create(g, &es, &plan, &opt);
+            if (!jit) {
+                fail("%s: no code at -O%d", name, level);
+                continue;
+            }
+            for (int e = 0; e < ENTRY_COUNT; e++) {
+                if (!es.e[e].present)
+                    continue;
+                run_entry(g, &es, jit, &plan, (entry_kind)e, 0, want);
+                if (e == ENTRY_EVAL || e == ENTRY_GRAD)
+                    run_entry(g, &es, jit, cg_jit_plan_f64(jit), (entry_kind)e, 1, want);
+            }
+            cg_jit_free(jit);
+        }
+    }
+    ir_eval_release(g, NULL, want);
+    for (int i = 0; i < g->n_nodes; i++)
+        free(want[i]);
+    free(want);
+    mp_plan_free(&plan);
+    entries_free(&es);
+}
+
+/* ------------------------------------------------------------ the chains */
+
+static struct { int shared, used_twice, root_used, small_bias, interior, wide_sum; } chain_ids;
+
+static ir_graph *chains_graph(void) {
+    ir_graph *g = ir_graph_new("chains", "chains.mdl");
+    g->max_batch = MAX_BATCH;
+    int x = input_t(g, IR_F32, "B,37"), y = input_t(g, IR_F32, "B,37");
+    int bias = input_t(g, IR_F32, "37"), s = input_t(g, IR_F32, "");
+    int k = input_t(g, IR_I32, "B,37");
+    int z4 = input_t(g, IR_F32, "3,B,1,5"), w4 = input_t(g, IR_F32, "5");
+
+    /* a long chain with a broadcast operand and a node used twice by one user */
+    int small = op2(g, IR_MUL, bias, cf(g, 2)); /* [37]: a broadcast operand, its own kernel */
+    int a = op2(g, IR_MUL, x, small);
+    int b = op2(g, IR_ADD, a, y);
+    int c = op1(g, IR_TANH, b);
+    int d = op2(g, IR_MUL, c, c); /* c used twice: a boundary */
+    int e = op1(g, IR_EXP, op1(g, IR_NEG, op1(g, IR_ABS, d)));
+    int cmp = op2(g, IR_GT, x, y);
+    int w = ir_add(g, IR_WHERE, cmp, e, op1(g, IR_SQRT, op1(g, IR_ABS, y)));
+    int kf = ir_cast(g, k, IR_F32);
+    int kk = op2(g, IR_MUL, op2(g, IR_MUL, kf, cf(g, 0.5)), s);
+    int lt = op2(g, IR_LT, k, op2(g, IR_ADD, k, ci(g, 1)));
+    int z = op2(g, IR_MUL, op2(g, IR_ADD, w, kk), lt);
+    for (int i = 0; i < 12; i++) /* a long chain of one input */
+        z = op2(g, i % 2 ? IR_SUB : IR_MUL, z, cf(g, 0.75 + 0.01 * i));
+    output(g, z);
+
+    /* i32: arithmetic, casts both ways, an i32 comparison */
+    int k3 = op2(g, IR_MUL, op2(g, IR_ADD, k, ci(g, 3)), k);
+    int k4 = ir_cast(g, op2(g, IR_MUL, op1(g, IR_TANH, x), cf(g, 10)), IR_I32);
+    int k5 = op2(g, IR_SUB, k3, k4);
+    int k6 = op2(g, IR_DIV, k5, op2(g, IR_SUB, k, ci(g, 2)));
+    output(g, op2(g, IR_ADD, k6, ir_cast(g, op2(g, IR_EQ, k, ci(g, 0)), IR_I32)));
+
+    /* a shared subexpression: used by two nodes, so computed once */
+    int sh = op1(g, IR_SIGMOID, x);
+    int u1 = op2(g, IR_ADD, sh, cf(g, 1));
+    int u2 = op2(g, IR_MUL, sh, y);
+    output(g, op2(g, IR_MUL, u1, u2));
+
+    /* a root that is also used */
+    int r = op2(g, IR_SUB, x, y);
+    output(g, r);
+    output(g, op1(g, IR_RELU, op2(g, IR_MUL, r, cf(g, 3))));
+
+    /* batch in the middle, broadcast over both sides */
+    output(g, op1(g, IR_SIGMOID, op2(g, IR_MAX, op2(g, IR_MUL, z4, w4), op1(g, IR_NEG, z4))));
+
+    /* more inputs than one group may read */
+    int acc = input_t(g, IR_F32, "B,37");
+    for (int i = 0; i < FUSE_MAX_INPUTS + 4; i++)
+        acc = op2(g, IR_ADD, acc, op2(g, IR_MUL, input_t(g, IR_F32, i % 3 ? "B,37" : "37"), cf(g, 1 + i)));
+    output(g, acc);
+
+    chain_ids.shared = sh;
+    chain_ids.used_twice = c;
+    chain_ids.root_used = r;
+    chain_ids.small_bias = small;
+    chain_ids.interior = a;
+    chain_ids.wide_sum = acc;
+    return g;
+}
+
+static void check_chains(const ir_graph *g, const entries *es) {
+    (void)g;
+    if (es->fused_into[chain_ids.shared] >= 0)
+        fail("the shared sigmoid %%%d was fused into %%%d", chain_ids.shared, es->fused_into[chain_ids.shared]);
+    if (es->fused_into[chain_ids.used_twice] >= 0)
+        fail("tanh %%%d (used twice) was fused", chain_ids.used_twice);
+    if (es->fused_into[chain_ids.root_used] >= 0)
+        fail("the output %%%d was fused", chain_ids.root_used);
+    if (es->fused_into[chain_ids.small_bias] >= 0)
+        fail("the [37] operand %%%d was fused into a [B,37] group", chain_ids.small_bias);
+    if (es->fused_into[chain_ids.interior] < 0)
+        fail("x * small %%%d was not fused", chain_ids.interior);
+    if (es->group_at[chain_ids.wide_sum] < 0)
+        fail("the wide sum %%%d is not a group root", chain_ids.wide_sum);
+}
+
+static void test_chains(void) {
+    ir_graph *g = chains_graph();
+    run_graph(g, "chains", check_chains);
+    ir_graph_free(g);
+}
+
+/* ------------------------------------------------------------ the MLP */
+
+static void test_pipeline(void) {
+    ir_graph *g = ir_graph_new("mlp", "mlp.mdl");
+    g->max_batch = MAX_BATCH;
+    free(g->optimizer);
+    g->optimizer = strdup("adam");
+    ir_shape xs = S("B,4"), ts = S("B,3"), w1s = S("4,5"), b1s = S("5"), w2s = S("5,3"), b2s = S("3");
+    int x = ir_add_input(g, "x", IR_F32, &xs, 0);
+    int t = ir_add_input(g, "target", IR_F32, &ts, 1);
+    int w1 = ir_add_param(g, "W1", IR_F32, &w1s, 1, IR_INIT_GLOROT_UNIFORM, 0, 0, 4, 5);
+    int b1 = ir_add_param(g, "b1", IR_F32, &b1s, 1, IR_INIT_ZEROS, 0, 0, 0, 0);
+    int w2 = ir_add_param(g, "W2", IR_F32, &w2s, 1, IR_INIT_GLOROT_UNIFORM, 0, 0, 5, 3);
+    int b2 = ir_add_param(g, "b2", IR_F32, &b2s, 1, IR_INIT_ZEROS, 0, 0, 0, 0);
+    int h = op1(g, IR_TANH, op2(g, IR_ADD, ir_matmul(g, x, w1, 0), b1));
+    int logits = op2(g, IR_ADD, ir_matmul(g, h, w2, 0), b2);
+    int d = op2(g, IR_SUB, logits, t);
+    int sq = op2(g, IR_MUL, d, d);
+    g->loss = op2(g, IR_DIV, ir_reduce(g, IR_REDUCE_SUM, sq, 3, 0), ir_numel(g, sq, 3));
+    ir_add_output(g, "logits", logits);
+    ir_add_metric(g, "max_err", ir_reduce(g, IR_REDUCE_MAX, op1(g, IR_ABS, d), 3, 0));
+    if (ad_differentiate(g) || opt_lower(g)) {
+        fail("pipeline: %s", g->error);
+    } else {
+        for (int round = 0; round < 16 && simplify(g) > 0; round++)
+            ;
+        run_graph(g, "pipeline", NULL);
+    }
+    ir_graph_free(g);
+}
+
+int main(int argc, char **argv) {
+    const char *only = argc > 1 ? argv[1] : NULL;
+    int ran = 0;
+    if (!only || strcmp(only, "chains") == 0)
+        test_chains(), ran++;
+    if (!only || strcmp(only, "pipeline") == 0)
+        test_pipeline(), ran++;
+    if (!ran) {
+        fprintf(stderr, "unknown test '%s'\n", only);
+        return 2;
+    }
+    if (failures)
+        fprintf(stderr, "%d failures\n", failures);
+    return failures ? 1 : 0;
+}
