@@ -2,6 +2,7 @@
 
     python3 peer_torch.py w1 HOUSE_CSV           -> "w1 us_per_step X final_mse Y"
     python3 peer_torch.py w2 IMAGES LABELS N     -> "w2 samples_per_s X"
+    python3 peer_torch.py w2acc DATA_DIR SEED EPOCHS -> test accuracy per epoch
 
 W1: full-batch linear regression, SGD lr 0.03, 1000 steps.  W2: the
 784-256-128-10 ReLU MLP, softmax cross-entropy, Adam 1e-3, batch 64, one
@@ -64,8 +65,35 @@ def w2(images, labels, n):
     print(f"w2 samples_per_s {n / dt:.0f}")
 
 
+def w2_accuracy(d, seed, epochs):
+    """Test accuracy after each epoch of the W2 recipe on the full data."""
+    x = torch.from_numpy(idx(d + "/train-images-idx3-ubyte.gz").reshape(-1, 784).astype(np.float32) / 255)
+    y = torch.from_numpy(idx(d + "/train-labels-idx1-ubyte.gz").astype(np.int64))
+    tx = torch.from_numpy(idx(d + "/t10k-images-idx3-ubyte.gz").reshape(-1, 784).astype(np.float32) / 255)
+    ty = torch.from_numpy(idx(d + "/t10k-labels-idx1-ubyte.gz").astype(np.int64))
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(784, 256), torch.nn.ReLU(),
+        torch.nn.Linear(256, 128), torch.nn.ReLU(),
+        torch.nn.Linear(128, 10))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    accs = []
+    for _ in range(epochs):
+        perm = torch.randperm(len(x))
+        for i in range(0, len(x), 64):
+            j = perm[i:i + 64]
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(x[j]), y[j]).backward()
+            opt.step()
+        with torch.no_grad():
+            accs.append(float((model(tx).argmax(1) == ty).float().mean()))
+    print("w2acc seed", seed, " ".join(f"{a:.4f}" for a in accs))
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "w1":
         w1(sys.argv[2])
+    elif sys.argv[1] == "w2acc":
+        w2_accuracy(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     else:
         w2(sys.argv[2], sys.argv[3], int(sys.argv[4]))
