@@ -186,24 +186,34 @@ static void add_attribute(cg_module *m, LLVMValueRef fn, unsigned index, const c
     LLVMAddAttributeAtIndex(fn, index, LLVMCreateEnumAttribute(m->ctx, kind, 0));
 }
 
-/* void @n<id>.<op>(ptr out, ptr in..., i64 batch); fills k->out, k->in, k->batch. */
-static LLVMValueRef declare_kernel(cg_module *m, cg_kernel *k, int id, unsigned sig, int variant) {
-    const ir_node *n = &m->g->nodes[id];
-    LLVMTypeRef params[5] = {m->t.ptr};
-    int n_params = 1, position[3] = {-1, -1, -1};
-    for (int i = 0; i < n->n_inputs; i++)
-        if (cg_reads_input(m->g, id, i) && input_kind(sig, i) != CG_SAME) {
+/* The most inputs a kernel takes: a fused group's (a node has at most 3). */
+#define CG_MAX_KERNEL_INPUTS FUSE_MAX_INPUTS
+_Static_assert(CG_MAX_KERNEL_INPUTS >= 3, "a kernel takes at least a node's 3 inputs");
+
+/* A kernel function void @n<id>.<what>[.<variant>][.f64](ptr out, ptr in...,
+ * i64 batch), internal, nounwind and noinline, with its parameters bound in
+ * k: k->out, k->batch, and in[i] for each of the n_in inputs with reads[i]
+ * set (a CG_SAME input is out itself; NULL where !reads[i]).  A CG_DISJOINT
+ * input is noalias, and out is when no input may overlap it. */
+static LLVMValueRef declare_kernel(cg_module *m, cg_kernel *k, int id, const char *what, int n_in,
+                                   const unsigned char *reads, unsigned sig, int variant, LLVMValueRef *in) {
+    LLVMTypeRef params[CG_MAX_KERNEL_INPUTS + 2] = {m->t.ptr};
+    int n_params = 1, position[CG_MAX_KERNEL_INPUTS];
+    for (int i = 0; i < n_in; i++) {
+        position[i] = -1;
+        if (reads[i] && input_kind(sig, i) != CG_SAME) {
             position[i] = n_params;
             params[n_params++] = m->t.ptr;
         }
+    }
     params[n_params++] = m->t.i64;
 
     char name[64];
     const char *suffix = m->f64 ? ".f64" : "";
     if (variant)
-        snprintf(name, sizeof name, "n%d.%s.%d%s", id, ir_ops[n->op].name, variant, suffix);
+        snprintf(name, sizeof name, "n%d.%s.%d%s", id, what, variant, suffix);
     else
-        snprintf(name, sizeof name, "n%d.%s%s", id, ir_ops[n->op].name, suffix);
+        snprintf(name, sizeof name, "n%d.%s%s", id, what, suffix);
     LLVMValueRef fn = LLVMAddFunction(m->mod, name, LLVMFunctionType(m->t.void_, params, (unsigned)n_params, 0));
     LLVMSetLinkage(fn, LLVMInternalLinkage);
     add_attribute(m, fn, LLVMAttributeFunctionIndex, "nounwind");
@@ -216,94 +226,12 @@ static LLVMValueRef declare_kernel(cg_module *m, cg_kernel *k, int id, unsigned 
     int out_noalias = 1;
     k->out = LLVMGetParam(fn, 0);
     LLVMSetValueName2(k->out, "out", 3);
-    for (int i = 0; i < n->n_inputs; i++) {
-        k->in[i] = NULL;
-        if (!cg_reads_input(m->g, id, i))
+    for (int i = 0; i < n_in; i++) {
+        in[i] = NULL;
+        if (!reads[i])
             continue;
         if (input_kind(sig, i) == CG_SAME) {
-            k->in[i] = k->out;
-            continue;
-        }
-        k->in[i] = LLVMGetParam(fn, (unsigned)position[i]);
-        char pname[16];
-        snprintf(pname, sizeof pname, "in%d", i);
-        LLVMSetValueName2(k->in[i], pname, strlen(pname));
-        if (input_kind(sig, i) == CG_DISJOINT)
-            add_attribute(m, fn, (unsigned)position[i] + 1, "noalias");
-        else
-            out_noalias = 0;
-    }
-    if (out_noalias)
-        add_attribute(m, fn, 1, "noalias");
-    k->batch = LLVMGetParam(fn, (unsigned)n_params - 1);
-    LLVMSetValueName2(k->batch, "batch", 5);
-    return fn;
-}
-
-/* Writes the kernel of node `id` for signature `sig`; NULL after an error. */
-static LLVMValueRef emit_kernel(cg_module *m, int id, unsigned sig, int variant) {
-    cg_kernel k;
-    memset(&k, 0, sizeof k);
-    k.ctx = m->ctx;
-    k.mod = m->mod;
-    k.t = m->t;
-    k.f64 = m->f64;
-    k.g = m->g;
-    k.node = &m->g->nodes[id];
-    k.fn = declare_kernel(m, &k, id, sig, variant);
-    k.entry_block = LLVMAppendBasicBlockInContext(m->ctx, k.fn, "entry");
-    k.b = LLVMCreateBuilderInContext(m->ctx);
-    LLVMPositionBuilderAtEnd(k.b, k.entry_block);
-    cg_kernel_fn emit = cg_kernels[k.node->op];
-    if (m->f64 && k.node->op == IR_MATMUL)
-        emit = cg_kernel_matmul_f64;
-    int rc = emit(&k);
-    if (rc == 0)
-        LLVMBuildRetVoid(k.b);
-    LLVMDisposeBuilder(k.b);
-    return rc == 0 ? k.fn : NULL;
-}
-
-/* void @n<root>.fused(ptr out, ptr in..., i64 batch): the kernel of a fused
- * group, with the same aliasing rules over the group's inputs. */
-static LLVMValueRef emit_group_kernel(cg_module *m, const fused_group *gr, unsigned sig, int variant) {
-    LLVMTypeRef params[FUSE_MAX_INPUTS + 2] = {m->t.ptr};
-    int n_params = 1, position[FUSE_MAX_INPUTS];
-    for (int i = 0; i < gr->n_inputs; i++) {
-        position[i] = -1;
-        if (input_kind(sig, i) != CG_SAME) {
-            position[i] = n_params;
-            params[n_params++] = m->t.ptr;
-        }
-    }
-    params[n_params++] = m->t.i64;
-    char name[64];
-    const char *suffix = m->f64 ? ".f64" : "";
-    if (variant)
-        snprintf(name, sizeof name, "n%d.fused.%d%s", gr->root, variant, suffix);
-    else
-        snprintf(name, sizeof name, "n%d.fused%s", gr->root, suffix);
-    LLVMValueRef fn = LLVMAddFunction(m->mod, name, LLVMFunctionType(m->t.void_, params, (unsigned)n_params, 0));
-    LLVMSetLinkage(fn, LLVMInternalLinkage);
-    add_attribute(m, fn, LLVMAttributeFunctionIndex, "nounwind");
-    add_attribute(m, fn, LLVMAttributeFunctionIndex, "noinline");
-
-    cg_kernel k;
-    memset(&k, 0, sizeof k);
-    k.ctx = m->ctx;
-    k.mod = m->mod;
-    k.t = m->t;
-    k.f64 = m->f64;
-    k.g = m->g;
-    k.node = &m->g->nodes[gr->root];
-    k.fn = fn;
-    k.out = LLVMGetParam(fn, 0);
-    LLVMSetValueName2(k.out, "out", 3);
-    LLVMValueRef in[FUSE_MAX_INPUTS];
-    int out_noalias = 1;
-    for (int i = 0; i < gr->n_inputs; i++) {
-        if (input_kind(sig, i) == CG_SAME) {
-            in[i] = k.out;
+            in[i] = k->out;
             continue;
         }
         in[i] = LLVMGetParam(fn, (unsigned)position[i]);
@@ -317,16 +245,64 @@ static LLVMValueRef emit_group_kernel(cg_module *m, const fused_group *gr, unsig
     }
     if (out_noalias)
         add_attribute(m, fn, 1, "noalias");
-    k.batch = LLVMGetParam(fn, (unsigned)n_params - 1);
-    LLVMSetValueName2(k.batch, "batch", 5);
-    k.entry_block = LLVMAppendBasicBlockInContext(m->ctx, fn, "entry");
-    k.b = LLVMCreateBuilderInContext(m->ctx);
-    LLVMPositionBuilderAtEnd(k.b, k.entry_block);
-    int rc = cg_kernel_fused(&k, m->es, gr, in);
+    k->batch = LLVMGetParam(fn, (unsigned)n_params - 1);
+    LLVMSetValueName2(k->batch, "batch", 5);
+    return fn;
+}
+
+/* A kernel context for node `node` of the module's graph. */
+static void kernel_init(cg_module *m, cg_kernel *k, int node) {
+    memset(k, 0, sizeof *k);
+    k->ctx = m->ctx;
+    k->mod = m->mod;
+    k->t = m->t;
+    k->f64 = m->f64;
+    k->g = m->g;
+    k->node = &m->g->nodes[node];
+}
+
+/* Opens the kernel's entry block for its emitter. */
+static void kernel_begin(cg_module *m, cg_kernel *k) {
+    k->entry_block = LLVMAppendBasicBlockInContext(m->ctx, k->fn, "entry");
+    k->b = LLVMCreateBuilderInContext(m->ctx);
+    LLVMPositionBuilderAtEnd(k->b, k->entry_block);
+}
+
+/* Closes the kernel after its emitter returned rc: k->fn, or NULL when the
+ * emitter failed (rc != 0, reported already). */
+static LLVMValueRef kernel_end(cg_kernel *k, int rc) {
     if (rc == 0)
-        LLVMBuildRetVoid(k.b);
-    LLVMDisposeBuilder(k.b);
-    return rc == 0 ? fn : NULL;
+        LLVMBuildRetVoid(k->b);
+    LLVMDisposeBuilder(k->b);
+    return rc == 0 ? k->fn : NULL;
+}
+
+/* Writes the kernel of node `id` for signature `sig`; NULL after an error. */
+static LLVMValueRef emit_kernel(cg_module *m, int id, unsigned sig, int variant) {
+    cg_kernel k;
+    kernel_init(m, &k, id);
+    unsigned char reads[3];
+    for (int i = 0; i < k.node->n_inputs; i++)
+        reads[i] = (unsigned char)cg_reads_input(m->g, id, i);
+    k.fn = declare_kernel(m, &k, id, ir_ops[k.node->op].name, k.node->n_inputs, reads, sig, variant, k.in);
+    kernel_begin(m, &k);
+    cg_kernel_fn emit = cg_kernels[k.node->op];
+    if (m->f64 && k.node->op == IR_MATMUL)
+        emit = cg_kernel_matmul_f64;
+    return kernel_end(&k, emit(&k));
+}
+
+/* void @n<root>.fused(ptr out, ptr in..., i64 batch): the kernel of a fused
+ * group, with the same aliasing rules over the group's inputs. */
+static LLVMValueRef emit_group_kernel(cg_module *m, const fused_group *gr, unsigned sig, int variant) {
+    cg_kernel k;
+    kernel_init(m, &k, gr->root);
+    unsigned char reads[FUSE_MAX_INPUTS];
+    memset(reads, 1, sizeof reads);
+    LLVMValueRef in[FUSE_MAX_INPUTS];
+    k.fn = declare_kernel(m, &k, gr->root, "fused", gr->n_inputs, reads, sig, variant, in);
+    kernel_begin(m, &k);
+    return kernel_end(&k, cg_kernel_fused(&k, m->es, gr, in));
 }
 
 /* The kernel of node `id` as entry e needs it, emitted on first use. */

@@ -202,6 +202,30 @@ static int bad_value(const char *path, const rt_dataset *d, int tensor, int64_t 
 }
 
 /* Converts d->n samples of tensor `tensor` from src, elements of `type`. */
+rt_dataset *rt_data_from_array(const char *path, const unsigned char *data, size_t have, rt_elem_type type,
+                               const int64_t *dims, int rank, int64_t total, const rt_tensor *t) {
+    if (rt_data_check_sample(path, dims, rank, t))
+        return NULL;
+    char shape[256];
+    rt_dims_string(dims, rank, shape, sizeof shape);
+    size_t want = (size_t)total * (size_t)type.size;
+    if (have < want) {
+        rt_error("%s: truncated: the header says %s %s (%zu bytes of data), the file has %zu", path, shape, type.name,
+                 want, have);
+        return NULL;
+    }
+    if (have > want) {
+        rt_error("%s: %zu bytes after the %s %s data its header describes", path, have - want, shape, type.name);
+        return NULL;
+    }
+    rt_dataset *d = rt_data_alloc(&t, 1, dims[0]);
+    if (rt_data_convert(path, data, type, d, 0)) {
+        rt_data_free(d);
+        return NULL;
+    }
+    return d;
+}
+
 int rt_data_convert(const char *path, const unsigned char *src, rt_elem_type type, rt_dataset *d, int tensor) {
     const rt_tensor *t = d->tensors[tensor];
     int64_t count = d->n * d->layouts[tensor].sample;

@@ -61,24 +61,5 @@ rt_dataset *rt_idx_parse(const char *path, const unsigned char *buf, size_t len,
         }
         total *= dims[i];
     }
-    if (rt_data_check_sample(path, dims, rank, t))
-        return NULL;
-    char shape[256];
-    rt_dims_string(dims, rank, shape, sizeof shape);
-    size_t want = (size_t)total * (size_t)type.size, have = len - header;
-    if (have < want) {
-        rt_error("%s: truncated: the header says %s %s (%zu bytes of data), the file has %zu", path, shape, type.name,
-                 want, have);
-        return NULL;
-    }
-    if (have > want) {
-        rt_error("%s: %zu bytes after the %s %s data its header describes", path, have - want, shape, type.name);
-        return NULL;
-    }
-    rt_dataset *d = rt_data_alloc(&t, 1, dims[0]);
-    if (rt_data_convert(path, buf + header, type, d, 0)) {
-        rt_data_free(d);
-        return NULL;
-    }
-    return d;
+    return rt_data_from_array(path, buf + header, len - header, type, dims, rank, total, t);
 }

@@ -197,6 +197,12 @@ typedef struct rt_elem_type {
 } rt_elem_type;
 int rt_data_convert(const char *path, const unsigned char *src, rt_elem_type type, rt_dataset *d, int tensor);
 int rt_data_check_sample(const char *path, const int64_t *dims, int rank, const rt_tensor *t);
+/* The dataset of one tensor t from an array file's data (IDX, NPY) after
+ * its header: `have` bytes of `total` elements of `type` in shape dims
+ * (dims[0] the samples); checks the sample shape and that the size is
+ * exactly right, each with a one-line error naming path. */
+rt_dataset *rt_data_from_array(const char *path, const unsigned char *data, size_t have, rt_elem_type type,
+                               const int64_t *dims, int rank, int64_t total, const rt_tensor *t);
 void rt_dims_string(const int64_t *dims, int rank, char *buf, size_t size);
 
 /* One file of a list and the tensors it may feed: tensors[0..n) are the

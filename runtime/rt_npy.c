@@ -219,24 +219,6 @@ rt_dataset *rt_npy_parse(const char *path, const unsigned char *buf, size_t len,
         }
         total *= h.dims[i];
     }
-    if (rt_data_check_sample(path, h.dims, h.rank, t))
-        return NULL;
-    char shape[256];
-    rt_dims_string(h.dims, h.rank, shape, sizeof shape);
-    size_t header = start + hlen, want = (size_t)total * (size_t)type.size, have = len - header;
-    if (have < want) {
-        rt_error("%s: truncated: the header says %s %s (%zu bytes of data), the file has %zu", path, shape, type.name,
-                 want, have);
-        return NULL;
-    }
-    if (have > want) {
-        rt_error("%s: %zu bytes after the %s %s data its header describes", path, have - want, shape, type.name);
-        return NULL;
-    }
-    rt_dataset *d = rt_data_alloc(&t, 1, h.dims[0]);
-    if (rt_data_convert(path, buf + header, type, d, 0)) {
-        rt_data_free(d);
-        return NULL;
-    }
-    return d;
+    size_t header = start + hlen;
+    return rt_data_from_array(path, buf + header, len - header, type, h.dims, h.rank, total, t);
 }
