@@ -18,7 +18,8 @@
  * parameter is touched, and every problem is one line naming the file and
  * what is wrong.  A trainable parameter missing from the file is an error;
  * missing optimizer state is allowed: it keeps its initial value, which is
- * zero (RT_INIT_NONE), and a note says so.
+ * zero (RT_INIT_NONE), and a note says so: one note when the file has no
+ * optimizer state at all (weights from elsewhere), one per tensor otherwise.
  */
 #include "rt_internal.h"
 
@@ -345,10 +346,19 @@ static int parse_header(loader *l, const unsigned char *buf, size_t len, rt_json
 }
 
 static void copy_tensors(loader *l, char *arena, const unsigned char *data) {
+    int state = 0, missing = 0;
+    for (int i = 0; i < l->m->n_params; i++)
+        if (!l->m->params[i].trainable) {
+            state++;
+            missing += !l->entries[i].found;
+        }
+    if (missing && missing == state)
+        rt_note("%s has no optimizer state; the optimizer starts afresh", l->name);
     for (int i = 0; i < l->m->n_params; i++) {
         const rt_param *p = &l->m->params[i];
         if (!l->entries[i].found) {
-            rt_note("%s has no \"%s\"; it keeps its initial value", l->name, p->t.name);
+            if (missing != state)
+                rt_note("%s has no \"%s\"; it keeps its initial value", l->name, p->t.name);
             continue;
         }
         size_t bytes = (size_t)rt_bytes(&p->t, 1);

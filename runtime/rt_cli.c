@@ -63,6 +63,8 @@ static const option options[] = {
      "write a CSV row per epoch: epoch, step, loss, metrics, val_ ones, lr, seconds"},
     {"--log-every", "N", OPT_COUNT, FIELD(log_every), NONE, CMD_TRAIN,
      "print every N epochs (default: about 10 lines, plus first and last)"},
+    {"--no-shuffle", NULL, OPT_FLAG, FIELD(no_shuffle), NONE, CMD_TRAIN,
+     "take the samples in file order every epoch (to replay another framework's run)"},
     {"--quiet", NULL, OPT_FLAG, FIELD(quiet), NONE, CMD_TRAIN, "print nothing but errors"},
     {"--eps", "X", OPT_REAL_POS, FIELD(eps), FIELD(has_eps), CMD_GRADCHECK,
      "finite-difference step, relative: h = X * max(1, |w|) (default 1e-6 in float64, 4e-3 in float32)"},

@@ -241,7 +241,7 @@ typedef struct rt_opts {
     const char *data, *val, *load, *save, *input, *output, *log;
     int64_t epochs, batch, log_every, max_elems; /* 0: not given */
     double lr, eps, tol, val_split;
-    int has_lr, has_eps, has_tol, has_seed, has_val_split, quiet;
+    int has_lr, has_eps, has_tol, has_seed, has_val_split, quiet, no_shuffle;
     uint64_t seed;
     int n_hyper_sets;
     rt_hyper_set hyper_sets[16];

@@ -1,11 +1,11 @@
 /*
  * rt_train.c - the training loop, and the set-up the commands share.
  *
- * An epoch shuffles the sample indices with the seed's shuffle stream,
- * walks them in batches of `batch` (the last one may be short: kernels take
- * the actual batch size), gathers each batch into the arena, sets the
- * hyper-parameters ("lr" from the schedule, "training" 1, "step" the run's
- * step count) and calls train_step.  The epoch's loss and metrics are the
+ * An epoch shuffles the sample indices with the seed's shuffle stream
+ * (unless --no-shuffle), walks them in batches of `batch` (the last one may
+ * be short: kernels take the actual batch size), gathers each batch into
+ * the arena, sets the hyper-parameters ("lr" from the schedule, "training"
+ * 1, "step" the run's step count) and calls train_step.  The epoch's loss and metrics are the
  * batch values weighted by batch size, so a short last batch counts for
  * what it holds.  After every epoch the validation set (--val, or the
  * last --val-split of the data) is evaluated.  A non-finite loss stops
@@ -417,7 +417,8 @@ static int run_epoch(train_run *r, int64_t epoch, rt_rng *shuffle, int64_t *orde
     r->seen = 0;
     r->loss = 0;
     memset(r->metrics, 0, (size_t)r->m->n_metrics * sizeof *r->metrics);
-    rt_rng_shuffle(shuffle, order, n);
+    if (!r->o->no_shuffle)
+        rt_rng_shuffle(shuffle, order, n);
     if (r->tty && logged) {
         printf("Epoch %lld/%lld\n", (long long)epoch, (long long)r->epochs);
         fflush(stdout);
