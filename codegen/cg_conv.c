@@ -25,6 +25,11 @@
  * Padding is handled by loop bounds, not by tests in the body: the taps u
  * that fall inside the image for row i, and the columns j that do for tap
  * v, are computed before each loop.
+ *
+ * Those loops are the f64 variant's kernels and the fallback for tiny
+ * convolutions; in f32 the three are otherwise matrix products on unrolled
+ * patches, run by @mdl.sgemm (the GEMM path below), 2-3x faster on the
+ * Fashion-MNIST CNN.
  */
 #include "cg_internal.h"
 
@@ -101,6 +106,137 @@ static void zero_output(cg_kernel *k) {
     cg_loop_end(k, &i);
 }
 
+/* ------------------------------------------------------- the GEMM path */
+
+/*
+ * In f32, and where the sizes make it pay, each kernel is a few calls of
+ * @mdl.sgemm (cg_matmul.c) instead: per sample n and per chunk of whole
+ * output rows i0 .. i0+rows, the chunk's input patches are unrolled into a
+ * matrix on the stack (im2col),
+ *     col[q][r ow + j] = x[n, c, (i0 + r) s + u - p, j s + v - p]
+ * for q = (c kh + u) kw + v (zero outside the image), and then
+ *     conv2d        y[n][:, chunk] = W col           W as [O, C KH KW]
+ *     grad_weight   dW += dy[n][:, chunk] col^T
+ *     grad_input    col = W^T dy[n][:, chunk], then each element of col
+ *                   added back to the input pixel it came from (col2im).
+ * A chunk holds about CHUNK_FLOATS floats (128 KiB, in L2 beside sgemm's
+ * packed panels); a single output row wider than MAX_ROW_FLOATS keeps the
+ * loops below, as do the f64 variant and convolutions too small to fill a
+ * tile.
+ */
+enum { CHUNK_FLOATS = 32768, MAX_ROW_FLOATS = 131072 };
+
+typedef enum { CONV_FORWARD, CONV_GRAD_WEIGHT, CONV_GRAD_INPUT } conv_kind;
+
+static int64_t patch_size(const conv *cv) { return cv->ch * cv->kh * cv->kw; }
+
+/* Whether the kernel takes the GEMM path; `a` and `b` the inputs it reads
+ * as matrices (a CONST input has no buffer). */
+static int gemm_pays(cg_kernel *k, const conv *cv, int a, int b) {
+    int64_t ckk = patch_size(cv);
+    return !k->f64 && k->in[a] && k->in[b] && cv->outs >= 4 && ckk >= 4 && cv->oh * cv->ow >= 8 &&
+           ckk * cv->ow <= MAX_ROW_FLOATS;
+}
+
+static LLVMValueRef at_f32(cg_kernel *k, LLVMValueRef base, LLVMValueRef index) {
+    return LLVMBuildInBoundsGEP2(k->b, k->t.f32, base, &index, 1, "");
+}
+
+/* im2col of a chunk (back = 0: col = patches of input x_in), or col2im
+ * (back = 1: the kernel's output += col at the same places).  col rows are
+ * `cols` floats apart. */
+static void patches(cg_kernel *k, const conv *cv, int back, int x_in, LLVMValueRef n, LLVMValueRef i0,
+                    LLVMValueRef rows, LLVMValueRef cols, LLVMValueRef col) {
+    LLVMBuilderRef b = k->b;
+    if (!back && cv->p > 0) {
+        cg_loop z = cg_loop_begin(k, cg_mul(k, cg_i64(k, patch_size(cv)), cols), "col.zero");
+        cg_store(k, LLVMConstReal(k->t.f32, 0), col, z.index);
+        cg_loop_end(k, &z);
+    }
+    cg_loop c = cg_loop_begin(k, cg_i64(k, cv->ch), "c");
+    cg_loop u = cg_loop_begin(k, cg_i64(k, cv->kh), "u");
+    cg_loop v = cg_loop_begin(k, cg_i64(k, cv->kw), "v");
+    LLVMValueRef q = at4(k, cg_i64(k, 0), 1, c.index, cv->kh, u.index, cv->kw, v.index);
+    LLVMValueRef off = LLVMBuildSub(b, v.index, cg_i64(k, cv->p), "");
+    span js = inside(k, off, cv->w, cv->ow, cv->s);
+    cg_loop r = cg_loop_begin(k, rows, "r");
+    LLVMValueRef h = LLVMBuildSub(b, cg_add(k, cg_mul(k, cg_add(k, i0, r.index), cg_i64(k, cv->s)), u.index),
+                                  cg_i64(k, cv->p), "");
+    LLVMBasicBlockRef skip = NULL;
+    if (cv->p > 0) { /* rows above or below the image stay zero */
+        LLVMBasicBlockRef copy = LLVMAppendBasicBlockInContext(k->ctx, k->fn, "patch.row");
+        skip = LLVMAppendBasicBlockInContext(k->ctx, k->fn, "patch.row.end");
+        LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntULT, h, cg_i64(k, cv->h), ""), copy, skip);
+        LLVMPositionBuilderAtEnd(b, copy);
+    }
+    LLVMValueRef col_row = cg_add(k, cg_mul(k, q, cols), cg_mul(k, r.index, cg_i64(k, cv->ow)));
+    LLVMValueRef x_row = at4(k, n, cv->ch, c.index, cv->h, h, cv->w, off);
+    cg_loop tj = cg_loop_begin(k, js.count, "j");
+    LLVMValueRef j = cg_add(k, js.lo, tj.index);
+    LLVMValueRef col_at = cg_add(k, col_row, j);
+    LLVMValueRef x_at = cg_add(k, x_row, cg_mul(k, j, cg_i64(k, cv->s)));
+    if (back) {
+        LLVMValueRef sum = LLVMBuildFAdd(b, cg_load(k, k->t.f32, k->out, x_at), cg_load(k, k->t.f32, col, col_at), "");
+        cg_store(k, sum, k->out, x_at);
+    } else {
+        cg_store(k, cg_load_input(k, x_in, x_at), col, col_at);
+    }
+    cg_loop_end(k, &tj);
+    if (skip) {
+        LLVMBuildBr(b, skip);
+        LLVMPositionBuilderAtEnd(b, skip);
+    }
+    cg_loop_end(k, &r);
+    cg_loop_end(k, &v);
+    cg_loop_end(k, &u);
+    cg_loop_end(k, &c);
+}
+
+static void sgemm(cg_kernel *k, LLVMValueRef c, LLVMValueRef a, LLVMValueRef bm, LLVMValueRef m, LLVMValueRef n,
+                  LLVMValueRef kk, int64_t a_row, int64_t a_col, LLVMValueRef b_row, LLVMValueRef b_col,
+                  LLVMValueRef ldc, int accumulate) {
+    LLVMValueRef args[CG_SGEMM_ARGS] = {c,           a,    bm,   m,    n, kk, cg_i64(k, a_row), cg_i64(k, a_col),
+                                        b_row,       b_col, ldc, cg_i64(k, accumulate)};
+    cg_call_sgemm(k, args);
+}
+
+static void emit_gemm(cg_kernel *k, const conv *cv, conv_kind kind) {
+    int64_t ckk = patch_size(cv), ohw = cv->oh * cv->ow;
+    int64_t per_chunk = CHUNK_FLOATS / (ckk * cv->ow);
+    per_chunk = per_chunk < 1 ? 1 : per_chunk > cv->oh ? cv->oh : per_chunk;
+    LLVMValueRef col = cg_alloca(k, LLVMArrayType2(k->t.f32, (uint64_t)(ckk * per_chunk * cv->ow)), "col");
+    LLVMSetAlignment(col, 64);
+    /* The stack is probed page by page, as in @mdl.sgemm. */
+    LLVMAddAttributeAtIndex(k->fn, LLVMAttributeFunctionIndex,
+                            LLVMCreateStringAttribute(k->ctx, "probe-stack", 11, "inline-asm", 10));
+    if (kind != CONV_FORWARD)
+        zero_output(k);
+    cg_loop n = cg_loop_begin(k, cv->batch, "n");
+    cg_loop t = cg_loop_begin(k, cg_i64(k, (cv->oh + per_chunk - 1) / per_chunk), "chunk");
+    LLVMValueRef i0 = cg_mul(k, t.index, cg_i64(k, per_chunk));
+    LLVMValueRef rows = smin(k, cg_i64(k, per_chunk), LLVMBuildSub(k->b, cg_i64(k, cv->oh), i0, ""));
+    LLVMValueRef cols = cg_mul(k, rows, cg_i64(k, cv->ow));
+    /* y[n][:, chunk] (or dy): O rows of `cols`, ohw apart */
+    LLVMValueRef y_at = cg_add(k, cg_mul(k, n.index, cg_i64(k, cv->outs * ohw)), cg_mul(k, i0, cg_i64(k, cv->ow)));
+    LLVMValueRef one = cg_i64(k, 1), outs = cg_i64(k, cv->outs), q = cg_i64(k, ckk);
+    switch (kind) {
+    case CONV_FORWARD: /* inputs x, W */
+        patches(k, cv, 0, 0, n.index, i0, rows, cols, col);
+        sgemm(k, at_f32(k, k->out, y_at), k->in[1], col, outs, cols, q, ckk, 1, cols, one, cg_i64(k, ohw), 0);
+        break;
+    case CONV_GRAD_WEIGHT: /* inputs x, dy */
+        patches(k, cv, 0, 0, n.index, i0, rows, cols, col);
+        sgemm(k, k->out, at_f32(k, k->in[1], y_at), col, outs, q, cols, ohw, 1, one, cols, q, 1);
+        break;
+    case CONV_GRAD_INPUT: /* inputs dy, W */
+        sgemm(k, col, k->in[1], at_f32(k, k->in[0], y_at), q, cols, outs, 1, ckk, cg_i64(k, ohw), one, cols, 0);
+        patches(k, cv, 1, -1, n.index, i0, rows, cols, col);
+        break;
+    }
+    cg_loop_end(k, &t);
+    cg_loop_end(k, &n);
+}
+
 /* ------------------------------------------------- conv2d and grad_input */
 
 /* Which buffer holds x, y and the weights in emit_rows: the input of that
@@ -158,6 +294,10 @@ static void emit_rows(cg_kernel *k, const conv *cv, const rows *r) {
 /* y = conv2d(x, wt): inputs x, wt */
 int cg_kernel_conv2d(cg_kernel *k) {
     conv cv = conv_of(k, input_shape(k, 0), input_shape(k, 1), &k->node->shape);
+    if (gemm_pays(k, &cv, 0, 1)) {
+        emit_gemm(k, &cv, CONV_FORWARD);
+        return 0;
+    }
     rows r = {0, -1, 1};
     emit_rows(k, &cv, &r);
     return 0;
@@ -166,6 +306,10 @@ int cg_kernel_conv2d(cg_kernel *k) {
 /* dx = conv2d_grad_input(dy, wt): inputs dy, wt */
 int cg_kernel_conv2d_grad_input(cg_kernel *k) {
     conv cv = conv_of(k, &k->node->shape, input_shape(k, 1), input_shape(k, 0));
+    if (gemm_pays(k, &cv, 0, 1)) {
+        emit_gemm(k, &cv, CONV_GRAD_INPUT);
+        return 0;
+    }
     rows r = {-1, 0, 1};
     zero_output(k);
     emit_rows(k, &cv, &r);
@@ -182,6 +326,10 @@ int cg_kernel_conv2d_grad_input(cg_kernel *k) {
  * and the columns are added up at the end, in order. */
 int cg_kernel_conv2d_grad_weight(cg_kernel *k) {
     conv cv = conv_of(k, input_shape(k, 0), &k->node->shape, input_shape(k, 1));
+    if (gemm_pays(k, &cv, 0, 1)) {
+        emit_gemm(k, &cv, CONV_GRAD_WEIGHT);
+        return 0;
+    }
     LLVMValueRef acc = cg_alloca(k, LLVMArrayType2(k->t.real, (uint64_t)cv.ow), "acc");
     LLVMValueRef total = cg_alloca(k, k->t.real, "total");
     cg_loop o = cg_loop_begin(k, cg_i64(k, cv.outs), "o");

@@ -161,6 +161,15 @@ int cg_kernel_elementwise(cg_kernel *k);
  * root into k->out.  k->node is the root. */
 int cg_kernel_fused(cg_kernel *k, const entries *es, const fused_group *gr, const LLVMValueRef *in);
 
+/* cg_matmul.c: a call of @mdl.sgemm (emitted into the module on first
+ * use), f32 C[M,N] (+)= A[M,K] B[K,N] with
+ *   args = {c, a, b, m, n, k, a_row, a_col, b_row, b_col, ldc, accumulate}:
+ * A(i, k) at a[i a_row + k a_col], B(k, j) at b[k b_row + j b_col], C(i, j)
+ * at c[i ldc + j]; accumulate (i64) 0 overwrites C, 1 adds into it.  Needs
+ * up to ~400 KiB of stack. */
+#define CG_SGEMM_ARGS 12
+void cg_call_sgemm(cg_kernel *k, LLVMValueRef *args);
+
 /* cg_matmul_f64.c: MATMUL in the f64 variant (cg_matmul.c's kernel is f32
  * vector code). */
 int cg_kernel_matmul_f64(cg_kernel *k);

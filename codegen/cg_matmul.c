@@ -15,7 +15,9 @@
  *
  * Everything else calls @mdl.sgemm, one function per module emitted on
  * first use (the module does not grow with the number of matmul nodes),
- * which takes A and B by strides, so one body serves every transpose pair.
+ * which takes A and B by strides, so one body serves every transpose pair,
+ * C by its row stride, and can add into C instead of overwriting it (the
+ * convolutions, cg_conv.c, call it on blocks of their own).
  * It is the classic blocked GEMM written directly as vector IR:
  *
  *   for jc in N by NC:                 B panel of NC columns
@@ -269,7 +271,8 @@ typedef struct gemm {
     LLVMTypeRef v8;
     LLVMValueRef c, a, b, m, n, kk;
     LLVMValueRef a_row, a_col, b_row, b_col;
-    LLVMValueRef bp, ap, tile; /* the stack buffers */
+    LLVMValueRef ldc, accumulate; /* C's row stride; i64 1: C += A B */
+    LLVMValueRef bp, ap, tile;    /* the stack buffers */
 } gemm;
 
 /* B stored [K, N] (b_col = 1): two masked vector loads per k. */
@@ -442,11 +445,11 @@ static void micro_tile(gemm *G, LLVMValueRef *rows, LLVMValueRef a_step, LLVMVal
     LLVMValueRef need_copy = LLVMBuildAnd(b, LLVMBuildNot(b, full, ""), LLVMBuildNot(b, first, ""), "");
     LLVMBuildCondBr(b, need_copy, copy_in, ready);
     LLVMPositionBuilderAtEnd(b, copy_in);
-    copy_block(G, G->tile, cg_i64(k, NR), c, G->n, mr, nr);
+    copy_block(G, G->tile, cg_i64(k, NR), c, G->ldc, mr, nr);
     LLVMBuildBr(b, ready);
     LLVMPositionBuilderAtEnd(b, ready);
     LLVMValueRef cp = LLVMBuildSelect(b, full, c, G->tile, "cp");
-    LLVMValueRef ldc = LLVMBuildSelect(b, full, G->n, cg_i64(k, NR), "ldc");
+    LLVMValueRef ldc = LLVMBuildSelect(b, full, G->ldc, cg_i64(k, NR), "ldc");
     LLVMValueRef c_row[MR];
     for (int r = 0; r < MR; r++)
         c_row[r] = gep(k, cp, cg_mul(k, cg_i64(k, r), ldc));
@@ -499,7 +502,7 @@ static void micro_tile(gemm *G, LLVMValueRef *rows, LLVMValueRef a_step, LLVMVal
     LLVMBasicBlockRef copy_out = new_block(k, "tile.copy_out"), end = new_block(k, "tile.end");
     LLVMBuildCondBr(b, full, end, copy_out);
     LLVMPositionBuilderAtEnd(b, copy_out);
-    copy_block(G, c, G->n, G->tile, cg_i64(k, NR), mr, nr);
+    copy_block(G, c, G->ldc, G->tile, cg_i64(k, NR), mr, nr);
     LLVMBuildBr(b, end);
     LLVMPositionBuilderAtEnd(b, end);
 }
@@ -538,7 +541,9 @@ static void emit_gemm_body(gemm *G) {
     cg_loop kb = cg_loop_begin(k, blocks(k, G->kk, KC), "pc");
     LLVMValueRef pc = cg_mul(k, kb.index, cg_i64(k, KC));
     LLVMValueRef kc = umin(k, cg_i64(k, KC), sub(k, G->kk, pc));
-    LLVMValueRef first = LLVMBuildICmp(b, LLVMIntEQ, kb.index, cg_i64(k, 0), "first");
+    /* The first K slice overwrites C, unless the caller accumulates. */
+    LLVMValueRef first = LLVMBuildAnd(b, LLVMBuildICmp(b, LLVMIntEQ, kb.index, cg_i64(k, 0), ""),
+                                      LLVMBuildICmp(b, LLVMIntEQ, G->accumulate, cg_i64(k, 0), ""), "first");
     pack_b(G, pc, kc, jc, nc);
 
     cg_loop ib = cg_loop_begin(k, blocks(k, G->m, MC), "ic");
@@ -567,7 +572,7 @@ static void emit_gemm_body(gemm *G) {
     LLVMValueRef mr = umin(k, cg_i64(k, MR), sub(k, mc, i0));
     LLVMValueRef rows[MR];
     strip_rows(G, gep(k, a_base, cg_mul(k, i0, strip_stride)), row_stride, mr, rows);
-    LLVMValueRef c = gep(k, G->c, cg_add(k, cg_mul(k, cg_add(k, ic, i0), G->n), cg_add(k, jc, j0)));
+    LLVMValueRef c = gep(k, G->c, cg_add(k, cg_mul(k, cg_add(k, ic, i0), G->ldc), cg_add(k, jc, j0)));
     micro_tile(G, rows, step, b_strip, kc, c, mr, nr, first);
     loop_end(k, &p);
     loop_end(k, &q);
@@ -583,10 +588,10 @@ static LLVMValueRef gemm_function(cg_kernel *k) {
     LLVMValueRef fn = LLVMGetNamedFunction(k->mod, name);
     if (fn)
         return fn;
-    LLVMTypeRef params[10] = {k->t.ptr, k->t.ptr, k->t.ptr};
-    for (int i = 3; i < 10; i++)
+    LLVMTypeRef params[CG_SGEMM_ARGS] = {k->t.ptr, k->t.ptr, k->t.ptr};
+    for (int i = 3; i < CG_SGEMM_ARGS; i++)
         params[i] = k->t.i64;
-    fn = LLVMAddFunction(k->mod, name, LLVMFunctionType(k->t.void_, params, 10, 0));
+    fn = LLVMAddFunction(k->mod, name, LLVMFunctionType(k->t.void_, params, CG_SGEMM_ARGS, 0));
     LLVMSetLinkage(fn, LLVMInternalLinkage);
     add_attribute(k, fn, "nounwind");
     add_attribute(k, fn, "noinline");
@@ -601,9 +606,11 @@ static LLVMValueRef gemm_function(cg_kernel *k) {
     G.k.b = LLVMCreateBuilderInContext(k->ctx);
     LLVMPositionBuilderAtEnd(G.k.b, G.k.entry_block);
     G.v8 = LLVMVectorType(k->t.f32, 8);
-    static const char *const names[10] = {"c", "a", "b", "m", "n", "k", "a_row", "a_col", "b_row", "b_col"};
-    LLVMValueRef *slot[10] = {&G.c, &G.a, &G.b, &G.m, &G.n, &G.kk, &G.a_row, &G.a_col, &G.b_row, &G.b_col};
-    for (unsigned i = 0; i < 10; i++) {
+    static const char *const names[CG_SGEMM_ARGS] = {"c",     "a",     "b",     "m",   "n",         "k",
+                                                     "a_row", "a_col", "b_row", "b_col", "ldc", "accumulate"};
+    LLVMValueRef *slot[CG_SGEMM_ARGS] = {&G.c,     &G.a,     &G.b,     &G.m,     &G.n,   &G.kk,
+                                         &G.a_row, &G.a_col, &G.b_row, &G.b_col, &G.ldc, &G.accumulate};
+    for (unsigned i = 0; i < CG_SGEMM_ARGS; i++) {
         *slot[i] = LLVMGetParam(fn, i);
         LLVMSetValueName2(*slot[i], names[i], strlen(names[i]));
     }
@@ -653,13 +660,18 @@ static LLVMValueRef blocked_pays(cg_kernel *k, const matmul *mm) {
     return both(k, pays, LLVMBuildNot(k->b, row_loop, ""));
 }
 
-static void call_gemm(cg_kernel *k, const matmul *mm) {
+void cg_call_sgemm(cg_kernel *k, LLVMValueRef *args) {
     LLVMValueRef fn = gemm_function(k);
+    LLVMBuildCall2(k->b, LLVMGlobalGetValueType(fn), fn, args, CG_SGEMM_ARGS, "");
+}
+
+static void call_gemm(cg_kernel *k, const matmul *mm) {
     LLVMValueRef one = cg_i64(k, 1);
-    LLVMValueRef args[10] = {k->out, k->in[0], k->in[1], mm->m, mm->n, mm->k,
-                             /* A(i, k) at a[i * a_row + k * a_col], B(k, j) at b[k * b_row + j * b_col] */
-                             mm->ta ? one : mm->k, mm->ta ? mm->m : one, mm->tb ? one : mm->n, mm->tb ? mm->k : one};
-    LLVMBuildCall2(k->b, LLVMGlobalGetValueType(fn), fn, args, 10, "");
+    LLVMValueRef args[CG_SGEMM_ARGS] = {
+        k->out, k->in[0], k->in[1], mm->m, mm->n, mm->k,
+        /* A(i, k) at a[i * a_row + k * a_col], B(k, j) at b[k * b_row + j * b_col] */
+        mm->ta ? one : mm->k, mm->ta ? mm->m : one, mm->tb ? one : mm->n, mm->tb ? mm->k : one, mm->n, cg_i64(k, 0)};
+    cg_call_sgemm(k, args);
 }
 
 int cg_kernel_matmul(cg_kernel *k) {

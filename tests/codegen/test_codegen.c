@@ -710,14 +710,18 @@ static void case_scatter_add(void) {
 /* (image, weights, stride, padding): 1x1 and 3x3 kernels, non-square
  * images and kernels, strides that do not divide evenly, padding wider
  * than the kernel's reach, one channel, long rows for the vectoriser, a
- * static N */
+ * static N.  Both of cg_conv.c's ways: the loops (fewer than 4 outputs
+ * channels) and the GEMM path (the rest), the latter with padding, stride
+ * 2, rows entirely in the padding, and an image whose output rows come in
+ * several chunks (64 x 3 x 3 x 40 floats a row: a row a chunk). */
 static const struct conv_case {
     const char *x, *w;
     int stride, padding;
 } conv_cases[] = {
-    {"B,1,28,28", "4,1,3,3", 1, 0}, {"B,3,9,37", "4,3,3,5", 1, 1}, {"B,2,7,6", "3,2,2,3", 2, 1},
-    {"B,2,8,8", "2,2,3,3", 3, 2},   {"B,5,4,4", "6,5,1,1", 1, 0},  {"2,3,5,6", "2,3,5,6", 1, 0},
-    {"B,1,3,3", "1,1,3,3", 2, 3},
+    {"B,1,28,28", "4,1,3,3", 1, 0},   {"B,3,9,37", "4,3,3,5", 1, 1}, {"B,2,7,6", "3,2,2,3", 2, 1},
+    {"B,2,8,8", "2,2,3,3", 3, 2},     {"B,5,4,4", "6,5,1,1", 1, 0},  {"2,3,5,6", "2,3,5,6", 1, 0},
+    {"B,1,3,3", "1,1,3,3", 2, 3},     {"B,4,11,13", "5,4,4,4", 2, 2}, {"B,4,5,5", "4,4,3,3", 1, 3},
+    {"B,64,3,40", "4,64,3,3", 1, 1},
 };
 
 static void case_conv2d(void) {
