@@ -3,10 +3,12 @@
     python3 peer_torch.py w1 HOUSE_CSV           -> "w1 us_per_step X final_mse Y"
     python3 peer_torch.py w2 IMAGES LABELS N     -> "w2 samples_per_s X"
     python3 peer_torch.py w2acc DATA_DIR SEED EPOCHS -> test accuracy per epoch
+    python3 peer_torch.py w4 IMAGES LABELS N     -> "w4 samples_per_s X"
 
 W1: full-batch linear regression, SGD lr 0.03, 1000 steps.  W2: the
 784-256-128-10 ReLU MLP, softmax cross-entropy, Adam 1e-3, batch 64, one
-epoch over the first N images.  Threads: torch's default (all cores).
+epoch over the first N images.  W4: examples/fashion_cnn.mdl's CNN, the
+same recipe.  Threads: torch's default (all cores).
 """
 import gzip
 import struct
@@ -44,14 +46,21 @@ def w1(csv):
     print(f"w1 us_per_step {dt / 1000 * 1e6:.1f} final_mse {mse:.4g}")
 
 
-def w2(images, labels, n):
+def w2(images, labels, n, cnn=False):
     x = torch.from_numpy(idx(images)[:n].reshape(n, 784).astype(np.float32) / 255)
     y = torch.from_numpy(idx(labels)[:n].astype(np.int64))
     torch.manual_seed(0)
-    model = torch.nn.Sequential(
-        torch.nn.Linear(784, 256), torch.nn.ReLU(),
-        torch.nn.Linear(256, 128), torch.nn.ReLU(),
-        torch.nn.Linear(128, 10))
+    if cnn:
+        x = x.reshape(n, 1, 28, 28)
+        model = torch.nn.Sequential(
+            torch.nn.Conv2d(1, 16, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+            torch.nn.Conv2d(16, 32, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+            torch.nn.Flatten(), torch.nn.Linear(800, 10))
+    else:
+        model = torch.nn.Sequential(
+            torch.nn.Linear(784, 256), torch.nn.ReLU(),
+            torch.nn.Linear(256, 128), torch.nn.ReLU(),
+            torch.nn.Linear(128, 10))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     perm = torch.randperm(n)
     t0 = time.perf_counter()
@@ -62,7 +71,7 @@ def w2(images, labels, n):
         loss.backward()
         opt.step()
     dt = time.perf_counter() - t0
-    print(f"w2 samples_per_s {n / dt:.0f}")
+    print(f"{'w4' if cnn else 'w2'} samples_per_s {n / dt:.0f}")
 
 
 def w2_accuracy(d, seed, epochs):
@@ -96,4 +105,4 @@ if __name__ == "__main__":
     elif sys.argv[1] == "w2acc":
         w2_accuracy(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     else:
-        w2(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        w2(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[1] == "w4")
