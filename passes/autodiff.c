@@ -104,8 +104,10 @@ RULE(erf) {
     int e = op1(c, IR_EXP, neg(c, mul(c, X(0), X(0))));
     acc(c, X(0), mul(c, g, mul(c, e, scalar(c, 1.1283791670955126))));
 }
-/* y = max(x, 0): dx = g [x > 0] */
-RULE(relu) { (void)y; acc(c, X(0), mul(c, g, cmp(c, IR_GT, X(0), scalar(c, 0)))); }
+/* y = max(x, 0): dx = g [y > 0], the same mask as [x > 0]; reading y
+ * leaves x with one use, so fusion can compute it inside relu's kernel
+ * (a bias add and its relu become one kernel). */
+RULE(relu) { acc(c, X(0), mul(c, g, cmp(c, IR_GT, y, scalar(c, 0)))); }
 
 /* y = a + b */
 RULE(add) { (void)y; acc(c, X(0), g); acc(c, X(1), g); }
