@@ -99,6 +99,12 @@ typedef struct cg_loop {
 /* for (index = 0; index < extent; index++) { ...code emitted until cg_loop_end... } */
 cg_loop cg_loop_begin(cg_kernel *k, LLVMValueRef extent, const char *name);
 void cg_loop_end(cg_kernel *k, cg_loop *loop);
+/* The same, and LLVM leaves the loop as written: no vectorising or
+ * unrolling (for loops that are vector code already, or that the
+ * vectoriser would only turn into gathers). */
+void cg_loop_end_as_written(cg_kernel *k, cg_loop *loop);
+/* Marks the loop whose back edge is `branch` so. */
+void cg_mark_as_written(cg_kernel *k, LLVMValueRef branch);
 
 /* A loop nest that advances several element indices ("streams": the
  * output and each input) at once:

@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <llvm-c/DebugInfo.h>
+
 #include "cg_internal.h"
 
 cg_loop cg_loop_begin(cg_kernel *k, LLVMValueRef extent, const char *name) {
@@ -43,6 +45,28 @@ void cg_loop_end(cg_kernel *k, cg_loop *loop) {
     LLVMAddIncoming(loop->index, &next, &latch, 1);
     LLVMAppendExistingBasicBlock(k->fn, loop->exit);
     LLVMPositionBuilderAtEnd(k->b, loop->exit);
+}
+
+/* Marks the loop whose back edge is `branch` with llvm.loop metadata that
+ * turns off the vectoriser and the unroller. */
+void cg_mark_as_written(cg_kernel *k, LLVMValueRef branch) {
+    LLVMContextRef ctx = k->ctx;
+    LLVMMetadataRef no_vectorize[2] = {LLVMMDStringInContext2(ctx, "llvm.loop.vectorize.enable", 26),
+                                       LLVMValueAsMetadata(LLVMConstInt(k->t.i1, 0, 0))};
+    LLVMMetadataRef no_unroll = LLVMMDStringInContext2(ctx, "llvm.loop.unroll.disable", 24);
+    LLVMMetadataRef self = LLVMTemporaryMDNode(ctx, NULL, 0);
+    LLVMMetadataRef items[3] = {self, LLVMMDNodeInContext2(ctx, no_vectorize, 2),
+                                LLVMMDNodeInContext2(ctx, &no_unroll, 1)};
+    LLVMMetadataRef id = LLVMMDNodeInContext2(ctx, items, 3);
+    LLVMMetadataReplaceAllUsesWith(self, id); /* the loop id refers to itself */
+    unsigned kind = LLVMGetMDKindIDInContext(ctx, "llvm.loop", 9);
+    LLVMSetMetadata(branch, kind, LLVMMetadataAsValue(ctx, id));
+}
+
+void cg_loop_end_as_written(cg_kernel *k, cg_loop *loop) {
+    LLVMBasicBlockRef latch = LLVMGetInsertBlock(k->b);
+    cg_loop_end(k, loop);
+    cg_mark_as_written(k, LLVMGetBasicBlockTerminator(latch));
 }
 
 static void emit_level(cg_kernel *k, const cg_nest *nest, int level, const LLVMValueRef *index, cg_nest_body body,

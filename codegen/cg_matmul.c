@@ -56,8 +56,6 @@
  */
 #include <string.h>
 
-#include <llvm-c/DebugInfo.h>
-
 #include "cg_internal.h"
 
 /* Register block and cache blocks.  MC is a multiple of MR and NC of NR, so
@@ -176,31 +174,11 @@ static void add_attribute(cg_kernel *k, LLVMValueRef fn, const char *name) {
         LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(k->ctx, kind, 0));
 }
 
-/* Marks the loop whose back edge is `branch` with llvm.loop metadata that
- * turns off the vectoriser and the unroller. */
-static void mark_loop(cg_kernel *k, LLVMValueRef branch) {
-    LLVMContextRef ctx = k->ctx;
-    LLVMMetadataRef no_vectorize[2] = {LLVMMDStringInContext2(ctx, "llvm.loop.vectorize.enable", 26),
-                                       LLVMValueAsMetadata(LLVMConstInt(k->t.i1, 0, 0))};
-    LLVMMetadataRef no_unroll = LLVMMDStringInContext2(ctx, "llvm.loop.unroll.disable", 24);
-    LLVMMetadataRef self = LLVMTemporaryMDNode(ctx, NULL, 0);
-    LLVMMetadataRef items[3] = {self, LLVMMDNodeInContext2(ctx, no_vectorize, 2),
-                                LLVMMDNodeInContext2(ctx, &no_unroll, 1)};
-    LLVMMetadataRef id = LLVMMDNodeInContext2(ctx, items, 3);
-    LLVMMetadataReplaceAllUsesWith(self, id); /* the loop id refers to itself */
-    unsigned kind = LLVMGetMDKindIDInContext(ctx, "llvm.loop", 9);
-    LLVMSetMetadata(branch, kind, LLVMMetadataAsValue(ctx, id));
-}
-
 /* cg_loop_end, and the loop is left as written: no vectorising, no
  * unrolling.  Every loop of the sgemm function is either vector code
  * already or too short to gain, and LLVM's versions of them (runtime
  * checks, epilogues) would only cost compile time and code size. */
-static void loop_end(cg_kernel *k, cg_loop *loop) {
-    LLVMBasicBlockRef latch = LLVMGetInsertBlock(k->b);
-    cg_loop_end(k, loop);
-    mark_loop(k, LLVMGetBasicBlockTerminator(latch));
-}
+static void loop_end(cg_kernel *k, cg_loop *loop) { cg_loop_end_as_written(k, loop); }
 
 /* ------------------------------------------------------- the small path */
 
@@ -490,7 +468,7 @@ static void micro_tile(gemm *G, LLVMValueRef *rows, LLVMValueRef a_step, LLVMVal
     }
     LLVMValueRef k_next = LLVMBuildNUWAdd(b, kk, cg_i64(k, 1), "");
     LLVMBasicBlockRef latch = LLVMGetInsertBlock(b);
-    mark_loop(k, LLVMBuildBr(b, header));
+    cg_mark_as_written(k, LLVMBuildBr(b, header));
     LLVMAddIncoming(kk, &k_next, &latch, 1);
     for (int i = 0; i < 2 * MR; i++)
         LLVMAddIncoming(acc[i], &next[i], &latch, 1);

@@ -764,13 +764,14 @@ static void case_conv2d_grad_weight(void) {
 }
 
 /* (image, size, stride): non-overlapping, overlapping, leftover rows and
- * columns, a window the size of the image */
+ * columns, a window the size of the image; windows up to 4x4 are scanned
+ * unrolled by cg_pool.c, the 5x5 one by loops */
 static const struct pool_case {
     const char *x;
     int size, stride;
 } pool_cases[] = {
-    {"B,3,26,26", 2, 2}, {"B,2,11,11", 2, 2}, {"B,2,7,9", 3, 1},
-    {"B,1,8,5", 3, 2},   {"2,2,4,4", 4, 4},   {"B,1,37,3", 1, 1},
+    {"B,3,26,26", 2, 2}, {"B,2,11,11", 2, 2}, {"B,2,7,9", 3, 1},   {"B,1,8,5", 3, 2},
+    {"2,2,4,4", 4, 4},   {"B,1,37,3", 1, 1},  {"B,2,11,12", 5, 3},
 };
 
 /* Ties (few values) everywhere, whose first-maximum rule eval.c shares;
