@@ -89,6 +89,17 @@ LLVMTargetMachineRef cg_target_machine(const cg_options *opt);
 LLVMModuleRef cg_build_optimised(LLVMContextRef ctx, LLVMTargetMachineRef tm, const ir_graph *g, const entries *es,
                                  const mem_plan *plan, const cg_options *opt);
 
+/* The steps of that, each 0 or -1 after printing an error: the module's
+ * target triple and data layout; the verifier; an LLVM pass pipeline
+ * (new-PM text); default<O0..3>; the f64 variant's own cheaper pipeline
+ * and optnone; the object file. */
+void cg_set_target(LLVMModuleRef mod, LLVMTargetMachineRef tm);
+int cg_verify(LLVMModuleRef mod);
+int cg_run_pipeline(LLVMModuleRef mod, LLVMTargetMachineRef tm, const char *pipeline);
+int cg_optimise(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt_level);
+int cg_optimise_f64(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt_level);
+int cg_emit_object(LLVMModuleRef mod, LLVMTargetMachineRef tm, const char *path);
+
 /* ------------------------------------------------------------- cg_loops.c */
 
 typedef struct cg_loop {

@@ -76,7 +76,7 @@ LLVMTargetMachineRef cg_target_machine(const cg_options *opt) {
     return tm;
 }
 
-static int verify(LLVMModuleRef mod) {
+int cg_verify(LLVMModuleRef mod) {
     char *message = NULL;
     if (LLVMVerifyModule(mod, LLVMReturnStatusAction, &message)) {
         cg_error("internal: generated LLVM IR is invalid: %s", message);
@@ -97,7 +97,7 @@ static int verify(LLVMModuleRef mod) {
  * gradcheck 3x slower. */
 #define F64_PIPELINE "default<O1>"
 
-static int run_pipeline(LLVMModuleRef mod, LLVMTargetMachineRef tm, const char *pipeline) {
+int cg_run_pipeline(LLVMModuleRef mod, LLVMTargetMachineRef tm, const char *pipeline) {
     LLVMPassBuilderOptionsRef options = LLVMCreatePassBuilderOptions();
     LLVMErrorRef err = LLVMRunPasses(mod, pipeline, tm, options);
     LLVMDisposePassBuilderOptions(options);
@@ -110,19 +110,37 @@ static int run_pipeline(LLVMModuleRef mod, LLVMTargetMachineRef tm, const char *
     return 0;
 }
 
-static int optimise(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt_level) {
+int cg_optimise(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt_level) {
     char pipeline[32];
     snprintf(pipeline, sizeof pipeline, "default<O%d>", opt_level < 0 ? 0 : opt_level > 3 ? 3 : opt_level);
-    return run_pipeline(mod, tm, pipeline);
+    return cg_run_pipeline(mod, tm, pipeline);
 }
 
-static void set_target(LLVMModuleRef mod, LLVMTargetMachineRef tm) {
+void cg_set_target(LLVMModuleRef mod, LLVMTargetMachineRef tm) {
     char *triple = LLVMGetTargetMachineTriple(tm);
     LLVMTargetDataRef layout = LLVMCreateTargetDataLayout(tm);
     LLVMSetTarget(mod, triple);
     LLVMSetModuleDataLayout(mod, layout);
     LLVMDisposeTargetData(layout);
     LLVMDisposeMessage(triple);
+}
+
+int cg_optimise_f64(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt_level) {
+    if (opt_level > 0 ? cg_run_pipeline(mod, tm, F64_PIPELINE) : cg_optimise(mod, tm, 0))
+        return -1;
+    /* No pass runs on them after this (a module it is linked into is not
+     * optimised again), so optnone affects only the backend. */
+    LLVMContextRef ctx = LLVMGetModuleContext(mod);
+    for (LLVMValueRef fn = LLVMGetFirstFunction(mod); fn && opt_level > 0; fn = LLVMGetNextFunction(fn)) {
+        if (LLVMIsDeclaration(fn))
+            continue;
+        static const char *const names[2] = {"optnone", "noinline"};
+        for (int i = 0; i < 2; i++) {
+            unsigned kind = LLVMGetEnumAttributeKindForName(names[i], strlen(names[i]));
+            LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(ctx, kind, 0));
+        }
+    }
+    return 0;
 }
 
 /* The f64 variant, optimised, linked into mod (which it then belongs to). */
@@ -136,21 +154,10 @@ static int add_f64_variant(LLVMContextRef ctx, LLVMTargetMachineRef tm, LLVMModu
     mp_plan_free(&plan64);
     if (!mod64)
         return -1;
-    set_target(mod64, tm);
-    if (verify(mod64) || (opt_level > 0 ? run_pipeline(mod64, tm, F64_PIPELINE) : optimise(mod64, tm, 0))) {
+    cg_set_target(mod64, tm);
+    if (cg_verify(mod64) || cg_optimise_f64(mod64, tm, opt_level)) {
         LLVMDisposeModule(mod64);
         return -1;
-    }
-    /* No pass runs on them after this (the linked module is not optimised
-     * again), so optnone affects only the backend. */
-    for (LLVMValueRef fn = LLVMGetFirstFunction(mod64); fn && opt_level > 0; fn = LLVMGetNextFunction(fn)) {
-        if (LLVMIsDeclaration(fn))
-            continue;
-        static const char *const names[2] = {"optnone", "noinline"};
-        for (int i = 0; i < 2; i++) {
-            unsigned kind = LLVMGetEnumAttributeKindForName(names[i], strlen(names[i]));
-            LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(ctx, kind, 0));
-        }
     }
     /* LLVMLinkModules2 takes mod64 whether it succeeds or not. */
     if (LLVMLinkModules2(mod, mod64)) {
@@ -165,8 +172,8 @@ LLVMModuleRef cg_build_optimised(LLVMContextRef ctx, LLVMTargetMachineRef tm, co
     LLVMModuleRef mod = cg_build_module(ctx, g, es, plan, 0);
     if (!mod)
         return NULL;
-    set_target(mod, tm);
-    if (verify(mod) || optimise(mod, tm, opt->opt_level) ||
+    cg_set_target(mod, tm);
+    if (cg_verify(mod) || cg_optimise(mod, tm, opt->opt_level) ||
         (opt->f64_entries && add_f64_variant(ctx, tm, mod, g, es, opt->opt_level))) {
         LLVMDisposeModule(mod);
         return NULL;
@@ -199,7 +206,7 @@ static int emit_assembly(LLVMModuleRef mod, LLVMTargetMachineRef tm, FILE *out) 
     return rc;
 }
 
-static int emit_object(LLVMModuleRef mod, LLVMTargetMachineRef tm, const char *path) {
+int cg_emit_object(LLVMModuleRef mod, LLVMTargetMachineRef tm, const char *path) {
     char *message = NULL;
     char *file = strdup(path); /* the C API takes a non-const name */
     if (!file) {
@@ -228,7 +235,7 @@ int cg_compile(const ir_graph *g, const entries *es, const mem_plan *plan, const
     /* The object first: code generation may rewrite the module's IR as it
      * goes, and the object is what gets linked. */
     if (rc == 0 && opt->obj_path)
-        rc = emit_object(mod, tm, opt->obj_path);
+        rc = cg_emit_object(mod, tm, opt->obj_path);
     if (rc == 0 && opt->emit_asm)
         rc = emit_assembly(mod, tm, opt->emit_asm);
     if (mod)

@@ -33,6 +33,16 @@ typedef struct cg_options {
 /* Returns 0, or -1 after printing "mdlc: error: ..." to stderr. */
 int cg_compile(const ir_graph *g, const entries *es, const mem_plan *plan, const cg_options *opt);
 
+/* The same as object files, compiled on up to `jobs` threads (cg_parts.c):
+ * *n_objects objects, named by cg_part_path(opt->obj_path, i, ...) for
+ * i < *n_objects (the first is obj_path itself), linked together.  Uses
+ * opt->obj_path, opt_level, cpu, features and f64_entries.  0, or -1 after
+ * printing an error (objects already written are left for the caller). */
+#define CG_MAX_OBJECTS 48
+int cg_compile_parts(const ir_graph *g, const entries *es, const mem_plan *plan, const cg_options *opt, int jobs,
+                     int *n_objects);
+void cg_part_path(const char *base, int i, char *out, size_t size);
+
 /* The descriptor C file; returns 0 or -1 (with a message on stderr).
  * f64_entries: the object has the f64 entries (cg_options.f64_entries), and
  * the descriptor gives them and their arena offsets. */

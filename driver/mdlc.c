@@ -43,6 +43,7 @@ typedef struct options {
     int keep_temps;
     int time_stages;
     int no_f64;
+    int jobs;        /* 0: one per online CPU */
     const char *cpu; /* NULL: the host's CPU and features */
 } options;
 
@@ -64,6 +65,7 @@ static void usage(FILE *out) {
             "                   llvm, asm, obj (object file)\n"
             "  --max-batch N    largest batch the executable accepts (default: the\n"
             "                   train statement's batch)\n"
+            "  -j N             compile on N threads (default: one per CPU)\n"
             "  -v               print each stage and how long it took\n"
             "  --keep-temps     keep the object and descriptor files (printed with -v)\n"
             "  --cpu=NAME       the CPU to generate code for: native (default: this\n"
@@ -109,6 +111,15 @@ static int parse_args(int argc, char **argv, options *o) {
                 return -1;
             }
             o->max_batch = v;
+        } else if (strncmp(a, "-j", 2) == 0) {
+            const char *v = a[2] ? a + 2 : i + 1 < argc ? argv[++i] : "";
+            char *end;
+            long n = strtol(v, &end, 10);
+            if (!*v || *end || n < 1 || n > 64) {
+                diag_plain("-j needs a number of threads from 1 to 64, got '%s'", v);
+                return -1;
+            }
+            o->jobs = (int)n;
         } else if (strcmp(a, "-v") == 0) {
             o->verbose = 1;
         } else if (strcmp(a, "--no-f64-check") == 0) {
@@ -218,7 +229,7 @@ static int run(char *const argv[], int verbose) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-static int link_executable(const options *o, const char *obj, const char *desc, const char *out) {
+static int link_executable(const options *o, char *const *objs, int n_objs, const char *desc, const char *out) {
     char inc[PATH_MAX], lib[PATH_MAX], incflag[PATH_MAX + 3];
     if (find_runtime(inc, lib, sizeof inc) != 0) {
         diag_plain("cannot find the runtime library libmdlrt.a (set MDL_RUNTIME_DIR)");
@@ -228,19 +239,44 @@ static int link_executable(const options *o, const char *obj, const char *desc, 
     const char *cc = getenv("CC");
     if (!cc || !*cc)
         cc = "cc";
+    char *argv[16 + CG_MAX_OBJECTS];
+    int n = 0;
+    argv[n++] = (char *)cc;
+    argv[n++] = "-O1";
+    argv[n++] = "-w";
 #ifdef MDL_EXTRA_LINK_FLAGS
-    char *argv[] = {(char *)cc, "-O1", "-w", MDL_EXTRA_LINK_FLAGS, incflag, "-o", (char *)out, (char *)obj,
-                    (char *)desc, lib, "-lm", "-lpthread", NULL};
-#else
-    char *argv[] = {(char *)cc, "-O1", "-w", incflag, "-o", (char *)out, (char *)obj, (char *)desc, lib,
-                    "-lm", "-lpthread", NULL};
+    argv[n++] = MDL_EXTRA_LINK_FLAGS;
 #endif
+    argv[n++] = incflag;
+    argv[n++] = "-o";
+    argv[n++] = (char *)out;
+    for (int i = 0; i < n_objs; i++)
+        argv[n++] = objs[i];
+    argv[n++] = (char *)desc;
+    argv[n++] = lib;
+    argv[n++] = "-lm";
+    argv[n++] = "-lpthread";
+    argv[n] = NULL;
     int rc = run(argv, o->verbose);
     if (rc != 0) {
         diag_plain("linking '%s' with %s failed (exit %d)", out, cc, rc);
         return -1;
     }
     return 0;
+}
+
+/* The executable's code as objects (codegen.h: cg_compile_parts), on -j
+ * threads or one per online CPU; their paths in objs[0 .. *n). */
+static int compile_objects(const options *o, const ir_graph *g, const entries *es, const mem_plan *plan,
+                           const cg_options *co, char (*objs)[80], int *n) {
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int jobs = o->jobs ? o->jobs : cpus < 1 ? 1 : cpus > 8 ? 8 : (int)cpus;
+    int rc = cg_compile_parts(g, es, plan, co, jobs, n);
+    for (int i = 0; i < *n; i++)
+        cg_part_path(co->obj_path, i, objs[i], sizeof objs[i]);
+    if (o->verbose && rc == 0)
+        fprintf(stderr, "mdlc: %d objects on %d threads\n", *n, jobs);
+    return rc;
 }
 
 /* The default output: the input's base name without .mdl. */
@@ -362,7 +398,9 @@ static int compile_graph(const options *o, ir_graph *g) {
     } else {
         status = -1;
         char dir[] = "/tmp/mdlc-XXXXXX";
-        char obj[64], desc[64];
+        char obj[64], desc[64], objs[CG_MAX_OBJECTS][80];
+        char *obj_list[CG_MAX_OBJECTS];
+        int n_objs = 0;
         if (!mkdtemp(dir)) {
             diag_plain("cannot create a temporary directory: %s", strerror(errno));
         } else {
@@ -385,7 +423,8 @@ static int compile_graph(const options *o, ir_graph *g) {
             }
             if ((o->emit == EMIT_LLVM || o->emit == EMIT_ASM) && !emit) {
                 status = -1;
-            } else if (cg_compile(g, &es, &plan, &co) == 0) {
+            } else if (o->emit == EMIT_EXE ? compile_objects(o, g, &es, &plan, &co, objs, &n_objs) == 0
+                                           : cg_compile(g, &es, &plan, &co) == 0) {
                 stage(o, "codegen");
                 status = 0;
                 if (o->emit == EMIT_EXE) {
@@ -394,8 +433,10 @@ static int compile_graph(const options *o, ir_graph *g) {
                     if (df)
                         fclose(df);
                     char *out = o->output ? strdup(o->output) : default_output(o->input);
+                    for (int i = 0; i < n_objs; i++)
+                        obj_list[i] = objs[i];
                     if (status == 0)
-                        status = link_executable(o, obj, desc, out);
+                        status = link_executable(o, obj_list, n_objs, desc, out);
                     stage(o, "link");
                     free(out);
                 }
@@ -406,6 +447,8 @@ static int compile_graph(const options *o, ir_graph *g) {
                     fprintf(stderr, "mdlc: kept %s\n", dir);
             } else {
                 unlink(obj);
+                for (int i = 1; i < n_objs; i++)
+                    unlink(objs[i]);
                 unlink(desc);
                 rmdir(dir);
             }
