@@ -398,8 +398,13 @@ static int emit_entry(cg_module *m, const entry *en, entry_kind e) {
     LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlockInContext(m->ctx, fn, "entry"));
     memset(m->pointer, 0, sizeof *m->pointer * (size_t)m->g->n_nodes);
     int rc = 0;
-    for (int s = 0; s < en->n_sched && rc == 0; s++)
+    for (int s = 0; s < en->n_sched && rc == 0; s++) {
+        const ir_node *n = &m->g->nodes[en->sched[s]];
+        /* an update the plan made in place: nothing to copy */
+        if (n->op == IR_ASSIGN && m->plan->offset[e][n->inputs[0]] == m->plan->offset[e][n->inputs[1]])
+            continue;
         rc = emit_call(m, b, en, e, en->sched[s], args);
+    }
     LLVMBuildRetVoid(b);
     LLVMDisposeBuilder(b);
     return rc;

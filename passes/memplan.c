@@ -12,6 +12,15 @@
  * live until the group's root runs; interior nodes are in no schedule and
  * get no buffer.  Placement is first fit in offset order.  The arena is
  * the persistent part plus the largest scratch need of any entry.
+ *
+ * Updates in place: for ASSIGN(P, S) (the optimizer's new value S of a
+ * parameter or state P), S is computed straight into P's slot, and the
+ * ASSIGN becomes a no-op, when that cannot change what anything reads:
+ * no kernel after S's reads P, S's own kernel reads P only at the element
+ * it writes (an elementwise node or fused group, of P's shape), and S is
+ * a scratch value of P's type and size assigned to nothing else.  Adam's
+ * m, v and the weights are then updated where they live instead of being
+ * computed elsewhere and copied back.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -55,18 +64,64 @@ static int64_t place(block *live, int n_live, int64_t size) {
     return at;
 }
 
+static int is_elementwise(const ir_graph *g, const entries *es, int id) {
+    ir_class c = ir_ops[g->nodes[id].op].cls;
+    return (es->group_at && es->group_at[id] >= 0) || c == IR_UNARY || c == IR_BINARY || c == IR_TERNARY;
+}
+
+static int kernel_reads(const ir_graph *g, const entries *es, int id, int x) {
+    int in[FUSE_MAX_INPUTS];
+    int n_in = entries_kernel_inputs(g, es, id, in);
+    for (int k = 0; k < n_in; k++)
+        if (in[k] == x)
+            return 1;
+    return 0;
+}
+
+/* alias[S] = P for the ASSIGN(P, S) of e that update in place (above),
+ * -1 elsewhere; pos[] is each node's place in e's schedule, or -1. */
+static void in_place_updates(const ir_graph *g, const entries *es, const entry *e, const unsigned char *persistent,
+                             int f32_bytes, const int *pos, int *alias) {
+    for (int s = 0; s < e->n_sched; s++) {
+        const ir_node *a = &g->nodes[e->sched[s]];
+        if (a->op != IR_ASSIGN)
+            continue;
+        int p = a->inputs[0], src = a->inputs[1];
+        const ir_node *sn = &g->nodes[src];
+        if (pos[src] < 0 || persistent[src] || !needs_storage(g, src) || alias[src] >= 0 ||
+            sn->dtype != g->nodes[p].dtype || node_bytes(g, src, f32_bytes) != node_bytes(g, p, f32_bytes) ||
+            !ir_shape_equal(&sn->shape, &g->nodes[p].shape))
+            continue;
+        if (kernel_reads(g, es, src, p) && !is_elementwise(g, es, src))
+            continue;
+        int safe = 1;
+        for (int t = pos[src] + 1; t < e->n_sched && safe; t++)
+            if (t != s && kernel_reads(g, es, e->sched[t], p))
+                safe = 0;
+        if (safe)
+            alias[src] = p;
+    }
+}
+
 static int plan_entry(const ir_graph *g, const entries *es, const entry *e, const unsigned char *persistent,
                       int64_t base, int f32_bytes, int64_t *offset, int64_t *peak) {
     int n = g->n_nodes;
     int *last = malloc((size_t)n * sizeof *last);
+    int *pos = malloc((size_t)n * sizeof *pos);
+    int *alias = malloc((size_t)n * sizeof *alias);
     block *live = malloc((size_t)(e->n_sched + 1) * sizeof *live);
-    if (!last || !live) {
+    if (!last || !pos || !alias || !live) {
         free(last);
+        free(pos);
+        free(alias);
         free(live);
         return -1;
     }
     for (int i = 0; i < n; i++)
-        last[i] = -1;
+        last[i] = pos[i] = alias[i] = -1;
+    for (int s = 0; s < e->n_sched; s++)
+        pos[e->sched[s]] = s;
+    in_place_updates(g, es, e, persistent, f32_bytes, pos, alias);
     for (int s = 0; s < e->n_sched; s++) {
         /* a fused group's kernel reads the group's inputs */
         int in[FUSE_MAX_INPUTS];
@@ -78,7 +133,9 @@ static int plan_entry(const ir_graph *g, const entries *es, const entry *e, cons
     *peak = 0;
     for (int s = 0; s < e->n_sched; s++) {
         int id = e->sched[s];
-        if (needs_storage(g, id) && !persistent[id]) {
+        if (alias[id] >= 0) {
+            offset[id] = offset[alias[id]];
+        } else if (needs_storage(g, id) && !persistent[id]) {
             int64_t size = node_bytes(g, id, f32_bytes);
             int64_t at = place(live, n_live, size);
             offset[id] = base + at;
@@ -95,6 +152,8 @@ static int plan_entry(const ir_graph *g, const entries *es, const entry *e, cons
         n_live = w;
     }
     free(last);
+    free(pos);
+    free(alias);
     free(live);
     return 0;
 }
@@ -167,12 +226,20 @@ void mp_plan_dump(const ir_graph *g, const entries *es, const mem_plan *plan, FI
         for (int s = 0; s < e->n_sched; s++) {
             int id = e->sched[s];
             int grp = es->group_at ? es->group_at[id] : -1;
-            if (plan->offset[k][id] >= 0 && grp >= 0)
-                fprintf(out, "  %%%d fused(%d) @%lld +%lld\n", id, es->groups[grp].n_members,
+            if (plan->offset[k][id] < 0)
+                continue;
+            if (grp >= 0)
+                fprintf(out, "  %%%d fused(%d) @%lld +%lld", id, es->groups[grp].n_members,
                         (long long)plan->offset[k][id], (long long)node_bytes(g, id, 4));
-            else if (plan->offset[k][id] >= 0)
-                fprintf(out, "  %%%d %s @%lld +%lld\n", id, ir_ops[g->nodes[id].op].name,
+            else
+                fprintf(out, "  %%%d %s @%lld +%lld", id, ir_ops[g->nodes[id].op].name,
                         (long long)plan->offset[k][id], (long long)node_bytes(g, id, 4));
+            for (int t = s + 1; t < e->n_sched; t++) {
+                const ir_node *a = &g->nodes[e->sched[t]];
+                if (a->op == IR_ASSIGN && a->inputs[1] == id && plan->offset[k][a->inputs[0]] == plan->offset[k][id])
+                    fprintf(out, " (updates %%%d in place)", a->inputs[0]);
+            }
+            fprintf(out, "\n");
         }
     }
 }
