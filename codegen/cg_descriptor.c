@@ -22,6 +22,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "cg_internal.h"
 
@@ -93,6 +94,39 @@ static int64_t slot_f64(writer *w, int id, const char *what, const char *name) {
 }
 
 /* {.name = ..., .dtype = ..., ...}: an rt_tensor */
+/* For an i32 input: the n such that the model uses its values as class
+ * labels or row indices in [0, n) (one_hot's depth, the rows of a gather
+ * table or of scatter_add's result), following reshapes and casts; the
+ * smallest such n over every use, or 0 if none.  gradcheck draws such
+ * inputs at random from [0, n). */
+static int64_t index_range(const ir_graph *g, int input) {
+    int64_t range = 0;
+    unsigned char *reach = calloc((size_t)g->n_nodes, 1);
+    if (!reach)
+        return 0;
+    reach[input] = 1;
+    for (int i = input + 1; i < g->n_nodes; i++) { /* ids are topological */
+        const ir_node *n = &g->nodes[i];
+        int64_t bound = 0;
+        for (int k = 0; k < n->n_inputs; k++) {
+            if (!reach[n->inputs[k]])
+                continue;
+            if (n->op == IR_RESHAPE || n->op == IR_CAST)
+                reach[i] = 1;
+            else if (n->op == IR_ONE_HOT)
+                bound = n->shape.dims[n->shape.rank - 1];
+            else if (n->op == IR_GATHER && k == 1)
+                bound = g->nodes[n->inputs[0]].shape.dims[0];
+            else if (n->op == IR_SCATTER_ADD && k == 1)
+                bound = n->shape.dims[0];
+        }
+        if (bound > 0 && (range == 0 || bound < range))
+            range = bound;
+    }
+    free(reach);
+    return range;
+}
+
 static void write_tensor(writer *w, const char *name, int id, const char *what) {
     const ir_node *n = &w->g->nodes[id];
     int64_t offset = slot_of(w, id, what, name);
@@ -103,8 +137,11 @@ static void write_tensor(writer *w, const char *name, int id, const char *what) 
         fprintf(w->out, "%s%" PRId64, d ? ", " : "", n->shape.dims[d]);
     if (n->shape.rank == 0)
         fputs("0", w->out); /* ISO C has no empty initialiser */
-    fprintf(w->out, "}, .batch_mask = 0x%" PRIx32 "u, .offset = %" PRId64 ", .offset_f64 = %" PRId64 "}",
+    fprintf(w->out, "}, .batch_mask = 0x%" PRIx32 "u, .offset = %" PRId64 ", .offset_f64 = %" PRId64,
             n->shape.batch_mask, offset, slot_f64(w, id, what, name));
+    if (n->op == IR_INPUT && n->dtype == IR_I32)
+        fprintf(w->out, ", .index_range = %" PRId64, index_range(w->g, id));
+    fputs("}", w->out);
 }
 
 static const char *init_name(ir_init init) {

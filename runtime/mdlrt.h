@@ -72,6 +72,9 @@ typedef struct rt_tensor {
     uint32_t batch_mask;          /* bit i set: dims[i] is the batch dim */
     int64_t offset;               /* byte offset in the arena */
     int64_t offset_f64;           /* in the f64 arena (see above) */
+    int64_t index_range;          /* an i32 input the model uses as class
+                                     labels or indices in [0, index_range)
+                                     (one_hot, gather); 0: not known */
 } rt_tensor;
 
 enum rt_init {

@@ -114,13 +114,25 @@ int rt_data_find(const rt_dataset *d, const rt_tensor *t) {
     return -1;
 }
 
-/* Fills every f32 tensor with N(0, 1); i32 ones need real data. */
+/* Fills every f32 tensor with N(0, 1) and every i32 one the model uses as
+ * labels or indices uniformly from [0, index_range); other i32 tensors
+ * need real data. */
 int rt_data_random(rt_dataset *d, rt_rng *r) {
     for (int i = 0; i < d->n_tensors; i++) {
-        if (d->tensors[i]->dtype == RT_I32)
-            return rt_error("\"%s\" is i32 and cannot be drawn at random: pass --data FILE", d->tensors[i]->name);
+        const rt_tensor *t = d->tensors[i];
+        int64_t count = d->n * d->layouts[i].sample;
+        if (t->dtype == RT_I32 && t->index_range <= 0)
+            return rt_error("\"%s\" is i32 and not used as class labels or indices, so it cannot be drawn at "
+                            "random: pass --data FILE",
+                            t->name);
+        if (t->dtype == RT_I32) {
+            int32_t *v = d->data[i];
+            for (int64_t k = 0; k < count; k++)
+                v[k] = (int32_t)rt_rng_below(r, (uint64_t)t->index_range);
+            continue;
+        }
         float *x = d->data[i];
-        for (int64_t k = 0; k < d->n * d->layouts[i].sample; k++)
+        for (int64_t k = 0; k < count; k++)
             x[k] = (float)rt_rng_normal(r);
     }
     return 0;

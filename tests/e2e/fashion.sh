@@ -43,6 +43,9 @@ sed 's/^loss .*/loss   focal_loss(logits, label, gamma = 2.0) + 1e-4 * l2(h1.W)/
 grep -q focal_loss focal.mdl || fail "could not edit the loss line"
 "$mdlc" focal.mdl -o focal || fail "mdlc focal"
 ./focal gradcheck --data "$train" --max-elems 24 > fgrad.log || { cat fgrad.log; fail "focal gradcheck"; }
+# Without data, as examples/README.md says to run it: random images, and
+# labels drawn from [0, 10) because the model feeds them to one_hot.
+./focal gradcheck --max-elems 24 > frand.log 2>&1 || { cat frand.log; fail "focal gradcheck on random inputs"; }
 ./focal train --data "$train" --epochs 1 --save focal.ckpt > ftrain.log || fail "focal train"
 ./focal eval --load focal.ckpt --data "$test" > feval.log || fail "focal eval"
 acc=$(acc_of feval.log)

@@ -167,10 +167,10 @@ static const rt_param params[] = {
     {.t = {"b", RT_F32, 1, {K}, 0, OFF_B}, .init = RT_INIT_ZEROS, .trainable = 1, .grad_offset = OFF_GRAD_B},
 };
 
-static const rt_tensor inputs[] = {{"image", RT_F32, 3, {MAX_BATCH, 2, 2}, 1, OFF_IMAGE, -1}};
-static const rt_tensor targets[] = {{"label", RT_I32, 1, {MAX_BATCH}, 1, OFF_LABEL, -1}};
-static const rt_tensor outputs[] = {{"probs", RT_F32, 2, {MAX_BATCH, K}, 1, OFF_PROBS, -1}};
-static const rt_tensor metrics[] = {{"acc", RT_F32, 0, {0}, 0, OFF_ACC, -1}};
+static const rt_tensor inputs[] = {{"image", RT_F32, 3, {MAX_BATCH, 2, 2}, 1, OFF_IMAGE, -1, 0}};
+static const rt_tensor targets[] = {{"label", RT_I32, 1, {MAX_BATCH}, 1, OFF_LABEL, -1, 0}};
+static const rt_tensor outputs[] = {{"probs", RT_F32, 2, {MAX_BATCH, K}, 1, OFF_PROBS, -1, 0}};
+static const rt_tensor metrics[] = {{"acc", RT_F32, 0, {0}, 0, OFF_ACC, -1, 0}};
 static const rt_hyper hypers[] = {{"lr", 2, OFF_LR, -1}, {"training", 0, OFF_TRAINING, -1}, {"step", 0, OFF_STEP, -1}};
 
 #if defined(FAKE_SCHEDULE_STEP)
@@ -207,7 +207,7 @@ const rt_model mdl_model = {
     .n_metrics = 1,
     .metrics = metrics,
     .has_loss = 1,
-    .loss = {"loss", RT_F32, 0, {0}, 0, OFF_LOSS, -1},
+    .loss = {"loss", RT_F32, 0, {0}, 0, OFF_LOSS, -1, 0},
     .n_hypers = 3,
     .hypers = hypers,
     .predict_step = predict_step,

@@ -189,7 +189,7 @@ static void grad_step_f64(char *a, int64_t batch) {
 #endif
 
 static const rt_param params[] = {
-    {.t = {"w", RT_F32, 1, {2}, 0, OFF_W, OFF64_W},
+    {.t = {"w", RT_F32, 1, {2}, 0, OFF_W, OFF64_W, 0},
      .init = RT_INIT_NORMAL,
      .init_a = 0,
      .init_b = 0.01,
@@ -198,22 +198,22 @@ static const rt_param params[] = {
      .trainable = 1,
      .grad_offset = OFF_GRAD_W,
      .grad_offset_f64 = OFF64_GRAD_W},
-    {.t = {"b", RT_F32, 0, {0}, 0, OFF_B, OFF64_B},
+    {.t = {"b", RT_F32, 0, {0}, 0, OFF_B, OFF64_B, 0},
      .init = RT_INIT_ZEROS,
      .trainable = 1,
      .grad_offset = OFF_GRAD_B,
      .grad_offset_f64 = OFF64_GRAD_B},
-    {.t = {"opt.step", RT_I32, 0, {0}, 0, OFF_STEP, -1},
+    {.t = {"opt.step", RT_I32, 0, {0}, 0, OFF_STEP, -1, 0},
      .init = RT_INIT_NONE,
      .trainable = 0,
      .grad_offset = -1,
      .grad_offset_f64 = -1},
 };
 
-static const rt_tensor inputs[] = {{"x", RT_F32, 2, {MAX_BATCH, 2}, 1, OFF_X, OFF64_X}};
-static const rt_tensor targets[] = {{"y", RT_F32, 1, {MAX_BATCH}, 1, OFF_Y, OFF64_Y}};
-static const rt_tensor outputs[] = {{"pred", RT_F32, 1, {MAX_BATCH}, 1, OFF_PRED, OFF64_PRED}};
-static const rt_tensor metrics[] = {{"mae", RT_F32, 0, {0}, 0, OFF_MAE, OFF64_MAE}};
+static const rt_tensor inputs[] = {{"x", RT_F32, 2, {MAX_BATCH, 2}, 1, OFF_X, OFF64_X, 0}};
+static const rt_tensor targets[] = {{"y", RT_F32, 1, {MAX_BATCH}, 1, OFF_Y, OFF64_Y, 0}};
+static const rt_tensor outputs[] = {{"pred", RT_F32, 1, {MAX_BATCH}, 1, OFF_PRED, OFF64_PRED, 0}};
+static const rt_tensor metrics[] = {{"mae", RT_F32, 0, {0}, 0, OFF_MAE, OFF64_MAE, 0}};
 static const rt_hyper hypers[] = {{"lr", 0.05, OFF_LR, OFF64_LR}};
 
 const rt_model mdl_model = {
@@ -232,7 +232,7 @@ const rt_model mdl_model = {
     .n_metrics = 1,
     .metrics = metrics,
     .has_loss = 1,
-    .loss = {"loss", RT_F32, 0, {0}, 0, OFF_LOSS, OFF64_LOSS},
+    .loss = {"loss", RT_F32, 0, {0}, 0, OFF_LOSS, OFF64_LOSS, 0},
     .n_hypers = 1,
     .hypers = hypers,
     .predict_step = predict_step,

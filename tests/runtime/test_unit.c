@@ -55,8 +55,8 @@ static const rt_param test_params[] = {
     {.t = {"m.W", RT_F32, 2, {3, 2}, 0, 32}, .grad_offset = -1},
     {.t = {"t", RT_I32, 0, {0}, 0, 56}, .grad_offset = -1},
 };
-static const rt_tensor test_inputs[] = {{"x", RT_F32, 2, {MAXB, 3}, 1, 64, -1}};
-static const rt_tensor test_targets[] = {{"label", RT_I32, 1, {MAXB}, 1, 112, -1}};
+static const rt_tensor test_inputs[] = {{"x", RT_F32, 2, {MAXB, 3}, 1, 64, -1, 0}};
+static const rt_tensor test_targets[] = {{"label", RT_I32, 1, {MAXB}, 1, 112, -1, 0}};
 
 static const rt_model test_model = {
     .name = "classifier",
@@ -569,7 +569,7 @@ static void test_schedules(void) {
 
 static void test_layout(void) {
     /* s: f32[2, B, 3] -- the batch dimension in the middle. */
-    static const rt_tensor s = {"s", RT_F32, 3, {2, MAXB, 3}, 2, 0, -1};
+    static const rt_tensor s = {"s", RT_F32, 3, {2, MAXB, 3}, 2, 0, -1, 0};
     rt_layout l = rt_layout_of(&s);
     CHECK(l.has_batch && l.outer == 2 && l.inner == 3 && l.sample == 6);
     char buf[64];
