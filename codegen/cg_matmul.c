@@ -640,7 +640,23 @@ static LLVMValueRef blocked_pays(cg_kernel *k, const matmul *mm) {
 
 void cg_call_sgemm(cg_kernel *k, LLVMValueRef *args) {
     LLVMValueRef fn = gemm_function(k);
-    LLVMBuildCall2(k->b, LLVMGlobalGetValueType(fn), fn, args, CG_SGEMM_ARGS, "");
+    if (!k->parallel) {
+        LLVMBuildCall2(k->b, LLVMGlobalGetValueType(fn), fn, args, CG_SGEMM_ARGS, "");
+        return;
+    }
+    /* void mdl_rt_sgemm(ptr fn, <the same arguments>) (runtime/rt_pool.c) */
+    LLVMValueRef rt = LLVMGetNamedFunction(k->mod, "mdl_rt_sgemm");
+    if (!rt) {
+        LLVMTypeRef params[CG_SGEMM_ARGS + 1] = {k->t.ptr, k->t.ptr, k->t.ptr, k->t.ptr};
+        for (int i = 4; i < CG_SGEMM_ARGS + 1; i++)
+            params[i] = k->t.i64;
+        rt = LLVMAddFunction(k->mod, "mdl_rt_sgemm", LLVMFunctionType(k->t.void_, params, CG_SGEMM_ARGS + 1, 0));
+        add_attribute(k, rt, "nounwind");
+    }
+    LLVMValueRef all[CG_SGEMM_ARGS + 1] = {fn};
+    for (int i = 0; i < CG_SGEMM_ARGS; i++)
+        all[i + 1] = args[i];
+    LLVMBuildCall2(k->b, LLVMGlobalGetValueType(rt), rt, all, CG_SGEMM_ARGS + 1, "");
 }
 
 static void call_gemm(cg_kernel *k, const matmul *mm) {

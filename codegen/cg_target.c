@@ -150,7 +150,7 @@ static int add_f64_variant(LLVMContextRef ctx, LLVMTargetMachineRef tm, LLVMModu
     mem_plan plan64;
     if (cg_plan_f64(g, es, &es64, &plan64))
         return -1;
-    LLVMModuleRef mod64 = cg_build_module(ctx, g, &es64, &plan64, 1);
+    LLVMModuleRef mod64 = cg_build_module(ctx, g, &es64, &plan64, 1, 0);
     mp_plan_free(&plan64);
     if (!mod64)
         return -1;
@@ -169,7 +169,7 @@ static int add_f64_variant(LLVMContextRef ctx, LLVMTargetMachineRef tm, LLVMModu
 
 LLVMModuleRef cg_build_optimised(LLVMContextRef ctx, LLVMTargetMachineRef tm, const ir_graph *g, const entries *es,
                                  const mem_plan *plan, const cg_options *opt) {
-    LLVMModuleRef mod = cg_build_module(ctx, g, es, plan, 0);
+    LLVMModuleRef mod = cg_build_module(ctx, g, es, plan, 0, opt->parallel);
     if (!mod)
         return NULL;
     cg_set_target(mod, tm);

@@ -25,6 +25,10 @@ typedef struct cg_options {
     FILE *emit_llvm;      /* if set: the optimised module as text */
     FILE *emit_asm;       /* if set: the assembly */
     const char *obj_path; /* if set: write the object file here */
+    int parallel;         /* large matrix products call mdl_rt_sgemm of the
+                             runtime (mdlrt.h), which splits them over its
+                             threads; 0: they call the generated GEMM
+                             directly (the JIT: no runtime there) */
     int f64_entries;      /* also eval_step_f64 and grad_step_f64: the same
                              graph with every f32 tensor a double, in their
                              own arena (for gradcheck, runtime/mdlrt.h) */

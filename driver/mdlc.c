@@ -411,6 +411,7 @@ static int compile_graph(const options *o, ir_graph *g) {
             co.cpu = o->cpu;
             co.features = o->cpu ? "" : NULL; /* a named CPU brings its own features */
             co.f64_entries = !o->no_f64;
+            co.parallel = 1; /* the executable links the runtime, which has mdl_rt_sgemm */
             FILE *emit = NULL;
             if (o->emit == EMIT_LLVM || o->emit == EMIT_ASM) {
                 emit = open_emit(o);

@@ -161,4 +161,14 @@ typedef struct rt_model {
 /* Defined by the code mdlc generates. */
 extern const rt_model mdl_model;
 
+/* Called by the generated code for a large matrix product: runs fn (the
+ * generated GEMM, C (+)= A B with the strides documented in
+ * codegen/cg_internal.h) on pieces of C, split over the runtime's threads
+ * (rt_pool.c); the result is the same bit for bit as fn on one thread. */
+typedef void (*rt_sgemm_fn)(float *c, const float *a, const float *b, int64_t m, int64_t n, int64_t k,
+                            int64_t a_row, int64_t a_col, int64_t b_row, int64_t b_col, int64_t ldc,
+                            int64_t accumulate);
+void mdl_rt_sgemm(rt_sgemm_fn fn, float *c, const float *a, const float *b, int64_t m, int64_t n, int64_t k,
+                  int64_t a_row, int64_t a_col, int64_t b_row, int64_t b_col, int64_t ldc, int64_t accumulate);
+
 #endif

@@ -66,6 +66,8 @@ static const option options[] = {
     {"--no-shuffle", NULL, OPT_FLAG, FIELD(no_shuffle), NONE, CMD_TRAIN,
      "take the samples in file order every epoch (to replay another framework's run)"},
     {"--quiet", NULL, OPT_FLAG, FIELD(quiet), NONE, CMD_TRAIN, "print nothing but errors"},
+    {"--threads", "N", OPT_COUNT, FIELD(threads), NONE, CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_GRADCHECK,
+     "threads for large matrix products (default: $MDL_THREADS, else one per CPU; results do not depend on it)"},
     {"--eps", "X", OPT_REAL_POS, FIELD(eps), FIELD(has_eps), CMD_GRADCHECK,
      "finite-difference step, relative: h = X * max(1, |w|) (default 1e-6 in float64, 4e-3 in float32)"},
     {"--tol", "X", OPT_REAL_POS, FIELD(tol), FIELD(has_tol), CMD_GRADCHECK,
@@ -301,6 +303,7 @@ static int run_command(const rt_model *m, const command *c, int argc, char **arg
     int rc = parse_options(m, c, argc, argv, 2, &o);
     if (rc >= 0)
         return rc;
+    rt_set_threads(o.threads ? (int)o.threads : rt_default_threads());
     rc = c->run(m, &o);
     if (fflush(stdout) != 0 || ferror(stdout)) {
         rt_error("cannot write to standard output");

@@ -242,12 +242,18 @@ typedef struct rt_opts {
     int64_t epochs, batch, log_every, max_elems; /* 0: not given */
     double lr, eps, tol, val_split;
     int has_lr, has_eps, has_tol, has_seed, has_val_split, quiet, no_shuffle;
+    int64_t threads; /* 0: not given */
     uint64_t seed;
     int n_hyper_sets;
     rt_hyper_set hyper_sets[16];
 } rt_opts;
 
 int rt_main(const rt_model *m, int argc, char **argv);
+
+/* rt_pool.c: how many threads large matrix products use (1 until set);
+ * the default is MDL_THREADS, else one per CPU (at most 8). */
+void rt_set_threads(int n);
+int rt_default_threads(void);
 
 /*
  * rt_train.c

@@ -34,6 +34,14 @@ cat eval.log
 acc=$(acc_of eval.log)
 awk -v a="$acc" 'BEGIN { exit !(a >= 0.75) }' || fail "MLP test accuracy $acc < 0.75"
 ./mlp predict --load mlp.ckpt --input test-images.idx > probs.csv || fail "mlp predict"
+# The matrix products split over threads (runtime/rt_pool.c) give the same
+# result bit for bit whatever the thread count.
+for t in 1 3; do
+    ./mlp train --data "$train" --epochs 1 --threads $t --save threads$t.ckpt > /dev/null || fail "train --threads $t"
+done
+MDL_THREADS=2 ./mlp train --data "$train" --epochs 1 --save threads2.ckpt > /dev/null || fail "MDL_THREADS=2 train"
+cmp -s threads1.ckpt threads3.ckpt || fail "--threads 1 and --threads 3 train differently"
+cmp -s threads1.ckpt threads2.ckpt || fail "MDL_THREADS=2 trains differently"
 [ "$(wc -l < probs.csv)" -eq 1001 ] || fail "predict wrote $(wc -l < probs.csv) lines, expected 1001"
 
 # A user's own loss and a penalty on one layer, by editing the file: the

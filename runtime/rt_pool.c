@@ -1,0 +1,185 @@
+/*
+ * rt_pool.c - the worker threads behind the generated code's large matrix
+ * products.
+ *
+ * Kernels call mdl_rt_sgemm (mdlrt.h) with the generated @mdl.sgemm and
+ * its arguments.  A product worth splitting is cut into pieces along N
+ * (whole 16-column strips) or, when N is small, along M (whole 6-row
+ * strips); each C element is still computed by one call, with the same
+ * k order, so results are bit for bit those of one thread whatever the
+ * thread count.  Pieces are taken from a shared counter by the calling
+ * thread and the workers alike, so a worker whose CPU the host has taken
+ * away delays nothing: the caller takes its pieces.  There are twice as
+ * many pieces as threads for that reason.
+ *
+ * Workers spin for a while on the job generation after each job (training
+ * calls products back to back; waking a sleeping thread costs ~100 us on
+ * these VMs), then sleep on a condition variable.  The pool starts on the
+ * first product worth splitting, with rt_threads - 1 workers; rt_threads
+ * is 1 until rt_set_threads is called (the command line does, from
+ * --threads or MDL_THREADS, default one per CPU).
+ */
+#include "rt_internal.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+/* Products smaller than this many multiply-adds run on the calling
+ * thread: below it the split costs more than it gains. */
+#define SPLIT_MIN_WORK (1 << 18)
+#define MAX_THREADS 64
+#define SPIN_ROUNDS 20000
+#define STACK_BYTES (8u << 20) /* @mdl.sgemm puts up to ~0.5 MiB on the stack */
+
+typedef struct gemm_args {
+    rt_sgemm_fn fn;
+    float *c;
+    const float *a, *b;
+    int64_t m, n, k, a_row, a_col, b_row, b_col, ldc, acc;
+    int by_columns;
+    int64_t step; /* columns or rows per piece */
+} gemm_args;
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    int threads;  /* wanted, including the caller */
+    int started;  /* workers running */
+    atomic_int sleepers;
+    /* The job's generation (high 32 bits) and its next unclaimed piece (low
+     * 32): a claim is one compare-and-swap, so a thread still holding the
+     * last job's ticket can never take a piece of the next job by mistake. */
+    atomic_ullong ticket;
+    gemm_args job;
+    int64_t pieces;
+    atomic_llong done;
+} pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER, .threads = 1};
+
+static unsigned generation_of(unsigned long long ticket) { return (unsigned)(ticket >> 32); }
+
+static void run_piece(const gemm_args *g, int64_t p) {
+    int64_t from = p * g->step;
+    if (g->by_columns) {
+        int64_t n = g->n - from < g->step ? g->n - from : g->step;
+        g->fn(g->c + from, g->a, g->b + from * g->b_col, g->m, n, g->k, g->a_row, g->a_col, g->b_row, g->b_col,
+              g->ldc, g->acc);
+    } else {
+        int64_t m = g->m - from < g->step ? g->m - from : g->step;
+        g->fn(g->c + from * g->ldc, g->a + from * g->a_row, g->b, m, g->n, g->k, g->a_row, g->a_col, g->b_row,
+              g->b_col, g->ldc, g->acc);
+    }
+}
+
+/* Takes pieces of job `gen` until none is left (or another job began). */
+static void take_pieces(unsigned gen) {
+    for (;;) {
+        unsigned long long t = atomic_load(&pool.ticket);
+        if (generation_of(t) != gen || (int64_t)(t & 0xffffffffu) >= pool.pieces)
+            return;
+        if (!atomic_compare_exchange_weak(&pool.ticket, &t, t + 1))
+            continue;
+        run_piece(&pool.job, (int64_t)(t & 0xffffffffu));
+        atomic_fetch_add(&pool.done, 1);
+    }
+}
+
+static void *worker(void *arg) {
+    (void)arg;
+    unsigned seen = generation_of(atomic_load(&pool.ticket));
+    for (;;) {
+        int spins = 0;
+        while (generation_of(atomic_load(&pool.ticket)) == seen && spins < SPIN_ROUNDS) {
+            spins++;
+            __builtin_ia32_pause();
+        }
+        if (generation_of(atomic_load(&pool.ticket)) == seen) {
+            pthread_mutex_lock(&pool.lock);
+            atomic_fetch_add(&pool.sleepers, 1);
+            while (generation_of(atomic_load(&pool.ticket)) == seen)
+                pthread_cond_wait(&pool.wake, &pool.lock);
+            atomic_fetch_sub(&pool.sleepers, 1);
+            pthread_mutex_unlock(&pool.lock);
+        }
+        seen = generation_of(atomic_load(&pool.ticket));
+        take_pieces(seen);
+    }
+    return NULL;
+}
+
+/* Starts workers up to threads - 1; returns how many run. */
+static int start_workers(void) {
+    pthread_mutex_lock(&pool.lock);
+    while (pool.started < pool.threads - 1) {
+        pthread_attr_t attr;
+        pthread_t t;
+        pthread_attr_init(&attr);
+        pthread_attr_setstacksize(&attr, STACK_BYTES);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        int rc = pthread_create(&t, &attr, worker, NULL);
+        pthread_attr_destroy(&attr);
+        if (rc != 0)
+            break; /* fewer workers: the caller takes more pieces */
+        pool.started++;
+    }
+    int started = pool.started;
+    pthread_mutex_unlock(&pool.lock);
+    return started;
+}
+
+void rt_set_threads(int n) { pool.threads = n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : n; }
+
+int rt_default_threads(void) {
+    const char *env = getenv("MDL_THREADS");
+    if (env && *env) {
+        char *end;
+        long n = strtol(env, &end, 10);
+        if (!*end && n >= 1)
+            return n > MAX_THREADS ? MAX_THREADS : (int)n;
+    }
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    return cpus < 1 ? 1 : cpus > 8 ? 8 : (int)cpus;
+}
+
+void mdl_rt_sgemm(rt_sgemm_fn fn, float *c, const float *a, const float *b, int64_t m, int64_t n, int64_t k,
+                  int64_t a_row, int64_t a_col, int64_t b_row, int64_t b_col, int64_t ldc, int64_t acc) {
+    int threads = pool.threads;
+    if (threads <= 1 || m * n * k < SPLIT_MIN_WORK || (n < 32 && m < 12) || start_workers() == 0) {
+        fn(c, a, b, m, n, k, a_row, a_col, b_row, b_col, ldc, acc);
+        return;
+    }
+    threads = pool.started + 1;
+    gemm_args *g = &pool.job;
+    /* Along N in whole 16-column strips if there are enough of them,
+     * else along M in 6-row strips. */
+    int64_t strips_n = (n + 15) / 16, strips_m = (m + 5) / 6;
+    int64_t want = 2 * threads;
+    g->by_columns = strips_n >= want || strips_n >= strips_m;
+    int64_t strips = g->by_columns ? strips_n : strips_m, unit = g->by_columns ? 16 : 6;
+    int64_t per = (strips + want - 1) / want;
+    g->step = per * unit;
+    g->fn = fn;
+    g->c = c;
+    g->a = a;
+    g->b = b;
+    g->m = m, g->n = n, g->k = k;
+    g->a_row = a_row, g->a_col = a_col, g->b_row = b_row, g->b_col = b_col, g->ldc = ldc, g->acc = acc;
+    int64_t total = g->by_columns ? n : m;
+    pool.pieces = (total + g->step - 1) / g->step;
+    /* Everything a worker reads is written before the new ticket is
+     * published (sequentially consistent atomics order it). */
+    atomic_store(&pool.done, 0);
+    unsigned gen = generation_of(atomic_load(&pool.ticket)) + 1;
+    atomic_store(&pool.ticket, (unsigned long long)gen << 32);
+    if (atomic_load(&pool.sleepers) > 0) {
+        /* under the lock: a worker between its check and its wait would
+         * otherwise miss the broadcast */
+        pthread_mutex_lock(&pool.lock);
+        pthread_cond_broadcast(&pool.wake);
+        pthread_mutex_unlock(&pool.lock);
+    }
+    take_pieces(gen);
+    while (atomic_load(&pool.done) < pool.pieces)
+        __builtin_ia32_pause();
+}
