@@ -8,15 +8,21 @@
 W1: full-batch linear regression, SGD lr 0.03, 1000 steps.  W2: the
 784-256-128-10 ReLU MLP, softmax cross-entropy, Adam 1e-3, batch 64, one
 epoch over the first N images.  W4: examples/fashion_cnn.mdl's CNN, the
-same recipe.  Threads: torch's default (all cores).
+same recipe.  Threads: $TORCH_THREADS if set, else torch's default (1 on
+Debian's build).
 """
 import gzip
 import struct
 import sys
 import time
 
+import os
+
 import numpy as np
 import torch
+
+if os.environ.get("TORCH_THREADS"):
+    torch.set_num_threads(int(os.environ["TORCH_THREADS"]))
 
 
 def idx(path):

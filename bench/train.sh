@@ -5,10 +5,13 @@
 # N images (W4: N / 4).
 # The two sides alternate, REPEAT times each, and the medians are compared,
 # so both see the same (noisy, shared) machine.
-#   sh bench/train.sh [N_IMAGES [REPEAT]]     (from the repository root,
+# Both sides use THREADS threads (default 1): mdl --threads, PyTorch
+# torch.set_num_threads (with OMP_WAIT_POLICY=PASSIVE, see shared/FACTS.md).
+#   sh bench/train.sh [N_IMAGES [REPEAT [THREADS]]]   (from the repository root,
 #   after building into build/; needs python3-torch and dataset-fashion-mnist)
 set -eu
-n=${1:-20000} repeat=${2:-3}
+n=${1:-20000} repeat=${2:-3} threads=${3:-1}
+export MDL_THREADS=$threads TORCH_THREADS=$threads OMP_WAIT_POLICY=PASSIVE
 MDLC=${MDLC:-build/mdlc}
 D=${DATA:-/usr/share/datasets/fashion-mnist}
 PY=${PYTHON:-/usr/bin/python3}
@@ -43,7 +46,7 @@ done
 m1=$(median < "$work/w1.mdl") t1=$(median < "$work/w1.torch")
 m2=$(median < "$work/w2.mdl") t2=$(median < "$work/w2.torch")
 m4=$(median < "$work/w4.mdl") t4=$(median < "$work/w4.torch")
-printf '%-34s %12s %12s %8s\n' workload mdl pytorch ratio
+printf '%-34s %12s %12s %8s\n' "workload ($threads thread(s) each)" mdl pytorch ratio
 printf '%-34s %12.1f %12.1f %7.1fx\n' "W1 us/step (lower is better)" "$m1" "$t1" "$(echo "$t1 / $m1" | bc -l)"
 printf '%-34s %12.0f %12.0f %7.2fx\n' "W2 train samples/s ($n images)" "$m2" "$t2" "$(echo "$m2 / $t2" | bc -l)"
 printf '%-34s %12.0f %12.0f %7.2fx\n' "W4 train samples/s ($n4 images)" "$m4" "$t4" "$(echo "$m4 / $t4" | bc -l)"
