@@ -23,6 +23,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -45,7 +46,7 @@ typedef struct gemm_args {
 static struct {
     pthread_mutex_t lock;
     pthread_cond_t wake;
-    int threads;  /* wanted, including the caller */
+    atomic_int threads; /* wanted, including the caller */
     int started;  /* workers running */
     atomic_int sleepers;
     /* The job's generation (high 32 bits) and its next unclaimed piece (low
@@ -86,7 +87,7 @@ static void take_pieces(unsigned gen) {
 }
 
 static void *worker(void *arg) {
-    (void)arg;
+    int index = (int)(intptr_t)arg; /* 0 .. started-1 */
     unsigned seen = generation_of(atomic_load(&pool.ticket));
     for (;;) {
         int spins = 0;
@@ -103,7 +104,8 @@ static void *worker(void *arg) {
             pthread_mutex_unlock(&pool.lock);
         }
         seen = generation_of(atomic_load(&pool.ticket));
-        take_pieces(seen);
+        if (index < atomic_load(&pool.threads) - 1) /* fewer threads wanted since it started */
+            take_pieces(seen);
     }
     return NULL;
 }
@@ -111,13 +113,13 @@ static void *worker(void *arg) {
 /* Starts workers up to threads - 1; returns how many run. */
 static int start_workers(void) {
     pthread_mutex_lock(&pool.lock);
-    while (pool.started < pool.threads - 1) {
+    while (pool.started < atomic_load(&pool.threads) - 1) {
         pthread_attr_t attr;
         pthread_t t;
         pthread_attr_init(&attr);
         pthread_attr_setstacksize(&attr, STACK_BYTES);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        int rc = pthread_create(&t, &attr, worker, NULL);
+        int rc = pthread_create(&t, &attr, worker, (void *)(intptr_t)pool.started);
         pthread_attr_destroy(&attr);
         if (rc != 0)
             break; /* fewer workers: the caller takes more pieces */
@@ -128,7 +130,7 @@ static int start_workers(void) {
     return started;
 }
 
-void rt_set_threads(int n) { pool.threads = n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : n; }
+void rt_set_threads(int n) { atomic_store(&pool.threads, n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : n); }
 
 int rt_default_threads(void) {
     const char *env = getenv("MDL_THREADS");
@@ -144,12 +146,12 @@ int rt_default_threads(void) {
 
 void mdl_rt_sgemm(rt_sgemm_fn fn, float *c, const float *a, const float *b, int64_t m, int64_t n, int64_t k,
                   int64_t a_row, int64_t a_col, int64_t b_row, int64_t b_col, int64_t ldc, int64_t acc) {
-    int threads = pool.threads;
+    int threads = atomic_load(&pool.threads);
     if (threads <= 1 || m * n * k < SPLIT_MIN_WORK || (n < 32 && m < 12) || start_workers() == 0) {
         fn(c, a, b, m, n, k, a_row, a_col, b_row, b_col, ldc, acc);
         return;
     }
-    threads = pool.started + 1;
+    threads = pool.started + 1 < threads ? pool.started + 1 : threads;
     gemm_args *g = &pool.job;
     /* Along N in whole 16-column strips if there are enough of them,
      * else along M in 6-row strips. */

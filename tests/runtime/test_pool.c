@@ -1,0 +1,88 @@
+/*
+ * test_pool.c - mdl_rt_sgemm (runtime/rt_pool.c): split over 1 to 4
+ * threads, a matrix product must write exactly what one call writes, bit
+ * for bit, and nothing outside C; products worth splitting must actually
+ * be split; and the pool must survive many jobs back to back, with pauses
+ * that let the workers fall asleep in between.
+ */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "rt_internal.h"
+
+static atomic_int calls;
+
+/* C (+)= A B in plain loops, k innermost and in order: the same sum for
+ * an element however C is cut into pieces. */
+static void ref_gemm(float *c, const float *a, const float *b, int64_t m, int64_t n, int64_t k, int64_t a_row,
+                     int64_t a_col, int64_t b_row, int64_t b_col, int64_t ldc, int64_t acc) {
+    atomic_fetch_add(&calls, 1);
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            float s = acc ? c[i * ldc + j] : 0.0f;
+            for (int64_t p = 0; p < k; p++)
+                s += a[i * a_row + p * a_col] * b[p * b_row + j * b_col];
+            c[i * ldc + j] = s;
+        }
+}
+
+static uint64_t state = 88172645463325252ull;
+static uint64_t next_random(void) {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return state;
+}
+static int64_t below(int64_t n) { return (int64_t)(next_random() % (uint64_t)n); }
+static float value(void) { return (float)below(2001) / 1000.0f - 1.0f; }
+
+int main(void) {
+    int failures = 0, split = 0;
+    for (int iter = 0; iter < 400 && failures < 5; iter++) {
+        int threads = 1 + iter % 4;
+        rt_set_threads(threads);
+        int64_t m = 1 + below(iter % 3 == 0 ? 8 : 140), n = 1 + below(iter % 5 == 0 ? 20 : 200), k = 1 + below(80);
+        int ta = (int)below(2), tb = (int)below(2), acc = (int)below(2);
+        int64_t ldc = n + below(3);
+        float *a = malloc(sizeof(float) * (size_t)(m * k)), *b = malloc(sizeof(float) * (size_t)(k * n));
+        float *c1 = malloc(sizeof(float) * (size_t)(m * ldc)), *c2 = malloc(sizeof(float) * (size_t)(m * ldc));
+        for (int64_t i = 0; i < m * k; i++)
+            a[i] = value();
+        for (int64_t i = 0; i < k * n; i++)
+            b[i] = value();
+        for (int64_t i = 0; i < m * ldc; i++)
+            c1[i] = c2[i] = (i % ldc) < n ? value() : 12345.0f; /* the gap past n must stay */
+        int64_t a_row = ta ? 1 : k, a_col = ta ? m : 1, b_row = tb ? 1 : n, b_col = tb ? k : 1;
+        ref_gemm(c1, a, b, m, n, k, a_row, a_col, b_row, b_col, ldc, acc);
+        atomic_store(&calls, 0);
+        mdl_rt_sgemm(ref_gemm, c2, a, b, m, n, k, a_row, a_col, b_row, b_col, ldc, acc);
+        int pieces = atomic_load(&calls);
+        if (memcmp(c1, c2, sizeof(float) * (size_t)(m * ldc)) != 0) {
+            printf("FAIL: %lld x %lld x %lld (ta %d tb %d acc %d ldc %lld) on %d threads differs from one call\n",
+                   (long long)m, (long long)n, (long long)k, ta, tb, acc, (long long)ldc, threads);
+            failures++;
+        }
+        if (threads > 1 && m * n * k >= (1 << 18) && (n >= 32 || m >= 12))
+            split += pieces > 1;
+        if (threads == 1 && pieces != 1) {
+            printf("FAIL: one thread, but the product was cut into %d pieces\n", pieces);
+            failures++;
+        }
+        free(a), free(b), free(c1), free(c2);
+        if (iter % 97 == 0) { /* let the workers go to sleep, then wake them */
+            struct timespec pause = {0, 20 * 1000 * 1000};
+            nanosleep(&pause, NULL);
+        }
+    }
+    if (split == 0) {
+        printf("FAIL: no product large enough was split over threads\n");
+        failures++;
+    }
+    if (failures)
+        return 1;
+    printf("pool: 400 products on 1-4 threads equal one call bit for bit (%d split)\n", split);
+    return 0;
+}
