@@ -45,6 +45,7 @@ typedef struct cg_kernel {
     cg_types t;
     int f64;                       /* the f64 variant: t.real is double */
     int parallel;                  /* matrix products through mdl_rt_sgemm */
+    int avx512;                    /* the GEMM micro-tile may use 16-wide vectors */
     LLVMValueRef fn;
     LLVMBasicBlockRef entry_block; /* where allocas go */
     LLVMValueRef batch;            /* i64: the run-time batch size */
@@ -56,15 +57,19 @@ typedef struct cg_kernel {
 
 /* ------------------------------------------------------------ cg_module.c */
 
-/* Builds the whole module (kernels and entry points) in `ctx`.  With
- * parallel set, large matrix products call the runtime's mdl_rt_sgemm,
- * which may split them over threads (cg_options.parallel).  Returns NULL
- * after printing an error.  With f64 set it builds the f64 variant instead:
+/* Builds the whole module (kernels and entry points) in `ctx`.  Flags:
+ * CG_BUILD_PARALLEL, large matrix products call the runtime's
+ * mdl_rt_sgemm, which may split them over threads (cg_options.parallel);
+ * CG_BUILD_AVX512, the GEMM uses 16-wide vectors; CG_BUILD_F64, see below.  Returns NULL
+ * after printing an error.  With CG_BUILD_F64 it builds the f64 variant:
  * every f32 tensor a double, kernels named n<id>.<op>[.<variant>].f64 and
  * entries <name>_f64, for the entries present in es, laid out by `plan`
  * (one from cg_plan_f64). */
 LLVMModuleRef cg_build_module(LLVMContextRef ctx, const ir_graph *g, const entries *es, const mem_plan *plan,
-                              int f64, int parallel);
+                              unsigned flags);
+enum { CG_BUILD_F64 = 1, CG_BUILD_PARALLEL = 2, CG_BUILD_AVX512 = 4 };
+/* The flags for the target machine's vector width and opt->parallel. */
+unsigned cg_build_flags(LLVMTargetMachineRef tm, const cg_options *opt);
 
 /* The entries and plan of the f64 variant: eval and grad only (a shallow
  * copy of es: it shares es's arrays, free only the plan), every f32 element

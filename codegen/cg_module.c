@@ -45,7 +45,7 @@ typedef struct cg_module {
     LLVMModuleRef mod;
     cg_types t;
     int f64; /* the f64 variant */
-    int parallel;
+    int parallel, avx512;
     const ir_graph *g;
     const entries *es;
     const mem_plan *plan;
@@ -259,6 +259,7 @@ static void kernel_init(cg_module *m, cg_kernel *k, int node) {
     k->t = m->t;
     k->f64 = m->f64;
     k->parallel = m->parallel;
+    k->avx512 = m->avx512;
     k->g = m->g;
     k->node = &m->g->nodes[node];
 }
@@ -438,13 +439,14 @@ int cg_plan_f64(const ir_graph *g, const entries *es, entries *es64, mem_plan *p
 }
 
 LLVMModuleRef cg_build_module(LLVMContextRef ctx, const ir_graph *g, const entries *es, const mem_plan *plan,
-                              int f64, int parallel) {
+                              unsigned flags) {
     cg_module m;
     m.ctx = ctx;
     m.mod = LLVMModuleCreateWithNameInContext(g->model_name ? g->model_name : "mdl", ctx);
-    m.t = make_types(ctx, f64);
-    m.f64 = f64;
-    m.parallel = parallel;
+    m.t = make_types(ctx, !!(flags & CG_BUILD_F64));
+    m.f64 = !!(flags & CG_BUILD_F64);
+    m.parallel = !!(flags & CG_BUILD_PARALLEL);
+    m.avx512 = !!(flags & CG_BUILD_AVX512);
     m.g = g;
     m.es = es;
     m.plan = plan;

@@ -187,7 +187,7 @@ int cg_compile_parts(const ir_graph *g, const entries *es, const mem_plan *plan,
     /* f32 in up to 2 parts per thread, f64 in up to 1: parts of about
      * equal cost, and a few more of them than threads so that the last
      * job to start is a short one. */
-    LLVMModuleRef mod = cg_build_module(ctx, g, es, plan, 0, opt->parallel);
+    LLVMModuleRef mod = cg_build_module(ctx, g, es, plan, cg_build_flags(tm, opt));
     if (mod) {
         n_parts[0] = jobs == 1 ? 1 : 4 * jobs;
         part_of[0] = deal(mod, &n_parts[0], 1.0, cost, &n_functions[0]);
@@ -198,7 +198,7 @@ int cg_compile_parts(const ir_graph *g, const entries *es, const mem_plan *plan,
         entries es64;
         mem_plan plan64;
         if (cg_plan_f64(g, es, &es64, &plan64) == 0) {
-            LLVMModuleRef mod64 = cg_build_module(ctx, g, &es64, &plan64, 1, 0);
+            LLVMModuleRef mod64 = cg_build_module(ctx, g, &es64, &plan64, CG_BUILD_F64);
             mp_plan_free(&plan64);
             if (mod64) {
                 n_parts[1] = jobs == 1 ? 1 : 2 * jobs;

@@ -76,6 +76,26 @@ LLVMTargetMachineRef cg_target_machine(const cg_options *opt) {
     return tm;
 }
 
+/* AVX-512F: in the target machine's features (the host's, or those given),
+ * or implied by a named CPU that has it. */
+static int has_avx512(LLVMTargetMachineRef tm) {
+    char *features = LLVMGetTargetMachineFeatureString(tm);
+    char *cpu = LLVMGetTargetMachineCPU(tm);
+    int yes = strstr(features, "+avx512f") != NULL;
+    static const char *const cpus[] = {"skylake-avx512", "cascadelake",    "cooperlake", "icelake-server",
+                                       "icelake-client", "sapphirerapids", "tigerlake",  "znver4",
+                                       "x86-64-v4",      NULL};
+    for (int i = 0; cpus[i] && !strstr(features, "-avx512f"); i++)
+        yes |= strcmp(cpu, cpus[i]) == 0;
+    LLVMDisposeMessage(features);
+    LLVMDisposeMessage(cpu);
+    return yes;
+}
+
+unsigned cg_build_flags(LLVMTargetMachineRef tm, const cg_options *opt) {
+    return (opt->parallel ? CG_BUILD_PARALLEL : 0u) | (has_avx512(tm) ? CG_BUILD_AVX512 : 0u);
+}
+
 int cg_verify(LLVMModuleRef mod) {
     char *message = NULL;
     if (LLVMVerifyModule(mod, LLVMReturnStatusAction, &message)) {
@@ -150,7 +170,7 @@ static int add_f64_variant(LLVMContextRef ctx, LLVMTargetMachineRef tm, LLVMModu
     mem_plan plan64;
     if (cg_plan_f64(g, es, &es64, &plan64))
         return -1;
-    LLVMModuleRef mod64 = cg_build_module(ctx, g, &es64, &plan64, 1, 0);
+    LLVMModuleRef mod64 = cg_build_module(ctx, g, &es64, &plan64, CG_BUILD_F64);
     mp_plan_free(&plan64);
     if (!mod64)
         return -1;
@@ -169,7 +189,7 @@ static int add_f64_variant(LLVMContextRef ctx, LLVMTargetMachineRef tm, LLVMModu
 
 LLVMModuleRef cg_build_optimised(LLVMContextRef ctx, LLVMTargetMachineRef tm, const ir_graph *g, const entries *es,
                                  const mem_plan *plan, const cg_options *opt) {
-    LLVMModuleRef mod = cg_build_module(ctx, g, es, plan, 0, opt->parallel);
+    LLVMModuleRef mod = cg_build_module(ctx, g, es, plan, cg_build_flags(tm, opt));
     if (!mod)
         return NULL;
     cg_set_target(mod, tm);
