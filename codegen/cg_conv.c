@@ -142,6 +142,11 @@ static LLVMValueRef at_f32(cg_kernel *k, LLVMValueRef base, LLVMValueRef index) 
     return LLVMBuildInBoundsGEP2(k->b, k->t.f32, base, &index, 1, "");
 }
 
+static LLVMValueRef at_ptr(cg_kernel *k, LLVMValueRef base, int i) {
+    LLVMValueRef index = cg_i64(k, i);
+    return LLVMBuildInBoundsGEP2(k->b, k->t.ptr, base, &index, 1, "");
+}
+
 /* im2col of a chunk (back = 0: col = patches of input x_in), or col2im
  * (back = 1: the kernel's output += col at the same places).  col rows are
  * `cols` floats apart. */
@@ -200,7 +205,11 @@ static void sgemm(cg_kernel *k, LLVMValueRef c, LLVMValueRef a, LLVMValueRef bm,
     cg_call_sgemm(k, args);
 }
 
-static void emit_gemm(cg_kernel *k, const conv *cv, conv_kind kind) {
+/* Samples [begin, end) (grad_weight: added into dw, which must hold the
+ * sum so far; the others write the kernel's output), in the function being
+ * written. */
+static void emit_samples(cg_kernel *k, const conv *cv, conv_kind kind, LLVMValueRef begin, LLVMValueRef end,
+                         LLVMValueRef dw) {
     int64_t ckk = patch_size(cv), ohw = cv->oh * cv->ow;
     int64_t per_chunk = CHUNK_FLOATS / (ckk * cv->ow);
     per_chunk = per_chunk < 1 ? 1 : per_chunk > cv->oh ? cv->oh : per_chunk;
@@ -209,32 +218,134 @@ static void emit_gemm(cg_kernel *k, const conv *cv, conv_kind kind) {
     /* The stack is probed page by page, as in @mdl.sgemm. */
     LLVMAddAttributeAtIndex(k->fn, LLVMAttributeFunctionIndex,
                             LLVMCreateStringAttribute(k->ctx, "probe-stack", 11, "inline-asm", 10));
-    if (kind != CONV_FORWARD)
-        zero_output(k);
-    cg_loop n = cg_loop_begin(k, cv->batch, "n");
+    cg_loop s = cg_loop_begin(k, LLVMBuildSub(k->b, end, begin, ""), "n");
+    LLVMValueRef n = cg_add(k, begin, s.index);
     cg_loop t = cg_loop_begin(k, cg_i64(k, (cv->oh + per_chunk - 1) / per_chunk), "chunk");
     LLVMValueRef i0 = cg_mul(k, t.index, cg_i64(k, per_chunk));
     LLVMValueRef rows = smin(k, cg_i64(k, per_chunk), LLVMBuildSub(k->b, cg_i64(k, cv->oh), i0, ""));
     LLVMValueRef cols = cg_mul(k, rows, cg_i64(k, cv->ow));
     /* y[n][:, chunk] (or dy): O rows of `cols`, ohw apart */
-    LLVMValueRef y_at = cg_add(k, cg_mul(k, n.index, cg_i64(k, cv->outs * ohw)), cg_mul(k, i0, cg_i64(k, cv->ow)));
+    LLVMValueRef y_at = cg_add(k, cg_mul(k, n, cg_i64(k, cv->outs * ohw)), cg_mul(k, i0, cg_i64(k, cv->ow)));
     LLVMValueRef one = cg_i64(k, 1), outs = cg_i64(k, cv->outs), q = cg_i64(k, ckk);
     switch (kind) {
     case CONV_FORWARD: /* inputs x, W */
-        patches(k, cv, 0, 0, n.index, i0, rows, cols, col);
+        patches(k, cv, 0, 0, n, i0, rows, cols, col);
         sgemm(k, at_f32(k, k->out, y_at), k->in[1], col, outs, cols, q, ckk, 1, cols, one, cg_i64(k, ohw), 0);
         break;
     case CONV_GRAD_WEIGHT: /* inputs x, dy */
-        patches(k, cv, 0, 0, n.index, i0, rows, cols, col);
-        sgemm(k, k->out, at_f32(k, k->in[1], y_at), col, outs, q, cols, ohw, 1, one, cols, q, 1);
+        patches(k, cv, 0, 0, n, i0, rows, cols, col);
+        sgemm(k, dw, at_f32(k, k->in[1], y_at), col, outs, q, cols, ohw, 1, one, cols, q, 1);
         break;
     case CONV_GRAD_INPUT: /* inputs dy, W */
         sgemm(k, col, k->in[1], at_f32(k, k->in[0], y_at), q, cols, outs, 1, ckk, cg_i64(k, ohw), one, cols, 0);
-        patches(k, cv, 1, -1, n.index, i0, rows, cols, col);
+        patches(k, cv, 1, -1, n, i0, rows, cols, col);
         break;
     }
     cg_loop_end(k, &t);
-    cg_loop_end(k, &n);
+    cg_loop_end(k, &s);
+}
+
+/* grad_weight sums over the batch in GROUPS partial sums, group g taking
+ * samples [g B / GROUPS, (g + 1) B / GROUPS), added up in group order at
+ * the end: the groups can run on different threads and the result is the
+ * same on any number of them.  Weights too large for GROUPS copies on the
+ * stack (MAX_PARTIAL_FLOATS) take one group. */
+enum { GROUPS = 8, MAX_PARTIAL_FLOATS = 262144 };
+
+static int64_t groups_of(const conv *cv) {
+    return cv->outs * patch_size(cv) * GROUPS <= MAX_PARTIAL_FLOATS ? GROUPS : 1;
+}
+
+/* void <kernel>.samples(ptr ctx, i64 begin, i64 end): ctx holds the
+ * kernel's output, its two inputs, (grad_weight) the partial sums and the
+ * batch size; runs samples (grad_weight: groups) [begin, end). */
+static LLVMValueRef outline(cg_kernel *k, const conv *cv, conv_kind kind) {
+    size_t len;
+    const char *kname = LLVMGetValueName2(k->fn, &len);
+    char name[256];
+    snprintf(name, sizeof name, "%.*s.samples", (int)(len < 200 ? len : 200), kname);
+    LLVMTypeRef params[3] = {k->t.ptr, k->t.i64, k->t.i64};
+    LLVMValueRef fn = LLVMAddFunction(k->mod, name, LLVMFunctionType(k->t.void_, params, 3, 0));
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    cg_kernel saved = *k;
+    k->fn = fn;
+    k->entry_block = LLVMAppendBasicBlockInContext(k->ctx, fn, "entry");
+    k->b = LLVMCreateBuilderInContext(k->ctx);
+    LLVMPositionBuilderAtEnd(k->b, k->entry_block);
+    k->parallel = 0; /* already on a thread of the pool: call @mdl.sgemm itself */
+    LLVMValueRef ctx = LLVMGetParam(fn, 0), begin = LLVMGetParam(fn, 1), end = LLVMGetParam(fn, 2);
+    LLVMValueRef slot[4];
+    for (int i = 0; i < 4; i++)
+        slot[i] = LLVMBuildLoad2(k->b, k->t.ptr, at_ptr(k, ctx, i), "");
+    k->out = slot[0];
+    k->in[0] = slot[1];
+    k->in[1] = slot[2];
+    if (kind == CONV_GRAD_WEIGHT) {
+        int64_t size = cv->outs * patch_size(cv), groups = groups_of(cv);
+        conv inner = *cv;
+        cv = &inner;
+        inner.batch = LLVMBuildLoad2(k->b, k->t.i64, at_ptr(k, ctx, 4), "batch");
+        cg_loop g = cg_loop_begin(k, LLVMBuildSub(k->b, end, begin, ""), "group");
+        LLVMValueRef gi = cg_add(k, begin, g.index);
+        LLVMValueRef dw = at_f32(k, slot[3], cg_mul(k, gi, cg_i64(k, size)));
+        cg_loop z = cg_loop_begin(k, cg_i64(k, size), "zero");
+        cg_store(k, LLVMConstReal(k->t.f32, 0), dw, z.index);
+        cg_loop_end(k, &z);
+        LLVMValueRef lo = LLVMBuildUDiv(k->b, cg_mul(k, gi, cv->batch), cg_i64(k, groups), "");
+        LLVMValueRef hi = LLVMBuildUDiv(k->b, cg_mul(k, cg_add(k, gi, cg_i64(k, 1)), cv->batch), cg_i64(k, groups), "");
+        emit_samples(k, cv, kind, lo, hi, dw);
+        cg_loop_end(k, &g);
+    } else {
+        emit_samples(k, cv, kind, begin, end, NULL);
+    }
+    LLVMBuildRetVoid(k->b);
+    LLVMDisposeBuilder(k->b);
+    *k = saved;
+    return fn;
+}
+
+/* The kernel: the outlined samples over the whole batch (or every
+ * group), through mdl_rt_parallel_for when building for the runtime's
+ * threads, else by a direct call; then grad_weight's partial sums added
+ * up. */
+static void emit_gemm(cg_kernel *k, const conv *cv, conv_kind kind) {
+    LLVMValueRef body = outline(k, cv, kind);
+    int64_t size = cv->outs * patch_size(cv), groups = groups_of(cv);
+    LLVMValueRef ctx = cg_alloca(k, LLVMArrayType2(k->t.ptr, 5), "ctx");
+    LLVMValueRef partial = NULL;
+    if (kind == CONV_GRAD_WEIGHT) {
+        partial = cg_alloca(k, LLVMArrayType2(k->t.f32, (uint64_t)(groups * size)), "partial");
+        LLVMSetAlignment(partial, 64);
+        LLVMAddAttributeAtIndex(k->fn, LLVMAttributeFunctionIndex,
+                                LLVMCreateStringAttribute(k->ctx, "probe-stack", 11, "inline-asm", 10));
+    }
+    LLVMValueRef slot[4] = {k->out, k->in[0], k->in[1], partial ? partial : LLVMConstNull(k->t.ptr)};
+    for (int i = 0; i < 4; i++)
+        LLVMBuildStore(k->b, slot[i], at_ptr(k, ctx, i));
+    LLVMBuildStore(k->b, cv->batch, at_ptr(k, ctx, 4)); /* an i64 in a pointer-sized slot */
+    if (kind == CONV_GRAD_INPUT) /* col2im adds into it */
+        zero_output(k);
+    LLVMValueRef n = kind == CONV_GRAD_WEIGHT ? cg_i64(k, groups) : cv->batch;
+    if (k->parallel) {
+        LLVMValueRef rt = LLVMGetNamedFunction(k->mod, "mdl_rt_parallel_for");
+        if (!rt) {
+            LLVMTypeRef params[3] = {k->t.ptr, k->t.ptr, k->t.i64};
+            rt = LLVMAddFunction(k->mod, "mdl_rt_parallel_for", LLVMFunctionType(k->t.void_, params, 3, 0));
+        }
+        LLVMValueRef args[3] = {body, ctx, n};
+        LLVMBuildCall2(k->b, LLVMGlobalGetValueType(rt), rt, args, 3, "");
+    } else {
+        LLVMValueRef args[3] = {ctx, cg_i64(k, 0), n};
+        LLVMBuildCall2(k->b, LLVMGlobalGetValueType(body), body, args, 3, "");
+    }
+    if (kind == CONV_GRAD_WEIGHT) { /* dw = partial[0] + partial[1] + ..., in that order */
+        cg_loop i = cg_loop_begin(k, cg_i64(k, size), "sum");
+        LLVMValueRef sum = cg_load(k, k->t.f32, partial, i.index);
+        for (int64_t g = 1; g < groups; g++)
+            sum = LLVMBuildFAdd(k->b, sum, cg_load(k, k->t.f32, partial, cg_add(k, i.index, cg_i64(k, g * size))), "");
+        cg_store(k, sum, k->out, i.index);
+        cg_loop_end(k, &i);
+    }
 }
 
 /* ------------------------------------------------- conv2d and grad_input */

@@ -171,4 +171,11 @@ typedef void (*rt_sgemm_fn)(float *c, const float *a, const float *b, int64_t m,
 void mdl_rt_sgemm(rt_sgemm_fn fn, float *c, const float *a, const float *b, int64_t m, int64_t n, int64_t k,
                   int64_t a_row, int64_t a_col, int64_t b_row, int64_t b_col, int64_t ldc, int64_t accumulate);
 
+/* Called by the generated code: body(ctx, begin, end) over pieces of
+ * [0, n) that cover it, on the runtime's threads; the pieces are disjoint
+ * and the caller's body must give the same result however [0, n) is cut.
+ * body must not call back into mdl_rt_*. */
+typedef void (*rt_range_fn)(void *ctx, int64_t begin, int64_t end);
+void mdl_rt_parallel_for(rt_range_fn body, void *ctx, int64_t n);
+
 #endif

@@ -3,7 +3,8 @@
  * products.
  *
  * Kernels call mdl_rt_sgemm (mdlrt.h) with the generated @mdl.sgemm and
- * its arguments.  A product worth splitting is cut into pieces along N
+ * its arguments, and mdl_rt_parallel_for with a function of their own
+ * over a range of samples (the convolutions).  A product worth splitting is cut into pieces along N
  * (whole 16-column strips) or, when N is small, along M (whole 6-row
  * strips); each C element is still computed by one call, with the same
  * k order, so results are bit for bit those of one thread whatever the
@@ -53,14 +54,16 @@ static struct {
      * 32): a claim is one compare-and-swap, so a thread still holding the
      * last job's ticket can never take a piece of the next job by mistake. */
     atomic_ullong ticket;
-    gemm_args job;
+    void (*run)(void *ctx, int64_t piece); /* the job */
+    void *ctx;
     int64_t pieces;
     atomic_llong done;
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER, .threads = 1};
 
 static unsigned generation_of(unsigned long long ticket) { return (unsigned)(ticket >> 32); }
 
-static void run_piece(const gemm_args *g, int64_t p) {
+static void gemm_piece(void *ctx, int64_t p) {
+    const gemm_args *g = ctx;
     int64_t from = p * g->step;
     if (g->by_columns) {
         int64_t n = g->n - from < g->step ? g->n - from : g->step;
@@ -81,7 +84,7 @@ static void take_pieces(unsigned gen) {
             return;
         if (!atomic_compare_exchange_weak(&pool.ticket, &t, t + 1))
             continue;
-        run_piece(&pool.job, (int64_t)(t & 0xffffffffu));
+        pool.run(pool.ctx, (int64_t)(t & 0xffffffffu));
         atomic_fetch_add(&pool.done, 1);
     }
 }
@@ -144,31 +147,12 @@ int rt_default_threads(void) {
     return cpus < 1 ? 1 : cpus > 8 ? 8 : (int)cpus;
 }
 
-void mdl_rt_sgemm(rt_sgemm_fn fn, float *c, const float *a, const float *b, int64_t m, int64_t n, int64_t k,
-                  int64_t a_row, int64_t a_col, int64_t b_row, int64_t b_col, int64_t ldc, int64_t acc) {
-    int threads = atomic_load(&pool.threads);
-    if (threads <= 1 || m * n * k < SPLIT_MIN_WORK || (n < 32 && m < 12) || start_workers() == 0) {
-        fn(c, a, b, m, n, k, a_row, a_col, b_row, b_col, ldc, acc);
-        return;
-    }
-    threads = pool.started + 1 < threads ? pool.started + 1 : threads;
-    gemm_args *g = &pool.job;
-    /* Along N in whole 16-column strips if there are enough of them,
-     * else along M in 6-row strips. */
-    int64_t strips_n = (n + 15) / 16, strips_m = (m + 5) / 6;
-    int64_t want = 2 * threads;
-    g->by_columns = strips_n >= want || strips_n >= strips_m;
-    int64_t strips = g->by_columns ? strips_n : strips_m, unit = g->by_columns ? 16 : 6;
-    int64_t per = (strips + want - 1) / want;
-    g->step = per * unit;
-    g->fn = fn;
-    g->c = c;
-    g->a = a;
-    g->b = b;
-    g->m = m, g->n = n, g->k = k;
-    g->a_row = a_row, g->a_col = a_col, g->b_row = b_row, g->b_col = b_col, g->ldc = ldc, g->acc = acc;
-    int64_t total = g->by_columns ? n : m;
-    pool.pieces = (total + g->step - 1) / g->step;
+/* Runs run(ctx, p) for p < pieces on the pool and the calling thread;
+ * returns when all are done. */
+static void run_job(void (*run)(void *, int64_t), void *ctx, int64_t pieces) {
+    pool.run = run;
+    pool.ctx = ctx;
+    pool.pieces = pieces;
     /* Everything a worker reads is written before the new ticket is
      * published (sequentially consistent atomics order it). */
     atomic_store(&pool.done, 0);
@@ -182,6 +166,63 @@ void mdl_rt_sgemm(rt_sgemm_fn fn, float *c, const float *a, const float *b, int6
         pthread_mutex_unlock(&pool.lock);
     }
     take_pieces(gen);
-    while (atomic_load(&pool.done) < pool.pieces)
+    while (atomic_load(&pool.done) < pieces)
         __builtin_ia32_pause();
+}
+
+/* The threads to use now (starting the workers), or 1. */
+static int threads_now(void) {
+    int threads = atomic_load(&pool.threads);
+    if (threads <= 1 || start_workers() == 0)
+        return 1;
+    return pool.started + 1 < threads ? pool.started + 1 : threads;
+}
+
+void mdl_rt_sgemm(rt_sgemm_fn fn, float *c, const float *a, const float *b, int64_t m, int64_t n, int64_t k,
+                  int64_t a_row, int64_t a_col, int64_t b_row, int64_t b_col, int64_t ldc, int64_t acc) {
+    int threads = m * n * k < SPLIT_MIN_WORK || (n < 32 && m < 12) ? 1 : threads_now();
+    if (threads == 1) {
+        fn(c, a, b, m, n, k, a_row, a_col, b_row, b_col, ldc, acc);
+        return;
+    }
+    gemm_args g;
+    /* Along N in whole 16-column strips if there are enough of them,
+     * else along M in 6-row strips. */
+    int64_t strips_n = (n + 15) / 16, strips_m = (m + 5) / 6;
+    int64_t want = 2 * threads;
+    g.by_columns = strips_n >= want || strips_n >= strips_m;
+    int64_t strips = g.by_columns ? strips_n : strips_m, unit = g.by_columns ? 16 : 6;
+    int64_t per = (strips + want - 1) / want;
+    g.step = per * unit;
+    g.fn = fn;
+    g.c = c;
+    g.a = a;
+    g.b = b;
+    g.m = m, g.n = n, g.k = k;
+    g.a_row = a_row, g.a_col = a_col, g.b_row = b_row, g.b_col = b_col, g.ldc = ldc, g.acc = acc;
+    int64_t total = g.by_columns ? n : m;
+    run_job(gemm_piece, &g, (total + g.step - 1) / g.step);
+}
+
+typedef struct range_args {
+    rt_range_fn body;
+    void *ctx;
+    int64_t n, pieces;
+} range_args;
+
+static void range_piece(void *ctx, int64_t p) {
+    const range_args *r = ctx;
+    r->body(r->ctx, p * r->n / r->pieces, (p + 1) * r->n / r->pieces);
+}
+
+void mdl_rt_parallel_for(rt_range_fn body, void *ctx, int64_t n) {
+    if (n <= 0)
+        return;
+    int threads = n == 1 ? 1 : threads_now();
+    if (threads == 1) {
+        body(ctx, 0, n);
+        return;
+    }
+    range_args r = {body, ctx, n, n < 2 * threads ? n : 2 * threads};
+    run_job(range_piece, &r, r.pieces);
 }

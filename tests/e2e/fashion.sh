@@ -73,4 +73,13 @@ cat ctrain.log
 cat ceval.log
 acc=$(acc_of ceval.log)
 awk -v a="$acc" 'BEGIN { exit !(a >= 0.55) }' || fail "CNN test accuracy $acc < 0.55"
+# Convolutions split the batch over threads (grad_weight in fixed groups):
+# the same result on 1 and 3 threads.
+sh "$head" "$data/train-images-idx3-ubyte.gz" 500 tiny-images.idx
+sh "$head" "$data/train-labels-idx1-ubyte.gz" 500 tiny-labels.idx
+for t in 1 3; do
+    ./cnn train --data tiny-images.idx,tiny-labels.idx --epochs 1 --threads $t --save cnn$t.ckpt > /dev/null ||
+        fail "cnn train --threads $t"
+done
+cmp -s cnn1.ckpt cnn3.ckpt || fail "the CNN trains differently on 1 and 3 threads"
 echo "fashion: all checks passed"
