@@ -123,6 +123,13 @@ static void zero_output(cg_kernel *k) {
  * packed panels); a single output row wider than MAX_ROW_FLOATS keeps the
  * loops below, as do the f64 variant and convolutions too small to fill a
  * tile.
+ *
+ * The work over samples is its own function (<kernel>.samples, with its
+ * own im2col buffer on its own stack), which the kernel hands to the
+ * runtime's mdl_rt_parallel_for when building for the runtime's threads
+ * (cg_kernel.parallel), or calls once itself (the JIT).  grad_weight sums
+ * fixed groups of samples into partial sums on the kernel's stack and adds
+ * them up in group order, so its result does not depend on the threads.
  */
 enum { CHUNK_FLOATS = 32768, MAX_ROW_FLOATS = 131072 };
 

@@ -56,7 +56,7 @@ static struct {
     atomic_ullong ticket;
     void (*run)(void *ctx, int64_t piece); /* the job */
     void *ctx;
-    int64_t pieces;
+    atomic_llong pieces; /* read before a claim, so it may change under a reader (the claim then fails) */
     atomic_llong done;
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER, .threads = 1};
 
@@ -80,7 +80,7 @@ static void gemm_piece(void *ctx, int64_t p) {
 static void take_pieces(unsigned gen) {
     for (;;) {
         unsigned long long t = atomic_load(&pool.ticket);
-        if (generation_of(t) != gen || (int64_t)(t & 0xffffffffu) >= pool.pieces)
+        if (generation_of(t) != gen || (long long)(t & 0xffffffffu) >= atomic_load(&pool.pieces))
             return;
         if (!atomic_compare_exchange_weak(&pool.ticket, &t, t + 1))
             continue;
@@ -152,7 +152,7 @@ int rt_default_threads(void) {
 static void run_job(void (*run)(void *, int64_t), void *ctx, int64_t pieces) {
     pool.run = run;
     pool.ctx = ctx;
-    pool.pieces = pieces;
+    atomic_store(&pool.pieces, pieces);
     /* Everything a worker reads is written before the new ticket is
      * published (sequentially consistent atomics order it). */
     atomic_store(&pool.done, 0);

@@ -3,7 +3,8 @@
  * threads, a matrix product must write exactly what one call writes, bit
  * for bit, and nothing outside C; products worth splitting must actually
  * be split; and the pool must survive many jobs back to back, with pauses
- * that let the workers fall asleep in between.
+ * that let the workers fall asleep in between.  mdl_rt_parallel_for must
+ * cover [0, n) exactly once with disjoint ranges.
  */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -39,8 +40,43 @@ static uint64_t next_random(void) {
 static int64_t below(int64_t n) { return (int64_t)(next_random() % (uint64_t)n); }
 static float value(void) { return (float)below(2001) / 1000.0f - 1.0f; }
 
-int main(void) {
+static atomic_int hits[300];
+static atomic_int ranges;
+
+static void mark(void *ctx, int64_t begin, int64_t end) {
+    (void)ctx;
+    atomic_fetch_add(&ranges, 1);
+    for (int64_t i = begin; i < end; i++)
+        atomic_fetch_add(&hits[i], 1);
+}
+
+static int check_parallel_for(void) {
     int failures = 0, split = 0;
+    for (int iter = 0; iter < 300; iter++) {
+        rt_set_threads(1 + iter % 4);
+        int64_t n = iter % 300;
+        for (int i = 0; i < 300; i++)
+            atomic_store(&hits[i], 0);
+        atomic_store(&ranges, 0);
+        mdl_rt_parallel_for(mark, NULL, n);
+        for (int64_t i = 0; i < 300; i++)
+            if (atomic_load(&hits[i]) != (i < n)) {
+                printf("FAIL: parallel_for over %lld on %d threads ran %lld %d times\n", (long long)n,
+                       1 + iter % 4, (long long)i, atomic_load(&hits[i]));
+                failures++;
+                break;
+            }
+        split += atomic_load(&ranges) > 1;
+    }
+    if (split == 0) {
+        printf("FAIL: parallel_for never split a range\n");
+        failures++;
+    }
+    return failures;
+}
+
+int main(void) {
+    int failures = check_parallel_for(), split = 0;
     for (int iter = 0; iter < 400 && failures < 5; iter++) {
         int threads = 1 + iter % 4;
         rt_set_threads(threads);
@@ -83,6 +119,8 @@ int main(void) {
     }
     if (failures)
         return 1;
-    printf("pool: 400 products on 1-4 threads equal one call bit for bit (%d split)\n", split);
+    printf("pool: 400 products on 1-4 threads equal one call bit for bit (%d split); parallel_for covers every "
+           "range once\n",
+           split);
     return 0;
 }
