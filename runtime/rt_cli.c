@@ -317,6 +317,7 @@ int rt_main(const rt_model *m, int argc, char **argv) {
     /* A file-size limit should fail a write with EFBIG, which we report and
      * recover from (see rt_ckpt_save), not kill the process. */
     signal(SIGXFSZ, SIG_IGN);
+    rt_flush_denormals();
     if (argc < 2) {
         print_usage(m, prog, stderr);
         return RT_EXIT_USAGE;

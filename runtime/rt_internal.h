@@ -254,6 +254,13 @@ int rt_main(const rt_model *m, int argc, char **argv);
  * the default is MDL_THREADS, else one per CPU (at most 8). */
 void rt_set_threads(int n);
 int rt_default_threads(void);
+/* Sets this thread's floating-point unit to flush denormal results to zero
+ * and to read denormal operands as zero (x86 MXCSR FTZ and DAZ), as ML
+ * frameworks do: Adam's first moment of a weight whose input is always
+ * zero decays by 0.9 a step into the denormal range within an epoch, and
+ * arithmetic on denormals is some 100 times slower.  rt_main calls it for
+ * the main thread, the pool for each worker. */
+void rt_flush_denormals(void);
 
 /*
  * rt_train.c

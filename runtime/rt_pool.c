@@ -24,6 +24,9 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+#endif
 #include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -89,8 +92,15 @@ static void take_pieces(unsigned gen) {
     }
 }
 
+void rt_flush_denormals(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    _mm_setcsr(_mm_getcsr() | 0x8040); /* FTZ (bit 15) | DAZ (bit 6) */
+#endif
+}
+
 static void *worker(void *arg) {
     int index = (int)(intptr_t)arg; /* 0 .. started-1 */
+    rt_flush_denormals();
     unsigned seen = generation_of(atomic_load(&pool.ticket));
     for (;;) {
         int spins = 0;

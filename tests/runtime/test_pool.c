@@ -4,8 +4,10 @@
  * for bit, and nothing outside C; products worth splitting must actually
  * be split; and the pool must survive many jobs back to back, with pauses
  * that let the workers fall asleep in between.  mdl_rt_parallel_for must
- * cover [0, n) exactly once with disjoint ranges.
+ * cover [0, n) exactly once with disjoint ranges, and every thread that
+ * runs a piece must flush denormals to zero (rt_flush_denormals).
  */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +15,8 @@
 #include <time.h>
 
 #include "rt_internal.h"
+
+#include <xmmintrin.h>
 
 static atomic_int calls;
 
@@ -41,11 +45,16 @@ static int64_t below(int64_t n) { return (int64_t)(next_random() % (uint64_t)n);
 static float value(void) { return (float)below(2001) / 1000.0f - 1.0f; }
 
 static atomic_int hits[300];
-static atomic_int ranges;
+static atomic_int ranges, denormals_kept;
+static pthread_t main_thread;
 
 static void mark(void *ctx, int64_t begin, int64_t end) {
     (void)ctx;
     atomic_fetch_add(&ranges, 1);
+    /* the workers were started from this test's main thread, which keeps
+     * denormals (until the end): they must flush them all the same */
+    if (!pthread_equal(pthread_self(), main_thread) && (_mm_getcsr() & 0x8040) != 0x8040)
+        atomic_fetch_add(&denormals_kept, 1);
     for (int64_t i = begin; i < end; i++)
         atomic_fetch_add(&hits[i], 1);
 }
@@ -72,10 +81,21 @@ static int check_parallel_for(void) {
         printf("FAIL: parallel_for never split a range\n");
         failures++;
     }
+    if (atomic_load(&denormals_kept)) {
+        printf("FAIL: %d pieces ran on a thread that keeps denormals\n", atomic_load(&denormals_kept));
+        failures++;
+    }
+    rt_flush_denormals();
+    volatile float tiny = 1e-30f;
+    if (tiny * 1e-10f != 0.0f) {
+        printf("FAIL: the main thread keeps denormal results after rt_flush_denormals\n");
+        failures++;
+    }
     return failures;
 }
 
 int main(void) {
+    main_thread = pthread_self();
     int failures = check_parallel_for(), split = 0;
     for (int iter = 0; iter < 400 && failures < 5; iter++) {
         int threads = 1 + iter % 4;
