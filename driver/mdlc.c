@@ -208,37 +208,64 @@ static int find_runtime(char *inc, char *lib, size_t size) {
     return -1;
 }
 
-static int run(char *const argv[], int verbose) {
+/* Starts argv[0] with argv; its pid, or -1. */
+static pid_t spawn(char *const argv[], int verbose) {
     if (verbose) {
         fprintf(stderr, "mdlc:");
         for (int i = 0; argv[i]; i++)
             fprintf(stderr, " %s", argv[i]);
         fprintf(stderr, "\n");
     }
+    fflush(stderr);
     pid_t pid = fork();
-    if (pid < 0)
-        return -1;
     if (pid == 0) {
         execvp(argv[0], argv);
         fprintf(stderr, "mdlc: error: cannot run '%s': %s\n", argv[0], strerror(errno));
         _exit(127);
     }
+    return pid;
+}
+
+/* The exit status of a spawned child, or -1. */
+static int wait_child(pid_t pid) {
     int status;
-    if (waitpid(pid, &status, 0) < 0)
+    if (pid < 0 || waitpid(pid, &status, 0) < 0)
         return -1;
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-static int link_executable(const options *o, char *const *objs, int n_objs, const char *desc, const char *out) {
+static int run(char *const argv[], int verbose) { return wait_child(spawn(argv, verbose)); }
+
+static const char *c_compiler(void) {
+    const char *cc = getenv("CC");
+    return cc && *cc ? cc : "cc";
+}
+
+/* Starts `cc -c` on the descriptor C file, which needs the runtime's
+ * header; it runs while LLVM compiles the kernels.  The pid, or -1 after
+ * an error message. */
+static pid_t start_descriptor(const options *o, const char *desc, const char *desc_obj) {
     char inc[PATH_MAX], lib[PATH_MAX], incflag[PATH_MAX + 3];
     if (find_runtime(inc, lib, sizeof inc) != 0) {
         diag_plain("cannot find the runtime library libmdlrt.a (set MDL_RUNTIME_DIR)");
         return -1;
     }
     snprintf(incflag, sizeof incflag, "-I%s", inc);
-    const char *cc = getenv("CC");
-    if (!cc || !*cc)
-        cc = "cc";
+    char *argv[] = {(char *)c_compiler(), "-O1", "-w", incflag, "-c", "-o", (char *)desc_obj, (char *)desc, NULL};
+    pid_t pid = spawn(argv, o->verbose);
+    if (pid < 0)
+        diag_plain("cannot start %s: %s", argv[0], strerror(errno));
+    return pid;
+}
+
+/* Links the kernels' objects, the descriptor's object and the runtime. */
+static int link_executable(const options *o, char *const *objs, int n_objs, const char *desc_obj, const char *out) {
+    char inc[PATH_MAX], lib[PATH_MAX];
+    if (find_runtime(inc, lib, sizeof inc) != 0) {
+        diag_plain("cannot find the runtime library libmdlrt.a (set MDL_RUNTIME_DIR)");
+        return -1;
+    }
+    const char *cc = c_compiler();
     char *argv[16 + CG_MAX_OBJECTS];
     int n = 0;
     argv[n++] = (char *)cc;
@@ -247,12 +274,11 @@ static int link_executable(const options *o, char *const *objs, int n_objs, cons
 #ifdef MDL_EXTRA_LINK_FLAGS
     argv[n++] = MDL_EXTRA_LINK_FLAGS;
 #endif
-    argv[n++] = incflag;
     argv[n++] = "-o";
     argv[n++] = (char *)out;
     for (int i = 0; i < n_objs; i++)
         argv[n++] = objs[i];
-    argv[n++] = (char *)desc;
+    argv[n++] = (char *)desc_obj;
     argv[n++] = lib;
     argv[n++] = "-lm";
     argv[n++] = "-lpthread";
@@ -398,7 +424,7 @@ static int compile_graph(const options *o, ir_graph *g) {
     } else {
         status = -1;
         char dir[] = "/tmp/mdlc-XXXXXX";
-        char obj[64], desc[64], objs[CG_MAX_OBJECTS][80];
+        char obj[64], desc[64], desc_obj[64], objs[CG_MAX_OBJECTS][80];
         char *obj_list[CG_MAX_OBJECTS];
         int n_objs = 0;
         if (!mkdtemp(dir)) {
@@ -406,6 +432,7 @@ static int compile_graph(const options *o, ir_graph *g) {
         } else {
             snprintf(obj, sizeof obj, "%s/model.o", dir);
             snprintf(desc, sizeof desc, "%s/model_desc.c", dir);
+            snprintf(desc_obj, sizeof desc_obj, "%s/model_desc.o", dir);
             cg_options co = {0};
             co.opt_level = o->opt_level;
             co.cpu = o->cpu;
@@ -422,26 +449,45 @@ static int compile_graph(const options *o, ir_graph *g) {
             } else {
                 co.obj_path = o->emit == EMIT_OBJ ? (o->output ? o->output : "model.o") : obj;
             }
+            /* The descriptor first: the C compiler works on it while LLVM
+             * compiles the kernels. */
+            pid_t desc_cc = -1;
+            if (o->emit == EMIT_EXE) {
+                FILE *df = fopen(desc, "w");
+                int ok = df && cg_write_descriptor(g, &es, &plan, co.f64_entries, df) == 0;
+                if (df && fclose(df) != 0)
+                    ok = 0;
+                if (!ok)
+                    diag_plain("cannot write %s", desc);
+                desc_cc = ok ? start_descriptor(o, desc, desc_obj) : -1;
+            }
             if ((o->emit == EMIT_LLVM || o->emit == EMIT_ASM) && !emit) {
+                status = -1;
+            } else if (o->emit == EMIT_EXE && desc_cc < 0) {
                 status = -1;
             } else if (o->emit == EMIT_EXE ? compile_objects(o, g, &es, &plan, &co, objs, &n_objs) == 0
                                            : cg_compile(g, &es, &plan, &co) == 0) {
                 stage(o, "codegen");
                 status = 0;
                 if (o->emit == EMIT_EXE) {
-                    FILE *df = fopen(desc, "w");
-                    status = df && cg_write_descriptor(g, &es, &plan, co.f64_entries, df) == 0 ? 0 : -1;
-                    if (df)
-                        fclose(df);
+                    int rc = wait_child(desc_cc);
+                    desc_cc = -1;
+                    if (rc != 0) {
+                        diag_plain("the C compiler '%s' failed on the model's descriptor (exit %d; set CC to another)",
+                                   c_compiler(), rc);
+                        status = -1;
+                    }
                     char *out = o->output ? strdup(o->output) : default_output(o->input);
                     for (int i = 0; i < n_objs; i++)
                         obj_list[i] = objs[i];
                     if (status == 0)
-                        status = link_executable(o, obj_list, n_objs, desc, out);
+                        status = link_executable(o, obj_list, n_objs, desc_obj, out);
                     stage(o, "link");
                     free(out);
                 }
             }
+            if (desc_cc >= 0)
+                wait_child(desc_cc); /* codegen failed: reap it */
             close_emit(emit);
             if (o->keep_temps) {
                 if (o->verbose)
@@ -451,6 +497,7 @@ static int compile_graph(const options *o, ir_graph *g) {
                 for (int i = 1; i < n_objs; i++)
                     unlink(objs[i]);
                 unlink(desc);
+                unlink(desc_obj);
                 rmdir(dir);
             }
         }

@@ -2,7 +2,7 @@
 # mdlc -j: the code split over several objects compiled on threads
 # (codegen/cg_parts.c) trains exactly like the code compiled on one, for a
 # model with matmuls, fused groups and the f64 gradcheck entries; bad -j
-# values are clean errors.
+# values and a failing C compiler are clean errors.
 # usage: run_jobs.sh MDLC SOURCE_DIR
 set -u
 mdlc=$1 src=$2
@@ -22,4 +22,11 @@ for bad in -j0 -jx -j65; do
     if "$mdlc" $bad "$src/examples/house_price.mdl" -o bad 2> err.txt; then fail "$bad accepted"; fi
     grep -q -- "-j needs a number of threads from 1 to 64" err.txt || fail "no clear error for $bad: $(cat err.txt)"
 done
+# The descriptor is compiled by cc while LLVM works: a C compiler that
+# fails is a clean error, no executable is written, no temporary is left.
+before=$(ls -d /tmp/mdlc-* 2>/dev/null | wc -l)
+if CC=false "$mdlc" "$src/examples/house_price.mdl" -o nocc 2> err.txt; then fail "CC=false accepted"; fi
+grep -q "the C compiler 'false' failed on the model's descriptor" err.txt || fail "no clear error for CC=false: $(cat err.txt)"
+[ ! -e nocc ] || fail "an executable was written with CC=false"
+[ "$(ls -d /tmp/mdlc-* 2>/dev/null | wc -l)" -eq "$before" ] || fail "CC=false left a temporary directory"
 echo "jobs: all checks passed"
