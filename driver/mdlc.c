@@ -294,7 +294,7 @@ static int link_executable(const options *o, char *const *objs, int n_objs, cons
 /* The executable's code as objects (codegen.h: cg_compile_parts), on -j
  * threads or one per online CPU; their paths in objs[0 .. *n). */
 static int compile_objects(const options *o, const ir_graph *g, const entries *es, const mem_plan *plan,
-                           const cg_options *co, char (*objs)[80], int *n) {
+                           const cg_options *co, char (*objs)[PATH_MAX / 2 + 32], int *n) {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     int jobs = o->jobs ? o->jobs : cpus < 1 ? 1 : cpus > 8 ? 8 : (int)cpus;
     int rc = cg_compile_parts(g, es, plan, co, jobs, n);
@@ -423,8 +423,12 @@ static int compile_graph(const options *o, ir_graph *g) {
         status = f ? 0 : -1;
     } else {
         status = -1;
-        char dir[] = "/tmp/mdlc-XXXXXX";
-        char obj[64], desc[64], desc_obj[64], objs[CG_MAX_OBJECTS][80];
+        /* in $TMPDIR, as cc does */
+        const char *tmp = getenv("TMPDIR");
+        char dir[PATH_MAX / 2];
+        snprintf(dir, sizeof dir, "%s/mdlc-XXXXXX", tmp && *tmp && strlen(tmp) < sizeof dir - 16 ? tmp : "/tmp");
+        char obj[PATH_MAX / 2 + 32], desc[PATH_MAX / 2 + 32], desc_obj[PATH_MAX / 2 + 32];
+        char objs[CG_MAX_OBJECTS][PATH_MAX / 2 + 32];
         char *obj_list[CG_MAX_OBJECTS];
         int n_objs = 0;
         if (!mkdtemp(dir)) {
