@@ -34,6 +34,22 @@ def idx(path):
     return np.frombuffer(data, np.uint8, offset=4 + 4 * dims).reshape(shape)
 
 
+def w2_model():
+    """The 784-256-128-10 ReLU MLP of examples/fashion_mlp.mdl."""
+    return torch.nn.Sequential(
+        torch.nn.Linear(784, 256), torch.nn.ReLU(),
+        torch.nn.Linear(256, 128), torch.nn.ReLU(),
+        torch.nn.Linear(128, 10))
+
+
+def w4_model():
+    """The CNN of examples/fashion_cnn.mdl."""
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(1, 16, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(16, 32, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Flatten(), torch.nn.Linear(800, 10))
+
+
 def w1(csv):
     d = np.loadtxt(csv, delimiter=",", skiprows=1, dtype=np.float32)
     x, y = torch.from_numpy(d[:, :2].copy()), torch.from_numpy(d[:, 2].copy())
@@ -58,15 +74,7 @@ def w2(images, labels, n, cnn=False):
     torch.manual_seed(0)
     if cnn:
         x = x.reshape(n, 1, 28, 28)
-        model = torch.nn.Sequential(
-            torch.nn.Conv2d(1, 16, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-            torch.nn.Conv2d(16, 32, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-            torch.nn.Flatten(), torch.nn.Linear(800, 10))
-    else:
-        model = torch.nn.Sequential(
-            torch.nn.Linear(784, 256), torch.nn.ReLU(),
-            torch.nn.Linear(256, 128), torch.nn.ReLU(),
-            torch.nn.Linear(128, 10))
+    model = w4_model() if cnn else w2_model()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     perm = torch.randperm(n)
     t0 = time.perf_counter()
@@ -87,10 +95,7 @@ def w2_accuracy(d, seed, epochs):
     tx = torch.from_numpy(idx(d + "/t10k-images-idx3-ubyte.gz").reshape(-1, 784).astype(np.float32) / 255)
     ty = torch.from_numpy(idx(d + "/t10k-labels-idx1-ubyte.gz").astype(np.int64))
     torch.manual_seed(seed)
-    model = torch.nn.Sequential(
-        torch.nn.Linear(784, 256), torch.nn.ReLU(),
-        torch.nn.Linear(256, 128), torch.nn.ReLU(),
-        torch.nn.Linear(128, 10))
+    model = w2_model()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     accs = []
     for _ in range(epochs):

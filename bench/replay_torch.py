@@ -23,7 +23,7 @@ import sys
 import numpy as np
 import torch
 
-from peer_torch import idx
+from peer_torch import idx, w2_model
 
 NAMES = ["h1", "h2", "logits"]
 
@@ -82,10 +82,7 @@ def main(d, out, seed, n, epochs):
     xf = torch.from_numpy(x.reshape(-1, 784).astype(np.float32) / 255)
     yl = torch.from_numpy(y.astype(np.int64))
     torch.manual_seed(seed)
-    model = torch.nn.Sequential(
-        torch.nn.Linear(784, 256), torch.nn.ReLU(),
-        torch.nn.Linear(256, 128), torch.nn.ReLU(),
-        torch.nn.Linear(128, 10))
+    model = w2_model()
     save_safetensors(out + "/init.safetensors", mdl_params(model))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     perms, accs = [], []
