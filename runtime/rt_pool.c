@@ -25,7 +25,19 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #if defined(__x86_64__) || defined(__i386__)
+#include <x86intrin.h>
 #include <xmmintrin.h>
+#define NOW() __rdtsc()
+#define RELAX() _mm_pause()
+#else
+#include <time.h>
+static unsigned long long now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (unsigned long long)t.tv_sec * 1000000000ull + (unsigned long long)t.tv_nsec;
+}
+#define NOW() now_ns()
+#define RELAX() ((void)0)
 #endif
 #include <stdint.h>
 #include <stdlib.h>
@@ -35,7 +47,13 @@
  * thread: below it the split costs more than it gains. */
 #define SPLIT_MIN_WORK (1 << 18)
 #define MAX_THREADS 64
-#define SPIN_ROUNDS 20000
+/* After a job a worker spins this long (TSC cycles, ~4 ms at 2.5 GHz)
+ * before it sleeps: a training step's kernels between two products take
+ * well under that, and a wake-up through the kernel costs ~100 us on these
+ * VMs.  Counting `pause` instructions instead was too short here (20000
+ * of them: the workers slept between products, and waking them took 11%
+ * of the main thread's time). */
+#define SPIN_CYCLES 10000000ull
 #define STACK_BYTES (8u << 20) /* @mdl.sgemm puts up to ~0.5 MiB on the stack */
 
 typedef struct gemm_args {
@@ -103,11 +121,9 @@ static void *worker(void *arg) {
     rt_flush_denormals();
     unsigned seen = generation_of(atomic_load(&pool.ticket));
     for (;;) {
-        int spins = 0;
-        while (generation_of(atomic_load(&pool.ticket)) == seen && spins < SPIN_ROUNDS) {
-            spins++;
-            __builtin_ia32_pause();
-        }
+        unsigned long long until = NOW() + SPIN_CYCLES;
+        while (generation_of(atomic_load(&pool.ticket)) == seen && NOW() < until)
+            RELAX();
         if (generation_of(atomic_load(&pool.ticket)) == seen) {
             pthread_mutex_lock(&pool.lock);
             atomic_fetch_add(&pool.sleepers, 1);
@@ -177,7 +193,7 @@ static void run_job(void (*run)(void *, int64_t), void *ctx, int64_t pieces) {
     }
     take_pieces(gen);
     while (atomic_load(&pool.done) < pieces)
-        __builtin_ia32_pause();
+        RELAX();
 }
 
 /* The threads to use now (starting the workers), or 1. */
