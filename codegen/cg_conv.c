@@ -332,19 +332,7 @@ static void emit_gemm(cg_kernel *k, const conv *cv, conv_kind kind) {
     LLVMBuildStore(k->b, cv->batch, at_ptr(k, ctx, 4)); /* an i64 in a pointer-sized slot */
     if (kind == CONV_GRAD_INPUT) /* col2im adds into it */
         zero_output(k);
-    LLVMValueRef n = kind == CONV_GRAD_WEIGHT ? cg_i64(k, groups) : cv->batch;
-    if (k->parallel) {
-        LLVMValueRef rt = LLVMGetNamedFunction(k->mod, "mdl_rt_parallel_for");
-        if (!rt) {
-            LLVMTypeRef params[3] = {k->t.ptr, k->t.ptr, k->t.i64};
-            rt = LLVMAddFunction(k->mod, "mdl_rt_parallel_for", LLVMFunctionType(k->t.void_, params, 3, 0));
-        }
-        LLVMValueRef args[3] = {body, ctx, n};
-        LLVMBuildCall2(k->b, LLVMGlobalGetValueType(rt), rt, args, 3, "");
-    } else {
-        LLVMValueRef args[3] = {ctx, cg_i64(k, 0), n};
-        LLVMBuildCall2(k->b, LLVMGlobalGetValueType(body), body, args, 3, "");
-    }
+    cg_call_parallel_for(k, body, ctx, kind == CONV_GRAD_WEIGHT ? cg_i64(k, groups) : cv->batch);
     if (kind == CONV_GRAD_WEIGHT) { /* dw = partial[0] + partial[1] + ..., in that order */
         cg_loop i = cg_loop_begin(k, cg_i64(k, size), "sum");
         LLVMValueRef sum = cg_load(k, k->t.f32, partial, i.index);

@@ -14,7 +14,15 @@
  * The same nest copies with broadcasting (BROADCAST, a CONST source);
  * RESHAPE and ASSIGN, whose source has the same elements in the same order,
  * are a memmove.
+ *
+ * Threads: building for the runtime (cg_kernel.parallel), a nest over at
+ * least SPLIT_MIN_ELEMENTS elements (at the largest batch) moves into a
+ * function of its own, <kernel>.rows(ptr ctx, i64 begin, i64 end), that
+ * runs the outermost loop's iterations [begin, end); the kernel hands it
+ * to mdl_rt_parallel_for with its buffers in ctx.  Every element is
+ * computed exactly as before, only possibly on another thread.
  */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "cg_internal.h"
@@ -70,14 +78,88 @@ static void build_nest(cg_kernel *k, cg_nest *nest, const ir_shape *out, const i
         add_loop(k, nest, out, in, n_in, first, prev);
 }
 
+enum { SPLIT_MIN_ELEMENTS = 1 << 16 };
+
+/* The loop nest over `out`; with threads, outlined (above).  extra[] are
+ * more pointers the body uses (a fused group's inputs): while the outlined
+ * function is written they hold its copies, loaded from ctx. */
 static void emit_broadcast_nest(cg_kernel *k, const ir_shape *out, const ir_shape **in, int n_in, cg_nest_body body,
-                                void *ctx) {
+                                void *ctx, LLVMValueRef *extra, int n_extra) {
     cg_nest nest;
-    LLVMValueRef zero[CG_MAX_STREAMS];
+    LLVMValueRef base[CG_MAX_STREAMS];
     build_nest(k, &nest, out, in, n_in);
     for (int s = 0; s < nest.n_streams; s++)
-        zero[s] = cg_i64(k, 0);
-    cg_emit_nest(k, &nest, zero, body, ctx);
+        base[s] = cg_i64(k, 0);
+    if (!k->parallel || nest.depth == 0 || ir_shape_numel(out) < SPLIT_MIN_ELEMENTS) {
+        cg_emit_nest(k, &nest, base, body, ctx);
+        return;
+    }
+    /* ctx: out, in[0..2], batch, extra[] */
+    enum { SHIP_FIXED = 5 };
+    int n_ship = SHIP_FIXED + n_extra;
+    LLVMValueRef ship = cg_alloca(k, LLVMArrayType2(k->t.ptr, (uint64_t)n_ship), "ctx");
+    LLVMValueRef values[SHIP_FIXED + FUSE_MAX_INPUTS];
+    values[0] = k->out;
+    for (int i = 0; i < 3; i++)
+        values[1 + i] = k->in[i] ? k->in[i] : LLVMConstNull(k->t.ptr);
+    values[4] = k->batch;
+    for (int j = 0; j < n_extra; j++)
+        values[SHIP_FIXED + j] = extra[j];
+    for (int i = 0; i < n_ship; i++) {
+        LLVMValueRef at = cg_i64(k, i);
+        LLVMBuildStore(k->b, values[i], LLVMBuildInBoundsGEP2(k->b, k->t.ptr, ship, &at, 1, ""));
+    }
+    size_t len;
+    const char *kname = LLVMGetValueName2(k->fn, &len);
+    char name[256];
+    snprintf(name, sizeof name, "%.*s.rows", (int)(len < 200 ? len : 200), kname);
+    LLVMTypeRef params[3] = {k->t.ptr, k->t.i64, k->t.i64};
+    LLVMValueRef fn = LLVMAddFunction(k->mod, name, LLVMFunctionType(k->t.void_, params, 3, 0));
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+
+    cg_kernel saved = *k;
+    LLVMValueRef saved_extra[FUSE_MAX_INPUTS];
+    for (int j = 0; j < n_extra; j++)
+        saved_extra[j] = extra[j];
+    k->fn = fn;
+    k->entry_block = LLVMAppendBasicBlockInContext(k->ctx, fn, "entry");
+    k->b = LLVMCreateBuilderInContext(k->ctx);
+    LLVMPositionBuilderAtEnd(k->b, k->entry_block);
+    LLVMValueRef c = LLVMGetParam(fn, 0), begin = LLVMGetParam(fn, 1), end = LLVMGetParam(fn, 2);
+    LLVMValueRef loaded[SHIP_FIXED + FUSE_MAX_INPUTS];
+    for (int i = 0; i < n_ship; i++) {
+        /* A buffer shipped twice (an input read in place through the
+         * output pointer) is loaded once: the same SSA pointer lets LLVM
+         * see the same element, as in the kernel, instead of an overlap
+         * that sends the vectorised loop to its scalar fallback. */
+        loaded[i] = NULL;
+        for (int j = 0; j < i && !loaded[i]; j++)
+            if (values[j] == values[i] && i != 4 && j != 4)
+                loaded[i] = loaded[j];
+        if (loaded[i])
+            continue;
+        LLVMValueRef at = cg_i64(k, i);
+        LLVMTypeRef t = i == 4 ? k->t.i64 : k->t.ptr;
+        loaded[i] = LLVMBuildLoad2(k->b, t, LLVMBuildInBoundsGEP2(k->b, k->t.ptr, c, &at, 1, ""), "");
+    }
+    k->out = loaded[0];
+    for (int i = 0; i < 3; i++)
+        k->in[i] = saved.in[i] ? loaded[1 + i] : NULL;
+    k->batch = loaded[4];
+    for (int j = 0; j < n_extra; j++)
+        extra[j] = loaded[SHIP_FIXED + j];
+    cg_nest rows;
+    build_nest(k, &rows, out, in, n_in); /* with this function's batch */
+    for (int s = 0; s < rows.n_streams; s++)
+        base[s] = cg_mul(k, begin, rows.stride[s][0]);
+    rows.extent[0] = LLVMBuildSub(k->b, end, begin, "");
+    cg_emit_nest(k, &rows, base, body, ctx);
+    LLVMBuildRetVoid(k->b);
+    LLVMDisposeBuilder(k->b);
+    *k = saved;
+    for (int j = 0; j < n_extra; j++)
+        extra[j] = saved_extra[j];
+    cg_call_parallel_for(k, fn, ship, nest.extent[0]);
 }
 
 /* ---------------------------------------------------------- elementwise */
@@ -94,7 +176,7 @@ int cg_kernel_elementwise(cg_kernel *k) {
     const ir_shape *in[3];
     for (int i = 0; i < k->node->n_inputs; i++)
         in[i] = k->in[i] ? &k->g->nodes[k->node->inputs[i]].shape : NULL;
-    emit_broadcast_nest(k, &k->node->shape, in, k->node->n_inputs, elementwise_body, NULL);
+    emit_broadcast_nest(k, &k->node->shape, in, k->node->n_inputs, elementwise_body, NULL, NULL, 0);
     return 0;
 }
 
@@ -103,7 +185,7 @@ int cg_kernel_elementwise(cg_kernel *k) {
 typedef struct fused_ctx {
     const entries *es;
     const fused_group *gr;
-    const LLVMValueRef *in;
+    LLVMValueRef *in;
 } fused_ctx;
 
 static void fused_body(cg_kernel *k, LLVMValueRef *index, void *ctx) {
@@ -147,8 +229,12 @@ int cg_kernel_fused(cg_kernel *k, const entries *es, const fused_group *gr, cons
     const ir_shape *shapes[FUSE_MAX_INPUTS];
     for (int i = 0; i < gr->n_inputs; i++)
         shapes[i] = &k->g->nodes[gr->inputs[i]].shape;
-    fused_ctx f = {es, gr, in};
-    emit_broadcast_nest(k, &k->g->nodes[gr->root].shape, shapes, gr->n_inputs, fused_body, &f);
+    LLVMValueRef buffers[FUSE_MAX_INPUTS];
+    for (int i = 0; i < gr->n_inputs; i++)
+        buffers[i] = in[i];
+    fused_ctx f = {es, gr, buffers};
+    emit_broadcast_nest(k, &k->g->nodes[gr->root].shape, shapes, gr->n_inputs, fused_body, &f, buffers,
+                        gr->n_inputs);
     return 0;
 }
 
@@ -165,7 +251,7 @@ static int emit_copy(cg_kernel *k, int src, const ir_shape *shape) {
     const ir_shape *in[3] = {NULL, NULL, NULL};
     if (k->in[src])
         in[src] = &k->g->nodes[k->node->inputs[src]].shape;
-    emit_broadcast_nest(k, shape, in, k->node->n_inputs, copy_body, &src);
+    emit_broadcast_nest(k, shape, in, k->node->n_inputs, copy_body, &src, NULL, 0);
     return 0;
 }
 

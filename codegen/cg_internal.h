@@ -125,6 +125,11 @@ void cg_loop_end_as_written(cg_kernel *k, cg_loop *loop);
 /* Marks the loop whose back edge is `branch` so. */
 void cg_mark_as_written(cg_kernel *k, LLVMValueRef branch);
 
+/* Runs void body(ptr ctx, i64 begin, i64 end) over [0, n): through the
+ * runtime's mdl_rt_parallel_for (its threads) when k->parallel, else as
+ * one direct call body(ctx, 0, n). */
+void cg_call_parallel_for(cg_kernel *k, LLVMValueRef body, LLVMValueRef ctx, LLVMValueRef n);
+
 /* A loop nest that advances several element indices ("streams": the
  * output and each input) at once:
  *     index[s] = base[s] + sum over loops l of i_l * stride[s][l]

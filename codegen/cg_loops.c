@@ -63,6 +63,21 @@ void cg_mark_as_written(cg_kernel *k, LLVMValueRef branch) {
     LLVMSetMetadata(branch, kind, LLVMMetadataAsValue(ctx, id));
 }
 
+void cg_call_parallel_for(cg_kernel *k, LLVMValueRef body, LLVMValueRef ctx, LLVMValueRef n) {
+    if (!k->parallel) {
+        LLVMValueRef args[3] = {ctx, cg_i64(k, 0), n};
+        LLVMBuildCall2(k->b, LLVMGlobalGetValueType(body), body, args, 3, "");
+        return;
+    }
+    LLVMValueRef rt = LLVMGetNamedFunction(k->mod, "mdl_rt_parallel_for");
+    if (!rt) {
+        LLVMTypeRef params[3] = {k->t.ptr, k->t.ptr, k->t.i64};
+        rt = LLVMAddFunction(k->mod, "mdl_rt_parallel_for", LLVMFunctionType(k->t.void_, params, 3, 0));
+    }
+    LLVMValueRef args[3] = {body, ctx, n};
+    LLVMBuildCall2(k->b, LLVMGlobalGetValueType(rt), rt, args, 3, "");
+}
+
 void cg_loop_end_as_written(cg_kernel *k, cg_loop *loop) {
     LLVMBasicBlockRef latch = LLVMGetInsertBlock(k->b);
     cg_loop_end(k, loop);
