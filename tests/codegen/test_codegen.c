@@ -36,6 +36,9 @@
 #include "ir.h"
 #include "passes.h"
 
+/* runtime/rt_pool.c, linked in for the runs built for threads */
+void rt_set_threads(int n);
+
 #define MAX_BATCH 8
 #define BATCH 5
 #define GAP 64
@@ -355,14 +358,20 @@ static void write_leaves(const ir_graph *g, char *arena, const int64_t *offset, 
     }
 }
 
+/* Cases that set this run once more built for the runtime's threads
+ * (cg_options.parallel: mdl_rt_sgemm, mdl_rt_parallel_for from the
+ * runtime linked into this test, on 3 threads). */
+static int also_parallel;
+
 static void run_plan(ir_graph *g, const char *name, const entries *es, plan_kind kind, int opt_level,
-                     double *const *want) {
+                     double *const *want, int parallel) {
     static const char *const kinds[] = {"apart", "in place", "overlapping"};
     char label[96];
-    snprintf(label, sizeof label, "%s (-O%d, %s)", name, opt_level, kinds[kind]);
+    snprintf(label, sizeof label, "%s (-O%d, %s%s)", name, opt_level, kinds[kind], parallel ? ", threads" : "");
     mem_plan plan;
     hand_plan(g, es, kind, &plan);
-    cg_options opt = {.opt_level = opt_level};
+    cg_options opt = {.opt_level = opt_level, .parallel = parallel};
+    rt_set_threads(parallel ? 3 : 1);
     cg_jit *jit = cg_jit_create(g, es, &plan, &opt);
     if (!jit) {
         fail("%s: cg_jit_create failed", label);
@@ -400,10 +409,14 @@ static void run_case(ir_graph *g, const char *name) {
         CODEGEN_F64_RUN(g, name, &es, want);
         (void)run_plan;
 #else
-        run_plan(g, name, &es, PLAN_APART, 0, want);
-        run_plan(g, name, &es, PLAN_APART, 2, want);
-        run_plan(g, name, &es, PLAN_IN_PLACE, 2, want);
-        run_plan(g, name, &es, PLAN_OVERLAP, 2, want);
+        run_plan(g, name, &es, PLAN_APART, 0, want, 0);
+        run_plan(g, name, &es, PLAN_APART, 2, want, 0);
+        run_plan(g, name, &es, PLAN_IN_PLACE, 2, want, 0);
+        run_plan(g, name, &es, PLAN_OVERLAP, 2, want, 0);
+        if (also_parallel) {
+            run_plan(g, name, &es, PLAN_APART, 2, want, 1);
+            run_plan(g, name, &es, PLAN_IN_PLACE, 2, want, 1);
+        }
 #endif
     }
     free_values(g, live, want);
@@ -411,6 +424,7 @@ static void run_case(ir_graph *g, const char *name) {
     ir_graph_free(g);
     values = VALUES_ANY;
     tolerance = 1e-5;
+    also_parallel = 0;
 }
 
 /* ------------------------------------------------------------ the cases
@@ -518,7 +532,12 @@ static ir_graph *binary_case(ir_op op, int with_i32) {
 
 static void case_add(void) {
     values = VALUES_SPECIAL; /* i32 wraps */
-    run_case(binary_case(IR_ADD, 1), "add");
+    ir_graph *g = binary_case(IR_ADD, 1);
+    /* big enough (>= 64K elements) that the threads build splits the
+     * outer loop, broadcasting a row over it */
+    output(g, op2(g, IR_ADD, input(g, "B,150,100"), input(g, "100")));
+    also_parallel = 1;
+    run_case(g, "add");
 }
 
 static void case_sub(void) {
@@ -731,6 +750,7 @@ static void case_conv2d(void) {
         const struct conv_case *c = &conv_cases[i];
         output(g, ir_conv2d(g, input(g, c->x), input(g, c->w), c->stride, c->padding));
     }
+    also_parallel = 1;
     run_case(g, "conv2d");
 }
 
@@ -746,6 +766,7 @@ static void case_conv2d_grad_input(void) {
         int dy = ir_add_input(g, "dy", IR_F32, &ys, 0);
         output(g, ir_conv2d_grad_input(g, dy, input(g, c->w), c->stride, c->padding, &xs));
     }
+    also_parallel = 1;
     run_case(g, "conv2d_grad_input");
 }
 
@@ -760,6 +781,7 @@ static void case_conv2d_grad_weight(void) {
         int dy = ir_add_input(g, "dy", IR_F32, &ys, 0);
         output(g, ir_conv2d_grad_weight(g, input(g, c->x), dy, c->stride, c->padding, &ws));
     }
+    also_parallel = 1;
     run_case(g, "conv2d_grad_weight");
 }
 
@@ -943,6 +965,8 @@ static void case_matmul(void) {
     output(g, ir_matmul(g, input(g, "B,33"), input(g, "33,40"), 0));
     output(g, ir_matmul(g, input(g, "9,33"), input(g, "B,33"), IR_TRANSPOSE_B)); /* N = batch */
     output(g, ir_matmul(g, input(g, "1,1"), input(g, "1,1"), 0));
+    output(g, ir_matmul(g, input(g, "B,300"), input(g, "300,200"), 0)); /* split over threads */
+    also_parallel = 1;
     run_case(g, "matmul");
 }
 
