@@ -68,6 +68,7 @@ static int *deal(LLVMModuleRef mod, int *n_parts, double weight, double *cost, i
     int *order = malloc(sizeof *order * (size_t)(n ? n : 1));
     if (!part_of || !size || !order) {
         free(part_of), free(size), free(order);
+        cg_error("out of memory");
         return NULL;
     }
     int i = 0, defined = 0;
