@@ -149,11 +149,6 @@ static LLVMValueRef at_f32(cg_kernel *k, LLVMValueRef base, LLVMValueRef index) 
     return LLVMBuildInBoundsGEP2(k->b, k->t.f32, base, &index, 1, "");
 }
 
-static LLVMValueRef at_ptr(cg_kernel *k, LLVMValueRef base, int i) {
-    LLVMValueRef index = cg_i64(k, i);
-    return LLVMBuildInBoundsGEP2(k->b, k->t.ptr, base, &index, 1, "");
-}
-
 /* im2col of a chunk (back = 0: col = patches of input x_in), or col2im
  * (back = 1: the kernel's output += col at the same places).  col rows are
  * `cols` floats apart. */
@@ -263,76 +258,43 @@ static int64_t groups_of(const conv *cv) {
     return cv->outs * patch_size(cv) * GROUPS <= MAX_PARTIAL_FLOATS ? GROUPS : 1;
 }
 
-/* void <kernel>.samples(ptr ctx, i64 begin, i64 end): ctx holds the
- * kernel's output, its two inputs, (grad_weight) the partial sums and the
- * batch size; runs samples (grad_weight: groups) [begin, end). */
-static LLVMValueRef outline(cg_kernel *k, const conv *cv, conv_kind kind) {
-    size_t len;
-    const char *kname = LLVMGetValueName2(k->fn, &len);
-    char name[256];
-    snprintf(name, sizeof name, "%.*s.samples", (int)(len < 200 ? len : 200), kname);
-    LLVMTypeRef params[3] = {k->t.ptr, k->t.i64, k->t.i64};
-    LLVMValueRef fn = LLVMAddFunction(k->mod, name, LLVMFunctionType(k->t.void_, params, 3, 0));
-    LLVMSetLinkage(fn, LLVMInternalLinkage);
-    cg_kernel saved = *k;
-    k->fn = fn;
-    k->entry_block = LLVMAppendBasicBlockInContext(k->ctx, fn, "entry");
-    k->b = LLVMCreateBuilderInContext(k->ctx);
-    LLVMPositionBuilderAtEnd(k->b, k->entry_block);
-    k->parallel = 0; /* already on a thread of the pool: call @mdl.sgemm itself */
-    LLVMValueRef ctx = LLVMGetParam(fn, 0), begin = LLVMGetParam(fn, 1), end = LLVMGetParam(fn, 2);
-    LLVMValueRef slot[4];
-    for (int i = 0; i < 4; i++)
-        slot[i] = LLVMBuildLoad2(k->b, k->t.ptr, at_ptr(k, ctx, i), "");
-    k->out = slot[0];
-    k->in[0] = slot[1];
-    k->in[1] = slot[2];
-    if (kind == CONV_GRAD_WEIGHT) {
-        int64_t size = cv->outs * patch_size(cv), groups = groups_of(cv);
-        conv inner = *cv;
-        cv = &inner;
-        inner.batch = LLVMBuildLoad2(k->b, k->t.i64, at_ptr(k, ctx, 4), "batch");
-        cg_loop g = cg_loop_begin(k, LLVMBuildSub(k->b, end, begin, ""), "group");
-        LLVMValueRef gi = cg_add(k, begin, g.index);
-        LLVMValueRef dw = at_f32(k, slot[3], cg_mul(k, gi, cg_i64(k, size)));
-        cg_loop z = cg_loop_begin(k, cg_i64(k, size), "zero");
-        cg_store(k, LLVMConstReal(k->t.f32, 0), dw, z.index);
-        cg_loop_end(k, &z);
-        LLVMValueRef lo = LLVMBuildUDiv(k->b, cg_mul(k, gi, cv->batch), cg_i64(k, groups), "");
-        LLVMValueRef hi = LLVMBuildUDiv(k->b, cg_mul(k, cg_add(k, gi, cg_i64(k, 1)), cv->batch), cg_i64(k, groups), "");
-        emit_samples(k, cv, kind, lo, hi, dw);
-        cg_loop_end(k, &g);
-    } else {
-        emit_samples(k, cv, kind, begin, end, NULL);
-    }
-    LLVMBuildRetVoid(k->b);
-    LLVMDisposeBuilder(k->b);
-    *k = saved;
-    return fn;
-}
-
-/* The kernel: the outlined samples over the whole batch (or every
- * group), through mdl_rt_parallel_for when building for the runtime's
- * threads, else by a direct call; then grad_weight's partial sums added
- * up. */
+/* The kernel: the samples of the batch (grad_weight: the groups, into
+ * partial sums on its stack) outlined as <kernel>.samples, for the
+ * runtime's threads (cg_outline_begin); then grad_weight's partial sums
+ * added up in group order. */
 static void emit_gemm(cg_kernel *k, const conv *cv, conv_kind kind) {
-    LLVMValueRef body = outline(k, cv, kind);
     int64_t size = cv->outs * patch_size(cv), groups = groups_of(cv);
-    LLVMValueRef ctx = cg_alloca(k, LLVMArrayType2(k->t.ptr, 5), "ctx");
-    LLVMValueRef partial = NULL;
+    LLVMValueRef partial = LLVMConstNull(k->t.ptr);
     if (kind == CONV_GRAD_WEIGHT) {
         partial = cg_alloca(k, LLVMArrayType2(k->t.f32, (uint64_t)(groups * size)), "partial");
         LLVMSetAlignment(partial, 64);
         LLVMAddAttributeAtIndex(k->fn, LLVMAttributeFunctionIndex,
                                 LLVMCreateStringAttribute(k->ctx, "probe-stack", 11, "inline-asm", 10));
     }
-    LLVMValueRef slot[4] = {k->out, k->in[0], k->in[1], partial ? partial : LLVMConstNull(k->t.ptr)};
-    for (int i = 0; i < 4; i++)
-        LLVMBuildStore(k->b, slot[i], at_ptr(k, ctx, i));
-    LLVMBuildStore(k->b, cv->batch, at_ptr(k, ctx, 4)); /* an i64 in a pointer-sized slot */
     if (kind == CONV_GRAD_INPUT) /* col2im adds into it */
         zero_output(k);
-    cg_call_parallel_for(k, body, ctx, kind == CONV_GRAD_WEIGHT ? cg_i64(k, groups) : cv->batch);
+    LLVMValueRef kernel_batch = cv->batch;
+    cg_outline o;
+    cg_outline_begin(k, &o, "samples", &partial, 1);
+    conv inner = *cv; /* a batch dimension's size: the outlined function's copy */
+    if (inner.batch == o.saved.batch)
+        inner.batch = k->batch;
+    if (kind == CONV_GRAD_WEIGHT) {
+        cg_loop g = cg_loop_begin(k, LLVMBuildSub(k->b, o.end, o.begin, ""), "group");
+        LLVMValueRef gi = cg_add(k, o.begin, g.index);
+        LLVMValueRef dw = at_f32(k, partial, cg_mul(k, gi, cg_i64(k, size)));
+        cg_loop z = cg_loop_begin(k, cg_i64(k, size), "zero");
+        cg_store(k, LLVMConstReal(k->t.f32, 0), dw, z.index);
+        cg_loop_end(k, &z);
+        LLVMValueRef lo = LLVMBuildUDiv(k->b, cg_mul(k, gi, inner.batch), cg_i64(k, groups), "");
+        LLVMValueRef hi =
+            LLVMBuildUDiv(k->b, cg_mul(k, cg_add(k, gi, cg_i64(k, 1)), inner.batch), cg_i64(k, groups), "");
+        emit_samples(k, &inner, kind, lo, hi, dw);
+        cg_loop_end(k, &g);
+    } else {
+        emit_samples(k, &inner, kind, o.begin, o.end, NULL);
+    }
+    cg_outline_end(k, &o, kind == CONV_GRAD_WEIGHT ? cg_i64(k, groups) : kernel_batch);
     if (kind == CONV_GRAD_WEIGHT) { /* dw = partial[0] + partial[1] + ..., in that order */
         cg_loop i = cg_loop_begin(k, cg_i64(k, size), "sum");
         LLVMValueRef sum = cg_load(k, k->t.f32, partial, i.index);

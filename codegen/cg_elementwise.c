@@ -22,7 +22,6 @@
  * to mdl_rt_parallel_for with its buffers in ctx.  Every element is
  * computed exactly as before, only possibly on another thread.
  */
-#include <stdio.h>
 #include <stdlib.h>
 
 #include "cg_internal.h"
@@ -94,72 +93,15 @@ static void emit_broadcast_nest(cg_kernel *k, const ir_shape *out, const ir_shap
         cg_emit_nest(k, &nest, base, body, ctx);
         return;
     }
-    /* ctx: out, in[0..2], batch, extra[] */
-    enum { SHIP_FIXED = 5 };
-    int n_ship = SHIP_FIXED + n_extra;
-    LLVMValueRef ship = cg_alloca(k, LLVMArrayType2(k->t.ptr, (uint64_t)n_ship), "ctx");
-    LLVMValueRef values[SHIP_FIXED + FUSE_MAX_INPUTS];
-    values[0] = k->out;
-    for (int i = 0; i < 3; i++)
-        values[1 + i] = k->in[i] ? k->in[i] : LLVMConstNull(k->t.ptr);
-    values[4] = k->batch;
-    for (int j = 0; j < n_extra; j++)
-        values[SHIP_FIXED + j] = extra[j];
-    for (int i = 0; i < n_ship; i++) {
-        LLVMValueRef at = cg_i64(k, i);
-        LLVMBuildStore(k->b, values[i], LLVMBuildInBoundsGEP2(k->b, k->t.ptr, ship, &at, 1, ""));
-    }
-    size_t len;
-    const char *kname = LLVMGetValueName2(k->fn, &len);
-    char name[256];
-    snprintf(name, sizeof name, "%.*s.rows", (int)(len < 200 ? len : 200), kname);
-    LLVMTypeRef params[3] = {k->t.ptr, k->t.i64, k->t.i64};
-    LLVMValueRef fn = LLVMAddFunction(k->mod, name, LLVMFunctionType(k->t.void_, params, 3, 0));
-    LLVMSetLinkage(fn, LLVMInternalLinkage);
-
-    cg_kernel saved = *k;
-    LLVMValueRef saved_extra[FUSE_MAX_INPUTS];
-    for (int j = 0; j < n_extra; j++)
-        saved_extra[j] = extra[j];
-    k->fn = fn;
-    k->entry_block = LLVMAppendBasicBlockInContext(k->ctx, fn, "entry");
-    k->b = LLVMCreateBuilderInContext(k->ctx);
-    LLVMPositionBuilderAtEnd(k->b, k->entry_block);
-    LLVMValueRef c = LLVMGetParam(fn, 0), begin = LLVMGetParam(fn, 1), end = LLVMGetParam(fn, 2);
-    LLVMValueRef loaded[SHIP_FIXED + FUSE_MAX_INPUTS];
-    for (int i = 0; i < n_ship; i++) {
-        /* A buffer shipped twice (an input read in place through the
-         * output pointer) is loaded once: the same SSA pointer lets LLVM
-         * see the same element, as in the kernel, instead of an overlap
-         * that sends the vectorised loop to its scalar fallback. */
-        loaded[i] = NULL;
-        for (int j = 0; j < i && !loaded[i]; j++)
-            if (values[j] == values[i] && i != 4 && j != 4)
-                loaded[i] = loaded[j];
-        if (loaded[i])
-            continue;
-        LLVMValueRef at = cg_i64(k, i);
-        LLVMTypeRef t = i == 4 ? k->t.i64 : k->t.ptr;
-        loaded[i] = LLVMBuildLoad2(k->b, t, LLVMBuildInBoundsGEP2(k->b, k->t.ptr, c, &at, 1, ""), "");
-    }
-    k->out = loaded[0];
-    for (int i = 0; i < 3; i++)
-        k->in[i] = saved.in[i] ? loaded[1 + i] : NULL;
-    k->batch = loaded[4];
-    for (int j = 0; j < n_extra; j++)
-        extra[j] = loaded[SHIP_FIXED + j];
+    cg_outline o;
+    cg_outline_begin(k, &o, "rows", extra, n_extra);
     cg_nest rows;
     build_nest(k, &rows, out, in, n_in); /* with this function's batch */
     for (int s = 0; s < rows.n_streams; s++)
-        base[s] = cg_mul(k, begin, rows.stride[s][0]);
-    rows.extent[0] = LLVMBuildSub(k->b, end, begin, "");
+        base[s] = cg_mul(k, o.begin, rows.stride[s][0]);
+    rows.extent[0] = LLVMBuildSub(k->b, o.end, o.begin, "");
     cg_emit_nest(k, &rows, base, body, ctx);
-    LLVMBuildRetVoid(k->b);
-    LLVMDisposeBuilder(k->b);
-    *k = saved;
-    for (int j = 0; j < n_extra; j++)
-        extra[j] = saved_extra[j];
-    cg_call_parallel_for(k, fn, ship, nest.extent[0]);
+    cg_outline_end(k, &o, nest.extent[0]);
 }
 
 /* ---------------------------------------------------------- elementwise */

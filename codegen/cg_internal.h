@@ -125,10 +125,30 @@ void cg_loop_end_as_written(cg_kernel *k, cg_loop *loop);
 /* Marks the loop whose back edge is `branch` so. */
 void cg_mark_as_written(cg_kernel *k, LLVMValueRef branch);
 
-/* Runs void body(ptr ctx, i64 begin, i64 end) over [0, n): through the
- * runtime's mdl_rt_parallel_for (its threads) when k->parallel, else as
- * one direct call body(ctx, 0, n). */
-void cg_call_parallel_for(cg_kernel *k, LLVMValueRef body, LLVMValueRef ctx, LLVMValueRef n);
+/* Outlining a kernel's work over a range, for the runtime's threads:
+ *
+ *   cg_outline_begin(k, &o, "rows", extra, n_extra);
+ *   ... emit the work for [o.begin, o.end) with k as usual ...
+ *   cg_outline_end(k, &o, n);
+ *
+ * begin stores the kernel's buffers (k->out, k->in[]), its batch and
+ * extra[] (more pointers the work uses) in a ctx array on the kernel's
+ * stack, adds void <kernel>.<suffix>(ptr ctx, i64 begin, i64 end) and
+ * points k at it: k->out, k->in[], k->batch and extra[] become its copies
+ * loaded from ctx (a buffer shipped twice is loaded once), allocas go to
+ * its entry, and k->parallel is 0 there.  end closes the function, puts k
+ * and extra[] back, and runs it over [0, n): through the runtime's
+ * mdl_rt_parallel_for when k->parallel, else by one direct call. */
+#define CG_OUTLINE_MAX_EXTRA FUSE_MAX_INPUTS
+typedef struct cg_outline {
+    cg_kernel saved;
+    LLVMValueRef fn, ctx, begin, end;
+    LLVMValueRef *extra;
+    int n_extra;
+    LLVMValueRef saved_extra[CG_OUTLINE_MAX_EXTRA];
+} cg_outline;
+void cg_outline_begin(cg_kernel *k, cg_outline *o, const char *suffix, LLVMValueRef *extra, int n_extra);
+void cg_outline_end(cg_kernel *k, cg_outline *o, LLVMValueRef n);
 
 /* A loop nest that advances several element indices ("streams": the
  * output and each input) at once:

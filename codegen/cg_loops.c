@@ -63,7 +63,10 @@ void cg_mark_as_written(cg_kernel *k, LLVMValueRef branch) {
     LLVMSetMetadata(branch, kind, LLVMMetadataAsValue(ctx, id));
 }
 
-void cg_call_parallel_for(cg_kernel *k, LLVMValueRef body, LLVMValueRef ctx, LLVMValueRef n) {
+/* Runs void body(ptr ctx, i64 begin, i64 end) over [0, n): through the
+ * runtime's mdl_rt_parallel_for (its threads) when k->parallel, else as
+ * one direct call body(ctx, 0, n). */
+static void call_parallel_for(cg_kernel *k, LLVMValueRef body, LLVMValueRef ctx, LLVMValueRef n) {
     if (!k->parallel) {
         LLVMValueRef args[3] = {ctx, cg_i64(k, 0), n};
         LLVMBuildCall2(k->b, LLVMGlobalGetValueType(body), body, args, 3, "");
@@ -76,6 +79,78 @@ void cg_call_parallel_for(cg_kernel *k, LLVMValueRef body, LLVMValueRef ctx, LLV
     }
     LLVMValueRef args[3] = {body, ctx, n};
     LLVMBuildCall2(k->b, LLVMGlobalGetValueType(rt), rt, args, 3, "");
+}
+
+/* ctx slots: the kernel's output, its inputs, its batch, then extra[] */
+enum { SLOT_OUT = 0, SLOT_IN = 1, SLOT_BATCH = 4, SLOT_EXTRA = 5 };
+
+void cg_outline_begin(cg_kernel *k, cg_outline *o, const char *suffix, LLVMValueRef *extra, int n_extra) {
+    LLVMValueRef values[SLOT_EXTRA + CG_OUTLINE_MAX_EXTRA];
+    int n_ship = SLOT_EXTRA + n_extra;
+    values[SLOT_OUT] = k->out;
+    for (int i = 0; i < 3; i++)
+        values[SLOT_IN + i] = k->in[i] ? k->in[i] : LLVMConstNull(k->t.ptr);
+    values[SLOT_BATCH] = k->batch;
+    for (int j = 0; j < n_extra; j++)
+        values[SLOT_EXTRA + j] = extra[j];
+    o->ctx = cg_alloca(k, LLVMArrayType2(k->t.ptr, (uint64_t)n_ship), "ctx");
+    for (int i = 0; i < n_ship; i++) { /* the batch, an i64, in a pointer-sized slot */
+        LLVMValueRef at = cg_i64(k, i);
+        LLVMBuildStore(k->b, values[i], LLVMBuildInBoundsGEP2(k->b, k->t.ptr, o->ctx, &at, 1, ""));
+    }
+
+    size_t len;
+    const char *kname = LLVMGetValueName2(k->fn, &len);
+    char name[256];
+    snprintf(name, sizeof name, "%.*s.%s", (int)(len < 200 ? len : 200), kname, suffix);
+    LLVMTypeRef params[3] = {k->t.ptr, k->t.i64, k->t.i64};
+    o->fn = LLVMAddFunction(k->mod, name, LLVMFunctionType(k->t.void_, params, 3, 0));
+    LLVMSetLinkage(o->fn, LLVMInternalLinkage);
+    o->saved = *k;
+    o->extra = extra;
+    o->n_extra = n_extra;
+    for (int j = 0; j < n_extra; j++)
+        o->saved_extra[j] = extra[j];
+
+    k->fn = o->fn;
+    k->entry_block = LLVMAppendBasicBlockInContext(k->ctx, o->fn, "entry");
+    k->b = LLVMCreateBuilderInContext(k->ctx);
+    LLVMPositionBuilderAtEnd(k->b, k->entry_block);
+    k->parallel = 0; /* on a thread of the pool already: no nested splits */
+    LLVMValueRef c = LLVMGetParam(o->fn, 0);
+    o->begin = LLVMGetParam(o->fn, 1);
+    o->end = LLVMGetParam(o->fn, 2);
+    LLVMValueRef loaded[SLOT_EXTRA + CG_OUTLINE_MAX_EXTRA];
+    for (int i = 0; i < n_ship; i++) {
+        /* A buffer shipped twice (an input read in place through the
+         * output pointer) is loaded once: the same SSA pointer lets LLVM
+         * see the same element, as in the kernel, instead of an overlap
+         * that sends a vectorised loop to its scalar fallback. */
+        loaded[i] = NULL;
+        for (int j = 0; j < i && !loaded[i]; j++)
+            if (values[j] == values[i] && i != SLOT_BATCH && j != SLOT_BATCH)
+                loaded[i] = loaded[j];
+        if (loaded[i])
+            continue;
+        LLVMValueRef at = cg_i64(k, i);
+        LLVMTypeRef t = i == SLOT_BATCH ? k->t.i64 : k->t.ptr;
+        loaded[i] = LLVMBuildLoad2(k->b, t, LLVMBuildInBoundsGEP2(k->b, k->t.ptr, c, &at, 1, ""), "");
+    }
+    k->out = loaded[SLOT_OUT];
+    for (int i = 0; i < 3; i++)
+        k->in[i] = o->saved.in[i] ? loaded[SLOT_IN + i] : NULL;
+    k->batch = loaded[SLOT_BATCH];
+    for (int j = 0; j < n_extra; j++)
+        extra[j] = loaded[SLOT_EXTRA + j];
+}
+
+void cg_outline_end(cg_kernel *k, cg_outline *o, LLVMValueRef n) {
+    LLVMBuildRetVoid(k->b);
+    LLVMDisposeBuilder(k->b);
+    *k = o->saved;
+    for (int j = 0; j < o->n_extra; j++)
+        o->extra[j] = o->saved_extra[j];
+    call_parallel_for(k, o->fn, o->ctx, n);
 }
 
 void cg_loop_end_as_written(cg_kernel *k, cg_loop *loop) {
