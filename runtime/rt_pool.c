@@ -70,6 +70,7 @@ static struct {
     pthread_cond_t wake;
     atomic_int threads; /* wanted, including the caller */
     int started;  /* workers running */
+    int create_failed; /* pthread_create failed once: do not retry on every call */
     atomic_int sleepers;
     /* The job's generation (high 32 bits) and its next unclaimed piece (low
      * 32): a claim is one compare-and-swap, so a thread still holding the
@@ -139,8 +140,12 @@ static void *worker(void *arg) {
     return NULL;
 }
 
-/* Starts workers up to threads - 1; returns how many run. */
+/* Starts workers up to threads - 1; returns how many run.  Only the
+ * thread that runs kernels calls it, so the check before the lock sees
+ * its own writes: once the workers run, a call costs no lock. */
 static int start_workers(void) {
+    if (pool.started >= atomic_load(&pool.threads) - 1 || pool.create_failed)
+        return pool.started;
     pthread_mutex_lock(&pool.lock);
     while (pool.started < atomic_load(&pool.threads) - 1) {
         pthread_attr_t attr;
@@ -150,8 +155,10 @@ static int start_workers(void) {
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         int rc = pthread_create(&t, &attr, worker, (void *)(intptr_t)pool.started);
         pthread_attr_destroy(&attr);
-        if (rc != 0)
+        if (rc != 0) {
+            pool.create_failed = 1;
             break; /* fewer workers: the caller takes more pieces */
+        }
         pool.started++;
     }
     int started = pool.started;
@@ -168,6 +175,7 @@ int rt_default_threads(void) {
         long n = strtol(env, &end, 10);
         if (!*end && n >= 1)
             return n > MAX_THREADS ? MAX_THREADS : (int)n;
+        rt_note("MDL_THREADS=\"%.40s\" is not a positive number of threads; using one per CPU", env);
     }
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     return cpus < 1 ? 1 : cpus > 8 ? 8 : (int)cpus;

@@ -101,6 +101,11 @@ case_usage_errors() {
     run "$fake"
     [ $rc -eq 2 ] || fail "no command should exit 2"
     grep -q usage err.txt || fail "no command should print usage on stderr"
+    expect_error 2 "--threads expects a positive integer, got '0'" "$fake" train --threads 0
+    # a bad MDL_THREADS is said, and the run goes on with one thread per CPU
+    MDL_THREADS=abc expect_ok "$fake" info
+    grep -q 'note: MDL_THREADS="abc" is not a positive number of threads' err.txt ||
+        fail "no note about a bad MDL_THREADS"
 }
 
 case_info() {
