@@ -30,7 +30,7 @@
 
 #include "passes.h"
 
-static int is_elementwise(const ir_graph *g, int id) {
+int fuse_is_elementwise(const ir_graph *g, int id) {
     ir_class c = ir_ops[g->nodes[id].op].cls;
     return c == IR_UNARY || c == IR_BINARY || c == IR_TERNARY;
 }
@@ -101,10 +101,10 @@ int fuse_elementwise(const ir_graph *g, entries *es) {
         }
 
     for (int id = n - 1; id >= 0; id--) {
-        if (!live[id] || !is_elementwise(g, id))
+        if (!live[id] || !fuse_is_elementwise(g, id))
             continue;
         int u = user[id], root = id;
-        if (!is_root[id] && uses[id] == 1 && is_elementwise(g, u) &&
+        if (!is_root[id] && uses[id] == 1 && fuse_is_elementwise(g, u) &&
             ir_shape_equal(&g->nodes[id].shape, &g->nodes[u].shape)) {
             in_list grown;
             int r = root_of[u];

@@ -64,9 +64,10 @@ static int64_t place(block *live, int n_live, int64_t size) {
     return at;
 }
 
+/* Whether id's kernel reads every input at the element it writes (with
+ * broadcasting): an elementwise node or a fused group's root. */
 static int is_elementwise(const ir_graph *g, const entries *es, int id) {
-    ir_class c = ir_ops[g->nodes[id].op].cls;
-    return (es->group_at && es->group_at[id] >= 0) || c == IR_UNARY || c == IR_BINARY || c == IR_TERNARY;
+    return (es->group_at && es->group_at[id] >= 0) || fuse_is_elementwise(g, id);
 }
 
 static int kernel_reads(const ir_graph *g, const entries *es, int id, int x) {

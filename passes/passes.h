@@ -85,6 +85,9 @@ void entries_free(entries *es);
  * is no entry's root, and the group keeps at most FUSE_MAX_INPUTS inputs.
  * Interior nodes leave every schedule.  Call once, after entries_build. */
 int fuse_elementwise(const ir_graph *g, entries *es);
+/* Whether node id is elementwise (UNARY, BINARY, TERNARY): what fusion
+ * groups. */
+int fuse_is_elementwise(const ir_graph *g, int id);
 /* The groups of two or more nodes, one a line:
  *   %25 = fused{%20 mul, %24 mul, %25 add} (%3, %7, %19) */
 void fuse_dump(const ir_graph *g, const entries *es, FILE *out);
