@@ -44,17 +44,7 @@ void rt_set_threads(int n);
 #define GAP 64
 #define PATTERN 0xA5
 
-static int failures;
-
-static void fail(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "FAIL: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    failures++;
-}
+#include "harness.h"
 
 /* ----------------------------------------------------------- leaf values */
 
@@ -99,25 +89,6 @@ static double i32_value(void) {
 }
 
 /* --------------------------------------------------------- graph helpers */
-
-/* "B,3,4" -> [MAX_BATCH (batch), 3, 4]; "" -> scalar */
-static ir_shape S(const char *spec) {
-    ir_shape s = ir_shape_scalar();
-    for (const char *p = spec; *p;) {
-        if (*p == 'B') {
-            s.batch_mask |= 1u << s.rank;
-            s.dims[s.rank++] = MAX_BATCH;
-            p++;
-        } else {
-            char *end;
-            s.dims[s.rank++] = strtoll(p, &end, 10);
-            p = end;
-        }
-        if (*p == ',')
-            p++;
-    }
-    return s;
-}
 
 static ir_graph *new_graph(void) {
     ir_graph *g = ir_graph_new("test", "test.mdl");
@@ -260,27 +231,11 @@ static char *new_arena(int64_t bytes) {
     return arena;
 }
 
-static void store(char *arena, int64_t offset, ir_dtype t, const double *v, int64_t n) {
-    for (int64_t i = 0; i < n; i++) {
-        if (t == IR_I32) {
-            int32_t x = (int32_t)v[i];
-            memcpy(arena + offset + 4 * i, &x, 4);
-        } else {
-            float x = (float)v[i];
-            memcpy(arena + offset + 4 * i, &x, 4);
-        }
-    }
-}
-
-static double load(const char *arena, int64_t offset, ir_dtype t, int64_t i) {
-    if (t == IR_I32) {
-        int32_t x;
-        memcpy(&x, arena + offset + 4 * i, 4);
-        return x;
-    }
-    float x;
-    memcpy(&x, arena + offset + 4 * i, 4);
-    return x;
+/* n elements of a tensor, f32 elements `bytes` wide (4, or 8 in the f64
+ * variant) */
+static void store(char *arena, int64_t offset, int bytes, ir_dtype t, const double *v, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        arena_put(arena, offset, bytes, t, i, v[i]);
 }
 
 static int close_enough(double got, double want, ir_dtype t, double tol) {
@@ -301,7 +256,7 @@ static void check_root(const ir_graph *g, const char *label, const char *arena, 
     int64_t n = ir_numel_at(&g->nodes[id].shape, batch);
     int bad = 0;
     for (int64_t i = 0; i < n && bad < 3; i++) {
-        double got = load(arena, offset[slot], t, i);
+        double got = arena_get(arena, offset[slot], 4, t, i);
         if (!close_enough(got, want[id][i], t, tol)) {
             fail("%s: %%%d %s element %lld: got %.9g, want %.9g", label, id, ir_ops[g->nodes[id].op].name, (long long)i,
                  got, want[id][i]);
@@ -354,7 +309,7 @@ static void write_leaves(const ir_graph *g, char *arena, const int64_t *offset, 
     for (int i = 0; i < g->n_nodes; i++) {
         const ir_node *n = &g->nodes[i];
         if ((n->op == IR_INPUT || n->op == IR_PARAM || n->op == IR_HYPER) && v[i] && offset[i] >= 0)
-            store(arena, offset[i], n->dtype, v[i], ir_numel_at(&n->shape, batch));
+            store(arena, offset[i], 4, n->dtype, v[i], ir_numel_at(&n->shape, batch));
     }
 }
 

@@ -29,42 +29,13 @@
 #define MAX_BATCH 8
 #define BATCH 5
 
-static int failures;
-
-static void fail(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "FAIL: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    failures++;
-}
+#include "harness.h"
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
 
 static double uniform(double lo, double hi) {
     rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
     return lo + (hi - lo) * (double)(rng >> 11) / 9007199254740992.0;
-}
-
-/* "B,3,4" -> [MAX_BATCH (batch), 3, 4]; "" -> scalar */
-static ir_shape S(const char *spec) {
-    ir_shape s = ir_shape_scalar();
-    for (const char *p = spec; *p;) {
-        if (*p == 'B') {
-            s.batch_mask |= 1u << s.rank;
-            s.dims[s.rank++] = MAX_BATCH;
-            p++;
-        } else {
-            char *end;
-            s.dims[s.rank++] = strtoll(p, &end, 10);
-            p = end;
-        }
-        if (*p == ',')
-            p++;
-    }
-    return s;
 }
 
 static int input_t(ir_graph *g, ir_dtype t, const char *spec) {
@@ -96,34 +67,6 @@ static void output(ir_graph *g, int id) {
 }
 
 /* ------------------------------------------------------------ the arena */
-
-static void put(char *arena, int64_t offset, int bytes, ir_dtype t, int64_t i, double v) {
-    if (t == IR_I32) {
-        int32_t x = (int32_t)v;
-        memcpy(arena + offset + 4 * i, &x, 4);
-    } else if (bytes == 8) {
-        memcpy(arena + offset + 8 * i, &v, 8);
-    } else {
-        float x = (float)v;
-        memcpy(arena + offset + 4 * i, &x, 4);
-    }
-}
-
-static double get(const char *arena, int64_t offset, int bytes, ir_dtype t, int64_t i) {
-    if (t == IR_I32) {
-        int32_t x;
-        memcpy(&x, arena + offset + 4 * i, 4);
-        return x;
-    }
-    if (bytes == 8) {
-        double x;
-        memcpy(&x, arena + offset + 8 * i, 8);
-        return x;
-    }
-    float x;
-    memcpy(&x, arena + offset + 4 * i, 4);
-    return x;
-}
 
 static int close_enough(double got, double want, ir_dtype t, double tol) {
     if (t == IR_I32)
@@ -173,7 +116,7 @@ static void run_entry(const ir_graph *g, const entries *es, const cg_jit *jit, c
         const ir_node *n = &g->nodes[i];
         if ((n->op == IR_INPUT || n->op == IR_PARAM || n->op == IR_HYPER) && want[i] && plan->offset[e][i] >= 0)
             for (int64_t j = 0; j < ir_numel_at(&n->shape, BATCH); j++)
-                put(arena, plan->offset[e][i], bytes, n->dtype, j, want[i][j]);
+                arena_put(arena, plan->offset[e][i], bytes, n->dtype, j, want[i][j]);
     }
     fn(arena, BATCH);
     for (int r = 0; r < en->n_roots; r++) {
@@ -182,7 +125,7 @@ static void run_entry(const ir_graph *g, const entries *es, const cg_jit *jit, c
         ir_dtype t = g->nodes[slot].dtype;
         int bad = 0;
         for (int64_t j = 0; j < ir_numel_at(&g->nodes[id].shape, BATCH) && bad < 3; j++) {
-            double got = get(arena, plan->offset[e][slot], bytes, t, j);
+            double got = arena_get(arena, plan->offset[e][slot], bytes, t, j);
             if (!close_enough(got, want[id][j], t, tol)) {
                 fail("%s: %%%d %s element %lld: got %.17g, want %.17g", label, id, ir_ops[g->nodes[id].op].name,
                      (long long)j, got, want[id][j]);

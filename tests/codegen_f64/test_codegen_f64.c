@@ -25,28 +25,6 @@ static void run_f64(ir_graph *g, const char *name, const void *es_predict, doubl
 
 #define F64_TOLERANCE 1e-12
 
-static void store64(char *arena, int64_t offset, ir_dtype t, const double *v, int64_t n) {
-    for (int64_t i = 0; i < n; i++) {
-        if (t == IR_I32) {
-            int32_t x = (int32_t)v[i];
-            memcpy(arena + offset + 4 * i, &x, 4);
-        } else {
-            memcpy(arena + offset + 8 * i, &v[i], 8);
-        }
-    }
-}
-
-static double load64(const char *arena, int64_t offset, ir_dtype t, int64_t i) {
-    if (t == IR_I32) {
-        int32_t x;
-        memcpy(&x, arena + offset + 4 * i, 4);
-        return x;
-    }
-    double x;
-    memcpy(&x, arena + offset + 8 * i, 8);
-    return x;
-}
-
 static int close64(double got, double want, ir_dtype t) {
     if (t == IR_I32)
         return got == want;
@@ -88,7 +66,7 @@ static void run_f64_at(ir_graph *g, const char *name, const entries *es, int opt
     for (int i = 0; i < g->n_nodes; i++) {
         const ir_node *n = &g->nodes[i];
         if ((n->op == IR_INPUT || n->op == IR_PARAM || n->op == IR_HYPER) && want[i] && offset[i] >= 0)
-            store64(arena, offset[i], n->dtype, want[i], ir_numel_at(&n->shape, BATCH));
+            store(arena, offset[i], 8, n->dtype, want[i], ir_numel_at(&n->shape, BATCH));
     }
     fn(arena, BATCH);
     const entry *e = &es->e[ENTRY_EVAL];
@@ -99,7 +77,7 @@ static void run_f64_at(ir_graph *g, const char *name, const entries *es, int opt
         int64_t n = ir_numel_at(&g->nodes[id].shape, BATCH);
         int bad = 0;
         for (int64_t i = 0; i < n && bad < 3; i++) {
-            double got = load64(arena, offset[slot], t, i);
+            double got = arena_get(arena, offset[slot], 8, t, i);
             if (!close64(got, want[id][i], t)) {
                 fail("%s: %%%d %s element %lld: got %.17g, want %.17g", label, id, ir_ops[g->nodes[id].op].name,
                      (long long)i, got, want[id][i]);
