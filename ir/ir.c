@@ -21,19 +21,8 @@ const ir_op_info ir_ops[IR_OP_COUNT] = {
 #undef OP
 };
 
-static void *xrealloc(void *p, size_t size) {
-    void *q = realloc(p, size ? size : 1);
-    if (!q) {
-        fprintf(stderr, "mdlc: error: out of memory\n");
-        exit(70);
-    }
-    return q;
-}
-
-static char *xstrdup(const char *s) {
-    size_t n = strlen(s) + 1;
-    return memcpy(xrealloc(NULL, n), s, n);
-}
+#define xrealloc ir_xrealloc
+#define xstrdup ir_xstrdup
 
 /* Grows an array held as (ptr, count, capacity) to fit one more element. */
 #define GROW(ptr, n, cap)                                                                          \
@@ -121,10 +110,8 @@ int64_t ir_shape_numel(const ir_shape *s) {
     return n;
 }
 
-static int is_batch(const ir_shape *s, int i) { return (s->batch_mask >> i) & 1; }
-
-/* Is dim i of a the literal size 1 (not a batch dim that might be 1)? */
-static int is_one(const ir_shape *s, int i) { return s->dims[i] == 1 && !is_batch(s, i); }
+#define is_batch ir_is_batch_dim
+#define is_one ir_dim_is_one
 
 /* numpy broadcasting: align right; equal dims match, a literal 1 stretches.
  * The batch dim only matches the batch dim (or a 1). */

@@ -20,6 +20,7 @@
 #ifndef MDL_IR_H
 #define MDL_IR_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -239,6 +240,11 @@ int ir_same_attrs(const ir_node *a, const ir_node *b);
 
 /* ----------------------------------------------------------------- shapes */
 
+static inline int ir_is_batch_dim(const ir_shape *s, int d) { return (s->batch_mask >> d) & 1; }
+/* Is dim d the literal size 1 (not a batch dim that might be 1 too)?  The
+ * dims that broadcasting stretches. */
+static inline int ir_dim_is_one(const ir_shape *s, int d) { return s->dims[d] == 1 && !ir_is_batch_dim(s, d); }
+
 ir_shape ir_shape_scalar(void);
 int ir_shape_equal(const ir_shape *a, const ir_shape *b);
 int64_t ir_shape_numel(const ir_shape *s);       /* at max batch */
@@ -247,6 +253,16 @@ int ir_broadcast_shapes(const ir_shape *a, const ir_shape *b, ir_shape *out);
 char *ir_shape_str(const ir_shape *s, char *buf, size_t size);
 char *ir_type_str(ir_dtype t, const ir_shape *s, char *buf, size_t size);
 const char *ir_dtype_name(ir_dtype t);
+
+/* ----------------------------------------------------------------- memory
+ * The compiler's one policy for running out of memory (frontend, IR,
+ * passes and code generator alike): print "mdlc: error: out of memory" and
+ * exit with status 70, as clang does.  Callers never check for NULL.  The
+ * runtime, which depends on none of this, has its own rt_x* functions. */
+void *ir_xmalloc(size_t size);
+void *ir_xcalloc(size_t count, size_t size);
+void *ir_xrealloc(void *p, size_t size);
+char *ir_xstrdup(const char *s);
 
 /* ------------------------------------------------------------ inspection */
 
