@@ -263,13 +263,57 @@ int rt_default_threads(void);
 void rt_flush_denormals(void);
 
 /*
- * rt_train.c
+ * rt_setup.c: the set-up the commands share
  */
 char *rt_setup(const rt_model *m, uint64_t seed, const char *load_path);
 int rt_resolve_batch(const rt_model *m, int64_t requested, int64_t fallback, int64_t *batch);
 uint64_t rt_resolve_seed(const rt_model *m, const rt_opts *o);
 float *rt_resolve_hypers(const rt_model *m, const rt_opts *o, int runtime_set);
+
+/*
+ * rt_train.c
+ */
+/* Everything one training run needs. */
+typedef struct rt_train_run {
+    const rt_model *m;
+    const rt_opts *o;
+    char *arena;
+    rt_dataset *data, *val;
+    int64_t batch, epochs, log_every;
+    uint64_t seed;
+    float *hypers; /* one value per rt_hyper */
+    int lr_index;  /* of hyper "lr", or -1 */
+    double base_lr, lr;
+    rt_schedule sched;
+    int64_t step, steps_per_epoch, total_steps; /* step: train_steps done */
+    int tty, quiet;
+    FILE *log;
+    double start; /* when the first epoch began */
+    /* The current epoch: sums weighted by batch size over `seen` samples,
+     * then the means. */
+    int64_t seen;
+    double loss, *metrics;
+    double val_loss, *val_metrics;
+    /* rt_progress.c's: when the epoch began and was last shown, and
+     * whether a bar is on the screen. */
+    double epoch_start, last_shown;
+    int drawn;
+} rt_train_run;
+
 int rt_cmd_train(const rt_model *m, const rt_opts *o);
+
+/*
+ * rt_progress.c: what training shows as it goes, and the --log CSV
+ */
+void rt_progress_summary(const rt_train_run *r);
+void rt_progress_epoch_begin(rt_train_run *r, int64_t epoch, int logged, double start);
+void rt_progress_step(rt_train_run *r, int64_t epoch, int logged, int64_t done, int more);
+void rt_progress_abort(const rt_train_run *r);
+void rt_progress_epoch_end(const rt_train_run *r, int64_t epoch, int logged, double seconds);
+void rt_progress_final(const rt_train_run *r);
+int rt_log_open(rt_train_run *r);
+int rt_log_write(rt_train_run *r, int64_t epoch);
+int rt_log_close(rt_train_run *r, int rc);
 
 /*
  * rt_eval.c
