@@ -3,7 +3,7 @@
  *
  * Layout: for each tensor the file feeds, in order, its per-sample
  * elements flattened row-major (a [B, 2] input is 2 columns, a [B] input
- * 1).  A file feeds the next tensors of the list it is in (rt_data.c); how
+ * 1).  A file feeds the next tensors of the list it is in (rt_datafiles.c); how
  * many is decided by the first line's column count, which must cover at
  * least `min_cover` of them exactly.  Columns of tensors past `keep` (a
  * predict input's targets) are counted but not parsed.

@@ -2,10 +2,12 @@
  * rt_internal.h - what the runtime's files share with each other.
  *
  * The runtime is a handful of files, one per job (command line, arena, RNG,
- * initialisers, data sets, batching, training, checkpoints, prediction,
- * gradient checking, info), all with the prefix rt_.  This header declares
- * every struct and cross-file function, grouped under a banner per file, so
- * reading it top to bottom is reading the runtime's table of contents.
+ * initialisers, data sets and their file formats, batching, set-up,
+ * training and its progress display, checkpoints, evaluation, prediction,
+ * gradient checking, info, threads), all with the prefix rt_.  This header
+ * declares every struct and cross-file function, grouped under a banner
+ * per file, so reading it top to bottom is reading the runtime's table of
+ * contents.
  *
  * Error convention: a function that can fail prints one line
  * `error: ...` through rt_error() at the place where it knows what went
@@ -176,9 +178,9 @@ typedef struct rt_dataset {
  * be there too, and are then dropped). */
 enum { RT_DATA_LABELLED, RT_DATA_INPUTS };
 
-/* `files` is a comma-separated list matched to the inputs, then the
- * targets, in declaration order (see rt_data.c). */
-rt_dataset *rt_data_load(const rt_model *m, const char *files, int mode);
+/* The tensors files feed, in matching order: inputs, then targets. */
+int rt_fed_tensor_count(const rt_model *m, int mode);
+const rt_tensor *rt_fed_tensor(const rt_model *m, int i);
 rt_dataset *rt_data_new(const rt_model *m, int mode, int64_t n);
 rt_dataset *rt_data_alloc(const rt_tensor *const *tensors, int n_tensors, int64_t n);
 int rt_data_random(rt_dataset *d, rt_rng *r);
@@ -187,24 +189,34 @@ rt_dataset *rt_data_split(rt_dataset *d, double fraction);
 void rt_data_free(rt_dataset *d);
 int rt_data_find(const rt_dataset *d, const rt_tensor *t);
 
-/* Element types of binary files, and their conversion to a tensor's
- * dtype (rt_data.c).  Values are checked: finite, and integral and in
- * range for an i32 tensor. */
+/*
+ * rt_datafiles.c: loading a data set from files
+ */
+/* `files` is a comma-separated list matched to the inputs, then the
+ * targets, in declaration order (see rt_datafiles.c). */
+rt_dataset *rt_data_load(const rt_model *m, const char *files, int mode);
+
+/*
+ * rt_array.c: the elements of array files (IDX, NPY)
+ */
+/* Element types of binary files.  Values are checked as they are
+ * converted to the tensor's dtype: finite, and integral and in range for
+ * an i32 tensor. */
 enum { RT_ELEM_UINT, RT_ELEM_INT, RT_ELEM_FLOAT, RT_ELEM_BOOL };
 typedef struct rt_elem_type {
     int kind, size, big_endian;
     const char *name; /* "u8", "f32", ... for messages */
 } rt_elem_type;
-int rt_data_convert(const char *path, const unsigned char *src, rt_elem_type type, rt_dataset *d, int tensor);
-int rt_data_check_sample(const char *path, const int64_t *dims, int rank, const rt_tensor *t);
 /* The dataset of one tensor t from an array file's data (IDX, NPY) after
  * its header: `have` bytes of `total` elements of `type` in shape dims
  * (dims[0] the samples); checks the sample shape and that the size is
  * exactly right, each with a one-line error naming path. */
 rt_dataset *rt_data_from_array(const char *path, const unsigned char *data, size_t have, rt_elem_type type,
                                const int64_t *dims, int rank, int64_t total, const rt_tensor *t);
-void rt_dims_string(const int64_t *dims, int rank, char *buf, size_t size);
 
+/*
+ * rt_csv.c, rt_idx.c, rt_npy.c: the formats
+ */
 /* One file of a list and the tensors it may feed: tensors[0..n) are the
  * next ones in declaration order; a CSV covers the first k of them for
  * some k >= min_cover (from its column count), of which only the first
@@ -215,8 +227,8 @@ typedef struct rt_feed {
     int n, min_cover, keep;
 } rt_feed;
 
-/* rt_csv.c, rt_idx.c, rt_npy.c: the formats.  Each parses a whole file
- * already in memory (decompressed), reporting errors as PATH: ... */
+/* Each parses a whole file already in memory (decompressed), reporting
+ * errors as PATH: ... */
 rt_dataset *rt_csv_parse(const rt_feed *f, const char *text, size_t len, int *covered);
 rt_dataset *rt_idx_parse(const char *path, const unsigned char *buf, size_t len, const rt_tensor *t);
 rt_dataset *rt_npy_parse(const char *path, const unsigned char *buf, size_t len, const rt_tensor *t);
