@@ -136,7 +136,7 @@ typedef struct rt_model {
     rt_kernel predict_step, eval_step, grad_step, train_step;
 
     /* The `train` block (command-line options override it). */
-    const char *optimizer;    /* "sgd", "momentum", "adam" */
+    const char *optimizer;    /* "sgd", "momentum", "adam", "adamw", "rmsprop" */
     int64_t batch;
     int64_t epochs;
     uint64_t seed;
