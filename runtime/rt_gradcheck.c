@@ -123,8 +123,13 @@ static double loss_at(gradcheck *g) {
 
 static int is_checked(const rt_param *p) { return p->trainable && p->t.dtype == RT_F32; }
 
-/* Runs grad_step once and keeps its gradients: later kernel calls may
- * reuse the gradient slots as scratch. */
+/* A copy of a gradient slot: later kernel calls may reuse the gradient
+ * slots as scratch. */
+static void *copy_gradient(const char *arena, int64_t offset, size_t bytes) {
+    return memcpy(rt_xmalloc(bytes), arena + offset, bytes);
+}
+
+/* Runs grad_step once and keeps its gradients. */
 static double analytic_gradients(gradcheck *g) {
     const rt_model *m = g->m;
     rt_gather(g->arena, g->data, g->order, g->data->n);
@@ -134,11 +139,8 @@ static double analytic_gradients(gradcheck *g) {
     g->grads = rt_xcalloc((size_t)m->n_params + 1, sizeof *g->grads);
     for (int i = 0; i < m->n_params; i++) {
         const rt_param *p = &m->params[i];
-        if (!is_checked(p))
-            continue;
-        size_t bytes = (size_t)rt_bytes(&p->t, 1);
-        g->grads[i] = rt_xmalloc(bytes);
-        memcpy(g->grads[i], g->arena + p->grad_offset, bytes);
+        if (is_checked(p))
+            g->grads[i] = copy_gradient(g->arena, p->grad_offset, (size_t)rt_bytes(&p->t, 1));
     }
     return loss;
 }
@@ -278,11 +280,8 @@ static double analytic_gradients64(gradcheck *g) {
     g->grads64 = rt_xcalloc((size_t)m->n_params + 1, sizeof *g->grads64);
     for (int i = 0; i < m->n_params; i++) {
         const rt_param *p = &m->params[i];
-        if (!is_checked(p))
-            continue;
-        size_t n = (size_t)rt_elems(&p->t, 1);
-        g->grads64[i] = rt_xmalloc(n * sizeof(double));
-        memcpy(g->grads64[i], g->arena64 + p->grad_offset_f64, n * sizeof(double));
+        if (is_checked(p))
+            g->grads64[i] = copy_gradient(g->arena64, p->grad_offset_f64, (size_t)rt_elems(&p->t, 1) * sizeof(double));
     }
     return loss;
 }

@@ -69,19 +69,28 @@ void rt_shape_string(const rt_tensor *t, char *buf, size_t size) {
         snprintf(buf + used, size - used, "]");
 }
 
+/* Element k of one sample of t as an index per non-batch dimension,
+ * outermost first (row-major); returns how many there are. */
+int rt_sample_index(const rt_tensor *t, int64_t k, int64_t index[RT_MAX_RANK]) {
+    int n = 0;
+    for (int i = 0; i < t->rank; i++)
+        n += !((t->batch_mask >> i) & 1);
+    for (int i = t->rank - 1, j = n; i >= 0; i--) {
+        if ((t->batch_mask >> i) & 1)
+            continue;
+        index[--j] = k % t->dims[i];
+        k /= t->dims[i];
+    }
+    return n;
+}
+
 /* The name of element k of one sample: `y`, `y[2]` or `y[1][0]`. */
 void rt_column_name(const rt_tensor *t, int64_t k, char *buf, size_t size) {
     int64_t index[RT_MAX_RANK];
-    int n = 0;
-    for (int i = t->rank - 1; i >= 0; i--) {
-        if ((t->batch_mask >> i) & 1)
-            continue;
-        index[n++] = k % t->dims[i];
-        k /= t->dims[i];
-    }
+    int n = rt_sample_index(t, k, index);
     size_t used = (size_t)snprintf(buf, size, "%s", t->name);
-    while (n > 0 && used < size)
-        used += (size_t)snprintf(buf + used, size - used, "[%lld]", (long long)index[--n]);
+    for (int i = 0; i < n && used < size; i++)
+        used += (size_t)snprintf(buf + used, size - used, "[%lld]", (long long)index[i]);
 }
 
 const rt_hyper *rt_find_hyper(const rt_model *m, const char *name) {

@@ -28,16 +28,10 @@ static int check_outputs(const rt_model *m) {
 /* The header of element k of one sample of t: `y`, `y_2` or `y_1_0`. */
 static void header_name(const rt_tensor *t, int64_t k, FILE *f) {
     int64_t index[RT_MAX_RANK];
-    int n = 0;
-    for (int i = t->rank - 1; i >= 0; i--) {
-        if ((t->batch_mask >> i) & 1)
-            continue;
-        index[n++] = k % t->dims[i];
-        k /= t->dims[i];
-    }
+    int n = rt_sample_index(t, k, index);
     fputs(t->name, f);
-    while (n > 0)
-        fprintf(f, "_%lld", (long long)index[--n]);
+    for (int i = 0; i < n; i++)
+        fprintf(f, "_%lld", (long long)index[i]);
 }
 
 static void write_header(const rt_model *m, FILE *f) {
