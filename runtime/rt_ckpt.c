@@ -33,6 +33,22 @@
 /* The reference implementation refuses headers above 100 MB too. */
 #define RT_MAX_HEADER ((uint64_t)100 << 20)
 
+/* Swaps 4-byte words in place on a big-endian host; a no-op elsewhere.
+ * Applying it twice restores the host order, so it serves both ways. */
+static void to_little_endian(void *data, size_t n_words) {
+    const uint32_t probe = 1;
+    if (*(const unsigned char *)&probe == 1)
+        return;
+    unsigned char *p = data;
+    for (size_t i = 0; i < n_words; i++, p += 4) {
+        unsigned char t0 = p[0], t1 = p[1];
+        p[0] = p[3];
+        p[1] = p[2];
+        p[2] = t1;
+        p[3] = t0;
+    }
+}
+
 /*
  * Writing
  */
@@ -46,17 +62,32 @@ static void put_u64_le(rt_buf *b, uint64_t v) {
     rt_buf_add(b, bytes, 8);
 }
 
+/* Appends s as a JSON string literal. */
+static void put_json_string(rt_buf *b, const char *s) {
+    rt_buf_add(b, "\"", 1);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            rt_buf_printf(b, "\\%c", c);
+        else if (c < 0x20)
+            rt_buf_printf(b, "\\u%04x", c);
+        else
+            rt_buf_add(b, s, 1);
+    }
+    rt_buf_add(b, "\"", 1);
+}
+
 static void write_header(const rt_model *m, rt_buf *h) {
     rt_buf_printf(h, "{\"__metadata__\":{\"format\":\"mdl\",\"model\":");
-    rt_buf_json_string(h, m->name);
+    put_json_string(h, m->name);
     rt_buf_printf(h, ",\"source\":");
-    rt_buf_json_string(h, m->source ? m->source : "");
+    put_json_string(h, m->source ? m->source : "");
     rt_buf_printf(h, "}");
     uint64_t offset = 0;
     for (int i = 0; i < m->n_params; i++) {
         const rt_tensor *t = &m->params[i].t;
         rt_buf_printf(h, ",");
-        rt_buf_json_string(h, t->name);
+        put_json_string(h, t->name);
         rt_buf_printf(h, ":{\"dtype\":\"%s\",\"shape\":[", st_dtype(t->dtype));
         for (int d = 0; d < t->rank; d++)
             rt_buf_printf(h, "%s%lld", d ? "," : "", (long long)t->dims[d]);
@@ -81,7 +112,7 @@ void rt_ckpt_serialize(const rt_model *m, const char *arena, rt_buf *out) {
         const rt_tensor *t = &m->params[i].t;
         size_t at = out->len, bytes = (size_t)rt_bytes(t, 1);
         rt_buf_add(out, arena + t->offset, bytes);
-        rt_to_little_endian(out->data + at, bytes / 4);
+        to_little_endian(out->data + at, bytes / 4);
     }
 }
 
@@ -363,7 +394,7 @@ static void copy_tensors(loader *l, char *arena, const unsigned char *data) {
         }
         size_t bytes = (size_t)rt_bytes(&p->t, 1);
         memcpy(arena + p->t.offset, data + l->entries[i].begin, bytes);
-        rt_to_little_endian(arena + p->t.offset, bytes / 4);
+        to_little_endian(arena + p->t.offset, bytes / 4);
     }
 }
 

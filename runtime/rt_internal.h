@@ -56,10 +56,6 @@ typedef struct rt_buf {
 } rt_buf;
 void rt_buf_add(rt_buf *b, const void *p, size_t n);
 void rt_buf_printf(rt_buf *b, const char *fmt, ...) RT_PRINTF(2, 3);
-void rt_buf_json_string(rt_buf *b, const char *s);
-
-/* Checkpoints are little-endian whatever the host is. */
-void rt_to_little_endian(void *data, size_t n_words);
 
 /*
  * rt_model.c: the descriptor
@@ -77,6 +73,7 @@ int64_t rt_bytes(const rt_tensor *t, int64_t batch);
 rt_layout rt_layout_of(const rt_tensor *t);
 const char *rt_dtype_name(int dtype);
 void rt_shape_string(const rt_tensor *t, char *buf, size_t size);
+int rt_sample_index(const rt_tensor *t, int64_t k, int64_t index[RT_MAX_RANK]);
 void rt_column_name(const rt_tensor *t, int64_t k, char *buf, size_t size);
 const rt_hyper *rt_find_hyper(const rt_model *m, const char *name);
 int rt_hyper_index(const rt_model *m, const char *name);

@@ -169,34 +169,3 @@ void rt_buf_printf(rt_buf *b, const char *fmt, ...) {
     rt_buf_add(b, big, (size_t)n);
     free(big);
 }
-
-/* Appends s as a JSON string literal. */
-void rt_buf_json_string(rt_buf *b, const char *s) {
-    rt_buf_add(b, "\"", 1);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            rt_buf_printf(b, "\\%c", c);
-        else if (c < 0x20)
-            rt_buf_printf(b, "\\u%04x", c);
-        else
-            rt_buf_add(b, s, 1);
-    }
-    rt_buf_add(b, "\"", 1);
-}
-
-/* Swaps 4-byte words in place on a big-endian host; a no-op elsewhere.
- * Applying it twice restores the host order, so it serves both ways. */
-void rt_to_little_endian(void *data, size_t n_words) {
-    const uint32_t probe = 1;
-    if (*(const unsigned char *)&probe == 1)
-        return;
-    unsigned char *p = data;
-    for (size_t i = 0; i < n_words; i++, p += 4) {
-        unsigned char t0 = p[0], t1 = p[1];
-        p[0] = p[3];
-        p[1] = p[2];
-        p[2] = t1;
-        p[3] = t0;
-    }
-}
