@@ -1,7 +1,7 @@
 /*
  * passes.h - graph-to-graph transforms and the static memory plan.
  *
- * The driver runs them as one straight list (driver/mdlc.c):
+ * The driver runs them as one straight list (run_passes in driver/mdlc.c):
  *   ad_differentiate  gradient nodes for every trainable parameter
  *   opt_lower         the optimizer update as ordinary nodes + ASSIGNs
  *   simplify          constant folding, algebraic identities, CSE
