@@ -103,6 +103,17 @@ unsigned char *entries_live_in_any(const ir_graph *g, const entries *es) {
     return any;
 }
 
+int entries_kernel_inputs(const ir_graph *g, const entries *es, int id, int *out) {
+    if (es->group_at && es->group_at[id] >= 0) {
+        const fused_group *gr = &es->groups[es->group_at[id]];
+        memcpy(out, gr->inputs, (size_t)gr->n_inputs * sizeof *out);
+        return gr->n_inputs;
+    }
+    const ir_node *nd = &g->nodes[id];
+    memcpy(out, nd->inputs, (size_t)nd->n_inputs * sizeof *out);
+    return nd->n_inputs;
+}
+
 void entries_free(entries *es) {
     for (int k = 0; k < ENTRY_COUNT; k++) {
         free(es->e[k].roots);

@@ -186,17 +186,6 @@ int fuse_elementwise(const ir_graph *g, entries *es) {
     return 0;
 }
 
-int entries_kernel_inputs(const ir_graph *g, const entries *es, int id, int *out) {
-    if (es->group_at && es->group_at[id] >= 0) {
-        const fused_group *gr = &es->groups[es->group_at[id]];
-        memcpy(out, gr->inputs, (size_t)gr->n_inputs * sizeof *out);
-        return gr->n_inputs;
-    }
-    const ir_node *nd = &g->nodes[id];
-    memcpy(out, nd->inputs, (size_t)nd->n_inputs * sizeof *out);
-    return nd->n_inputs;
-}
-
 void fuse_dump(const ir_graph *g, const entries *es, FILE *out) {
     int fused = 0;
     for (int i = 0; i < es->n_groups; i++)
