@@ -2,10 +2,11 @@
  * mdlc.c - the compiler driver.
  *
  * Reads a .mdl file, runs the pipeline as one straight list of stages
- * (parse, lower, autodiff, optimizer, simplify, entry points, memory plan,
- * code generation) and links the object with the runtime into one
- * executable through the system C compiler.  --emit stops after a stage
- * and prints what it made, which is how every stage is tested.
+ * (parse and lower in main, then run_passes: autodiff, optimizer,
+ * simplify, entry points, fusion, memory plan, code generation) and links
+ * the objects with the runtime into one executable through the system C
+ * compiler.  --emit stops after a stage and prints what it made
+ * (dump_stage), which is how every stage is tested.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -241,17 +242,67 @@ static const char *c_compiler(void) {
     return cc && *cc ? cc : "cc";
 }
 
+/* The files between the code generator and the executable, in a
+ * temporary directory in $TMPDIR, as cc does. */
+typedef struct temp_files {
+    char dir[PATH_MAX / 2];
+    char obj[PATH_MAX / 2 + 32];      /* the first object; the others are named after it */
+    char desc[PATH_MAX / 2 + 32];     /* the descriptor's C file */
+    char desc_obj[PATH_MAX / 2 + 32]; /* and its object */
+    char objs[CG_MAX_OBJECTS][PATH_MAX / 2 + 32];
+    int n_objs;
+} temp_files;
+
+static int make_temp_files(temp_files *t) {
+    const char *tmp = getenv("TMPDIR");
+    snprintf(t->dir, sizeof t->dir, "%s/mdlc-XXXXXX", tmp && *tmp && strlen(tmp) < sizeof t->dir - 16 ? tmp : "/tmp");
+    if (!mkdtemp(t->dir)) {
+        diag_plain("cannot create a temporary directory: %s", strerror(errno));
+        return -1;
+    }
+    snprintf(t->obj, sizeof t->obj, "%s/model.o", t->dir);
+    snprintf(t->desc, sizeof t->desc, "%s/model_desc.c", t->dir);
+    snprintf(t->desc_obj, sizeof t->desc_obj, "%s/model_desc.o", t->dir);
+    t->n_objs = 0;
+    return 0;
+}
+
+static void remove_temp_files(const options *o, const temp_files *t) {
+    if (o->keep_temps) {
+        if (o->verbose)
+            fprintf(stderr, "mdlc: kept %s\n", t->dir);
+        return;
+    }
+    unlink(t->obj);
+    for (int i = 1; i < t->n_objs; i++)
+        unlink(t->objs[i]);
+    unlink(t->desc);
+    unlink(t->desc_obj);
+    rmdir(t->dir);
+}
+
+static int write_descriptor(const ir_graph *g, const entries *es, const mem_plan *plan, int f64_entries,
+                            const char *path) {
+    FILE *f = fopen(path, "w");
+    int ok = f && cg_write_descriptor(g, es, plan, f64_entries, f) == 0;
+    if (f && fclose(f) != 0)
+        ok = 0;
+    if (!ok)
+        diag_plain("cannot write %s", path);
+    return ok ? 0 : -1;
+}
+
 /* Starts `cc -c` on the descriptor C file, which needs the runtime's
  * header; it runs while LLVM compiles the kernels.  The pid, or -1 after
  * an error message. */
-static pid_t start_descriptor(const options *o, const char *desc, const char *desc_obj) {
+static pid_t start_descriptor(const options *o, const temp_files *t) {
     char inc[PATH_MAX], lib[PATH_MAX], incflag[PATH_MAX + 3];
     if (find_runtime(inc, lib, sizeof inc) != 0) {
         diag_plain("cannot find the runtime library libmdlrt.a (set MDL_RUNTIME_DIR)");
         return -1;
     }
     snprintf(incflag, sizeof incflag, "-I%s", inc);
-    char *argv[] = {(char *)c_compiler(), "-O1", "-w", incflag, "-c", "-o", (char *)desc_obj, (char *)desc, NULL};
+    char *argv[] = {(char *)c_compiler(), "-O1", "-w", incflag, "-c", "-o", (char *)t->desc_obj, (char *)t->desc, NULL};
     pid_t pid = spawn(argv, o->verbose);
     if (pid < 0)
         diag_plain("cannot start %s: %s", argv[0], strerror(errno));
@@ -259,7 +310,7 @@ static pid_t start_descriptor(const options *o, const char *desc, const char *de
 }
 
 /* Links the kernels' objects, the descriptor's object and the runtime. */
-static int link_executable(const options *o, char *const *objs, int n_objs, const char *desc_obj, const char *out) {
+static int link_executable(const options *o, temp_files *t, const char *out) {
     char inc[PATH_MAX], lib[PATH_MAX];
     if (find_runtime(inc, lib, sizeof inc) != 0) {
         diag_plain("cannot find the runtime library libmdlrt.a (set MDL_RUNTIME_DIR)");
@@ -276,9 +327,9 @@ static int link_executable(const options *o, char *const *objs, int n_objs, cons
 #endif
     argv[n++] = "-o";
     argv[n++] = (char *)out;
-    for (int i = 0; i < n_objs; i++)
-        argv[n++] = objs[i];
-    argv[n++] = (char *)desc_obj;
+    for (int i = 0; i < t->n_objs; i++)
+        argv[n++] = t->objs[i];
+    argv[n++] = t->desc_obj;
     argv[n++] = lib;
     argv[n++] = "-lm";
     argv[n++] = "-lpthread";
@@ -291,17 +342,28 @@ static int link_executable(const options *o, char *const *objs, int n_objs, cons
     return 0;
 }
 
+/* The code generator's options from the command line's. */
+static cg_options codegen_options(const options *o) {
+    cg_options co = {0};
+    co.opt_level = o->opt_level;
+    co.cpu = o->cpu;
+    co.features = o->cpu ? "" : NULL; /* a named CPU brings its own features */
+    co.f64_entries = !o->no_f64;
+    co.parallel = 1; /* the executable links the runtime, which has mdl_rt_sgemm */
+    return co;
+}
+
 /* The executable's code as objects (codegen.h: cg_compile_parts), on -j
- * threads or one per online CPU; their paths in objs[0 .. *n). */
+ * threads or one per online CPU; their paths in t->objs. */
 static int compile_objects(const options *o, const ir_graph *g, const entries *es, const mem_plan *plan,
-                           const cg_options *co, char (*objs)[PATH_MAX / 2 + 32], int *n) {
+                           const cg_options *co, temp_files *t) {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     int jobs = o->jobs ? o->jobs : cpus < 1 ? 1 : cpus > 8 ? 8 : (int)cpus;
-    int rc = cg_compile_parts(g, es, plan, co, jobs, n);
-    for (int i = 0; i < *n; i++)
-        cg_part_path(co->obj_path, i, objs[i], sizeof objs[i]);
+    int rc = cg_compile_parts(g, es, plan, co, jobs, &t->n_objs);
+    for (int i = 0; i < t->n_objs; i++)
+        cg_part_path(co->obj_path, i, t->objs[i], sizeof t->objs[i]);
     if (o->verbose && rc == 0)
-        fprintf(stderr, "mdlc: %d objects on %d threads\n", *n, jobs);
+        fprintf(stderr, "mdlc: %d objects on %d threads\n", t->n_objs, jobs);
     return rc;
 }
 
@@ -309,17 +371,57 @@ static int compile_objects(const options *o, const ir_graph *g, const entries *e
 static char *default_output(const char *input) {
     const char *base = strrchr(input, '/');
     base = base ? base + 1 : input;
-    char *out = strdup(base);
+    char *out = ir_xstrdup(base);
     size_t n = strlen(out);
     if (n > 4 && strcmp(out + n - 4, ".mdl") == 0)
         out[n - 4] = 0;
     else {
-        char *with = malloc(n + 5);
+        char *with = ir_xmalloc(n + 5);
         snprintf(with, n + 5, "%s.out", out);
         free(out);
         out = with;
     }
     return out;
+}
+
+/* The descriptor goes to cc first, which compiles it while LLVM compiles
+ * the kernels; then one link with the runtime. */
+static int compile_and_link(const options *o, const ir_graph *g, const entries *es, const mem_plan *plan,
+                            temp_files *t) {
+    cg_options co = codegen_options(o);
+    co.obj_path = t->obj;
+    if (write_descriptor(g, es, plan, co.f64_entries, t->desc) != 0)
+        return -1;
+    pid_t desc_cc = start_descriptor(o, t);
+    if (desc_cc < 0)
+        return -1;
+    if (compile_objects(o, g, es, plan, &co, t) != 0) {
+        wait_child(desc_cc); /* reap it */
+        return -1;
+    }
+    stage(o, "codegen");
+    int rc = wait_child(desc_cc);
+    if (rc != 0) {
+        diag_plain("the C compiler '%s' failed on the model's descriptor (exit %d; set CC to another)", c_compiler(),
+                   rc);
+        return -1;
+    }
+    char *out = o->output ? ir_xstrdup(o->output) : default_output(o->input);
+    int status = link_executable(o, t, out);
+    stage(o, "link");
+    free(out);
+    return status;
+}
+
+/* The executable, built in a temporary directory removed afterwards
+ * (unless --keep-temps). */
+static int build_executable(const options *o, const ir_graph *g, const entries *es, const mem_plan *plan) {
+    temp_files t;
+    if (make_temp_files(&t) != 0)
+        return -1;
+    int status = compile_and_link(o, g, es, plan, &t);
+    remove_temp_files(o, &t);
+    return status;
 }
 
 static FILE *open_emit(const options *o) {
@@ -336,176 +438,108 @@ static void close_emit(FILE *f) {
         fclose(f);
 }
 
-/* The back half: from a lowered graph to the requested artefact. */
-static int compile_graph(const options *o, ir_graph *g) {
-    if (ir_verify(g) != 0) {
-        diag_plain("internal error: invalid forward graph: %s", g->error);
+/* --emit=llvm, asm or obj: what the code generator made, and stop. */
+static int emit_code(const options *o, const ir_graph *g, const entries *es, const mem_plan *plan) {
+    cg_options co = codegen_options(o);
+    FILE *f = NULL;
+    if (o->emit == EMIT_OBJ)
+        co.obj_path = o->output ? o->output : "model.o";
+    else if (!(f = open_emit(o)))
         return -1;
-    }
-    if (o->emit == EMIT_IR) {
-        FILE *f = open_emit(o);
-        if (!f)
-            return -1;
+    else if (o->emit == EMIT_LLVM)
+        co.emit_llvm = f;
+    else
+        co.emit_asm = f;
+    int status = cg_compile(g, es, plan, &co);
+    if (status == 0)
+        stage(o, "codegen");
+    close_emit(f);
+    return status;
+}
+
+/* --emit for a graph stage: print what the stage made, and stop.  es and
+ * plan are NULL before the stage that makes them. */
+static int dump_stage(const options *o, const ir_graph *g, const entries *es, const mem_plan *plan) {
+    FILE *f = open_emit(o);
+    if (!f)
+        return -1;
+    if (o->emit == EMIT_GRAD || o->emit == EMIT_DOT) {
+        /* the training graph without what no entry computes or reads */
+        unsigned char *live = entries_live_in_any(g, es);
+        if (o->emit == EMIT_GRAD)
+            ir_dump(g, live, f);
+        else
+            ir_dump_dot(g, live, f);
+        free(live);
+    } else if (o->emit == EMIT_IR) {
         ir_dump(g, NULL, f);
-        close_emit(f);
-        return 0;
+    } else if (o->emit == EMIT_FUSED) {
+        fuse_dump(g, es, f);
+    } else {
+        mp_plan_dump(g, es, plan, f);
     }
-    if (g->loss >= 0) {
-        if (ad_differentiate(g) != 0 || opt_lower(g) != 0) {
-            diag_plain("%s: %s", o->input, g->error);
-            return -1;
-        }
-        stage(o, "autodiff");
-    }
-    /* Each round exposes the next (a fold feeds an identity feeds CSE);
-     * a handful reach the fixpoint on every model we have seen. */
+    close_emit(f);
+    return 0;
+}
+
+static int verified(ir_graph *g, const char *which) {
+    if (ir_verify(g) == 0)
+        return 1;
+    diag_plain("internal error: invalid %s graph: %s", which, g->error);
+    return 0;
+}
+
+/* An error in the user's model that a pass found. */
+static int model_error(const options *o, const ir_graph *g) {
+    diag_plain("%s: %s", o->input, g->error);
+    return -1;
+}
+
+/* Each round exposes the next (a fold feeds an identity feeds CSE); a
+ * handful reach the fixpoint on every model we have seen. */
+static void simplify_fully(ir_graph *g) {
     for (int round = 0; round < 16 && simplify(g) > 0; round++)
         ;
+}
+
+/* The whole pass order, from a lowered graph to the requested artefact;
+ * each --emit kind stops after the stage it names. */
+static int run_passes(const options *o, ir_graph *g, entries *es, mem_plan *plan) {
+    if (!verified(g, "forward"))
+        return -1;
+    if (o->emit == EMIT_IR)
+        return dump_stage(o, g, NULL, NULL);
+    if (g->loss >= 0 && (ad_differentiate(g) != 0 || opt_lower(g) != 0))
+        return model_error(o, g);
+    stage(o, "autodiff");
+    simplify_fully(g);
     stage(o, "simplify");
-    entries es;
-    if (entries_build(g, &es) != 0) {
-        diag_plain("%s: %s", o->input, g->error);
-        entries_free(&es);
+    if (entries_build(g, es) != 0)
+        return model_error(o, g);
+    if (!verified(g, "training"))
         return -1;
-    }
-    if (ir_verify(g) != 0) {
-        diag_plain("internal error: invalid training graph: %s", g->error);
-        entries_free(&es);
-        return -1;
-    }
-    int status = 0;
-    unsigned char *any = calloc((size_t)g->n_nodes, 1);
-    for (int k = 0; k < ENTRY_COUNT; k++)
-        for (int i = 0; es.e[k].present && i < g->n_nodes; i++)
-            any[i] |= es.e[k].live[i];
-    if (o->emit == EMIT_GRAD || o->emit == EMIT_DOT) {
-        FILE *f = open_emit(o);
-        if (!f)
-            status = -1;
-        else if (o->emit == EMIT_GRAD)
-            ir_dump(g, any, f);
-        else
-            ir_dump_dot(g, any, f);
-        close_emit(f);
-        free(any);
-        entries_free(&es);
-        return status;
-    }
-    free(any);
-    /* After entries (fusion needs every entry's live nodes and roots) and
-     * before the plan (interior nodes of a group get no buffer). */
-    if (fuse_elementwise(g, &es) != 0) {
-        diag_plain("out of memory while fusing");
-        entries_free(&es);
-        return -1;
-    }
+    if (o->emit == EMIT_GRAD || o->emit == EMIT_DOT)
+        return dump_stage(o, g, es, NULL);
+    /* after entries (fusion needs every entry's live nodes and roots) and
+     * before the plan (interior nodes of a group get no buffer) */
+    fuse_elementwise(g, es);
     stage(o, "fuse");
-    if (o->emit == EMIT_FUSED) {
-        FILE *f = open_emit(o);
-        if (f)
-            fuse_dump(g, &es, f);
-        close_emit(f);
-        entries_free(&es);
-        return f ? 0 : -1;
-    }
-    mem_plan plan;
-    if (mp_plan_build(g, &es, &plan) != 0) {
-        diag_plain("out of memory while planning");
-        entries_free(&es);
-        return -1;
-    }
+    if (o->emit == EMIT_FUSED)
+        return dump_stage(o, g, es, NULL);
+    mp_plan_build(g, es, plan);
     stage(o, "plan");
-    if (o->emit == EMIT_PLAN) {
-        FILE *f = open_emit(o);
-        if (f)
-            mp_plan_dump(g, &es, &plan, f);
-        close_emit(f);
-        status = f ? 0 : -1;
-    } else {
-        status = -1;
-        /* in $TMPDIR, as cc does */
-        const char *tmp = getenv("TMPDIR");
-        char dir[PATH_MAX / 2];
-        snprintf(dir, sizeof dir, "%s/mdlc-XXXXXX", tmp && *tmp && strlen(tmp) < sizeof dir - 16 ? tmp : "/tmp");
-        char obj[PATH_MAX / 2 + 32], desc[PATH_MAX / 2 + 32], desc_obj[PATH_MAX / 2 + 32];
-        char objs[CG_MAX_OBJECTS][PATH_MAX / 2 + 32];
-        char *obj_list[CG_MAX_OBJECTS];
-        int n_objs = 0;
-        if (!mkdtemp(dir)) {
-            diag_plain("cannot create a temporary directory: %s", strerror(errno));
-        } else {
-            snprintf(obj, sizeof obj, "%s/model.o", dir);
-            snprintf(desc, sizeof desc, "%s/model_desc.c", dir);
-            snprintf(desc_obj, sizeof desc_obj, "%s/model_desc.o", dir);
-            cg_options co = {0};
-            co.opt_level = o->opt_level;
-            co.cpu = o->cpu;
-            co.features = o->cpu ? "" : NULL; /* a named CPU brings its own features */
-            co.f64_entries = !o->no_f64;
-            co.parallel = 1; /* the executable links the runtime, which has mdl_rt_sgemm */
-            FILE *emit = NULL;
-            if (o->emit == EMIT_LLVM || o->emit == EMIT_ASM) {
-                emit = open_emit(o);
-                if (o->emit == EMIT_LLVM)
-                    co.emit_llvm = emit;
-                else
-                    co.emit_asm = emit;
-            } else {
-                co.obj_path = o->emit == EMIT_OBJ ? (o->output ? o->output : "model.o") : obj;
-            }
-            /* The descriptor first: the C compiler works on it while LLVM
-             * compiles the kernels. */
-            pid_t desc_cc = -1;
-            if (o->emit == EMIT_EXE) {
-                FILE *df = fopen(desc, "w");
-                int ok = df && cg_write_descriptor(g, &es, &plan, co.f64_entries, df) == 0;
-                if (df && fclose(df) != 0)
-                    ok = 0;
-                if (!ok)
-                    diag_plain("cannot write %s", desc);
-                desc_cc = ok ? start_descriptor(o, desc, desc_obj) : -1;
-            }
-            if ((o->emit == EMIT_LLVM || o->emit == EMIT_ASM) && !emit) {
-                status = -1;
-            } else if (o->emit == EMIT_EXE && desc_cc < 0) {
-                status = -1;
-            } else if (o->emit == EMIT_EXE ? compile_objects(o, g, &es, &plan, &co, objs, &n_objs) == 0
-                                           : cg_compile(g, &es, &plan, &co) == 0) {
-                stage(o, "codegen");
-                status = 0;
-                if (o->emit == EMIT_EXE) {
-                    int rc = wait_child(desc_cc);
-                    desc_cc = -1;
-                    if (rc != 0) {
-                        diag_plain("the C compiler '%s' failed on the model's descriptor (exit %d; set CC to another)",
-                                   c_compiler(), rc);
-                        status = -1;
-                    }
-                    char *out = o->output ? strdup(o->output) : default_output(o->input);
-                    for (int i = 0; i < n_objs; i++)
-                        obj_list[i] = objs[i];
-                    if (status == 0)
-                        status = link_executable(o, obj_list, n_objs, desc_obj, out);
-                    stage(o, "link");
-                    free(out);
-                }
-            }
-            if (desc_cc >= 0)
-                wait_child(desc_cc); /* codegen failed: reap it */
-            close_emit(emit);
-            if (o->keep_temps) {
-                if (o->verbose)
-                    fprintf(stderr, "mdlc: kept %s\n", dir);
-            } else {
-                unlink(obj);
-                for (int i = 1; i < n_objs; i++)
-                    unlink(objs[i]);
-                unlink(desc);
-                unlink(desc_obj);
-                rmdir(dir);
-            }
-        }
-    }
+    if (o->emit == EMIT_PLAN)
+        return dump_stage(o, g, es, plan);
+    if (o->emit == EMIT_EXE)
+        return build_executable(o, g, es, plan);
+    return emit_code(o, g, es, plan);
+}
+
+/* The back half: the passes, with what they made freed however they end. */
+static int compile_graph(const options *o, ir_graph *g) {
+    entries es = {0};
+    mem_plan plan = {0};
+    int status = run_passes(o, g, &es, &plan);
     mp_plan_free(&plan);
     entries_free(&es);
     return status;

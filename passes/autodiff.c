@@ -365,13 +365,7 @@ int ad_differentiate(ir_graph *g) {
         return -1;
     }
     int n0 = g->n_nodes;
-    ad c = {g, malloc((size_t)n0 * sizeof(int)), calloc((size_t)n0, 1), 0};
-    if (!c.adj || !c.wants) {
-        free(c.adj);
-        free(c.wants);
-        snprintf(g->error, sizeof g->error, "out of memory");
-        return -1;
-    }
+    ad c = {g, ir_xmalloc((size_t)n0 * sizeof(int)), ir_xcalloc((size_t)n0, 1), 0};
     for (int i = 0; i < n0; i++) {
         ir_node n = g->nodes[i];
         c.adj[i] = -1;

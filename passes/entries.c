@@ -31,19 +31,29 @@ static void add_root(entry *e, int id) {
         e->roots[e->n_roots++] = id;
 }
 
-static int build_one(ir_graph *g, entry *e, entry_kind kind) {
+void entries_schedule(const ir_graph *g, entry *e) {
+    e->n_sched = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < g->n_nodes; i++) {
+            ir_op op = g->nodes[i].op;
+            if (!e->live[i] || op == IR_INPUT || op == IR_PARAM || op == IR_HYPER || op == IR_CONST)
+                continue;
+            if ((op == IR_ASSIGN) == pass)
+                e->sched[e->n_sched++] = i;
+        }
+}
+
+static void build_one(ir_graph *g, entry *e, entry_kind kind) {
     static const char *const names[ENTRY_COUNT] = {"predict_step", "eval_step", "grad_step", "train_step"};
     e->name = names[kind];
     e->present = kind == ENTRY_PREDICT ? g->n_outputs > 0 : g->loss >= 0;
     if (kind == ENTRY_EVAL && g->n_outputs + g->n_metrics > 0)
         e->present = 1;
-    e->roots = malloc((size_t)(g->n_params + g->n_metrics + g->n_outputs + g->n_updates + 1) * sizeof(int));
-    e->live = calloc((size_t)g->n_nodes, 1);
-    e->sched = malloc((size_t)g->n_nodes * sizeof(int));
-    if (!e->roots || !e->live || !e->sched)
-        return -1;
+    e->roots = ir_xmalloc((size_t)(g->n_params + g->n_metrics + g->n_outputs + g->n_updates + 1) * sizeof(int));
+    e->live = ir_xcalloc((size_t)g->n_nodes, 1);
+    e->sched = ir_xmalloc((size_t)g->n_nodes * sizeof(int));
     if (!e->present)
-        return 0;
+        return;
     if (kind != ENTRY_PREDICT) {
         add_root(e, g->loss);
         for (int i = 0; i < g->n_metrics; i++)
@@ -59,15 +69,7 @@ static int build_one(ir_graph *g, entry *e, entry_kind kind) {
         for (int i = 0; i < g->n_updates; i++)
             add_root(e, g->updates[i]);
     ir_mark_live(g, e->roots, e->n_roots, e->live);
-    for (int pass = 0; pass < 2; pass++)
-        for (int i = 0; i < g->n_nodes; i++) {
-            ir_op op = g->nodes[i].op;
-            if (!e->live[i] || op == IR_INPUT || op == IR_PARAM || op == IR_HYPER || op == IR_CONST)
-                continue;
-            if ((op == IR_ASSIGN) == pass)
-                e->sched[e->n_sched++] = i;
-        }
-    return 0;
+    entries_schedule(g, e);
 }
 
 int entries_build(ir_graph *g, entries *out) {
@@ -81,10 +83,7 @@ int entries_build(ir_graph *g, entries *out) {
     for (int i = 0; i < g->n_params; i++)
         g->params[i].grad = materialise(g, g->params[i].grad);
     for (int k = 0; k < ENTRY_COUNT; k++)
-        if (build_one(g, &out->e[k], (entry_kind)k) != 0) {
-            snprintf(g->error, sizeof g->error, "out of memory");
-            return -1;
-        }
+        build_one(g, &out->e[k], (entry_kind)k);
     /* predict must not need targets */
     entry *p = &out->e[ENTRY_PREDICT];
     for (int i = 0; p->present && i < g->n_inputs; i++)
@@ -94,6 +93,25 @@ int entries_build(ir_graph *g, entries *out) {
             return -1;
         }
     return 0;
+}
+
+unsigned char *entries_live_in_any(const ir_graph *g, const entries *es) {
+    unsigned char *any = ir_xcalloc((size_t)g->n_nodes, 1);
+    for (int k = 0; k < ENTRY_COUNT; k++)
+        for (int i = 0; es->e[k].present && i < g->n_nodes; i++)
+            any[i] |= es->e[k].live[i];
+    return any;
+}
+
+int entries_kernel_inputs(const ir_graph *g, const entries *es, int id, int *out) {
+    if (es->group_at && es->group_at[id] >= 0) {
+        const fused_group *gr = &es->groups[es->group_at[id]];
+        memcpy(out, gr->inputs, (size_t)gr->n_inputs * sizeof *out);
+        return gr->n_inputs;
+    }
+    const ir_node *nd = &g->nodes[id];
+    memcpy(out, nd->inputs, (size_t)nd->n_inputs * sizeof *out);
+    return nd->n_inputs;
 }
 
 void entries_free(entries *es) {

@@ -67,47 +67,51 @@ static int list_absorb(const ir_graph *g, const in_list *l, int drop, int id, in
     return 0;
 }
 
-int fuse_elementwise(const ir_graph *g, entries *es) {
-    int n = g->n_nodes;
-    unsigned char *live = calloc((size_t)(n ? n : 1), 1);
-    unsigned char *is_root = calloc((size_t)(n ? n : 1), 1);
-    int *uses = malloc((size_t)(n ? n : 1) * sizeof *uses);
-    int *user = malloc((size_t)(n ? n : 1) * sizeof *user);
-    int *root_of = malloc((size_t)(n ? n : 1) * sizeof *root_of);
-    int *size = calloc((size_t)(n ? n : 1), sizeof *size);
-    in_list *ins = malloc((size_t)(n ? n : 1) * sizeof *ins);
-    es->fused_into = malloc((size_t)(n ? n : 1) * sizeof *es->fused_into);
-    es->group_at = malloc((size_t)(n ? n : 1) * sizeof *es->group_at);
-    int rc = -1;
-    if (!live || !is_root || !uses || !user || !root_of || !size || !ins || !es->fused_into || !es->group_at)
-        goto done;
-    for (int k = 0; k < ENTRY_COUNT; k++) {
-        const entry *e = &es->e[k];
-        if (!e->present)
-            continue;
-        for (int i = 0; i < n; i++)
-            live[i] |= e->live[i];
-        for (int r = 0; r < e->n_roots; r++)
-            is_root[e->roots[r]] = 1;
-    }
-    for (int i = 0; i < n; i++) {
-        uses[i] = 0;
-        user[i] = root_of[i] = es->fused_into[i] = es->group_at[i] = -1;
-    }
-    for (int i = 0; i < n; i++)
-        for (int k = 0; live[i] && k < g->nodes[i].n_inputs; k++) {
-            uses[g->nodes[i].inputs[k]]++;
-            user[g->nodes[i].inputs[k]] = i;
-        }
+/* What the group decisions read, over the nodes live in any entry. */
+typedef struct uses_info {
+    unsigned char *live;    /* live in some entry */
+    unsigned char *is_root; /* some entry's root */
+    int *uses;              /* uses among the live nodes */
+    int *user;              /* the last live user, or -1 */
+} uses_info;
 
-    for (int id = n - 1; id >= 0; id--) {
-        if (!live[id] || !fuse_is_elementwise(g, id))
+static void count_uses(const ir_graph *g, const entries *es, uses_info *u) {
+    int n = g->n_nodes;
+    u->live = entries_live_in_any(g, es);
+    u->is_root = ir_xcalloc((size_t)n, 1);
+    u->uses = ir_xcalloc((size_t)n, sizeof *u->uses);
+    u->user = ir_xmalloc((size_t)n * sizeof *u->user);
+    for (int k = 0; k < ENTRY_COUNT; k++)
+        for (int r = 0; es->e[k].present && r < es->e[k].n_roots; r++)
+            u->is_root[es->e[k].roots[r]] = 1;
+    for (int i = 0; i < n; i++)
+        u->user[i] = -1;
+    for (int i = 0; i < n; i++)
+        for (int k = 0; u->live[i] && k < g->nodes[i].n_inputs; k++) {
+            u->uses[g->nodes[i].inputs[k]]++;
+            u->user[g->nodes[i].inputs[k]] = i;
+        }
+}
+
+static void free_uses(uses_info *u) {
+    free(u->live);
+    free(u->is_root);
+    free(u->uses);
+    free(u->user);
+}
+
+/* Decides every live elementwise node's group, users first: root_of[id]
+ * is the root of id's group, size[root] its member count, ins[root] its
+ * inputs; es->fused_into is set for interior nodes. */
+static void grow_groups(const ir_graph *g, const uses_info *u, entries *es, int *root_of, int *size, in_list *ins) {
+    for (int id = g->n_nodes - 1; id >= 0; id--) {
+        if (!u->live[id] || !fuse_is_elementwise(g, id))
             continue;
-        int u = user[id], root = id;
-        if (!is_root[id] && uses[id] == 1 && fuse_is_elementwise(g, u) &&
-            ir_shape_equal(&g->nodes[id].shape, &g->nodes[u].shape)) {
+        int user = u->user[id], root = id;
+        if (!u->is_root[id] && u->uses[id] == 1 && fuse_is_elementwise(g, user) &&
+            ir_shape_equal(&g->nodes[id].shape, &g->nodes[user].shape)) {
             in_list grown;
-            int r = root_of[u];
+            int r = root_of[user];
             if (list_absorb(g, &ins[r], id, id, &grown) == 0) {
                 ins[r] = grown;
                 root = r;
@@ -117,32 +121,30 @@ int fuse_elementwise(const ir_graph *g, entries *es) {
         size[root]++;
         if (root == id) {
             in_list empty = {0};
-            if (list_absorb(g, &empty, -1, id, &ins[id]) != 0)
-                goto done; /* cannot happen: 3 inputs at most */
+            list_absorb(g, &empty, -1, id, &ins[id]); /* fits: 3 inputs at most */
         } else {
             es->fused_into[id] = root;
         }
     }
+}
 
-    int n_groups = 0;
+/* es->groups from the decisions: one per root of two or more members,
+ * members in id order with the root last. */
+static void make_groups(const ir_graph *g, const int *root_of, const int *size, const in_list *ins, entries *es) {
+    int n = g->n_nodes, n_groups = 0;
     for (int i = 0; i < n; i++)
         n_groups += root_of[i] == i && size[i] > 1;
-    es->groups = calloc((size_t)(n_groups ? n_groups : 1), sizeof *es->groups);
-    if (!es->groups)
-        goto done;
+    es->groups = ir_xcalloc((size_t)n_groups, sizeof *es->groups);
     for (int i = 0; i < n; i++) {
         if (root_of[i] != i || size[i] < 2)
             continue;
         fused_group *gr = &es->groups[es->n_groups];
         gr->root = i;
-        gr->members = malloc((size_t)size[i] * sizeof *gr->members);
-        if (!gr->members)
-            goto done;
+        gr->members = ir_xmalloc((size_t)size[i] * sizeof *gr->members);
         es->group_at[i] = es->n_groups++;
         gr->n_inputs = ins[i].n;
         memcpy(gr->inputs, ins[i].id, (size_t)ins[i].n * sizeof(int));
     }
-    /* members in id order, the root last */
     for (int i = 0; i < n; i++) {
         int r = es->fused_into[i] >= 0 ? es->fused_into[i] : (es->group_at[i] >= 0 ? i : -1);
         if (r < 0)
@@ -150,6 +152,9 @@ int fuse_elementwise(const ir_graph *g, entries *es) {
         fused_group *gr = &es->groups[es->group_at[r]];
         gr->members[gr->n_members++] = i;
     }
+}
+
+static void drop_interior_nodes(entries *es) {
     for (int k = 0; k < ENTRY_COUNT; k++) {
         entry *e = &es->e[k];
         int w = 0;
@@ -158,27 +163,27 @@ int fuse_elementwise(const ir_graph *g, entries *es) {
                 e->sched[w++] = e->sched[s];
         e->n_sched = w;
     }
-    rc = 0;
-done:
-    free(live);
-    free(is_root);
-    free(uses);
-    free(user);
+}
+
+int fuse_elementwise(const ir_graph *g, entries *es) {
+    int n = g->n_nodes;
+    uses_info u;
+    count_uses(g, es, &u);
+    int *root_of = ir_xmalloc((size_t)n * sizeof *root_of);
+    int *size = ir_xcalloc((size_t)n, sizeof *size);
+    in_list *ins = ir_xmalloc((size_t)n * sizeof *ins);
+    es->fused_into = ir_xmalloc((size_t)n * sizeof *es->fused_into);
+    es->group_at = ir_xmalloc((size_t)n * sizeof *es->group_at);
+    for (int i = 0; i < n; i++)
+        root_of[i] = es->fused_into[i] = es->group_at[i] = -1;
+    grow_groups(g, &u, es, root_of, size, ins);
+    make_groups(g, root_of, size, ins, es);
+    drop_interior_nodes(es);
+    free_uses(&u);
     free(root_of);
     free(size);
     free(ins);
-    return rc;
-}
-
-int entries_kernel_inputs(const ir_graph *g, const entries *es, int id, int *out) {
-    if (es->group_at && es->group_at[id] >= 0) {
-        const fused_group *gr = &es->groups[es->group_at[id]];
-        memcpy(out, gr->inputs, (size_t)gr->n_inputs * sizeof *out);
-        return gr->n_inputs;
-    }
-    const ir_node *nd = &g->nodes[id];
-    memcpy(out, nd->inputs, (size_t)nd->n_inputs * sizeof *out);
-    return nd->n_inputs;
+    return 0;
 }
 
 void fuse_dump(const ir_graph *g, const entries *es, FILE *out) {

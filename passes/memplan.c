@@ -104,20 +104,13 @@ static void in_place_updates(const ir_graph *g, const entries *es, const entry *
     }
 }
 
-static int plan_entry(const ir_graph *g, const entries *es, const entry *e, const unsigned char *persistent,
-                      int64_t base, int f32_bytes, int64_t *offset, int64_t *peak) {
+static void plan_entry(const ir_graph *g, const entries *es, const entry *e, const unsigned char *persistent,
+                       int64_t base, int f32_bytes, int64_t *offset, int64_t *peak) {
     int n = g->n_nodes;
-    int *last = malloc((size_t)n * sizeof *last);
-    int *pos = malloc((size_t)n * sizeof *pos);
-    int *alias = malloc((size_t)n * sizeof *alias);
-    block *live = malloc((size_t)(e->n_sched + 1) * sizeof *live);
-    if (!last || !pos || !alias || !live) {
-        free(last);
-        free(pos);
-        free(alias);
-        free(live);
-        return -1;
-    }
+    int *last = ir_xmalloc((size_t)n * sizeof *last);
+    int *pos = ir_xmalloc((size_t)n * sizeof *pos);
+    int *alias = ir_xmalloc((size_t)n * sizeof *alias);
+    block *live = ir_xmalloc((size_t)(e->n_sched + 1) * sizeof *live);
     for (int i = 0; i < n; i++)
         last[i] = pos[i] = alias[i] = -1;
     for (int s = 0; s < e->n_sched; s++)
@@ -156,7 +149,6 @@ static int plan_entry(const ir_graph *g, const entries *es, const entry *e, cons
     free(pos);
     free(alias);
     free(live);
-    return 0;
 }
 
 int mp_plan_build(const ir_graph *g, const entries *es, mem_plan *plan) { return mp_plan_build_sized(g, es, 4, plan); }
@@ -165,13 +157,8 @@ int mp_plan_build_sized(const ir_graph *g, const entries *es, int f32_bytes, mem
     int n = g->n_nodes;
     memset(plan, 0, sizeof *plan);
     plan->n_nodes = n;
-    unsigned char *persistent = calloc((size_t)n, 1);
-    int64_t *shared = malloc((size_t)n * sizeof *shared);
-    if (!persistent || !shared) {
-        free(persistent);
-        free(shared);
-        return -1;
-    }
+    unsigned char *persistent = ir_xcalloc((size_t)n, 1);
+    int64_t *shared = ir_xmalloc((size_t)n * sizeof *shared);
     for (int i = 0; i < n; i++) {
         ir_op op = g->nodes[i].op;
         persistent[i] = op == IR_PARAM || op == IR_INPUT || op == IR_HYPER;
@@ -188,17 +175,12 @@ int mp_plan_build_sized(const ir_graph *g, const entries *es, int f32_bytes, mem
             at += node_bytes(g, i, f32_bytes);
         }
     plan->persistent_bytes = at;
-    int status = 0;
-    for (int k = 0; k < ENTRY_COUNT && status == 0; k++) {
-        int64_t *off = plan->offset[k] = malloc((size_t)n * sizeof *off);
-        if (!off) {
-            status = -1;
-            break;
-        }
+    for (int k = 0; k < ENTRY_COUNT; k++) {
+        int64_t *off = plan->offset[k] = ir_xmalloc((size_t)n * sizeof *off);
         memcpy(off, shared, (size_t)n * sizeof *off);
         int64_t peak = 0;
         if (es->e[k].present)
-            status = plan_entry(g, es, &es->e[k], persistent, at, f32_bytes, off, &peak);
+            plan_entry(g, es, &es->e[k], persistent, at, f32_bytes, off, &peak);
         if (peak > plan->scratch_bytes)
             plan->scratch_bytes = peak;
     }
@@ -207,7 +189,7 @@ int mp_plan_build_sized(const ir_graph *g, const entries *es, int f32_bytes, mem
         plan->arena_bytes = ALIGN;
     free(persistent);
     free(shared);
-    return status;
+    return 0;
 }
 
 void mp_plan_free(mem_plan *plan) {

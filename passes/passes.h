@@ -1,14 +1,16 @@
 /*
  * passes.h - graph-to-graph transforms and the static memory plan.
  *
- * The driver runs them as one straight list (driver/mdlc.c):
+ * The driver runs them as one straight list (run_passes in driver/mdlc.c):
  *   ad_differentiate  gradient nodes for every trainable parameter
  *   opt_lower         the optimizer update as ordinary nodes + ASSIGNs
  *   simplify          constant folding, algebraic identities, CSE
  *   entries_build     the four entry points and what each computes (DCE)
  *   fuse_elementwise  elementwise chains become one kernel each (fuse.c)
  *   mp_plan_build     where every buffer lives in the one arena
- * Each returns 0 on success or -1 with a message in g->error.
+ * Those that can fail on the user's model return 0 on success or -1 with a
+ * message in g->error.  None reports running out of memory: the passes
+ * allocate with ir_xmalloc and friends (ir/alloc.c), which exit.
  */
 #ifndef MDL_PASSES_H
 #define MDL_PASSES_H
@@ -18,8 +20,9 @@
 /* autodiff.c: reverse mode from g->loss; sets g->params[i].grad. */
 int ad_differentiate(ir_graph *g);
 
-/* optimizer.c: appends the update of g->optimizer (sgd, momentum, adam),
- * creating optimizer state params and the "lr" hyper; fills g->updates. */
+/* optimizer.c: appends the update of g->optimizer (sgd, momentum, adam,
+ * adamw, rmsprop), creating optimizer state params and the "lr" hyper;
+ * fills g->updates. */
 int opt_lower(ir_graph *g);
 
 /* simplify.c: folds and deduplicates in place (rewrites uses, never
@@ -74,16 +77,24 @@ int entries_kernel_inputs(const ir_graph *g, const entries *es, int id, int *out
 
 /* entries.c: roots of each entry point and their schedules:
  *   predict: outputs; eval: loss, metrics, outputs;
- *   grad: loss, metrics, parameter gradients; train: loss, metrics, updates. */
+ *   grad: loss, metrics, parameter gradients; train: loss, metrics, updates.
+ * Fails (-1, g->error) when predict would need a target. */
 int entries_build(ir_graph *g, entries *out);
 void entries_free(entries *es);
+/* Fills e->sched (room for n_nodes) from e->live: the live nodes that need
+ * code, in id order, ASSIGNs last. */
+void entries_schedule(const ir_graph *g, entry *e);
+/* n_nodes flags, freed by the caller: the nodes live in any entry (what
+ * --emit=grad prints and what fusion counts uses among). */
+unsigned char *entries_live_in_any(const ir_graph *g, const entries *es);
 
 /* fuse.c: groups maximal chains of elementwise nodes (UNARY, BINARY,
  * TERNARY) with one output shape; CONST inputs are folded in.  A node is
  * interior to its user's group when it has exactly one use among the live
  * nodes of all entries, that user is elementwise with the same shape, it
  * is no entry's root, and the group keeps at most FUSE_MAX_INPUTS inputs.
- * Interior nodes leave every schedule.  Call once, after entries_build. */
+ * Interior nodes leave every schedule.  Call once, after entries_build.
+ * Cannot fail: returns 0 (an int for the callers that still check). */
 int fuse_elementwise(const ir_graph *g, entries *es);
 /* Whether node id is elementwise (UNARY, BINARY, TERNARY): what fusion
  * groups. */
@@ -110,6 +121,7 @@ typedef struct mem_plan {
     int64_t arena_bytes;          /* persistent + scratch */
 } mem_plan;
 
+/* Cannot fail: returns 0 (an int for the callers that still check). */
 int mp_plan_build(const ir_graph *g, const entries *es, mem_plan *plan);
 /* The same with f32 elements of f32_bytes bytes (4 above; 8 plans the f64
  * variants of the entries, which compute every f32 tensor in double). */
