@@ -2,7 +2,8 @@
  * simplify.c - constant folding, algebraic identities and CSE.
  *
  * One forward sweep.  Each node first has its inputs redirected to their
- * replacements, then is folded (all inputs constant -> a CONST), reduced by
+ * replacements, then is folded (all inputs constant -> a CONST, computed
+ * with the interpreter's scalar arithmetic, ir_eval_scalar), reduced by
  * an identity (x * 1 -> x, x + 0 -> x, reshape to the same shape -> x,
  * x ^ 2 -> x * x, ...), or found equal to an earlier node (same op,
  * attributes and inputs).  A node that changes is rewritten in place, which
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eval.h"
 #include "passes.h"
 
 static int is_const(const ir_graph *g, int id, double v) {
@@ -25,33 +27,25 @@ static int same_type(const ir_graph *g, int a, int b) {
     return g->nodes[a].dtype == g->nodes[b].dtype && ir_shape_equal(&g->nodes[a].shape, &g->nodes[b].shape);
 }
 
-/* The value of an elementwise op on constant operands, or NAN if we
- * do not fold it. */
-static double fold(const ir_node *n, const double *x) {
-    switch (n->op) {
-    case IR_NEG: return -x[0];
-    case IR_EXP: return exp(x[0]);
-    case IR_LOG: return log(x[0]);
-    case IR_SQRT: return sqrt(x[0]);
-    case IR_ABS: return fabs(x[0]);
-    case IR_SIGN: return (x[0] > 0) - (x[0] < 0);
-    case IR_CAST: return n->dtype == IR_I32 ? trunc(x[0]) : x[0];
-    case IR_ADD: return x[0] + x[1];
-    case IR_SUB: return x[0] - x[1];
-    case IR_MUL: return x[0] * x[1];
-    case IR_DIV: return n->dtype == IR_I32 ? (x[1] ? trunc(x[0] / x[1]) : NAN) : x[0] / x[1];
-    case IR_POW: return pow(x[0], x[1]);
-    case IR_MIN: return fmin(x[0], x[1]);
-    case IR_MAX: return fmax(x[0], x[1]);
-    case IR_LT: return x[0] < x[1];
-    case IR_LE: return x[0] <= x[1];
-    case IR_GT: return x[0] > x[1];
-    case IR_GE: return x[0] >= x[1];
-    case IR_EQ: return x[0] == x[1];
-    case IR_NE: return x[0] != x[1];
-    case IR_WHERE: return x[0] != 0 ? x[1] : x[2];
-    case IR_BROADCAST: return x[0];
-    default: return NAN;
+/* Does constant folding compute op at compile time?  The elementwise ops
+ * do, with the interpreter's arithmetic (ir_eval_scalar), except tanh,
+ * sigmoid, relu, erf and stop_gradient, which folding has never covered:
+ * folding them now would change the code generated for models that apply
+ * them to constants.  A broadcast of a constant is that constant. */
+static int folds(ir_op op) {
+    switch (op) {
+    case IR_TANH:
+    case IR_SIGMOID:
+    case IR_RELU:
+    case IR_ERF:
+    case IR_STOP_GRADIENT:
+        return 0;
+    case IR_BROADCAST:
+        return 1;
+    default: {
+        ir_class cls = ir_ops[op].cls;
+        return cls == IR_UNARY || cls == IR_BINARY || cls == IR_TERNARY;
+    }
     }
 }
 
@@ -65,8 +59,7 @@ static void make_const(ir_node *n, double v) {
 
 static int try_fold(ir_graph *g, int i) {
     ir_node *n = &g->nodes[i];
-    ir_class cls = ir_ops[n->op].cls;
-    if (cls != IR_UNARY && cls != IR_BINARY && cls != IR_TERNARY && n->op != IR_BROADCAST)
+    if (!folds(n->op))
         return 0;
     double x[3];
     for (int k = 0; k < n->n_inputs; k++) {
@@ -74,8 +67,8 @@ static int try_fold(ir_graph *g, int i) {
             return 0;
         x[k] = g->nodes[n->inputs[k]].value;
     }
-    double v = fold(n, x);
-    if (isnan(v))
+    double v = n->op == IR_BROADCAST ? x[0] : ir_eval_scalar(n->op, n->dtype, x);
+    if (isnan(v)) /* so no NaN constant enters the IR */
         return 0;
     make_const(n, v);
     return 1;
