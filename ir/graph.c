@@ -74,8 +74,12 @@ void ir_graph_free(ir_graph *g) {
     free(g);
 }
 
+/* Compares doubles by their bits, as CSE's hash does, so the two agree:
+ * 0.0 and -0.0 differ (1 / x tells them apart) and a NaN equals itself. */
+static int same_bits(double a, double b) { return memcmp(&a, &b, sizeof a) == 0; }
+
 int ir_same_attrs(const ir_node *a, const ir_node *b) {
-    if (a->value != b->value || a->axes != b->axes || a->keepdims != b->keepdims || a->flags != b->flags ||
+    if (!same_bits(a->value, b->value) || a->axes != b->axes || a->keepdims != b->keepdims || a->flags != b->flags ||
         a->index != b->index || a->axis != b->axis || a->start != b->start || a->stop != b->stop ||
         a->size != b->size || a->stride != b->stride || a->padding != b->padding || a->seed != b->seed)
         return 0;
