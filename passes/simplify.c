@@ -74,31 +74,27 @@ static int try_fold(ir_graph *g, int i) {
     return 1;
 }
 
+/* x op e -> x for binary node i whose right operand is the constant e
+ * (and e op x -> x too when op commutes), if x has i's exact type.
+ * Returns the replacement, or i. */
+static int drop_neutral(const ir_graph *g, int i, double e, int commutes) {
+    int a = g->nodes[i].inputs[0], b = g->nodes[i].inputs[1];
+    if (is_const(g, b, e) && same_type(g, a, i))
+        return a;
+    if (commutes && is_const(g, a, e) && same_type(g, b, i))
+        return b;
+    return i;
+}
+
 /* Returns the node i can be replaced by, or i. May rewrite i in place. */
 static int identity(ir_graph *g, int i) {
     ir_node *n = &g->nodes[i];
     int a = n->inputs[0], b = n->inputs[1];
     switch (n->op) {
-    case IR_ADD:
-        if (is_const(g, b, 0) && same_type(g, a, i))
-            return a;
-        if (is_const(g, a, 0) && same_type(g, b, i))
-            return b;
-        break;
-    case IR_SUB:
-        if (is_const(g, b, 0) && same_type(g, a, i))
-            return a;
-        break;
-    case IR_MUL:
-        if (is_const(g, b, 1) && same_type(g, a, i))
-            return a;
-        if (is_const(g, a, 1) && same_type(g, b, i))
-            return b;
-        break;
-    case IR_DIV:
-        if (is_const(g, b, 1) && same_type(g, a, i))
-            return a;
-        break;
+    case IR_ADD: return drop_neutral(g, i, 0, 1);
+    case IR_SUB: return drop_neutral(g, i, 0, 0);
+    case IR_MUL: return drop_neutral(g, i, 1, 1);
+    case IR_DIV: return drop_neutral(g, i, 1, 0);
     case IR_POW:
         if (is_const(g, b, 1) && same_type(g, a, i))
             return a;
@@ -164,16 +160,11 @@ static int follow(int *repl, int *id) {
 
 int simplify(ir_graph *g) {
     int n = g->n_nodes, changes = 0;
-    int *repl = malloc((size_t)n * sizeof *repl);
+    int *repl = ir_xmalloc((size_t)n * sizeof *repl);
     size_t cap = 1;
     while (cap < 2 * (size_t)n)
         cap <<= 1;
-    int *table = malloc(cap * sizeof *table);
-    if (!repl || !table) {
-        free(repl);
-        free(table);
-        return 0;
-    }
+    int *table = ir_xmalloc(cap * sizeof *table);
     for (size_t i = 0; i < cap; i++)
         table[i] = -1;
     for (int i = 0; i < n; i++) {
