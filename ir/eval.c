@@ -3,7 +3,8 @@
  *
  * Each op has an evaluator eval_<name>, gathered from ops.def into a table,
  * so an op without one does not compile; elementwise ops share one
- * evaluator and differ in a scalar function scalar_<name>.  Indexing is
+ * evaluator and differ in a scalar function scalar_<name>, reached through
+ * ir_eval_scalar, which simplify's constant folding calls too.  Indexing is
  * the textbook kind: walk the multi-index of one tensor with an odometer and
  * derive the position in the other through per-dimension strides, with
  * stride 0 where numpy broadcasting repeats an element.  Nothing here tries
@@ -21,17 +22,14 @@ typedef struct eval_ctx {
     double **values;
 } eval_ctx;
 
+static int64_t dim_at(const ir_shape *s, int d, int64_t batch) { return ir_is_batch_dim(s, d) ? batch : s->dims[d]; }
+
 int64_t ir_numel_at(const ir_shape *s, int64_t batch) {
     int64_t n = 1;
     for (int d = 0; d < s->rank; d++)
-        n *= (s->batch_mask >> d) & 1 ? batch : s->dims[d];
+        n *= dim_at(s, d, batch);
     return n;
 }
-
-static int64_t dim_at(const ir_shape *s, int d, int64_t batch) { return (s->batch_mask >> d) & 1 ? batch : s->dims[d]; }
-
-/* A literal size-1 dim, which numpy broadcasting stretches. */
-static int is_one(const ir_shape *s, int d) { return s->dims[d] == 1 && !((s->batch_mask >> d) & 1); }
 
 /* strides[d] for each dim of `to`: where element idx of `to` finds its
  * element of `from`, which broadcasts to `to` (aligned right). */
@@ -42,7 +40,7 @@ static void broadcast_strides(const ir_shape *from, const ir_shape *to, int64_t 
         strides[d] = 0;
         if (f < 0)
             continue;
-        if (!is_one(from, f))
+        if (!ir_dim_is_one(from, f))
             strides[d] = step;
         step *= dim_at(from, f, batch);
     }
@@ -65,14 +63,7 @@ static int64_t offset_of(const int64_t *idx, const int64_t *strides, int rank) {
     return off;
 }
 
-static double *new_array(int64_t n) {
-    double *p = calloc((size_t)(n > 0 ? n : 1), sizeof *p);
-    if (!p) {
-        fprintf(stderr, "ir_eval: out of memory\n");
-        exit(70);
-    }
-    return p;
-}
+static double *new_array(int64_t n) { return ir_xcalloc((size_t)(n > 0 ? n : 1), sizeof(double)); }
 
 static const ir_node *input(const eval_ctx *c, int id, int k) { return &c->g->nodes[c->g->nodes[id].inputs[k]]; }
 
@@ -219,6 +210,8 @@ static const scalar_fn scalars[IR_OP_COUNT] = {
 #undef OP
 };
 
+double ir_eval_scalar(ir_op op, ir_dtype dtype, const double *x) { return scalars[op](x, dtype == IR_I32); }
+
 /* ------------------------------------------------------------ evaluators
  * eval_<name>(c, id, out): fill `out` (the node's elements at c->batch). */
 
@@ -234,7 +227,7 @@ static int eval_elementwise(const eval_ctx *c, int id, double *out) {
         double x[3];
         for (int k = 0; k < n->n_inputs; k++)
             x[k] = input_values(c, id, k)[offset_of(idx, strides[k], n->shape.rank)];
-        out[i] = scalars[n->op](x, n->dtype == IR_I32);
+        out[i] = ir_eval_scalar(n->op, n->dtype, x);
     }
     return 0;
 }
@@ -310,7 +303,7 @@ static int eval_sum_to(const eval_ctx *c, int id, double *out) {
     const ir_shape *x = &input(c, id, 0)->shape, *to = &c->g->nodes[id].shape;
     for (int d = 0; d < x->rank; d++) {
         int t = to->rank - x->rank + d;
-        kept[d] = t >= 0 && !is_one(to, t);
+        kept[d] = t >= 0 && !ir_dim_is_one(to, t);
     }
     return reduce(c, id, kept, 0, out);
 }

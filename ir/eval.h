@@ -26,6 +26,13 @@
 /* Elements of a tensor of shape `s` when the batch dimension is `batch`. */
 int64_t ir_numel_at(const ir_shape *s, int64_t batch);
 
+/* One element of an elementwise op (class UNARY, BINARY or TERNARY): x
+ * holds its operands, as many as its arity, and dtype is the node's, which
+ * says whether the arithmetic is i32 (wrapping, as above) or floating point
+ * (in double).  The interpreter computes every element with it and
+ * simplify folds constants with it, so the two cannot disagree. */
+double ir_eval_scalar(ir_op op, ir_dtype dtype, const double *x);
+
 /* Computes every live node (all nodes if live is NULL) in id order.
  * values has g->n_nodes slots.  The caller fills the slot of every live
  * INPUT, PARAM and HYPER with an array of ir_numel_at(shape, batch) doubles

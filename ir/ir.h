@@ -235,7 +235,8 @@ void ir_add_output(ir_graph *g, const char *name, int node);
 int ir_append(ir_graph *g, const ir_node *proto);
 
 /* Do two nodes carry the same attributes (everything but op, type and
- * inputs)?  What CSE must compare before merging them. */
+ * inputs)?  What CSE must compare before merging them.  `value` compares
+ * by its bits, as CSE hashes it: 0.0 and -0.0 differ, a NaN equals itself. */
 int ir_same_attrs(const ir_node *a, const ir_node *b);
 
 /* ----------------------------------------------------------------- shapes */

@@ -2,7 +2,8 @@
  * simplify.c - constant folding, algebraic identities and CSE.
  *
  * One forward sweep.  Each node first has its inputs redirected to their
- * replacements, then is folded (all inputs constant -> a CONST), reduced by
+ * replacements, then is folded (all inputs constant -> a CONST, computed
+ * with the interpreter's scalar arithmetic, ir_eval_scalar), reduced by
  * an identity (x * 1 -> x, x + 0 -> x, reshape to the same shape -> x,
  * x ^ 2 -> x * x, ...), or found equal to an earlier node (same op,
  * attributes and inputs).  A node that changes is rewritten in place, which
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eval.h"
 #include "passes.h"
 
 static int is_const(const ir_graph *g, int id, double v) {
@@ -25,33 +27,25 @@ static int same_type(const ir_graph *g, int a, int b) {
     return g->nodes[a].dtype == g->nodes[b].dtype && ir_shape_equal(&g->nodes[a].shape, &g->nodes[b].shape);
 }
 
-/* The value of an elementwise op on constant operands, or NAN if we
- * do not fold it. */
-static double fold(const ir_node *n, const double *x) {
-    switch (n->op) {
-    case IR_NEG: return -x[0];
-    case IR_EXP: return exp(x[0]);
-    case IR_LOG: return log(x[0]);
-    case IR_SQRT: return sqrt(x[0]);
-    case IR_ABS: return fabs(x[0]);
-    case IR_SIGN: return (x[0] > 0) - (x[0] < 0);
-    case IR_CAST: return n->dtype == IR_I32 ? trunc(x[0]) : x[0];
-    case IR_ADD: return x[0] + x[1];
-    case IR_SUB: return x[0] - x[1];
-    case IR_MUL: return x[0] * x[1];
-    case IR_DIV: return n->dtype == IR_I32 ? (x[1] ? trunc(x[0] / x[1]) : NAN) : x[0] / x[1];
-    case IR_POW: return pow(x[0], x[1]);
-    case IR_MIN: return fmin(x[0], x[1]);
-    case IR_MAX: return fmax(x[0], x[1]);
-    case IR_LT: return x[0] < x[1];
-    case IR_LE: return x[0] <= x[1];
-    case IR_GT: return x[0] > x[1];
-    case IR_GE: return x[0] >= x[1];
-    case IR_EQ: return x[0] == x[1];
-    case IR_NE: return x[0] != x[1];
-    case IR_WHERE: return x[0] != 0 ? x[1] : x[2];
-    case IR_BROADCAST: return x[0];
-    default: return NAN;
+/* Does constant folding compute op at compile time?  The elementwise ops
+ * do, with the interpreter's arithmetic (ir_eval_scalar), except tanh,
+ * sigmoid, relu, erf and stop_gradient, which folding has never covered:
+ * folding them now would change the code generated for models that apply
+ * them to constants.  A broadcast of a constant is that constant. */
+static int folds(ir_op op) {
+    switch (op) {
+    case IR_TANH:
+    case IR_SIGMOID:
+    case IR_RELU:
+    case IR_ERF:
+    case IR_STOP_GRADIENT:
+        return 0;
+    case IR_BROADCAST:
+        return 1;
+    default: {
+        ir_class cls = ir_ops[op].cls;
+        return cls == IR_UNARY || cls == IR_BINARY || cls == IR_TERNARY;
+    }
     }
 }
 
@@ -65,8 +59,7 @@ static void make_const(ir_node *n, double v) {
 
 static int try_fold(ir_graph *g, int i) {
     ir_node *n = &g->nodes[i];
-    ir_class cls = ir_ops[n->op].cls;
-    if (cls != IR_UNARY && cls != IR_BINARY && cls != IR_TERNARY && n->op != IR_BROADCAST)
+    if (!folds(n->op))
         return 0;
     double x[3];
     for (int k = 0; k < n->n_inputs; k++) {
@@ -74,11 +67,23 @@ static int try_fold(ir_graph *g, int i) {
             return 0;
         x[k] = g->nodes[n->inputs[k]].value;
     }
-    double v = fold(n, x);
-    if (isnan(v))
+    double v = n->op == IR_BROADCAST ? x[0] : ir_eval_scalar(n->op, n->dtype, x);
+    if (isnan(v)) /* so no NaN constant enters the IR */
         return 0;
     make_const(n, v);
     return 1;
+}
+
+/* x op e -> x for binary node i whose right operand is the constant e
+ * (and e op x -> x too when op commutes), if x has i's exact type.
+ * Returns the replacement, or i. */
+static int drop_neutral(const ir_graph *g, int i, double e, int commutes) {
+    int a = g->nodes[i].inputs[0], b = g->nodes[i].inputs[1];
+    if (is_const(g, b, e) && same_type(g, a, i))
+        return a;
+    if (commutes && is_const(g, a, e) && same_type(g, b, i))
+        return b;
+    return i;
 }
 
 /* Returns the node i can be replaced by, or i. May rewrite i in place. */
@@ -86,26 +91,10 @@ static int identity(ir_graph *g, int i) {
     ir_node *n = &g->nodes[i];
     int a = n->inputs[0], b = n->inputs[1];
     switch (n->op) {
-    case IR_ADD:
-        if (is_const(g, b, 0) && same_type(g, a, i))
-            return a;
-        if (is_const(g, a, 0) && same_type(g, b, i))
-            return b;
-        break;
-    case IR_SUB:
-        if (is_const(g, b, 0) && same_type(g, a, i))
-            return a;
-        break;
-    case IR_MUL:
-        if (is_const(g, b, 1) && same_type(g, a, i))
-            return a;
-        if (is_const(g, a, 1) && same_type(g, b, i))
-            return b;
-        break;
-    case IR_DIV:
-        if (is_const(g, b, 1) && same_type(g, a, i))
-            return a;
-        break;
+    case IR_ADD: return drop_neutral(g, i, 0, 1);
+    case IR_SUB: return drop_neutral(g, i, 0, 0);
+    case IR_MUL: return drop_neutral(g, i, 1, 1);
+    case IR_DIV: return drop_neutral(g, i, 1, 0);
     case IR_POW:
         if (is_const(g, b, 1) && same_type(g, a, i))
             return a;
@@ -171,16 +160,11 @@ static int follow(int *repl, int *id) {
 
 int simplify(ir_graph *g) {
     int n = g->n_nodes, changes = 0;
-    int *repl = malloc((size_t)n * sizeof *repl);
+    int *repl = ir_xmalloc((size_t)n * sizeof *repl);
     size_t cap = 1;
     while (cap < 2 * (size_t)n)
         cap <<= 1;
-    int *table = malloc(cap * sizeof *table);
-    if (!repl || !table) {
-        free(repl);
-        free(table);
-        return 0;
-    }
+    int *table = ir_xmalloc(cap * sizeof *table);
     for (size_t i = 0; i < cap; i++)
         table[i] = -1;
     for (int i = 0; i < n; i++) {
