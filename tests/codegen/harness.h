@@ -1,24 +1,14 @@
 /*
  * harness.h - what the code generator's tests share (test_codegen.c, its
- * f64 twin, test_fuse.c): failure reporting, shapes written as "B,3,4",
+ * f64 twin, test_fuse.c) beyond tests/test.h: shapes written as "B,3,4",
  * and elements of tensors in a test arena.  Header-only; the includer
- * defines MAX_BATCH first and includes <stdarg.h>, <stdio.h>, <stdlib.h>,
- * <string.h> and ir.h.
+ * defines MAX_BATCH (and TEST_SEED, if not test.h's) first and includes
+ * <stdlib.h> and ir.h.
  */
 #ifndef MDL_TEST_HARNESS_H
 #define MDL_TEST_HARNESS_H
 
-static int failures;
-
-static void fail(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "FAIL: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    failures++;
-}
+#include "../test.h"
 
 /* "B,3,4" -> [MAX_BATCH (batch), 3, 4]; "" -> scalar */
 static ir_shape S(const char *spec) {

@@ -48,13 +48,6 @@ void rt_set_threads(int n);
 
 /* ----------------------------------------------------------- leaf values */
 
-static uint64_t rng = 0x2545F4914F6CDD1Dull;
-
-static double uniform(double lo, double hi) {
-    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
-    return lo + (hi - lo) * (double)(rng >> 11) / 9007199254740992.0;
-}
-
 typedef enum {
     VALUES_ANY,      /* uniform in [-2, 2] */
     VALUES_POSITIVE, /* uniform in [0.1, 3] (log, sqrt, pow) */
@@ -66,7 +59,7 @@ static values_kind values = VALUES_ANY;
 static double tolerance = 1e-5;
 
 static double pick(const double *choices, int n) {
-    int i = (int)uniform(0, n);
+    int i = (int)test_uniform(0, n);
     return choices[i < n ? i : n - 1];
 }
 
@@ -74,18 +67,18 @@ static double f32_value(void) {
     static const double few[] = {-2, -1, -0.5, 0, 0.5, 1, 2};
     static const double special[] = {NAN, INFINITY, -INFINITY, -0.0, 3e9, -3e9, 1e-40, 2.5, -2.5};
     switch (values) {
-    case VALUES_POSITIVE: return (float)uniform(0.1, 3);
+    case VALUES_POSITIVE: return (float)test_uniform(0.1, 3);
     case VALUES_FEW: return pick(few, 7);
-    case VALUES_SPECIAL: return uniform(0, 1) < 0.4 ? (float)pick(special, 9) : pick(few, 7);
-    default: return (float)uniform(-2, 2);
+    case VALUES_SPECIAL: return test_uniform(0, 1) < 0.4 ? (float)pick(special, 9) : pick(few, 7);
+    default: return (float)test_uniform(-2, 2);
     }
 }
 
 static double i32_value(void) {
     static const double special[] = {-2147483648.0, 2147483647.0, -1, 0, 1, 65536};
-    if (values == VALUES_SPECIAL && uniform(0, 1) < 0.4)
+    if (values == VALUES_SPECIAL && test_uniform(0, 1) < 0.4)
         return pick(special, 6);
-    return floor(uniform(-6, 7));
+    return floor(test_uniform(-6, 7));
 }
 
 /* --------------------------------------------------------- graph helpers */

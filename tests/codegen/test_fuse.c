@@ -28,15 +28,9 @@
 
 #define MAX_BATCH 8
 #define BATCH 5
+#define TEST_SEED 0x9E3779B97F4A7C15ull
 
 #include "harness.h"
-
-static uint64_t rng = 0x9E3779B97F4A7C15ull;
-
-static double uniform(double lo, double hi) {
-    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-    return lo + (hi - lo) * (double)(rng >> 11) / 9007199254740992.0;
-}
 
 static int input_t(ir_graph *g, ir_dtype t, const char *spec) {
     char name[32];
@@ -87,8 +81,8 @@ static double **leaf_values(const ir_graph *g) {
         v[i] = malloc(sizeof(double) * (size_t)(count ? count : 1));
         for (int64_t j = 0; j < count; j++)
             v[i][j] = n->op == IR_HYPER    ? g->hypers[n->index].value
-                      : n->dtype == IR_I32 ? floor(uniform(-6, 7))
-                                           : uniform(-2, 2);
+                      : n->dtype == IR_I32 ? floor(test_uniform(-6, 7))
+                                           : test_uniform(-2, 2);
     }
     for (int p = 0; p < g->n_params; p++)
         if (!g->params[p].trainable)

@@ -38,19 +38,10 @@
 #include "ir.h"
 #include "passes.h"
 
+#include "../test.h"
+
 #define GAP 256
 #define PATTERN 0xA5
-
-static int failures;
-
-static uint64_t rng = 0x2545F4914F6CDD1Dull;
-
-static uint64_t next_random(void) {
-    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
-    return rng >> 11;
-}
-
-static float uniform(void) { return (float)((double)next_random() / 9007199254740992.0 * 2 - 1); }
 
 /* ------------------------------------------------------------ products */
 
@@ -209,10 +200,10 @@ static void fill(const product *p, char *arena, const mem_plan *plan, int64_t ba
     int64_t m = size_at(p, 'm', batch), n = size_at(p, 'n', batch), k = size_at(p, 'k', batch);
     if (!p->const_a)
         for (int64_t i = 0; i < m * k; i++)
-            at(arena, plan, p->a)[i] = uniform();
+            at(arena, plan, p->a)[i] = (float)test_uniform(-1, 1);
     if (!p->const_b)
         for (int64_t i = 0; i < k * n; i++)
-            at(arena, plan, p->b)[i] = uniform();
+            at(arena, plan, p->b)[i] = (float)test_uniform(-1, 1);
 }
 
 static void check_product(const char *label, const product *p, char *arena, const mem_plan *plan, int64_t batch) {
@@ -324,8 +315,7 @@ static void static_sweep(suite *s, int flags) {
     add(s, 13, 40, 1030, flags, 0); /* rows of A 4 KiB apart: A is packed */
     add(s, 70, 71, 129, flags, 0);  /* a 7-column edge strip */
     for (int i = 0; i < 16; i++)
-        add(s, sizes[next_random() % N_SIZES], sizes[next_random() % N_SIZES], sizes[next_random() % N_SIZES], flags,
-            0);
+        add(s, sizes[test_below(N_SIZES)], sizes[test_below(N_SIZES)], sizes[test_below(N_SIZES)], flags, 0);
 }
 
 static void batch_sweep(suite *s) {

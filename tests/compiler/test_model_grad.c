@@ -21,6 +21,9 @@
 #include "lower.h"
 #include "passes.h"
 
+#define TEST_SEED 99
+#include "../test.h"
+
 extern const char mdl_prelude_source[];
 
 #define BATCH 3
@@ -58,12 +61,6 @@ static const char *const snippets[][2] = {
                     "p = sigmoid(x @ w)\nloss mean(-(y * log(p) + (1 - y) * log(1 - p)))\n"},
 };
 
-static uint64_t rng = 99;
-static double uniform(double lo, double hi) {
-    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
-    return lo + (hi - lo) * (double)(rng >> 11) / 9007199254740992.0;
-}
-
 static double loss_at(const ir_graph *g, const unsigned char *live, double **v) {
     if (ir_eval(g, live, BATCH, v) != 0)
         return NAN;
@@ -85,10 +82,10 @@ static int check_graph(const char *name, ir_graph *g) {
         int64_t count = ir_numel_at(&n->shape, BATCH);
         v[i] = malloc((size_t)count * sizeof **v);
         for (int64_t j = 0; j < count; j++)
-            v[i][j] = n->dtype == IR_I32 ? (double)(int)uniform(0, 3) : uniform(-1, 1);
+            v[i][j] = n->dtype == IR_I32 ? (double)(int)test_uniform(0, 3) : test_uniform(-1, 1);
         if (n->op == IR_INPUT && g->inputs[n->index].is_target && n->dtype == IR_F32)
             for (int64_t j = 0; j < count; j++) /* targets in (0, 1) suit every loss above */
-                v[i][j] = uniform(0.05, 0.95);
+                v[i][j] = test_uniform(0.05, 0.95);
     }
     unsigned char *live = calloc((size_t)g->n_nodes, 1), *fwd = calloc((size_t)g->n_nodes, 1);
     int *roots = malloc((size_t)(g->n_params + 1) * sizeof *roots), n_roots = 0;

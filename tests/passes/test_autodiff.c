@@ -24,14 +24,11 @@
 #include "ir.h"
 #include "passes.h"
 
+#define TEST_SEED 12345
+#include "../test.h"
+
 #define MAX_BATCH 4
 #define BATCH 3
-
-static uint64_t rng = 12345;
-static double uniform(double lo, double hi) {
-    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
-    return lo + (hi - lo) * (double)(rng >> 11) / 9007199254740992.0;
-}
 
 static ir_shape shape(int rank, int64_t d0, int64_t d1, int64_t d2, int batch_first) {
     ir_shape s = ir_shape_scalar();
@@ -393,7 +390,7 @@ static int run_case(int op) {
             if (k == IR_HYPER)
                 v[i][j] = g->hypers[g->nodes[i].index].value;
             else
-                v[i][j] = g->nodes[i].dtype == IR_I32 ? floor(uniform(r.lo, r.hi)) : uniform(r.lo, r.hi);
+                v[i][j] = g->nodes[i].dtype == IR_I32 ? floor(test_uniform(r.lo, r.hi)) : test_uniform(r.lo, r.hi);
         }
     }
     /* evaluate every gradient once */
