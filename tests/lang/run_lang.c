@@ -36,7 +36,7 @@
 #include "lower.h"
 #include "passes.h"
 
-#include "../test.h"
+#include "../codegen/harness.h"
 
 extern const char mdl_prelude_source[];
 
@@ -262,27 +262,6 @@ static void free_interpreted(const ir_graph *g, double **v) {
 
 /* --------------------------------------------------------------- the JIT */
 
-static void put(char *arena, int64_t offset, ir_dtype t, int64_t i, double v) {
-    if (t == IR_I32) {
-        int32_t x = (int32_t)v;
-        memcpy(arena + offset + 4 * i, &x, 4);
-    } else {
-        float x = (float)v;
-        memcpy(arena + offset + 4 * i, &x, 4);
-    }
-}
-
-static double get(const char *arena, int64_t offset, ir_dtype t, int64_t i) {
-    if (t == IR_I32) {
-        int32_t x;
-        memcpy(&x, arena + offset + 4 * i, 4);
-        return x;
-    }
-    float x;
-    memcpy(&x, arena + offset + 4 * i, 4);
-    return x;
-}
-
 /* eval_step's arena with the leaves written, or NULL. */
 static char *fill_arena(const spec *s, const ir_graph *g, const mem_plan *plan) {
     char *arena = calloc(1, (size_t)plan->arena_bytes + 64);
@@ -294,7 +273,7 @@ static char *fill_arena(const spec *s, const ir_graph *g, const mem_plan *plan) 
         double *v = malloc((size_t)n * sizeof *v);
         int status = leaf_values(s, g, i, v, n);
         for (int64_t j = 0; j < n && status == 0; j++)
-            put(arena, offset[i], g->nodes[i].dtype, j, v[j]);
+            arena_put(arena, offset[i], 4, g->nodes[i].dtype, j, v[j]);
         free(v);
         if (status != 0) {
             free(arena);
@@ -333,7 +312,7 @@ static void compare_jit(const spec *s, const ir_graph *lowered, double *const *v
         int id = result_node(lowered, r->name), node = r->node;
         int64_t n = ir_numel_at(&g->nodes[node].shape, s->batch);
         for (int64_t j = 0; j < n; j++) {
-            double jit = get(arena, plan->offset[ENTRY_EVAL][node], g->nodes[node].dtype, j);
+            double jit = arena_get(arena, plan->offset[ENTRY_EVAL][node], 4, g->nodes[node].dtype, j);
             if (!close_to(jit, v[id][j], s->tolerance)) {
                 fail("%s: %s[%lld]: JIT %.9g, interpreter %.9g", s->path, r->name, (long long)j, jit, v[id][j]);
                 break;
@@ -359,7 +338,8 @@ static void compare_expectations(const spec *s, const ir_graph *lowered, double 
             continue;
         }
         for (int64_t j = 0; j < n; j++) {
-            double interp = v[id][j], jit = get(arena, plan->offset[ENTRY_EVAL][node], g->nodes[node].dtype, j);
+            double interp = v[id][j],
+                   jit = arena_get(arena, plan->offset[ENTRY_EVAL][node], 4, g->nodes[node].dtype, j);
             if (!close_to(interp, want->v[j], s->tolerance) || !close_to(jit, want->v[j], s->tolerance)) {
                 fail("%s:%d: %s[%lld] = %.9g (JIT %.9g), expected %.9g", s->path, want->line, want->name, (long long)j,
                      interp, jit, want->v[j]);
