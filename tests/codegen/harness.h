@@ -1,7 +1,8 @@
 /*
  * harness.h - what the code generator's tests share (test_codegen.c, its
- * f64 twin, test_fuse.c, tests/lang/run_lang.c) beyond tests/test.h:
- * shapes written as "B,3,4", elements of tensors in a test arena, and the
+ * f64 twin, test_fuse.c, test_matmul.c, tests/lang/run_lang.c and
+ * bench/gemm.c) beyond tests/test.h: shapes written as "B,3,4" or built
+ * as matrices, elements of tensors in a test arena, and the
  * MLP that the pipeline tests compile.  Header-only; the includer defines
  * MAX_BATCH (for S() and the MLP; and TEST_SEED, if not test.h's) first
  * and includes <stdlib.h> and ir.h.
@@ -60,6 +61,16 @@ TEST_UNUSED static double arena_get(const char *arena, int64_t offset, int bytes
     float x;
     memcpy(&x, arena + offset + 4 * i, 4);
     return x;
+}
+
+/* [rows, cols], either of them the batch */
+TEST_UNUSED static ir_shape matrix(int64_t rows, int64_t cols, int batch_rows, int batch_cols) {
+    ir_shape s = ir_shape_scalar();
+    s.rank = 2;
+    s.dims[0] = rows;
+    s.dims[1] = cols;
+    s.batch_mask = (uint32_t)batch_rows | (uint32_t)batch_cols << 1;
+    return s;
 }
 
 TEST_UNUSED static int op1(ir_graph *g, ir_op op, int a) { return ir_add(g, op, a, -1, -1); }

@@ -38,7 +38,7 @@
 #include "ir.h"
 #include "passes.h"
 
-#include "../test.h"
+#include "harness.h"
 
 #define GAP 256
 #define PATTERN 0xA5
@@ -80,15 +80,6 @@ static void add(suite *s, int64_t m, int64_t n, int64_t k, int flags, char batch
 static int64_t size_at(const product *p, char which, int64_t batch) {
     int64_t v = which == 'm' ? p->m : which == 'n' ? p->n : p->k;
     return p->batch == which ? batch : v;
-}
-
-static ir_shape matrix(int64_t rows, int64_t cols, int batch_rows, int batch_cols) {
-    ir_shape s = ir_shape_scalar();
-    s.rank = 2;
-    s.dims[0] = rows;
-    s.dims[1] = cols;
-    s.batch_mask = (uint32_t)batch_rows | (uint32_t)batch_cols << 1;
-    return s;
 }
 
 static int operand(ir_graph *g, const ir_shape *s, int is_const, double value) {
