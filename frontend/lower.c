@@ -78,18 +78,9 @@ static value tensor(int node) {
 static value int_value(int64_t i) { return (value){V_INT, -1, i, 0}; }
 static value float_value(double f) { return (value){V_FLOAT, -1, 0, f}; }
 
-static void *xmalloc(size_t n) {
-    void *p = calloc(1, n ? n : 1);
-    if (!p) {
-        fprintf(stderr, "mdlc: error: out of memory\n");
-        exit(70);
-    }
-    return p;
-}
-
 static char *join_name(const char *a, const char *b) {
     size_t la = strlen(a), lb = strlen(b);
-    char *s = xmalloc(la + lb + 2);
+    char *s = ir_xmalloc(la + lb + 2);
     memcpy(s, a, la);
     if (la && lb)
         s[la++] = '.';
@@ -153,11 +144,7 @@ static int bind(lower *l, frame *f, const char *name, value v, src_loc loc) {
     }
     if (f->n_vars == f->cap_vars) {
         f->cap_vars = f->cap_vars ? 2 * f->cap_vars : 16;
-        binding *nv = xmalloc((size_t)f->cap_vars * sizeof *nv);
-        if (f->n_vars)
-            memcpy(nv, f->vars, (size_t)f->n_vars * sizeof *nv);
-        free(f->vars);
-        f->vars = nv;
+        f->vars = ir_xrealloc(f->vars, (size_t)f->cap_vars * sizeof *f->vars);
     }
     f->vars[f->n_vars++] = (binding){name, v, loc};
     return 0;
@@ -414,7 +401,7 @@ static value binary(lower *l, int op, value a, value b, src_loc loc) {
 /* "h1.W" from the expression h1.W; NULL if it is not a dotted name. */
 static char *dotted_name(const ast_expr *e) {
     if (e->kind == AST_NAME)
-        return join_name("", e->name);
+        return ir_xstrdup(e->name);
     if (e->kind != AST_MEMBER || !e->lhs)
         return NULL;
     char *base = dotted_name(e->lhs);
@@ -1604,7 +1591,7 @@ static int read_settings(lower *l, const ast_expr *call, const char *what, const
             return -1;
         }
         if (*n < 8) {
-            names[*n] = join_name("", key);
+            names[*n] = ir_xstrdup(key);
             values[(*n)++] = num(a.v[i]);
         }
     }
@@ -1629,7 +1616,7 @@ static void read_schedule(lower *l, const ast_expr *e) {
         error_at(l, e->loc, "the schedule is given twice");
         return;
     }
-    g->schedule = join_name("", callee->name);
+    g->schedule = ir_xstrdup(callee->name);
     if (e->kind == AST_CALL)
         read_settings(l, e, callee->name, schedules[k].keys, NULL, g->sched_arg_names, g->sched_arg_values,
                       &g->n_sched_args);
@@ -1660,7 +1647,7 @@ static void read_train(lower *l, const ast_stmt *st) {
         return;
     }
     free(g->optimizer);
-    g->optimizer = join_name("", name);
+    g->optimizer = ir_xstrdup(name);
     if (opt->kind == AST_CALL &&
         read_settings(l, opt, name, keys, "lr", g->opt_arg_names, g->opt_arg_values, &g->n_opt_args))
         return;
@@ -1727,7 +1714,7 @@ static void model_statement(lower *l, const ast_stmt *st) {
     switch (st->kind) {
     case ST_MODEL:
         free(g->model_name);
-        g->model_name = join_name("", st->name);
+        g->model_name = ir_xstrdup(st->name);
         break;
     case ST_INPUT:
     case ST_TARGET:
@@ -1785,7 +1772,7 @@ ir_graph *lower_program(const ast_program *user, const ast_program *prelude, con
     int errors_before = diag_error_count();
     lower l = {0};
     frame model = {0};
-    model.prefix = join_name("", "");
+    model.prefix = ir_xstrdup("");
     l.top = &model;
     l.progs[0] = user;
     l.progs[1] = prelude;
