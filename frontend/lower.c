@@ -624,25 +624,20 @@ UNARY_BUILTIN(relu, IR_RELU, 0)
 UNARY_BUILTIN(erf, IR_ERF, 1)
 UNARY_BUILTIN(stop_gradient, IR_STOP_GRADIENT, 0)
 
-static value b_float(lower *l, const ast_expr *e, args *a) {
+/* float(x) and int(x): a number converts at compile time (int truncates),
+ * a tensor by a cast. */
+static value conversion(lower *l, const ast_expr *e, args *a, ir_dtype to) {
+    const char *fn = e->lhs->name;
     static const char *const none[] = {NULL};
-    if (arity_check(l, e, a, "float", 1, 1) || check_keywords(l, a, "float", none))
+    if (arity_check(l, e, a, fn, 1, 1) || check_keywords(l, a, fn, none))
         return ERR;
     if (is_number(a->v[0]))
-        return float_value(num(a->v[0]));
-    value x = need_tensor(l, e, a, 0, "float");
-    return x.kind == V_ERROR ? ERR : cast_to(l, x, IR_F32, e->loc);
+        return to == IR_F32 ? float_value(num(a->v[0])) : int_value((int64_t)num(a->v[0]));
+    value x = need_tensor(l, e, a, 0, fn);
+    return x.kind == V_ERROR ? ERR : cast_to(l, x, to, e->loc);
 }
-
-static value b_int(lower *l, const ast_expr *e, args *a) {
-    static const char *const none[] = {NULL};
-    if (arity_check(l, e, a, "int", 1, 1) || check_keywords(l, a, "int", none))
-        return ERR;
-    if (is_number(a->v[0]))
-        return int_value((int64_t)num(a->v[0]));
-    value x = need_tensor(l, e, a, 0, "int");
-    return x.kind == V_ERROR ? ERR : cast_to(l, x, IR_I32, e->loc);
-}
+static value b_float(lower *l, const ast_expr *e, args *a) { return conversion(l, e, a, IR_F32); }
+static value b_int(lower *l, const ast_expr *e, args *a) { return conversion(l, e, a, IR_I32); }
 
 static value b_where(lower *l, const ast_expr *e, args *a) {
     static const char *const none[] = {NULL};
@@ -1335,11 +1330,8 @@ static value inline_call(lower *l, const ast_expr *e, const ast_fn *fn, args *a)
                 if (st->kind == ST_PARAM) {
                     add_param_decl(l, &callee, st);
                 } else if (st->kind == ST_ASSIGN) {
-                    value v = eval_statement_value(l, &callee, st);
-                    if (v.kind != V_ERROR)
-                        bind(l, &callee, st->name, v, st->name_loc);
-                    else
-                        bind(l, &callee, st->name, v, st->name_loc);
+                    /* a failed value is bound too, so later uses stay silent */
+                    bind(l, &callee, st->name, eval_statement_value(l, &callee, st), st->name_loc);
                 } else if (st->kind == ST_EXPR) {
                     value v = eval_statement_value(l, &callee, st);
                     if (i == fn->n_body - 1)
@@ -1444,7 +1436,7 @@ static int read_init(lower *l, const ast_expr *e, ir_init *init, double *a, doub
         if (strcmp(init_names[i].name, callee->name) != 0)
             continue;
         *init = init_names[i].init;
-        double vals[2] = {0, init_names[i].init == IR_INIT_NORMAL ? 1.0 : 1.0};
+        double vals[2] = {0, 1.0}; /* normal's mean 0 and std 1 */
         if (init_names[i].init == IR_INIT_UNIFORM)
             vals[0] = -0.05, vals[1] = 0.05;
         if (e->kind == AST_CALL) {
