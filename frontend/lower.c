@@ -312,6 +312,18 @@ static value fold_binary(lower *l, int op, value a, value b, src_loc loc) {
     }
 }
 
+/* The shape rule's reason for refusing a @ b, passed on.  It names the
+ * shapes it saw ("'@' of [1,3] and [3,4]: ..."), which differ from the
+ * user's where a vector was made a matrix, so those are put back. */
+static value matmul_failed(lower *l, const ir_shape *sa, const ir_shape *sb, src_loc loc) {
+    const char *prefix = "'@' of ", *reason = strstr(l->g->error, ": ");
+    if (strncmp(l->g->error, prefix, strlen(prefix)) != 0 || !reason)
+        return ir_failed(l, loc);
+    char x[128], y[128];
+    error_at(l, loc, "'@' of %s and %s: %s", ir_shape_str(sa, x, sizeof x), ir_shape_str(sb, y, sizeof y), reason + 2);
+    return ERR;
+}
+
 /* a @ b with numpy's treatment of vectors: a vector on the right is a
  * column, on the left a row, and the added dimension is dropped again. */
 static value matmul(lower *l, value a, value b, src_loc loc) {
@@ -331,12 +343,8 @@ static value matmul(lower *l, value a, value b, src_loc loc) {
     if (a.kind == V_ERROR || b.kind == V_ERROR)
         return ir_failed(l, loc);
     int id = ir_matmul(g, a.node, b.node, 0);
-    if (id < 0) {
-        char x[128], y[128];
-        error_at(l, loc, "'@' of %s and %s: inner dimensions differ", ir_shape_str(&sa, x, sizeof x),
-                 ir_shape_str(&sb, y, sizeof y));
-        return ERR;
-    }
+    if (id < 0)
+        return matmul_failed(l, &sa, &sb, loc);
     if (!vec_a && !vec_b)
         return tensor(id);
     ir_shape out = g->nodes[id].shape, r = ir_shape_scalar();
