@@ -1554,10 +1554,38 @@ static int declare_input(lower *l, const ast_stmt *st, int is_target) {
     return bind(l, l->top, st->name, tensor(id), st->name_loc);
 }
 
-static const char *const sgd_keys[] = {"lr", "momentum", "nesterov", "weight_decay", "clip_norm", NULL};
-static const char *const adam_keys[] = {"lr", "beta1", "beta2", "eps", "weight_decay", "clip_norm", NULL};
-static const char *const rmsprop_keys[] = {"lr",           "alpha",     "eps", "momentum", "centered",
-                                           "weight_decay", "clip_norm", NULL};
+/* The optimizers and their settings: ir/optimizers.def, which the
+ * optimizer pass reads too. */
+static const char *const optimizer_names[] = {
+#define OPTIMIZER(name, rule, decoupled_decay) #name,
+#include "optimizers.def"
+};
+
+static const struct {
+    const char *optimizer, *key;
+} optimizer_settings[] = {
+#define OPT_SETTING(optimizer, key, fallback) {#optimizer, #key},
+#include "optimizers.def"
+};
+
+/* The settings `optimizer` takes, as a NULL-terminated list in keys
+ * (room for 16); 0 if there is no optimizer of that name. */
+static int optimizer_keys(const char *optimizer, const char **keys) {
+    int known = 0, n = 0;
+    for (size_t i = 0; i < sizeof optimizer_names / sizeof optimizer_names[0]; i++)
+        known |= strcmp(optimizer_names[i], optimizer) == 0;
+    for (size_t i = 0; i < sizeof optimizer_settings / sizeof optimizer_settings[0] && n < 15; i++)
+        if (strcmp(optimizer_settings[i].optimizer, optimizer) == 0)
+            keys[n++] = optimizer_settings[i].key;
+    keys[n] = NULL;
+    return known;
+}
+
+/* Appends ", name" (or "name" to an empty buf): the "known: ..." lists. */
+static void append_name(char *buf, size_t size, const char *name) {
+    size_t n = strlen(buf);
+    snprintf(buf + n, size - n, "%s%s", n ? ", " : "", name);
+}
 
 /* The learning-rate schedules the runtime applies, and their settings. */
 static const struct {
@@ -1608,8 +1636,10 @@ static void read_schedule(lower *l, const ast_expr *e) {
             if (strcmp(schedules[i].name, callee->name) == 0)
                 k = (int)i;
     if (k < 0) {
-        error_at(l, callee ? callee->loc : e->loc,
-                 "unknown learning-rate schedule (known: constant, step, exponential, cosine)");
+        char known[128] = "";
+        for (size_t i = 0; i < sizeof schedules / sizeof schedules[0]; i++)
+            append_name(known, sizeof known, schedules[i].name);
+        error_at(l, callee ? callee->loc : e->loc, "unknown learning-rate schedule (known: %s)", known);
         return;
     }
     if (g->schedule) {
@@ -1635,15 +1665,12 @@ static void read_train(lower *l, const ast_stmt *st) {
         return;
     }
     const char *name = callee->name;
-    const char *const *keys;
-    if (strcmp(name, "sgd") == 0 || strcmp(name, "momentum") == 0)
-        keys = sgd_keys;
-    else if (strcmp(name, "adam") == 0 || strcmp(name, "adamw") == 0)
-        keys = adam_keys;
-    else if (strcmp(name, "rmsprop") == 0)
-        keys = rmsprop_keys;
-    else {
-        error_at(l, callee->loc, "unknown optimizer '%s' (known: sgd, momentum, adam, adamw, rmsprop)", name);
+    const char *keys[16];
+    if (!optimizer_keys(name, keys)) {
+        char known[128] = "";
+        for (size_t i = 0; i < sizeof optimizer_names / sizeof optimizer_names[0]; i++)
+            append_name(known, sizeof known, optimizer_names[i]);
+        error_at(l, callee->loc, "unknown optimizer '%s' (known: %s)", name, known);
         return;
     }
     free(g->optimizer);
