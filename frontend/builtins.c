@@ -30,7 +30,11 @@ static value need_tensor(lower *l, const ast_expr *e, args *a, int i, const char
     return v;
 }
 
-static int arity_check(lower *l, const ast_expr *e, args *a, const char *fn, int min, int max) {
+/* The checks every builtin starts with: min to max positional arguments,
+ * and no keywords but `keys` (NULL-terminated; NULL: none). */
+static int check_call(lower *l, const ast_expr *e, args *a, int min, int max, const char *const *keys) {
+    static const char *const none[] = {NULL};
+    const char *fn = e->lhs->name;
     int n = n_positional(a);
     if (n < min || n > max) {
         if (min == max)
@@ -39,17 +43,18 @@ static int arity_check(lower *l, const ast_expr *e, args *a, const char *fn, int
             error_at(l, e->loc, "%s() takes %d to %d arguments, got %d", fn, min, max, n);
         return -1;
     }
-    return 0;
+    return check_keywords(l, a, fn, keys ? keys : none);
+}
+
+/* check_call, then the first argument as a tensor; ERR once reported. */
+static value first_tensor(lower *l, const ast_expr *e, args *a, int min, int max, const char *const *keys) {
+    return check_call(l, e, a, min, max, keys) ? ERR : need_tensor(l, e, a, 0, e->lhs->name);
 }
 
 /* --------------------------------------------------------- the builtins */
 
 static value unary_builtin(lower *l, const ast_expr *e, args *a, ir_op op, int float_only) {
-    const char *fn = e->lhs->name;
-    static const char *const none[] = {NULL};
-    if (arity_check(l, e, a, fn, 1, 1) || check_keywords(l, a, fn, none))
-        return ERR;
-    value x = need_tensor(l, e, a, 0, fn);
+    value x = first_tensor(l, e, a, 1, 1, NULL);
     if (x.kind == V_ERROR)
         return ERR;
     if (float_only)
@@ -77,8 +82,7 @@ UNARY_BUILTIN(stop_gradient, IR_STOP_GRADIENT, 0)
  * a tensor by a cast. */
 static value conversion(lower *l, const ast_expr *e, args *a, ir_dtype to) {
     const char *fn = e->lhs->name;
-    static const char *const none[] = {NULL};
-    if (arity_check(l, e, a, fn, 1, 1) || check_keywords(l, a, fn, none))
+    if (check_call(l, e, a, 1, 1, NULL))
         return ERR;
     if (is_number(a->v[0]))
         return to == IR_F32 ? float_value(num(a->v[0])) : int_value((int64_t)num(a->v[0]));
@@ -89,8 +93,7 @@ static value b_float(lower *l, const ast_expr *e, args *a) { return conversion(l
 static value b_int(lower *l, const ast_expr *e, args *a) { return conversion(l, e, a, IR_I32); }
 
 static value b_where(lower *l, const ast_expr *e, args *a) {
-    static const char *const none[] = {NULL};
-    if (arity_check(l, e, a, "where", 3, 3) || check_keywords(l, a, "where", none))
+    if (check_call(l, e, a, 3, 3, NULL))
         return ERR;
     value c = need_tensor(l, e, a, 0, "where");
     value x = a->v[1], y = a->v[2];
@@ -158,7 +161,7 @@ static int read_flag(lower *l, const args *a, const char *name, int *flag) {
 static value reduction(lower *l, const ast_expr *e, args *a, const char *fn) {
     static const char *const keys[] = {"axis", "keepdims", NULL};
     int positional_axis = strcmp(fn, "sum") == 0 || strcmp(fn, "mean") == 0 ? 1 : 99;
-    if (arity_check(l, e, a, fn, 1, positional_axis == 1 ? 2 : 1) || check_keywords(l, a, fn, keys))
+    if (check_call(l, e, a, 1, positional_axis == 1 ? 2 : 1, keys))
         return ERR;
     if (n_positional(a) == 2 && find_arg(a, "axis", 99) >= 0) {
         error_at(l, a->arg[find_arg(a, "axis", 99)].name_loc, "%s() got the axis twice (positionally and as axis=)",
@@ -207,8 +210,7 @@ static value min_max(lower *l, const ast_expr *e, args *a, int is_max) {
     const char *fn = is_max ? "max" : "min";
     if (n_positional(a) == 1)
         return reduction(l, e, a, fn);
-    static const char *const none[] = {NULL};
-    if (arity_check(l, e, a, fn, 1, 2) || check_keywords(l, a, fn, none))
+    if (check_call(l, e, a, 1, 2, NULL))
         return ERR;
     value x = a->v[0], y = a->v[1];
     if (x.kind == V_ERROR || y.kind == V_ERROR)
@@ -227,13 +229,10 @@ static value b_min(lower *l, const ast_expr *e, args *a) { return min_max(l, e, 
 /* reshape(x, [B, 4, -1]): one entry may be -1 (inferred); the batch name
  * keeps the batch dimension. */
 static value b_reshape(lower *l, const ast_expr *e, args *a) {
-    static const char *const none[] = {NULL};
-    if (arity_check(l, e, a, "reshape", 2, 2) || check_keywords(l, a, "reshape", none))
-        return ERR;
-    value x = need_tensor(l, e, a, 0, "reshape");
-    const ast_expr *list = a->arg[1].value;
+    value x = first_tensor(l, e, a, 2, 2, NULL);
     if (x.kind == V_ERROR)
         return ERR;
+    const ast_expr *list = a->arg[1].value;
     if (list->kind != AST_LIST || list->n_args > IR_MAX_RANK) {
         error_at(l, list->loc, "reshape() takes the new shape as a list, e.g. [B, 4]");
         return ERR;
@@ -319,9 +318,7 @@ static value node_or_error(lower *l, const ast_expr *e, int id) { return id < 0 
  * truncated.  A label outside [0, n) gives a row of zeros. */
 static value b_one_hot(lower *l, const ast_expr *e, args *a) {
     static const char *const keys[] = {"n", NULL};
-    if (arity_check(l, e, a, "one_hot", 1, 2) || check_keywords(l, a, "one_hot", keys))
-        return ERR;
-    value labels = need_tensor(l, e, a, 0, "one_hot");
+    value labels = first_tensor(l, e, a, 1, 2, keys);
     int64_t n = 0;
     if (labels.kind == V_ERROR || int_arg(l, e, a, "one_hot", "n", 1, 1, 1, INT32_MAX, &n))
         return ERR;
@@ -332,9 +329,7 @@ static value b_one_hot(lower *l, const ast_expr *e, args *a) {
 /* argmax(x, axis = -1): i32 index of the first maximum, the axis dropped. */
 static value b_argmax(lower *l, const ast_expr *e, args *a) {
     static const char *const keys[] = {"axis", NULL};
-    if (arity_check(l, e, a, "argmax", 1, 2) || check_keywords(l, a, "argmax", keys))
-        return ERR;
-    value x = need_tensor(l, e, a, 0, "argmax");
+    value x = first_tensor(l, e, a, 1, 2, keys);
     if (x.kind == V_ERROR)
         return ERR;
     int rank = shape_of(l, x)->rank;
@@ -351,10 +346,7 @@ static value b_argmax(lower *l, const ast_expr *e, args *a) {
 /* transpose(x) swaps the last two axes; transpose(x, [2, 0, 1]) puts input
  * axis perm[d] at position d (negative axes count from the end). */
 static value b_transpose(lower *l, const ast_expr *e, args *a) {
-    static const char *const none[] = {NULL};
-    if (arity_check(l, e, a, "transpose", 1, 2) || check_keywords(l, a, "transpose", none))
-        return ERR;
-    value x = need_tensor(l, e, a, 0, "transpose");
+    value x = first_tensor(l, e, a, 1, 2, NULL);
     if (x.kind == V_ERROR)
         return ERR;
     if (a->n == 1)
@@ -382,9 +374,7 @@ static value b_transpose(lower *l, const ast_expr *e, args *a) {
  * start and stop count from the end, as in Python. */
 static value b_slice(lower *l, const ast_expr *e, args *a) {
     static const char *const keys[] = {"axis", "start", "stop", NULL};
-    if (arity_check(l, e, a, "slice", 1, 4) || check_keywords(l, a, "slice", keys))
-        return ERR;
-    value x = need_tensor(l, e, a, 0, "slice");
+    value x = first_tensor(l, e, a, 1, 4, keys);
     if (x.kind == V_ERROR)
         return ERR;
     const ir_shape *s = shape_of(l, x);
@@ -408,7 +398,7 @@ static value b_slice(lower *l, const ast_expr *e, args *a) {
  * tensor joined with f32 ones becomes f32. */
 static value b_concat(lower *l, const ast_expr *e, args *a) {
     static const char *const keys[] = {"axis", NULL};
-    if (arity_check(l, e, a, "concat", 1, 2) || check_keywords(l, a, "concat", keys))
+    if (check_call(l, e, a, 1, 2, keys))
         return ERR;
     const ast_expr *list = a->arg[0].value;
     if (list->kind != AST_LIST || list->n_args < 1) {
@@ -445,8 +435,7 @@ static value b_concat(lower *l, const ast_expr *e, args *a) {
 /* gather(table [V, D], indices [..]) -> [.., D]: row indices[j] of the
  * table (an embedding lookup); an index outside [0, V) gives zeros. */
 static value b_gather(lower *l, const ast_expr *e, args *a) {
-    static const char *const none[] = {NULL};
-    if (arity_check(l, e, a, "gather", 2, 2) || check_keywords(l, a, "gather", none))
+    if (check_call(l, e, a, 2, 2, NULL))
         return ERR;
     value table = need_tensor(l, e, a, 0, "gather"), idx = need_tensor(l, e, a, 1, "gather");
     if (table.kind == V_ERROR || idx.kind == V_ERROR)
@@ -461,7 +450,7 @@ static value b_gather(lower *l, const ast_expr *e, args *a) {
  * declares the weights and calls this. */
 static value b_conv2d(lower *l, const ast_expr *e, args *a) {
     static const char *const keys[] = {"stride", "padding", NULL};
-    if (arity_check(l, e, a, "conv", 2, 4) || check_keywords(l, a, "conv", keys))
+    if (check_call(l, e, a, 2, 4, keys))
         return ERR;
     value x = need_tensor(l, e, a, 0, "conv"), w = need_tensor(l, e, a, 1, "conv");
     int64_t stride = 1, padding = 0;
@@ -478,10 +467,7 @@ static value b_conv2d(lower *l, const ast_expr *e, args *a) {
 /* flatten(x): [N, d1, d2, ...] -> [N, d1 * d2 * ...], the first (batch)
  * dimension kept. */
 static value b_flatten(lower *l, const ast_expr *e, args *a) {
-    static const char *const none[] = {NULL};
-    if (arity_check(l, e, a, "flatten", 1, 1) || check_keywords(l, a, "flatten", none))
-        return ERR;
-    value x = need_tensor(l, e, a, 0, "flatten");
+    value x = first_tensor(l, e, a, 1, 1, NULL);
     if (x.kind == V_ERROR)
         return ERR;
     const ir_shape *in = shape_of(l, x);
@@ -505,9 +491,7 @@ static value b_flatten(lower *l, const ast_expr *e, args *a) {
  * dropped, as PyTorch's default). */
 static value pooling(lower *l, const ast_expr *e, args *a, const char *fn, int is_max) {
     static const char *const keys[] = {"size", "stride", NULL};
-    if (arity_check(l, e, a, fn, 1, 3) || check_keywords(l, a, fn, keys))
-        return ERR;
-    value x = need_tensor(l, e, a, 0, fn);
+    value x = first_tensor(l, e, a, 1, 3, keys);
     int64_t size = 0, stride = 0;
     if (x.kind == V_ERROR || int_arg(l, e, a, fn, "size", 1, 1, 1, INT32_MAX, &size))
         return ERR;
@@ -527,7 +511,7 @@ static value pooling(lower *l, const ast_expr *e, args *a, const char *fn, int i
  * own mask, drawn again every step. */
 static value b_dropout(lower *l, const ast_expr *e, args *a) {
     static const char *const keys[] = {"p", NULL};
-    if (arity_check(l, e, a, "dropout", 1, 2) || check_keywords(l, a, "dropout", keys))
+    if (check_call(l, e, a, 1, 2, keys))
         return ERR;
     value x = need_tensor(l, e, a, 0, "dropout");
     int i = pick_arg(l, a, "dropout", "p", 1);
