@@ -171,6 +171,9 @@ LLVMValueRef cg_add(cg_kernel *k, LLVMValueRef a, LLVMValueRef b); /* i64, folds
 LLVMValueRef cg_dim(cg_kernel *k, const ir_shape *s, int d);
 /* The product of dims [from, to) of a shape, at run time. */
 LLVMValueRef cg_dims_product(cg_kernel *k, const ir_shape *s, int from, int to);
+/* Sets every element of the node's f32 output to 0 (before kernels that
+ * add into it). */
+void cg_zero_output(cg_kernel *k);
 
 LLVMTypeRef cg_type(cg_kernel *k, ir_dtype t);
 /* An alloca in the kernel's entry block (so mem2reg/SROA can promote it). */
@@ -188,6 +191,9 @@ LLVMValueRef cg_convert(cg_kernel *k, LLVMValueRef v, ir_dtype from, ir_dtype to
 LLVMValueRef cg_intrinsic(cg_kernel *k, const char *name, LLVMTypeRef t, LLVMValueRef *args, int n_args);
 /* The same, when the overload takes a return type and an argument type (fptosi.sat). */
 LLVMValueRef cg_intrinsic2(cg_kernel *k, const char *name, LLVMTypeRef ret, LLVMTypeRef arg, LLVMValueRef v);
+/* a * b + c in type t (a float type or a vector of one), fused where the
+ * target has the instruction. */
+LLVMValueRef cg_fmuladd(cg_kernel *k, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c);
 
 /* --------------------------------------------------------- cg_scalar.c */
 

@@ -43,13 +43,6 @@ static pool pool_of(cg_kernel *k, const ir_shape *x, const ir_shape *y) {
 
 static LLVMValueRef f32(cg_kernel *k, double v) { return LLVMConstReal(k->t.real, v); }
 
-static void zero_output(cg_kernel *k) {
-    const ir_shape *s = &k->node->shape;
-    cg_loop i = cg_loop_begin(k, cg_dims_product(k, s, 0, s->rank), "zero");
-    cg_store(k, f32(k, 0), k->out, i.index);
-    cg_loop_end(k, &i);
-}
-
 /* Element (row i s + u, column j s + v) of plane q, given `first` = the
  * window's top-left element of output row i and column 0. */
 static LLVMValueRef tap(cg_kernel *k, const pool *p, LLVMValueRef first, LLVMValueRef u, LLVMValueRef v,
@@ -207,7 +200,7 @@ static void max_grad_row(cg_kernel *k, const pool *p, LLVMValueRef first, LLVMVa
 
 int cg_kernel_max_pool2d_grad(cg_kernel *k) {
     pool p = pool_of(k, input_shape(k, 0), input_shape(k, 1));
-    zero_output(k);
+    cg_zero_output(k);
     for_rows(k, &p, max_grad_row);
     return 0;
 }
@@ -244,7 +237,7 @@ static void avg_grad_row(cg_kernel *k, const pool *p, LLVMValueRef first, LLVMVa
 
 int cg_kernel_avg_pool2d_grad(cg_kernel *k) {
     pool p = pool_of(k, &k->node->shape, input_shape(k, 0));
-    zero_output(k);
+    cg_zero_output(k);
     for_rows(k, &p, avg_grad_row);
     return 0;
 }
