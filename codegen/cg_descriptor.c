@@ -101,9 +101,7 @@ static int64_t slot_f64(writer *w, int id, const char *what, const char *name) {
  * inputs at random from [0, n). */
 static int64_t index_range(const ir_graph *g, int input) {
     int64_t range = 0;
-    unsigned char *reach = calloc((size_t)g->n_nodes, 1);
-    if (!reach)
-        return 0;
+    unsigned char *reach = ir_xcalloc((size_t)g->n_nodes, 1);
     reach[input] = 1;
     for (int i = input + 1; i < g->n_nodes; i++) { /* ids are topological */
         const ir_node *n = &g->nodes[i];

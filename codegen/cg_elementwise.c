@@ -132,9 +132,7 @@ static void fused_body(cg_kernel *k, LLVMValueRef *index, void *ctx) {
     const fused_ctx *f = ctx;
     const fused_group *gr = f->gr;
     LLVMValueRef ext[FUSE_MAX_INPUTS];
-    LLVMValueRef *val = malloc((size_t)gr->n_members * sizeof *val);
-    if (!val)
-        abort();
+    LLVMValueRef *val = ir_xmalloc((size_t)gr->n_members * sizeof *val);
     for (int i = 0; i < gr->n_inputs; i++)
         ext[i] = cg_load(k, cg_type(k, k->g->nodes[gr->inputs[i]].dtype), f->in[i], index[1 + i]);
     for (int m = 0; m < gr->n_members; m++) {

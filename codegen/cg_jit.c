@@ -103,8 +103,8 @@ cg_jit *cg_jit_create(const ir_graph *g, const entries *es, const mem_plan *plan
     LLVMMemoryBufferRef object = compile_to_memory(g, es, plan, opt);
     if (!object)
         return NULL;
-    cg_jit *jit = calloc(1, sizeof *jit);
-    if (jit && opt->f64_entries) {
+    cg_jit *jit = ir_xcalloc(1, sizeof *jit);
+    if (opt->f64_entries) {
         entries es64;
         if (cg_plan_f64(g, es, &es64, &jit->plan_f64)) {
             LLVMDisposeMemoryBuffer(object);
@@ -113,12 +113,10 @@ cg_jit *cg_jit_create(const ir_graph *g, const entries *es, const mem_plan *plan
         }
         jit->has_f64 = 1;
     }
-    if (jit)
-        jit->lljit = make_lljit();
-    if (!jit || !jit->lljit) {
+    jit->lljit = make_lljit();
+    if (!jit->lljit) {
         LLVMDisposeMemoryBuffer(object);
-        if (jit)
-            mp_plan_free(&jit->plan_f64);
+        mp_plan_free(&jit->plan_f64);
         free(jit);
         return NULL;
     }

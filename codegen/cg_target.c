@@ -228,11 +228,7 @@ static int emit_assembly(LLVMModuleRef mod, LLVMTargetMachineRef tm, FILE *out) 
 
 int cg_emit_object(LLVMModuleRef mod, LLVMTargetMachineRef tm, const char *path) {
     char *message = NULL;
-    char *file = strdup(path); /* the C API takes a non-const name */
-    if (!file) {
-        cg_error("out of memory");
-        return -1;
-    }
+    char *file = ir_xstrdup(path); /* the C API takes a non-const name */
     int failed = LLVMTargetMachineEmitToFile(tm, mod, file, LLVMObjectFile, &message);
     free(file);
     if (failed) {
