@@ -73,8 +73,8 @@ unsigned cg_build_flags(LLVMTargetMachineRef tm, const cg_options *opt);
 
 /* The entries and plan of the f64 variant: eval and grad only (a shallow
  * copy of es: it shares es's arrays, free only the plan), every f32 element
- * 8 bytes.  0, or -1 after an error. */
-int cg_plan_f64(const ir_graph *g, const entries *es, entries *es64, mem_plan *plan64);
+ * 8 bytes. */
+void cg_plan_f64(const ir_graph *g, const entries *es, entries *es64, mem_plan *plan64);
 
 /* Prints "mdlc: error: ..." to stderr. */
 void cg_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -413,16 +413,11 @@ static cg_types make_types(LLVMContextRef ctx, int f64) {
     return t;
 }
 
-int cg_plan_f64(const ir_graph *g, const entries *es, entries *es64, mem_plan *plan64) {
+void cg_plan_f64(const ir_graph *g, const entries *es, entries *es64, mem_plan *plan64) {
     *es64 = *es;
     es64->e[ENTRY_PREDICT].present = 0;
     es64->e[ENTRY_TRAIN].present = 0;
-    if (mp_plan_build_sized(g, es64, 8, plan64) != 0) {
-        mp_plan_free(plan64);
-        cg_error("out of memory while planning the f64 entries");
-        return -1;
-    }
-    return 0;
+    mp_plan_build_sized(g, es64, 8, plan64); /* cannot fail */
 }
 
 LLVMModuleRef cg_build_module(LLVMContextRef ctx, const ir_graph *g, const entries *es, const mem_plan *plan,

@@ -193,15 +193,14 @@ int cg_compile_parts(const ir_graph *g, const entries *es, const mem_plan *plan,
     if (code[0] && opt->f64_entries) {
         entries es64;
         mem_plan plan64;
-        if (cg_plan_f64(g, es, &es64, &plan64) == 0) {
-            LLVMModuleRef mod64 = cg_build_module(ctx, g, &es64, &plan64, CG_BUILD_F64);
-            mp_plan_free(&plan64);
-            if (mod64) {
-                n_parts[1] = jobs == 1 ? 1 : 2 * jobs;
-                part_of[1] = deal(mod64, &n_parts[1], 0.5, cost + n_parts[0], &n_functions[1]);
-                code[1] = bitcode_of(mod64, tm);
-                LLVMDisposeModule(mod64);
-            }
+        cg_plan_f64(g, es, &es64, &plan64);
+        LLVMModuleRef mod64 = cg_build_module(ctx, g, &es64, &plan64, CG_BUILD_F64);
+        mp_plan_free(&plan64);
+        if (mod64) {
+            n_parts[1] = jobs == 1 ? 1 : 2 * jobs;
+            part_of[1] = deal(mod64, &n_parts[1], 0.5, cost + n_parts[0], &n_functions[1]);
+            code[1] = bitcode_of(mod64, tm);
+            LLVMDisposeModule(mod64);
         }
     }
     if (code[0] && (code[1] || !opt->f64_entries)) {

@@ -168,8 +168,7 @@ static int add_f64_variant(LLVMContextRef ctx, LLVMTargetMachineRef tm, LLVMModu
                            const entries *es, int opt_level) {
     entries es64;
     mem_plan plan64;
-    if (cg_plan_f64(g, es, &es64, &plan64))
-        return -1;
+    cg_plan_f64(g, es, &es64, &plan64);
     LLVMModuleRef mod64 = cg_build_module(ctx, g, &es64, &plan64, CG_BUILD_F64);
     mp_plan_free(&plan64);
     if (!mod64)
