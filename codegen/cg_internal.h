@@ -100,13 +100,18 @@ LLVMModuleRef cg_build_optimised(LLVMContextRef ctx, LLVMTargetMachineRef tm, co
 /* The steps of that, each 0 or -1 after printing an error: the module's
  * target triple and data layout; the verifier; an LLVM pass pipeline
  * (new-PM text); default<O0..3>; the f64 variant's own cheaper pipeline
- * and optnone; the object file. */
+ * and optnone; the object file; the module as text. */
 void cg_set_target(LLVMModuleRef mod, LLVMTargetMachineRef tm);
 int cg_verify(LLVMModuleRef mod);
 int cg_run_pipeline(LLVMModuleRef mod, LLVMTargetMachineRef tm, const char *pipeline);
 int cg_optimise(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt_level);
 int cg_optimise_f64(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt_level);
 int cg_emit_object(LLVMModuleRef mod, LLVMTargetMachineRef tm, const char *path);
+int cg_emit_text(LLVMModuleRef mod, FILE *out);
+/* The module as an object or assembly (type) in memory; NULL after
+ * "cannot generate <what>: ...". */
+LLVMMemoryBufferRef cg_emit_to_memory(LLVMModuleRef mod, LLVMTargetMachineRef tm, LLVMCodeGenFileType type,
+                                      const char *what);
 
 /* ------------------------------------------------------------- cg_loops.c */
 

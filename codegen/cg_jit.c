@@ -41,17 +41,11 @@ static LLVMMemoryBufferRef compile_to_memory(const ir_graph *g, const entries *e
     LLVMContextRef ctx = LLVMContextCreate();
     LLVMModuleRef mod = cg_build_optimised(ctx, tm, g, es, plan, opt);
     LLVMMemoryBufferRef object = NULL;
-    if (mod && opt->emit_llvm) {
-        char *text = LLVMPrintModuleToString(mod);
-        fputs(text, opt->emit_llvm);
-        LLVMDisposeMessage(text);
-    }
-    char *message = NULL;
-    if (mod && LLVMTargetMachineEmitToMemoryBuffer(tm, mod, LLVMObjectFile, &message, &object)) {
-        cg_error("cannot generate code: %s", message);
-        LLVMDisposeMessage(message);
-        object = NULL;
-    }
+    int rc = mod ? 0 : -1;
+    if (rc == 0 && opt->emit_llvm)
+        rc = cg_emit_text(mod, opt->emit_llvm);
+    if (rc == 0)
+        object = cg_emit_to_memory(mod, tm, LLVMObjectFile, "code");
     if (mod)
         LLVMDisposeModule(mod);
     LLVMContextDispose(ctx);
