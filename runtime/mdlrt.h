@@ -30,6 +30,11 @@
  *                 parameters and the optimizer state (in place).  Reads the
  *                 hyper-parameter slots (e.g. "lr") that the runtime sets
  *                 before each call.
+ * predict_step, eval_step and train_step also overwrite every `state` slot
+ * (rt_param.state) with the state after the step (an LSTM's new h and c),
+ * so that the next call carries on from there; grad_step leaves them.  The
+ * runtime zeroes the state at the start of every training epoch, before
+ * an evaluation and before `generate`.
  * The loss and metrics written are the values for that batch (a mean over
  * the batch when the model's loss is a mean).
  *
@@ -41,7 +46,11 @@
  *               and predict_step (gradcheck uses one value for both: 0
  *               unless --hyper training=1), for dropout and the like;
  *   "step"      the number of train_steps done before this one in the run,
- *               as a float (0 for the first), e.g. to seed dropout masks.
+ *               as a float (0 for the first), e.g. to seed dropout masks;
+ *   "scan_steps" how many steps of each recurrence to run: 0 (what train,
+ *               eval and predict always write) means its whole compiled
+ *               length, N > 0 only the first N (`generate` writes 1 to
+ *               advance one character per predict_step).
  * Each is set only if the model has a hyper-parameter of that name.
  *
  * The f64 entries: eval_step_f64 and grad_step_f64 compute exactly what
@@ -88,10 +97,11 @@ enum rt_init {
     RT_INIT_HE_NORMAL,     /* N(0, sqrt(2 / fan_in)) */
 };
 
-/* A persistent tensor: a parameter or a piece of optimizer state.  These
- * are what checkpoints hold, in this order, under these names. */
+/* A persistent tensor: a parameter, a piece of optimizer state or a
+ * recurrent state.  These are what checkpoints hold, in this order, under
+ * these names (a state with a batch dimension at max_batch). */
 typedef struct rt_param {
-    rt_tensor t;             /* never has a batch dimension */
+    rt_tensor t;             /* only a state may have a batch dimension */
     int init;                /* enum rt_init */
     double init_a, init_b;
     int64_t fan_in, fan_out; /* for glorot / he */
@@ -99,6 +109,9 @@ typedef struct rt_param {
     int64_t grad_offset;     /* trainable: where grad_step writes dL/dparam
                                 (same shape and dtype); -1 otherwise */
     int64_t grad_offset_f64; /* the same in the f64 arena */
+    int state;               /* 1: a `state` declaration: not trainable, not
+                                optimizer state, written by the steps (see
+                                above), zeroed by the runtime */
 } rt_param;
 
 /* A scalar f32 the runtime writes before each train_step. */

@@ -6,8 +6,13 @@
  * bytes.  The JSON maps each tensor name to {"dtype", "shape",
  * "data_offsets": [begin, end]} with offsets relative to the byte buffer
  * after the header, plus "__metadata__" (string values only).  We write
- * every rt_param, trainable and optimizer state, in descriptor order,
+ * every rt_param, trainable, optimizer state and recurrent state (at
+ * max_batch rows where it has a batch dimension), in descriptor order,
  * little-endian, and pad the header with spaces to a multiple of 8 bytes.
+ * A model trained on a text file also gets its vocabulary in the metadata
+ * as "mdl.vocab": a string of the byte values in order (a token's id is its
+ * position), each written as the code point of the same number, so bytes
+ * 0x80-0xff are U+0080-U+00FF and the header stays valid UTF-8.
  *
  * Saving never loses an existing checkpoint: we write a temporary file in
  * the same directory, fsync it, read it back and compare, and only then
@@ -77,11 +82,30 @@ static void put_json_string(rt_buf *b, const char *s) {
     rt_buf_add(b, "\"", 1);
 }
 
-static void write_header(const rt_model *m, rt_buf *h) {
+/* The vocabulary as a JSON string: one code point per byte value. */
+static void put_vocab(rt_buf *b, const rt_vocab *v) {
+    rt_buf_add(b, "\"", 1);
+    for (int i = 0; i < v->n; i++) {
+        unsigned char c = v->bytes[i];
+        if (c == '"' || c == '\\')
+            rt_buf_printf(b, "\\%c", c);
+        else if (c < 0x20 || c >= 0x7f)
+            rt_buf_printf(b, "\\u%04x", c);
+        else
+            rt_buf_add(b, &c, 1);
+    }
+    rt_buf_add(b, "\"", 1);
+}
+
+static void write_header(const rt_model *m, const rt_vocab *vocab, rt_buf *h) {
     rt_buf_printf(h, "{\"__metadata__\":{\"format\":\"mdl\",\"model\":");
     put_json_string(h, m->name);
     rt_buf_printf(h, ",\"source\":");
     put_json_string(h, m->source ? m->source : "");
+    if (vocab && vocab->n > 0) {
+        rt_buf_printf(h, ",\"mdl.vocab\":");
+        put_vocab(h, vocab);
+    }
     rt_buf_printf(h, "}");
     uint64_t offset = 0;
     for (int i = 0; i < m->n_params; i++) {
@@ -91,7 +115,7 @@ static void write_header(const rt_model *m, rt_buf *h) {
         rt_buf_printf(h, ":{\"dtype\":\"%s\",\"shape\":[", st_dtype(t->dtype));
         for (int d = 0; d < t->rank; d++)
             rt_buf_printf(h, "%s%lld", d ? "," : "", (long long)t->dims[d]);
-        uint64_t bytes = (uint64_t)rt_bytes(t, 1);
+        uint64_t bytes = (uint64_t)rt_bytes(t, m->max_batch);
         rt_buf_printf(h, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)offset,
                       (unsigned long long)(offset + bytes));
         offset += bytes;
@@ -101,19 +125,23 @@ static void write_header(const rt_model *m, rt_buf *h) {
         rt_buf_add(h, " ", 1);
 }
 
-/* The complete file image. */
-void rt_ckpt_serialize(const rt_model *m, const char *arena, rt_buf *out) {
+/* The complete file image; vocab may be NULL. */
+void rt_ckpt_serialize_vocab(const rt_model *m, const char *arena, const rt_vocab *vocab, rt_buf *out) {
     rt_buf header = {0};
-    write_header(m, &header);
+    write_header(m, vocab, &header);
     put_u64_le(out, header.len);
     rt_buf_add(out, header.data, header.len);
     free(header.data);
     for (int i = 0; i < m->n_params; i++) {
         const rt_tensor *t = &m->params[i].t;
-        size_t at = out->len, bytes = (size_t)rt_bytes(t, 1);
+        size_t at = out->len, bytes = (size_t)rt_bytes(t, m->max_batch);
         rt_buf_add(out, arena + t->offset, bytes);
         to_little_endian(out->data + at, bytes / 4);
     }
+}
+
+void rt_ckpt_serialize(const rt_model *m, const char *arena, rt_buf *out) {
+    rt_ckpt_serialize_vocab(m, arena, NULL, out);
 }
 
 static int write_all(int fd, const char *p, size_t n) {
@@ -165,9 +193,9 @@ static void sync_directory(const char *path) {
     free(dir);
 }
 
-int rt_ckpt_save(const rt_model *m, const char *arena, const char *path) {
+int rt_ckpt_save_vocab(const rt_model *m, const char *arena, const rt_vocab *vocab, const char *path) {
     rt_buf image = {0};
-    rt_ckpt_serialize(m, arena, &image);
+    rt_ckpt_serialize_vocab(m, arena, vocab, &image);
     size_t n = strlen(path);
     char *tmp = rt_xmalloc(n + 16);
     snprintf(tmp, n + 16, "%s.tmp.XXXXXX", path);
@@ -190,6 +218,10 @@ int rt_ckpt_save(const rt_model *m, const char *arena, const char *path) {
     return rc;
 }
 
+int rt_ckpt_save(const rt_model *m, const char *arena, const char *path) {
+    return rt_ckpt_save_vocab(m, arena, NULL, path);
+}
+
 /*
  * Reading
  */
@@ -206,6 +238,7 @@ typedef struct loader {
     uint64_t data_len;
     entry *entries; /* one per rt_param */
     int seen_metadata;
+    rt_vocab vocab; /* from "mdl.vocab"; n = 0 without */
 } loader;
 
 static void json_shape_string(const rt_json *shape, char *buf, size_t size) {
@@ -259,7 +292,7 @@ static int check_offsets(loader *l, const rt_tensor *t, const rt_json *offs, ent
             "%s: tensor \"%s\": data_offsets [%llu, %llu] run past the end of the data (%llu bytes; truncated file?)",
             l->name, t->name, (unsigned long long)e->begin, (unsigned long long)e->end,
             (unsigned long long)l->data_len);
-    uint64_t want = (uint64_t)rt_bytes(t, 1);
+    uint64_t want = (uint64_t)rt_bytes(t, l->m->max_batch);
     if (e->end - e->begin != want)
         return rt_error("%s: tensor \"%s\": data_offsets [%llu, %llu] hold %llu bytes, its shape needs %llu", l->name,
                         t->name, (unsigned long long)e->begin, (unsigned long long)e->end,
@@ -287,6 +320,26 @@ static int check_entry(loader *l, const rt_param *p, const rt_json *j, entry *e)
                : 0;
 }
 
+/* "mdl.vocab": code points U+0000-U+00FF in increasing order, one per
+ * byte value; the parser has decoded them to UTF-8. */
+static int read_vocab(loader *l, const rt_json *j) {
+    const unsigned char *s = (const unsigned char *)j->text;
+    int n = 0, last = -1;
+    for (size_t i = 0; i < j->len; i++) {
+        int c = s[i];
+        if (c >= 0x80 && (c & 0xfe) == 0xc2 && i + 1 < j->len && (s[i + 1] & 0xc0) == 0x80)
+            c = (c & 0x1f) << 6 | (s[++i] & 0x3f);
+        else if (c >= 0x80)
+            c = 256;
+        if (c > 255 || c <= last || n == 256)
+            return rt_error("%s: \"mdl.vocab\" is not an increasing list of byte values (U+0000 to U+00FF)", l->name);
+        l->vocab.bytes[n++] = (unsigned char)c;
+        last = c;
+    }
+    l->vocab.n = n;
+    return 0;
+}
+
 static int check_metadata(loader *l, const rt_json *j) {
     if (l->seen_metadata++)
         return rt_error("%s: \"__metadata__\" appears twice", l->name);
@@ -298,7 +351,8 @@ static int check_metadata(loader *l, const rt_json *j) {
     const rt_json *model = rt_json_get(j, "model");
     if (model && strcmp(model->text, l->m->name) != 0)
         rt_note("%s was saved by model \"%.60s\"; loading it into \"%s\"", l->name, model->text, l->m->name);
-    return 0;
+    const rt_json *vocab = rt_json_get(j, "mdl.vocab");
+    return vocab ? read_vocab(l, vocab) : 0;
 }
 
 static int find_param(const rt_model *m, const char *name) {
@@ -376,10 +430,12 @@ static int parse_header(loader *l, const unsigned char *buf, size_t len, rt_json
     return 0;
 }
 
+/* A missing recurrent state (rt_param.state) is quietly zero: the runtime
+ * zeroes it before use anyway. */
 static void copy_tensors(loader *l, char *arena, const unsigned char *data) {
     int state = 0, missing = 0;
     for (int i = 0; i < l->m->n_params; i++)
-        if (!l->m->params[i].trainable) {
+        if (!l->m->params[i].trainable && !l->m->params[i].state) {
             state++;
             missing += !l->entries[i].found;
         }
@@ -388,18 +444,23 @@ static void copy_tensors(loader *l, char *arena, const unsigned char *data) {
     for (int i = 0; i < l->m->n_params; i++) {
         const rt_param *p = &l->m->params[i];
         if (!l->entries[i].found) {
-            if (missing != state)
+            if (missing != state && !p->state)
                 rt_note("%s has no \"%s\"; it keeps its initial value", l->name, p->t.name);
             continue;
         }
-        size_t bytes = (size_t)rt_bytes(&p->t, 1);
+        size_t bytes = (size_t)rt_bytes(&p->t, l->m->max_batch);
         memcpy(arena + p->t.offset, data + l->entries[i].begin, bytes);
         to_little_endian(arena + p->t.offset, bytes / 4);
     }
 }
 
-int rt_ckpt_load_buffer(const rt_model *m, char *arena, const char *name, const unsigned char *buf, size_t len) {
-    loader l = {m, name, 0, NULL, 0};
+/* vocab (may be NULL) gets the checkpoint's vocabulary, n = 0 without. */
+static int load_image(const rt_model *m, char *arena, const char *name, const unsigned char *buf, size_t len,
+                      rt_vocab *vocab) {
+    loader l;
+    memset(&l, 0, sizeof l);
+    l.m = m;
+    l.name = name;
     l.entries = rt_xcalloc((size_t)m->n_params + 1, sizeof *l.entries);
     rt_json *header = NULL;
     int rc = parse_header(&l, buf, len, &header);
@@ -409,12 +470,18 @@ int rt_ckpt_load_buffer(const rt_model *m, char *arena, const char *name, const 
         rc = check_missing(&l) || check_coverage(&l) ? -1 : 0;
     if (rc == 0)
         copy_tensors(&l, arena, buf + (len - l.data_len));
+    if (rc == 0 && vocab)
+        *vocab = l.vocab;
     rt_json_free(header);
     free(l.entries);
     return rc;
 }
 
-int rt_ckpt_load(const rt_model *m, char *arena, const char *path) {
+int rt_ckpt_load_buffer(const rt_model *m, char *arena, const char *name, const unsigned char *buf, size_t len) {
+    return load_image(m, arena, name, buf, len, NULL);
+}
+
+int rt_ckpt_load_vocab(const rt_model *m, char *arena, const char *path, rt_vocab *vocab) {
     struct stat st;
     if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
         return rt_error("cannot load %s: not a regular file", path);
@@ -422,7 +489,9 @@ int rt_ckpt_load(const rt_model *m, char *arena, const char *path) {
     size_t len;
     if (rt_read_file(path, &buf, &len))
         return -1;
-    int rc = rt_ckpt_load_buffer(m, arena, path, (unsigned char *)buf, len);
+    int rc = load_image(m, arena, path, (unsigned char *)buf, len, vocab);
     free(buf);
     return rc;
 }
+
+int rt_ckpt_load(const rt_model *m, char *arena, const char *path) { return rt_ckpt_load_vocab(m, arena, path, NULL); }

@@ -18,9 +18,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_GRADCHECK = 8, CMD_INFO = 16 };
+enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_GRADCHECK = 8, CMD_INFO = 16, CMD_GENERATE = 32 };
 
-enum { OPT_STRING, OPT_COUNT, OPT_SEED, OPT_REAL_NONNEG, OPT_REAL_POS, OPT_FRACTION, OPT_FLAG, OPT_HYPER };
+/* OPT_NATURAL: an int64_t >= 0; OPT_PROBABILITY: a double in (0, 1]. */
+enum {
+    OPT_STRING,
+    OPT_COUNT,
+    OPT_NATURAL,
+    OPT_SEED,
+    OPT_REAL_NONNEG,
+    OPT_REAL_POS,
+    OPT_FRACTION,
+    OPT_PROBABILITY,
+    OPT_FLAG,
+    OPT_HYPER
+};
 
 #define FIELD(f) offsetof(rt_opts, f)
 #define NONE ((size_t)-1)
@@ -47,6 +59,20 @@ static const option options[] = {
     {"--load", "CKPT", OPT_STRING, FIELD(load), NONE, CMD_TRAIN | CMD_GRADCHECK,
      "start from this checkpoint instead of the initialisers"},
     {"--load", "CKPT", OPT_STRING, FIELD(load), NONE, CMD_EVAL | CMD_PREDICT, "the checkpoint to use (required)"},
+    {"--load", "CKPT", OPT_STRING, FIELD(load), NONE, CMD_GENERATE,
+     "the checkpoint to use, saved by training on a .txt file (required)"},
+    {"--prime", "TEXT", OPT_STRING, FIELD(prime), NONE, CMD_GENERATE,
+     "the text to start from, fed one character at a time (required)"},
+    {"--length", "N", OPT_COUNT, FIELD(length), FIELD(has_length), CMD_GENERATE,
+     "characters to generate after the prime (default 500)"},
+    {"--temperature", "X", OPT_REAL_NONNEG, FIELD(temperature), FIELD(has_temperature), CMD_GENERATE,
+     "divide the logits by X before sampling; 0 takes the likeliest character (default 1)"},
+    {"--top-k", "N", OPT_NATURAL, FIELD(top_k), NONE, CMD_GENERATE,
+     "sample from the N likeliest characters only; 0: all (default 0)"},
+    {"--top-p", "X", OPT_PROBABILITY, FIELD(top_p), FIELD(has_top_p), CMD_GENERATE,
+     "then from the fewest likeliest whose probability reaches X (0 < X <= 1; default 1: all)"},
+    {"--seed", "N", OPT_SEED, FIELD(seed), FIELD(has_seed), CMD_GENERATE,
+     "random seed for sampling: the same seed gives the same text"},
     {"--load", "CKPT", OPT_STRING, FIELD(load), NONE, CMD_INFO, "also check this checkpoint against the model"},
     {"--save", "CKPT", OPT_STRING, FIELD(save), NONE, CMD_TRAIN, "save the trained parameters (safetensors) here"},
     {"--epochs", "N", OPT_COUNT, FIELD(epochs), NONE, CMD_TRAIN, "passes over the data"},
@@ -66,7 +92,8 @@ static const option options[] = {
     {"--no-shuffle", NULL, OPT_FLAG, FIELD(no_shuffle), NONE, CMD_TRAIN,
      "take the samples in file order every epoch (to replay another framework's run)"},
     {"--quiet", NULL, OPT_FLAG, FIELD(quiet), NONE, CMD_TRAIN, "print nothing but errors"},
-    {"--threads", "N", OPT_COUNT, FIELD(threads), NONE, CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_GRADCHECK,
+    {"--threads", "N", OPT_COUNT, FIELD(threads), NONE,
+     CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_GRADCHECK | CMD_GENERATE,
      "threads for large matrix products (default: $MDL_THREADS, else one per CPU; results do not depend on it)"},
     {"--eps", "X", OPT_REAL_POS, FIELD(eps), FIELD(has_eps), CMD_GRADCHECK,
      "finite-difference step, relative: h = X * max(1, |w|) (default 1e-6 in float64, 4e-3 in float32)"},
@@ -87,6 +114,7 @@ static const command commands[] = {
     {"train", CMD_TRAIN, rt_cmd_train, "train the model on a data file"},
     {"eval", CMD_EVAL, rt_cmd_eval, "print the loss and metrics of a checkpoint on a data file"},
     {"predict", CMD_PREDICT, rt_cmd_predict, "write the model's outputs for each input row as CSV"},
+    {"generate", CMD_GENERATE, rt_cmd_generate, "sample text from a checkpoint trained on a .txt file"},
     {"gradcheck", CMD_GRADCHECK, rt_cmd_gradcheck, "compare the compiled gradients with finite differences"},
     {"info", CMD_INFO, rt_cmd_info, "describe the model: parameters, shapes, memory, FLOPs"},
 };
@@ -144,6 +172,12 @@ static void print_columns(const rt_model *m, int with_targets, FILE *f) {
         describe_columns(&m->targets[i], f);
     }
     fprintf(f, "%s; a header line is optional.\n", with_targets ? "" : " (target columns may follow; ignored)");
+    if (with_targets && rt_text_model(m))
+        fprintf(f,
+                "A file named *.txt (or *.txt.gz) is text: each byte is a token, its id the byte's rank among the "
+                "distinct bytes of the training file (saved in the checkpoint); the text is cut into B contiguous "
+                "streams and each step takes the next %lld tokens of every stream, in order, never shuffled.\n",
+                (long long)m->inputs[0].dims[1]);
 }
 
 /* The model's own default for an option, if it has one worth showing. */
@@ -187,6 +221,10 @@ static void print_command_help(const rt_model *m, const char *prog, const comman
         print_columns(m, 1, stdout);
     else if (c->bit == CMD_PREDICT)
         print_columns(m, 0, stdout);
+    else if (c->bit == CMD_GENERATE)
+        printf("\nThe recurrent state starts at zero; the prime is fed one character at a time, then each sampled "
+               "character is printed as soon as it is made and fed back in.  The output's values at the position "
+               "are read as probabilities if they sum to 1, as logits otherwise.\n");
 }
 
 static int usage_error(const char *prog, const char *cmd, const char *what, const char *arg) {
@@ -222,10 +260,10 @@ static int store_value(rt_opts *opts, const option *o, const char *text) {
         return parse_hyper(opts, text);
     if (o->has_field != NONE)
         *(int *)(base + o->has_field) = 1;
-    if (o->kind == OPT_COUNT) {
+    if (o->kind == OPT_COUNT || o->kind == OPT_NATURAL) {
         long long v = strtoll(text, &end, 10);
         *(int64_t *)(base + o->field) = v;
-        return end == text || *end || errno || v < 1 ? -1 : 0;
+        return end == text || *end || errno || v < (o->kind == OPT_COUNT ? 1 : 0) ? -1 : 0;
     }
     if (o->kind == OPT_SEED) {
         unsigned long long v = strtoull(text, &end, 10);
@@ -238,16 +276,20 @@ static int store_value(rt_opts *opts, const option *o, const char *text) {
         return -1;
     if (o->kind == OPT_FRACTION)
         return v > 0 && v < 1 ? 0 : -1;
+    if (o->kind == OPT_PROBABILITY)
+        return v > 0 && v <= 1 ? 0 : -1;
     return (o->kind == OPT_REAL_POS ? v > 0 : v >= 0) ? 0 : -1;
 }
 
 static const char *expected_value(int kind) {
     switch (kind) {
     case OPT_COUNT: return "a positive integer";
+    case OPT_NATURAL: return "a non-negative integer";
     case OPT_SEED: return "a non-negative integer";
     case OPT_REAL_NONNEG: return "a finite number >= 0";
     case OPT_REAL_POS: return "a finite number > 0";
     case OPT_FRACTION: return "a number between 0 and 1 (exclusive)";
+    case OPT_PROBABILITY: return "a number > 0 and <= 1";
     case OPT_HYPER: return "NAME=NUMBER";
     default: return "a non-empty value";
     }

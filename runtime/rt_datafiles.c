@@ -42,7 +42,7 @@ static const char *zlib_message(gzFile f, const char *path, int *err) {
     return msg;
 }
 
-static int read_data_file(const char *path, char **data, size_t *len) {
+int rt_read_data_file(const char *path, char **data, size_t *len) {
     int is_stdin = strcmp(path, "-") == 0;
     int fd = is_stdin ? dup(STDIN_FILENO) : -1;
     gzFile f = is_stdin ? (fd >= 0 ? gzdopen(fd, "rb") : NULL) : gzopen(path, "rb");
@@ -79,7 +79,7 @@ static int read_data_file(const char *path, char **data, size_t *len) {
     return 0;
 }
 #else
-static int read_data_file(const char *path, char **data, size_t *len) {
+int rt_read_data_file(const char *path, char **data, size_t *len) {
     if (rt_read_file(path, data, len))
         return -1;
     if (*len >= 2 && (unsigned char)(*data)[0] == 0x1f && (unsigned char)(*data)[1] == 0x8b) {
@@ -206,7 +206,7 @@ static int load_one(list_state *s, const char *path, int last) {
     }
     char *text = NULL;
     size_t len = 0;
-    if (read_data_file(path, &text, &len))
+    if (rt_read_data_file(path, &text, &len))
         return -1;
     const unsigned char *buf = (const unsigned char *)text;
     int format = detect_format(path, buf, len), covered = 1;

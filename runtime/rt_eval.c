@@ -2,10 +2,12 @@
  * rt_eval.c - evaluation: the loss and metrics over a whole data set, and
  * the `eval` command.
  *
- * rt_evaluate() walks the data in order in batches, calling eval_step with
- * hyper-parameter "training" at 0, and weights each batch's loss and
- * metrics by its size, so a short last batch counts for what it holds.
- * Training uses it for validation and for the final loss.
+ * rt_evaluate() zeroes the recurrent state, walks the data in order in
+ * batches, calling eval_step with hyper-parameter "training" at 0, and
+ * weights each batch's loss and metrics by its size, so a short last batch
+ * counts for what it holds.  Training uses it for validation and for the
+ * final loss.  `eval` reads a text file (rt_text.c) through the
+ * checkpoint's vocabulary, as streams for the training batch.
  *
  * For a classifier -- an f32 [B, K] output with K >= 2 and an i32 [B]
  * target -- it can also count the argmax of that output against the
@@ -77,6 +79,7 @@ int rt_evaluate(const rt_model *m, char *arena, const rt_dataset *d, int64_t bat
     if (c && (!c->output || rt_data_find(d, c->target) < 0))
         c = NULL;
     int64_t *order = rt_identity_order(d->n);
+    rt_zero_state(m, arena);
     float *scores = c ? rt_xmalloc((size_t)c->k * sizeof *scores) : NULL;
     *loss = 0;
     for (int j = 0; j < m->n_metrics; j++)
@@ -143,14 +146,23 @@ int rt_cmd_eval(const rt_model *m, const rt_opts *o) {
         return RT_EXIT_USAGE;
     }
     int64_t batch;
-    if (rt_resolve_batch(m, o->batch, m->max_batch, &batch))
+    int text = rt_text_applies(m, o->data);
+    if (rt_resolve_batch(m, o->batch, text ? rt_train_batch(m) : m->max_batch, &batch))
         return RT_EXIT_FAIL;
-    rt_dataset *d = rt_data_load(m, o->data, RT_DATA_LABELLED);
-    char *arena = d ? rt_setup(m, m->seed, o->load) : NULL;
+    rt_dataset *d = NULL;
+    char *arena = NULL;
+    if (text) { /* the checkpoint first: its vocabulary reads the text */
+        rt_vocab vocab;
+        arena = rt_setup(m, m->seed, o->load, &vocab);
+        d = arena ? rt_text_load(m, o->data, batch, &vocab, NULL) : NULL;
+    } else {
+        d = rt_data_load(m, o->data, RT_DATA_LABELLED);
+        arena = d ? rt_setup(m, m->seed, o->load, NULL) : NULL;
+    }
     double loss, *metrics = rt_xcalloc((size_t)m->n_metrics + 1, sizeof *metrics);
     rt_confusion c;
     int classifier = rt_confusion_init(m, &c) == 0;
-    int rc = arena ? rt_evaluate(m, arena, d, batch, NULL, 0, &loss, metrics, classifier ? &c : NULL) : -1;
+    int rc = arena && d ? rt_evaluate(m, arena, d, batch, NULL, 0, &loss, metrics, classifier ? &c : NULL) : -1;
     if (rc == 0) {
         if (m->has_loss)
             printf("loss %.6g\n", loss);

@@ -117,6 +117,7 @@ typedef struct result {
 static double loss_at(gradcheck *g) {
     rt_gather(g->arena, g->data, g->order, g->data->n);
     rt_write_hypers(g->m, g->arena, g->hypers, g->training, g->step);
+    rt_zero_state(g->m, g->arena); /* eval_step carries it on: every call starts afresh */
     g->m->eval_step(g->arena, g->data->n);
     return rt_scalar(g->arena, &g->m->loss);
 }
@@ -134,6 +135,7 @@ static double analytic_gradients(gradcheck *g) {
     const rt_model *m = g->m;
     rt_gather(g->arena, g->data, g->order, g->data->n);
     rt_write_hypers(m, g->arena, g->hypers, g->training, g->step);
+    rt_zero_state(m, g->arena);
     m->grad_step(g->arena, g->data->n);
     double loss = rt_scalar(g->arena, &m->loss);
     g->grads = rt_xcalloc((size_t)m->n_params + 1, sizeof *g->grads);
@@ -253,6 +255,9 @@ static void load_batch64(gradcheck *g) {
         memcpy(&v, g->arena + m->hypers[i].offset, sizeof v);
         *slot64(g->arena64, m->hypers[i].offset_f64) = v;
     }
+    for (int i = 0; i < m->n_params; i++) /* the state, zero: as loss_at */
+        if (m->params[i].state && m->params[i].t.offset_f64 >= 0)
+            memset(g->arena64 + m->params[i].t.offset_f64, 0, (size_t)rt_elems(&m->params[i].t, m->max_batch) * 8);
 }
 
 /* Parameters are never written by eval or grad: copied once. */
@@ -451,7 +456,7 @@ static int prepare(gradcheck *g, const rt_opts *o) {
     rt_rng_seed(&g->rng, seed, RT_STREAM_GRADCHECK);
     if (make_batch(g, o, batch))
         return -1;
-    g->arena = rt_setup(m, seed, o->load);
+    g->arena = rt_setup(m, seed, o->load, NULL);
     if (!g->arena)
         return -1;
     if (f64 && !(g->arena64 = arena64_new(m)))

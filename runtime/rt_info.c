@@ -86,7 +86,7 @@ static void print_train_block(const rt_model *m) {
 }
 
 static int check_checkpoint(const rt_model *m, const char *path) {
-    char *arena = rt_setup(m, m->seed, path);
+    char *arena = rt_setup(m, m->seed, path, NULL);
     if (!arena)
         return -1;
     printf("\ncheckpoint %s: loads, every tensor matches the model\n", path);

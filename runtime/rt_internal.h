@@ -78,6 +78,8 @@ void rt_column_name(const rt_tensor *t, int64_t k, char *buf, size_t size);
 const rt_hyper *rt_find_hyper(const rt_model *m, const char *name);
 int rt_hyper_index(const rt_model *m, const char *name);
 void rt_write_hypers(const rt_model *m, char *arena, const float *values, double training, double step);
+void rt_set_hyper(const rt_model *m, char *arena, const char *name, float value);
+void rt_zero_state(const rt_model *m, char *arena);
 float rt_scalar(const char *arena, const rt_tensor *t);
 
 /*
@@ -113,7 +115,7 @@ typedef struct rt_rng {
 
 /* Independent streams from one seed, so that (say) a model with more
  * parameters still shuffles its data in the same order. */
-enum { RT_STREAM_INIT = 1, RT_STREAM_SHUFFLE, RT_STREAM_GRADCHECK };
+enum { RT_STREAM_INIT = 1, RT_STREAM_SHUFFLE, RT_STREAM_GRADCHECK, RT_STREAM_SAMPLE };
 
 void rt_rng_seed(rt_rng *r, uint64_t seed, uint64_t stream);
 uint64_t rt_rng_next(rt_rng *r);
@@ -194,6 +196,26 @@ int rt_data_find(const rt_dataset *d, const rt_tensor *t);
 rt_dataset *rt_data_load(const rt_model *m, const char *files, int mode);
 
 /*
+ * rt_text.c: a text file as the data of a character-level model
+ */
+/* The byte values a text holds, in increasing order: a token's id is its
+ * position.  n = 0: no vocabulary (not a text model). */
+typedef struct rt_vocab {
+    int n;
+    unsigned char bytes[256];
+} rt_vocab;
+
+/* Reads a whole file (gzipped or not, "-" for stdin); rt_datafiles.c's. */
+int rt_read_data_file(const char *path, char **data, size_t *len);
+int rt_text_model(const rt_model *m);
+int rt_text_applies(const rt_model *m, const char *files);
+int64_t rt_text_vocab_limit(const rt_model *m);
+int rt_vocab_id(const rt_vocab *v, int byte);
+void rt_vocab_char(int byte, char *buf, size_t size);
+rt_dataset *rt_text_load(const rt_model *m, const char *path, int64_t batch, rt_vocab *vocab, int64_t *chars);
+int rt_text_remap(rt_dataset *d, const rt_vocab *from, const rt_vocab *to, const char *to_name);
+
+/*
  * rt_array.c: the elements of array files (IDX, NPY)
  */
 /* Element types of binary files.  Values are checked as they are
@@ -252,6 +274,11 @@ typedef struct rt_opts {
     double lr, eps, tol, val_split;
     int has_lr, has_eps, has_tol, has_seed, has_val_split, quiet, no_shuffle;
     int64_t threads; /* 0: not given */
+    /* generate */
+    const char *prime;
+    int64_t length, top_k;
+    double temperature, top_p;
+    int has_length, has_temperature, has_top_p;
     uint64_t seed;
     int n_hyper_sets;
     rt_hyper_set hyper_sets[16];
@@ -274,8 +301,9 @@ void rt_flush_denormals(void);
 /*
  * rt_setup.c: the set-up the commands share
  */
-char *rt_setup(const rt_model *m, uint64_t seed, const char *load_path);
+char *rt_setup(const rt_model *m, uint64_t seed, const char *load_path, rt_vocab *vocab);
 int rt_resolve_batch(const rt_model *m, int64_t requested, int64_t fallback, int64_t *batch);
+int64_t rt_train_batch(const rt_model *m);
 uint64_t rt_resolve_seed(const rt_model *m, const rt_opts *o);
 float *rt_resolve_hypers(const rt_model *m, const rt_opts *o, int runtime_set);
 
@@ -291,6 +319,10 @@ typedef struct rt_train_run {
     int64_t batch, epochs, log_every;
     uint64_t seed;
     float *hypers; /* one value per rt_hyper */
+    /* A text file (rt_text.c): its vocabulary and size in characters. */
+    int text;
+    rt_vocab vocab;
+    int64_t text_chars;
     int lr_index;  /* of hyper "lr", or -1 */
     double base_lr, lr;
     rt_schedule sched;
@@ -348,11 +380,17 @@ int rt_ckpt_save(const rt_model *m, const char *arena, const char *path);
 int rt_ckpt_load(const rt_model *m, char *arena, const char *path);
 int rt_ckpt_load_buffer(const rt_model *m, char *arena, const char *name, const unsigned char *buf, size_t len);
 void rt_ckpt_serialize(const rt_model *m, const char *arena, rt_buf *out);
+/* The same with a text model's vocabulary ("mdl.vocab"): saved when
+ * vocab->n > 0; loaded into *vocab (n = 0 when the file has none). */
+int rt_ckpt_save_vocab(const rt_model *m, const char *arena, const rt_vocab *vocab, const char *path);
+int rt_ckpt_load_vocab(const rt_model *m, char *arena, const char *path, rt_vocab *vocab);
+void rt_ckpt_serialize_vocab(const rt_model *m, const char *arena, const rt_vocab *vocab, rt_buf *out);
 
 /*
  * rt_predict.c, rt_gradcheck.c, rt_info.c
  */
 int rt_cmd_predict(const rt_model *m, const rt_opts *o);
+int rt_cmd_generate(const rt_model *m, const rt_opts *o);
 int rt_cmd_gradcheck(const rt_model *m, const rt_opts *o);
 int rt_cmd_info(const rt_model *m, const rt_opts *o);
 

@@ -107,7 +107,8 @@ int rt_hyper_index(const rt_model *m, const char *name) {
 
 /* Writes every hyper-parameter slot: values[i] (the descriptor's values
  * when values is NULL), except that "training" and "step", where the model
- * has them, get the values given here. */
+ * has them, get the values given here, and "scan_steps" gets 0 (the whole
+ * recurrence; only `generate` asks for less, after this). */
 void rt_write_hypers(const rt_model *m, char *arena, const float *values, double training, double step) {
     for (int i = 0; i < m->n_hypers; i++) {
         const char *name = m->hypers[i].name;
@@ -116,8 +117,25 @@ void rt_write_hypers(const rt_model *m, char *arena, const float *values, double
             v = (float)training;
         else if (strcmp(name, "step") == 0)
             v = (float)step;
+        else if (strcmp(name, "scan_steps") == 0)
+            v = 0;
         memcpy(arena + m->hypers[i].offset, &v, sizeof v);
     }
+}
+
+/* Sets one hyper-parameter slot, if the model has it. */
+void rt_set_hyper(const rt_model *m, char *arena, const char *name, float value) {
+    const rt_hyper *h = rt_find_hyper(m, name);
+    if (h)
+        memcpy(arena + h->offset, &value, sizeof value);
+}
+
+/* Zeroes every `state` slot, all max_batch rows of it: the recurrences
+ * start afresh (a new epoch, an evaluation, `generate`). */
+void rt_zero_state(const rt_model *m, char *arena) {
+    for (int i = 0; i < m->n_params; i++)
+        if (m->params[i].state)
+            memset(arena + m->params[i].t.offset, 0, (size_t)rt_bytes(&m->params[i].t, m->max_batch));
 }
 
 float rt_scalar(const char *arena, const rt_tensor *t) {
@@ -163,8 +181,10 @@ static int check_scalar(const rt_model *m, const char *what, const rt_tensor *t)
 static int check_params(const rt_model *m) {
     for (int i = 0; i < m->n_params; i++) {
         const rt_param *p = &m->params[i];
-        if (check_tensor(m, "parameter", &p->t, 0, 0))
+        if (check_tensor(m, "parameter", &p->t, 0, p->state ? 1 : 0))
             return -1;
+        if (p->state && p->trainable)
+            return rt_error("model descriptor: state \"%s\" is marked trainable", p->t.name);
         if (strcmp(p->t.name, "__metadata__") == 0)
             return rt_error("model descriptor: a parameter is named __metadata__");
         for (int j = 0; j < i; j++)

@@ -71,6 +71,7 @@ static void predict_all(const rt_model *m, char *arena, const rt_dataset *d, int
     void *sample = rt_xmalloc((size_t)largest * 4);
     int64_t *order = rt_identity_order(d->n);
     write_header(m, f);
+    rt_zero_state(m, arena); /* a checkpoint holds the state training left */
     for (int64_t start = 0; start < d->n; start += batch) {
         int64_t b = d->n - start < batch ? d->n - start : batch;
         rt_gather(arena, d, order + start, b);
@@ -107,7 +108,7 @@ int rt_cmd_predict(const rt_model *m, const rt_opts *o) {
     if (check_outputs(m) || rt_resolve_batch(m, o->batch, m->max_batch, &batch))
         return RT_EXIT_FAIL;
     rt_dataset *d = rt_data_load(m, o->input, RT_DATA_INPUTS);
-    char *arena = d ? rt_setup(m, m->seed, o->load) : NULL;
+    char *arena = d ? rt_setup(m, m->seed, o->load, NULL) : NULL;
     int rc = arena ? predict_to(m, arena, d, batch, o->output) : -1;
     rt_arena_free(arena);
     rt_data_free(d);

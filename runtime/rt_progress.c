@@ -49,7 +49,8 @@ static void format_duration(double seconds, char *buf, size_t size) {
 }
 
 static int is_runtime_hyper(const char *name) {
-    return strcmp(name, "lr") == 0 || strcmp(name, "training") == 0 || strcmp(name, "step") == 0;
+    return strcmp(name, "lr") == 0 || strcmp(name, "training") == 0 || strcmp(name, "step") == 0 ||
+           strcmp(name, "scan_steps") == 0;
 }
 
 void rt_progress_summary(const rt_train_run *r) {
@@ -70,6 +71,10 @@ void rt_progress_summary(const rt_train_run *r) {
         if (!is_runtime_hyper(m->hypers[i].name))
             printf(", %s %g", m->hypers[i].name, r->hypers[i]);
     printf(", seed %llu\n", (unsigned long long)r->seed);
+    if (r->text)
+        printf("text: %lld characters, %d distinct, %lld streams of %lld, %lld steps of %lld per epoch\n",
+               (long long)r->text_chars, r->vocab.n, (long long)r->batch, (long long)(r->text_chars / r->batch),
+               (long long)r->steps_per_epoch, (long long)m->inputs[0].dims[1]);
 }
 
 /* "  loss 0.1  mae 0.2" or, Keras style, " - loss: 0.1 - mae: 0.2" */

@@ -13,12 +13,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A zeroed arena with parameters from the seed, then from load_path. */
-char *rt_setup(const rt_model *m, uint64_t seed, const char *load_path) {
+/* A zeroed arena with parameters from the seed, then from load_path;
+ * vocab (may be NULL) gets the checkpoint's vocabulary (n = 0 without). */
+char *rt_setup(const rt_model *m, uint64_t seed, const char *load_path, rt_vocab *vocab) {
+    if (vocab)
+        vocab->n = 0;
     char *arena = rt_arena_new(m);
     if (!arena)
         return NULL;
-    if (rt_init_params(m, arena, seed) || (load_path && rt_ckpt_load(m, arena, load_path))) {
+    if (rt_init_params(m, arena, seed) || (load_path && rt_ckpt_load_vocab(m, arena, load_path, vocab))) {
         rt_arena_free(arena);
         return NULL;
     }
@@ -40,6 +43,9 @@ int rt_resolve_batch(const rt_model *m, int64_t requested, int64_t fallback, int
     return 0;
 }
 
+/* The batch training uses without --batch (text is eval'd in it too). */
+int64_t rt_train_batch(const rt_model *m) { return m->batch > 0 ? m->batch : m->max_batch < 32 ? m->max_batch : 32; }
+
 uint64_t rt_resolve_seed(const rt_model *m, const rt_opts *o) { return o->has_seed ? o->seed : m->seed; }
 
 static int override_hyper(const rt_model *m, float *values, const char *name, double value, const char *option,
@@ -47,7 +53,7 @@ static int override_hyper(const rt_model *m, float *values, const char *name, do
     const rt_hyper *h = rt_find_hyper(m, name);
     if (!h)
         return rt_error("%s: model %s has no hyper-parameter \"%s\"", option, m->name, name);
-    if (!runtime_set && (strcmp(name, "training") == 0 || strcmp(name, "step") == 0))
+    if (!runtime_set && (strcmp(name, "training") == 0 || strcmp(name, "step") == 0 || strcmp(name, "scan_steps") == 0))
         return rt_error("%s: \"%s\" is set by the runtime before every step", option, name);
     values[h - m->hypers] = (float)value;
     return 0;

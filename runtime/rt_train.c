@@ -1,11 +1,13 @@
 /*
  * rt_train.c - `train`: the training loop.
  *
- * An epoch shuffles the sample indices with the seed's shuffle stream
- * (unless --no-shuffle), walks them in batches of `batch` (the last one may
- * be short: kernels take the actual batch size), gathers each batch into
- * the arena, sets the hyper-parameters ("lr" from the schedule, "training"
- * 1, "step" the run's step count) and calls train_step.  The epoch's loss and metrics are the
+ * An epoch zeroes the recurrent state, shuffles the sample indices with
+ * the seed's shuffle stream (unless --no-shuffle or the data is a text
+ * file, whose order is the point: rt_text.c), walks them in batches of
+ * `batch` (the last one may be short: kernels take the actual batch size),
+ * gathers each batch into the arena, sets the hyper-parameters ("lr" from
+ * the schedule, "training" 1, "step" the run's step count, "scan_steps" 0)
+ * and calls train_step.  The epoch's loss and metrics are the
  * batch values weighted by batch size, so a short last batch counts for
  * what it holds.  After every epoch the validation set (--val, or the
  * last --val-split of the data) is evaluated.  A non-finite loss stops
@@ -62,6 +64,10 @@ static int epoch_steps(rt_train_run *r, int64_t epoch, int logged, const int64_t
     return 0;
 }
 
+/* At max batch, like `eval`, so that both print the same numbers; text at
+ * the training batch, the number of streams its data set is laid out for. */
+static int64_t eval_batch(const rt_train_run *r) { return r->text ? r->batch : r->m->max_batch; }
+
 static int run_epoch(rt_train_run *r, int64_t epoch, rt_rng *shuffle, int64_t *order) {
     int64_t n = r->data->n;
     int logged = is_logged(r, epoch);
@@ -69,7 +75,8 @@ static int run_epoch(rt_train_run *r, int64_t epoch, rt_rng *shuffle, int64_t *o
     r->seen = 0;
     r->loss = 0;
     memset(r->metrics, 0, (size_t)r->m->n_metrics * sizeof *r->metrics);
-    if (!r->o->no_shuffle)
+    rt_zero_state(r->m, r->arena);
+    if (!r->o->no_shuffle && !r->text)
         rt_rng_shuffle(shuffle, order, n);
     rt_progress_epoch_begin(r, epoch, logged, start);
     if (epoch_steps(r, epoch, logged, order))
@@ -78,7 +85,7 @@ static int run_epoch(rt_train_run *r, int64_t epoch, rt_rng *shuffle, int64_t *o
     r->loss /= (double)n;
     for (int j = 0; j < r->m->n_metrics; j++)
         r->metrics[j] /= (double)n;
-    if (r->val && rt_evaluate(r->m, r->arena, r->val, r->m->max_batch, r->hypers, (double)r->step, &r->val_loss,
+    if (r->val && rt_evaluate(r->m, r->arena, r->val, eval_batch(r), r->hypers, (double)r->step, &r->val_loss,
                               r->val_metrics, NULL))
         return -1;
     if (r->log && rt_log_write(r, epoch))
@@ -102,8 +109,7 @@ static int train_loop(rt_train_run *r) {
 /* The loss of the final parameters on the whole training set. */
 static int finish(rt_train_run *r) {
     const rt_model *m = r->m;
-    /* At max batch, like `eval`, so that both print the same numbers. */
-    if (rt_evaluate(m, r->arena, r->data, m->max_batch, r->hypers, (double)r->step, &r->loss, r->metrics, NULL))
+    if (rt_evaluate(m, r->arena, r->data, eval_batch(r), r->hypers, (double)r->step, &r->loss, r->metrics, NULL))
         return -1;
     if (!isfinite(r->loss))
         return rt_error("the final loss is %g: training diverged (try a smaller --lr)%s%s", r->loss,
@@ -111,7 +117,7 @@ static int finish(rt_train_run *r) {
     if (!r->quiet)
         rt_progress_final(r);
     if (r->o->save) {
-        if (rt_ckpt_save(m, r->arena, r->o->save))
+        if (rt_ckpt_save_vocab(m, r->arena, &r->vocab, r->o->save))
             return -1;
         if (!r->quiet)
             printf("saved %s\n", r->o->save);
@@ -150,8 +156,38 @@ static int prepare_lr(rt_train_run *r) {
     return 0;
 }
 
+/* The text source: --val must be text too, and --val-split would cut the
+ * streams at a place no step ends. */
+static int load_text(rt_train_run *r) {
+    const rt_opts *o = r->o;
+    r->text = 1;
+    if (o->has_val_split)
+        return rt_error("--val-split does not apply to a text file: pass --val FILE.txt");
+    if (o->val && !rt_text_applies(r->m, o->val))
+        return rt_error("--val %s: a model trained on a text file validates on one (a .txt file)", o->val);
+    r->data = rt_text_load(r->m, o->data, r->batch, &r->vocab, &r->text_chars);
+    if (!r->data)
+        return -1;
+    if (o->val && !(r->val = rt_text_load(r->m, o->val, r->batch, &r->vocab, NULL)))
+        return -1;
+    return 0;
+}
+
+/* Fine-tuning from a checkpoint with a vocabulary keeps its ids. */
+static int adopt_vocab(rt_train_run *r, const rt_vocab *loaded) {
+    if (!r->text || loaded->n == 0)
+        return 0;
+    if (rt_text_remap(r->data, &r->vocab, loaded, r->o->load) ||
+        (r->val && rt_text_remap(r->val, &r->vocab, loaded, r->o->load)))
+        return -1;
+    r->vocab = *loaded;
+    return 0;
+}
+
 static int load_data(rt_train_run *r) {
     const rt_opts *o = r->o;
+    if (rt_text_applies(r->m, o->data))
+        return load_text(r);
     r->data = rt_data_load(r->m, o->data, RT_DATA_LABELLED);
     if (!r->data)
         return -1;
@@ -165,8 +201,7 @@ static int load_data(rt_train_run *r) {
 static int prepare(rt_train_run *r) {
     const rt_model *m = r->m;
     const rt_opts *o = r->o;
-    int64_t fallback = m->batch > 0 ? m->batch : m->max_batch < 32 ? m->max_batch : 32;
-    if (check_trainable(m, o) || rt_resolve_batch(m, o->batch, fallback, &r->batch))
+    if (check_trainable(m, o) || rt_resolve_batch(m, o->batch, rt_train_batch(m), &r->batch))
         return -1;
     if (!(r->hypers = rt_resolve_hypers(m, o, 0)))
         return -1;
@@ -179,8 +214,9 @@ static int prepare(rt_train_run *r) {
         return -1;
     if (o->log && rt_log_open(r))
         return -1;
-    r->arena = rt_setup(m, r->seed, o->load);
-    return r->arena ? 0 : -1;
+    rt_vocab loaded;
+    r->arena = rt_setup(m, r->seed, o->load, &loaded);
+    return r->arena ? adopt_vocab(r, &loaded) : -1;
 }
 
 int rt_cmd_train(const rt_model *m, const rt_opts *o) {

@@ -1,0 +1,186 @@
+/*
+ * rt_generate.c - `generate`: sampling text from a character-level model.
+ *
+ * The checkpoint must carry the vocabulary of the text it was trained on
+ * ("mdl.vocab", rt_ckpt.c).  With the recurrent state zeroed, batch 1 and
+ * hyper-parameter "scan_steps" at 1 (the recurrence advances one position
+ * per predict_step, carrying its state in the `state` slots), we feed the
+ * prime one character at a time at position [0, 0] of the input, then
+ * sample the next character from the model's first output at [0, 0, :],
+ * print it at once and feed it back, --length times.
+ *
+ * Sampling: the output is taken as probabilities when its values at the
+ * position look like a distribution (all in [0, 1], summing to 1 within
+ * 1e-3), and as logits otherwise; ids past the vocabulary (an embedding
+ * table larger than the text needed) are never drawn.  Logits are divided by the temperature (0: the argmax),
+ * only the top-k are kept (0: all), then the fewest likeliest whose
+ * probability reaches top-p; what is left is renormalised and drawn from
+ * with the runtime's RNG, so the same seed gives the same text.
+ */
+#include "rt_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct sampler {
+    double temperature, top_p;
+    int64_t top_k;
+    rt_rng rng;
+    int n;          /* candidates: the vocabulary's size */
+    int64_t width;  /* values per position in the output, >= n */
+    double *logits; /* n */
+    int *order;     /* n: candidate ids, likeliest first */
+} sampler;
+
+static int is_distribution(const float *v, int64_t n) {
+    double sum = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (!(v[i] >= 0 && v[i] <= 1))
+            return 0;
+        sum += v[i];
+    }
+    return fabs(sum - 1) < 1e-3;
+}
+
+static const double *sort_key; /* for by_logit: qsort has no context */
+
+/* Likeliest first; ties by id, so that the order is fully determined. */
+static int by_logit(const void *a, const void *b) {
+    int x = *(const int *)a, y = *(const int *)b;
+    if (sort_key[x] != sort_key[y])
+        return sort_key[x] > sort_key[y] ? -1 : 1;
+    return x - y;
+}
+
+/* How many of the sorted candidates top-k and top-p keep; s->logits[i]
+ * become the (unnormalised) probabilities. */
+static int keep_count(sampler *s) {
+    int keep = s->top_k > 0 && s->top_k < s->n ? (int)s->top_k : s->n;
+    double top = s->logits[s->order[0]], sum = 0;
+    for (int i = 0; i < keep; i++) {
+        double *l = &s->logits[s->order[i]];
+        *l = exp(*l - top);
+        sum += *l;
+    }
+    double reached = 0;
+    for (int i = 0; i < keep; i++) {
+        reached += s->logits[s->order[i]] / sum;
+        if (reached >= s->top_p)
+            return i + 1;
+    }
+    return keep;
+}
+
+/* The next token id from the output values v[0..width): ids from n on
+ * have no character and are never drawn. */
+static int sample(sampler *s, const float *v) {
+    int probs = is_distribution(v, s->width);
+    for (int i = 0; i < s->n; i++) {
+        s->logits[i] = probs ? (v[i] > 0 ? log(v[i]) : -INFINITY) : v[i];
+        s->order[i] = i;
+    }
+    sort_key = s->logits;
+    qsort(s->order, (size_t)s->n, sizeof *s->order, by_logit);
+    if (s->temperature == 0 || !isfinite(s->logits[s->order[0]]))
+        return s->order[0];
+    for (int i = 0; i < s->n; i++)
+        s->logits[i] /= s->temperature;
+    int keep = keep_count(s);
+    double total = 0;
+    for (int i = 0; i < keep; i++)
+        total += s->logits[s->order[i]];
+    double u = rt_rng_uniform(&s->rng) * total;
+    for (int i = 0; i < keep - 1; i++) {
+        u -= s->logits[s->order[i]];
+        if (u < 0)
+            return s->order[i];
+    }
+    return s->order[keep - 1];
+}
+
+/* One character in: the state advances and the output is the
+ * distribution of the next one. */
+static void feed(const rt_model *m, char *arena, int id) {
+    int32_t token = id;
+    rt_write_hypers(m, arena, NULL, 0, 0);
+    rt_set_hyper(m, arena, "scan_steps", 1);
+    memcpy(arena + m->inputs[0].offset, &token, sizeof token);
+    m->predict_step(arena, 1);
+}
+
+/* The prime's ids; -1 naming the first character not in the vocabulary. */
+static int prime_ids(const char *prime, const rt_vocab *v, int *ids) {
+    for (size_t i = 0; prime[i]; i++) {
+        ids[i] = rt_vocab_id(v, (unsigned char)prime[i]);
+        if (ids[i] < 0) {
+            char ch[8];
+            rt_vocab_char((unsigned char)prime[i], ch, sizeof ch);
+            return rt_error("--prime: character %s at position %zu is not in the model's vocabulary (%d characters)",
+                            ch, i, v->n);
+        }
+    }
+    return 0;
+}
+
+static int check_model(const rt_model *m, const rt_opts *o, const rt_vocab *v) {
+    if (!rt_text_model(m) || !m->predict_step || m->n_outputs < 1)
+        return rt_error("model %s does not take text (one i32 input [B, T], one i32 target [B, T], an output)",
+                        m->name);
+    if (v->n == 0)
+        return rt_error("%s has no vocabulary (\"mdl.vocab\"): generate needs a checkpoint saved by training on a .txt "
+                        "file",
+                        o->load);
+    const rt_tensor *out = &m->outputs[0];
+    if (out->rank < 1 || out->dtype != RT_F32 || out->dims[out->rank - 1] < v->n)
+        return rt_error("output \"%s\" has fewer than the vocabulary's %d values per position", out->name, v->n);
+    return 0;
+}
+
+static void run(const rt_model *m, char *arena, sampler *s, const rt_vocab *v, const int *ids, size_t n_prime,
+                int64_t length) {
+    for (size_t i = 0; i < n_prime; i++)
+        putchar(v->bytes[ids[i]]);
+    fflush(stdout);
+    for (size_t i = 0; i < n_prime; i++)
+        feed(m, arena, ids[i]);
+    const float *out = (const float *)(arena + m->outputs[0].offset);
+    for (int64_t k = 0; k < length; k++) {
+        int id = sample(s, out);
+        putchar(v->bytes[id]);
+        fflush(stdout);
+        if (k + 1 < length)
+            feed(m, arena, id);
+    }
+    putchar('\n');
+}
+
+int rt_cmd_generate(const rt_model *m, const rt_opts *o) {
+    if (!o->load || !o->prime) {
+        fprintf(stderr, "error: generate needs --load CKPT and --prime TEXT (see '%s generate --help')\n", o->prog);
+        return RT_EXIT_USAGE;
+    }
+    rt_vocab v;
+    char *arena = rt_setup(m, m->seed, o->load, &v);
+    size_t n_prime = strlen(o->prime);
+    int *ids = rt_xmalloc((n_prime + 1) * sizeof *ids);
+    int rc = arena && check_model(m, o, &v) == 0 && prime_ids(o->prime, &v, ids) == 0 ? 0 : -1;
+    if (rc == 0) {
+        sampler s;
+        s.temperature = o->has_temperature ? o->temperature : 1;
+        s.top_p = o->has_top_p ? o->top_p : 1;
+        s.top_k = o->top_k;
+        s.n = v.n;
+        s.width = m->outputs[0].dims[m->outputs[0].rank - 1];
+        s.logits = rt_xmalloc((size_t)v.n * sizeof *s.logits);
+        s.order = rt_xmalloc((size_t)v.n * sizeof *s.order);
+        rt_rng_seed(&s.rng, rt_resolve_seed(m, o), RT_STREAM_SAMPLE);
+        rt_zero_state(m, arena);
+        run(m, arena, &s, &v, ids, n_prime, o->has_length ? o->length : 500);
+        free(s.logits);
+        free(s.order);
+    }
+    free(ids);
+    rt_arena_free(arena);
+    return rc ? RT_EXIT_FAIL : 0;
+}
