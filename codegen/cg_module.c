@@ -119,6 +119,11 @@ int cg_kernel_max_pool2d_pick(cg_kernel *k);
 int cg_kernel_avg_pool2d(cg_kernel *k);
 int cg_kernel_avg_pool2d_grad(cg_kernel *k);
 int cg_kernel_dropout(cg_kernel *k);
+int cg_kernel_scan(cg_kernel *k);
+int cg_kernel_scan_carry(cg_kernel *k);
+int cg_kernel_scan_slice(cg_kernel *k);
+int cg_kernel_scan_stack(cg_kernel *k);
+int cg_kernel_scan_final(cg_kernel *k);
 
 #define CG_KERNEL_LEAF(name) cg_kernel_##name
 #define CG_KERNEL_UNARY(name) cg_kernel_elementwise
@@ -131,6 +136,7 @@ int cg_kernel_dropout(cg_kernel *k);
 #define CG_KERNEL_INDEX(name) cg_kernel_##name
 #define CG_KERNEL_WINDOW(name) cg_kernel_##name
 #define CG_KERNEL_RANDOM(name) cg_kernel_##name
+#define CG_KERNEL_LOOP(name) cg_kernel_##name
 const cg_kernel_fn cg_kernels[IR_OP_COUNT] = {
 #define OP(id, name, arity, class) [IR_##id] = CG_KERNEL_##class(name),
 #include "ops.def"

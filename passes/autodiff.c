@@ -83,6 +83,12 @@ NO_GRAD(assign) /* an effect, never on the path to the loss */
 NO_GRAD(stop_gradient) /* by definition */
 NO_GRAD(argmax)        /* an i32 index */
 NO_GRAD(one_hot)       /* of i32 labels */
+/* recurrence: being written */
+NO_GRAD(scan)
+NO_GRAD(scan_carry)
+NO_GRAD(scan_slice)
+NO_GRAD(scan_stack)
+NO_GRAD(scan_final)
 
 /* y = -x:        dx = -g */
 RULE(neg) { (void)y; acc(c, X(0), neg(c, g)); }
