@@ -37,6 +37,10 @@
 #include "ir.h"
 #include "passes.h"
 
+/* the tests' random numbers and [rows, cols] shapes */
+#define TEST_SEED 0x9E3779B97F4A7C15ull
+#include "../tests/codegen/harness.h"
+
 #define SAMPLES 7
 #define SAMPLE_SECONDS 0.02
 
@@ -85,21 +89,6 @@ static double now(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-static uint64_t rng = 0x9E3779B97F4A7C15ull;
-static float random_value(void) {
-    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
-    return (float)((double)(rng >> 11) / 9007199254740992.0 * 2 - 1);
-}
-
-static ir_shape matrix(int64_t rows, int64_t cols, int batch_rows, int batch_cols) {
-    ir_shape s = ir_shape_scalar();
-    s.rank = 2;
-    s.dims[0] = rows;
-    s.dims[1] = cols;
-    s.batch_mask = (uint32_t)batch_rows | (uint32_t)batch_cols << 1;
-    return s;
-}
-
 static FILE *llvm_dump;        /* --ir FILE: the optimised LLVM IR of every case */
 static const char *target_cpu; /* --cpu NAME: compile for that CPU, not the host */
 
@@ -144,9 +133,9 @@ static int compile_case(const gemm_case *c, compiled *out) {
     out->b = (float *)(out->arena + offset[b]);
     out->c = (float *)(out->arena + offset[y]);
     for (int64_t i = 0; i < c->m * c->k; i++)
-        out->a[i] = random_value();
+        out->a[i] = (float)test_uniform(-1, 1);
     for (int64_t i = 0; i < c->k * c->n; i++)
-        out->b[i] = random_value();
+        out->b[i] = (float)test_uniform(-1, 1);
     return 0;
 }
 

@@ -14,16 +14,7 @@
 #include <string.h>
 
 #include "ast.h"
-
-/* Out of memory is not an error a compiler recovers from. */
-static void *xcalloc(size_t n, size_t size) {
-    void *p = calloc(n ? n : 1, size ? size : 1);
-    if (!p) {
-        fprintf(stderr, "mdlc: error: out of memory\n");
-        exit(70);
-    }
-    return p;
-}
+#include "ir.h" /* ir_x*: out of memory ends the compiler */
 
 /* ---------------------------------------------------------------- sources */
 
@@ -32,7 +23,7 @@ static void index_lines(src_file *f) {
     int n = 1;
     for (size_t i = 0; i + 1 < f->len; i++)
         n += f->text[i] == '\n';
-    f->line_start = xcalloc((size_t)n, sizeof *f->line_start);
+    f->line_start = ir_xcalloc((size_t)n, sizeof *f->line_start);
     f->n_lines = 0;
     f->line_start[f->n_lines++] = 0;
     for (size_t i = 0; i + 1 < f->len; i++)
@@ -42,9 +33,9 @@ static void index_lines(src_file *f) {
 
 /* Takes ownership of text, which holds len bytes and a NUL after them. */
 static src_file *make_file(const char *path, char *text, size_t len) {
-    src_file *f = xcalloc(1, sizeof *f);
+    src_file *f = ir_xcalloc(1, sizeof *f);
     size_t n = strlen(path);
-    f->path = xcalloc(n + 1, 1);
+    f->path = ir_xcalloc(n + 1, 1);
     memcpy(f->path, path, n);
     f->text = text;
     f->len = len;
@@ -57,19 +48,12 @@ src_file *src_open(const char *path) {
     if (!in)
         return NULL;
     size_t cap = 4096, len = 0, got;
-    char *text = xcalloc(cap + 1, 1);
+    char *text = ir_xcalloc(cap + 1, 1);
     while ((got = fread(text + len, 1, cap - len, in)) > 0) {
         len += got;
         if (len < cap)
             continue;
-        char *bigger = realloc(text, 2 * cap + 1);
-        if (!bigger) {
-            free(text);
-            fclose(in);
-            errno = ENOMEM;
-            return NULL;
-        }
-        text = bigger;
+        text = ir_xrealloc(text, 2 * cap + 1);
         cap *= 2;
     }
     if (ferror(in)) { /* a directory, say: keep fread's errno */
@@ -85,7 +69,7 @@ src_file *src_open(const char *path) {
 }
 
 src_file *src_from_bytes(const char *path, const char *bytes, size_t len) {
-    char *copy = xcalloc(len + 1, 1);
+    char *copy = ir_xcalloc(len + 1, 1);
     if (len)
         memcpy(copy, bytes, len);
     return make_file(path, copy, len);
@@ -118,7 +102,7 @@ struct ast_arena {
     chunk *head; /* the chunk being filled, then the full ones */
 };
 
-ast_arena *ast_arena_new(void) { return xcalloc(1, sizeof(ast_arena)); }
+ast_arena *ast_arena_new(void) { return ir_xcalloc(1, sizeof(ast_arena)); }
 
 void ast_arena_free(ast_arena *a) {
     if (!a)
@@ -135,7 +119,7 @@ static chunk *new_chunk(size_t size) {
         fprintf(stderr, "mdlc: error: out of memory\n");
         exit(70);
     }
-    chunk *c = xcalloc(1, sizeof(chunk) + size);
+    chunk *c = ir_xcalloc(1, sizeof(chunk) + size);
     c->size = size;
     return c;
 }

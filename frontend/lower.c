@@ -15,81 +15,23 @@
  * binding at the call site: in `h1 = relu(dense(x, 256))` dense's W becomes
  * "h1.W".  When one statement makes several such calls they are numbered
  * in source order: `logits = dense(relu(dense(h, 128)), 10)` gives
- * "logits.1.W" (the outer call) and "logits.2.W" (the inner one).
+ * "logits.1.W" (the outer call) and "logits.2.W" (the inner one).  A name
+ * that is no function of the user's or the prelude's is looked up among
+ * the builtins (builtins.c); the train statement is read by train.c.
  *
  * Errors never stop the walk: a failed expression yields V_ERROR, which
  * every consumer passes on silently, so one run reports independent
  * mistakes without cascades.
  */
-#include "lower.h"
-
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { V_ERROR, V_TENSOR, V_INT, V_FLOAT, V_BATCH } value_kind;
-
-typedef struct value {
-    value_kind kind;
-    int node;      /* V_TENSOR */
-    int64_t i;     /* V_INT */
-    double f;      /* V_FLOAT */
-} value;
-
-typedef struct binding {
-    const char *name;
-    value v;
-    src_loc loc;
-} binding;
-
-typedef struct frame {
-    struct frame *caller;
-    const ast_fn *fn;       /* NULL at model level */
-    src_loc call_loc;
-    char *prefix;           /* parameter name prefix, "" at model level */
-    int n_vars, cap_vars;
-    binding *vars;
-    /* naming of parameter-declaring calls in the current statement */
-    const char *stmt_name;
-    int n_decl_calls;
-    const ast_expr *decl_calls[32];
-} frame;
-
-typedef struct lower {
-    ir_graph *g;
-    const ast_program *progs[2]; /* user, prelude */
-    frame *top;
-    int depth;
-    const char *batch_name;      /* the symbol inputs use for the batch dim */
-    int64_t batch_size;          /* max batch */
-    int have_train;
-    /* memo for fn_declares: 0 unknown, 1 no, 2 yes, 3 in progress */
-    int n_memo;
-    const ast_fn *memo_fn[256];
-    int memo_val[256];
-} lower;
-
-static const value ERR = {V_ERROR, -1, 0, 0};
-
-static value tensor(int node) {
-    value v = {node < 0 ? V_ERROR : V_TENSOR, node, 0, 0};
-    return v;
-}
-static value int_value(int64_t i) { return (value){V_INT, -1, i, 0}; }
-static value float_value(double f) { return (value){V_FLOAT, -1, 0, f}; }
-
-static void *xmalloc(size_t n) {
-    void *p = calloc(1, n ? n : 1);
-    if (!p) {
-        fprintf(stderr, "mdlc: error: out of memory\n");
-        exit(70);
-    }
-    return p;
-}
+#include "lower_internal.h"
 
 static char *join_name(const char *a, const char *b) {
     size_t la = strlen(a), lb = strlen(b);
-    char *s = xmalloc(la + lb + 2);
+    char *s = ir_xmalloc(la + lb + 2);
     memcpy(s, a, la);
     if (la && lb)
         s[la++] = '.';
@@ -102,8 +44,7 @@ static char *join_name(const char *a, const char *b) {
 /* An error, followed by the chain of calls that inlined the code it is in
  * (so a mistake surfacing inside the prelude also points at the user's
  * line). */
-static void error_at(lower *l, src_loc loc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void error_at(lower *l, src_loc loc, const char *fmt, ...) {
+void error_at(lower *l, src_loc loc, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     diag_verror("error", loc, fmt, ap);
@@ -113,12 +54,12 @@ static void error_at(lower *l, src_loc loc, const char *fmt, ...) {
         diag_note(f->call_loc, "in this call to '%s'", f->fn->name);
 }
 
-static value ir_failed(lower *l, src_loc loc) {
+value graph_error(lower *l, src_loc loc) {
     error_at(l, loc, "%s", l->g->error);
     return ERR;
 }
 
-static const char *kind_name(value v) {
+const char *kind_name(value v) {
     switch (v.kind) {
     case V_TENSOR: return "a tensor";
     case V_INT: return "an integer";
@@ -153,11 +94,7 @@ static int bind(lower *l, frame *f, const char *name, value v, src_loc loc) {
     }
     if (f->n_vars == f->cap_vars) {
         f->cap_vars = f->cap_vars ? 2 * f->cap_vars : 16;
-        binding *nv = xmalloc((size_t)f->cap_vars * sizeof *nv);
-        if (f->n_vars)
-            memcpy(nv, f->vars, (size_t)f->n_vars * sizeof *nv);
-        free(f->vars);
-        f->vars = nv;
+        f->vars = ir_xrealloc(f->vars, (size_t)f->cap_vars * sizeof *f->vars);
     }
     f->vars[f->n_vars++] = (binding){name, v, loc};
     return 0;
@@ -256,11 +193,8 @@ static char *call_prefix(frame *f, const ast_expr *call) {
 
 /* ------------------------------------------------------- tensor helpers */
 
-static ir_dtype dtype_of(lower *l, value v) { return l->g->nodes[v.node].dtype; }
-static const ir_shape *shape_of(lower *l, value v) { return &l->g->nodes[v.node].shape; }
-
 /* A number used where a tensor is needed: a scalar constant. */
-static value as_tensor(lower *l, value v, ir_dtype want) {
+value as_tensor(lower *l, value v, ir_dtype want) {
     if (v.kind == V_TENSOR || v.kind == V_ERROR)
         return v;
     ir_shape s = ir_shape_scalar();
@@ -270,16 +204,16 @@ static value as_tensor(lower *l, value v, ir_dtype want) {
     return tensor(ir_const(l->g, want, &s, x));
 }
 
-static value cast_to(lower *l, value v, ir_dtype to, src_loc loc) {
+value cast_to(lower *l, value v, ir_dtype to, src_loc loc) {
     if (v.kind != V_TENSOR || dtype_of(l, v) == to)
         return v;
     int id = ir_cast(l->g, v.node, to);
-    return id < 0 ? ir_failed(l, loc) : tensor(id);
+    return id < 0 ? graph_error(l, loc) : tensor(id);
 }
 
 /* Brings two operands to one dtype: i32 meets f32 (or a float literal) as
  * f32, the way numpy and PyTorch promote. */
-static void promote(lower *l, value *a, value *b, src_loc loc) {
+void promote(lower *l, value *a, value *b, src_loc loc) {
     int a_t = a->kind == V_TENSOR, b_t = b->kind == V_TENSOR;
     ir_dtype ta = a_t ? dtype_of(l, *a) : (a->kind == V_FLOAT ? IR_F32 : IR_I32);
     ir_dtype tb = b_t ? dtype_of(l, *b) : (b->kind == V_FLOAT ? IR_F32 : IR_I32);
@@ -296,12 +230,7 @@ static void promote(lower *l, value *a, value *b, src_loc loc) {
         *b = as_tensor(l, *b, t);
 }
 
-static int is_number(value v) { return v.kind == V_INT || v.kind == V_FLOAT; }
-static double num(value v) { return v.kind == V_INT ? (double)v.i : v.f; }
-
 /* ------------------------------------------------------------ expressions */
-
-static value eval(lower *l, const ast_expr *e);
 
 static value fold_binary(lower *l, int op, value a, value b, src_loc loc) {
     int ints = a.kind == V_INT && b.kind == V_INT;
@@ -325,6 +254,18 @@ static value fold_binary(lower *l, int op, value a, value b, src_loc loc) {
     }
 }
 
+/* The shape rule's reason for refusing a @ b, passed on.  It names the
+ * shapes it saw ("'@' of [1,3] and [3,4]: ..."), which differ from the
+ * user's where a vector was made a matrix, so those are put back. */
+static value matmul_failed(lower *l, const ir_shape *sa, const ir_shape *sb, src_loc loc) {
+    const char *prefix = "'@' of ", *reason = strstr(l->g->error, ": ");
+    if (strncmp(l->g->error, prefix, strlen(prefix)) != 0 || !reason)
+        return graph_error(l, loc);
+    char x[128], y[128];
+    error_at(l, loc, "'@' of %s and %s: %s", ir_shape_str(sa, x, sizeof x), ir_shape_str(sb, y, sizeof y), reason + 2);
+    return ERR;
+}
+
 /* a @ b with numpy's treatment of vectors: a vector on the right is a
  * column, on the left a row, and the added dimension is dropped again. */
 static value matmul(lower *l, value a, value b, src_loc loc) {
@@ -342,14 +283,10 @@ static value matmul(lower *l, value a, value b, src_loc loc) {
         b = tensor(ir_reshape(g, b.node, &s));
     }
     if (a.kind == V_ERROR || b.kind == V_ERROR)
-        return ir_failed(l, loc);
+        return graph_error(l, loc);
     int id = ir_matmul(g, a.node, b.node, 0);
-    if (id < 0) {
-        char x[128], y[128];
-        error_at(l, loc, "'@' of %s and %s: inner dimensions differ", ir_shape_str(&sa, x, sizeof x),
-                 ir_shape_str(&sb, y, sizeof y));
-        return ERR;
-    }
+    if (id < 0)
+        return matmul_failed(l, &sa, &sb, loc);
     if (!vec_a && !vec_b)
         return tensor(id);
     ir_shape out = g->nodes[id].shape, r = ir_shape_scalar();
@@ -414,7 +351,7 @@ static value binary(lower *l, int op, value a, value b, src_loc loc) {
 /* "h1.W" from the expression h1.W; NULL if it is not a dotted name. */
 static char *dotted_name(const ast_expr *e) {
     if (e->kind == AST_NAME)
-        return join_name("", e->name);
+        return ir_xstrdup(e->name);
     if (e->kind != AST_MEMBER || !e->lhs)
         return NULL;
     char *base = dotted_name(e->lhs);
@@ -474,7 +411,7 @@ static value eval_name(lower *l, const ast_expr *e) {
 
 static value call(lower *l, const ast_expr *e);
 
-static value eval(lower *l, const ast_expr *e) {
+value eval(lower *l, const ast_expr *e) {
     if (!e)
         return ERR;
     switch (e->kind) {
@@ -495,7 +432,7 @@ static value eval(lower *l, const ast_expr *e) {
             return ERR;
         }
         int id = ir_add(l->g, IR_NEG, v.node, -1, -1);
-        return id < 0 ? ir_failed(l, e->loc) : tensor(id);
+        return id < 0 ? graph_error(l, e->loc) : tensor(id);
     }
     case AST_BINARY: {
         value a = eval(l, e->lhs);
@@ -515,13 +452,7 @@ static value eval(lower *l, const ast_expr *e) {
 
 /* ------------------------------------------------------------ arguments */
 
-typedef struct args {
-    int n;
-    const ast_arg *arg;      /* as written */
-    value v[16];             /* evaluated positional + keyword, in written order */
-} args;
-
-static int eval_args(lower *l, const ast_expr *e, args *a) {
+int eval_args(lower *l, const ast_expr *e, args *a) {
     a->n = e->n_args;
     a->arg = e->args;
     if (a->n > 16) {
@@ -543,7 +474,7 @@ static int eval_args(lower *l, const ast_expr *e, args *a) {
 
 /* The argument for the formal `name` at `position`: a keyword with that
  * name, else the positional one.  -1 if absent. */
-static int find_arg(const args *a, const char *name, int position) {
+int find_arg(const args *a, const char *name, int position) {
     for (int i = 0; i < a->n; i++)
         if (a->arg[i].name && strcmp(a->arg[i].name, name) == 0)
             return i;
@@ -554,7 +485,7 @@ static int find_arg(const args *a, const char *name, int position) {
     return -1;
 }
 
-static int n_positional(const args *a) {
+int n_positional(const args *a) {
     int k = 0;
     for (int i = 0; i < a->n; i++)
         k += a->arg[i].name == NULL;
@@ -562,7 +493,7 @@ static int n_positional(const args *a) {
 }
 
 /* Reports keywords that are not in `allowed` (a NULL-terminated list). */
-static int check_keywords(lower *l, const args *a, const char *fn, const char *const *allowed) {
+int check_keywords(lower *l, const args *a, const char *fn, const char *const *allowed) {
     int bad = 0;
     for (int i = 0; i < a->n; i++) {
         if (!a->arg[i].name)
@@ -577,582 +508,6 @@ static int check_keywords(lower *l, const args *a, const char *fn, const char *c
     }
     return bad ? -1 : 0;
 }
-
-/* ---------------------------------------------------------------- builtins */
-
-typedef value (*builtin_fn)(lower *l, const ast_expr *e, args *a);
-
-static value need_tensor(lower *l, const ast_expr *e, args *a, int i, const char *fn) {
-    if (i < 0)
-        return ERR;
-    value v = a->v[i];
-    if (is_number(v))
-        return as_tensor(l, v, v.kind == V_INT ? IR_I32 : IR_F32);
-    if (v.kind != V_TENSOR && v.kind != V_ERROR) {
-        error_at(l, a->arg[i].value ? a->arg[i].value->loc : e->loc, "%s() expects a tensor, got %s", fn,
-                 kind_name(v));
-        return ERR;
-    }
-    return v;
-}
-
-static int arity_check(lower *l, const ast_expr *e, args *a, const char *fn, int min, int max) {
-    int n = n_positional(a);
-    if (n < min || n > max) {
-        if (min == max)
-            error_at(l, e->loc, "%s() takes %d argument%s, got %d", fn, min, min == 1 ? "" : "s", n);
-        else
-            error_at(l, e->loc, "%s() takes %d to %d arguments, got %d", fn, min, max, n);
-        return -1;
-    }
-    return 0;
-}
-
-static value unary_builtin(lower *l, const ast_expr *e, args *a, ir_op op, int float_only) {
-    const char *fn = e->lhs->name;
-    static const char *const none[] = {NULL};
-    if (arity_check(l, e, a, fn, 1, 1) || check_keywords(l, a, fn, none))
-        return ERR;
-    value x = need_tensor(l, e, a, 0, fn);
-    if (x.kind == V_ERROR)
-        return ERR;
-    if (float_only)
-        x = cast_to(l, x, IR_F32, e->loc);
-    int id = ir_add(l->g, op, x.node, -1, -1);
-    return id < 0 ? ir_failed(l, e->loc) : tensor(id);
-}
-
-#define UNARY_BUILTIN(fname, op, float_only)                                                       \
-    static value b_##fname(lower *l, const ast_expr *e, args *a) {                                 \
-        return unary_builtin(l, e, a, op, float_only);                                             \
-    }
-UNARY_BUILTIN(exp, IR_EXP, 1)
-UNARY_BUILTIN(log, IR_LOG, 1)
-UNARY_BUILTIN(sqrt, IR_SQRT, 1)
-UNARY_BUILTIN(abs, IR_ABS, 0)
-UNARY_BUILTIN(sign, IR_SIGN, 0)
-UNARY_BUILTIN(tanh, IR_TANH, 1)
-UNARY_BUILTIN(sigmoid, IR_SIGMOID, 1)
-UNARY_BUILTIN(relu, IR_RELU, 0)
-UNARY_BUILTIN(erf, IR_ERF, 1)
-UNARY_BUILTIN(stop_gradient, IR_STOP_GRADIENT, 0)
-
-static value b_float(lower *l, const ast_expr *e, args *a) {
-    static const char *const none[] = {NULL};
-    if (arity_check(l, e, a, "float", 1, 1) || check_keywords(l, a, "float", none))
-        return ERR;
-    if (is_number(a->v[0]))
-        return float_value(num(a->v[0]));
-    value x = need_tensor(l, e, a, 0, "float");
-    return x.kind == V_ERROR ? ERR : cast_to(l, x, IR_F32, e->loc);
-}
-
-static value b_int(lower *l, const ast_expr *e, args *a) {
-    static const char *const none[] = {NULL};
-    if (arity_check(l, e, a, "int", 1, 1) || check_keywords(l, a, "int", none))
-        return ERR;
-    if (is_number(a->v[0]))
-        return int_value((int64_t)num(a->v[0]));
-    value x = need_tensor(l, e, a, 0, "int");
-    return x.kind == V_ERROR ? ERR : cast_to(l, x, IR_I32, e->loc);
-}
-
-static value b_where(lower *l, const ast_expr *e, args *a) {
-    static const char *const none[] = {NULL};
-    if (arity_check(l, e, a, "where", 3, 3) || check_keywords(l, a, "where", none))
-        return ERR;
-    value c = need_tensor(l, e, a, 0, "where");
-    value x = a->v[1], y = a->v[2];
-    if (c.kind == V_ERROR || x.kind == V_ERROR || y.kind == V_ERROR)
-        return ERR;
-    if (x.kind == V_BATCH || y.kind == V_BATCH) {
-        error_at(l, e->loc, "where(): the batch dimension is not a value");
-        return ERR;
-    }
-    promote(l, &x, &y, e->loc);
-    if (x.kind == V_ERROR || y.kind == V_ERROR)
-        return ERR;
-    int id = ir_add(l->g, IR_WHERE, c.node, x.node, y.node);
-    return id < 0 ? ir_failed(l, e->loc) : tensor(id);
-}
-
-/* Reads an `axis=` argument (an int, a negative int, or a list of them)
- * into a bit mask over a tensor of the given rank.  No axis: all. */
-static int read_axes(lower *l, const args *a, int i, int rank, uint32_t *axes) {
-    if (i < 0) {
-        *axes = rank ? (uint32_t)((1u << rank) - 1) : 0;
-        return 0;
-    }
-    const ast_expr *e = a->arg[i].value;
-    const ast_expr *items[IR_MAX_RANK];
-    int n = 0;
-    if (e->kind == AST_LIST) {
-        for (int k = 0; k < e->n_args && n < IR_MAX_RANK; k++)
-            items[n++] = e->args[k].value;
-    } else {
-        items[n++] = e;
-    }
-    *axes = 0;
-    for (int k = 0; k < n; k++) {
-        value v = eval(l, items[k]);
-        if (v.kind == V_ERROR)
-            return -1;
-        if (v.kind != V_INT || v.i < -rank || v.i >= rank) {
-            error_at(l, items[k]->loc, "axis must be an integer in [%d, %d] for a tensor of rank %d", -rank,
-                     rank - 1, rank);
-            return -1;
-        }
-        *axes |= 1u << (v.i < 0 ? v.i + rank : v.i);
-    }
-    return 0;
-}
-
-static int read_flag(lower *l, const args *a, const char *name, int *flag) {
-    int i = find_arg(a, name, 99);
-    *flag = 0;
-    if (i < 0)
-        return 0;
-    if (a->v[i].kind != V_INT) {
-        error_at(l, a->arg[i].value->loc, "'%s' must be true or false", name);
-        return -1;
-    }
-    *flag = a->v[i].i != 0;
-    return 0;
-}
-
-/* sum, mean, max and min over axes.  mean divides by the element count,
- * which is only known at run time when the batch dim is reduced.  sum and
- * mean also take the axis positionally, sum(x, 1), as numpy does; max and
- * min cannot (max(x, y) is the elementwise maximum). */
-static value reduction(lower *l, const ast_expr *e, args *a, const char *fn) {
-    static const char *const keys[] = {"axis", "keepdims", NULL};
-    int positional_axis = strcmp(fn, "sum") == 0 || strcmp(fn, "mean") == 0 ? 1 : 99;
-    if (arity_check(l, e, a, fn, 1, positional_axis == 1 ? 2 : 1) || check_keywords(l, a, fn, keys))
-        return ERR;
-    if (n_positional(a) == 2 && find_arg(a, "axis", 99) >= 0) {
-        error_at(l, a->arg[find_arg(a, "axis", 99)].name_loc, "%s() got the axis twice (positionally and as axis=)",
-                 fn);
-        return ERR;
-    }
-    value x = need_tensor(l, e, a, 0, fn);
-    if (x.kind == V_ERROR)
-        return ERR;
-    const ir_shape s = *shape_of(l, x);
-    uint32_t axes;
-    int keep;
-    if (read_axes(l, a, find_arg(a, "axis", positional_axis), s.rank, &axes) ||
-        read_flag(l, a, "keepdims", &keep))
-        return ERR;
-    ir_graph *g = l->g;
-    int is_min = strcmp(fn, "min") == 0, is_max = strcmp(fn, "max") == 0;
-    if (is_min)
-        x = tensor(ir_add(g, IR_NEG, x.node, -1, -1));
-    int id = ir_reduce(g, (is_max || is_min) ? IR_REDUCE_MAX : IR_REDUCE_SUM, x.node, axes, keep);
-    if (id < 0)
-        return ir_failed(l, e->loc);
-    if (is_min)
-        id = ir_add(g, IR_NEG, id, -1, -1);
-    if (strcmp(fn, "mean") == 0) {
-        int v = cast_to(l, tensor(id), IR_F32, e->loc).node;
-        int count;
-        if (s.batch_mask & axes) {
-            count = ir_numel(g, x.node, axes);
-        } else {
-            int64_t c = 1;
-            for (int i = 0; i < s.rank; i++)
-                c *= (axes >> i) & 1 ? s.dims[i] : 1;
-            count = ir_scalar(g, (double)c);
-        }
-        id = ir_add(g, IR_DIV, v, count, -1);
-    }
-    return id < 0 ? ir_failed(l, e->loc) : tensor(id);
-}
-
-static value b_sum(lower *l, const ast_expr *e, args *a) { return reduction(l, e, a, "sum"); }
-static value b_mean(lower *l, const ast_expr *e, args *a) { return reduction(l, e, a, "mean"); }
-
-/* max(x[, axis]) reduces; max(a, b) is elementwise.  Same for min. */
-static value min_max(lower *l, const ast_expr *e, args *a, int is_max) {
-    const char *fn = is_max ? "max" : "min";
-    if (n_positional(a) == 1)
-        return reduction(l, e, a, fn);
-    static const char *const none[] = {NULL};
-    if (arity_check(l, e, a, fn, 1, 2) || check_keywords(l, a, fn, none))
-        return ERR;
-    value x = a->v[0], y = a->v[1];
-    if (x.kind == V_ERROR || y.kind == V_ERROR)
-        return ERR;
-    if (is_number(x) && is_number(y))
-        return (is_max ? num(x) >= num(y) : num(x) <= num(y)) ? x : y;
-    promote(l, &x, &y, e->loc);
-    if (x.kind == V_ERROR || y.kind == V_ERROR)
-        return ERR;
-    int id = ir_add(l->g, is_max ? IR_MAX : IR_MIN, x.node, y.node, -1);
-    return id < 0 ? ir_failed(l, e->loc) : tensor(id);
-}
-static value b_max(lower *l, const ast_expr *e, args *a) { return min_max(l, e, a, 1); }
-static value b_min(lower *l, const ast_expr *e, args *a) { return min_max(l, e, a, 0); }
-
-/* reshape(x, [B, 4, -1]): one entry may be -1 (inferred); the batch name
- * keeps the batch dimension. */
-static value b_reshape(lower *l, const ast_expr *e, args *a) {
-    static const char *const none[] = {NULL};
-    if (arity_check(l, e, a, "reshape", 2, 2) || check_keywords(l, a, "reshape", none))
-        return ERR;
-    value x = need_tensor(l, e, a, 0, "reshape");
-    const ast_expr *list = a->arg[1].value;
-    if (x.kind == V_ERROR)
-        return ERR;
-    if (list->kind != AST_LIST || list->n_args > IR_MAX_RANK) {
-        error_at(l, list->loc, "reshape() takes the new shape as a list, e.g. [B, 4]");
-        return ERR;
-    }
-    ir_shape s = ir_shape_scalar(), from = *shape_of(l, x);
-    int infer = -1;
-    int64_t known = 1, total = 1;
-    for (int i = 0; i < from.rank; i++)
-        total *= (from.batch_mask >> i) & 1 ? 1 : from.dims[i];
-    s.rank = list->n_args;
-    for (int i = 0; i < s.rank; i++) {
-        value d = eval(l, list->args[i].value);
-        if (d.kind == V_BATCH) {
-            s.dims[i] = l->batch_size;
-            s.batch_mask |= 1u << i;
-        } else if (d.kind == V_INT && d.i == -1 && infer < 0) {
-            infer = i;
-        } else if (d.kind == V_INT && d.i > 0) {
-            s.dims[i] = d.i;
-            known *= d.i;
-        } else {
-            if (d.kind != V_ERROR)
-                error_at(l, list->args[i].value->loc, "a dimension must be a positive integer, -1 or the batch");
-            return ERR;
-        }
-    }
-    if (infer >= 0) {
-        if (known == 0 || total % known) {
-            error_at(l, list->loc, "cannot infer the -1 dimension");
-            return ERR;
-        }
-        s.dims[infer] = total / known;
-    }
-    int id = ir_reshape(l->g, x.node, &s);
-    return id < 0 ? ir_failed(l, e->loc) : tensor(id);
-}
-
-/* The argument for `name`, given as a keyword or at `position`; -1 if
- * absent, -2 after reporting that it was given both ways. */
-static int pick_arg(lower *l, const args *a, const char *fn, const char *name, int position) {
-    int k = find_arg(a, name, 99), p = -1;
-    for (int i = 0, n = 0; i < a->n && p < 0; i++)
-        if (!a->arg[i].name && n++ == position)
-            p = i;
-    if (k >= 0 && p >= 0) {
-        error_at(l, a->arg[k].name_loc, "%s() got '%s' twice (positionally and as %s=)", fn, name, name);
-        return -2;
-    }
-    return k >= 0 ? k : p;
-}
-
-/* An integer argument in [lo, hi]; *out keeps its default when the
- * argument is absent and not `required`. */
-static int int_arg(lower *l, const ast_expr *e, const args *a, const char *fn, const char *name, int position,
-                   int required, int64_t lo, int64_t hi, int64_t *out) {
-    int i = pick_arg(l, a, fn, name, position);
-    if (i == -2)
-        return -1;
-    if (i < 0) {
-        if (required)
-            error_at(l, e->loc, "%s() needs the argument '%s'", fn, name);
-        return required ? -1 : 0;
-    }
-    const ast_expr *arg = a->arg[i].value;
-    value v = arg->kind == AST_LIST ? ERR : a->v[i];
-    if (v.kind == V_ERROR && arg->kind != AST_LIST)
-        return -1;
-    if (v.kind != V_INT || v.i < lo || v.i > hi) {
-        if (hi >= INT32_MAX)
-            error_at(l, arg->loc, "%s(): '%s' must be an integer of at least %lld", fn, name, (long long)lo);
-        else
-            error_at(l, arg->loc, "%s(): '%s' must be an integer in [%lld, %lld]", fn, name, (long long)lo,
-                     (long long)hi);
-        return -1;
-    }
-    *out = v.i;
-    return 0;
-}
-
-static value node_or_error(lower *l, const ast_expr *e, int id) { return id < 0 ? ir_failed(l, e->loc) : tensor(id); }
-
-/* one_hot(labels, n): f32 [.., n] from integer labels [..]; f32 labels are
- * truncated.  A label outside [0, n) gives a row of zeros. */
-static value b_one_hot(lower *l, const ast_expr *e, args *a) {
-    static const char *const keys[] = {"n", NULL};
-    if (arity_check(l, e, a, "one_hot", 1, 2) || check_keywords(l, a, "one_hot", keys))
-        return ERR;
-    value labels = need_tensor(l, e, a, 0, "one_hot");
-    int64_t n = 0;
-    if (labels.kind == V_ERROR || int_arg(l, e, a, "one_hot", "n", 1, 1, 1, INT32_MAX, &n))
-        return ERR;
-    labels = cast_to(l, labels, IR_I32, e->loc);
-    return labels.kind == V_ERROR ? ERR : node_or_error(l, e, ir_one_hot(l->g, labels.node, n));
-}
-
-/* argmax(x, axis = -1): i32 index of the first maximum, the axis dropped. */
-static value b_argmax(lower *l, const ast_expr *e, args *a) {
-    static const char *const keys[] = {"axis", NULL};
-    if (arity_check(l, e, a, "argmax", 1, 2) || check_keywords(l, a, "argmax", keys))
-        return ERR;
-    value x = need_tensor(l, e, a, 0, "argmax");
-    if (x.kind == V_ERROR)
-        return ERR;
-    int rank = shape_of(l, x)->rank;
-    int64_t axis = -1;
-    if (rank == 0) {
-        error_at(l, e->loc, "argmax() needs a tensor of rank 1 or more");
-        return ERR;
-    }
-    if (int_arg(l, e, a, "argmax", "axis", 1, 0, -rank, rank - 1, &axis))
-        return ERR;
-    return node_or_error(l, e, ir_argmax(l->g, x.node, (int)axis));
-}
-
-/* transpose(x) swaps the last two axes; transpose(x, [2, 0, 1]) puts input
- * axis perm[d] at position d (negative axes count from the end). */
-static value b_transpose(lower *l, const ast_expr *e, args *a) {
-    static const char *const none[] = {NULL};
-    if (arity_check(l, e, a, "transpose", 1, 2) || check_keywords(l, a, "transpose", none))
-        return ERR;
-    value x = need_tensor(l, e, a, 0, "transpose");
-    if (x.kind == V_ERROR)
-        return ERR;
-    if (a->n == 1)
-        return node_or_error(l, e, ir_transpose(l->g, x.node, NULL));
-    const ast_expr *list = a->arg[1].value;
-    int rank = shape_of(l, x)->rank, perm[IR_MAX_RANK];
-    if (list->kind != AST_LIST || list->n_args != rank) {
-        error_at(l, list->loc, "transpose() takes the new order of the %d axes as a list, e.g. [1, 0]", rank);
-        return ERR;
-    }
-    for (int i = 0; i < rank; i++) {
-        value d = eval(l, list->args[i].value);
-        if (d.kind == V_ERROR)
-            return ERR;
-        if (d.kind != V_INT || d.i < -rank || d.i >= rank) {
-            error_at(l, list->args[i].value->loc, "an axis must be an integer in [%d, %d]", -rank, rank - 1);
-            return ERR;
-        }
-        perm[i] = (int)d.i;
-    }
-    return node_or_error(l, e, ir_transpose(l->g, x.node, perm));
-}
-
-/* slice(x, axis, start, stop): elements [start, stop) along axis; negative
- * start and stop count from the end, as in Python. */
-static value b_slice(lower *l, const ast_expr *e, args *a) {
-    static const char *const keys[] = {"axis", "start", "stop", NULL};
-    if (arity_check(l, e, a, "slice", 1, 4) || check_keywords(l, a, "slice", keys))
-        return ERR;
-    value x = need_tensor(l, e, a, 0, "slice");
-    if (x.kind == V_ERROR)
-        return ERR;
-    const ir_shape *s = shape_of(l, x);
-    int64_t axis = 0, start = 0, stop = 0;
-    if (s->rank == 0) {
-        error_at(l, e->loc, "slice() needs a tensor of rank 1 or more");
-        return ERR;
-    }
-    if (int_arg(l, e, a, "slice", "axis", 1, 1, -s->rank, s->rank - 1, &axis))
-        return ERR;
-    int64_t n = s->dims[axis < 0 ? axis + s->rank : axis];
-    if (int_arg(l, e, a, "slice", "start", 2, 1, -n, n, &start) ||
-        int_arg(l, e, a, "slice", "stop", 3, 1, -n, n, &stop))
-        return ERR;
-    start += start < 0 ? n : 0;
-    stop += stop < 0 ? n : 0;
-    return node_or_error(l, e, ir_slice(l->g, x.node, (int)axis, start, stop));
-}
-
-/* concat([a, b, ...], axis): joined along axis (not the batch); an i32
- * tensor joined with f32 ones becomes f32. */
-static value b_concat(lower *l, const ast_expr *e, args *a) {
-    static const char *const keys[] = {"axis", NULL};
-    if (arity_check(l, e, a, "concat", 1, 2) || check_keywords(l, a, "concat", keys))
-        return ERR;
-    const ast_expr *list = a->arg[0].value;
-    if (list->kind != AST_LIST || list->n_args < 1) {
-        error_at(l, list->loc, "concat() takes the tensors as a list, e.g. concat([a, b], 1)");
-        return ERR;
-    }
-    value acc = ERR;
-    int64_t axis = 0;
-    for (int i = 0; i < list->n_args; i++) {
-        value v = eval(l, list->args[i].value);
-        if (v.kind == V_ERROR)
-            return ERR;
-        if (v.kind != V_TENSOR) {
-            error_at(l, list->args[i].value->loc, "concat() joins tensors, got %s", kind_name(v));
-            return ERR;
-        }
-        if (i == 0) {
-            int rank = shape_of(l, v)->rank;
-            if (int_arg(l, e, a, "concat", "axis", 1, 1, -rank, rank - 1, &axis))
-                return ERR;
-            acc = v;
-            continue;
-        }
-        promote(l, &acc, &v, e->loc);
-        if (acc.kind == V_ERROR || v.kind == V_ERROR)
-            return ERR;
-        acc = node_or_error(l, e, ir_concat(l->g, acc.node, v.node, (int)axis));
-        if (acc.kind == V_ERROR)
-            return ERR;
-    }
-    return acc;
-}
-
-/* gather(table [V, D], indices [..]) -> [.., D]: row indices[j] of the
- * table (an embedding lookup); an index outside [0, V) gives zeros. */
-static value b_gather(lower *l, const ast_expr *e, args *a) {
-    static const char *const none[] = {NULL};
-    if (arity_check(l, e, a, "gather", 2, 2) || check_keywords(l, a, "gather", none))
-        return ERR;
-    value table = need_tensor(l, e, a, 0, "gather"), idx = need_tensor(l, e, a, 1, "gather");
-    if (table.kind == V_ERROR || idx.kind == V_ERROR)
-        return ERR;
-    idx = cast_to(l, idx, IR_I32, e->loc);
-    return idx.kind == V_ERROR ? ERR : node_or_error(l, e, ir_gather(l->g, table.node, idx.node));
-}
-
-/* conv(x, w, stride = 1, padding = 0): x [N, C, H, W], w [O, C, KH, KW]
- * -> [N, O, OH, OW], cross-correlation as in PyTorch's F.conv2d.  The
- * name is conv, not conv2d: the prelude's conv2d is the layer that
- * declares the weights and calls this. */
-static value b_conv2d(lower *l, const ast_expr *e, args *a) {
-    static const char *const keys[] = {"stride", "padding", NULL};
-    if (arity_check(l, e, a, "conv", 2, 4) || check_keywords(l, a, "conv", keys))
-        return ERR;
-    value x = need_tensor(l, e, a, 0, "conv"), w = need_tensor(l, e, a, 1, "conv");
-    int64_t stride = 1, padding = 0;
-    if (x.kind == V_ERROR || w.kind == V_ERROR || int_arg(l, e, a, "conv", "stride", 2, 0, 1, INT32_MAX, &stride) ||
-        int_arg(l, e, a, "conv", "padding", 3, 0, 0, INT32_MAX, &padding))
-        return ERR;
-    x = cast_to(l, x, IR_F32, e->loc);
-    w = cast_to(l, w, IR_F32, e->loc);
-    if (x.kind == V_ERROR || w.kind == V_ERROR)
-        return ERR;
-    return node_or_error(l, e, ir_conv2d(l->g, x.node, w.node, (int)stride, (int)padding));
-}
-
-/* flatten(x): [N, d1, d2, ...] -> [N, d1 * d2 * ...], the first (batch)
- * dimension kept. */
-static value b_flatten(lower *l, const ast_expr *e, args *a) {
-    static const char *const none[] = {NULL};
-    if (arity_check(l, e, a, "flatten", 1, 1) || check_keywords(l, a, "flatten", none))
-        return ERR;
-    value x = need_tensor(l, e, a, 0, "flatten");
-    if (x.kind == V_ERROR)
-        return ERR;
-    const ir_shape *in = shape_of(l, x);
-    if (in->rank < 1 || (in->batch_mask & ~1u)) {
-        error_at(l, e->loc, "flatten() needs a tensor whose only batch dimension is the first, got rank %d",
-                 in->rank);
-        return ERR;
-    }
-    ir_shape s = ir_shape_scalar();
-    s.rank = 2;
-    s.dims[0] = in->dims[0];
-    s.dims[1] = 1;
-    s.batch_mask = in->batch_mask;
-    for (int i = 1; i < in->rank; i++)
-        s.dims[1] *= in->dims[i];
-    return node_or_error(l, e, ir_reshape(l->g, x.node, &s));
-}
-
-/* max_pool2d(x, size, stride = size) and avg_pool2d: over size x size
- * windows of x [N, C, H, W], no padding (leftover rows and columns are
- * dropped, as PyTorch's default). */
-static value pooling(lower *l, const ast_expr *e, args *a, const char *fn, int is_max) {
-    static const char *const keys[] = {"size", "stride", NULL};
-    if (arity_check(l, e, a, fn, 1, 3) || check_keywords(l, a, fn, keys))
-        return ERR;
-    value x = need_tensor(l, e, a, 0, fn);
-    int64_t size = 0, stride = 0;
-    if (x.kind == V_ERROR || int_arg(l, e, a, fn, "size", 1, 1, 1, INT32_MAX, &size))
-        return ERR;
-    stride = size;
-    if (int_arg(l, e, a, fn, "stride", 2, 0, 1, INT32_MAX, &stride))
-        return ERR;
-    x = cast_to(l, x, IR_F32, e->loc);
-    if (x.kind == V_ERROR)
-        return ERR;
-    int id = is_max ? ir_max_pool2d(l->g, x.node, (int)size, (int)stride)
-                    : ir_avg_pool2d(l->g, x.node, (int)size, (int)stride);
-    return node_or_error(l, e, id);
-}
-
-/* dropout(x, p): while training, each element is zeroed with probability
- * p and the rest scaled by 1 / (1 - p); otherwise x.  Each call has its
- * own mask, drawn again every step. */
-static value b_dropout(lower *l, const ast_expr *e, args *a) {
-    static const char *const keys[] = {"p", NULL};
-    if (arity_check(l, e, a, "dropout", 1, 2) || check_keywords(l, a, "dropout", keys))
-        return ERR;
-    value x = need_tensor(l, e, a, 0, "dropout");
-    int i = pick_arg(l, a, "dropout", "p", 1);
-    if (x.kind == V_ERROR || i == -2)
-        return ERR;
-    if (i < 0) {
-        error_at(l, e->loc, "dropout() needs the argument 'p'");
-        return ERR;
-    }
-    value p = a->arg[i].value->kind == AST_LIST ? ERR : a->v[i];
-    if (!is_number(p) || num(p) < 0 || num(p) >= 1) {
-        if (p.kind != V_ERROR || a->arg[i].value->kind == AST_LIST)
-            error_at(l, a->arg[i].value->loc, "dropout(): 'p' must be a number in [0, 1)");
-        return ERR;
-    }
-    x = cast_to(l, x, IR_F32, e->loc);
-    return x.kind == V_ERROR ? ERR : node_or_error(l, e, ir_dropout(l->g, x.node, num(p)));
-}
-
-static value b_max_pool2d(lower *l, const ast_expr *e, args *a) { return pooling(l, e, a, "max_pool2d", 1); }
-static value b_avg_pool2d(lower *l, const ast_expr *e, args *a) { return pooling(l, e, a, "avg_pool2d", 0); }
-
-static const struct builtin {
-    const char *name;
-    builtin_fn fn;
-} builtins[] = {
-    {"exp", b_exp},
-    {"log", b_log},
-    {"sqrt", b_sqrt},
-    {"abs", b_abs},
-    {"sign", b_sign},
-    {"tanh", b_tanh},
-    {"sigmoid", b_sigmoid},
-    {"relu", b_relu},
-    {"where", b_where},
-    {"sum", b_sum},
-    {"mean", b_mean},
-    {"max", b_max},
-    {"min", b_min},
-    {"float", b_float},
-    {"int", b_int},
-    {"reshape", b_reshape},
-    {"erf", b_erf},
-    {"stop_gradient", b_stop_gradient},
-    {"one_hot", b_one_hot},
-    {"argmax", b_argmax},
-    {"transpose", b_transpose},
-    {"slice", b_slice},
-    {"concat", b_concat},
-    {"gather", b_gather},
-    {"conv", b_conv2d},
-    {"flatten", b_flatten},
-    {"max_pool2d", b_max_pool2d},
-    {"avg_pool2d", b_avg_pool2d},
-    {"dropout", b_dropout},
-};
 
 /* ----------------------------------------------------- calls of functions */
 
@@ -1348,11 +703,8 @@ static value inline_call(lower *l, const ast_expr *e, const ast_fn *fn, args *a)
                 if (st->kind == ST_PARAM) {
                     add_param_decl(l, &callee, st);
                 } else if (st->kind == ST_ASSIGN) {
-                    value v = eval_statement_value(l, &callee, st);
-                    if (v.kind != V_ERROR)
-                        bind(l, &callee, st->name, v, st->name_loc);
-                    else
-                        bind(l, &callee, st->name, v, st->name_loc);
+                    /* a failed value is bound too, so later uses stay silent */
+                    bind(l, &callee, st->name, eval_statement_value(l, &callee, st), st->name_loc);
                 } else if (st->kind == ST_EXPR) {
                     value v = eval_statement_value(l, &callee, st);
                     if (i == fn->n_body - 1)
@@ -1381,9 +733,9 @@ static value call(lower *l, const ast_expr *e) {
     const ast_fn *fn = find_fn(l, name);
     if (fn)
         return inline_call(l, e, fn, &a);
-    for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++)
-        if (strcmp(builtins[i].name, name) == 0)
-            return builtins[i].fn(l, e, &a);
+    builtin_fn builtin = find_builtin(name);
+    if (builtin)
+        return builtin(l, e, &a);
     error_at(l, e->lhs->loc, "unknown function '%s'", name);
     return ERR;
 }
@@ -1457,7 +809,7 @@ static int read_init(lower *l, const ast_expr *e, ir_init *init, double *a, doub
         if (strcmp(init_names[i].name, callee->name) != 0)
             continue;
         *init = init_names[i].init;
-        double vals[2] = {0, init_names[i].init == IR_INIT_NORMAL ? 1.0 : 1.0};
+        double vals[2] = {0, 1.0}; /* normal's mean 0 and std 1 */
         if (init_names[i].init == IR_INIT_UNIFORM)
             vals[0] = -0.05, vals[1] = 0.05;
         if (e->kind == AST_CALL) {
@@ -1567,132 +919,6 @@ static int declare_input(lower *l, const ast_stmt *st, int is_target) {
     return bind(l, l->top, st->name, tensor(id), st->name_loc);
 }
 
-static const char *const sgd_keys[] = {"lr", "momentum", "nesterov", "weight_decay", "clip_norm", NULL};
-static const char *const adam_keys[] = {"lr", "beta1", "beta2", "eps", "weight_decay", "clip_norm", NULL};
-static const char *const rmsprop_keys[] = {"lr",           "alpha",     "eps", "momentum", "centered",
-                                           "weight_decay", "clip_norm", NULL};
-
-/* The learning-rate schedules the runtime applies, and their settings. */
-static const struct {
-    const char *name;
-    const char *const keys[4];
-} schedules[] = {
-    {"constant", {"warmup", NULL}},
-    {"step", {"step_size", "gamma", "warmup", NULL}},
-    {"exponential", {"gamma", "warmup", NULL}},
-    {"cosine", {"min_lr", "warmup", NULL}},
-};
-
-/* Reads name = number settings of a call into names/values (at most 8). */
-static int read_settings(lower *l, const ast_expr *call, const char *what, const char *const *keys, const char *first,
-                         char **names, double *values, int *n) {
-    args a;
-    if (eval_args(l, call, &a) || check_keywords(l, &a, what, keys))
-        return -1;
-    for (int i = 0; i < a.n; i++) {
-        const char *key = a.arg[i].name ? a.arg[i].name : (i == 0 ? first : NULL);
-        if (!key) {
-            error_at(l, a.arg[i].value->loc, "write %s settings as name = value", what);
-            return -1;
-        }
-        if (!is_number(a.v[i])) {
-            error_at(l, a.arg[i].value->loc, "'%s' must be a number", key);
-            return -1;
-        }
-        if (num(a.v[i]) < 0) {
-            error_at(l, a.arg[i].value->loc, "'%s' must not be negative", key);
-            return -1;
-        }
-        if (*n < 8) {
-            names[*n] = join_name("", key);
-            values[(*n)++] = num(a.v[i]);
-        }
-    }
-    return 0;
-}
-
-/* schedule = cosine(min_lr = 1e-5, warmup = 100) */
-static void read_schedule(lower *l, const ast_expr *e) {
-    ir_graph *g = l->g;
-    const ast_expr *callee = e->kind == AST_CALL ? e->lhs : e;
-    int k = -1;
-    if (callee && callee->kind == AST_NAME)
-        for (size_t i = 0; i < sizeof schedules / sizeof schedules[0]; i++)
-            if (strcmp(schedules[i].name, callee->name) == 0)
-                k = (int)i;
-    if (k < 0) {
-        error_at(l, callee ? callee->loc : e->loc,
-                 "unknown learning-rate schedule (known: constant, step, exponential, cosine)");
-        return;
-    }
-    if (g->schedule) {
-        error_at(l, e->loc, "the schedule is given twice");
-        return;
-    }
-    g->schedule = join_name("", callee->name);
-    if (e->kind == AST_CALL)
-        read_settings(l, e, callee->name, schedules[k].keys, NULL, g->sched_arg_names, g->sched_arg_values,
-                      &g->n_sched_args);
-}
-
-static void read_train(lower *l, const ast_stmt *st) {
-    ir_graph *g = l->g;
-    if (l->have_train++) {
-        error_at(l, st->loc, "only one train statement is allowed");
-        return;
-    }
-    const ast_expr *opt = st->value;
-    const ast_expr *callee = opt && opt->kind == AST_CALL ? opt->lhs : opt;
-    if (!callee || callee->kind != AST_NAME) {
-        error_at(l, opt ? opt->loc : st->loc, "expected an optimizer: sgd(lr = ...), momentum(...) or adam(...)");
-        return;
-    }
-    const char *name = callee->name;
-    const char *const *keys;
-    if (strcmp(name, "sgd") == 0 || strcmp(name, "momentum") == 0)
-        keys = sgd_keys;
-    else if (strcmp(name, "adam") == 0 || strcmp(name, "adamw") == 0)
-        keys = adam_keys;
-    else if (strcmp(name, "rmsprop") == 0)
-        keys = rmsprop_keys;
-    else {
-        error_at(l, callee->loc, "unknown optimizer '%s' (known: sgd, momentum, adam, adamw, rmsprop)", name);
-        return;
-    }
-    free(g->optimizer);
-    g->optimizer = join_name("", name);
-    if (opt->kind == AST_CALL &&
-        read_settings(l, opt, name, keys, "lr", g->opt_arg_names, g->opt_arg_values, &g->n_opt_args))
-        return;
-    for (int i = 0; i < st->n_args; i++) {
-        const ast_arg *arg = &st->args[i];
-        if (arg->name && strcmp(arg->name, "schedule") == 0) {
-            read_schedule(l, arg->value);
-            continue;
-        }
-        value v = eval(l, arg->value);
-        if (v.kind == V_ERROR)
-            continue;
-        int64_t *slot = NULL;
-        if (arg->name && strcmp(arg->name, "batch") == 0)
-            slot = &g->batch;
-        else if (arg->name && strcmp(arg->name, "epochs") == 0)
-            slot = &g->epochs;
-        if (arg->name && strcmp(arg->name, "seed") == 0) {
-            if (v.kind != V_INT || v.i < 0)
-                error_at(l, arg->value->loc, "seed must be a non-negative integer");
-            else
-                g->seed = (uint64_t)v.i;
-        } else if (!slot) {
-            error_at(l, arg->name ? arg->name_loc : arg->value->loc,
-                     "unknown train setting '%s' (known: batch, epochs, seed, schedule)", arg->name ? arg->name : "?");
-        } else if (v.kind != V_INT || v.i <= 0) {
-            error_at(l, arg->value->loc, "'%s' must be a positive integer", arg->name);
-        } else {
-            *slot = v.i;
-        }
-    }
-}
 
 static int needs_batch_first(lower *l, value v, src_loc loc, const char *what, const char *name) {
     if (v.kind != V_TENSOR)
@@ -1727,7 +953,7 @@ static void model_statement(lower *l, const ast_stmt *st) {
     switch (st->kind) {
     case ST_MODEL:
         free(g->model_name);
-        g->model_name = join_name("", st->name);
+        g->model_name = ir_xstrdup(st->name);
         break;
     case ST_INPUT:
     case ST_TARGET:
@@ -1785,7 +1011,7 @@ ir_graph *lower_program(const ast_program *user, const ast_program *prelude, con
     int errors_before = diag_error_count();
     lower l = {0};
     frame model = {0};
-    model.prefix = join_name("", "");
+    model.prefix = ir_xstrdup("");
     l.top = &model;
     l.progs[0] = user;
     l.progs[1] = prelude;
@@ -1802,14 +1028,7 @@ ir_graph *lower_program(const ast_program *user, const ast_program *prelude, con
 
     /* The batch bound must be known before any shape is built: the train
      * statement's `batch = N` (read fully, with its errors, later). */
-    l.batch_size = opt && opt->max_batch > 0 ? opt->max_batch : 0;
-    for (int i = 0; i < user->n_stmts && !l.batch_size; i++) {
-        const ast_stmt *st = user->stmts[i];
-        for (int k = 0; st->kind == ST_TRAIN && k < st->n_args; k++)
-            if (st->args[k].name && strcmp(st->args[k].name, "batch") == 0 && st->args[k].value->kind == AST_INT &&
-                st->args[k].value->int_value > 0 && st->args[k].value->int_value <= (1 << 24))
-                l.batch_size = st->args[k].value->int_value;
-    }
+    l.batch_size = opt && opt->max_batch > 0 ? opt->max_batch : train_batch(user);
     if (!l.batch_size)
         l.batch_size = 32;
     l.g->max_batch = l.batch_size;

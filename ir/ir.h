@@ -137,7 +137,7 @@ typedef struct ir_graph {
 
     int64_t max_batch;
     /* the `train` block */
-    char *optimizer;            /* "sgd", "momentum", "adam" */
+    char *optimizer;            /* a name of ir/optimizers.def */
     int n_opt_args;
     char *opt_arg_names[8];
     double opt_arg_values[8];

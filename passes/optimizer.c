@@ -15,8 +15,10 @@
  * eps outside the square root), so runs can be compared number for number.
  * clip_norm scales all gradients together when their global L2 norm
  * exceeds it, as torch.nn.utils.clip_grad_norm_ does before the step.
+ * Which rule each optimizer updates with, and the defaults of its
+ * settings, come from ir/optimizers.def, the table the frontend checks
+ * the train statement against.
  */
-#include <stdlib.h>
 #include <string.h>
 
 #include "passes.h"
@@ -37,11 +39,35 @@ static int bin(opt *o, ir_op op, int a, int b) {
 }
 static int k(opt *o, double v) { return ok(o, ir_scalar(o->g, v)); }
 
-static double arg(const ir_graph *g, const char *name, double fallback) {
+typedef enum { RULE_SGD, RULE_ADAM, RULE_RMSPROP } update_rule;
+
+static const struct optimizer {
+    const char *name;
+    update_rule rule;
+    int decoupled_decay;
+} optimizers[] = {
+#define OPTIMIZER(name, rule, decoupled_decay) {#name, RULE_##rule, decoupled_decay},
+#include "optimizers.def"
+};
+
+static const struct opt_setting {
+    const char *optimizer, *key;
+    double fallback;
+} settings[] = {
+#define OPT_SETTING(optimizer, key, fallback) {#optimizer, #key, fallback},
+#include "optimizers.def"
+};
+
+/* The model's value of setting `name`, else the optimizer's default
+ * (ir/optimizers.def; 0 for a setting the optimizer does not take). */
+static double arg(const ir_graph *g, const char *name) {
     for (int i = 0; i < g->n_opt_args; i++)
         if (strcmp(g->opt_arg_names[i], name) == 0)
             return g->opt_arg_values[i];
-    return fallback;
+    for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++)
+        if (strcmp(settings[i].optimizer, g->optimizer) == 0 && strcmp(settings[i].key, name) == 0)
+            return settings[i].fallback;
+    return 0;
 }
 
 /* A zero-initialised state tensor shaped like param p, named opt.<what>.<p>. */
@@ -64,20 +90,15 @@ static void update(opt *o, int slot, int value) {
     ir_graph *g = o->g;
     if (g->n_updates == g->cap_updates) {
         g->cap_updates = g->cap_updates ? 2 * g->cap_updates : 16;
-        int *nu = realloc(g->updates, (size_t)g->cap_updates * sizeof *nu);
-        if (!nu) {
-            o->failed = 1;
-            return;
-        }
-        g->updates = nu;
+        g->updates = ir_xrealloc(g->updates, (size_t)g->cap_updates * sizeof *g->updates);
     }
     g->updates[g->n_updates++] = id;
 }
 
 /* w <- w - lr * (g [+ momentum buffer]) */
 static void sgd(opt *o, int p, int w, int grad) {
-    double mu = arg(o->g, "momentum", strcmp(o->g->optimizer, "momentum") == 0 ? 0.9 : 0.0);
-    int nesterov = arg(o->g, "nesterov", 0) != 0;
+    double mu = arg(o->g, "momentum");
+    int nesterov = arg(o->g, "nesterov") != 0;
     int step = grad;
     if (mu != 0) {
         /* buf <- mu buf + g;  step = nesterov ? g + mu buf : buf */
@@ -93,7 +114,7 @@ static void sgd(opt *o, int p, int w, int grad) {
  * w <- wv - lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps), where wv is
  * w, or AdamW's decayed w (1 - lr wd). */
 static void adam(opt *o, int p, int w, int wv, int grad, int t) {
-    double b1 = arg(o->g, "beta1", 0.9), b2 = arg(o->g, "beta2", 0.999), eps = arg(o->g, "eps", 1e-8);
+    double b1 = arg(o->g, "beta1"), b2 = arg(o->g, "beta2"), eps = arg(o->g, "eps");
     int m = state_like(o, p, "m"), v = state_like(o, p, "v");
     int nm = bin(o, IR_ADD, bin(o, IR_MUL, k(o, b1), m), bin(o, IR_MUL, k(o, 1 - b1), grad));
     int nv = bin(o, IR_ADD, bin(o, IR_MUL, k(o, b2), v),
@@ -111,8 +132,8 @@ static void adam(opt *o, int p, int w, int wv, int grad, int t) {
 /* v <- alpha v + (1-alpha) g^2;  avg = sqrt(v [- mean_g^2]) + eps;
  * w <- w - lr g / avg, or through a momentum buffer: buf <- mu buf + g / avg. */
 static void rmsprop(opt *o, int p, int w, int grad) {
-    double alpha = arg(o->g, "alpha", 0.99), eps = arg(o->g, "eps", 1e-8), mu = arg(o->g, "momentum", 0);
-    int centered = arg(o->g, "centered", 0) != 0;
+    double alpha = arg(o->g, "alpha"), eps = arg(o->g, "eps"), mu = arg(o->g, "momentum");
+    int centered = arg(o->g, "centered") != 0;
     int v = state_like(o, p, "v");
     int nv = bin(o, IR_ADD, bin(o, IR_MUL, k(o, alpha), v), bin(o, IR_MUL, k(o, 1 - alpha), bin(o, IR_MUL, grad, grad)));
     update(o, v, nv);
@@ -155,12 +176,18 @@ static int clip_factor(opt *o, double c) {
 
 int opt_lower(ir_graph *g) {
     opt o = {g, 0, -1};
-    int is_adamw = strcmp(g->optimizer, "adamw") == 0;
-    int is_adam = strcmp(g->optimizer, "adam") == 0 || is_adamw;
-    int is_rmsprop = strcmp(g->optimizer, "rmsprop") == 0;
-    o.lr = ok(&o, ir_add_hyper(g, "lr", arg(g, "lr", is_adam ? 1e-3 : 1e-2)));
-    double wd = arg(g, "weight_decay", is_adamw ? 1e-2 : 0);
-    double clip = arg(g, "clip_norm", 0);
+    const struct optimizer *which = NULL;
+    for (size_t i = 0; i < sizeof optimizers / sizeof optimizers[0]; i++)
+        if (strcmp(optimizers[i].name, g->optimizer) == 0)
+            which = &optimizers[i];
+    if (!which) { /* the frontend accepts only the table's names */
+        snprintf(g->error, sizeof g->error, "unknown optimizer '%s'", g->optimizer);
+        return -1;
+    }
+    int is_adam = which->rule == RULE_ADAM, decoupled = which->decoupled_decay;
+    o.lr = ok(&o, ir_add_hyper(g, "lr", arg(g, "lr")));
+    double wd = arg(g, "weight_decay");
+    double clip = arg(g, "clip_norm");
     int scale = clip > 0 ? clip_factor(&o, clip) : -1;
     int t = -1;
     if (is_adam) { /* the step count t, shared by every parameter */
@@ -176,14 +203,14 @@ int opt_lower(ir_graph *g) {
         int w = g->params[p].node, grad = g->params[p].grad;
         if (scale >= 0)
             grad = bin(&o, IR_MUL, grad, scale);
-        if (wd != 0 && !is_adamw)
+        if (wd != 0 && !decoupled)
             grad = bin(&o, IR_ADD, grad, bin(&o, IR_MUL, k(&o, wd), w));
         int wv = w;
-        if (wd != 0 && is_adamw) /* decoupled: w (1 - lr wd), then the Adam step */
+        if (wd != 0 && decoupled) /* decoupled: w (1 - lr wd), then the Adam step */
             wv = bin(&o, IR_MUL, w, bin(&o, IR_SUB, k(&o, 1), bin(&o, IR_MUL, o.lr, k(&o, wd))));
         if (is_adam)
             adam(&o, p, w, wv, grad, t);
-        else if (is_rmsprop)
+        else if (which->rule == RULE_RMSPROP)
             rmsprop(&o, p, w, grad);
         else
             sgd(&o, p, w, grad);

@@ -28,15 +28,9 @@
 
 #define MAX_BATCH 8
 #define BATCH 5
+#define TEST_SEED 0x9E3779B97F4A7C15ull
 
 #include "harness.h"
-
-static uint64_t rng = 0x9E3779B97F4A7C15ull;
-
-static double uniform(double lo, double hi) {
-    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-    return lo + (hi - lo) * (double)(rng >> 11) / 9007199254740992.0;
-}
 
 static int input_t(ir_graph *g, ir_dtype t, const char *spec) {
     char name[32];
@@ -45,8 +39,6 @@ static int input_t(ir_graph *g, ir_dtype t, const char *spec) {
     return ir_add_input(g, name, t, &s, 0);
 }
 
-static int op1(ir_graph *g, ir_op op, int a) { return ir_add(g, op, a, -1, -1); }
-static int op2(ir_graph *g, ir_op op, int a, int b) { return ir_add(g, op, a, b, -1); }
 static int cf(ir_graph *g, double v) {
     ir_shape s = ir_shape_scalar();
     return ir_const(g, IR_F32, &s, v);
@@ -87,8 +79,8 @@ static double **leaf_values(const ir_graph *g) {
         v[i] = malloc(sizeof(double) * (size_t)(count ? count : 1));
         for (int64_t j = 0; j < count; j++)
             v[i][j] = n->op == IR_HYPER    ? g->hypers[n->index].value
-                      : n->dtype == IR_I32 ? floor(uniform(-6, 7))
-                                           : uniform(-2, 2);
+                      : n->dtype == IR_I32 ? floor(test_uniform(-6, 7))
+                                           : test_uniform(-2, 2);
     }
     for (int p = 0; p < g->n_params; p++)
         if (!g->params[p].trainable)
@@ -309,24 +301,7 @@ static void test_chains(void) {
 /* ------------------------------------------------------------ the MLP */
 
 static void test_pipeline(void) {
-    ir_graph *g = ir_graph_new("mlp", "mlp.mdl");
-    g->max_batch = MAX_BATCH;
-    free(g->optimizer);
-    g->optimizer = strdup("adam");
-    ir_shape xs = S("B,4"), ts = S("B,3"), w1s = S("4,5"), b1s = S("5"), w2s = S("5,3"), b2s = S("3");
-    int x = ir_add_input(g, "x", IR_F32, &xs, 0);
-    int t = ir_add_input(g, "target", IR_F32, &ts, 1);
-    int w1 = ir_add_param(g, "W1", IR_F32, &w1s, 1, IR_INIT_GLOROT_UNIFORM, 0, 0, 4, 5);
-    int b1 = ir_add_param(g, "b1", IR_F32, &b1s, 1, IR_INIT_ZEROS, 0, 0, 0, 0);
-    int w2 = ir_add_param(g, "W2", IR_F32, &w2s, 1, IR_INIT_GLOROT_UNIFORM, 0, 0, 5, 3);
-    int b2 = ir_add_param(g, "b2", IR_F32, &b2s, 1, IR_INIT_ZEROS, 0, 0, 0, 0);
-    int h = op1(g, IR_TANH, op2(g, IR_ADD, ir_matmul(g, x, w1, 0), b1));
-    int logits = op2(g, IR_ADD, ir_matmul(g, h, w2, 0), b2);
-    int d = op2(g, IR_SUB, logits, t);
-    int sq = op2(g, IR_MUL, d, d);
-    g->loss = op2(g, IR_DIV, ir_reduce(g, IR_REDUCE_SUM, sq, 3, 0), ir_numel(g, sq, 3));
-    ir_add_output(g, "logits", logits);
-    ir_add_metric(g, "max_err", ir_reduce(g, IR_REDUCE_MAX, op1(g, IR_ABS, d), 3, 0));
+    ir_graph *g = mlp("mlp", "x", "h", IR_TANH);
     if (ad_differentiate(g) || opt_lower(g)) {
         fail("pipeline: %s", g->error);
     } else {

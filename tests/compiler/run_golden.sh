@@ -31,4 +31,4 @@ for f in "$dir"/*.mdl; do
     fi
 done
 echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+[ "$fail" -eq 0 ] && [ "$pass" -gt 0 ]

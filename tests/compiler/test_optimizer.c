@@ -26,6 +26,9 @@
 #include "lower.h"
 #include "passes.h"
 
+#define TEST_SEED 7
+#include "../test.h"
+
 extern const char mdl_prelude_source[];
 
 #define BATCH 4
@@ -129,12 +132,6 @@ static void reference(const ir_graph *g, ref *r, int n, double **grads, int t) {
         }
 }
 
-static uint64_t rng = 7;
-static double uniform(double lo, double hi) {
-    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
-    return lo + (hi - lo) * (double)(rng >> 11) / 9007199254740992.0;
-}
-
 static int check(const char *setting_text, const ast_program *prelude, ast_arena *arena) {
     char text[1024];
     snprintf(text, sizeof text, model_text, setting_text);
@@ -162,7 +159,7 @@ static int check(const char *setting_text, const ast_program *prelude, ast_arena
             v[i][0] = g->hypers[nd->index].value;
         else if (nd->op == IR_INPUT || g->params[nd->index].trainable)
             for (int64_t j = 0; j < count; j++)
-                v[i][j] = uniform(-1, 1);
+                v[i][j] = test_uniform(-1, 1);
     }
     ref r[MAXP];
     double *grads[MAXP];

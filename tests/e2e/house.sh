@@ -28,10 +28,21 @@ done
 ./house train --data "$data" --save house.ckpt > train.log || fail "train"
 cat train.log
 [ -s house.ckpt ] || fail "no checkpoint"
+# What train prints at the end ("  w = [W0, W1]" and "  b = B"), each
+# within 0.01 of the generating formula (the noise's sd is 0.01 and there
+# are 1000 rows, so a trained value is off by about 3e-4).
+tw0=$(awk '$1 == "w" && $2 == "=" { gsub(/[][,]/, " "); print $3 }' train.log)
+tw1=$(awk '$1 == "w" && $2 == "=" { gsub(/[][,]/, " "); print $4 }' train.log)
+tb=$(awk '$1 == "b" && $2 == "=" { print $3 }' train.log)
+[ -n "$tw0" ] && [ -n "$tw1" ] && [ -n "$tb" ] || fail "train printed no w = [..] and b = .. lines"
+near "$tw0" 2 0.01 && near "$tw1" -3.4 0.01 && near "$tb" 4.2 0.01 ||
+    fail "train's weights off: w = ($tw0, $tw1), b = $tb"
 
 ./house eval --load house.ckpt --data "$data" > eval.log || fail "eval"
 cat eval.log
 mse=$(awk '$1 == "loss" { print $2 }' eval.log)
+# (awk compares an empty value as a string, "" <= "1.0e-4": check it is there)
+[ -n "$mse" ] || fail "eval printed no loss line"
 awk -v l="$mse" 'BEGIN { exit !(l <= 1.0e-4) }' || fail "final MSE $mse > 1e-4"
 
 printf 'size,age\n1,0\n0,1\n0,0\n' > rows.csv
@@ -46,7 +57,11 @@ near "$w0" 2 0.01 && near "$w1" -3.4 0.01 && near "$b" 4.2 0.01 || fail "weights
 ./house gradcheck > gradcheck.log || { cat gradcheck.log; fail "gradcheck"; }
 grep -q PASS gradcheck.log || fail "gradcheck did not say PASS"
 ./house info > info.log || fail "info"
-grep -q 'w' info.log || fail "info lists no parameter w"
+# the parameter table's rows: name, dtype, shape, elements
+awk '$1 == "w" && $2 == "f32" && $3 == "[2]" && $4 == 2 { found = 1 } END { exit !found }' info.log ||
+    fail "info lists no parameter w f32 [2]"
+awk '$1 == "b" && $2 == "f32" && $3 == "[]" && $4 == 1 { found = 1 } END { exit !found }' info.log ||
+    fail "info lists no parameter b f32 []"
 
 # A ragged row is an error naming the file and line, and not a crash.
 printf 'size,age,price\n1,2,3\n4,5\n' > ragged.csv

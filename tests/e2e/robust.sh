@@ -16,6 +16,7 @@ cat train.log
 ./robust eval --load robust.ckpt --data "$data" > eval.log || fail "eval"
 cat eval.log
 mse=$(awk '$1 == "mse" { print $2 }' eval.log)
+[ -n "$mse" ] || fail "eval printed no mse line"
 awk -v l="$mse" 'BEGIN { exit !(l <= 0.005) }' || fail "MSE after training $mse > 0.005"
 # gradcheck again at the trained point, loaded from the checkpoint
 ./robust gradcheck --load robust.ckpt --data "$data" > gradcheck2.log || { cat gradcheck2.log; fail "gradcheck at trained point"; }

@@ -17,24 +17,8 @@
 
 #include "ast.h"
 
-static int failures;
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
-
-#define CHECK_STR(got, want)                                                                       \
-    do {                                                                                           \
-        const char *got_ = (got), *want_ = (want);                                                 \
-        if (strcmp(got_, want_) != 0) {                                                            \
-            fprintf(stderr, "%s:%d: got:\n%s\nwanted:\n%s\n", __FILE__, __LINE__, got_, want_);    \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#define TEST_SEED 88172645463325252ull
+#include "../test.h"
 
 /* ------------------------------------------------------------- capturing */
 
@@ -274,13 +258,14 @@ static void test_dump(void) {
 
 /* ---------------------------------------------------- robustness checks */
 
-static uint64_t rng_state = 88172645463325252ull;
-
-static unsigned next_random(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (unsigned)(rng_state >> 16);
+/* Walks whatever tree came back (a dump nobody reads), then frees it all. */
+static void dump_and_free(const ast_program *p, ast_arena *a, src_file *f) {
+    FILE *sink = fopen("/dev/null", "w");
+    ast_dump(p, sink);
+    fclose(sink);
+    ast_arena_free(a);
+    src_free(f);
+    diag_reset();
 }
 
 static void parse_quietly(const char *bytes, size_t len) {
@@ -288,12 +273,7 @@ static void parse_quietly(const char *bytes, size_t len) {
     ast_arena *a = ast_arena_new();
     ast_program *p = parse_program(f, a);
     CHECK(p != NULL);
-    FILE *sink = fopen("/dev/null", "w");
-    ast_dump(p, sink);
-    fclose(sink);
-    ast_arena_free(a);
-    src_free(f);
-    diag_reset();
+    dump_and_free(p, a, f);
 }
 
 /* Random sequences of real tokens reach much deeper into the grammar than
@@ -311,23 +291,23 @@ static void test_token_soup(void) {
     char buf[4096];
     for (int round = 0; round < 3000; round++) {
         size_t len = 0;
-        int count = (int)(next_random() % 120);
+        int count = (int)test_below(120);
         for (int i = 0; i < count; i++) {
-            const char *t = tokens[next_random() % (unsigned)n_tokens];
+            const char *t = tokens[test_below(n_tokens)];
             size_t n = strlen(t);
             if (len + n + 1 >= sizeof buf)
                 break;
             memcpy(buf + len, t, n);
             len += n;
-            if (next_random() % 3 == 0)
+            if (test_below(3) == 0)
                 buf[len++] = ' ';
         }
         parse_quietly(buf, len);
     }
     for (int round = 0; round < 1000; round++) {
-        size_t len = next_random() % 300;
+        size_t len = (size_t)test_below(300);
         for (size_t i = 0; i < len; i++)
-            buf[i] = (char)(next_random() % 256);
+            buf[i] = (char)test_below(256);
         parse_quietly(buf, len);
     }
     diag_set_stream(NULL);
@@ -360,12 +340,7 @@ static void test_deep(void) {
         ast_program *p = parse_program(f, a);
         const char *out = capture_end();
         CHECK(strstr(out, "nested too deeply") != NULL);
-        FILE *sink = fopen("/dev/null", "w");
-        ast_dump(p, sink);
-        fclose(sink);
-        ast_arena_free(a);
-        src_free(f);
-        diag_reset();
+        dump_and_free(p, a, f);
     }
     free(buf);
 }

@@ -13,17 +13,7 @@
 
 #include "passes.h"
 
-static int failures;
-
-#define CHECK(cond, ...)                                                                                               \
-    do {                                                                                                               \
-        if (!(cond)) {                                                                                                 \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                                \
-            printf(__VA_ARGS__);                                                                                       \
-            printf("\n");                                                                                              \
-            failures++;                                                                                                \
-        }                                                                                                              \
-    } while (0)
+#include "../test.h"
 
 static ir_shape vec(int64_t n) {
     ir_shape s;
@@ -68,7 +58,8 @@ static void check_clear(const ir_graph *g, const entries *es, const int64_t *off
         if (id == value || off[id] < 0 || g->nodes[id].op == IR_ASSIGN)
             continue;
         int64_t a = off[id], b = a + ir_shape_numel(&g->nodes[id].shape) * 4;
-        CHECK(b <= lo || a >= hi, "%%%d [%lld, %lld) overlaps the slot of %%%d", id, (long long)a, (long long)b, slot);
+        CHECK_MSG(b <= lo || a >= hi, "%%%d [%lld, %lld) overlaps the slot of %%%d", id, (long long)a, (long long)b,
+                  slot);
     }
 }
 
@@ -83,7 +74,7 @@ static void case_sgd_like(void) {
     entries es;
     mem_plan plan;
     const int64_t *off = plan_train(g, &es, &plan);
-    CHECK(in_place(off, w, s), "w's update is not in place");
+    CHECK_MSG(in_place(off, w, s), "w's update is not in place");
     check_clear(g, &es, off, w, s);
     mp_plan_free(&plan);
     entries_free(&es);
@@ -103,8 +94,8 @@ static void case_old_value_read_later(void) {
     entries es;
     mem_plan plan;
     const int64_t *off = plan_train(g, &es, &plan);
-    CHECK(!in_place(off, a, new_a), "a updated in place though b's update reads the old a");
-    CHECK(in_place(off, b, new_b), "b's update is not in place");
+    CHECK_MSG(!in_place(off, a, new_a), "a updated in place though b's update reads the old a");
+    CHECK_MSG(in_place(off, b, new_b), "b's update is not in place");
     check_clear(g, &es, off, b, new_b);
     mp_plan_free(&plan);
     entries_free(&es);
@@ -126,7 +117,7 @@ static void case_not_elementwise(void) {
     entries es;
     mem_plan plan;
     const int64_t *off = plan_train(g, &es, &plan);
-    CHECK(in_place(off, w, spread), "a broadcast of a reduction of w should update w in place");
+    CHECK_MSG(in_place(off, w, spread), "a broadcast of a reduction of w should update w in place");
     mp_plan_free(&plan);
     entries_free(&es);
     ir_graph_free(g);
@@ -142,7 +133,7 @@ static void case_not_elementwise(void) {
     int sq = ir_matmul(g, m, m, 0);
     add_update(g, m, sq);
     off = plan_train(g, &es, &plan);
-    CHECK(!in_place(off, m, sq), "m @ m computed into m's slot");
+    CHECK_MSG(!in_place(off, m, sq), "m @ m computed into m's slot");
     mp_plan_free(&plan);
     entries_free(&es);
     ir_graph_free(g);

@@ -15,6 +15,8 @@
 #include <time.h>
 
 #include "rt_internal.h"
+#define TEST_SEED 88172645463325252ull
+#include "../test.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <xmmintrin.h>
@@ -39,15 +41,7 @@ static void ref_gemm(float *c, const float *a, const float *b, int64_t m, int64_
         }
 }
 
-static uint64_t state = 88172645463325252ull;
-static uint64_t next_random(void) {
-    state ^= state << 13;
-    state ^= state >> 7;
-    state ^= state << 17;
-    return state;
-}
-static int64_t below(int64_t n) { return (int64_t)(next_random() % (uint64_t)n); }
-static float value(void) { return (float)below(2001) / 1000.0f - 1.0f; }
+static float value(void) { return (float)test_below(2001) / 1000.0f - 1.0f; }
 
 static atomic_int hits[300];
 static atomic_int ranges, denormals_kept;
@@ -107,9 +101,10 @@ int main(void) {
     for (int iter = 0; iter < 400 && failures < 5; iter++) {
         int threads = 1 + iter % 4;
         rt_set_threads(threads);
-        int64_t m = 1 + below(iter % 3 == 0 ? 8 : 140), n = 1 + below(iter % 5 == 0 ? 20 : 200), k = 1 + below(80);
-        int ta = (int)below(2), tb = (int)below(2), acc = (int)below(2);
-        int64_t ldc = n + below(3);
+        int64_t m = 1 + test_below(iter % 3 == 0 ? 8 : 140), n = 1 + test_below(iter % 5 == 0 ? 20 : 200),
+                k = 1 + test_below(80);
+        int ta = (int)test_below(2), tb = (int)test_below(2), acc = (int)test_below(2);
+        int64_t ldc = n + test_below(3);
         float *a = malloc(sizeof(float) * (size_t)(m * k)), *b = malloc(sizeof(float) * (size_t)(k * n));
         float *c1 = malloc(sizeof(float) * (size_t)(m * ldc)), *c2 = malloc(sizeof(float) * (size_t)(m * ldc));
         for (int64_t i = 0; i < m * k; i++)

@@ -1,0 +1,102 @@
+/*
+ * lower_internal.h - what the files of the lowering share.
+ *
+ * Lowering is split by job: lower.c walks the program (names, inlining,
+ * expressions, parameters, model statements), builtins.c is the library of
+ * built-in functions the walk calls, and train.c reads the `train`
+ * statement.  They share the walker's state, the `value` an expression
+ * evaluates to, the evaluated arguments of a call, and the helpers below,
+ * which lower.c defines.
+ */
+#ifndef MDL_LOWER_INTERNAL_H
+#define MDL_LOWER_INTERNAL_H
+
+#include "lower.h"
+
+typedef enum { V_ERROR, V_TENSOR, V_INT, V_FLOAT, V_BATCH } value_kind;
+
+typedef struct value {
+    value_kind kind;
+    int node;      /* V_TENSOR */
+    int64_t i;     /* V_INT */
+    double f;      /* V_FLOAT */
+} value;
+
+typedef struct binding {
+    const char *name;
+    value v;
+    src_loc loc;
+} binding;
+
+typedef struct frame {
+    struct frame *caller;
+    const ast_fn *fn;       /* NULL at model level */
+    src_loc call_loc;
+    char *prefix;           /* parameter name prefix, "" at model level */
+    int n_vars, cap_vars;
+    binding *vars;
+    /* naming of parameter-declaring calls in the current statement */
+    const char *stmt_name;
+    int n_decl_calls;
+    const ast_expr *decl_calls[32];
+} frame;
+
+typedef struct lower {
+    ir_graph *g;
+    const ast_program *progs[2]; /* user, prelude */
+    frame *top;
+    int depth;
+    const char *batch_name;      /* the symbol inputs use for the batch dim */
+    int64_t batch_size;          /* max batch */
+    int have_train;
+    /* memo for fn_declares: 0 unknown, 1 no, 2 yes, 3 in progress */
+    int n_memo;
+    const ast_fn *memo_fn[256];
+    int memo_val[256];
+} lower;
+
+/* The evaluated arguments of a call. */
+typedef struct args {
+    int n;
+    const ast_arg *arg;      /* as written */
+    value v[16];             /* evaluated positional + keyword, in written order */
+} args;
+
+static const value ERR = {V_ERROR, -1, 0, 0};
+
+static inline value tensor(int node) {
+    value v = {node < 0 ? V_ERROR : V_TENSOR, node, 0, 0};
+    return v;
+}
+static inline value int_value(int64_t i) { return (value){V_INT, -1, i, 0}; }
+static inline value float_value(double f) { return (value){V_FLOAT, -1, 0, f}; }
+static inline int is_number(value v) { return v.kind == V_INT || v.kind == V_FLOAT; }
+static inline double num(value v) { return v.kind == V_INT ? (double)v.i : v.f; }
+static inline ir_dtype dtype_of(lower *l, value v) { return l->g->nodes[v.node].dtype; }
+static inline const ir_shape *shape_of(lower *l, value v) { return &l->g->nodes[v.node].shape; }
+
+/* ------------------------------------------------------------ lower.c */
+
+void error_at(lower *l, src_loc loc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+value graph_error(lower *l, src_loc loc); /* reports the IR builder's g->error */
+const char *kind_name(value v);
+value eval(lower *l, const ast_expr *e);
+value as_tensor(lower *l, value v, ir_dtype want);
+value cast_to(lower *l, value v, ir_dtype to, src_loc loc);
+void promote(lower *l, value *a, value *b, src_loc loc);
+int eval_args(lower *l, const ast_expr *e, args *a);
+int find_arg(const args *a, const char *name, int position);
+int n_positional(const args *a);
+int check_keywords(lower *l, const args *a, const char *fn, const char *const *allowed);
+
+/* --------------------------------------------------------- builtins.c */
+
+typedef value (*builtin_fn)(lower *l, const ast_expr *e, args *a);
+builtin_fn find_builtin(const char *name); /* NULL: no builtin of that name */
+
+/* ------------------------------------------------------------ train.c */
+
+void read_train(lower *l, const ast_stmt *st);
+int64_t train_batch(const ast_program *user); /* the train statement's `batch = N`, or 0 */
+
+#endif
