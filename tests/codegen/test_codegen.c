@@ -958,6 +958,35 @@ static void case_assign(void) {
     run_case(g, "assign");
 }
 
+/* A recurrence with two carries (h_t = tanh(x_t W + h U), c_t = c
+ * sigmoid(h_t) + h_t) over 5 steps, with its stacked h's and both finals
+ * as outputs; the scan_steps hyper at 0 runs all steps.  `reverse` runs
+ * them from the last, `axis` is where the steps lie in xs and the stack. */
+static void recurrence(const char *name, int reverse, int axis) {
+    ir_graph *g = new_graph();
+    int xs = input(g, axis == 1 ? "B,5,3" : "5,B,3");
+    ir_shape hs = S("B,4");
+    int h0 = ir_broadcast(g, param(g, IR_F32, "4"), &hs), c0 = input(g, "B,4");
+    int W = param(g, IR_F32, "3,4"), U = param(g, IR_F32, "4,4");
+    int scan = ir_scan_begin(g, 5, reverse);
+    int h = ir_scan_carry(g, scan, h0), c = ir_scan_carry(g, scan, c0);
+    int x = ir_scan_slice(g, scan, xs, axis);
+    int h2 = op1(g, IR_TANH, op2(g, IR_ADD, ir_matmul(g, x, W, 0), ir_matmul(g, h, U, 0)));
+    int c2 = op2(g, IR_ADD, op2(g, IR_MUL, c, op1(g, IR_SIGMOID, h2)), h2);
+    ir_scan_set_next(g, h, h2);
+    ir_scan_set_next(g, c, c2);
+    ir_scan_end(g, scan);
+    output(g, ir_scan_stack(g, scan, h2, axis));
+    output(g, ir_scan_final(g, scan, h));
+    output(g, ir_scan_final(g, scan, c));
+    run_case(g, name);
+}
+static void case_scan(void) { recurrence("scan", 0, 1); }
+static void case_scan_carry(void) { recurrence("scan_carry reverse", 1, 1); }
+static void case_scan_slice(void) { recurrence("scan_slice axis 0", 0, 0); }
+static void case_scan_stack(void) { recurrence("scan_stack reverse axis 0", 1, 0); }
+static void case_scan_final(void) { recurrence("scan_final", 0, 1); }
+
 typedef void (*case_fn)(void);
 static const case_fn cases[IR_OP_COUNT] = {
 #define OP(id, name, arity, class) [IR_##id] = case_##name,
