@@ -94,18 +94,6 @@ static LLVMValueRef at4(cg_kernel *k, LLVMValueRef a, int64_t n1, LLVMValueRef b
     return cg_add(k, cg_mul(k, r, cg_i64(k, n3)), d);
 }
 
-static LLVMValueRef fmuladd(cg_kernel *k, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
-    LLVMValueRef args[3] = {a, b, c};
-    return cg_intrinsic(k, "llvm.fmuladd", k->t.real, args, 3);
-}
-
-static void zero_output(cg_kernel *k) {
-    const ir_shape *s = &k->node->shape;
-    cg_loop i = cg_loop_begin(k, cg_dims_product(k, s, 0, s->rank), "zero");
-    cg_store(k, LLVMConstReal(k->t.real, 0), k->out, i.index);
-    cg_loop_end(k, &i);
-}
-
 /* ------------------------------------------------------- the GEMM path */
 
 /*
@@ -272,7 +260,7 @@ static void emit_gemm(cg_kernel *k, const conv *cv, conv_kind kind) {
                                 LLVMCreateStringAttribute(k->ctx, "probe-stack", 11, "inline-asm", 10));
     }
     if (kind == CONV_GRAD_INPUT) /* col2im adds into it */
-        zero_output(k);
+        cg_zero_output(k);
     LLVMValueRef kernel_batch = cv->batch;
     cg_outline o;
     cg_outline_begin(k, &o, "samples", &partial, 1);
@@ -347,9 +335,9 @@ static void emit_rows(cg_kernel *k, const conv *cv, const rows *r) {
     LLVMValueRef y_at = cg_add(k, y_row, j);
     LLVMValueRef x_at = cg_add(k, x_row, cg_add(k, cg_mul(k, j, cg_i64(k, cv->s)), off));
     if (forward)
-        cg_store(k, fmuladd(k, wt, load(k, r->x_in, x_at), load(k, -1, y_at)), k->out, y_at);
+        cg_store(k, cg_fmuladd(k, k->t.real, wt, load(k, r->x_in, x_at), load(k, -1, y_at)), k->out, y_at);
     else
-        cg_store(k, fmuladd(k, wt, load(k, r->y_in, y_at), load(k, -1, x_at)), k->out, x_at);
+        cg_store(k, cg_fmuladd(k, k->t.real, wt, load(k, r->y_in, y_at), load(k, -1, x_at)), k->out, x_at);
     cg_loop_end(k, &tj);
     cg_loop_end(k, &v);
     cg_loop_end(k, &tu);
@@ -379,7 +367,7 @@ int cg_kernel_conv2d_grad_input(cg_kernel *k) {
         return 0;
     }
     rows r = {-1, 0, 1};
-    zero_output(k);
+    cg_zero_output(k);
     emit_rows(k, &cv, &r);
     return 0;
 }
@@ -421,7 +409,7 @@ int cg_kernel_conv2d_grad_weight(cg_kernel *k) {
     LLVMValueRef j = cg_add(k, js.lo, tj.index);
     LLVMValueRef dy = cg_load_input(k, 1, cg_add(k, y_row, j));
     LLVMValueRef x = cg_load_input(k, 0, cg_add(k, x_row, cg_mul(k, j, cg_i64(k, cv.s))));
-    cg_store(k, fmuladd(k, dy, x, cg_load(k, k->t.real, acc, j)), acc, j);
+    cg_store(k, cg_fmuladd(k, k->t.real, dy, x, cg_load(k, k->t.real, acc, j)), acc, j);
     cg_loop_end(k, &tj);
     cg_loop_end(k, &ti);
     cg_loop_end(k, &n);

@@ -26,8 +26,6 @@
 
 #include "cg_internal.h"
 
-static int is_one(const ir_shape *s, int d) { return s->dims[d] == 1 && !((s->batch_mask >> d) & 1); }
-
 /* Bit i: input i has its own elements along output dim d (it neither lacks
  * the dim nor stretches a 1 over it). */
 static unsigned presence(const ir_shape *out, const ir_shape **in, int n_in, int d) {
@@ -36,7 +34,7 @@ static unsigned presence(const ir_shape *out, const ir_shape **in, int n_in, int
         if (!in[i])
             continue;
         int f = in[i]->rank - out->rank + d;
-        if (f >= 0 && !is_one(in[i], f))
+        if (f >= 0 && !ir_dim_is_one(in[i], f))
             bits |= 1u << i;
     }
     return bits;
@@ -63,7 +61,7 @@ static void build_nest(cg_kernel *k, cg_nest *nest, const ir_shape *out, const i
     nest->depth = 0;
     nest->n_streams = 1 + n_in;
     for (int d = 0; d < out->rank; d++) {
-        if (is_one(out, d))
+        if (ir_dim_is_one(out, d))
             continue;
         if (first >= 0 && presence(out, in, n_in, d) != presence(out, in, n_in, first)) {
             add_loop(k, nest, out, in, n_in, first, prev);
@@ -134,9 +132,7 @@ static void fused_body(cg_kernel *k, LLVMValueRef *index, void *ctx) {
     const fused_ctx *f = ctx;
     const fused_group *gr = f->gr;
     LLVMValueRef ext[FUSE_MAX_INPUTS];
-    LLVMValueRef *val = malloc((size_t)gr->n_members * sizeof *val);
-    if (!val)
-        abort();
+    LLVMValueRef *val = ir_xmalloc((size_t)gr->n_members * sizeof *val);
     for (int i = 0; i < gr->n_inputs; i++)
         ext[i] = cg_load(k, cg_type(k, k->g->nodes[gr->inputs[i]].dtype), f->in[i], index[1 + i]);
     for (int m = 0; m < gr->n_members; m++) {

@@ -73,8 +73,8 @@ unsigned cg_build_flags(LLVMTargetMachineRef tm, const cg_options *opt);
 
 /* The entries and plan of the f64 variant: eval and grad only (a shallow
  * copy of es: it shares es's arrays, free only the plan), every f32 element
- * 8 bytes.  0, or -1 after an error. */
-int cg_plan_f64(const ir_graph *g, const entries *es, entries *es64, mem_plan *plan64);
+ * 8 bytes. */
+void cg_plan_f64(const ir_graph *g, const entries *es, entries *es64, mem_plan *plan64);
 
 /* Prints "mdlc: error: ..." to stderr. */
 void cg_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -100,13 +100,18 @@ LLVMModuleRef cg_build_optimised(LLVMContextRef ctx, LLVMTargetMachineRef tm, co
 /* The steps of that, each 0 or -1 after printing an error: the module's
  * target triple and data layout; the verifier; an LLVM pass pipeline
  * (new-PM text); default<O0..3>; the f64 variant's own cheaper pipeline
- * and optnone; the object file. */
+ * and optnone; the object file; the module as text. */
 void cg_set_target(LLVMModuleRef mod, LLVMTargetMachineRef tm);
 int cg_verify(LLVMModuleRef mod);
 int cg_run_pipeline(LLVMModuleRef mod, LLVMTargetMachineRef tm, const char *pipeline);
 int cg_optimise(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt_level);
 int cg_optimise_f64(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt_level);
 int cg_emit_object(LLVMModuleRef mod, LLVMTargetMachineRef tm, const char *path);
+int cg_emit_text(LLVMModuleRef mod, FILE *out);
+/* The module as an object or assembly (type) in memory; NULL after
+ * "cannot generate <what>: ...". */
+LLVMMemoryBufferRef cg_emit_to_memory(LLVMModuleRef mod, LLVMTargetMachineRef tm, LLVMCodeGenFileType type,
+                                      const char *what);
 
 /* ------------------------------------------------------------- cg_loops.c */
 
@@ -171,6 +176,9 @@ LLVMValueRef cg_add(cg_kernel *k, LLVMValueRef a, LLVMValueRef b); /* i64, folds
 LLVMValueRef cg_dim(cg_kernel *k, const ir_shape *s, int d);
 /* The product of dims [from, to) of a shape, at run time. */
 LLVMValueRef cg_dims_product(cg_kernel *k, const ir_shape *s, int from, int to);
+/* Sets every element of the node's f32 output to 0 (before kernels that
+ * add into it). */
+void cg_zero_output(cg_kernel *k);
 
 LLVMTypeRef cg_type(cg_kernel *k, ir_dtype t);
 /* An alloca in the kernel's entry block (so mem2reg/SROA can promote it). */
@@ -188,6 +196,9 @@ LLVMValueRef cg_convert(cg_kernel *k, LLVMValueRef v, ir_dtype from, ir_dtype to
 LLVMValueRef cg_intrinsic(cg_kernel *k, const char *name, LLVMTypeRef t, LLVMValueRef *args, int n_args);
 /* The same, when the overload takes a return type and an argument type (fptosi.sat). */
 LLVMValueRef cg_intrinsic2(cg_kernel *k, const char *name, LLVMTypeRef ret, LLVMTypeRef arg, LLVMValueRef v);
+/* a * b + c in type t (a float type or a vector of one), fused where the
+ * target has the instruction. */
+LLVMValueRef cg_fmuladd(cg_kernel *k, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c);
 
 /* --------------------------------------------------------- cg_scalar.c */
 

@@ -41,17 +41,11 @@ static LLVMMemoryBufferRef compile_to_memory(const ir_graph *g, const entries *e
     LLVMContextRef ctx = LLVMContextCreate();
     LLVMModuleRef mod = cg_build_optimised(ctx, tm, g, es, plan, opt);
     LLVMMemoryBufferRef object = NULL;
-    if (mod && opt->emit_llvm) {
-        char *text = LLVMPrintModuleToString(mod);
-        fputs(text, opt->emit_llvm);
-        LLVMDisposeMessage(text);
-    }
-    char *message = NULL;
-    if (mod && LLVMTargetMachineEmitToMemoryBuffer(tm, mod, LLVMObjectFile, &message, &object)) {
-        cg_error("cannot generate code: %s", message);
-        LLVMDisposeMessage(message);
-        object = NULL;
-    }
+    int rc = mod ? 0 : -1;
+    if (rc == 0 && opt->emit_llvm)
+        rc = cg_emit_text(mod, opt->emit_llvm);
+    if (rc == 0)
+        object = cg_emit_to_memory(mod, tm, LLVMObjectFile, "code");
     if (mod)
         LLVMDisposeModule(mod);
     LLVMContextDispose(ctx);
@@ -103,22 +97,16 @@ cg_jit *cg_jit_create(const ir_graph *g, const entries *es, const mem_plan *plan
     LLVMMemoryBufferRef object = compile_to_memory(g, es, plan, opt);
     if (!object)
         return NULL;
-    cg_jit *jit = calloc(1, sizeof *jit);
-    if (jit && opt->f64_entries) {
+    cg_jit *jit = ir_xcalloc(1, sizeof *jit);
+    if (opt->f64_entries) {
         entries es64;
-        if (cg_plan_f64(g, es, &es64, &jit->plan_f64)) {
-            LLVMDisposeMemoryBuffer(object);
-            free(jit);
-            return NULL;
-        }
+        cg_plan_f64(g, es, &es64, &jit->plan_f64);
         jit->has_f64 = 1;
     }
-    if (jit)
-        jit->lljit = make_lljit();
-    if (!jit || !jit->lljit) {
+    jit->lljit = make_lljit();
+    if (!jit->lljit) {
         LLVMDisposeMemoryBuffer(object);
-        if (jit)
-            mp_plan_free(&jit->plan_f64);
+        mp_plan_free(&jit->plan_f64);
         free(jit);
         return NULL;
     }

@@ -206,7 +206,7 @@ LLVMValueRef cg_add(cg_kernel *k, LLVMValueRef a, LLVMValueRef b) {
 }
 
 LLVMValueRef cg_dim(cg_kernel *k, const ir_shape *s, int d) {
-    if (s->batch_mask & (1u << d))
+    if (ir_is_batch_dim(s, d))
         return k->batch;
     return cg_i64(k, s->dims[d]);
 }
@@ -215,7 +215,7 @@ LLVMValueRef cg_dims_product(cg_kernel *k, const ir_shape *s, int from, int to) 
     LLVMValueRef p = cg_i64(k, 1);
     int64_t fixed = 1;
     for (int d = from; d < to; d++) {
-        if (s->batch_mask & (1u << d))
+        if (ir_is_batch_dim(s, d))
             p = cg_mul(k, p, k->batch);
         else
             fixed *= s->dims[d];
@@ -224,6 +224,13 @@ LLVMValueRef cg_dims_product(cg_kernel *k, const ir_shape *s, int from, int to) 
 }
 
 /* IR_F32 is float, or double in the f64 variant (t.real). */
+void cg_zero_output(cg_kernel *k) {
+    const ir_shape *s = &k->node->shape;
+    cg_loop i = cg_loop_begin(k, cg_dims_product(k, s, 0, s->rank), "zero");
+    cg_store(k, LLVMConstReal(k->t.real, 0), k->out, i.index);
+    cg_loop_end(k, &i);
+}
+
 LLVMTypeRef cg_type(cg_kernel *k, ir_dtype t) { return t == IR_I32 ? k->t.i32 : k->t.real; }
 
 LLVMValueRef cg_alloca(cg_kernel *k, LLVMTypeRef t, const char *name) {
@@ -282,4 +289,9 @@ LLVMValueRef cg_intrinsic(cg_kernel *k, const char *name, LLVMTypeRef t, LLVMVal
 LLVMValueRef cg_intrinsic2(cg_kernel *k, const char *name, LLVMTypeRef ret, LLVMTypeRef arg, LLVMValueRef v) {
     LLVMTypeRef overloads[2] = {ret, arg};
     return call_intrinsic(k, name, overloads, 2, &v, 1);
+}
+
+LLVMValueRef cg_fmuladd(cg_kernel *k, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+    LLVMValueRef args[3] = {a, b, c};
+    return cg_intrinsic(k, "llvm.fmuladd", t, args, 3);
 }

@@ -125,11 +125,6 @@ static LLVMBasicBlockRef new_block(cg_kernel *k, const char *name) {
     return LLVMAppendBasicBlockInContext(k->ctx, k->fn, name);
 }
 
-static LLVMValueRef fmuladd(cg_kernel *k, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
-    LLVMValueRef args[3] = {a, b, c};
-    return cg_intrinsic(k, "llvm.fmuladd", t, args, 3);
-}
-
 static LLVMValueRef splat(cg_kernel *k, LLVMTypeRef vector, LLVMValueRef x) {
     LLVMValueRef v = LLVMBuildInsertElement(k->b, LLVMGetPoison(vector), x, LLVMConstInt(k->t.i32, 0, 0), "");
     LLVMValueRef zeros = LLVMConstNull(LLVMVectorType(k->t.i32, LLVMGetVectorSize(vector)));
@@ -219,7 +214,7 @@ static void emit_ikj(cg_kernel *k, const matmul *mm) {
     j = cg_loop_begin(k, mm->n, "j");
     LLVMValueRef c_index = cg_add(k, row, j.index);
     LLVMValueRef c = cg_load(k, k->t.f32, k->out, c_index);
-    cg_store(k, fmuladd(k, k->t.f32, a, load_b(k, mm, kk.index, j.index), c), k->out, c_index);
+    cg_store(k, cg_fmuladd(k, k->t.f32, a, load_b(k, mm, kk.index, j.index), c), k->out, c_index);
     cg_loop_end(k, &j);
     cg_loop_end(k, &kk);
     cg_loop_end(k, &i);
@@ -486,7 +481,7 @@ static void micro_tile(gemm *G, LLVMValueRef *rows, LLVMValueRef a_step, LLVMVal
     for (int r = 0; r < MR; r++) {
         LLVMValueRef av = splat(k, G->vec, cg_load(k, k->t.f32, rows[r], at));
         for (int h = 0; h < H; h++)
-            next[H * r + h] = fmuladd(k, G->vec, av, bv[h], acc[H * r + h]);
+            next[H * r + h] = cg_fmuladd(k, G->vec, av, bv[h], acc[H * r + h]);
     }
     LLVMValueRef k_next = LLVMBuildNUWAdd(b, kk, cg_i64(k, 1), "");
     LLVMBasicBlockRef latch = LLVMGetInsertBlock(b);

@@ -32,8 +32,8 @@ int cg_kernel_matmul_f64(cg_kernel *k) {
     cg_loop kk = cg_loop_begin(k, kd, "k");
     LLVMValueRef x = cg_load_input(k, 0, cg_add(k, cg_mul(k, i.index, a_i), cg_mul(k, kk.index, a_k)));
     LLVMValueRef y = cg_load_input(k, 1, cg_add(k, cg_mul(k, kk.index, b_k), cg_mul(k, j.index, b_j)));
-    LLVMValueRef args[3] = {x, y, LLVMBuildLoad2(k->b, k->t.real, acc, "")};
-    LLVMBuildStore(k->b, cg_intrinsic(k, "llvm.fmuladd", k->t.real, args, 3), acc);
+    LLVMValueRef sum = LLVMBuildLoad2(k->b, k->t.real, acc, "");
+    LLVMBuildStore(k->b, cg_fmuladd(k, k->t.real, x, y, sum), acc);
     cg_loop_end(k, &kk);
     cg_store(k, LLVMBuildLoad2(k->b, k->t.real, acc, ""), k->out, cg_add(k, cg_mul(k, i.index, n), j.index));
     cg_loop_end(k, &j);

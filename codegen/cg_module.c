@@ -150,41 +150,57 @@ static int64_t buffer_bytes(const cg_module *m, int id) {
     return ir_shape_numel(&n->shape) * (n->dtype == IR_F32 && m->f64 ? 8 : 4);
 }
 
-static unsigned signature(const cg_module *m, entry_kind e, int id) {
-    const ir_graph *g = m->g;
-    int out = cg_output_node(g, id);
-    int64_t o = m->plan->offset[e][out], o_end = o + buffer_bytes(m, out);
+/* The fused group whose root is node id, or NULL. */
+static const fused_group *group_of(const cg_module *m, int id) {
+    return m->es->group_at && m->es->group_at[id] >= 0 ? &m->es->groups[m->es->group_at[id]] : NULL;
+}
+
+/* The most inputs a kernel takes: a fused group's (a node has at most 3). */
+#define CG_MAX_KERNEL_INPUTS FUSE_MAX_INPUTS
+_Static_assert(CG_MAX_KERNEL_INPUTS >= 3, "a kernel takes at least a node's 3 inputs");
+
+/* The buffers of node id's kernel: the node it writes and, per input, the
+ * node it reads through a pointer or -1 (a CONST, or an input not read).
+ * For the root of a fused group, the group's output and inputs. */
+typedef struct cg_operands {
+    int out, n_in;
+    int in[CG_MAX_KERNEL_INPUTS];
+} cg_operands;
+
+static cg_operands operands_of(const cg_module *m, int id) {
+    const ir_node *n = &m->g->nodes[id];
+    const fused_group *gr = group_of(m, id);
+    cg_operands o;
+    if (gr) {
+        o.out = gr->root;
+        o.n_in = gr->n_inputs;
+        for (int i = 0; i < gr->n_inputs; i++)
+            o.in[i] = gr->inputs[i];
+        return o;
+    }
+    o.out = cg_output_node(m->g, id);
+    o.n_in = n->n_inputs;
+    for (int i = 0; i < n->n_inputs; i++)
+        o.in[i] = cg_reads_input(m->g, id, i) ? n->inputs[i] : -1;
+    return o;
+}
+
+/* How each input's buffer lies against the output's in entry e: CG_* in 2
+ * bits per input (CG_DISJOINT for one not read). */
+static unsigned signature(const cg_module *m, entry_kind e, const cg_operands *o) {
+    int64_t out = m->plan->offset[e][o->out], out_end = out + buffer_bytes(m, o->out);
     unsigned sig = 0;
-    for (int i = 0; i < g->nodes[id].n_inputs; i++) {
-        if (!cg_reads_input(g, id, i))
+    for (int i = 0; i < o->n_in; i++) {
+        if (o->in[i] < 0)
             continue;
-        int x = g->nodes[id].inputs[i];
-        int64_t b = m->plan->offset[e][x], b_end = b + buffer_bytes(m, x);
-        unsigned kind = b == o ? CG_SAME : (b < o_end && o < b_end) ? CG_OVERLAP : CG_DISJOINT;
+        int64_t b = m->plan->offset[e][o->in[i]], b_end = b + buffer_bytes(m, o->in[i]);
+        unsigned kind = b == out ? CG_SAME : (b < out_end && out < b_end) ? CG_OVERLAP : CG_DISJOINT;
         sig |= kind << (2 * i);
     }
     return sig;
 }
 
 static unsigned input_kind(unsigned sig, int i) { return (sig >> (2 * i)) & 3; }
-
-/* The fused group whose root is node id, or NULL. */
-static const fused_group *group_of(const cg_module *m, int id) {
-    return m->es->group_at && m->es->group_at[id] >= 0 ? &m->es->groups[m->es->group_at[id]] : NULL;
-}
-
-/* signature() for a group's kernel, over the group's inputs */
-static unsigned group_signature(const cg_module *m, entry_kind e, const fused_group *gr) {
-    int64_t o = m->plan->offset[e][gr->root], o_end = o + buffer_bytes(m, gr->root);
-    unsigned sig = 0;
-    for (int i = 0; i < gr->n_inputs; i++) {
-        int x = gr->inputs[i];
-        int64_t b = m->plan->offset[e][x], b_end = b + buffer_bytes(m, x);
-        unsigned kind = b == o ? CG_SAME : (b < o_end && o < b_end) ? CG_OVERLAP : CG_DISJOINT;
-        sig |= kind << (2 * i);
-    }
-    return sig;
-}
 
 /* --------------------------------------------------------------- kernels */
 
@@ -193,22 +209,18 @@ static void add_attribute(cg_module *m, LLVMValueRef fn, unsigned index, const c
     LLVMAddAttributeAtIndex(fn, index, LLVMCreateEnumAttribute(m->ctx, kind, 0));
 }
 
-/* The most inputs a kernel takes: a fused group's (a node has at most 3). */
-#define CG_MAX_KERNEL_INPUTS FUSE_MAX_INPUTS
-_Static_assert(CG_MAX_KERNEL_INPUTS >= 3, "a kernel takes at least a node's 3 inputs");
-
 /* A kernel function void @n<id>.<what>[.<variant>][.f64](ptr out, ptr in...,
  * i64 batch), internal, nounwind and noinline, with its parameters bound in
- * k: k->out, k->batch, and in[i] for each of the n_in inputs with reads[i]
- * set (a CG_SAME input is out itself; NULL where !reads[i]).  A CG_DISJOINT
+ * k: k->out, k->batch, and in[i] for each input of o that it reads (a
+ * CG_SAME input is out itself; NULL where it reads none).  A CG_DISJOINT
  * input is noalias, and out is when no input may overlap it. */
-static LLVMValueRef declare_kernel(cg_module *m, cg_kernel *k, int id, const char *what, int n_in,
-                                   const unsigned char *reads, unsigned sig, int variant, LLVMValueRef *in) {
+static LLVMValueRef declare_kernel(cg_module *m, cg_kernel *k, int id, const char *what, const cg_operands *o,
+                                   unsigned sig, int variant, LLVMValueRef *in) {
     LLVMTypeRef params[CG_MAX_KERNEL_INPUTS + 2] = {m->t.ptr};
     int n_params = 1, position[CG_MAX_KERNEL_INPUTS];
-    for (int i = 0; i < n_in; i++) {
+    for (int i = 0; i < o->n_in; i++) {
         position[i] = -1;
-        if (reads[i] && input_kind(sig, i) != CG_SAME) {
+        if (o->in[i] >= 0 && input_kind(sig, i) != CG_SAME) {
             position[i] = n_params;
             params[n_params++] = m->t.ptr;
         }
@@ -233,9 +245,9 @@ static LLVMValueRef declare_kernel(cg_module *m, cg_kernel *k, int id, const cha
     int out_noalias = 1;
     k->out = LLVMGetParam(fn, 0);
     LLVMSetValueName2(k->out, "out", 3);
-    for (int i = 0; i < n_in; i++) {
+    for (int i = 0; i < o->n_in; i++) {
         in[i] = NULL;
-        if (!reads[i])
+        if (o->in[i] < 0)
             continue;
         if (input_kind(sig, i) == CG_SAME) {
             in[i] = k->out;
@@ -287,13 +299,10 @@ static LLVMValueRef kernel_end(cg_kernel *k, int rc) {
 }
 
 /* Writes the kernel of node `id` for signature `sig`; NULL after an error. */
-static LLVMValueRef emit_kernel(cg_module *m, int id, unsigned sig, int variant) {
+static LLVMValueRef emit_kernel(cg_module *m, int id, const cg_operands *o, unsigned sig, int variant) {
     cg_kernel k;
     kernel_init(m, &k, id);
-    unsigned char reads[3];
-    for (int i = 0; i < k.node->n_inputs; i++)
-        reads[i] = (unsigned char)cg_reads_input(m->g, id, i);
-    k.fn = declare_kernel(m, &k, id, ir_ops[k.node->op].name, k.node->n_inputs, reads, sig, variant, k.in);
+    k.fn = declare_kernel(m, &k, id, ir_ops[k.node->op].name, o, sig, variant, k.in);
     kernel_begin(m, &k);
     cg_kernel_fn emit = cg_kernels[k.node->op];
     if (m->f64 && k.node->op == IR_MATMUL)
@@ -303,27 +312,25 @@ static LLVMValueRef emit_kernel(cg_module *m, int id, unsigned sig, int variant)
 
 /* void @n<root>.fused(ptr out, ptr in..., i64 batch): the kernel of a fused
  * group, with the same aliasing rules over the group's inputs. */
-static LLVMValueRef emit_group_kernel(cg_module *m, const fused_group *gr, unsigned sig, int variant) {
+static LLVMValueRef emit_group_kernel(cg_module *m, const fused_group *gr, const cg_operands *o, unsigned sig,
+                                      int variant) {
     cg_kernel k;
     kernel_init(m, &k, gr->root);
-    unsigned char reads[FUSE_MAX_INPUTS];
-    memset(reads, 1, sizeof reads);
     LLVMValueRef in[FUSE_MAX_INPUTS];
-    k.fn = declare_kernel(m, &k, gr->root, "fused", gr->n_inputs, reads, sig, variant, in);
+    k.fn = declare_kernel(m, &k, gr->root, "fused", o, sig, variant, in);
     kernel_begin(m, &k);
     return kernel_end(&k, cg_kernel_fused(&k, m->es, gr, in));
 }
 
-/* The kernel of node `id` as entry e needs it, emitted on first use. */
-static LLVMValueRef kernel_for(cg_module *m, entry_kind e, int id, unsigned *sig_out) {
+/* The kernel of node `id` (with operands o) for signature sig, emitted on
+ * first use. */
+static LLVMValueRef kernel_for(cg_module *m, int id, const cg_operands *o, unsigned sig) {
     cg_variants *v = &m->kernels[id];
-    const fused_group *gr = group_of(m, id);
-    unsigned sig = gr ? group_signature(m, e, gr) : signature(m, e, id);
-    *sig_out = sig;
     for (int i = 0; i < v->count; i++)
         if (v->signature[i] == sig)
             return v->fn[i];
-    LLVMValueRef fn = gr ? emit_group_kernel(m, gr, sig, v->count) : emit_kernel(m, id, sig, v->count);
+    const fused_group *gr = group_of(m, id);
+    LLVMValueRef fn = gr ? emit_group_kernel(m, gr, o, sig, v->count) : emit_kernel(m, id, o, sig, v->count);
     if (fn) {
         v->signature[v->count] = sig;
         v->fn[v->count++] = fn;
@@ -353,42 +360,22 @@ static LLVMValueRef arena_pointer(cg_module *m, LLVMBuilderRef b, LLVMValueRef a
 
 /* call void @kernel(arena + offset(out), arena + offset(in)..., batch) */
 static int emit_call(cg_module *m, LLVMBuilderRef b, const entry *en, entry_kind e, int id, LLVMValueRef *params) {
-    const ir_node *n = &m->g->nodes[id];
-    const fused_group *gr = group_of(m, id);
-    if (gr) {
-        for (int i = -1; i < gr->n_inputs; i++)
-            if (check_buffer(m, e, i < 0 ? id : gr->inputs[i], en->name))
-                return -1;
-        unsigned sig;
-        LLVMValueRef fn = kernel_for(m, e, id, &sig);
-        if (!fn)
-            return -1;
-        LLVMValueRef args[FUSE_MAX_INPUTS + 2];
-        int n_args = 0;
-        args[n_args++] = arena_pointer(m, b, params[0], e, id);
-        for (int i = 0; i < gr->n_inputs; i++)
-            if (input_kind(sig, i) != CG_SAME)
-                args[n_args++] = arena_pointer(m, b, params[0], e, gr->inputs[i]);
-        args[n_args++] = params[1];
-        LLVMBuildCall2(b, LLVMGlobalGetValueType(fn), fn, args, (unsigned)n_args, "");
-        return 0;
-    }
-    int out = cg_output_node(m->g, id);
-    if (check_buffer(m, e, out, en->name))
+    cg_operands o = operands_of(m, id);
+    if (check_buffer(m, e, o.out, en->name))
         return -1;
-    for (int i = 0; i < n->n_inputs; i++)
-        if (cg_reads_input(m->g, id, i) && check_buffer(m, e, n->inputs[i], en->name))
+    for (int i = 0; i < o.n_in; i++)
+        if (o.in[i] >= 0 && check_buffer(m, e, o.in[i], en->name))
             return -1;
-    unsigned sig;
-    LLVMValueRef fn = kernel_for(m, e, id, &sig);
+    unsigned sig = signature(m, e, &o);
+    LLVMValueRef fn = kernel_for(m, id, &o, sig);
     if (!fn)
         return -1;
-    LLVMValueRef args[5];
+    LLVMValueRef args[CG_MAX_KERNEL_INPUTS + 2];
     int n_args = 0;
-    args[n_args++] = arena_pointer(m, b, params[0], e, out);
-    for (int i = 0; i < n->n_inputs; i++)
-        if (cg_reads_input(m->g, id, i) && input_kind(sig, i) != CG_SAME)
-            args[n_args++] = arena_pointer(m, b, params[0], e, n->inputs[i]);
+    args[n_args++] = arena_pointer(m, b, params[0], e, o.out);
+    for (int i = 0; i < o.n_in; i++)
+        if (o.in[i] >= 0 && input_kind(sig, i) != CG_SAME)
+            args[n_args++] = arena_pointer(m, b, params[0], e, o.in[i]);
     args[n_args++] = params[1];
     LLVMBuildCall2(b, LLVMGlobalGetValueType(fn), fn, args, (unsigned)n_args, "");
     return 0;
@@ -432,16 +419,11 @@ static cg_types make_types(LLVMContextRef ctx, int f64) {
     return t;
 }
 
-int cg_plan_f64(const ir_graph *g, const entries *es, entries *es64, mem_plan *plan64) {
+void cg_plan_f64(const ir_graph *g, const entries *es, entries *es64, mem_plan *plan64) {
     *es64 = *es;
     es64->e[ENTRY_PREDICT].present = 0;
     es64->e[ENTRY_TRAIN].present = 0;
-    if (mp_plan_build_sized(g, es64, 8, plan64) != 0) {
-        mp_plan_free(plan64);
-        cg_error("out of memory while planning the f64 entries");
-        return -1;
-    }
-    return 0;
+    mp_plan_build_sized(g, es64, 8, plan64); /* cannot fail */
 }
 
 LLVMModuleRef cg_build_module(LLVMContextRef ctx, const ir_graph *g, const entries *es, const mem_plan *plan,
@@ -456,14 +438,12 @@ LLVMModuleRef cg_build_module(LLVMContextRef ctx, const ir_graph *g, const entri
     m.g = g;
     m.es = es;
     m.plan = plan;
-    m.kernels = calloc((size_t)(g->n_nodes > 0 ? g->n_nodes : 1), sizeof *m.kernels);
-    m.pointer = calloc((size_t)(g->n_nodes > 0 ? g->n_nodes : 1), sizeof *m.pointer);
+    m.kernels = ir_xcalloc((size_t)g->n_nodes, sizeof *m.kernels);
+    m.pointer = ir_xcalloc((size_t)g->n_nodes, sizeof *m.pointer);
     if (g->source_path)
         LLVMSetSourceFileName(m.mod, g->source_path, strlen(g->source_path));
-    int rc = m.kernels && m.pointer ? 0 : -1;
-    if (rc)
-        cg_error("out of memory");
-    if (rc == 0 && plan->n_nodes != g->n_nodes) {
+    int rc = 0;
+    if (plan->n_nodes != g->n_nodes) {
         cg_error("the memory plan covers %d nodes, the graph has %d", plan->n_nodes, g->n_nodes);
         rc = -1;
     }

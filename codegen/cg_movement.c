@@ -19,8 +19,6 @@
 
 static const ir_shape *input_shape(cg_kernel *k, int i) { return &k->g->nodes[k->node->inputs[i]].shape; }
 
-static int is_one(const ir_shape *s, int d) { return s->dims[d] == 1 && !((s->batch_mask >> d) & 1); }
-
 /* --------------------------------------------------------------- transpose */
 
 static void copy_element(cg_kernel *k, LLVMValueRef *index, void *ctx) {
@@ -47,7 +45,7 @@ int cg_kernel_transpose(cg_kernel *k) {
     nest.depth = 0;
     nest.n_streams = 2;
     for (int d = 0; d < out->rank; d++) {
-        if (is_one(out, d))
+        if (ir_dim_is_one(out, d))
             continue;
         if (first >= 0 && perm[d] != perm[prev] + 1) {
             add_group(k, &nest, first, prev);

@@ -63,14 +63,9 @@ static int *deal(LLVMModuleRef mod, int *n_parts, double weight, double *cost, i
     int n = 0;
     for (LLVMValueRef fn = LLVMGetFirstFunction(mod); fn; fn = LLVMGetNextFunction(fn))
         n++;
-    int *part_of = malloc(sizeof *part_of * (size_t)(n ? n : 1));
-    int64_t *size = malloc(sizeof *size * (size_t)(n ? n : 1));
-    int *order = malloc(sizeof *order * (size_t)(n ? n : 1));
-    if (!part_of || !size || !order) {
-        free(part_of), free(size), free(order);
-        cg_error("out of memory");
-        return NULL;
-    }
+    int *part_of = ir_xmalloc(sizeof *part_of * (size_t)n);
+    int64_t *size = ir_xmalloc(sizeof *size * (size_t)n);
+    int *order = ir_xmalloc(sizeof *order * (size_t)n);
     int i = 0, defined = 0;
     int64_t total = 0;
     for (LLVMValueRef fn = LLVMGetFirstFunction(mod); fn; fn = LLVMGetNextFunction(fn), i++) {
@@ -192,21 +187,20 @@ int cg_compile_parts(const ir_graph *g, const entries *es, const mem_plan *plan,
     if (mod) {
         n_parts[0] = jobs == 1 ? 1 : 4 * jobs;
         part_of[0] = deal(mod, &n_parts[0], 1.0, cost, &n_functions[0]);
-        code[0] = part_of[0] ? bitcode_of(mod, tm) : NULL;
+        code[0] = bitcode_of(mod, tm);
         LLVMDisposeModule(mod);
     }
     if (code[0] && opt->f64_entries) {
         entries es64;
         mem_plan plan64;
-        if (cg_plan_f64(g, es, &es64, &plan64) == 0) {
-            LLVMModuleRef mod64 = cg_build_module(ctx, g, &es64, &plan64, CG_BUILD_F64);
-            mp_plan_free(&plan64);
-            if (mod64) {
-                n_parts[1] = jobs == 1 ? 1 : 2 * jobs;
-                part_of[1] = deal(mod64, &n_parts[1], 0.5, cost + n_parts[0], &n_functions[1]);
-                code[1] = part_of[1] ? bitcode_of(mod64, tm) : NULL;
-                LLVMDisposeModule(mod64);
-            }
+        cg_plan_f64(g, es, &es64, &plan64);
+        LLVMModuleRef mod64 = cg_build_module(ctx, g, &es64, &plan64, CG_BUILD_F64);
+        mp_plan_free(&plan64);
+        if (mod64) {
+            n_parts[1] = jobs == 1 ? 1 : 2 * jobs;
+            part_of[1] = deal(mod64, &n_parts[1], 0.5, cost + n_parts[0], &n_functions[1]);
+            code[1] = bitcode_of(mod64, tm);
+            LLVMDisposeModule(mod64);
         }
     }
     if (code[0] && (code[1] || !opt->f64_entries)) {

@@ -43,13 +43,6 @@ static pool pool_of(cg_kernel *k, const ir_shape *x, const ir_shape *y) {
 
 static LLVMValueRef f32(cg_kernel *k, double v) { return LLVMConstReal(k->t.real, v); }
 
-static void zero_output(cg_kernel *k) {
-    const ir_shape *s = &k->node->shape;
-    cg_loop i = cg_loop_begin(k, cg_dims_product(k, s, 0, s->rank), "zero");
-    cg_store(k, f32(k, 0), k->out, i.index);
-    cg_loop_end(k, &i);
-}
-
 /* Element (row i s + u, column j s + v) of plane q, given `first` = the
  * window's top-left element of output row i and column 0. */
 static LLVMValueRef tap(cg_kernel *k, const pool *p, LLVMValueRef first, LLVMValueRef u, LLVMValueRef v,
@@ -72,6 +65,16 @@ static void for_rows(cg_kernel *k, const pool *p, row_body body) {
     body(k, p, first, y_row);
     cg_loop_end(k, &i);
     cg_loop_end(k, &q);
+}
+
+/* A pooling kernel from image x to image y, one row at a time; with
+ * `adds` (the adjoints, which add into their output) out = 0 first. */
+static int pool_kernel(cg_kernel *k, const ir_shape *x, const ir_shape *y, int adds, row_body body) {
+    pool p = pool_of(k, x, y);
+    if (adds)
+        cg_zero_output(k);
+    for_rows(k, &p, body);
+    return 0;
 }
 
 /* ------------------------------------------------------------ forward ops */
@@ -111,6 +114,30 @@ static LLVMValueRef window_max(cg_kernel *k, const pool *p, LLVMValueRef first, 
     return best;
 }
 
+/* y[j] = combine(y[j], x[tap]) for every tap (u, v) of every window j of
+ * the row, the taps outermost so that the loop over j vectorises. */
+typedef LLVMValueRef (*tap_fold)(cg_kernel *k, LLVMValueRef y, LLVMValueRef x);
+
+static void fold_taps(cg_kernel *k, const pool *p, LLVMValueRef first, LLVMValueRef y_row, tap_fold combine) {
+    cg_loop u = cg_loop_begin(k, cg_i64(k, p->size), "u");
+    cg_loop v = cg_loop_begin(k, cg_i64(k, p->size), "v");
+    cg_loop j = cg_loop_begin(k, cg_i64(k, p->ow), "j");
+    LLVMValueRef at = cg_add(k, y_row, j.index);
+    LLVMValueRef x = cg_load_input(k, 0, tap(k, p, first, u.index, v.index, j.index));
+    cg_store(k, combine(k, cg_load(k, k->t.real, k->out, at), x), k->out, at);
+    cg_loop_end(k, &j);
+    cg_loop_end(k, &v);
+    cg_loop_end(k, &u);
+}
+
+/* x if greater, else y: the first maximum wins */
+static LLVMValueRef keep_max(cg_kernel *k, LLVMValueRef y, LLVMValueRef x) {
+    LLVMValueRef greater = LLVMBuildFCmp(k->b, LLVMRealOGT, x, y, "");
+    return LLVMBuildSelect(k->b, greater, x, y, "");
+}
+
+static LLVMValueRef add(cg_kernel *k, LLVMValueRef y, LLVMValueRef x) { return LLVMBuildFAdd(k->b, y, x, ""); }
+
 static void max_row(cg_kernel *k, const pool *p, LLVMValueRef first, LLVMValueRef y_row) {
     if (unrolled(p)) {
         cg_loop j = cg_loop_begin(k, cg_i64(k, p->ow), "j");
@@ -125,50 +152,24 @@ static void max_row(cg_kernel *k, const pool *p, LLVMValueRef first, LLVMValueRe
     LLVMValueRef zero = cg_i64(k, 0);
     cg_store(k, cg_load_input(k, 0, tap(k, p, first, zero, zero, j.index)), k->out, cg_add(k, y_row, j.index));
     cg_loop_end(k, &j);
-    cg_loop u = cg_loop_begin(k, cg_i64(k, p->size), "u");
-    cg_loop v = cg_loop_begin(k, cg_i64(k, p->size), "v");
-    j = cg_loop_begin(k, cg_i64(k, p->ow), "j");
-    LLVMValueRef at = cg_add(k, y_row, j.index);
-    LLVMValueRef x = cg_load_input(k, 0, tap(k, p, first, u.index, v.index, j.index));
-    LLVMValueRef best = cg_load(k, k->t.real, k->out, at);
-    LLVMValueRef greater = LLVMBuildFCmp(k->b, LLVMRealOGT, x, best, "");
-    cg_store(k, LLVMBuildSelect(k->b, greater, x, best, ""), k->out, at);
-    cg_loop_end(k, &j);
-    cg_loop_end(k, &v);
-    cg_loop_end(k, &u);
+    fold_taps(k, p, first, y_row, keep_max);
 }
 
-int cg_kernel_max_pool2d(cg_kernel *k) {
-    pool p = pool_of(k, input_shape(k, 0), &k->node->shape);
-    for_rows(k, &p, max_row);
-    return 0;
-}
+int cg_kernel_max_pool2d(cg_kernel *k) { return pool_kernel(k, input_shape(k, 0), &k->node->shape, 0, max_row); }
 
 static void avg_row(cg_kernel *k, const pool *p, LLVMValueRef first, LLVMValueRef y_row) {
     cg_loop j = cg_loop_begin(k, cg_i64(k, p->ow), "j");
     cg_store(k, f32(k, 0), k->out, cg_add(k, y_row, j.index));
     cg_loop_end(k, &j);
-    cg_loop u = cg_loop_begin(k, cg_i64(k, p->size), "u");
-    cg_loop v = cg_loop_begin(k, cg_i64(k, p->size), "v");
+    fold_taps(k, p, first, y_row, add);
     j = cg_loop_begin(k, cg_i64(k, p->ow), "j");
     LLVMValueRef at = cg_add(k, y_row, j.index);
-    LLVMValueRef x = cg_load_input(k, 0, tap(k, p, first, u.index, v.index, j.index));
-    cg_store(k, LLVMBuildFAdd(k->b, cg_load(k, k->t.real, k->out, at), x, ""), k->out, at);
-    cg_loop_end(k, &j);
-    cg_loop_end(k, &v);
-    cg_loop_end(k, &u);
-    j = cg_loop_begin(k, cg_i64(k, p->ow), "j");
-    LLVMValueRef at2 = cg_add(k, y_row, j.index);
     LLVMValueRef area = f32(k, (double)(p->size * p->size));
-    cg_store(k, LLVMBuildFDiv(k->b, cg_load(k, k->t.real, k->out, at2), area, ""), k->out, at2);
+    cg_store(k, LLVMBuildFDiv(k->b, cg_load(k, k->t.real, k->out, at), area, ""), k->out, at);
     cg_loop_end(k, &j);
 }
 
-int cg_kernel_avg_pool2d(cg_kernel *k) {
-    pool p = pool_of(k, input_shape(k, 0), &k->node->shape);
-    for_rows(k, &p, avg_row);
-    return 0;
-}
+int cg_kernel_avg_pool2d(cg_kernel *k) { return pool_kernel(k, input_shape(k, 0), &k->node->shape, 0, avg_row); }
 
 /* ---------------------------------------------- the maximum's position */
 
@@ -206,10 +207,7 @@ static void max_grad_row(cg_kernel *k, const pool *p, LLVMValueRef first, LLVMVa
 }
 
 int cg_kernel_max_pool2d_grad(cg_kernel *k) {
-    pool p = pool_of(k, input_shape(k, 0), input_shape(k, 1));
-    zero_output(k);
-    for_rows(k, &p, max_grad_row);
-    return 0;
+    return pool_kernel(k, input_shape(k, 0), input_shape(k, 1), 1, max_grad_row);
 }
 
 /* y[j] = v[argmax] */
@@ -221,9 +219,7 @@ static void max_pick_row(cg_kernel *k, const pool *p, LLVMValueRef first, LLVMVa
 }
 
 int cg_kernel_max_pool2d_pick(cg_kernel *k) {
-    pool p = pool_of(k, input_shape(k, 0), &k->node->shape);
-    for_rows(k, &p, max_pick_row);
-    return 0;
+    return pool_kernel(k, input_shape(k, 0), &k->node->shape, 0, max_pick_row);
 }
 
 /* ------------------------------------------------------- avg_pool2d_grad */
@@ -243,8 +239,5 @@ static void avg_grad_row(cg_kernel *k, const pool *p, LLVMValueRef first, LLVMVa
 }
 
 int cg_kernel_avg_pool2d_grad(cg_kernel *k) {
-    pool p = pool_of(k, &k->node->shape, input_shape(k, 0));
-    zero_output(k);
-    for_rows(k, &p, avg_grad_row);
-    return 0;
+    return pool_kernel(k, &k->node->shape, input_shape(k, 0), 1, avg_grad_row);
 }

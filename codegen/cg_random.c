@@ -2,7 +2,7 @@
  * cg_random.c - dropout, the one op with randomness.
  *
  * The mask is never stored: element i of a dropout's mask is a hash of
- * (seed, step, i), ir_dropout_bits in ir/ir.c, rebuilt here in LLVM IR
+ * (seed, step, i), ir_dropout_bits in ir/build.c, rebuilt here in LLVM IR
  * from the same uint32 operations, so the interpreter, the forward kernel
  * and the backward kernel (a dropout node with the same seed) agree bit
  * for bit.  The hash is a counter-based generator in the style of

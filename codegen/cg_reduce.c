@@ -38,8 +38,6 @@ typedef struct reduction {
     LLVMValueRef acc_init;
 } reduction;
 
-static int is_one(const ir_shape *s, int d) { return s->dims[d] == 1 && !((s->batch_mask >> d) & 1); }
-
 /* The product of the kept dims of x after dim `last`. */
 static LLVMValueRef kept_product(cg_kernel *k, const ir_shape *x, const int *kept, int last) {
     LLVMValueRef p = cg_i64(k, 1);
@@ -61,7 +59,7 @@ static void build_groups(cg_kernel *k, reduction *r, const ir_shape *x, const in
     int first = -1, prev = -1;
     r->n_groups = 0;
     for (int d = 0; d < x->rank; d++) {
-        if (is_one(x, d))
+        if (ir_dim_is_one(x, d))
             continue;
         if (first >= 0 && kept[d] != kept[first]) {
             add_group(k, r, x, kept, first, prev);
@@ -244,7 +242,7 @@ int cg_kernel_sum_to(cg_kernel *k) {
     const ir_shape *x = &k->g->nodes[k->node->inputs[0]].shape, *to = &k->node->shape;
     for (int d = 0; d < x->rank; d++) {
         int t = to->rank - x->rank + d;
-        kept[d] = t >= 0 && !is_one(to, t);
+        kept[d] = t >= 0 && !ir_dim_is_one(to, t);
     }
     return emit_reduction(k, kept, 0);
 }

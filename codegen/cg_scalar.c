@@ -215,42 +215,27 @@ static LLVMValueRef cg_scalar_max(cg_kernel *k, const ir_node *n, LLVMValueRef *
     return binary(k, is_int(x[0]) ? "llvm.smax" : "llvm.maxnum", x[0], x[1]);
 }
 
-/* Ordered predicates are false on NaN; `ne` is unordered, true on NaN, as in C. */
+/* 1.0 where x[0] <op> x[1], else 0.0.  Ordered predicates are false on
+ * NaN; `ne` is unordered, true on NaN, as in C. */
 static LLVMValueRef compare(cg_kernel *k, LLVMValueRef *x, LLVMIntPredicate ip, LLVMRealPredicate fp) {
     if (is_int(x[0]))
         return to_f32(k, LLVMBuildICmp(k->b, ip, x[0], x[1], ""));
     return to_f32(k, LLVMBuildFCmp(k->b, fp, x[0], x[1], ""));
 }
 
-static LLVMValueRef cg_scalar_lt(cg_kernel *k, const ir_node *n, LLVMValueRef *x) {
-    (void)n;
-    return compare(k, x, LLVMIntSLT, LLVMRealOLT);
-}
-
-static LLVMValueRef cg_scalar_le(cg_kernel *k, const ir_node *n, LLVMValueRef *x) {
-    (void)n;
-    return compare(k, x, LLVMIntSLE, LLVMRealOLE);
-}
-
-static LLVMValueRef cg_scalar_gt(cg_kernel *k, const ir_node *n, LLVMValueRef *x) {
-    (void)n;
-    return compare(k, x, LLVMIntSGT, LLVMRealOGT);
-}
-
-static LLVMValueRef cg_scalar_ge(cg_kernel *k, const ir_node *n, LLVMValueRef *x) {
-    (void)n;
-    return compare(k, x, LLVMIntSGE, LLVMRealOGE);
-}
-
-static LLVMValueRef cg_scalar_eq(cg_kernel *k, const ir_node *n, LLVMValueRef *x) {
-    (void)n;
-    return compare(k, x, LLVMIntEQ, LLVMRealOEQ);
-}
-
-static LLVMValueRef cg_scalar_ne(cg_kernel *k, const ir_node *n, LLVMValueRef *x) {
-    (void)n;
-    return compare(k, x, LLVMIntNE, LLVMRealUNE);
-}
+/* One emitter per comparison op, differing only in the predicates. */
+#define CG_COMPARISON(name, int_predicate, real_predicate)                                                             \
+    static LLVMValueRef cg_scalar_##name(cg_kernel *k, const ir_node *n, LLVMValueRef *x) {                            \
+        (void)n;                                                                                                       \
+        return compare(k, x, int_predicate, real_predicate);                                                           \
+    }
+CG_COMPARISON(lt, LLVMIntSLT, LLVMRealOLT)
+CG_COMPARISON(le, LLVMIntSLE, LLVMRealOLE)
+CG_COMPARISON(gt, LLVMIntSGT, LLVMRealOGT)
+CG_COMPARISON(ge, LLVMIntSGE, LLVMRealOGE)
+CG_COMPARISON(eq, LLVMIntEQ, LLVMRealOEQ)
+CG_COMPARISON(ne, LLVMIntNE, LLVMRealUNE)
+#undef CG_COMPARISON
 
 /* ------------------------------------------------------------ ternary */
 

@@ -168,8 +168,7 @@ static int add_f64_variant(LLVMContextRef ctx, LLVMTargetMachineRef tm, LLVMModu
                            const entries *es, int opt_level) {
     entries es64;
     mem_plan plan64;
-    if (cg_plan_f64(g, es, &es64, &plan64))
-        return -1;
+    cg_plan_f64(g, es, &es64, &plan64);
     LLVMModuleRef mod64 = cg_build_module(ctx, g, &es64, &plan64, CG_BUILD_F64);
     mp_plan_free(&plan64);
     if (!mod64)
@@ -201,7 +200,7 @@ LLVMModuleRef cg_build_optimised(LLVMContextRef ctx, LLVMTargetMachineRef tm, co
     return mod;
 }
 
-static int emit_text(LLVMModuleRef mod, FILE *out) {
+int cg_emit_text(LLVMModuleRef mod, FILE *out) {
     char *text = LLVMPrintModuleToString(mod);
     int rc = fputs(text, out) < 0 ? -1 : 0;
     LLVMDisposeMessage(text);
@@ -210,14 +209,22 @@ static int emit_text(LLVMModuleRef mod, FILE *out) {
     return rc;
 }
 
-static int emit_assembly(LLVMModuleRef mod, LLVMTargetMachineRef tm, FILE *out) {
+LLVMMemoryBufferRef cg_emit_to_memory(LLVMModuleRef mod, LLVMTargetMachineRef tm, LLVMCodeGenFileType type,
+                                      const char *what) {
     LLVMMemoryBufferRef buffer;
     char *message = NULL;
-    if (LLVMTargetMachineEmitToMemoryBuffer(tm, mod, LLVMAssemblyFile, &message, &buffer)) {
-        cg_error("cannot generate assembly: %s", message);
+    if (LLVMTargetMachineEmitToMemoryBuffer(tm, mod, type, &message, &buffer)) {
+        cg_error("cannot generate %s: %s", what, message);
         LLVMDisposeMessage(message);
-        return -1;
+        return NULL;
     }
+    return buffer;
+}
+
+static int emit_assembly(LLVMModuleRef mod, LLVMTargetMachineRef tm, FILE *out) {
+    LLVMMemoryBufferRef buffer = cg_emit_to_memory(mod, tm, LLVMAssemblyFile, "assembly");
+    if (!buffer)
+        return -1;
     size_t size = LLVMGetBufferSize(buffer);
     int rc = fwrite(LLVMGetBufferStart(buffer), 1, size, out) == size ? 0 : -1;
     LLVMDisposeMemoryBuffer(buffer);
@@ -228,11 +235,7 @@ static int emit_assembly(LLVMModuleRef mod, LLVMTargetMachineRef tm, FILE *out) 
 
 int cg_emit_object(LLVMModuleRef mod, LLVMTargetMachineRef tm, const char *path) {
     char *message = NULL;
-    char *file = strdup(path); /* the C API takes a non-const name */
-    if (!file) {
-        cg_error("out of memory");
-        return -1;
-    }
+    char *file = ir_xstrdup(path); /* the C API takes a non-const name */
     int failed = LLVMTargetMachineEmitToFile(tm, mod, file, LLVMObjectFile, &message);
     free(file);
     if (failed) {
@@ -251,7 +254,7 @@ int cg_compile(const ir_graph *g, const entries *es, const mem_plan *plan, const
     LLVMModuleRef mod = cg_build_optimised(ctx, tm, g, es, plan, opt);
     int rc = mod ? 0 : -1;
     if (rc == 0 && opt->emit_llvm)
-        rc = emit_text(mod, opt->emit_llvm);
+        rc = cg_emit_text(mod, opt->emit_llvm);
     /* The object first: code generation may rewrite the module's IR as it
      * goes, and the object is what gets linked. */
     if (rc == 0 && opt->obj_path)

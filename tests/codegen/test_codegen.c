@@ -141,14 +141,7 @@ static void hand_entries(ir_graph *g, entries *es) {
         if (is_root(g, i))
             e->roots[e->n_roots++] = i;
     ir_mark_live(g, e->roots, e->n_roots, e->live);
-    for (int pass = 0; pass < 2; pass++)
-        for (int i = 0; i < g->n_nodes; i++) {
-            ir_op op = g->nodes[i].op;
-            if (!e->live[i] || op == IR_INPUT || op == IR_PARAM || op == IR_HYPER || op == IR_CONST)
-                continue;
-            if ((op == IR_ASSIGN) == pass)
-                e->sched[e->n_sched++] = i;
-        }
+    entries_schedule(g, e);
 }
 
 static int64_t bytes_at(const ir_graph *g, int id, int64_t batch) {
