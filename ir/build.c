@@ -34,6 +34,9 @@ int ir_append(ir_graph *g, const ir_node *proto) {
             return ir_fail(g, "%s: input %d is not a node (%d)", ir_ops[n.op].name, k, n.inputs[k]);
     for (int k = n.n_inputs; k < 3; k++)
         n.inputs[k] = -1;
+    for (int k = 0; k < n.n_inputs && g->input_hook; k++)
+        if ((n.inputs[k] = g->input_hook(g, n.inputs[k], g->input_hook_ctx)) < 0)
+            return -1;
     /* A node goes into the scan body being built (a copy of a body node
      * keeps its body); leaves are not computed anywhere, so they have none. */
     if (!n.region)

@@ -714,9 +714,15 @@ static int run_scan(eval_ctx *c, const unsigned char *live, int s) {
 
 int ir_eval(const ir_graph *g, const unsigned char *live, int64_t batch, double **values) {
     eval_ctx c = {g, batch, values, 0};
+    /* constants first: a scan's body may read one made after the scan */
+    for (int id = 0; id < g->n_nodes; id++)
+        if (is_live(live, id) && g->nodes[id].op == IR_CONST) {
+            values[id] = new_array(ir_numel_at(&g->nodes[id].shape, batch));
+            eval_const(&c, id, values[id]);
+        }
     for (int id = 0; id < g->n_nodes; id++) {
         const ir_node *n = &g->nodes[id];
-        if (!is_live(live, id) || ir_in_loop(g, id))
+        if (!is_live(live, id) || ir_in_loop(g, id) || n->op == IR_CONST)
             continue; /* a scan computes its body and results */
         if (is_supplied(n->op)) {
             if (!values[id])

@@ -152,6 +152,11 @@ typedef struct ir_graph {
     double sched_arg_values[8];
 
     int cur_region;             /* the scan body new nodes go into (ir_scan_begin), 0: top level */
+    /* When set, ir_append passes every input of a new node through it and
+     * reads what it returns instead (-1: fail): autodiff uses it to make a
+     * backward body read the stash of a forward body's value. */
+    int (*input_hook)(struct ir_graph *g, int id, void *ctx);
+    void *input_hook_ctx;
 
     char error[512];            /* why the last ir_add* returned -1 */
 } ir_graph;
