@@ -115,6 +115,14 @@ LLVMMemoryBufferRef cg_emit_to_memory(LLVMModuleRef mod, LLVMTargetMachineRef tm
 
 /* ------------------------------------------------------------- cg_loops.c */
 
+/* cg_scan.c: the copies of a scan's loop (see emit_scan in cg_module.c).
+ * k needs ctx, mod, b, t, f64, fn and batch only. */
+void cg_copy_tensor(cg_kernel *k, const ir_node *n, LLVMValueRef dst, LLVMValueRef src);
+void cg_fill_tensor(cg_kernel *k, const ir_node *n, LLVMValueRef dst, double value);
+void cg_copy_step(cg_kernel *k, const ir_shape *s, int axis, ir_dtype t, LLVMValueRef seq, LLVMValueRef step,
+                  LLVMValueRef index, int into_sequence);
+LLVMValueRef cg_scan_steps(cg_kernel *k, const ir_node *scan, LLVMValueRef hyper);
+
 typedef struct cg_loop {
     LLVMBasicBlockRef header, exit;
     LLVMValueRef index; /* i64, 0 .. extent-1 */

@@ -51,6 +51,7 @@ typedef struct cg_module {
     const mem_plan *plan;
     cg_variants *kernels;  /* per node */
     LLVMValueRef *pointer; /* per node: arena + offset, in the entry being written */
+    LLVMBuilderRef top;    /* inside a scan's loop: makes pointers at the top of the entry block */
 } cg_module;
 
 void cg_error(const char *fmt, ...) {
@@ -119,6 +120,11 @@ int cg_kernel_max_pool2d_pick(cg_kernel *k);
 int cg_kernel_avg_pool2d(cg_kernel *k);
 int cg_kernel_avg_pool2d_grad(cg_kernel *k);
 int cg_kernel_dropout(cg_kernel *k);
+int cg_kernel_scan(cg_kernel *k);
+int cg_kernel_scan_carry(cg_kernel *k);
+int cg_kernel_scan_slice(cg_kernel *k);
+int cg_kernel_scan_stack(cg_kernel *k);
+int cg_kernel_scan_final(cg_kernel *k);
 
 #define CG_KERNEL_LEAF(name) cg_kernel_##name
 #define CG_KERNEL_UNARY(name) cg_kernel_elementwise
@@ -131,6 +137,7 @@ int cg_kernel_dropout(cg_kernel *k);
 #define CG_KERNEL_INDEX(name) cg_kernel_##name
 #define CG_KERNEL_WINDOW(name) cg_kernel_##name
 #define CG_KERNEL_RANDOM(name) cg_kernel_##name
+#define CG_KERNEL_LOOP(name) cg_kernel_##name
 const cg_kernel_fn cg_kernels[IR_OP_COUNT] = {
 #define OP(id, name, arity, class) [IR_##id] = CG_KERNEL_##class(name),
 #include "ops.def"
@@ -341,12 +348,23 @@ static int check_buffer(const cg_module *m, entry_kind e, int id, const char *en
     return -1;
 }
 
-/* %n<id> = arena + offset of node id, made once per entry */
+/* %n<id> = arena + offset of node id, made once per entry.  Inside a
+ * scan's loop it is made at the top of the entry block instead, so that
+ * code after the loop may use it too. */
 static LLVMValueRef arena_pointer(cg_module *m, LLVMBuilderRef b, LLVMValueRef arena, entry_kind e, int id) {
     if (!m->pointer[id]) {
         char name[24];
         LLVMValueRef offset = LLVMConstInt(m->t.i64, (unsigned long long)m->plan->offset[e][id], 0);
         snprintf(name, sizeof name, "n%d", id);
+        if (m->top) {
+            LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(LLVMGetBasicBlockParent(LLVMGetInsertBlock(b)));
+            LLVMValueRef first = LLVMGetFirstInstruction(entry);
+            if (first)
+                LLVMPositionBuilderBefore(m->top, first);
+            else
+                LLVMPositionBuilderAtEnd(m->top, entry);
+            b = m->top;
+        }
         m->pointer[id] = LLVMBuildInBoundsGEP2(b, LLVMInt8TypeInContext(m->ctx), arena, &offset, 1, name);
     }
     return m->pointer[id];
@@ -375,6 +393,97 @@ static int emit_call(cg_module *m, LLVMBuilderRef b, const entry *en, entry_kind
     return 0;
 }
 
+/* ------------------------------------------------------------ recurrence */
+
+/* A cg_kernel for cg_scan.c's copies, written into the entry point. */
+static cg_kernel loop_writer(cg_module *m, LLVMBuilderRef b, LLVMValueRef *params) {
+    cg_kernel k;
+    memset(&k, 0, sizeof k);
+    k.ctx = m->ctx, k.mod = m->mod, k.b = b, k.t = m->t, k.f64 = m->f64;
+    k.fn = LLVMGetBasicBlockParent(LLVMGetInsertBlock(b));
+    k.batch = params[1];
+    return k;
+}
+
+/* The carries of a scan take their next values: each from a buffer of its
+ * body (a carry whose next value is another carry would need a copy of its
+ * own, which no model has needed: refused). */
+static int update_carries(cg_module *m, cg_kernel *k, const entry *en, entry_kind e, int from, int to,
+                          LLVMValueRef *params) {
+    const ir_graph *g = m->g;
+    for (int j = from; j < to; j++) {
+        const ir_node *n = &g->nodes[en->sched[j]];
+        if (n->op != IR_SCAN_CARRY || n->link == en->sched[j])
+            continue;
+        const ir_node *next = &g->nodes[n->link];
+        LLVMValueRef dst = arena_pointer(m, k->b, params[0], e, en->sched[j]);
+        if (next->op == IR_SCAN_CARRY) {
+            cg_error("scan: carry %%%d takes the value of carry %%%d directly", en->sched[j], n->link);
+            return -1;
+        }
+        if (next->op == IR_CONST)
+            cg_fill_tensor(k, n, dst, next->value);
+        else
+            cg_copy_tensor(k, n, dst, arena_pointer(m, k->b, params[0], e, n->link));
+    }
+    return 0;
+}
+
+/* The loop of the scan at schedule position `at`, whose block (its
+ * stacks, finals and body nodes, see entries_schedule) precedes it. */
+static int emit_scan(cg_module *m, LLVMBuilderRef b, const entry *en, entry_kind e, int at, LLVMValueRef *params) {
+    const ir_graph *g = m->g;
+    int scan = en->sched[at], from = at;
+    while (from > 0 && ir_loop_of(g, en->sched[from - 1]) == scan)
+        from--;
+    m->top = LLVMCreateBuilderInContext(m->ctx);
+    cg_kernel k = loop_writer(m, b, params);
+    LLVMValueRef arena = params[0];
+    int rc = 0;
+    for (int j = from; j < at; j++) { /* carries start from their inits */
+        const ir_node *n = &g->nodes[en->sched[j]];
+        if (n->op != IR_SCAN_CARRY)
+            continue;
+        const ir_node *init = &g->nodes[n->inputs[0]];
+        LLVMValueRef dst = arena_pointer(m, b, arena, e, en->sched[j]);
+        if (init->op == IR_CONST)
+            cg_fill_tensor(&k, n, dst, init->value);
+        else
+            cg_copy_tensor(&k, n, dst, arena_pointer(m, b, arena, e, n->inputs[0]));
+    }
+    const ir_node *sn = &g->nodes[scan];
+    LLVMValueRef steps = cg_scan_steps(&k, sn, arena_pointer(m, b, arena, e, sn->inputs[0]));
+    cg_loop step = cg_loop_begin(&k, steps, "step");
+    LLVMValueRef t = sn->flags ? LLVMBuildSub(b, cg_i64(&k, sn->stop - 1), step.index, "t") : step.index;
+    for (int j = from; j < at && rc == 0; j++) {
+        int id = en->sched[j];
+        const ir_node *n = &g->nodes[id];
+        if (n->op == IR_SCAN_SLICE)
+            cg_copy_step(&k, &g->nodes[n->inputs[0]].shape, n->axis, n->dtype,
+                         arena_pointer(m, b, arena, e, n->inputs[0]), arena_pointer(m, b, arena, e, id), t, 0);
+        else if (n->region == scan && n->op != IR_SCAN_CARRY)
+            rc = emit_call(m, b, en, e, id, params);
+    }
+    for (int j = from; j < at && rc == 0; j++) { /* the stacks take this step's values */
+        const ir_node *n = &g->nodes[en->sched[j]];
+        if (n->op == IR_SCAN_STACK)
+            cg_copy_step(&k, &n->shape, n->axis, n->dtype, arena_pointer(m, b, arena, e, en->sched[j]),
+                         arena_pointer(m, b, arena, e, n->inputs[0]), t, 1);
+    }
+    if (rc == 0)
+        rc = update_carries(m, &k, en, e, from, at, params);
+    cg_loop_end(&k, &step);
+    for (int j = from; j < at && rc == 0; j++) { /* the finals take the carries */
+        const ir_node *n = &g->nodes[en->sched[j]];
+        if (n->op == IR_SCAN_FINAL)
+            cg_copy_tensor(&k, n, arena_pointer(m, b, arena, e, en->sched[j]),
+                           arena_pointer(m, b, arena, e, n->inputs[0]));
+    }
+    LLVMDisposeBuilder(m->top);
+    m->top = NULL;
+    return rc;
+}
+
 static int emit_entry(cg_module *m, const entry *en, entry_kind e) {
     LLVMTypeRef params[2] = {m->t.ptr, m->t.i64};
     char name[64];
@@ -393,7 +502,12 @@ static int emit_entry(cg_module *m, const entry *en, entry_kind e) {
         /* an update the plan made in place: nothing to copy */
         if (n->op == IR_ASSIGN && m->plan->offset[e][n->inputs[0]] == m->plan->offset[e][n->inputs[1]])
             continue;
-        rc = emit_call(m, b, en, e, en->sched[s], args);
+        if (ir_in_loop(m->g, en->sched[s]))
+            continue; /* written by its scan's loop */
+        if (n->op == IR_SCAN)
+            rc = emit_scan(m, b, en, e, s, args);
+        else
+            rc = emit_call(m, b, en, e, en->sched[s], args);
     }
     LLVMBuildRetVoid(b);
     LLVMDisposeBuilder(b);
@@ -434,6 +548,7 @@ LLVMModuleRef cg_build_module(LLVMContextRef ctx, const ir_graph *g, const entri
     m.plan = plan;
     m.kernels = ir_xcalloc((size_t)g->n_nodes, sizeof *m.kernels);
     m.pointer = ir_xcalloc((size_t)g->n_nodes, sizeof *m.pointer);
+    m.top = NULL;
     if (g->source_path)
         LLVMSetSourceFileName(m.mod, g->source_path, strlen(g->source_path));
     int rc = 0;

@@ -258,6 +258,7 @@ static LLVMValueRef cg_scalar_where(cg_kernel *k, const ir_node *n, LLVMValueRef
 #define CG_SCALAR_INDEX(name) NULL
 #define CG_SCALAR_WINDOW(name) NULL
 #define CG_SCALAR_RANDOM(name) NULL
+#define CG_SCALAR_LOOP(name) NULL
 const cg_scalar_fn cg_scalars[IR_OP_COUNT] = {
 #define OP(id, name, arity, class) [IR_##id] = CG_SCALAR_##class(name),
 #include "ops.def"

@@ -34,6 +34,15 @@ int ir_append(ir_graph *g, const ir_node *proto) {
             return ir_fail(g, "%s: input %d is not a node (%d)", ir_ops[n.op].name, k, n.inputs[k]);
     for (int k = n.n_inputs; k < 3; k++)
         n.inputs[k] = -1;
+    for (int k = 0; k < n.n_inputs && g->input_hook; k++)
+        if ((n.inputs[k] = g->input_hook(g, n.inputs[k], g->input_hook_ctx)) < 0)
+            return -1;
+    /* A node goes into the scan body being built (a copy of a body node
+     * keeps its body); leaves are not computed anywhere, so they have none. */
+    if (!n.region)
+        n.region = g->cur_region;
+    if (n.op == IR_INPUT || n.op == IR_PARAM || n.op == IR_CONST || n.op == IR_HYPER)
+        n.region = 0;
     if (ir_infer_shape(g, &n) != 0)
         return -1;
     GROW(g->nodes, g->n_nodes, g->cap_nodes);

@@ -46,7 +46,15 @@ static void dump_attrs(const ir_graph *g, const ir_node *n, FILE *out) {
         break;
     case IR_ARGMAX:
     case IR_CONCAT:
+    case IR_SCAN_SLICE:
+    case IR_SCAN_STACK:
         fprintf(out, " axis=%d", n->axis);
+        break;
+    case IR_SCAN:
+        fprintf(out, " steps=%lld%s", (long long)n->stop, n->flags ? " reverse" : "");
+        break;
+    case IR_SCAN_CARRY:
+        fprintf(out, " next=%%%d", n->link);
         break;
     case IR_SLICE:
         fprintf(out, " axis=%d start=%lld stop=%lld", n->axis, (long long)n->start, (long long)n->stop);
@@ -93,10 +101,13 @@ void ir_dump(const ir_graph *g, const unsigned char *live, FILE *out) {
             continue;
         const ir_node *n = &g->nodes[i];
         char ty[160];
-        fprintf(out, "  %%%d = %s", i, ir_ops[n->op].name);
+        /* a scan's body nodes are indented and name their scan */
+        fprintf(out, "%s%%%d = %s", n->region ? "    " : "  ", i, ir_ops[n->op].name);
         for (int k = 0; k < n->n_inputs; k++)
             fprintf(out, "%s%%%d", k ? ", " : " ", n->inputs[k]);
         dump_attrs(g, n, out);
+        if (n->region)
+            fprintf(out, " in %%%d", n->region);
         fprintf(out, " : %s\n", ir_type_str(n->dtype, &n->shape, ty, sizeof ty));
     }
     if (g->loss >= 0)

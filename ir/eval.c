@@ -20,6 +20,7 @@ typedef struct eval_ctx {
     const ir_graph *g;
     int64_t batch;
     double **values;
+    int64_t step; /* inside a scan: the step being run */
 } eval_ctx;
 
 static int64_t dim_at(const ir_shape *s, int d, int64_t batch) { return ir_is_batch_dim(s, d) ? batch : s->dims[d]; }
@@ -204,6 +205,7 @@ static double scalar_where(const double *x, int is_int) {
 #define SCALAR_INDEX(name) NULL
 #define SCALAR_WINDOW(name) NULL
 #define SCALAR_RANDOM(name) NULL
+#define SCALAR_LOOP(name) NULL
 static const scalar_fn scalars[IR_OP_COUNT] = {
 #define OP(id, name, arity, class) [IR_##id] = SCALAR_##class(name),
 #include "ops.def"
@@ -592,6 +594,46 @@ static int eval_assign(const eval_ctx *c, int id, double *out) {
     return 0;
 }
 
+/* ------------------------------------------------------------ recurrence
+ * The loop itself runs in ir_eval (run_scan below); these evaluate the
+ * scan's nodes within a step.  c->step is the step being run. */
+
+/* a carry: its current value, kept in its slot by run_scan */
+static int eval_scan_carry(const eval_ctx *c, int id, double *out) {
+    (void)c, (void)id, (void)out;
+    return 0;
+}
+
+/* xs at step t along axis */
+static int eval_scan_slice(const eval_ctx *c, int id, double *out) {
+    const ir_node *n = &c->g->nodes[id];
+    int64_t outer, steps, inner;
+    split_at(c, &input(c, id, 0)->shape, n->axis, &outer, &steps, &inner);
+    copy_rows(out, inner, input_values(c, id, 0) + c->step * inner, steps * inner, outer, inner);
+    return 0;
+}
+
+/* y at step t into the stack: run_scan calls it after each step */
+static int eval_scan_stack(const eval_ctx *c, int id, double *out) {
+    const ir_node *n = &c->g->nodes[id];
+    int64_t outer, steps, inner;
+    split_at(c, &n->shape, n->axis, &outer, &steps, &inner);
+    copy_rows(out + c->step * inner, steps * inner, input_values(c, id, 0), inner, outer, inner);
+    return 0;
+}
+
+/* the carry after the last step: run_scan calls it after the loop */
+static int eval_scan_final(const eval_ctx *c, int id, double *out) {
+    const ir_node *n = &c->g->nodes[id];
+    memcpy(out, input_values(c, id, 0), (size_t)ir_numel_at(&n->shape, c->batch) * sizeof *out);
+    return 0;
+}
+
+static int eval_scan(const eval_ctx *c, int id, double *out) {
+    (void)c, (void)id, (void)out;
+    return 0; /* run_scan does the work */
+}
+
 #define EVAL_LEAF(name) eval_##name
 #define EVAL_UNARY(name) eval_elementwise
 #define EVAL_BINARY(name) eval_elementwise
@@ -603,6 +645,7 @@ static int eval_assign(const eval_ctx *c, int id, double *out) {
 #define EVAL_INDEX(name) eval_##name
 #define EVAL_WINDOW(name) eval_##name
 #define EVAL_RANDOM(name) eval_##name
+#define EVAL_LOOP(name) eval_##name
 static const eval_fn evaluators[IR_OP_COUNT] = {
 #define OP(id, name, arity, class) [IR_##id] = EVAL_##class(name),
 #include "ops.def"
@@ -614,12 +657,73 @@ static const eval_fn evaluators[IR_OP_COUNT] = {
 /* Leaves whose values the caller supplies. */
 static int is_supplied(ir_op op) { return op == IR_INPUT || op == IR_PARAM || op == IR_HYPER; }
 
+static int is_live(const unsigned char *live, int id) { return !live || live[id]; }
+
+/* How many steps scan s runs: its hyper steps, 0 meaning all of them. */
+static int64_t steps_run(const eval_ctx *c, int s) {
+    const ir_node *n = &c->g->nodes[s];
+    double want = input_values(c, s, 0)[0];
+    return want >= 1 && want < (double)n->stop ? (int64_t)want : n->stop;
+}
+
+/* Runs scan s: its live body nodes in id order at every step, then its
+ * stacks take the step's values and its carries their next ones; after
+ * the loop its finals take the carries.  Results are allocated up front
+ * (a stack's steps not run stay zero). */
+static int run_scan(eval_ctx *c, const unsigned char *live, int s) {
+    const ir_graph *g = c->g;
+    for (int id = s + 1; id < g->n_nodes; id++)
+        if (is_live(live, id) && ir_loop_of(g, id) == s && !c->values[id])
+            c->values[id] = new_array(ir_numel_at(&g->nodes[id].shape, c->batch));
+    for (int id = s + 1; id < g->n_nodes; id++)
+        if (is_live(live, id) && g->nodes[id].region == s && g->nodes[id].op == IR_SCAN_CARRY)
+            memcpy(c->values[id], input_values(c, id, 0),
+                   (size_t)ir_numel_at(&g->nodes[id].shape, c->batch) * sizeof(double));
+    int64_t n = steps_run(c, s), total = g->nodes[s].stop;
+    for (int64_t k = 0; k < n; k++) {
+        c->step = g->nodes[s].flags ? total - 1 - k : k;
+        for (int id = s + 1; id < g->n_nodes; id++)
+            if (is_live(live, id) && g->nodes[id].region == s && evaluators[g->nodes[id].op](c, id, c->values[id]))
+                return -1;
+        for (int id = s + 1; id < g->n_nodes; id++)
+            if (is_live(live, id) && g->nodes[id].op == IR_SCAN_STACK && g->nodes[id].inputs[1] == s)
+                eval_scan_stack(c, id, c->values[id]);
+        /* every next value is read before any carry changes */
+        int n_carries = 0;
+        for (int id = s + 1; id < g->n_nodes; id++)
+            n_carries += is_live(live, id) && g->nodes[id].region == s && g->nodes[id].op == IR_SCAN_CARRY;
+        double **next = ir_xcalloc((size_t)n_carries + 1, sizeof *next);
+        for (int id = s + 1, j = 0; id < g->n_nodes; id++)
+            if (is_live(live, id) && g->nodes[id].region == s && g->nodes[id].op == IR_SCAN_CARRY) {
+                size_t bytes = (size_t)ir_numel_at(&g->nodes[id].shape, c->batch) * sizeof(double);
+                next[j] = ir_xmalloc(bytes);
+                memcpy(next[j++], c->values[g->nodes[id].link], bytes);
+            }
+        for (int id = s + 1, j = 0; id < g->n_nodes; id++)
+            if (is_live(live, id) && g->nodes[id].region == s && g->nodes[id].op == IR_SCAN_CARRY) {
+                memcpy(c->values[id], next[j], (size_t)ir_numel_at(&g->nodes[id].shape, c->batch) * sizeof(double));
+                free(next[j++]);
+            }
+        free(next);
+    }
+    for (int id = s + 1; id < g->n_nodes; id++)
+        if (is_live(live, id) && g->nodes[id].op == IR_SCAN_FINAL && g->nodes[id].inputs[1] == s)
+            eval_scan_final(c, id, c->values[id]);
+    return 0;
+}
+
 int ir_eval(const ir_graph *g, const unsigned char *live, int64_t batch, double **values) {
-    eval_ctx c = {g, batch, values};
+    eval_ctx c = {g, batch, values, 0};
+    /* constants first: a scan's body may read one made after the scan */
+    for (int id = 0; id < g->n_nodes; id++)
+        if (is_live(live, id) && g->nodes[id].op == IR_CONST) {
+            values[id] = new_array(ir_numel_at(&g->nodes[id].shape, batch));
+            eval_const(&c, id, values[id]);
+        }
     for (int id = 0; id < g->n_nodes; id++) {
         const ir_node *n = &g->nodes[id];
-        if (live && !live[id])
-            continue;
+        if (!is_live(live, id) || ir_in_loop(g, id) || n->op == IR_CONST)
+            continue; /* a scan computes its body and results */
         if (is_supplied(n->op)) {
             if (!values[id])
                 return evaluators[n->op](&c, id, NULL);
@@ -627,6 +731,8 @@ int ir_eval(const ir_graph *g, const unsigned char *live, int64_t batch, double 
         }
         values[id] = new_array(ir_numel_at(&n->shape, batch));
         if (evaluators[n->op](&c, id, values[id]) != 0)
+            return -1;
+        if (n->op == IR_SCAN && run_scan(&c, live, id) != 0)
             return -1;
     }
     return 0;

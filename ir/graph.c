@@ -81,12 +81,48 @@ static int same_bits(double a, double b) { return memcmp(&a, &b, sizeof a) == 0;
 int ir_same_attrs(const ir_node *a, const ir_node *b) {
     if (!same_bits(a->value, b->value) || a->axes != b->axes || a->keepdims != b->keepdims || a->flags != b->flags ||
         a->index != b->index || a->axis != b->axis || a->start != b->start || a->stop != b->stop ||
-        a->size != b->size || a->stride != b->stride || a->padding != b->padding || a->seed != b->seed)
+        a->size != b->size || a->stride != b->stride || a->padding != b->padding || a->seed != b->seed ||
+        a->region != b->region || a->link != b->link)
         return 0;
     return memcmp(a->perm, b->perm, sizeof a->perm) == 0;
 }
 
 /* ------------------------------------------------------------- inspection */
+
+static int is_leaf(const ir_node *n) {
+    return n->op == IR_INPUT || n->op == IR_PARAM || n->op == IR_CONST || n->op == IR_HYPER;
+}
+
+/* A body node reads its own body or the top level; what it reads from the
+ * top level is a leaf, or computed before its scan runs: a node before
+ * the scan, or a result of an earlier scan.  A carry's link is a node of
+ * its body (or of the top level) of the carry's type. */
+static int verify_loop_edges(ir_graph *g, int i) {
+    const ir_node *n = &g->nodes[i];
+    if (n->op == IR_SCAN_CARRY) {
+        int l = n->link;
+        if (l < 0 || l >= g->n_nodes || (g->nodes[l].region != n->region && g->nodes[l].region != 0))
+            return ir_fail(g, "%%%d scan_carry: its next value %%%d is not a node of its scan", i, l);
+        if (g->nodes[l].dtype != n->dtype || !ir_shape_equal(&g->nodes[l].shape, &n->shape))
+            return ir_fail(g, "%%%d scan_carry: its next value %%%d has another type", i, l);
+    }
+    if (!n->region)
+        return 0;
+    if (n->region >= i || g->nodes[n->region].op != IR_SCAN)
+        return ir_fail(g, "%%%d %s: its region %%%d is not a scan before it", i, ir_ops[n->op].name, n->region);
+    for (int k = 0; k < n->n_inputs; k++) {
+        const ir_node *x = &g->nodes[n->inputs[k]];
+        if (x->region == n->region || is_leaf(x))
+            continue;
+        if (x->region)
+            return ir_fail(g, "%%%d %s: reads %%%d of another scan's body", i, ir_ops[n->op].name, n->inputs[k]);
+        int ready = ir_in_loop(g, n->inputs[k]) ? ir_loop_of(g, n->inputs[k]) : n->inputs[k];
+        if (ready >= n->region)
+            return ir_fail(g, "%%%d %s: reads %%%d, which is not computed before its scan %%%d", i,
+                           ir_ops[n->op].name, n->inputs[k], n->region);
+    }
+    return 0;
+}
 
 int ir_verify(ir_graph *g) {
     for (int i = 0; i < g->n_nodes; i++) {
@@ -106,6 +142,8 @@ int ir_verify(ir_graph *g) {
         }
         if (check.dtype != n.dtype || !ir_shape_equal(&check.shape, &n.shape))
             return ir_fail(g, "%%%d %s: stored type differs from its shape rule", i, ir_ops[n.op].name);
+        if (verify_loop_edges(g, i) != 0)
+            return -1;
     }
     for (int i = 0; i < g->n_params; i++)
         if (g->nodes[g->params[i].node].op != IR_PARAM)
@@ -119,12 +157,22 @@ void ir_mark_live(const ir_graph *g, const int *roots, int n_roots, unsigned cha
     for (int r = 0; r < n_roots; r++)
         if (roots[r] >= 0)
             live[roots[r]] = 1;
-    /* Inputs precede users, so one backward sweep reaches every dependency. */
-    for (int i = g->n_nodes - 1; i >= 0; i--) {
-        if (!live[i])
-            continue;
-        for (int k = 0; k < g->nodes[i].n_inputs; k++)
-            live[g->nodes[i].inputs[k]] = 1;
+    /* Inputs precede users, so one backward sweep reaches every dependency,
+     * except a carry's link (its value at the next step), which follows the
+     * carry: sweep again while a sweep marks a link. */
+    for (int again = 1; again;) {
+        again = 0;
+        for (int i = g->n_nodes - 1; i >= 0; i--) {
+            const ir_node *n = &g->nodes[i];
+            if (!live[i])
+                continue;
+            for (int k = 0; k < n->n_inputs; k++)
+                live[n->inputs[k]] = 1;
+            if (n->region)
+                live[n->region] = 1;
+            if (n->op == IR_SCAN_CARRY && n->link >= 0 && !live[n->link])
+                again = live[n->link] = 1;
+        }
     }
 }
 
@@ -135,6 +183,8 @@ void ir_count_uses(const ir_graph *g, const unsigned char *live, int *uses) {
             continue;
         for (int k = 0; k < g->nodes[i].n_inputs; k++)
             uses[g->nodes[i].inputs[k]]++;
+        if (g->nodes[i].op == IR_SCAN_CARRY && g->nodes[i].link >= 0)
+            uses[g->nodes[i].link]++; /* read at the end of each step */
     }
 }
 

@@ -35,7 +35,7 @@ typedef enum {
 
 typedef enum {
     IR_LEAF, IR_UNARY, IR_BINARY, IR_TERNARY, IR_REDUCE, IR_MOVE, IR_CONTRACT, IR_SINK,
-    IR_INDEX, IR_WINDOW, IR_RANDOM,
+    IR_INDEX, IR_WINDOW, IR_RANDOM, IR_LOOP,
 } ir_class;
 
 typedef struct ir_op_info {
@@ -78,6 +78,8 @@ typedef struct ir_node {
     int stride;            /* conv2d and pooling: the window's step */
     int padding;           /* conv2d: zeros added on each side of H and W */
     uint32_t seed;         /* DROPOUT: which mask (one per dropout in the model) */
+    int region;            /* the SCAN whose body this node is in, or 0: the top level */
+    int link;              /* SCAN_CARRY: the body node it takes at the next step (-1: unset) */
 } ir_node;
 
 /* Parameters and optimizer state: the persistent tensors. */
@@ -149,6 +151,13 @@ typedef struct ir_graph {
     char *sched_arg_names[8];
     double sched_arg_values[8];
 
+    int cur_region;             /* the scan body new nodes go into (ir_scan_begin), 0: top level */
+    /* When set, ir_append passes every input of a new node through it and
+     * reads what it returns instead (-1: fail): autodiff uses it to make a
+     * backward body read the stash of a forward body's value. */
+    int (*input_hook)(struct ir_graph *g, int id, void *ctx);
+    void *input_hook_ctx;
+
     char error[512];            /* why the last ir_add* returned -1 */
 } ir_graph;
 
@@ -219,6 +228,31 @@ int ir_dropout_seeded(ir_graph *g, int x, double p, uint32_t seed);
  * element index (its low 32 bits). */
 uint32_t ir_dropout_bits(uint32_t seed, uint32_t step, uint64_t i);
 uint32_t ir_dropout_threshold(double p); /* p * 2^32, saturated */
+
+/* Recurrence (ir/scan.c).  Building a scan:
+ *     s = ir_scan_begin(g, T, reverse)      nodes appended from now on are its body
+ *     h = ir_scan_carry(g, s, h0)           the body's arguments
+ *     x = ir_scan_slice(g, s, xs, axis)
+ *     ... body nodes computing h2 from h and x ...
+ *     ir_scan_set_next(g, h, h2)
+ *     ir_scan_end(g, s)                     back to the top level
+ *     hs = ir_scan_stack(g, s, h2, axis)    its results
+ *     hT = ir_scan_final(g, s, h)
+ * The scan reads the hyper "scan_steps" (made with default 0) for how many
+ * steps to run.  Scans do not nest. */
+int ir_scan_begin(ir_graph *g, int64_t steps, int reverse);
+int ir_scan_carry(ir_graph *g, int scan, int init);
+int ir_scan_slice(ir_graph *g, int scan, int xs, int axis);
+int ir_scan_set_next(ir_graph *g, int carry, int next);
+void ir_scan_end(ir_graph *g, int scan);
+int ir_scan_stack(ir_graph *g, int scan, int y, int axis);
+int ir_scan_final(ir_graph *g, int scan, int carry);
+/* Whether node id is executed by a scan's loop rather than at its place
+ * in the schedule: a body node, or a stack or final of a scan. */
+int ir_in_loop(const ir_graph *g, int id);
+/* The scan whose loop computes node id (its region, or for a stack or
+ * final the scan it reads), or 0. */
+int ir_loop_of(const ir_graph *g, int id);
 
 int ir_add_input(ir_graph *g, const char *name, ir_dtype dtype, const ir_shape *shape, int is_target);
 int ir_add_param(ir_graph *g, const char *name, ir_dtype dtype, const ir_shape *shape, int trainable,

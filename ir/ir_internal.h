@@ -18,4 +18,11 @@ int ir_infer_shape(ir_graph *g, ir_node *n);
 /* "2,0,1": the first `rank` entries of perm, into buf; returns buf. */
 char *ir_perm_str(const int *perm, int rank, char *buf, size_t size);
 
+/* The shape rules of the recurrence ops (scan.c). */
+int shape_scan(ir_graph *g, ir_node *n);
+int shape_scan_carry(ir_graph *g, ir_node *n);
+int shape_scan_slice(ir_graph *g, ir_node *n);
+int shape_scan_stack(ir_graph *g, ir_node *n);
+int shape_scan_final(ir_graph *g, ir_node *n);
+
 #endif

@@ -25,6 +25,13 @@ typedef struct ad {
     int *adj;             /* adjoint node of each forward node, or -1 */
     unsigned char *wants; /* node depends on a trainable parameter */
     int failed;
+    int n0;               /* the forward graph's node count */
+    /* While the body of scan `body` is differentiated (grad_scan): the
+     * step's adjoint of each value from outside the body that the body
+     * reads (captured weights...), or -1, and those values in order. */
+    int body;
+    int *capture_adj;
+    int *captures, n_captures;
 } ad;
 
 static ir_node node(const ad *c, int id) { return c->g->nodes[id]; }
@@ -46,7 +53,9 @@ static int cmp(ad *c, ir_op op, int a, int b) { return check(c, ir_add(c->g, op,
 static int scalar(ad *c, double v) { return check(c, ir_scalar(c->g, v)); }
 static int matmul(ad *c, int a, int b, int flags) { return check(c, ir_matmul(c->g, a, b, flags)); }
 
-/* Adds `grad` to the adjoint of `x`, summing away broadcast dimensions. */
+/* Adds `grad` to the adjoint of `x`, summing away broadcast dimensions.
+ * Inside a scan's backward body, a value from outside the body collects
+ * the step's contribution apart (differentiate_scan sums it over the steps). */
 static void acc(ad *c, int x, int grad) {
     if (grad < 0 || !c->wants[x] || node(c, x).dtype != IR_F32)
         return;
@@ -55,7 +64,13 @@ static void acc(ad *c, int x, int grad) {
         grad = check(c, ir_sum_to(c->g, grad, &xs));
     if (grad < 0)
         return;
-    c->adj[x] = c->adj[x] < 0 ? grad : add(c, c->adj[x], grad);
+    int *slot = &c->adj[x];
+    if (c->body && node(c, x).region != c->body) {
+        slot = &c->capture_adj[x];
+        if (*slot < 0)
+            c->captures[c->n_captures++] = x;
+    }
+    *slot = *slot < 0 ? grad : add(c, *slot, grad);
 }
 
 #define X(k) (n.inputs[k])
@@ -83,6 +98,12 @@ NO_GRAD(assign) /* an effect, never on the path to the loss */
 NO_GRAD(stop_gradient) /* by definition */
 NO_GRAD(argmax)        /* an i32 index */
 NO_GRAD(one_hot)       /* of i32 labels */
+/* recurrence: differentiate_scan differentiates a scan as a whole (below) */
+NO_GRAD(scan)
+NO_GRAD(scan_carry)
+NO_GRAD(scan_slice)
+NO_GRAD(scan_stack)
+NO_GRAD(scan_final)
 
 /* y = -x:        dx = -g */
 RULE(neg) { (void)y; acc(c, X(0), neg(c, g)); }
@@ -359,25 +380,185 @@ static const grad_rule grad_rules[IR_OP_COUNT] = {
 #undef OP
 };
 
+/* ------------------------------------------------------------ recurrence
+ * The derivative of a scan is a scan over the same steps in the other
+ * direction, whose body is the vector-Jacobian product of the forward body
+ * (the same rules as everywhere, applied to the body's nodes):
+ *   - each carry c of the forward scan gets a backward carry dc: starting
+ *     from the adjoint of c's final value, at each step it seeds the
+ *     adjoint of c's next value, and takes the adjoint of c itself (the
+ *     value the step read) for the step before;
+ *   - a stack's adjoint is sliced step by step and seeds its value;
+ *   - a slice's adjoint is stacked back into the adjoint of its sequence;
+ *   - a value from outside the body (a weight) gets one contribution per
+ *     step, summed in a backward carry that starts at zero.
+ * Forward body values that the backward body reads are not recomputed:
+ * the forward scan stacks them (its stash) and the backward scan slices
+ * them at the same step; a slice of a sequence just slices it again. */
+
+typedef struct stash {
+    ad *c;
+    int forward, backward; /* the scans */
+    int *read_as;          /* per forward node: what the backward body reads, or -1 */
+} stash;
+
+static int stash_read(ir_graph *g, int id, void *ctx) {
+    stash *st = ctx;
+    const ir_node *v = &g->nodes[id];
+    if (v->region != st->forward || g->cur_region != st->backward)
+        return id;
+    if (st->read_as[id] >= 0)
+        return st->read_as[id];
+    g->input_hook = NULL;
+    int got;
+    if (v->op == IR_SCAN_SLICE) {
+        got = ir_scan_slice(g, st->backward, v->inputs[0], v->axis);
+    } else {
+        g->cur_region = 0;
+        int stacked = ir_scan_stack(g, st->forward, id, 0);
+        g->cur_region = st->backward;
+        got = stacked < 0 ? -1 : ir_scan_slice(g, st->backward, stacked, 0);
+    }
+    g->input_hook = stash_read;
+    return st->read_as[id] = got;
+}
+
+static int zeros(ad *c, int like) {
+    ir_shape s = node(c, like).shape;
+    return check(c, ir_const(c->g, IR_F32, &s, 0));
+}
+
+/* The sum of the adjoints of the finals of carry k (-1: none). */
+static int final_seed(ad *c, int scan, int k) {
+    int seed = -1;
+    for (int i = scan + 1; i < c->n0; i++) {
+        ir_node n = node(c, i);
+        if (n.op == IR_SCAN_FINAL && n.inputs[1] == scan && n.inputs[0] == k && c->adj[i] >= 0)
+            seed = seed < 0 ? c->adj[i] : add(c, seed, c->adj[i]);
+    }
+    return seed;
+}
+
+static void differentiate_scan(ad *c, int s) {
+    ir_graph *g = c->g;
+    int n0 = c->n0;
+    int *dcarry = ir_xmalloc((size_t)n0 * sizeof *dcarry);
+    stash st = {c, s, 0, ir_xmalloc((size_t)n0 * sizeof *st.read_as)};
+    for (int i = 0; i < n0; i++)
+        dcarry[i] = st.read_as[i] = -1;
+    int b = st.backward = check(c, ir_scan_begin(g, node(c, s).stop, !node(c, s).flags));
+    if (b < 0)
+        goto done;
+    g->input_hook = stash_read;
+    g->input_hook_ctx = &st;
+    c->body = s;
+    /* the backward body's arguments and the seeds of the forward results */
+    for (int k = s + 1; k < n0; k++) {
+        if (node(c, k).region != s || node(c, k).op != IR_SCAN_CARRY || !c->wants[k])
+            continue;
+        int seed = final_seed(c, s, k);
+        dcarry[k] = check(c, ir_scan_carry(g, b, seed >= 0 ? seed : zeros(c, k)));
+        acc(c, node(c, k).link, dcarry[k]);
+    }
+    for (int i = s + 1; i < n0; i++) {
+        ir_node n = node(c, i);
+        if (n.op == IR_SCAN_STACK && n.inputs[1] == s && c->adj[i] >= 0)
+            acc(c, n.inputs[0], check(c, ir_scan_slice(g, b, c->adj[i], n.axis)));
+    }
+    /* the step's vector-Jacobian product, users before what they use */
+    for (int i = n0 - 1; i > s && !c->failed; i--) {
+        ir_node n = node(c, i);
+        if (n.region == s && c->adj[i] >= 0 && c->wants[i] && n.op != IR_SCAN_CARRY && n.op != IR_SCAN_SLICE)
+            grad_rules[n.op](c, i, n, c->adj[i]);
+    }
+    /* what the step before receives; sums of captured values' adjoints */
+    for (int k = s + 1; k < n0; k++)
+        if (dcarry[k] >= 0)
+            check(c, ir_scan_set_next(g, dcarry[k], c->adj[k] >= 0 ? c->adj[k] : zeros(c, k)));
+    int n_captures = c->n_captures;
+    int *sums = ir_xmalloc(((size_t)n_captures + 1) * sizeof *sums);
+    for (int j = 0; j < n_captures && !c->failed; j++) {
+        int x = c->captures[j];
+        sums[j] = check(c, ir_scan_carry(g, b, zeros(c, x)));
+        check(c, ir_scan_set_next(g, sums[j], add(c, sums[j], c->capture_adj[x])));
+    }
+    g->input_hook = NULL;
+    ir_scan_end(g, b);
+    c->body = 0;
+    /* the backward scan's results are the adjoints outside */
+    for (int j = 0; j < n_captures && !c->failed; j++) {
+        acc(c, c->captures[j], check(c, ir_scan_final(g, b, sums[j])));
+        c->capture_adj[c->captures[j]] = -1;
+    }
+    c->n_captures = 0;
+    free(sums);
+    for (int k = s + 1; k < n0 && !c->failed; k++)
+        if (dcarry[k] >= 0)
+            acc(c, node(c, k).inputs[0], check(c, ir_scan_final(g, b, dcarry[k])));
+    for (int i = s + 1; i < n0 && !c->failed; i++) {
+        ir_node n = node(c, i);
+        if (n.region == s && n.op == IR_SCAN_SLICE && c->adj[i] >= 0)
+            acc(c, n.inputs[0], check(c, ir_scan_stack(g, b, c->adj[i], n.axis)));
+    }
+done:
+    g->input_hook = NULL;
+    g->cur_region = 0;
+    c->body = 0;
+    free(dcarry);
+    free(st.read_as);
+}
+
+/* Whether any result of scan s has an adjoint. */
+static int scan_has_seed(const ad *c, int s) {
+    for (int i = s + 1; i < c->n0; i++) {
+        ir_node n = node(c, i);
+        if ((n.op == IR_SCAN_STACK || n.op == IR_SCAN_FINAL) && n.inputs[1] == s && c->adj[i] >= 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* wants[i]: node i depends on a trainable parameter.  A carry also
+ * depends on its next value, which comes after it: repeat until stable. */
+static void mark_wants(ad *c) {
+    ir_graph *g = c->g;
+    for (int changed = 1; changed;) {
+        changed = 0;
+        for (int i = 0; i < c->n0; i++) {
+            ir_node n = g->nodes[i];
+            unsigned char w = n.op == IR_PARAM && g->params[n.index].trainable;
+            for (int k = 0; k < n.n_inputs && n.dtype == IR_F32; k++)
+                w |= c->wants[n.inputs[k]];
+            if (n.op == IR_SCAN_CARRY && n.link >= 0 && n.dtype == IR_F32)
+                w |= c->wants[n.link];
+            if (n.region && w && !c->wants[n.region])
+                c->wants[n.region] = changed = 1;
+            if (w && !c->wants[i])
+                c->wants[i] = changed = 1;
+        }
+    }
+}
+
 int ad_differentiate(ir_graph *g) {
     if (g->loss < 0) {
         snprintf(g->error, sizeof g->error, "the model has no loss to differentiate");
         return -1;
     }
     int n0 = g->n_nodes;
-    ad c = {g, ir_xmalloc((size_t)n0 * sizeof(int)), ir_xcalloc((size_t)n0, 1), 0};
-    for (int i = 0; i < n0; i++) {
-        ir_node n = g->nodes[i];
-        c.adj[i] = -1;
-        c.wants[i] = n.op == IR_PARAM && g->params[n.index].trainable;
-        for (int k = 0; k < n.n_inputs && n.dtype == IR_F32; k++)
-            c.wants[i] |= c.wants[n.inputs[k]];
-    }
+    ad c = {g, ir_xmalloc((size_t)n0 * sizeof(int)), ir_xcalloc((size_t)n0, 1), 0, n0, 0,
+            ir_xmalloc((size_t)n0 * sizeof(int)), ir_xmalloc((size_t)n0 * sizeof(int)), 0};
+    for (int i = 0; i < n0; i++)
+        c.adj[i] = c.capture_adj[i] = -1;
+    mark_wants(&c);
     c.adj[g->loss] = scalar(&c, 1.0);
     for (int i = g->loss; i >= 0 && !c.failed; i--) {
+        ir_node n = g->nodes[i];
+        if (ir_in_loop(g, i))
+            continue; /* a scan differentiates its body and results */
+        if (n.op == IR_SCAN && c.wants[i] && scan_has_seed(&c, i))
+            differentiate_scan(&c, i);
         if (c.adj[i] < 0 || !c.wants[i])
             continue;
-        ir_node n = g->nodes[i];
         grad_rules[n.op](&c, i, n, c.adj[i]);
     }
     for (int p = 0; p < g->n_params && !c.failed; p++) {
@@ -393,5 +574,7 @@ int ad_differentiate(ir_graph *g) {
     }
     free(c.adj);
     free(c.wants);
+    free(c.capture_adj);
+    free(c.captures);
     return c.failed ? -1 : 0;
 }

@@ -31,14 +31,33 @@ static void add_root(entry *e, int id) {
         e->roots[e->n_roots++] = id;
 }
 
+static int needs_code(const ir_graph *g, const entry *e, int i) {
+    ir_op op = g->nodes[i].op;
+    return e->live[i] && op != IR_INPUT && op != IR_PARAM && op != IR_HYPER && op != IR_CONST;
+}
+
+/* A scan's loop as a block of the schedule: its stacks and finals first
+ * (they take their buffers before the loop writes them), then its body
+ * nodes in id order, then the scan itself, which runs them. */
+static void schedule_loop(const ir_graph *g, entry *e, int scan) {
+    for (int i = scan + 1; i < g->n_nodes; i++)
+        if (needs_code(g, e, i) && !g->nodes[i].region && ir_loop_of(g, i) == scan)
+            e->sched[e->n_sched++] = i;
+    for (int i = scan + 1; i < g->n_nodes; i++)
+        if (needs_code(g, e, i) && g->nodes[i].region == scan)
+            e->sched[e->n_sched++] = i;
+    e->sched[e->n_sched++] = scan;
+}
+
 void entries_schedule(const ir_graph *g, entry *e) {
     e->n_sched = 0;
     for (int pass = 0; pass < 2; pass++)
         for (int i = 0; i < g->n_nodes; i++) {
-            ir_op op = g->nodes[i].op;
-            if (!e->live[i] || op == IR_INPUT || op == IR_PARAM || op == IR_HYPER || op == IR_CONST)
+            if (!needs_code(g, e, i) || ir_in_loop(g, i) || (g->nodes[i].op == IR_ASSIGN) != pass)
                 continue;
-            if ((op == IR_ASSIGN) == pass)
+            if (g->nodes[i].op == IR_SCAN)
+                schedule_loop(g, e, i);
+            else
                 e->sched[e->n_sched++] = i;
         }
 }

@@ -13,6 +13,8 @@
  *   - that user is elementwise and has the same output shape (a node of
  *     another shape is a broadcast operand: a group input), and
  *   - it is no entry's root (a value the runtime reads needs its buffer),
+ *   - it runs where its user runs (both in the same scan body, or both
+ *     outside every loop),
  *   - and the group keeps at most FUSE_MAX_INPUTS inputs with buffers.
  * A node live in an entry is then live there only for its one user, so
  * every entry that schedules an interior node schedules its root too, and
@@ -86,11 +88,17 @@ static void count_uses(const ir_graph *g, const entries *es, uses_info *u) {
             u->is_root[es->e[k].roots[r]] = 1;
     for (int i = 0; i < n; i++)
         u->user[i] = -1;
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
         for (int k = 0; u->live[i] && k < g->nodes[i].n_inputs; k++) {
             u->uses[g->nodes[i].inputs[k]]++;
             u->user[g->nodes[i].inputs[k]] = i;
         }
+        /* a carry reads its next value at the end of every step */
+        if (u->live[i] && g->nodes[i].op == IR_SCAN_CARRY) {
+            u->uses[g->nodes[i].link]++;
+            u->user[g->nodes[i].link] = i;
+        }
+    }
 }
 
 static void free_uses(uses_info *u) {
@@ -109,6 +117,7 @@ static void grow_groups(const ir_graph *g, const uses_info *u, entries *es, int 
             continue;
         int user = u->user[id], root = id;
         if (!u->is_root[id] && u->uses[id] == 1 && fuse_is_elementwise(g, user) &&
+            g->nodes[id].region == g->nodes[user].region &&
             ir_shape_equal(&g->nodes[id].shape, &g->nodes[user].shape)) {
             in_list grown;
             int r = root_of[user];

@@ -39,7 +39,7 @@ static int64_t node_bytes(const ir_graph *g, int id, int f32_bytes) {
 
 static int needs_storage(const ir_graph *g, int id) {
     ir_op op = g->nodes[id].op;
-    return op != IR_CONST && op != IR_ASSIGN;
+    return op != IR_CONST && op != IR_ASSIGN && op != IR_SCAN;
 }
 
 typedef struct block {
@@ -89,7 +89,7 @@ static void in_place_updates(const ir_graph *g, const entries *es, const entry *
             continue;
         int p = a->inputs[0], src = a->inputs[1];
         const ir_node *sn = &g->nodes[src];
-        if (pos[src] < 0 || persistent[src] || !needs_storage(g, src) || alias[src] >= 0 ||
+        if (pos[src] < 0 || persistent[src] || !needs_storage(g, src) || alias[src] >= 0 || ir_in_loop(g, src) ||
             sn->dtype != g->nodes[p].dtype || node_bytes(g, src, f32_bytes) != node_bytes(g, p, f32_bytes) ||
             !ir_shape_equal(&sn->shape, &g->nodes[p].shape))
             continue;
@@ -101,6 +101,27 @@ static void in_place_updates(const ir_graph *g, const entries *es, const entry *
                 safe = 0;
         if (safe)
             alias[src] = p;
+    }
+}
+
+/* A scan runs its body once per step, so what the body writes and reads
+ * must outlive the whole loop: every body node, stack and final of a scan,
+ * and everything their kernels read (captured values, initial carries,
+ * sequences), keeps its buffer at least until the scan's own position,
+ * after every node of the block (entries_schedule puts them before it). */
+static void keep_through_loops(const ir_graph *g, const entries *es, const entry *e, const int *pos, int *last) {
+    for (int s = 0; s < e->n_sched; s++) {
+        int id = e->sched[s];
+        if (!ir_in_loop(g, id))
+            continue;
+        int end = pos[ir_loop_of(g, id)];
+        int in[FUSE_MAX_INPUTS];
+        int n_in = entries_kernel_inputs(g, es, id, in);
+        for (int k = 0; k < n_in; k++)
+            if (last[in[k]] < end)
+                last[in[k]] = end;
+        if (last[id] < end)
+            last[id] = end;
     }
 }
 
@@ -123,6 +144,7 @@ static void plan_entry(const ir_graph *g, const entries *es, const entry *e, con
         for (int k = 0; k < n_in; k++)
             last[in[k]] = s;
     }
+    keep_through_loops(g, es, e, pos, last);
     int n_live = 0;
     *peak = 0;
     for (int s = 0; s < e->n_sched; s++) {

@@ -10,7 +10,9 @@
  * keeps the array a topological order; a node that disappears is mapped to
  * its replacement and left for dead-code elimination.  Identities only
  * fire when the result has exactly the node's type, so broadcasting is
- * never lost.  x * 0 is not folded: it is NaN when x is.
+ * never lost.  x * 0 is not folded: it is NaN when x is.  A carry's link
+ * follows its replacement like any input (see loop_results for what a
+ * scan keeps).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -158,6 +160,23 @@ static int follow(int *repl, int *id) {
     return moved;
 }
 
+/* The values a scan's loop reads out of its body (what a stack stacks, a
+ * carry's next value) stay as they are: replaced by a constant or by a
+ * value from outside the body, there would be nothing for the loop to
+ * copy.  Scans and carries are never merged either: two carries with the
+ * same start are different state. */
+static unsigned char *loop_results(const ir_graph *g) {
+    unsigned char *result = ir_xcalloc((size_t)g->n_nodes, 1);
+    for (int i = 0; i < g->n_nodes; i++) {
+        const ir_node *n = &g->nodes[i];
+        if (n->op == IR_SCAN_STACK)
+            result[n->inputs[0]] = 1;
+        if (n->op == IR_SCAN_CARRY && n->link >= 0)
+            result[n->link] = 1;
+    }
+    return result;
+}
+
 int simplify(ir_graph *g) {
     int n = g->n_nodes, changes = 0;
     int *repl = ir_xmalloc((size_t)n * sizeof *repl);
@@ -167,6 +186,7 @@ int simplify(ir_graph *g) {
     int *table = ir_xmalloc(cap * sizeof *table);
     for (size_t i = 0; i < cap; i++)
         table[i] = -1;
+    unsigned char *loop_result = loop_results(g);
     for (int i = 0; i < n; i++) {
         repl[i] = i;
         ir_node *node = &g->nodes[i];
@@ -175,7 +195,8 @@ int simplify(ir_graph *g) {
             changes += to != node->inputs[k];
             node->inputs[k] = to;
         }
-        if (node->op == IR_ASSIGN || node->op == IR_PARAM || node->op == IR_INPUT || node->op == IR_HYPER)
+        if (node->op == IR_ASSIGN || node->op == IR_PARAM || node->op == IR_INPUT || node->op == IR_HYPER ||
+            node->op == IR_SCAN || node->op == IR_SCAN_CARRY || loop_result[i])
             continue;
         changes += try_fold(g, i);
         /* A replaced node is not itself a change: only its users being
@@ -207,7 +228,11 @@ int simplify(ir_graph *g) {
     for (int i = 0; i < g->n_params; i++)
         if (g->params[i].grad >= 0)
             changes += follow(repl, &g->params[i].grad);
+    for (int i = 0; i < n; i++)
+        if (g->nodes[i].op == IR_SCAN_CARRY)
+            changes += follow(repl, &g->nodes[i].link);
     free(repl);
     free(table);
+    free(loop_result);
     return changes;
 }

@@ -951,6 +951,35 @@ static void case_assign(void) {
     run_case(g, "assign");
 }
 
+/* A recurrence with two carries (h_t = tanh(x_t W + h U), c_t = c
+ * sigmoid(h_t) + h_t) over 5 steps, with its stacked h's and both finals
+ * as outputs; the scan_steps hyper at 0 runs all steps.  `reverse` runs
+ * them from the last, `axis` is where the steps lie in xs and the stack. */
+static void recurrence(const char *name, int reverse, int axis) {
+    ir_graph *g = new_graph();
+    int xs = input(g, axis == 1 ? "B,5,3" : "5,B,3");
+    ir_shape hs = S("B,4");
+    int h0 = ir_broadcast(g, param(g, IR_F32, "4"), &hs), c0 = input(g, "B,4");
+    int W = param(g, IR_F32, "3,4"), U = param(g, IR_F32, "4,4");
+    int scan = ir_scan_begin(g, 5, reverse);
+    int h = ir_scan_carry(g, scan, h0), c = ir_scan_carry(g, scan, c0);
+    int x = ir_scan_slice(g, scan, xs, axis);
+    int h2 = op1(g, IR_TANH, op2(g, IR_ADD, ir_matmul(g, x, W, 0), ir_matmul(g, h, U, 0)));
+    int c2 = op2(g, IR_ADD, op2(g, IR_MUL, c, op1(g, IR_SIGMOID, h2)), h2);
+    ir_scan_set_next(g, h, h2);
+    ir_scan_set_next(g, c, c2);
+    ir_scan_end(g, scan);
+    output(g, ir_scan_stack(g, scan, h2, axis));
+    output(g, ir_scan_final(g, scan, h));
+    output(g, ir_scan_final(g, scan, c));
+    run_case(g, name);
+}
+static void case_scan(void) { recurrence("scan", 0, 1); }
+static void case_scan_carry(void) { recurrence("scan_carry reverse", 1, 1); }
+static void case_scan_slice(void) { recurrence("scan_slice axis 0", 0, 0); }
+static void case_scan_stack(void) { recurrence("scan_stack reverse axis 0", 1, 0); }
+static void case_scan_final(void) { recurrence("scan_final", 0, 1); }
+
 typedef void (*case_fn)(void);
 static const case_fn cases[IR_OP_COUNT] = {
 #define OP(id, name, arity, class) [IR_##id] = case_##name,
@@ -974,9 +1003,36 @@ static int run_passes(ir_graph *g, entries *es, mem_plan *plan) {
     return 0;
 }
 
-/* All four entries of the MLP, JIT-compiled against the interpreter. */
-static void test_pipeline(void) {
-    ir_graph *g = mlp("mlp", "x", "h", IR_RELU);
+/* A recurrent model trained with Adam: two carries over 5 steps, a loss
+ * on the stacked h's and on both finals, so the train and grad entries run
+ * the forward scan with its stash and the backward scan. */
+static ir_graph *recurrent_model(void) {
+    ir_graph *g = new_graph();
+    free(g->optimizer);
+    g->optimizer = strdup("adam");
+    ir_shape xs_shape = S("B,5,3"), ts_shape = S("B,5,4"), hs = S("B,4"), w = S("3,4"), u = S("4,4"), p = S("4");
+    int xs = ir_add_input(g, "xs", IR_F32, &xs_shape, 0), target = ir_add_input(g, "t", IR_F32, &ts_shape, 1);
+    int W = ir_add_param(g, "W", IR_F32, &w, 1, IR_INIT_GLOROT_UNIFORM, 0, 0, 3, 4);
+    int U = ir_add_param(g, "U", IR_F32, &u, 1, IR_INIT_GLOROT_UNIFORM, 0, 0, 4, 4);
+    int h0 = ir_broadcast(g, ir_add_param(g, "h0", IR_F32, &p, 1, IR_INIT_CONSTANT, 0.1, 0, 0, 0), &hs);
+    int scan = ir_scan_begin(g, 5, 0);
+    int h = ir_scan_carry(g, scan, h0), c = ir_scan_carry(g, scan, ir_const(g, IR_F32, &hs, 0));
+    int x = ir_scan_slice(g, scan, xs, 1);
+    int h2 = op1(g, IR_TANH, op2(g, IR_ADD, ir_matmul(g, x, W, 0), ir_matmul(g, h, U, 0)));
+    int c2 = op2(g, IR_ADD, op2(g, IR_MUL, c, op1(g, IR_SIGMOID, h2)), h2);
+    ir_scan_set_next(g, h, h2);
+    ir_scan_set_next(g, c, c2);
+    ir_scan_end(g, scan);
+    int stacked = ir_scan_stack(g, scan, h2, 1);
+    int d = op2(g, IR_SUB, stacked, target);
+    int fin = op2(g, IR_MUL, ir_scan_final(g, scan, h), ir_scan_final(g, scan, c));
+    g->loss = op2(g, IR_ADD, ir_reduce(g, IR_REDUCE_SUM, op2(g, IR_MUL, d, d), 7, 0), ir_reduce(g, IR_REDUCE_SUM, fin, 3, 0));
+    ir_add_output(g, "hs", stacked);
+    return g;
+}
+
+/* All four entries of a model, JIT-compiled against the interpreter. */
+static void test_pipeline_of(ir_graph *g) {
     entries es;
     mem_plan plan;
     memset(&es, 0, sizeof es);
@@ -1011,6 +1067,11 @@ static void test_pipeline(void) {
     entries_free(&es);
     mp_plan_free(&plan);
     ir_graph_free(g);
+}
+
+static void test_pipeline(void) {
+    test_pipeline_of(mlp("mlp", "x", "h", IR_RELU));
+    test_pipeline_of(recurrent_model());
 }
 
 /* ----------------------------------- the object file and the descriptor */

@@ -339,6 +339,39 @@ CASE(assign) {
     return ir_add(t->g, IR_MUL, p, p, -1);
 }
 
+/* A recurrence with two carried states, read through all its results:
+ *   h_t = tanh(x_t W + h_{t-1} U),  c_t = c_{t-1} sigmoid(h_t) + h_t
+ * over T = 3 steps of xs = x * s (so the sequence has a gradient, through
+ * s), from h_0 = p0 and c_0 = q0 broadcast over the batch; `reverse` runs
+ * the steps from the last.  The result is the stacked h's plus the final
+ * h and c (broadcast over the steps), so every kind of result carries an
+ * adjoint back through the loop. */
+static int recurrence(tcase *t, int reverse) {
+    ir_graph *g = t->g;
+    ir_shape xs_shape = shape(3, 0, 3, 2, 1), hs = shape(2, 0, 3, 0, 1);
+    int xs = ir_add(g, IR_MUL, input(t, "xs", xs_shape, -1, 1), param(t, "s", shape(1, 2, 0, 0, 0), 0.5, 1.5), -1);
+    int h0 = ir_broadcast(g, param(t, "p0", shape(1, 3, 0, 0, 0), -0.5, 0.5), &hs);
+    int c0 = ir_broadcast(g, param(t, "q0", shape(1, 3, 0, 0, 0), -0.5, 0.5), &hs);
+    int W = param(t, "W", shape(2, 2, 3, 0, 0), -0.8, 0.8), U = param(t, "U", shape(2, 3, 3, 0, 0), -0.8, 0.8);
+    int scan = ir_scan_begin(g, 3, reverse);
+    int h = ir_scan_carry(g, scan, h0), c = ir_scan_carry(g, scan, c0);
+    int x = ir_scan_slice(g, scan, xs, 1);
+    int h2 = ir_add(g, IR_TANH, ir_add(g, IR_ADD, ir_matmul(g, x, W, 0), ir_matmul(g, h, U, 0), -1), -1, -1);
+    int c2 = ir_add(g, IR_ADD, ir_add(g, IR_MUL, c, ir_add(g, IR_SIGMOID, h2, -1, -1), -1), h2, -1);
+    ir_scan_set_next(g, h, h2);
+    ir_scan_set_next(g, c, c2);
+    ir_scan_end(g, scan);
+    int stacked = ir_scan_stack(g, scan, h2, 1);
+    ir_shape one = shape(3, 0, 1, 3, 1);
+    int hT = ir_reshape(g, ir_scan_final(g, scan, h), &one), cT = ir_reshape(g, ir_scan_final(g, scan, c), &one);
+    return ir_add(g, IR_ADD, stacked, ir_add(g, IR_MUL, hT, cT, -1), -1);
+}
+CASE(scan) { return recurrence(t, 0); }
+CASE(scan_carry) { return recurrence(t, 1); }
+CASE(scan_slice) { return recurrence(t, 0); }
+CASE(scan_stack) { return recurrence(t, 1); }
+CASE(scan_final) { return recurrence(t, 0); }
+
 typedef int (*case_fn)(tcase *);
 static const struct {
     const char *name;
