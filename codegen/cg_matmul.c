@@ -691,25 +691,34 @@ static void call_gemm(cg_kernel *k, const matmul *mm) {
     cg_call_sgemm(k, args);
 }
 
+/* The product of dims [lo, hi) of s at the largest batch. */
+static int64_t max_product(const ir_shape *s, int lo, int hi) {
+    int64_t p = 1;
+    for (int i = lo; i < hi; i++)
+        p *= s->dims[i];
+    return p;
+}
+
 int cg_kernel_matmul(cg_kernel *k) {
-    const ir_shape *a = &k->g->nodes[k->node->inputs[0]].shape;
-    const ir_shape *c = &k->node->shape;
+    const ir_shape *a = &k->g->nodes[k->node->inputs[0]].shape, *b = &k->g->nodes[k->node->inputs[1]].shape;
     matmul mm;
     mm.ta = !!(k->node->flags & IR_TRANSPOSE_A);
     mm.tb = !!(k->node->flags & IR_TRANSPOSE_B);
-    if (k->node->dtype != IR_F32 || a->rank != 2) {
-        cg_error("matmul: only f32 matrices are supported");
+    if (k->node->dtype != IR_F32) {
+        cg_error("matmul: only f32 products are supported");
         return -1;
     }
-    mm.m = cg_dim(k, c, 0);
-    mm.n = cg_dim(k, c, 1);
-    mm.k = cg_dim(k, a, mm.ta ? 0 : 1);
+    /* M, K, N may each span several dims (a dense layer over [B, T, H]) */
+    ir_matmul_dims d = ir_matmul_split(k->node->flags, a->rank, b->rank);
+    mm.m = cg_dims_product(k, a, d.m_lo, d.m_hi);
+    mm.n = cg_dims_product(k, b, d.n_lo, d.n_hi);
+    mm.k = cg_dims_product(k, a, d.k_lo, d.k_hi);
 
     /* A CONST operand has no buffer (its value is folded into the code):
      * only the loops read it.  A product too small even at the largest
      * batch (dims[] holds it) gets no call and no sgemm function. */
-    LLVMValueRef largest =
-        big_enough(k, cg_i64(k, c->dims[0]), cg_i64(k, c->dims[1]), cg_i64(k, a->dims[mm.ta ? 0 : 1]));
+    LLVMValueRef largest = big_enough(k, cg_i64(k, max_product(a, d.m_lo, d.m_hi)),
+                                      cg_i64(k, max_product(b, d.n_lo, d.n_hi)), cg_i64(k, max_product(a, d.k_lo, d.k_hi)));
     if (!k->in[0] || !k->in[1] || is_constant(largest, 0)) {
         emit_small(k, &mm);
         return 0;

@@ -13,14 +13,15 @@
 #include "cg_internal.h"
 
 int cg_kernel_matmul_f64(cg_kernel *k) {
-    const ir_shape *a = &k->g->nodes[k->node->inputs[0]].shape;
-    if (k->node->dtype != IR_F32 || a->rank != 2) {
-        cg_error("matmul: only f32 matrices are supported");
+    const ir_shape *a = &k->g->nodes[k->node->inputs[0]].shape, *b = &k->g->nodes[k->node->inputs[1]].shape;
+    if (k->node->dtype != IR_F32) {
+        cg_error("matmul: only f32 products are supported");
         return -1;
     }
     int ta = !!(k->node->flags & IR_TRANSPOSE_A), tb = !!(k->node->flags & IR_TRANSPOSE_B);
-    LLVMValueRef m = cg_dim(k, &k->node->shape, 0), n = cg_dim(k, &k->node->shape, 1);
-    LLVMValueRef kd = cg_dim(k, a, ta ? 0 : 1);
+    ir_matmul_dims d = ir_matmul_split(k->node->flags, a->rank, b->rank);
+    LLVMValueRef m = cg_dims_product(k, a, d.m_lo, d.m_hi), n = cg_dims_product(k, b, d.n_lo, d.n_hi);
+    LLVMValueRef kd = cg_dims_product(k, a, d.k_lo, d.k_hi);
     /* A(i, kk) at i * a_i + kk * a_k; B(kk, j) at kk * b_k + j * b_j */
     LLVMValueRef a_i = ta ? cg_i64(k, 1) : kd, a_k = ta ? m : cg_i64(k, 1);
     LLVMValueRef b_k = tb ? cg_i64(k, 1) : n, b_j = tb ? kd : cg_i64(k, 1);

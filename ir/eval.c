@@ -571,13 +571,20 @@ static int eval_dropout(const eval_ctx *c, int id, double *out) {
     return 0;
 }
 
-/* [M,K] @ [K,N] -> [M,N]; a transposed operand is stored as [K,M] / [N,K]. */
+/* [M,K] @ [K,N] -> [M,N]; a transposed operand is stored as [K,M] / [N,K];
+ * M, K and N may each be several dims (ir_matmul_split). */
 static int eval_matmul(const eval_ctx *c, int id, double *out) {
     const ir_node *n = &c->g->nodes[id];
-    const ir_shape *as = &input(c, id, 0)->shape;
+    const ir_shape *as = &input(c, id, 0)->shape, *bs = &input(c, id, 1)->shape;
     int ta = !!(n->flags & IR_TRANSPOSE_A), tb = !!(n->flags & IR_TRANSPOSE_B);
-    int64_t m = dim_at(&n->shape, 0, c->batch), nn = dim_at(&n->shape, 1, c->batch);
-    int64_t kk = dim_at(as, ta ? 0 : 1, c->batch);
+    ir_matmul_dims d = ir_matmul_split(n->flags, as->rank, bs->rank);
+    int64_t m = 1, nn = 1, kk = 1;
+    for (int i = d.m_lo; i < d.m_hi; i++)
+        m *= dim_at(as, i, c->batch);
+    for (int i = d.k_lo; i < d.k_hi; i++)
+        kk *= dim_at(as, i, c->batch);
+    for (int i = d.n_lo; i < d.n_hi; i++)
+        nn *= dim_at(bs, i, c->batch);
     const double *a = input_values(c, id, 0), *b = input_values(c, id, 1);
     for (int64_t i = 0; i < m; i++)
         for (int64_t j = 0; j < nn; j++) {

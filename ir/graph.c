@@ -223,7 +223,10 @@ int64_t ir_node_flops(const ir_graph *g, int id) {
         return ir_shape_numel(&g->nodes[n->inputs[0]].shape);
     case IR_CONTRACT: {
         const ir_shape *a = &g->nodes[n->inputs[0]].shape;
-        int64_t k = a->dims[(n->flags & IR_TRANSPOSE_A) ? 0 : 1];
+        ir_matmul_dims d = ir_matmul_split(n->flags, a->rank, g->nodes[n->inputs[1]].shape.rank);
+        int64_t k = 1;
+        for (int i = d.k_lo; i < d.k_hi; i++)
+            k *= a->dims[i];
         return 2 * ir_shape_numel(&n->shape) * k;
     }
     default:

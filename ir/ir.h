@@ -177,7 +177,21 @@ int ir_numel(ir_graph *g, int x, uint32_t axes);
 int ir_sum_to(ir_graph *g, int x, const ir_shape *shape);
 int ir_broadcast(ir_graph *g, int x, const ir_shape *shape);
 int ir_reshape(ir_graph *g, int x, const ir_shape *shape);
+/* a @ b as a product of matrices [M,K] @ [K,N] -> [M,N] of row-major
+ * storage: a's leading dims are M (K when transposed: a stored [K, M]
+ * with K its leading dims flattened), b is [K,N] ([N,K] when transposed)
+ * with K its leading dims.  So [B,T,H] @ [H,V] -> [B,T,V] (a dense layer
+ * over every step), and its adjoint in the weight, [B,T,H]^T @ [B,T,V] ->
+ * [H,V], sums over B and T.  A transposed b must be a matrix. */
 int ir_matmul(ir_graph *g, int a, int b, int flags);
+/* Which dims of a MATMUL's operands make M, K (of a) and N (of b): half-open
+ * ranges [lo, hi) of dim indices. */
+typedef struct ir_matmul_dims {
+    int m_lo, m_hi, k_lo, k_hi; /* of a */
+    int n_lo, n_hi;             /* of b */
+    int bk_lo, bk_hi;           /* of b: its K */
+} ir_matmul_dims;
+ir_matmul_dims ir_matmul_split(int flags, int a_rank, int b_rank);
 int ir_assign(ir_graph *g, int slot, int value);
 
 /* Indexing: one_hot(labels i32[..], n) -> f32[.., n]; argmax over `axis`

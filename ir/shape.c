@@ -372,24 +372,55 @@ static int shape_concat(ir_graph *g, ir_node *n) {
 }
 
 /* [M,K] @ [K,N] -> [M,N]; a transposed side is stored as [K,M] / [N,K]. */
+ir_matmul_dims ir_matmul_split(int flags, int a_rank, int b_rank) {
+    ir_matmul_dims d;
+    int ta = !!(flags & IR_TRANSPOSE_A), tb = !!(flags & IR_TRANSPOSE_B);
+    if (ta)
+        d.k_lo = 0, d.k_hi = a_rank - 1, d.m_lo = a_rank - 1, d.m_hi = a_rank;
+    else
+        d.m_lo = 0, d.m_hi = a_rank - 1, d.k_lo = a_rank - 1, d.k_hi = a_rank;
+    if (tb)
+        d.n_lo = 0, d.n_hi = b_rank - 1, d.bk_lo = b_rank - 1, d.bk_hi = b_rank;
+    else
+        d.bk_lo = 0, d.bk_hi = b_rank - 1, d.n_lo = b_rank - 1, d.n_hi = b_rank;
+    return d;
+}
+
+/* Do dims [alo, ahi) of a equal dims [blo, bhi) of b (batch marks too)? */
+static int same_dims(const ir_shape *a, int alo, int ahi, const ir_shape *b, int blo, int bhi) {
+    if (ahi - alo != bhi - blo)
+        return 0;
+    for (int i = 0; i < ahi - alo; i++)
+        if (a->dims[alo + i] != b->dims[blo + i] || ir_is_batch_dim(a, alo + i) != ir_is_batch_dim(b, blo + i))
+            return 0;
+    return 1;
+}
+
+/* see ir_matmul in ir.h */
 static int shape_matmul(ir_graph *g, ir_node *n) {
     const ir_shape *a = &in(g, n, 0)->shape, *b = &in(g, n, 1)->shape;
     char x[128], y[128];
     if (in(g, n, 0)->dtype != IR_F32 || in(g, n, 1)->dtype != IR_F32)
         return ir_fail(g, "'@' needs f32 operands");
-    if (a->rank != 2 || b->rank != 2)
-        return ir_fail(g, "'@' of %s and %s: only matrices (rank 2) are supported",
+    if (a->rank < 2 || b->rank < 2)
+        return ir_fail(g, "'@' of %s and %s: the operands must have at least two dims",
                        ir_shape_str(a, x, sizeof x), ir_shape_str(b, y, sizeof y));
-    int ta = !!(n->flags & IR_TRANSPOSE_A), tb = !!(n->flags & IR_TRANSPOSE_B);
-    int am = ta, ak = !ta, bk = tb, bn = !tb;
-    if (a->dims[ak] != b->dims[bk] || ir_is_batch_dim(a, ak) != ir_is_batch_dim(b, bk))
+    ir_matmul_dims d = ir_matmul_split(n->flags, a->rank, b->rank);
+    if (b->rank > 2 && !(n->flags & IR_TRANSPOSE_A))
+        return ir_fail(g, "'@' of %s and %s: the right operand must be a matrix (rank 2)",
+                       ir_shape_str(a, x, sizeof x), ir_shape_str(b, y, sizeof y));
+    if (!same_dims(a, d.k_lo, d.k_hi, b, d.bk_lo, d.bk_hi))
         return ir_fail(g, "'@' of %s and %s: inner dimensions differ", ir_shape_str(a, x, sizeof x),
                        ir_shape_str(b, y, sizeof y));
     ir_shape r = ir_shape_scalar();
-    r.rank = 2;
-    r.dims[0] = a->dims[am];
-    r.dims[1] = b->dims[bn];
-    r.batch_mask = (uint32_t)ir_is_batch_dim(a, am) | (uint32_t)ir_is_batch_dim(b, bn) << 1;
+    for (int i = d.m_lo; i < d.m_hi; i++) {
+        r.batch_mask |= (uint32_t)ir_is_batch_dim(a, i) << r.rank;
+        r.dims[r.rank++] = a->dims[i];
+    }
+    for (int i = d.n_lo; i < d.n_hi; i++) {
+        r.batch_mask |= (uint32_t)ir_is_batch_dim(b, i) << r.rank;
+        r.dims[r.rank++] = b->dims[i];
+    }
     n->dtype = IR_F32;
     n->shape = r;
     return 0;

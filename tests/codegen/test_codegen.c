@@ -904,6 +904,9 @@ static void case_matmul(void) {
     output(g, ir_matmul(g, input(g, "9,33"), input(g, "B,33"), IR_TRANSPOSE_B)); /* N = batch */
     output(g, ir_matmul(g, input(g, "1,1"), input(g, "1,1"), 0));
     output(g, ir_matmul(g, input(g, "B,300"), input(g, "300,200"), 0)); /* split over threads */
+    output(g, ir_matmul(g, input(g, "B,6,40"), input(g, "40,24"), 0));     /* M = B*6: a dense layer per step */
+    output(g, ir_matmul(g, input(g, "B,6,40"), input(g, "24,40"), IR_TRANSPOSE_B));
+    output(g, ir_matmul(g, input(g, "B,6,40"), input(g, "B,6,24"), IR_TRANSPOSE_A)); /* K = B*6 */
     also_parallel = 1;
     run_case(g, "matmul");
 }

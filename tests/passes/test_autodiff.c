@@ -328,7 +328,11 @@ CASE(matmul) {
     int x = batch_of(t, -1, 1);                                                   /* [B,3] */
     int m1 = ir_matmul(t->g, x, param(t, "W", shape(2, 3, 4, 0, 0), -1, 1), 0);   /* [B,4] */
     int m2 = ir_matmul(t->g, m1, param(t, "V", shape(2, 5, 4, 0, 0), -1, 1), IR_TRANSPOSE_B); /* [B,5] */
-    int m3 = ir_matmul(t->g, x, m2, IR_TRANSPOSE_A);                              /* [3,5] */
+    /* the same over [B,2,3]: a product per step, summed over B and the steps when transposed */
+    int x3 = ir_add(t->g, IR_ADD, input(t, "x3", shape(3, 0, 2, 3, 1), -1, 1), param(t, "p3", shape(1, 3, 0, 0, 0), 0, 0.25), -1);
+    int m4 = ir_matmul(t->g, x3, param(t, "W3", shape(2, 3, 4, 0, 0), -1, 1), 0);                  /* [B,2,4] */
+    int m5 = ir_matmul(t->g, m4, param(t, "V3", shape(2, 5, 4, 0, 0), -1, 1), IR_TRANSPOSE_B);    /* [B,2,5] */
+    int m3 = ir_add(t->g, IR_ADD, ir_matmul(t->g, x, m2, IR_TRANSPOSE_A), ir_matmul(t->g, x3, m5, IR_TRANSPOSE_A), -1); /* [3,5] */
     return ir_matmul(t->g, param(t, "U", shape(2, 5, 2, 0, 0), -1, 1), m3, IR_TRANSPOSE_A | IR_TRANSPOSE_B); /* [2,3] */
 }
 /* assign is an effect, not differentiated: build one beside the loss and
