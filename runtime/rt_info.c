@@ -11,11 +11,16 @@
 
 #include <string.h>
 
-static void print_param_table(const rt_model *m, int trainable) {
+/* What a persistent tensor is: a parameter, optimizer state, or model
+ * state (a `state` declaration, carried from step to step). */
+enum { KIND_OPTIMIZER = 0, KIND_PARAMETER = 1, KIND_STATE = 2 };
+static int kind_of(const rt_param *p) { return p->state ? KIND_STATE : p->trainable ? KIND_PARAMETER : KIND_OPTIMIZER; }
+
+static void print_param_table(const rt_model *m, int kind) {
     int any = 0;
     for (int i = 0; i < m->n_params; i++) {
         const rt_param *p = &m->params[i];
-        if (p->trainable != trainable)
+        if (kind_of(p) != kind)
             continue;
         if (!any++)
             printf("  %-20s %-5s %-16s %10s %10s  %s\n", "name", "dtype", "shape", "elements", "bytes", "init");
@@ -41,11 +46,11 @@ static void print_tensors(const char *title, const rt_tensor *t, int n) {
     }
 }
 
-static int64_t count_params(const rt_model *m, int trainable, int64_t *bytes) {
+static int64_t count_params(const rt_model *m, int kind, int64_t *bytes) {
     int64_t n = 0;
     *bytes = 0;
     for (int i = 0; i < m->n_params; i++)
-        if (m->params[i].trainable == trainable) {
+        if (kind_of(&m->params[i]) == kind) {
             n += rt_elems(&m->params[i].t, 1);
             *bytes += rt_bytes(&m->params[i].t, 1);
         }
@@ -54,8 +59,8 @@ static int64_t count_params(const rt_model *m, int trainable, int64_t *bytes) {
 
 static void print_sizes(const rt_model *m) {
     int64_t bytes, state_bytes;
-    int64_t n = count_params(m, 1, &bytes);
-    int64_t state = count_params(m, 0, &state_bytes);
+    int64_t n = count_params(m, KIND_PARAMETER, &bytes);
+    int64_t state = count_params(m, KIND_OPTIMIZER, &state_bytes);
     char b1[32], b2[32], arena[32], scratch[32], train[32], predict[32];
     rt_format_bytes(bytes, b1, sizeof b1);
     rt_format_bytes(state_bytes, b2, sizeof b2);
@@ -96,9 +101,14 @@ static int check_checkpoint(const rt_model *m, const char *path) {
 
 int rt_cmd_info(const rt_model *m, const rt_opts *o) {
     printf("model %s (compiled from %s)\n\nparameters:\n", m->name, m->source ? m->source : "?");
-    print_param_table(m, 1);
+    print_param_table(m, KIND_PARAMETER);
     printf("optimizer state:\n");
-    print_param_table(m, 0);
+    print_param_table(m, KIND_OPTIMIZER);
+    int64_t state_bytes;
+    if (count_params(m, KIND_STATE, &state_bytes) > 0) {
+        printf("state (carried from step to step, zeroed at each epoch, eval and generate):\n");
+        print_param_table(m, KIND_STATE);
+    }
     print_tensors("inputs", m->inputs, m->n_inputs);
     print_tensors("targets", m->targets, m->n_targets);
     print_tensors("outputs", m->outputs, m->n_outputs);
