@@ -99,6 +99,7 @@ typedef struct rt_param {
     int64_t grad_offset;     /* trainable: where grad_step writes dL/dparam
                                 (same shape and dtype); -1 otherwise */
     int64_t grad_offset_f64; /* the same in the f64 arena */
+    int state; /* 1: a `state` declaration: not trainable, may have a batch dim, zeroed by the runtime at the start of each epoch, eval and generate */
 } rt_param;
 
 /* A scalar f32 the runtime writes before each train_step. */
