@@ -288,11 +288,42 @@ static value matmul_failed(lower *l, const ir_shape *sa, const ir_shape *sb, src
     return ERR;
 }
 
+/* [B, T, K] @ [K, N] -> [B, T, N]: one matrix applied at every step of a
+ * sequence.  The IR's matmul takes matrices, and B * T rows is no shape it
+ * has (the batch is one dimension of its own), so this is a 1 x 1
+ * convolution of x as [B, K, T, 1] with the matrix as [N, K, 1, 1]. */
+static value matmul_steps(lower *l, value a, value b, src_loc loc) {
+    ir_graph *g = l->g;
+    ir_shape sa = *shape_of(l, a), sb = *shape_of(l, b);
+    if (sa.dims[2] != sb.dims[0] || ir_is_batch_dim(&sa, 2) || ir_is_batch_dim(&sb, 0)) {
+        char x[128], y[128];
+        error_at(l, loc, "'@' of %s and %s: inner dimensions differ", ir_shape_str(&sa, x, sizeof x),
+                 ir_shape_str(&sb, y, sizeof y));
+        return ERR;
+    }
+    int swap[IR_MAX_RANK] = {0, 2, 1};
+    ir_shape x4 = sa, w4 = ir_shape_scalar(), y3 = sa;
+    x4.rank = 4, x4.dims[1] = sa.dims[2], x4.dims[2] = sa.dims[1], x4.dims[3] = 1;
+    w4.rank = 4, w4.dims[0] = sb.dims[1], w4.dims[1] = sb.dims[0], w4.dims[2] = w4.dims[3] = 1;
+    y3.dims[1] = sb.dims[1], y3.dims[2] = sa.dims[1];
+    /* each step runs only if the one before it worked */
+    int xt = ir_transpose(g, a.node, swap);
+    int x = xt < 0 ? -1 : ir_reshape(g, xt, &x4);
+    int wt = x < 0 ? -1 : ir_transpose(g, b.node, NULL);
+    int w = wt < 0 ? -1 : ir_reshape(g, wt, &w4);
+    int conv = w < 0 ? -1 : ir_conv2d(g, x, w, 1, 0);
+    int y = conv < 0 ? -1 : ir_reshape(g, conv, &y3);
+    int out = y < 0 ? -1 : ir_transpose(g, y, swap);
+    return out < 0 ? graph_error(l, loc) : tensor(out);
+}
+
 /* a @ b with numpy's treatment of vectors: a vector on the right is a
  * column, on the left a row, and the added dimension is dropped again. */
 static value matmul(lower *l, value a, value b, src_loc loc) {
     ir_graph *g = l->g;
     ir_shape sa = *shape_of(l, a), sb = *shape_of(l, b);
+    if (sa.rank == 3 && sb.rank == 2 && (sa.batch_mask & ~1u) == 0)
+        return matmul_steps(l, a, b, loc);
     int vec_a = sa.rank == 1, vec_b = sb.rank == 1;
     if (vec_a) {
         ir_shape s = ir_shape_scalar();
