@@ -1223,7 +1223,8 @@ ir_graph *lower_program(const ast_program *user, const ast_program *prelude, con
         for (int i = 0; i < user->n_stmts; i++)
             if (user->stmts[i]->kind == ST_TRAIN)
                 error_at(&l, user->stmts[i]->loc, "a train statement needs a loss");
-    warn_stale_states(&l, user);
+    if (diag_error_count() == errors_before) /* a failed update is no forgotten one */
+        warn_stale_states(&l, user);
     l.g->max_batch = l.batch_size;
     free_frame(&model);
     free(l.tuples);
