@@ -220,7 +220,8 @@ static void dump_args(const dumper *d, int n, const ast_arg *args, const char *f
     }
 }
 
-/* S-expressions: (+ a b), (- x), (call f a k=v), (. h1 W), (index E t), [a b] */
+/* S-expressions: (+ a b), (- x), (call f a k=v), (. h1 W), (index E t), [a b],
+ * (tuple a b) */
 static void dump_expr(const dumper *d, const ast_expr *e) {
     FILE *out = d->out;
     if (!e) {
@@ -237,6 +238,7 @@ static void dump_expr(const dumper *d, const ast_expr *e) {
     case AST_MEMBER: fputs("(.", out); break;
     case AST_INDEX: fputs("(index", out); break;
     case AST_LIST: fputc('[', out); break;
+    case AST_TUPLE: fputs("(tuple", out); break;
     }
     dump_loc(d, e->loc);
     switch (e->kind) {
@@ -268,6 +270,9 @@ static void dump_expr(const dumper *d, const ast_expr *e) {
         dump_args(d, e->n_args, e->args, "");
         fputc(']', out);
         return;
+    case AST_TUPLE:
+        dump_args(d, e->n_args, e->args, " ");
+        break;
     }
     fputc(')', out);
 }
@@ -288,9 +293,9 @@ static void dump_type(const dumper *d, const ast_type *t) {
 }
 
 static const char *stmt_word(ast_stmt_kind kind) {
-    static const char *const words[] = {"assign", "param", "expr", "input", "target",
-                                        "loss", "metric", "output", "train", "model"};
-    return kind <= ST_MODEL ? words[kind] : "?";
+    static const char *const words[] = {"assign", "param", "expr",  "input", "target", "loss",
+                                        "metric", "output", "train", "model", "state",  "update"};
+    return kind <= ST_UPDATE ? words[kind] : "?";
 }
 
 /* One line: the statement's word, its name, its type, its value, its
@@ -303,6 +308,10 @@ static void dump_stmt(const dumper *d, const ast_stmt *s, const char *indent) {
         fprintf(out, " %s", s->name);
         if (s->kind != ST_ASSIGN)
             dump_loc(d, s->name_loc);
+    }
+    for (int i = 1; i < s->n_names; i++) { /* a, b = ... */
+        fprintf(out, ", %s", s->names[i]);
+        dump_loc(d, s->names_loc[i]);
     }
     if (s->type) {
         fputs(": ", out);

@@ -45,6 +45,8 @@ typedef struct src_loc {
  * counted; a phase keeps going where it can so one run reports several. */
 void diag_error(src_loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void diag_note(src_loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A warning: printed like an error but not counted. */
+void diag_warning(src_loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void diag_verror(const char *kind, src_loc loc, const char *fmt, va_list ap);
 /* An error with no position (a missing file, a bad option). */
 void diag_plain(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -78,6 +80,7 @@ typedef enum {
     AST_MEMBER,     /* lhs.name  (h1.W) */
     AST_INDEX,      /* lhs[args] (E[tokens]) */
     AST_LIST,       /* [args]    (a shape: [B, 1]) */
+    AST_TUPLE,      /* (args)    ((h, c): several results of a function) */
 } ast_expr_kind;
 
 typedef enum {
@@ -121,7 +124,7 @@ typedef struct ast_type {
 } ast_type;
 
 typedef enum {
-    ST_ASSIGN,   /* name = value */
+    ST_ASSIGN,   /* name = value, or names[0], names[1], ... = value */
     ST_PARAM,    /* param name: type [= value]   (value = initialiser) */
     ST_EXPR,     /* value                        (a function's result) */
     ST_INPUT,    /* input name: type */
@@ -131,6 +134,8 @@ typedef enum {
     ST_OUTPUT,   /* output name [= value]        (value NULL: output the binding `name`) */
     ST_TRAIN,    /* train value, kwargs...       (value = optimizer call, e.g. adam(lr = 1e-3)) */
     ST_MODEL,    /* model name */
+    ST_STATE,    /* state name: type [= value]   (value = initialiser) */
+    ST_UPDATE,   /* update name = value */
 } ast_stmt_kind;
 
 typedef struct ast_stmt {
@@ -142,6 +147,9 @@ typedef struct ast_stmt {
     ast_expr *value;
     int n_args;        /* ST_TRAIN: batch = 64, epochs = 5, ... */
     ast_arg *args;
+    int n_names;       /* ST_ASSIGN of a tuple (a, b = f(x)): >= 2, else 0 */
+    const char **names;  /* names[0] == name */
+    src_loc *names_loc;
 } ast_stmt;
 
 typedef struct ast_fparam {

@@ -123,6 +123,13 @@ void diag_note(src_loc loc, const char *fmt, ...) {
     va_end(ap);
 }
 
+void diag_warning(src_loc loc, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    diag_verror("warning", loc, fmt, ap);
+    va_end(ap);
+}
+
 void diag_plain(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);

@@ -65,16 +65,30 @@ const char *kind_name(value v) {
     case V_INT: return "an integer";
     case V_FLOAT: return "a number";
     case V_BATCH: return "the batch dimension";
+    case V_TUPLE: return "several values";
     default: return "an error";
     }
 }
 
-static char *type_of(lower *l, value v, char *buf, size_t n) {
+char *type_of(lower *l, value v, char *buf, size_t n) {
     if (v.kind == V_TENSOR)
         return ir_type_str(l->g->nodes[v.node].dtype, &l->g->nodes[v.node].shape, buf, n);
     snprintf(buf, n, "%s", kind_name(v));
     return buf;
 }
+
+/* ---------------------------------------------------------------- tuples */
+
+value make_tuple(lower *l, const int *nodes, int n) {
+    if (l->n_tuples == l->cap_tuples) {
+        l->cap_tuples = l->cap_tuples ? 2 * l->cap_tuples : 8;
+        l->tuples = ir_xrealloc(l->tuples, (size_t)l->cap_tuples * sizeof *l->tuples);
+    }
+    memcpy(l->tuples[l->n_tuples].items, nodes, (size_t)n * sizeof *nodes);
+    return (value){V_TUPLE, l->n_tuples++, n, 0};
+}
+
+const int *tuple_items(lower *l, value v) { return l->tuples[v.node].items; }
 
 /* ---------------------------------------------------------------- scopes */
 
@@ -100,7 +114,7 @@ static int bind(lower *l, frame *f, const char *name, value v, src_loc loc) {
     return 0;
 }
 
-static const ast_fn *find_fn(lower *l, const char *name) {
+const ast_fn *find_fn(lower *l, const char *name) {
     for (int p = 0; p < 2; p++) {
         const ast_program *prog = l->progs[p];
         if (!prog)
@@ -116,14 +130,24 @@ static const ast_fn *find_fn(lower *l, const char *name) {
 
 static int fn_declares(lower *l, const ast_fn *fn);
 
+/* The function a call inlines: f for f(...), the cell for scan(cell, ...);
+ * NULL for a builtin. */
+static const ast_fn *inlined_fn(lower *l, const ast_expr *e) {
+    if (e->kind != AST_CALL || !e->lhs || e->lhs->kind != AST_NAME)
+        return NULL;
+    const ast_fn *fn = find_fn(l, e->lhs->name);
+    const ast_expr *cell = e->n_args > 0 ? e->args[0].value : NULL;
+    if (!fn && strcmp(e->lhs->name, "scan") == 0 && cell && cell->kind == AST_NAME)
+        fn = find_fn(l, cell->name);
+    return fn;
+}
+
 static int expr_declares(lower *l, const ast_expr *e) {
     if (!e)
         return 0;
-    if (e->kind == AST_CALL && e->lhs && e->lhs->kind == AST_NAME) {
-        const ast_fn *fn = find_fn(l, e->lhs->name);
-        if (fn && fn_declares(l, fn))
-            return 1;
-    }
+    const ast_fn *fn = inlined_fn(l, e);
+    if (fn && fn_declares(l, fn))
+        return 1;
     if (expr_declares(l, e->lhs) || expr_declares(l, e->rhs))
         return 1;
     for (int i = 0; i < e->n_args; i++)
@@ -159,11 +183,9 @@ static int fn_declares(lower *l, const ast_fn *fn) {
 static void collect_decl_calls(lower *l, frame *f, const ast_expr *e) {
     if (!e)
         return;
-    if (e->kind == AST_CALL && e->lhs && e->lhs->kind == AST_NAME) {
-        const ast_fn *fn = find_fn(l, e->lhs->name);
-        if (fn && fn_declares(l, fn) && f->n_decl_calls < 32)
-            f->decl_calls[f->n_decl_calls++] = e;
-    }
+    const ast_fn *fn = inlined_fn(l, e);
+    if (fn && fn_declares(l, fn) && f->n_decl_calls < 32)
+        f->decl_calls[f->n_decl_calls++] = e;
     collect_decl_calls(l, f, e->lhs);
     collect_decl_calls(l, f, e->rhs);
     for (int i = 0; i < e->n_args; i++)
@@ -439,7 +461,17 @@ value eval(lower *l, const ast_expr *e) {
         value b = eval(l, e->rhs);
         return binary(l, e->op, a, b, e->loc);
     }
-    case AST_CALL: return call(l, e);
+    case AST_CALL: {
+        value v = call(l, e);
+        if (v.kind != V_TUPLE)
+            return v;
+        error_at(l, e->loc, "'%s' returns %d values; bind them with names: a, b = %s(...)", e->lhs->name, (int)v.i,
+                 e->lhs->name);
+        return ERR;
+    }
+    case AST_TUPLE:
+        error_at(l, e->loc, "a tuple (a, b) can only be a function's result");
+        return ERR;
     case AST_INDEX:
         error_at(l, e->loc, "indexing (x[...]) is not supported yet");
         return ERR;
@@ -448,6 +480,26 @@ value eval(lower *l, const ast_expr *e) {
         return ERR;
     }
     return ERR;
+}
+
+value eval_results(lower *l, const ast_expr *e) {
+    if (!e || (e->kind != AST_CALL && e->kind != AST_TUPLE))
+        return eval(l, e);
+    if (e->kind == AST_CALL)
+        return call(l, e);
+    if (e->n_args > MAX_RESULTS) {
+        error_at(l, e->loc, "a tuple holds at most %d values, got %d", MAX_RESULTS, e->n_args);
+        return ERR;
+    }
+    int nodes[MAX_RESULTS], bad = 0;
+    for (int i = 0; i < e->n_args; i++) {
+        value v = eval(l, e->args[i].value);
+        if (v.kind != V_TENSOR && v.kind != V_ERROR)
+            error_at(l, e->args[i].value->loc, "a tuple holds tensors; this is %s", kind_name(v));
+        bad |= v.kind != V_TENSOR;
+        nodes[i] = v.node;
+    }
+    return bad ? ERR : make_tuple(l, nodes, e->n_args);
 }
 
 /* ------------------------------------------------------------ arguments */
@@ -626,9 +678,10 @@ static int bind_param(lower *l, frame *callee, const ast_fparam *p, value v, src
 }
 
 static void add_param_decl(lower *l, frame *f, const ast_stmt *st);
-static value eval_statement_value(lower *l, frame *f, const ast_stmt *st);
+static value eval_statement_value(lower *l, frame *f, const ast_stmt *st, int results);
+static void assign(lower *l, frame *f, const ast_stmt *st);
 
-static value inline_call(lower *l, const ast_expr *e, const ast_fn *fn, args *a) {
+value inline_call(lower *l, const ast_expr *e, const ast_fn *fn, args *a) {
     if (in_progress(l, fn)) {
         error_at(l, e->loc, "recursive call to '%s' (functions are inlined; recursion is not allowed)", fn->name);
         return ERR;
@@ -703,10 +756,9 @@ static value inline_call(lower *l, const ast_expr *e, const ast_fn *fn, args *a)
                 if (st->kind == ST_PARAM) {
                     add_param_decl(l, &callee, st);
                 } else if (st->kind == ST_ASSIGN) {
-                    /* a failed value is bound too, so later uses stay silent */
-                    bind(l, &callee, st->name, eval_statement_value(l, &callee, st), st->name_loc);
+                    assign(l, &callee, st);
                 } else if (st->kind == ST_EXPR) {
-                    value v = eval_statement_value(l, &callee, st);
+                    value v = eval_statement_value(l, &callee, st, 1);
                     if (i == fn->n_body - 1)
                         result = v;
                 } else {
@@ -727,6 +779,8 @@ static value call(lower *l, const ast_expr *e) {
         return ERR;
     }
     const char *name = e->lhs->name;
+    if (strcmp(name, "scan") == 0 && !find_fn(l, name))
+        return lower_scan(l, e); /* its first argument names a function */
     args a;
     if (eval_args(l, e, &a) != 0)
         return ERR;
@@ -875,13 +929,32 @@ static void add_param_decl(lower *l, frame *f, const ast_stmt *st) {
     free(name);
 }
 
-static value eval_statement_value(lower *l, frame *f, const ast_stmt *st) {
+/* A statement's value; `results`: several values (a tuple) are allowed. */
+static value eval_statement_value(lower *l, frame *f, const ast_stmt *st, int results) {
     const char *name = st->kind == ST_LOSS ? "loss" : st->kind == ST_EXPR ? NULL : st->name;
     begin_statement(l, f, name, st->value);
-    value v = eval(l, st->value);
+    value v = results ? eval_results(l, st->value) : eval(l, st->value);
     f->stmt_name = NULL;
     f->n_decl_calls = 0;
     return v;
+}
+
+/* name = value, or a, b = value (a call returning that many values).  A
+ * failed value is bound too, so later uses stay silent. */
+static void assign(lower *l, frame *f, const ast_stmt *st) {
+    if (st->n_names < 2) {
+        bind(l, f, st->name, eval_statement_value(l, f, st, 0), st->name_loc);
+        return;
+    }
+    value v = eval_statement_value(l, f, st, 1);
+    int got = v.kind == V_TUPLE ? (int)v.i : 1;
+    if (v.kind != V_ERROR && got != st->n_names) {
+        error_at(l, st->value->loc, "%d names on the left but %d value%s on the right", st->n_names, got,
+                 got == 1 ? "" : "s");
+        v = ERR;
+    }
+    for (int i = 0; i < st->n_names; i++)
+        bind(l, f, st->names[i], v.kind == V_TUPLE ? tensor(tuple_items(l, v)[i]) : ERR, st->names_loc[i]);
 }
 
 /* ------------------------------------------------------------- model level */
@@ -947,6 +1020,74 @@ static value scalar_f32(lower *l, value v, src_loc loc, const char *what) {
     return cast_to(l, v, IR_F32, loc);
 }
 
+/* state NAME: TYPE [= INIT]: a non-trainable tensor kept from one step to
+ * the next; its first dimension may be the batch. */
+static void declare_state(lower *l, const ast_stmt *st) {
+    ir_shape s;
+    ir_init init = IR_INIT_ZEROS;
+    double a = 0, b = 0;
+    if (shape_from_type(l, st->type, &s, 1) || (st->value && read_init(l, st->value, &init, &a, &b)))
+        return;
+    if (st->type->kind != TY_F32) {
+        error_at(l, st->type->loc, "a state must be f32");
+    } else if (s.batch_mask > 1) {
+        error_at(l, st->type->loc, "only the first dimension of a state may be the batch");
+    } else if (ir_find_param(l->g, st->name) >= 0) {
+        error_at(l, st->name_loc, "a parameter or state named '%s' already exists", st->name);
+    } else if (ir_add_state(l->g, st->name, IR_F32, &s, init, a, b) < 0) {
+        graph_error(l, st->loc);
+    }
+}
+
+/* The state update of `slot`, or -1. */
+static int state_update_of(const ir_graph *g, int slot) {
+    for (int i = 0; i < g->n_state_updates; i++)
+        if (g->nodes[g->state_updates[i]].inputs[0] == slot)
+            return g->state_updates[i];
+    return -1;
+}
+
+/* update NAME = EXPR: after each step the state takes the value, which no
+ * gradient flows through. */
+static void update_state(lower *l, const ast_stmt *st) {
+    ir_graph *g = l->g;
+    value v = eval_statement_value(l, l->top, st, 0);
+    int p = ir_find_param(g, st->name);
+    if (p < 0 || !g->params[p].state) {
+        error_at(l, st->name_loc, "'%s' is not a state; only a `state` declaration can be updated", st->name);
+        return;
+    }
+    int slot = g->params[p].node;
+    if (state_update_of(g, slot) >= 0) {
+        error_at(l, st->name_loc, "state '%s' is already updated; one update per state", st->name);
+        return;
+    }
+    if (v.kind == V_ERROR)
+        return;
+    char want[160], got[160];
+    type_of(l, tensor(slot), want, sizeof want);
+    type_of(l, v, got, sizeof got);
+    if (v.kind != V_TENSOR || strcmp(want, got) != 0) {
+        error_at(l, st->value->loc, "state '%s' is %s but the update gives %s", st->name, want, got);
+        return;
+    }
+    int id = ir_add(g, IR_STOP_GRADIENT, v.node, -1, -1);
+    if (id < 0 || ir_add_state_update(g, slot, id) < 0)
+        graph_error(l, st->loc);
+}
+
+/* A state nobody updates keeps its initial value: allowed, but most likely
+ * a forgotten `update`. */
+static void warn_stale_states(lower *l, const ast_program *user) {
+    for (int i = 0; i < user->n_stmts; i++) {
+        const ast_stmt *st = user->stmts[i];
+        int p = st->kind == ST_STATE ? ir_find_param(l->g, st->name) : -1;
+        if (p >= 0 && state_update_of(l->g, l->g->params[p].node) < 0)
+            diag_warning(st->name_loc, "state '%s' is never updated; it keeps its initial value (add: update %s = ...)",
+                         st->name, st->name);
+    }
+}
+
 static void model_statement(lower *l, const ast_stmt *st) {
     frame *f = l->top;
     ir_graph *g = l->g;
@@ -962,23 +1103,27 @@ static void model_statement(lower *l, const ast_stmt *st) {
     case ST_PARAM:
         add_param_decl(l, f, st);
         break;
-    case ST_ASSIGN: {
-        value v = eval_statement_value(l, f, st);
-        bind(l, f, st->name, v, st->name_loc);
+    case ST_ASSIGN:
+        assign(l, f, st);
         break;
-    }
+    case ST_STATE:
+        declare_state(l, st);
+        break;
+    case ST_UPDATE:
+        update_state(l, st);
+        break;
     case ST_LOSS: {
         if (g->loss >= 0) {
             error_at(l, st->loc, "only one loss statement is allowed; add the terms: loss a + b");
             break;
         }
-        value v = scalar_f32(l, eval_statement_value(l, f, st), st->value->loc, "loss");
+        value v = scalar_f32(l, eval_statement_value(l, f, st, 0), st->value->loc, "loss");
         if (v.kind == V_TENSOR)
             g->loss = v.node;
         break;
     }
     case ST_METRIC: {
-        value v = scalar_f32(l, eval_statement_value(l, f, st), st->value->loc, "metric");
+        value v = scalar_f32(l, eval_statement_value(l, f, st, 0), st->value->loc, "metric");
         if (v.kind == V_TENSOR)
             ir_add_metric(g, st->name, v.node);
         break;
@@ -986,7 +1131,7 @@ static void model_statement(lower *l, const ast_stmt *st) {
     case ST_OUTPUT: {
         value v;
         if (st->value) {
-            v = eval_statement_value(l, f, st);
+            v = eval_statement_value(l, f, st, 0);
         } else {
             ast_expr name_expr = {.kind = AST_NAME, .loc = st->name_loc, .name = st->name};
             v = eval_name(l, &name_expr);
@@ -1047,8 +1192,11 @@ ir_graph *lower_program(const ast_program *user, const ast_program *prelude, con
         for (int i = 0; i < user->n_stmts; i++)
             if (user->stmts[i]->kind == ST_TRAIN)
                 error_at(&l, user->stmts[i]->loc, "a train statement needs a loss");
+    if (diag_error_count() == errors_before) /* a failed update is no forgotten one */
+        warn_stale_states(&l, user);
     l.g->max_batch = l.batch_size;
     free_frame(&model);
+    free(l.tuples);
     if (diag_error_count() != errors_before) {
         ir_graph_free(l.g);
         return NULL;

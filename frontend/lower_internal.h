@@ -3,7 +3,8 @@
  *
  * Lowering is split by job: lower.c walks the program (names, inlining,
  * expressions, parameters, model statements), builtins.c is the library of
- * built-in functions the walk calls, and train.c reads the `train`
+ * built-in functions the walk calls, scan.c lowers the scan builtin (which
+ * inlines its cell once, as a loop's body), and train.c reads the `train`
  * statement.  They share the walker's state, the `value` an expression
  * evaluates to, the evaluated arguments of a call, and the helpers below,
  * which lower.c defines.
@@ -13,14 +14,22 @@
 
 #include "lower.h"
 
-typedef enum { V_ERROR, V_TENSOR, V_INT, V_FLOAT, V_BATCH } value_kind;
+typedef enum { V_ERROR, V_TENSOR, V_INT, V_FLOAT, V_BATCH, V_TUPLE } value_kind;
 
+/* V_TUPLE: the several results of a call, `node` indexing lower.tuples
+ * and `i` their count.  Only a call's result and a function's last
+ * expression may be a tuple; eval() refuses one anywhere else. */
 typedef struct value {
     value_kind kind;
-    int node;      /* V_TENSOR */
-    int64_t i;     /* V_INT */
+    int node;      /* V_TENSOR; V_TUPLE: index in lower.tuples */
+    int64_t i;     /* V_INT; V_TUPLE: the number of items */
     double f;      /* V_FLOAT */
 } value;
+
+#define MAX_RESULTS 8 /* items of a tuple */
+typedef struct tuple {
+    int items[MAX_RESULTS]; /* tensor nodes */
+} tuple;
 
 typedef struct binding {
     const char *name;
@@ -53,6 +62,8 @@ typedef struct lower {
     int n_memo;
     const ast_fn *memo_fn[256];
     int memo_val[256];
+    int n_tuples, cap_tuples;    /* every tuple made, freed at the end */
+    tuple *tuples;
 } lower;
 
 /* The evaluated arguments of a call. */
@@ -81,6 +92,16 @@ void error_at(lower *l, src_loc loc, const char *fmt, ...) __attribute__((format
 value graph_error(lower *l, src_loc loc); /* reports the IR builder's g->error */
 const char *kind_name(value v);
 value eval(lower *l, const ast_expr *e);
+/* eval that also accepts several results: a call returning a tuple, or a
+ * tuple (a, b) of tensors. */
+value eval_results(lower *l, const ast_expr *e);
+value make_tuple(lower *l, const int *nodes, int n);
+const int *tuple_items(lower *l, value v);
+char *type_of(lower *l, value v, char *buf, size_t n);
+const ast_fn *find_fn(lower *l, const char *name);
+/* Inlines fn with the evaluated arguments a (as written at e, whose
+ * position and name the parameters it declares take). */
+value inline_call(lower *l, const ast_expr *e, const ast_fn *fn, args *a);
 value as_tensor(lower *l, value v, ir_dtype want);
 value cast_to(lower *l, value v, ir_dtype to, src_loc loc);
 void promote(lower *l, value *a, value *b, src_loc loc);
@@ -93,6 +114,11 @@ int check_keywords(lower *l, const args *a, const char *fn, const char *const *a
 
 typedef value (*builtin_fn)(lower *l, const ast_expr *e, args *a);
 builtin_fn find_builtin(const char *name); /* NULL: no builtin of that name */
+
+/* ------------------------------------------------------------- scan.c */
+
+/* scan(cell, xs, init, ..., axis = 1, reverse = false) */
+value lower_scan(lower *l, const ast_expr *e);
 
 /* ------------------------------------------------------------ train.c */
 

@@ -58,6 +58,8 @@ static expr_val binary(parse_ctx *pc, int op, src_loc loc, expr_val a, expr_val 
 static expr_val unary(parse_ctx *pc, int op, src_loc loc, expr_val a);
 static expr_val with_args(parse_ctx *pc, ast_expr_kind kind, src_loc loc, expr_val *lhs, arg_list *args);
 static expr_val member(parse_ctx *pc, src_loc loc, expr_val lhs, const char *name);
+static void push_name(parse_ctx *pc, name_list *list, const char *name, src_loc loc);
+static ast_stmt *destructure(parse_ctx *pc, name_list *names, ast_expr *value);
 static arg_list *new_args(parse_ctx *pc);
 static void push_arg(parse_ctx *pc, arg_list *list, arg_val a);
 static ast_stmt *stmt(parse_ctx *pc, ast_stmt_kind kind, src_loc loc, const char *name, src_loc name_loc);
@@ -84,6 +86,7 @@ static void add_fn(parse_ctx *pc, ast_fn *fn);
     expr_list *exprs;
     stmt_list *stmts;
     fparam_list *fparams;
+    name_list *names;
 }
 
 %token <name> IDENT "identifier"
@@ -92,7 +95,7 @@ static void add_fn(parse_ctx *pc, ast_fn *fn);
 %token NEWLINE "newline"
 %token KW_FN "'fn'" KW_MODEL "'model'" KW_INPUT "'input'" KW_TARGET "'target'"
 %token KW_PARAM "'param'" KW_LOSS "'loss'" KW_METRIC "'metric'" KW_OUTPUT "'output'"
-%token KW_TRAIN "'train'" KW_F32 "'f32'" KW_I32 "'i32'" KW_INT "'int'" KW_FLOAT "'float'"
+%token KW_TRAIN "'train'" KW_STATE "'state'" KW_UPDATE "'update'" KW_F32 "'f32'" KW_I32 "'i32'" KW_INT "'int'" KW_FLOAT "'float'"
 %token LE "'<='" GE "'>='" EQ "'=='" NE "'!='"
 
 %type <ex> expr comparison sum product unary power postfix primary init_opt
@@ -101,7 +104,8 @@ static void add_fn(parse_ctx *pc, ast_fn *fn);
 %type <fn> fn_def
 %type <type> type
 %type <arg> arg
-%type <args> args args_opt args_trail train_args
+%type <args> args args_opt args_trail train_args tuple_items
+%type <names> names
 %type <exprs> dims dims_opt shape_opt
 %type <stmts> body body_lines
 %type <fparam> fparam
@@ -174,12 +178,21 @@ body_item:
     | error                         { $$ = NULL; pc->deep_reported = 0; }
     ;
 
-/* stmt := IDENT '=' expr | 'param' IDENT ':' type ['=' expr] | expr
+/* stmt := IDENT '=' expr | IDENT (',' IDENT)+ '=' expr
+ *       | 'param' IDENT ':' type ['=' expr] | expr
  *       | 'model' IDENT | 'input' IDENT ':' type | 'target' IDENT ':' type
  *       | 'loss' expr | 'metric' IDENT '=' expr | 'output' IDENT ['=' expr]
- *       | 'train' expr (',' IDENT '=' expr)* */
+ *       | 'train' expr (',' IDENT '=' expr)*
+ *       | 'state' IDENT ':' type ['=' expr] | 'update' IDENT '=' expr */
 stmt:
       IDENT '=' expr                { $$ = stmt(pc, ST_ASSIGN, LOC(@1), $1, LOC(@1)); $$->value = $3.e; }
+    | names '=' expr                { $$ = destructure(pc, $1, $3.e); }
+    | KW_STATE IDENT ':' type init_opt {
+          $$ = stmt(pc, ST_STATE, LOC(@1), $2, LOC(@2));
+          $$->type = $4;
+          $$->value = $5.e;
+      }
+    | KW_UPDATE IDENT '=' expr      { $$ = stmt(pc, ST_UPDATE, LOC(@1), $2, LOC(@2)); $$->value = $4.e; }
     | KW_PARAM IDENT ':' type init_opt {
           $$ = stmt(pc, ST_PARAM, LOC(@1), $2, LOC(@2));
           $$->type = $4;
@@ -199,6 +212,16 @@ stmt:
           $$->n_args = $3 ? $3->n : 0;
           $$->args = $3 ? $3->items : NULL;
       }
+    ;
+
+/* names := IDENT ',' IDENT (',' IDENT)*   -- the left side of a, b = f(x) */
+names:
+      IDENT ',' IDENT {
+          $$ = ast_alloc(pc->arena, sizeof *$$);
+          push_name(pc, $$, $1, LOC(@1));
+          push_name(pc, $$, $3, LOC(@3));
+      }
+    | names ',' IDENT               { $$ = $1; push_name(pc, $$, $3, LOC(@3)); }
     ;
 
 init_opt:
@@ -298,13 +321,26 @@ postfix:
     | postfix '[' args_trail ']'    { $$ = with_args(pc, AST_INDEX, LOC(@$), &$1, $3); }
     ;
 
-/* primary := INT | FLOAT | IDENT | '(' expr ')' | '[' [args] ']' */
+/* primary := INT | FLOAT | IDENT | '(' expr ')' | '(' expr (',' expr)+ [','] ')'
+ *          | '[' [args] ']' */
 primary:
       INT                           { $$ = leaf(pc, AST_INT, LOC(@1)); $$.e->int_value = $1; }
     | FLOAT                         { $$ = leaf(pc, AST_FLOAT, LOC(@1)); $$.e->float_value = $1; }
     | IDENT                         { $$ = leaf(pc, AST_NAME, LOC(@1)); $$.e->name = $1; }
     | '(' expr ')'                  { $$ = $2; }
+    | '(' tuple_items ')'           { $$ = with_args(pc, AST_TUPLE, LOC(@$), NULL, $2); }
+    | '(' tuple_items ',' ')'       { $$ = with_args(pc, AST_TUPLE, LOC(@$), NULL, $2); }
     | '[' args_opt ']'              { $$ = with_args(pc, AST_LIST, LOC(@$), NULL, $2); }
+    ;
+
+/* tuple_items := expr ',' expr (',' expr)* */
+tuple_items:
+      expr ',' expr {
+          $$ = new_args(pc);
+          push_arg(pc, $$, (arg_val){{NULL, $1.e->loc, $1.e}, $1.depth});
+          push_arg(pc, $$, (arg_val){{NULL, $3.e->loc, $3.e}, $3.depth});
+      }
+    | tuple_items ',' expr          { $$ = $1; push_arg(pc, $$, (arg_val){{NULL, $3.e->loc, $3.e}, $3.depth}); }
     ;
 
 /* args := arg (',' arg)* [','] */
@@ -396,7 +432,7 @@ static expr_val unary(parse_ctx *pc, int op, src_loc loc, expr_val a) {
     return checked(pc, v.e, 1 + a.depth);
 }
 
-/* f(args), x[args] and [args]: lhs is NULL for a list. */
+/* f(args), x[args], [args] and (a, b): lhs is NULL for a list or tuple. */
 static expr_val with_args(parse_ctx *pc, ast_expr_kind kind, src_loc loc, expr_val *lhs, arg_list *args) {
     expr_val v = leaf(pc, kind, loc);
     v.e->lhs = lhs ? lhs->e : NULL;
@@ -411,6 +447,26 @@ static expr_val member(parse_ctx *pc, src_loc loc, expr_val lhs, const char *nam
     v.e->lhs = lhs.e;
     v.e->name = name;
     return checked(pc, v.e, 1 + lhs.depth);
+}
+
+static void push_name(parse_ctx *pc, name_list *list, const char *name, src_loc loc) {
+    if (list->n == list->cap) {
+        int cap = list->cap;
+        list->names = grow(pc, list->names, list->n, &cap, sizeof *list->names);
+        list->locs = grow(pc, list->locs, list->n, &list->cap, sizeof *list->locs);
+    }
+    list->names[list->n] = name;
+    list->locs[list->n++] = loc;
+}
+
+/* a, b, c = value: an assignment named after its first name. */
+static ast_stmt *destructure(parse_ctx *pc, name_list *names, ast_expr *value) {
+    ast_stmt *s = stmt(pc, ST_ASSIGN, names->locs[0], names->names[0], names->locs[0]);
+    s->value = value;
+    s->n_names = names->n;
+    s->names = names->names;
+    s->names_loc = names->locs;
+    return s;
 }
 
 static arg_list *new_args(parse_ctx *pc) { return ast_alloc(pc->arena, sizeof(arg_list)); }
@@ -448,6 +504,8 @@ static const char *statement_keyword(ast_stmt_kind kind) {
     case ST_OUTPUT: return "output";
     case ST_TRAIN: return "train";
     case ST_MODEL: return "model";
+    case ST_STATE: return "state";
+    case ST_UPDATE: return "update";
     default: return "?";
     }
 }

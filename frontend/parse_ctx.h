@@ -24,6 +24,7 @@ typedef struct arg_list { int n, cap; ast_arg *items; int depth; } arg_list;
 typedef struct expr_list { int n, cap; ast_expr **items; } expr_list;
 typedef struct stmt_list { int n, cap; ast_stmt **items; int errors_before; } stmt_list;
 typedef struct fparam_list { int n, cap; ast_fparam *items; } fparam_list;
+typedef struct name_list { int n, cap; const char **names; src_loc *locs; } name_list;
 
 typedef struct parse_ctx {
     const src_file *file;

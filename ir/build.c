@@ -308,7 +308,28 @@ int ir_add_param(ir_graph *g, const char *name, ir_dtype dtype, const ir_shape *
     if (id < 0)
         return -1;
     GROW(g->params, g->n_params, g->cap_params);
-    g->params[g->n_params++] = (ir_param){ir_xstrdup(name), id, trainable, init, a, b, fan_in, fan_out, -1};
+    g->params[g->n_params++] = (ir_param){ir_xstrdup(name), id, trainable, init, a, b, fan_in, fan_out, -1, 0};
+    return id;
+}
+
+int ir_add_state(ir_graph *g, const char *name, ir_dtype dtype, const ir_shape *shape, ir_init init, double a,
+                 double b) {
+    int id = leaf(g, IR_PARAM, dtype, shape, g->n_params);
+    if (id < 0)
+        return -1;
+    GROW(g->params, g->n_params, g->cap_params);
+    g->params[g->n_params++] = (ir_param){ir_xstrdup(name), id, 0, init, a, b, 1, 1, -1, 1};
+    return id;
+}
+
+int ir_add_state_update(ir_graph *g, int slot, int value) {
+    if (slot < 0 || slot >= g->n_nodes || g->nodes[slot].op != IR_PARAM || !g->params[g->nodes[slot].index].state)
+        return ir_fail(g, "a state update must assign a state");
+    int id = ir_assign(g, slot, value);
+    if (id < 0)
+        return -1;
+    GROW(g->state_updates, g->n_state_updates, g->cap_state_updates);
+    g->state_updates[g->n_state_updates++] = id;
     return id;
 }
 

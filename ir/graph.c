@@ -67,6 +67,7 @@ void ir_graph_free(ir_graph *g) {
     free(g->metrics);
     free(g->outputs);
     free(g->updates);
+    free(g->state_updates);
     free(g->nodes);
     free(g->model_name);
     free(g->source_path);

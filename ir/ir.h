@@ -96,6 +96,8 @@ typedef struct ir_param {
     double init_a, init_b;
     int64_t fan_in, fan_out;
     int grad;          /* node computing dLoss/dparam, or -1 (set by autodiff) */
+    int state;         /* 1: a `state` declaration: not trainable, may have a
+                          batch dim, keeps its value between steps */
 } ir_param;
 
 typedef struct ir_input {
@@ -134,6 +136,9 @@ typedef struct ir_graph {
     int loss;                   /* scalar node, or -1 */
     int n_updates, cap_updates;
     int *updates;               /* ASSIGN nodes of the optimizer step */
+    int n_state_updates, cap_state_updates;
+    int *state_updates;         /* ASSIGN nodes of `update` statements: run after
+                                   each predict, eval and train step, not grad */
 
     int64_t max_batch;
     /* the `train` block */
@@ -271,6 +276,13 @@ int ir_loop_of(const ir_graph *g, int id);
 int ir_add_input(ir_graph *g, const char *name, ir_dtype dtype, const ir_shape *shape, int is_target);
 int ir_add_param(ir_graph *g, const char *name, ir_dtype dtype, const ir_shape *shape, int trainable,
                  ir_init init, double a, double b, int64_t fan_in, int64_t fan_out);
+/* A `state`: a non-trainable PARAM whose shape may use the batch
+ * dimension, zeroed or initialised like a parameter. */
+int ir_add_state(ir_graph *g, const char *name, ir_dtype dtype, const ir_shape *shape, ir_init init, double a,
+                 double b);
+/* slot := value after each predict, eval and train step (an `update`
+ * statement): an ASSIGN recorded in g->state_updates.  Returns its id. */
+int ir_add_state_update(ir_graph *g, int slot, int value);
 int ir_add_hyper(ir_graph *g, const char *name, double value);
 /* The HYPER node called `name`, added with `value` if there is none. */
 int ir_get_hyper(ir_graph *g, const char *name, double value);

@@ -68,7 +68,8 @@ static void build_one(ir_graph *g, entry *e, entry_kind kind) {
     e->present = kind == ENTRY_PREDICT ? g->n_outputs > 0 : g->loss >= 0;
     if (kind == ENTRY_EVAL && g->n_outputs + g->n_metrics > 0)
         e->present = 1;
-    e->roots = ir_xmalloc((size_t)(g->n_params + g->n_metrics + g->n_outputs + g->n_updates + 1) * sizeof(int));
+    e->roots = ir_xmalloc((size_t)(g->n_params + g->n_metrics + g->n_outputs + g->n_updates + g->n_state_updates + 1) *
+                          sizeof(int));
     e->live = ir_xcalloc((size_t)g->n_nodes, 1);
     e->sched = ir_xmalloc((size_t)g->n_nodes * sizeof(int));
     if (!e->present)
@@ -87,6 +88,10 @@ static void build_one(ir_graph *g, entry *e, entry_kind kind) {
     if (kind == ENTRY_TRAIN)
         for (int i = 0; i < g->n_updates; i++)
             add_root(e, g->updates[i]);
+    /* a `state` moves on in every step but grad's (gradcheck keeps it still) */
+    if (kind != ENTRY_GRAD)
+        for (int i = 0; i < g->n_state_updates; i++)
+            add_root(e, g->state_updates[i]);
     ir_mark_live(g, e->roots, e->n_roots, e->live);
     entries_schedule(g, e);
 }

@@ -8,6 +8,8 @@
  *   # expect y = [2, 4, 6, 8]       an output, a metric or the loss
  *   # tolerance 1e-6                |got - want| <= T max(1, |want|);
  *                                   1e-5 if not given
+ *   # interpreter-only              skip the JIT (for what the code
+ *                                   generator does not compile yet)
  *
  * Brackets and commas in a list are for the reader; only the count of
  * numbers must match the tensor's elements at the batch.  Expected values
@@ -55,6 +57,7 @@ typedef struct spec {
     const char *path;
     int64_t batch;
     double tolerance;
+    int interpreter_only;
     value_list inputs[MAX_LISTS], expects[MAX_LISTS];
     int n_inputs, n_expects;
 } spec;
@@ -89,6 +92,10 @@ static int parse_comment(spec *s, const char *text, int line) {
         return 0;
     if (sscanf(text, "# tolerance %lf", &s->tolerance) == 1)
         return 0;
+    if (!strncmp(text, "# interpreter-only", 18)) {
+        s->interpreter_only = 1;
+        return 0;
+    }
     if (!strncmp(text, "# input ", 8) && s->n_inputs < MAX_LISTS)
         return parse_list(text + 8, line, &s->inputs[s->n_inputs++]);
     if (!strncmp(text, "# expect ", 9) && s->n_expects < MAX_LISTS)
@@ -321,7 +328,8 @@ static void compare_jit(const spec *s, const ir_graph *lowered, double *const *v
     }
 }
 
-/* Each '# expect' against the interpreter and the JIT. */
+/* Each '# expect' against the interpreter and the JIT (when arena is not
+ * NULL). */
 static void compare_expectations(const spec *s, const ir_graph *lowered, double *const *v, const ir_graph *g,
                                  const mem_plan *plan, const char *arena) {
     for (int e = 0; e < s->n_expects; e++) {
@@ -339,7 +347,7 @@ static void compare_expectations(const spec *s, const ir_graph *lowered, double 
         }
         for (int64_t j = 0; j < n; j++) {
             double interp = v[id][j],
-                   jit = arena_get(arena, plan->offset[ENTRY_EVAL][node], 4, g->nodes[node].dtype, j);
+                   jit = arena ? arena_get(arena, plan->offset[ENTRY_EVAL][node], 4, g->nodes[node].dtype, j) : interp;
             if (!close_to(interp, want->v[j], s->tolerance) || !close_to(jit, want->v[j], s->tolerance)) {
                 fail("%s:%d: %s[%lld] = %.9g (JIT %.9g), expected %.9g", s->path, want->line, want->name, (long long)j,
                      interp, jit, want->v[j]);
@@ -363,7 +371,11 @@ static void run_file(const char *path) {
     memset(&es, 0, sizeof es);
     memset(&plan, 0, sizeof plan);
     double **v = lowered && check_input_names(&s, lowered) == 0 ? interpret(&s, lowered) : NULL;
-    char *arena = v && g && compile_like_mdlc(g, &es, &plan) == 0 ? run_jit(&s, g, &es, &plan) : NULL;
+    char *arena = NULL;
+    if (v && s.interpreter_only)
+        compare_expectations(&s, lowered, v, lowered, &plan, NULL);
+    else if (v && g && compile_like_mdlc(g, &es, &plan) == 0)
+        arena = run_jit(&s, g, &es, &plan);
     if (arena) {
         compare_expectations(&s, lowered, v, g, &plan, arena);
         compare_jit(&s, lowered, v, g, &plan, arena);
