@@ -87,6 +87,8 @@ static const option options[] = {
      "random seed for initialisation and shuffling"},
     {"--log", "FILE", OPT_STRING, FIELD(log), NONE, CMD_TRAIN,
      "write a CSV row per epoch: epoch, step, loss, metrics, val_ ones, lr, seconds"},
+    {"--log-steps", "FILE", OPT_STRING, FIELD(log_steps), NONE, CMD_TRAIN,
+     "write a CSV row per train step: step, epoch, loss, lr, seconds (curves within an epoch)"},
     {"--log-every", "N", OPT_COUNT, FIELD(log_every), NONE, CMD_TRAIN,
      "print every N epochs (default: about 10 lines, plus first and last)"},
     {"--no-shuffle", NULL, OPT_FLAG, FIELD(no_shuffle), NONE, CMD_TRAIN,

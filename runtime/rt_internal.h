@@ -269,7 +269,7 @@ typedef struct rt_hyper_set {
 
 typedef struct rt_opts {
     const char *prog;
-    const char *data, *val, *load, *save, *input, *output, *log;
+    const char *data, *val, *load, *save, *input, *output, *log, *log_steps;
     int64_t epochs, batch, log_every, max_elems; /* 0: not given */
     double lr, eps, tol, val_split;
     int has_lr, has_eps, has_tol, has_seed, has_val_split, quiet, no_shuffle;
@@ -328,7 +328,7 @@ typedef struct rt_train_run {
     rt_schedule sched;
     int64_t step, steps_per_epoch, total_steps; /* step: train_steps done */
     int tty, quiet;
-    FILE *log;
+    FILE *log, *step_log; /* --log, --log-steps */
     double start; /* when the first epoch began */
     /* The current epoch: sums weighted by batch size over `seen` samples,
      * then the means. */
@@ -355,6 +355,9 @@ void rt_progress_final(const rt_train_run *r);
 int rt_log_open(rt_train_run *r);
 int rt_log_write(rt_train_run *r, int64_t epoch);
 int rt_log_close(rt_train_run *r, int rc);
+/* --log-steps: a row per train step (step, epoch, loss, lr) */
+int rt_step_log_open(rt_train_run *r);
+int rt_step_log_write(rt_train_run *r, int64_t epoch, double loss);
 
 /*
  * rt_eval.c

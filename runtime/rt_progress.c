@@ -321,12 +321,33 @@ int rt_log_write(rt_train_run *r, int64_t epoch) {
     return 0;
 }
 
-int rt_log_close(rt_train_run *r, int rc) {
-    if (!r->log)
+static int close_log(FILE *f, const char *path, int rc) {
+    if (!f)
         return rc;
-    int failed = ferror(r->log);
-    failed |= fclose(r->log) != 0;
+    int failed = ferror(f);
+    failed |= fclose(f) != 0;
     if (failed && rc == 0)
-        return rt_error("cannot write %s: %s", r->o->log, strerror(errno));
+        return rt_error("cannot write %s: %s", path, strerror(errno));
     return rc;
+}
+
+int rt_log_close(rt_train_run *r, int rc) {
+    rc = close_log(r->log, r->o->log, rc);
+    return close_log(r->step_log, r->o->log_steps, rc);
+}
+
+int rt_step_log_open(rt_train_run *r) {
+    r->step_log = fopen(r->o->log_steps, "w");
+    if (!r->step_log)
+        return rt_error("cannot open %s for writing: %s", r->o->log_steps, strerror(errno));
+    fprintf(r->step_log, "step,epoch,loss,lr,seconds\n");
+    return 0;
+}
+
+int rt_step_log_write(rt_train_run *r, int64_t epoch, double loss) {
+    fprintf(r->step_log, "%lld,%lld,%.9g,%.9g,%.6f\n", (long long)r->step, (long long)epoch, loss, r->lr,
+            rt_now() - r->start);
+    if (ferror(r->step_log))
+        return rt_error("cannot write %s: %s", r->o->log_steps, strerror(errno));
+    return 0;
 }

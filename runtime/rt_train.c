@@ -43,6 +43,8 @@ static int train_batch(rt_train_run *r, const int64_t *order, int64_t b, int64_t
         return rt_error("loss is %g at epoch %lld, step %lld: training diverged (try a smaller --lr); stopping%s%s%s",
                         loss, (long long)epoch, (long long)step_in_epoch, r->o->save ? ", " : "",
                         r->o->save ? r->o->save : "", r->o->save ? " not written" : "");
+    if (r->step_log && rt_step_log_write(r, epoch, loss))
+        return -1;
     r->seen += b;
     r->loss += (double)b * loss;
     for (int j = 0; j < m->n_metrics; j++)
@@ -214,6 +216,8 @@ static int prepare(rt_train_run *r) {
         return -1;
     if (o->log && rt_log_open(r))
         return -1;
+    if (o->log_steps && rt_step_log_open(r))
+        return rt_log_close(r, -1);
     rt_vocab loaded;
     r->arena = rt_setup(m, r->seed, o->load, &loaded);
     return r->arena ? adopt_vocab(r, &loaded) : -1;
