@@ -120,7 +120,7 @@ LLVMValueRef cg_vmath_log(cg_kernel *k, LLVMValueRef x) {
 /* tanh x = sign(x) tanh a, a = |x|:
  *   a < 0.625: a + a^3 P(a^2), P of degree 4 (Cephes tanhf), where the
  *              other form would cancel;
- *   otherwise: 1 - 2 / (exp(2a) + 1), which rounds to 1 from a ~ 9.1 on
+ *   otherwise: 1 - 2 / (exp(2a) + 1), which rounds to 1 from a = 9.01 on
  *              and is 1 at inf (exp(2a) = inf).
  * The sign goes on last (copysign), so tanh(-0) = -0; NaN stays NaN. */
 LLVMValueRef cg_vmath_tanh(cg_kernel *k, LLVMValueRef x) {
