@@ -7,7 +7,9 @@
  *   test_vmath sweep     every 4099th of the 2^32 patterns (~1M values)
  *                        plus the special values (ctest, label fast);
  *   test_vmath full      all 2^32 patterns (label slow, minutes);
- *   test_vmath specials  only the special values.
+ *   test_vmath specials  only the special values;
+ * a second argument names the CPU to compile for instead of the host
+ * (e.g. x86-64: SSE2, no FMA, so llvm.fmuladd is a multiply and an add).
  * The reference is libm in double rounded to float, and the error of a
  * result is its distance in ulps from that float (adjacent floats are 1
  * apart; +0 and -0 are the same point).  Each function must stay within
@@ -96,7 +98,7 @@ typedef struct kernels {
     int64_t input;
 } kernels;
 
-static void compile(kernels *k) {
+static void compile(kernels *k, const char *cpu) {
     ir_graph *g = k->g = ir_graph_new("vmath", "test_vmath.c");
     g->max_batch = MAX_BATCH;
     ir_shape s = ir_shape_scalar();
@@ -105,7 +107,7 @@ static void compile(kernels *k) {
     int x = ir_add_input(g, "x", IR_F32, &s, 0);
     for (int f = 0; f < N_FUNCTIONS; f++)
         ir_add_output(g, functions[f].name, op1(g, functions[f].op, x));
-    cg_options opt = {.opt_level = 2};
+    cg_options opt = {.opt_level = 2, .cpu = cpu, .features = cpu ? "" : NULL};
     if (ir_verify(g) != 0 || entries_build(g, &k->es) != 0 || mp_plan_build(g, &k->es, &k->plan) != 0 ||
         !(k->jit = cg_jit_create(g, &k->es, &k->plan, &opt))) {
         fprintf(stderr, "test_vmath: cannot build the kernels: %s\n", g->error);
@@ -219,11 +221,11 @@ static void report(void) {
 int main(int argc, char **argv) {
     const char *what = argc > 1 ? argv[1] : "sweep";
     if (strcmp(what, "sweep") != 0 && strcmp(what, "full") != 0 && strcmp(what, "specials") != 0) {
-        fprintf(stderr, "usage: test_vmath [sweep|full|specials]\n");
+        fprintf(stderr, "usage: test_vmath [sweep|full|specials [CPU]]\n");
         return 2;
     }
     kernels k;
-    compile(&k);
+    compile(&k, argc > 2 ? argv[2] : NULL);
     measure(&k, specials, N_SPECIALS, 1);
     if (strcmp(what, "specials") != 0)
         sweep(&k, strcmp(what, "full") == 0 ? 1 : 4099);
