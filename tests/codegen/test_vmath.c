@@ -6,7 +6,7 @@
  * as mdlc would (-O2, the host's CPU) and runs it over float bit patterns:
  *   test_vmath sweep     every 4099th of the 2^32 patterns (~1M values)
  *                        plus the special values (ctest, label fast);
- *   test_vmath full      all 2^32 patterns (label slow, minutes);
+ *   test_vmath full      all 2^32 patterns (minutes: run by hand);
  *   test_vmath specials  only the special values;
  * a second argument names the CPU to compile for instead of the host
  * (e.g. x86-64: SSE2, no FMA, so llvm.fmuladd is a multiply and an add).
