@@ -141,11 +141,11 @@ LLVMValueRef cg_vmath_tanh(cg_kernel *k, LLVMValueRef x) {
  *   x >= 0: 1 / (1 + e);
  *   x < 0:  e / (1 + e), which keeps tiny results (down to denormals)
  *           accurate instead of 1 / (1 + inf) = 0 from x < -88.7.
+ * One division either way, so one rounding after exp's.
  * sigmoid(+inf) = 1, sigmoid(-inf) = 0, sigmoid(0) = 0.5; NaN stays NaN. */
 LLVMValueRef cg_vmath_sigmoid(cg_kernel *k, LLVMValueRef x) {
     LLVMValueRef a = cg_intrinsic(k, "llvm.fabs", k->t.f32, &x, 1);
     LLVMValueRef e = cg_vmath_exp(k, LLVMBuildFNeg(k->b, a, ""));
-    LLVMValueRef s = LLVMBuildFDiv(k->b, real(k, 1), LLVMBuildFAdd(k->b, e, real(k, 1), ""), "");
-    LLVMValueRef negative = fcmp(k, LLVMRealOLT, x, 0);
-    return LLVMBuildSelect(k->b, negative, LLVMBuildFMul(k->b, e, s, ""), s, "");
+    LLVMValueRef numerator = LLVMBuildSelect(k->b, fcmp(k, LLVMRealOLT, x, 0), e, real(k, 1), "");
+    return LLVMBuildFDiv(k->b, numerator, LLVMBuildFAdd(k->b, e, real(k, 1), ""), "");
 }
