@@ -216,6 +216,16 @@ LLVMValueRef cg_fmuladd(cg_kernel *k, LLVMTypeRef t, LLVMValueRef a, LLVMValueRe
 typedef LLVMValueRef (*cg_scalar_fn)(cg_kernel *k, const ir_node *n, LLVMValueRef *x);
 extern const cg_scalar_fn cg_scalars[IR_OP_COUNT];
 
+/* ---------------------------------------------------------- cg_vmath.c */
+
+/* exp, log, tanh and sigmoid of a float (k->t.f32, not the f64 variant's
+ * double) as branch-free arithmetic without calls, which the loop
+ * vectoriser widens; accuracy and special values in cg_vmath.c. */
+LLVMValueRef cg_vmath_exp(cg_kernel *k, LLVMValueRef x);
+LLVMValueRef cg_vmath_log(cg_kernel *k, LLVMValueRef x);
+LLVMValueRef cg_vmath_tanh(cg_kernel *k, LLVMValueRef x);
+LLVMValueRef cg_vmath_sigmoid(cg_kernel *k, LLVMValueRef x);
+
 /* ------------------------------------------------------ per-op kernels */
 
 typedef int (*cg_kernel_fn)(cg_kernel *k); /* 0, or -1 after cg_error */

@@ -9,9 +9,11 @@
  * interpreter (ir/eval.c), whose header lists the semantics shared here,
  * e.g. that i32 division by zero gives 0 instead of trapping.
  *
- * Math functions use LLVM intrinsics (llvm.exp, llvm.tanh, ...), which the
- * backend lowers to libm calls (expf, tanhf) where the CPU has no
- * instruction; the generated object therefore links with -lm.
+ * In f32, exp, log, tanh and sigmoid (and erf's exp) are cg_vmath.c's
+ * arithmetic, which the loop vectoriser widens.  Other math functions, and
+ * all of them in the f64 variant, use LLVM intrinsics (llvm.exp, llvm.pow,
+ * ...), which the backend lowers to libm calls (exp, powf) where the CPU
+ * has no instruction; the generated object therefore links with -lm.
  *
  * Every emitter is generic in the float type: operands arrive as float, or
  * as double in the f64 variant, and constants are made in k->t.real, so
@@ -47,12 +49,12 @@ static LLVMValueRef cg_scalar_neg(cg_kernel *k, const ir_node *n, LLVMValueRef *
 
 static LLVMValueRef cg_scalar_exp(cg_kernel *k, const ir_node *n, LLVMValueRef *x) {
     (void)n;
-    return unary(k, "llvm.exp", x[0]);
+    return k->f64 ? unary(k, "llvm.exp", x[0]) : cg_vmath_exp(k, x[0]);
 }
 
 static LLVMValueRef cg_scalar_log(cg_kernel *k, const ir_node *n, LLVMValueRef *x) {
     (void)n;
-    return unary(k, "llvm.log", x[0]);
+    return k->f64 ? unary(k, "llvm.log", x[0]) : cg_vmath_log(k, x[0]);
 }
 
 static LLVMValueRef cg_scalar_sqrt(cg_kernel *k, const ir_node *n, LLVMValueRef *x) {
@@ -84,12 +86,15 @@ static LLVMValueRef cg_scalar_sign(cg_kernel *k, const ir_node *n, LLVMValueRef 
 
 static LLVMValueRef cg_scalar_tanh(cg_kernel *k, const ir_node *n, LLVMValueRef *x) {
     (void)n;
-    return unary(k, "llvm.tanh", x[0]);
+    return k->f64 ? unary(k, "llvm.tanh", x[0]) : cg_vmath_tanh(k, x[0]);
 }
 
-/* f(x) = 1 / (1 + exp(-x)); exp(-x) overflows to inf for x < -88, giving 0 */
+/* f(x) = 1 / (1 + exp(-x)); in double exp(-x) overflows to inf for
+ * x < -709, giving 0 (f32: cg_vmath_sigmoid) */
 static LLVMValueRef cg_scalar_sigmoid(cg_kernel *k, const ir_node *n, LLVMValueRef *x) {
     (void)n;
+    if (!k->f64)
+        return cg_vmath_sigmoid(k, x[0]);
     LLVMValueRef e = unary(k, "llvm.exp", LLVMBuildFNeg(k->b, x[0], ""));
     return LLVMBuildFDiv(k->b, f32(k, 1), LLVMBuildFAdd(k->b, f32(k, 1), e, ""), "");
 }
@@ -144,8 +149,9 @@ static LLVMValueRef libm_erf(cg_kernel *k, LLVMValueRef x) {
  *               (Press et al., Numerical Recipes 6.2), relative error below
  *               1.2e-7, so erf (> 0.7 there) is off by less than 5e-8.
  * Measured in f32 against double erf on a 1e-5 grid over [-6, 6]: relative
- * error below 1.8e-7, absolute below 1.3e-7 (about 2 ulp).  It needs only
- * llvm.exp (expf), and gives erf(+-inf) = +-1, NaN for NaN. */
+ * error below 1.8e-7, absolute below 1.3e-7 (about 2 ulp; 3 ulps at worst
+ * over every float, tests/codegen/test_vmath.c).  It needs only
+ * exp (cg_vmath_exp), and gives erf(+-inf) = +-1, NaN for NaN. */
 static LLVMValueRef cg_scalar_erf(cg_kernel *k, const ir_node *n, LLVMValueRef *x) {
     static const double taylor[] = {1.1283791670955126,     -0.37612638903183754,   0.11283791670955126,
                                     -0.026866170645131252,  0.005223977625442188,   -0.0008548327023450852,
@@ -160,7 +166,7 @@ static LLVMValueRef cg_scalar_erf(cg_kernel *k, const ir_node *n, LLVMValueRef *
     LLVMValueRef small = LLVMBuildFMul(k->b, x[0], horner(k, z2, taylor, 10), "");
     LLVMValueRef t =
         LLVMBuildFDiv(k->b, f32(k, 1), LLVMBuildFAdd(k->b, f32(k, 1), LLVMBuildFMul(k->b, z, f32(k, 0.5), ""), ""), "");
-    LLVMValueRef e = unary(k, "llvm.exp", LLVMBuildFSub(k->b, horner(k, t, fit, 10), z2, ""));
+    LLVMValueRef e = cg_vmath_exp(k, LLVMBuildFSub(k->b, horner(k, t, fit, 10), z2, ""));
     LLVMValueRef large =
         binary(k, "llvm.copysign", LLVMBuildFSub(k->b, f32(k, 1), LLVMBuildFMul(k->b, t, e, ""), ""), x[0]);
     LLVMValueRef near_zero = LLVMBuildFCmp(k->b, LLVMRealOLT, z, f32(k, 0.75), "");
