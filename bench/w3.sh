@@ -43,7 +43,8 @@ if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
     echo "== PyTorch ($THREADS threads)"
     OMP_WAIT_POLICY=PASSIVE TORCH_THREADS=$THREADS /usr/bin/python3 bench/peer_torch_w3.py "$OUT/corpus.txt" |
         grep '^w3' | sed 's/^w3/torch/' | tee "$OUT/torch.txt"
-    awk '$2 == "train_chars_per_s" { v[$1 "t"] = $3 } $2 == "sample_chars_per_s" { v[$1 "s"] = $3 }
+    awk '{ for (i = 2; i < NF; i++) { if ($i == "train_chars_per_s") v[$1 "t"] = $(i + 1)
+                                      if ($i == "sample_chars_per_s") v[$1 "s"] = $(i + 1) } }
         END { printf "ratio mdl/PyTorch: train %.2fx, sampling %.2fx\n", v["mdlt"] / v["torcht"], v["mdls"] / v["torchs"] }' \
         "$OUT/mdl.txt" "$OUT/torch.txt"
 fi

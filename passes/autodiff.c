@@ -29,9 +29,15 @@ typedef struct ad {
     /* While the body of scan `body` is differentiated (grad_scan): the
      * step's adjoint of each value from outside the body that the body
      * reads (captured weights...), or -1, and those values in order. */
-    int body;
+    int body, backward;
     int *capture_adj;
     int *captures, n_captures;
+    /* ... and the contributions a_t^T g_t of a weight in a product, kept
+     * apart so that one product over all steps sums them (step_products) */
+    struct step_product {
+        int x, a, g;
+    } *products;
+    int n_products, cap_products;
 } ad;
 
 static ir_node node(const ad *c, int id) { return c->g->nodes[id]; }
@@ -53,6 +59,25 @@ static int cmp(ad *c, ir_op op, int a, int b) { return check(c, ir_add(c->g, op,
 static int scalar(ad *c, double v) { return check(c, ir_scalar(c->g, v)); }
 static int matmul(ad *c, int a, int b, int flags) { return check(c, ir_matmul(c->g, a, b, flags)); }
 
+/* Inside a backward body, a weight's step adjoint a_t^T g_t (a matmul's
+ * rule for its right operand) is recorded rather than summed at every
+ * step: after the loop, a^T g over the stacked a's and g's is one product
+ * that sums over the steps and the batch at once, [T,B,K]^T @ [T,B,N]. */
+static int is_step_product(ad *c, int x, int grad) {
+    ir_node n = node(c, grad);
+    if (n.op != IR_MATMUL || n.flags != IR_TRANSPOSE_A || n.region != c->backward)
+        return 0;
+    ir_node a = node(c, n.inputs[0]), g = node(c, n.inputs[1]);
+    if (a.region != c->backward || g.region != c->backward || a.shape.rank != 2 || g.shape.rank != 2)
+        return 0;
+    if (c->n_products == c->cap_products) {
+        c->cap_products = c->cap_products ? 2 * c->cap_products : 8;
+        c->products = ir_xrealloc(c->products, (size_t)c->cap_products * sizeof *c->products);
+    }
+    c->products[c->n_products++] = (struct step_product){x, n.inputs[0], n.inputs[1]};
+    return 1;
+}
+
 /* Adds `grad` to the adjoint of `x`, summing away broadcast dimensions.
  * Inside a scan's backward body, a value from outside the body collects
  * the step's contribution apart (differentiate_scan sums it over the steps). */
@@ -66,6 +91,8 @@ static void acc(ad *c, int x, int grad) {
         return;
     int *slot = &c->adj[x];
     if (c->body && node(c, x).region != c->body) {
+        if (is_step_product(c, x, grad))
+            return;
         slot = &c->capture_adj[x];
         if (*slot < 0)
             c->captures[c->n_captures++] = x;
@@ -439,6 +466,23 @@ static int final_seed(ad *c, int scan, int k) {
     return seed;
 }
 
+/* The weights' adjoints recorded by is_step_product, each one product of
+ * the stacked a's and g's of backward scan b.  An a that is a slice of a
+ * sequence (the stash, or an input) is that sequence, and g is stacked
+ * along the same axis so that the two agree on their leading dims. */
+static void step_products(ad *c, int b) {
+    for (int j = 0; j < c->n_products && !c->failed; j++) {
+        struct step_product p = c->products[j];
+        ir_node a = node(c, p.a);
+        int axis = a.op == IR_SCAN_SLICE ? a.axis : 0;
+        int as = a.op == IR_SCAN_SLICE ? a.inputs[0] : check(c, ir_scan_stack(c->g, b, p.a, 0));
+        int gs = check(c, ir_scan_stack(c->g, b, p.g, axis));
+        if (as >= 0 && gs >= 0)
+            acc(c, p.x, matmul(c, as, gs, IR_TRANSPOSE_A));
+    }
+    c->n_products = 0;
+}
+
 static void differentiate_scan(ad *c, int s) {
     ir_graph *g = c->g;
     int n0 = c->n0;
@@ -452,6 +496,7 @@ static void differentiate_scan(ad *c, int s) {
     g->input_hook = stash_read;
     g->input_hook_ctx = &st;
     c->body = s;
+    c->backward = b;
     /* the backward body's arguments and the seeds of the forward results */
     for (int k = s + 1; k < n0; k++) {
         if (node(c, k).region != s || node(c, k).op != IR_SCAN_CARRY || !c->wants[k])
@@ -492,6 +537,7 @@ static void differentiate_scan(ad *c, int s) {
     }
     c->n_captures = 0;
     free(sums);
+    step_products(c, b);
     for (int k = s + 1; k < n0 && !c->failed; k++)
         if (dcarry[k] >= 0)
             acc(c, node(c, k).inputs[0], check(c, ir_scan_final(g, b, dcarry[k])));
@@ -503,7 +549,8 @@ static void differentiate_scan(ad *c, int s) {
 done:
     g->input_hook = NULL;
     g->cur_region = 0;
-    c->body = 0;
+    c->body = c->backward = 0;
+    c->n_products = 0;
     free(dcarry);
     free(st.read_as);
 }
@@ -545,8 +592,12 @@ int ad_differentiate(ir_graph *g) {
         return -1;
     }
     int n0 = g->n_nodes;
-    ad c = {g, ir_xmalloc((size_t)n0 * sizeof(int)), ir_xcalloc((size_t)n0, 1), 0, n0, 0,
-            ir_xmalloc((size_t)n0 * sizeof(int)), ir_xmalloc((size_t)n0 * sizeof(int)), 0};
+    ad c = {.g = g,
+            .adj = ir_xmalloc((size_t)n0 * sizeof(int)),
+            .wants = ir_xcalloc((size_t)n0, 1),
+            .n0 = n0,
+            .capture_adj = ir_xmalloc((size_t)n0 * sizeof(int)),
+            .captures = ir_xmalloc((size_t)n0 * sizeof(int))};
     for (int i = 0; i < n0; i++)
         c.adj[i] = c.capture_adj[i] = -1;
     mark_wants(&c);
@@ -576,5 +627,6 @@ int ad_differentiate(ir_graph *g) {
     free(c.wants);
     free(c.capture_adj);
     free(c.captures);
+    free(c.products);
     return c.failed ? -1 : 0;
 }
