@@ -441,10 +441,13 @@ static int stash_read(ir_graph *g, int id, void *ctx) {
     if (v->op == IR_SCAN_SLICE) {
         got = ir_scan_slice(g, st->backward, v->inputs[0], v->axis);
     } else {
+        /* [B, T, ...] like the sequences, so that a weight's step product
+         * with it stacks its other factor as the sequence's adjoint is */
+        int axis = v->shape.rank >= 1 ? 1 : 0;
         g->cur_region = 0;
-        int stacked = ir_scan_stack(g, st->forward, id, 0);
+        int stacked = ir_scan_stack(g, st->forward, id, axis);
         g->cur_region = st->backward;
-        got = stacked < 0 ? -1 : ir_scan_slice(g, st->backward, stacked, 0);
+        got = stacked < 0 ? -1 : ir_scan_slice(g, st->backward, stacked, axis);
     }
     g->input_hook = stash_read;
     return st->read_as[id] = got;
@@ -474,8 +477,8 @@ static void step_products(ad *c, int b) {
     for (int j = 0; j < c->n_products && !c->failed; j++) {
         struct step_product p = c->products[j];
         ir_node a = node(c, p.a);
-        int axis = a.op == IR_SCAN_SLICE ? a.axis : 0;
-        int as = a.op == IR_SCAN_SLICE ? a.inputs[0] : check(c, ir_scan_stack(c->g, b, p.a, 0));
+        int axis = a.op == IR_SCAN_SLICE ? a.axis : a.shape.rank >= 1 ? 1 : 0;
+        int as = a.op == IR_SCAN_SLICE ? a.inputs[0] : check(c, ir_scan_stack(c->g, b, p.a, axis));
         int gs = check(c, ir_scan_stack(c->g, b, p.g, axis));
         if (as >= 0 && gs >= 0)
             acc(c, p.x, matmul(c, as, gs, IR_TRANSPOSE_A));
