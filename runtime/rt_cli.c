@@ -93,6 +93,10 @@ static const option options[] = {
      "print every N epochs (default: about 10 lines, plus first and last)"},
     {"--no-shuffle", NULL, OPT_FLAG, FIELD(no_shuffle), NONE, CMD_TRAIN,
      "take the samples in file order every epoch (to replay another framework's run)"},
+    {"--windows", NULL, OPT_FLAG, FIELD(windows), NONE, CMD_TRAIN,
+     "text: each step takes B random windows from anywhere in the text, not the next piece of B streams"},
+    {"--windows", NULL, OPT_FLAG, FIELD(windows), NONE, CMD_EVAL,
+     "text: for a model trained with --windows (consecutive windows, state zeroed before each step)"},
     {"--quiet", NULL, OPT_FLAG, FIELD(quiet), NONE, CMD_TRAIN, "print nothing but errors"},
     {"--threads", "N", OPT_COUNT, FIELD(threads), NONE,
      CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_GRADCHECK | CMD_GENERATE,
@@ -178,8 +182,10 @@ static void print_columns(const rt_model *m, int with_targets, FILE *f) {
         fprintf(f,
                 "A file named *.txt (or *.txt.gz) is text: each byte is a token, its id the byte's rank among the "
                 "distinct bytes of the training file (saved in the checkpoint); the text is cut into B contiguous "
-                "streams and each step takes the next %lld tokens of every stream, in order, never shuffled.\n",
-                (long long)m->inputs[0].dims[1]);
+                "streams and each step takes the next %lld tokens of every stream, in order, never shuffled.  "
+                "With --windows each step instead takes B windows of %lld tokens at random places (from the "
+                "seed), an epoch is N / (B * %lld) steps, and the state is zeroed before every step.\n",
+                (long long)m->inputs[0].dims[1], (long long)m->inputs[0].dims[1], (long long)m->inputs[0].dims[1]);
 }
 
 /* The model's own default for an option, if it has one worth showing. */

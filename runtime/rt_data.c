@@ -56,6 +56,7 @@ void rt_data_free(rt_dataset *d) {
     free(d->layouts);
     free(d->tensors);
     free(d->path);
+    free(d->text);
     free(d);
 }
 

@@ -2,12 +2,14 @@
  * rt_eval.c - evaluation: the loss and metrics over a whole data set, and
  * the `eval` command.
  *
- * rt_evaluate() zeroes the recurrent state, walks the data in order in
+ * rt_evaluate() zeroes the recurrent state (before every batch if the
+ * data set's batches are independent windows), walks the data in order in
  * batches, calling eval_step with hyper-parameter "training" at 0, and
  * weights each batch's loss and metrics by its size, so a short last batch
  * counts for what it holds.  Training uses it for validation and for the
  * final loss.  `eval` reads a text file (rt_text.c) through the
- * checkpoint's vocabulary, as streams for the training batch.
+ * checkpoint's vocabulary, as streams for the training batch (with
+ * --windows, as its consecutive windows).
  *
  * For a classifier -- an f32 [B, K] output with K >= 2 and an i32 [B]
  * target -- it can also count the argmax of that output against the
@@ -86,6 +88,8 @@ int rt_evaluate(const rt_model *m, char *arena, const rt_dataset *d, int64_t bat
         metrics[j] = 0;
     for (int64_t start = 0; start < d->n; start += batch) {
         int64_t b = d->n - start < batch ? d->n - start : batch;
+        if (d->independent)
+            rt_zero_state(m, arena);
         rt_gather(arena, d, order + start, b);
         rt_write_hypers(m, arena, hypers, 0, step);
         m->eval_step(arena, b);
@@ -147,6 +151,10 @@ int rt_cmd_eval(const rt_model *m, const rt_opts *o) {
     }
     int64_t batch;
     int text = rt_text_applies(m, o->data);
+    if (o->windows && !text) {
+        rt_error("--windows applies to a text file (a .txt file for a model that takes text)");
+        return RT_EXIT_FAIL;
+    }
     if (rt_resolve_batch(m, o->batch, text ? rt_train_batch(m) : m->max_batch, &batch))
         return RT_EXIT_FAIL;
     rt_dataset *d = NULL;
@@ -154,7 +162,7 @@ int rt_cmd_eval(const rt_model *m, const rt_opts *o) {
     if (text) { /* the checkpoint first: its vocabulary reads the text */
         rt_vocab vocab;
         arena = rt_setup(m, m->seed, o->load, &vocab);
-        d = arena ? rt_text_load(m, o->data, batch, &vocab, NULL) : NULL;
+        d = arena ? rt_text_load(m, o->data, batch, o->windows, &vocab, NULL) : NULL;
     } else {
         d = rt_data_load(m, o->data, RT_DATA_LABELLED);
         arena = d ? rt_setup(m, m->seed, o->load, NULL) : NULL;

@@ -115,7 +115,7 @@ typedef struct rt_rng {
 
 /* Independent streams from one seed, so that (say) a model with more
  * parameters still shuffles its data in the same order. */
-enum { RT_STREAM_INIT = 1, RT_STREAM_SHUFFLE, RT_STREAM_GRADCHECK, RT_STREAM_SAMPLE };
+enum { RT_STREAM_INIT = 1, RT_STREAM_SHUFFLE, RT_STREAM_GRADCHECK, RT_STREAM_SAMPLE, RT_STREAM_WINDOWS };
 
 void rt_rng_seed(rt_rng *r, uint64_t seed, uint64_t stream);
 uint64_t rt_rng_next(rt_rng *r);
@@ -171,6 +171,13 @@ typedef struct rt_dataset {
     const rt_tensor **tensors;
     rt_layout *layouts;
     void **data;
+    /* A text file's token ids, which random windows are drawn from
+     * (rt_text.c); NULL for other data. */
+    int32_t *text;
+    int64_t text_n;
+    /* Its batches are unrelated windows of a text (--windows): the
+     * recurrent state is zeroed before every step, not carried on. */
+    int independent;
 } rt_dataset;
 
 /* What files must hold: inputs and targets, or inputs only (targets may
@@ -212,7 +219,10 @@ int rt_text_applies(const rt_model *m, const char *files);
 int64_t rt_text_vocab_limit(const rt_model *m);
 int rt_vocab_id(const rt_vocab *v, int byte);
 void rt_vocab_char(int byte, char *buf, size_t size);
-rt_dataset *rt_text_load(const rt_model *m, const char *path, int64_t batch, rt_vocab *vocab, int64_t *chars);
+rt_dataset *rt_text_load(const rt_model *m, const char *path, int64_t batch, int windows, rt_vocab *vocab,
+                         int64_t *chars);
+rt_dataset *rt_text_windows(const rt_dataset *text, int64_t batch);
+void rt_text_draw(rt_dataset *windows, const rt_dataset *text, rt_rng *r);
 int rt_text_remap(rt_dataset *d, const rt_vocab *from, const rt_vocab *to, const char *to_name);
 
 /*
@@ -272,7 +282,7 @@ typedef struct rt_opts {
     const char *data, *val, *load, *save, *input, *output, *log, *log_steps;
     int64_t epochs, batch, log_every, max_elems; /* 0: not given */
     double lr, eps, tol, val_split;
-    int has_lr, has_eps, has_tol, has_seed, has_val_split, quiet, no_shuffle;
+    int has_lr, has_eps, has_tol, has_seed, has_val_split, quiet, no_shuffle, windows;
     int64_t threads; /* 0: not given */
     /* generate */
     const char *prime;
@@ -315,7 +325,11 @@ typedef struct rt_train_run {
     const rt_model *m;
     const rt_opts *o;
     char *arena;
-    rt_dataset *data, *val;
+    /* data: what the epochs walk (streams, or with --windows this
+     * epoch's random windows); whole: with --windows, the training text
+     * itself, which the windows are drawn from and the final loss is
+     * taken over. */
+    rt_dataset *data, *val, *whole;
     int64_t batch, epochs, log_every;
     uint64_t seed;
     float *hypers; /* one value per rt_hyper */

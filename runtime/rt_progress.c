@@ -71,7 +71,11 @@ void rt_progress_summary(const rt_train_run *r) {
         if (!is_runtime_hyper(m->hypers[i].name))
             printf(", %s %g", m->hypers[i].name, r->hypers[i]);
     printf(", seed %llu\n", (unsigned long long)r->seed);
-    if (r->text)
+    if (r->whole)
+        printf("text: %lld characters, %d distinct, random windows: %lld steps of %lld windows of %lld per epoch\n",
+               (long long)r->text_chars, r->vocab.n, (long long)r->steps_per_epoch, (long long)r->batch,
+               (long long)m->inputs[0].dims[1]);
+    else if (r->text)
         printf("text: %lld characters, %d distinct, %lld streams of %lld, %lld steps of %lld per epoch\n",
                (long long)r->text_chars, r->vocab.n, (long long)r->batch, (long long)(r->text_chars / r->batch),
                (long long)r->steps_per_epoch, (long long)m->inputs[0].dims[1]);

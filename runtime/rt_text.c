@@ -20,9 +20,19 @@
  * unchanged.  The batch must therefore be the same wherever the data set is
  * used; rt_train.c and rt_eval.c see to that.
  *
- * Random windows (each step B windows of T + 1 tokens from anywhere, for
- * models without carried state) would be a second layout of the same
- * tokens: `layout_windows` next to `layout_streams`, chosen by an option.
+ * Random windows (--windows, for models such as a small GPT that carry no
+ * state from one step to the next): each step draws B start positions s,
+ * uniform over [0, n - T - 1], from the seed's windows stream, and row b
+ * gets ids[s, s + T) with targets ids[s + 1, s + T + 1).  An epoch is
+ * n / (B * T) steps (at least 1), so it still covers about n characters.
+ * rt_text_windows() makes an epoch's data set and rt_text_draw() refills
+ * it at the start of every epoch from the token ids, which a text data set
+ * keeps.  The windows are unrelated, so the data set is `independent`:
+ * the state is zeroed before every step.  Evaluating such a model (its
+ * validation, final loss and `eval --windows`) walks the text's
+ * consecutive windows instead -- one stream, layout_streams with B = 1 --
+ * which is deterministic, predicts every character (but the last few)
+ * once, and does not depend on the seed; it is independent too.
  */
 #include "rt_internal.h"
 
@@ -132,10 +142,50 @@ static rt_dataset *layout_streams(const rt_model *m, const char *path, const int
     return d;
 }
 
-/* The data set of a text file for a model that rt_text_model() accepts.
- * vocab->n == 0: the file's own vocabulary, stored in *vocab; otherwise
- * the file is read through *vocab.  *chars (if not NULL) gets its size. */
-rt_dataset *rt_text_load(const rt_model *m, const char *path, int64_t batch, rt_vocab *vocab, int64_t *chars) {
+/* --windows: the text's consecutive windows, for evaluation (see the top
+ * of the file). */
+static rt_dataset *layout_consecutive(const rt_model *m, const char *path, const int32_t *ids, int64_t n) {
+    int64_t t = m->inputs[0].dims[1];
+    if (n < t + 1) {
+        rt_error("%s: %lld characters are too short for one window of %lld and its targets (--windows needs at "
+                 "least %lld characters)",
+                 path, (long long)n, (long long)t, (long long)(t + 1));
+        return NULL;
+    }
+    rt_dataset *d = layout_streams(m, path, ids, n, 1);
+    d->independent = 1;
+    return d;
+}
+
+/* An epoch of random windows drawn from text (a data set rt_text_load
+ * made with `windows` set), for batch B; rt_text_draw() fills it. */
+rt_dataset *rt_text_windows(const rt_dataset *text, int64_t batch) {
+    int64_t t = text->layouts[0].sample, steps = text->text_n / (batch * t);
+    rt_dataset *d = rt_data_alloc(text->tensors, text->n_tensors, (steps > 1 ? steps : 1) * batch);
+    d->independent = 1;
+    d->path = rt_xstrdup(text->path);
+    return d;
+}
+
+/* Draws every window of `windows` afresh from text's token ids, in step
+ * and row order. */
+void rt_text_draw(rt_dataset *windows, const rt_dataset *text, rt_rng *r) {
+    int64_t t = windows->layouts[0].sample;
+    int32_t *x = windows->data[0], *y = windows->data[1];
+    for (int64_t i = 0; i < windows->n; i++) {
+        const int32_t *from = text->text + rt_rng_below(r, (uint64_t)(text->text_n - t));
+        memcpy(x + i * t, from, (size_t)t * sizeof *x);
+        memcpy(y + i * t, from + 1, (size_t)t * sizeof *y);
+    }
+}
+
+/* The data set of a text file for a model that rt_text_model() accepts:
+ * B streams, or with `windows` the consecutive windows.  It keeps the
+ * token ids (d->text).  vocab->n == 0: the file's own vocabulary, stored
+ * in *vocab; otherwise the file is read through *vocab.  *chars (if not
+ * NULL) gets its size. */
+rt_dataset *rt_text_load(const rt_model *m, const char *path, int64_t batch, int windows, rt_vocab *vocab,
+                         int64_t *chars) {
     char *text;
     size_t len;
     if (rt_read_data_file(path, &text, &len))
@@ -149,12 +199,19 @@ rt_dataset *rt_text_load(const rt_model *m, const char *path, int64_t batch, rt_
     else if (check_vocab_size(m, path, vocab) == 0)
         ids = map_text(path, bytes, len, vocab);
     free(text);
-    rt_dataset *d = ids ? layout_streams(m, path, ids, (int64_t)len, batch) : NULL;
+    rt_dataset *d = NULL;
+    if (ids)
+        d = windows ? layout_consecutive(m, path, ids, (int64_t)len)
+                    : layout_streams(m, path, ids, (int64_t)len, batch);
     if (chars)
         *chars = (int64_t)len;
-    free(ids);
-    if (d)
-        d->path = rt_xstrdup(path);
+    if (!d) {
+        free(ids);
+        return NULL;
+    }
+    d->text = ids;
+    d->text_n = (int64_t)len;
+    d->path = rt_xstrdup(path);
     return d;
 }
 
@@ -175,5 +232,7 @@ int rt_text_remap(rt_dataset *d, const rt_vocab *from, const rt_vocab *to, const
         for (int64_t i = 0; i < d->n * d->layouts[k].sample; i++)
             ids[i] = id_of[ids[i]];
     }
+    for (int64_t i = 0; i < d->text_n; i++)
+        d->text[i] = id_of[d->text[i]];
     return 0;
 }

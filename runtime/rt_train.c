@@ -3,7 +3,9 @@
  *
  * An epoch zeroes the recurrent state, shuffles the sample indices with
  * the seed's shuffle stream (unless --no-shuffle or the data is a text
- * file, whose order is the point: rt_text.c), walks them in batches of
+ * file, whose order is the point: rt_text.c; with --windows it draws the
+ * epoch's random windows from the windows stream instead, and zeroes the
+ * state before every step), walks them in batches of
  * `batch` (the last one may be short: kernels take the actual batch size),
  * gathers each batch into the arena, sets the hyper-parameters ("lr" from
  * the schedule, "training" 1, "step" the run's step count, "scan_steps" 0)
@@ -30,6 +32,8 @@ static int is_logged(const rt_train_run *r, int64_t epoch) {
 /* One train_step on samples order[0..b); -1 on a non-finite loss. */
 static int train_batch(rt_train_run *r, const int64_t *order, int64_t b, int64_t epoch, int64_t step_in_epoch) {
     const rt_model *m = r->m;
+    if (r->data->independent)
+        rt_zero_state(m, r->arena);
     rt_gather(r->arena, r->data, order, b);
     if (r->lr_index >= 0) {
         r->lr = rt_schedule_lr(&r->sched, r->base_lr, r->step, r->steps_per_epoch, r->total_steps);
@@ -67,10 +71,12 @@ static int epoch_steps(rt_train_run *r, int64_t epoch, int logged, const int64_t
 }
 
 /* At max batch, like `eval`, so that both print the same numbers; text at
- * the training batch, the number of streams its data set is laid out for. */
+ * the training batch, the number of streams its data set is laid out for
+ * (and with --windows as `eval --windows` does). */
 static int64_t eval_batch(const rt_train_run *r) { return r->text ? r->batch : r->m->max_batch; }
 
-static int run_epoch(rt_train_run *r, int64_t epoch, rt_rng *shuffle, int64_t *order) {
+/* rng: the shuffle stream, or with --windows the windows stream. */
+static int run_epoch(rt_train_run *r, int64_t epoch, rt_rng *rng, int64_t *order) {
     int64_t n = r->data->n;
     int logged = is_logged(r, epoch);
     double start = rt_now();
@@ -78,8 +84,10 @@ static int run_epoch(rt_train_run *r, int64_t epoch, rt_rng *shuffle, int64_t *o
     r->loss = 0;
     memset(r->metrics, 0, (size_t)r->m->n_metrics * sizeof *r->metrics);
     rt_zero_state(r->m, r->arena);
-    if (!r->o->no_shuffle && !r->text)
-        rt_rng_shuffle(shuffle, order, n);
+    if (r->whole)
+        rt_text_draw(r->data, r->whole, rng);
+    else if (!r->o->no_shuffle && !r->text)
+        rt_rng_shuffle(rng, order, n);
     rt_progress_epoch_begin(r, epoch, logged, start);
     if (epoch_steps(r, epoch, logged, order))
         return -1;
@@ -97,21 +105,23 @@ static int run_epoch(rt_train_run *r, int64_t epoch, rt_rng *shuffle, int64_t *o
 }
 
 static int train_loop(rt_train_run *r) {
-    rt_rng shuffle;
-    rt_rng_seed(&shuffle, r->seed, RT_STREAM_SHUFFLE);
+    rt_rng rng;
+    rt_rng_seed(&rng, r->seed, r->whole ? RT_STREAM_WINDOWS : RT_STREAM_SHUFFLE);
     int64_t *order = rt_identity_order(r->data->n);
     int rc = 0;
     r->start = rt_now();
     for (int64_t epoch = 1; epoch <= r->epochs && rc == 0; epoch++)
-        rc = run_epoch(r, epoch, &shuffle, order);
+        rc = run_epoch(r, epoch, &rng, order);
     free(order);
     return rc;
 }
 
-/* The loss of the final parameters on the whole training set. */
+/* The loss of the final parameters on the whole training set (with
+ * --windows the text's consecutive windows, not the last epoch's). */
 static int finish(rt_train_run *r) {
     const rt_model *m = r->m;
-    if (rt_evaluate(m, r->arena, r->data, eval_batch(r), r->hypers, (double)r->step, &r->loss, r->metrics, NULL))
+    const rt_dataset *all = r->whole ? r->whole : r->data;
+    if (rt_evaluate(m, r->arena, all, eval_batch(r), r->hypers, (double)r->step, &r->loss, r->metrics, NULL))
         return -1;
     if (!isfinite(r->loss))
         return rt_error("the final loss is %g: training diverged (try a smaller --lr)%s%s", r->loss,
@@ -159,7 +169,8 @@ static int prepare_lr(rt_train_run *r) {
 }
 
 /* The text source: --val must be text too, and --val-split would cut the
- * streams at a place no step ends. */
+ * streams at a place no step ends.  --windows: the text is r->whole, and
+ * r->data an epoch of windows drawn from it. */
 static int load_text(rt_train_run *r) {
     const rt_opts *o = r->o;
     r->text = 1;
@@ -167,10 +178,15 @@ static int load_text(rt_train_run *r) {
         return rt_error("--val-split does not apply to a text file: pass --val FILE.txt");
     if (o->val && !rt_text_applies(r->m, o->val))
         return rt_error("--val %s: a model trained on a text file validates on one (a .txt file)", o->val);
-    r->data = rt_text_load(r->m, o->data, r->batch, &r->vocab, &r->text_chars);
-    if (!r->data)
+    rt_dataset *text = rt_text_load(r->m, o->data, r->batch, o->windows, &r->vocab, &r->text_chars);
+    if (!text)
         return -1;
-    if (o->val && !(r->val = rt_text_load(r->m, o->val, r->batch, &r->vocab, NULL)))
+    if (o->windows) {
+        r->whole = text;
+        r->data = rt_text_windows(text, r->batch);
+    } else
+        r->data = text;
+    if (o->val && !(r->val = rt_text_load(r->m, o->val, r->batch, o->windows, &r->vocab, NULL)))
         return -1;
     return 0;
 }
@@ -179,7 +195,8 @@ static int load_text(rt_train_run *r) {
 static int adopt_vocab(rt_train_run *r, const rt_vocab *loaded) {
     if (!r->text || loaded->n == 0)
         return 0;
-    if (rt_text_remap(r->data, &r->vocab, loaded, r->o->load) ||
+    /* --windows: r->data is drawn from r->whole at each epoch's start */
+    if (rt_text_remap(r->whole ? r->whole : r->data, &r->vocab, loaded, r->o->load) ||
         (r->val && rt_text_remap(r->val, &r->vocab, loaded, r->o->load)))
         return -1;
     r->vocab = *loaded;
@@ -190,6 +207,8 @@ static int load_data(rt_train_run *r) {
     const rt_opts *o = r->o;
     if (rt_text_applies(r->m, o->data))
         return load_text(r);
+    if (o->windows)
+        return rt_error("--windows applies to a text file (a .txt file for a model that takes text)");
     r->data = rt_data_load(r->m, o->data, RT_DATA_LABELLED);
     if (!r->data)
         return -1;
@@ -247,6 +266,7 @@ int rt_cmd_train(const rt_model *m, const rt_opts *o) {
     rt_arena_free(r.arena);
     rt_data_free(r.data);
     rt_data_free(r.val);
+    rt_data_free(r.whole);
     free(r.hypers);
     free(r.metrics);
     free(r.val_metrics);

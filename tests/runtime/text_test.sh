@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # text_test.sh - the runtime's text features through fake_charmodel (a
 # bigram model with a recurrent state, T = 8, 16 token ids): a .txt file
-# as B streams, the vocabulary in the checkpoint, state resets, and
-# `generate`.
+# as B streams or random windows, the vocabulary in the checkpoint, state
+# resets, and `generate`.
 #
 # usage: text_test.sh CASE BINDIR WORKDIR
 #
@@ -52,6 +52,15 @@ make_text() {
     for i in $(seq 200); do echo "the cat sat on the mat"; done >cat.txt
 }
 
+# Sets $final, the final loss in out.txt, and checks that it is below 0.7
+# and below the first epoch's in log.csv.
+check_loss_fell() {
+    final=$(awk '$1 == "final" { print $3 }' out.txt)
+    lt "$final" 0.7 || fail "final loss $final is not below 0.7"
+    first=$(awk -F, 'NR == 2 { print $3 }' log.csv)
+    lt "$final" "$first" || fail "loss did not fall: $first -> $final"
+}
+
 train_cat() {
     make_text
     expect_ok "$fake" train --data cat.txt --lr 5 --save m.ckpt "$@"
@@ -62,10 +71,7 @@ case_train() {
     # 4 streams of 1150: (1150 - 1) / 8 = 143 steps.
     grep -q '^text: 4600 characters, 11 distinct, 4 streams of 1150, 143 steps of 8 per epoch$' out.txt ||
         fail "wrong stream summary"
-    final=$(awk '$1 == "final" { print $3 }' out.txt)
-    lt "$final" 0.7 || fail "final loss $final is not below 0.7"
-    first=$(awk -F, 'NR == 2 { print $3 }' log.csv)
-    lt "$final" "$first" || fail "loss did not fall: $first -> $final"
+    check_loss_fell
     # 3 streams of 1533: 191 steps.
     expect_ok "$fake" train --data cat.txt --batch 3 --epochs 1
     grep -q '3 streams of 1533, 191 steps of 8 per epoch' out.txt || fail "wrong steps for batch 3"
@@ -174,11 +180,58 @@ case_bad_files() {
     expect_error "val.txt: byte 'd' at offset 4604" "$fake" eval --load m.ckpt --data val.txt
 }
 
+# --windows: B random windows a step from the seed's own stream, n / (B * T)
+# steps an epoch, the state zeroed before every step; evaluation walks
+# the consecutive windows.
+case_windows() {
+    train_cat --windows --log log.csv
+    # 4600 / (4 * 8) = 143 steps.
+    grep -q '^text: 4600 characters, 11 distinct, random windows: 143 steps of 4 windows of 8 per epoch$' out.txt ||
+        fail "wrong windows summary"
+    check_loss_fell
+    expect_ok "$fake" eval --load m.ckpt --data cat.txt --windows
+    [ "$(cat out.txt)" = "loss $final" ] || fail "eval --windows gives $(cat out.txt), train said $final"
+    # 4600 / (3 * 8) = 191; 4600 / (8 * 8) = 71.
+    expect_ok "$fake" train --data cat.txt --windows --batch 3 --epochs 1
+    grep -q 'random windows: 191 steps of 3 windows of 8 per epoch' out.txt || fail "wrong steps for batch 3"
+    FAKE_STATE_TRACE=trace.txt expect_ok "$fake" train --data cat.txt --windows --batch 8 --epochs 2 --val cat.txt
+    [ "$(grep -c '^train ' trace.txt)" -eq $((71 * 2)) ] || fail "expected 2 epochs of 71 train steps"
+    # Every step of training and evaluation starts from a zero state.
+    grep -qv ' 0$' trace.txt && fail "state carried between windows"
+    # The same seed draws the same windows; another seed other ones.
+    expect_ok "$fake" train --data cat.txt --lr 5 --windows --save m2.ckpt
+    cmp -s m.ckpt m2.ckpt || fail "two runs with one seed saved different checkpoints"
+    expect_ok "$fake" train --data cat.txt --lr 5 --windows --save m3.ckpt --seed 2
+    cmp -s m.ckpt m3.ckpt && fail "seeds 1 and 2 saved the same checkpoint"
+    # A text too short for 4 windows of 8 still makes a step of 1.
+    printf 'the cat sat\n' >short.txt
+    expect_ok "$fake" train --data short.txt --windows --epochs 1
+    grep -q 'random windows: 1 steps of 4 windows of 8 per epoch' out.txt || fail "a short text: no step"
+}
+
+case_windows_errors() {
+    make_text
+    printf 'the cat\n' >short.txt
+    expect_error "short.txt: 8 characters are too short for one window of 8 and its targets (--windows needs at least 9" \
+        "$fake" train --data short.txt --windows
+    expect_error "short.txt: 8 characters are too short for one window of 8" \
+        "$fake" train --data cat.txt --windows --val short.txt
+    expect_ok "$fake" train --data cat.txt --save m.ckpt --epochs 1 --windows
+    expect_error "short.txt: 8 characters are too short" "$fake" eval --load m.ckpt --data short.txt --windows
+    awk 'BEGIN { for (i = 0; i < 8; i++) print "0,1,2,3,4,5,6,7,1,2,3,4,5,6,7,0" }' >ids.csv
+    expect_error "--windows applies to a text file" "$fake" train --data ids.csv --windows
+    expect_error "--windows applies to a text file" "$fake" eval --load m.ckpt --data ids.csv --windows
+}
+
 case_help() {
     expect_ok "$fake" --help
     grep -q 'generate' out.txt || fail "generate not listed"
     expect_ok "$fake" train --help
     grep -q 'A file named \*.txt' out.txt || fail "train --help does not describe text files"
+    grep -q -- '^  --windows ' out.txt || fail "train --help lacks --windows"
+    grep -q 'With --windows each step' out.txt || fail "train --help does not describe --windows"
+    expect_ok "$fake" eval --help
+    grep -q -- '^  --windows ' out.txt || fail "eval --help lacks --windows"
     expect_ok "$fake" generate --help
     for o in --load --prime --length --temperature --top-k --top-p --seed; do
         grep -q -- "^  $o " out.txt || fail "generate --help lacks $o"
