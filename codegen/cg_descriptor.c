@@ -23,6 +23,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cg_internal.h"
 
@@ -128,6 +129,8 @@ static int64_t index_range(const ir_graph *g, int input) {
 static void write_tensor(writer *w, const char *name, int id, const char *what) {
     const ir_node *n = &w->g->nodes[id];
     int64_t offset = slot_of(w, id, what, name);
+    /* generate_step has no f64 variant */
+    int64_t offset_f64 = strncmp(what, "generation", 10) == 0 ? -1 : slot_f64(w, id, what, name);
     fputs("{.name = ", w->out);
     write_string(w->out, name);
     fprintf(w->out, ", .dtype = %s, .rank = %d, .dims = {", n->dtype == IR_I32 ? "RT_I32" : "RT_F32", n->shape.rank);
@@ -136,7 +139,7 @@ static void write_tensor(writer *w, const char *name, int id, const char *what) 
     if (n->shape.rank == 0)
         fputs("0", w->out); /* ISO C has no empty initialiser */
     fprintf(w->out, "}, .batch_mask = 0x%" PRIx32 "u, .offset = %" PRId64 ", .offset_f64 = %" PRId64,
-            n->shape.batch_mask, offset, slot_f64(w, id, what, name));
+            n->shape.batch_mask, offset, offset_f64);
     if (n->op == IR_INPUT && n->dtype == IR_I32)
         fprintf(w->out, ", .index_range = %" PRId64, index_range(w->g, id));
     fputs("}", w->out);
@@ -202,6 +205,17 @@ static int write_inputs(writer *w, int is_target, const char *array) {
     return count;
 }
 
+/* The inputs of generate_step (their time axis of length 1). */
+static void write_gen_inputs(writer *w) {
+    fputs("static const rt_tensor gen_inputs[] = {\n", w->out);
+    for (int i = 0; i < w->g->n_gen_inputs; i++) {
+        fputs("    ", w->out);
+        write_tensor(w, w->g->gen_inputs[i].name, w->g->gen_inputs[i].node, "generation input");
+        fputs(",\n", w->out);
+    }
+    fputs("};\n\n", w->out);
+}
+
 static void write_results(writer *w, const ir_result *results, int n, const char *array, const char *what) {
     if (n == 0)
         return;
@@ -264,7 +278,8 @@ static void write_table_field(FILE *out, const char *field, int n, const char *a
 }
 
 static void write_model(writer *w, const entries *es, int n_inputs, int n_targets) {
-    static const char *const fields[ENTRY_COUNT] = {"predict_step", "eval_step", "grad_step", "train_step"};
+    static const char *const fields[ENTRY_COUNT] = {"predict_step", "eval_step", "grad_step", "train_step",
+                                                    "generate_step"};
     const ir_graph *g = w->g;
     FILE *out = w->out;
     fputs("const rt_model mdl_model = {\n    .name = ", out);
@@ -285,8 +300,13 @@ static void write_model(writer *w, const entries *es, int n_inputs, int n_target
         fputs(",\n", out);
     }
     write_table_field(out, "hypers", g->n_hypers, "hypers");
-    for (int e = 0; e < ENTRY_COUNT; e++)
+    for (int e = 0; e < ENTRY_GENERATE; e++)
         fprintf(out, "    .%s = %s,\n", fields[e], es->e[e].present ? es->e[e].name : "NULL");
+    if (es->e[ENTRY_GENERATE].present) { /* only a model with state has it */
+        fprintf(out, "    .generate_step = generate_step,\n");
+        write_table_field(out, "gen_inputs", g->n_gen_inputs, "gen_inputs");
+        write_table_field(out, "gen_outputs", g->n_gen_outputs, "gen_outputs");
+    }
     for (int e = ENTRY_EVAL; e <= ENTRY_GRAD; e++)
         fprintf(out, "    .%s_f64 = %s%s,\n", fields[e], w->plan64 && es->e[e].present ? es->e[e].name : "NULL",
                 w->plan64 && es->e[e].present ? "_f64" : "");
@@ -328,6 +348,10 @@ int cg_write_descriptor(const ir_graph *g, const entries *es, const mem_plan *pl
     int n_targets = write_inputs(&w, 1, "targets");
     write_results(&w, g->outputs, g->n_outputs, "outputs", "output");
     write_results(&w, g->metrics, g->n_metrics, "metrics", "metric");
+    if (es->e[ENTRY_GENERATE].present) {
+        write_gen_inputs(&w);
+        write_results(&w, g->gen_outputs, g->n_gen_outputs, "gen_outputs", "generation output");
+    }
     write_hypers(&w);
     write_schedule(&w);
     write_model(&w, es, n_inputs, n_targets);

@@ -51,6 +51,11 @@ void diag_verror(const char *kind, src_loc loc, const char *fmt, va_list ap);
 /* An error with no position (a missing file, a bad option). */
 void diag_plain(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int diag_error_count(void);
+/* Diagnostics between these are counted but not printed, and the count is
+ * put back at the end, which returns how many errors there were: for a
+ * try whose failure is not the user's (the generation entry). */
+int diag_quiet_begin(void);
+int diag_quiet_end(int begun);
 void diag_reset(void);
 /* Where diagnostics go (default: stderr; the fuzzer silences them). */
 void diag_set_stream(FILE *f);

@@ -30,6 +30,21 @@ int diag_error_count(void) { return error_count; }
 void diag_set_limit(int max_errors) { error_limit = max_errors; }
 int diag_limit_reached(void) { return error_limit > 0 && error_count > error_limit; }
 
+static int quiet;
+
+int diag_quiet_begin(void) {
+    quiet = 1;
+    return error_count;
+}
+
+int diag_quiet_end(int begun) {
+    int errors = error_count - begun;
+    quiet = 0;
+    error_count = begun;
+    dropping = 0;
+    return errors;
+}
+
 void diag_reset(void) {
     error_count = 0;
     dropping = 0;
@@ -89,6 +104,10 @@ static void show_line(FILE *o, src_loc loc) {
 
 void diag_verror(const char *kind, src_loc loc, const char *fmt, va_list ap) {
     FILE *o = out();
+    if (quiet) {
+        error_count += strcmp(kind, "error") == 0;
+        return;
+    }
     if (strcmp(kind, "error") == 0) {
         error_count++;
         dropping = error_limit > 0 && error_count > error_limit;

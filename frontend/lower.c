@@ -912,6 +912,15 @@ static void add_param_decl(lower *l, frame *f, const ast_stmt *st) {
     if (shape_from_type(l, st->type, &s, 0) || read_init(l, st->value, &init, &a, &b))
         return;
     char *name = join_name(f->prefix, st->name);
+    if (l->gen) { /* the generation entry shares the model's parameters */
+        int p = ir_find_param(l->g, name);
+        if (p < 0)
+            error_at(l, st->name_loc, "no parameter '%s' in the model", name);
+        else if (f->fn)
+            bind(l, f, st->name, tensor(l->g->params[p].node), st->name_loc);
+        free(name);
+        return;
+    }
     int64_t fan_in = s.rank >= 1 ? s.dims[0] : 1, fan_out = s.rank >= 2 ? s.dims[1] : fan_in;
     for (int i = 2; i < s.rank; i++)
         fan_in *= s.dims[i], fan_out *= s.dims[i];
@@ -1058,7 +1067,7 @@ static void update_state(lower *l, const ast_stmt *st) {
         return;
     }
     int slot = g->params[p].node;
-    if (state_update_of(g, slot) >= 0) {
+    if (!l->gen && state_update_of(g, slot) >= 0) {
         error_at(l, st->name_loc, "state '%s' is already updated; one update per state", st->name);
         return;
     }
@@ -1072,7 +1081,7 @@ static void update_state(lower *l, const ast_stmt *st) {
         return;
     }
     int id = ir_add(g, IR_STOP_GRADIENT, v.node, -1, -1);
-    if (id < 0 || ir_add_state_update(g, slot, id) < 0)
+    if (id < 0 || (l->gen ? ir_add_gen_update(g, slot, id) : ir_add_state_update(g, slot, id)) < 0)
         graph_error(l, st->loc);
 }
 
@@ -1152,6 +1161,84 @@ static void model_statement(lower *l, const ast_stmt *st) {
     }
 }
 
+/* ------------------------------------------------------ generation entry
+ * A model with state (a recurrent one) gets a second copy of its forward
+ * computation for `generate`: every input with its time axis (dim 1) of
+ * length 1, so each call advances the recurrence one step and the layers
+ * around it see one position, not the whole window.  It shares the
+ * model's parameters, states and hypers and runs its own state updates;
+ * targets, loss, metrics and training are not part of it.  A model whose
+ * dim 1 is not a time axis fails to lower this way, quietly: it then has
+ * no generation entry, and `generate` runs predict one step at a time. */
+
+static void declare_gen_input(lower *l, const ast_stmt *st) {
+    ir_shape s;
+    if (shape_from_type(l, st->type, &s, 1))
+        return;
+    if (s.rank >= 2)
+        s.dims[1] = 1;
+    int id = ir_add_gen_input(l->g, st->name, st->type->kind == TY_I32 ? IR_I32 : IR_F32, &s);
+    if (id < 0)
+        graph_error(l, st->loc);
+    else
+        bind(l, l->top, st->name, tensor(id), st->name_loc);
+}
+
+static void generation_statement(lower *l, const ast_stmt *st) {
+    switch (st->kind) {
+    case ST_INPUT:
+        declare_gen_input(l, st);
+        break;
+    case ST_PARAM:
+        add_param_decl(l, l->top, st);
+        break;
+    case ST_ASSIGN:
+        assign(l, l->top, st);
+        break;
+    case ST_UPDATE:
+        update_state(l, st);
+        break;
+    case ST_OUTPUT: {
+        value v = st->value ? eval_statement_value(l, l->top, st, 0) : ERR;
+        if (v.kind == V_TENSOR)
+            ir_add_gen_output(l->g, st->name, v.node);
+        else
+            error_at(l, st->name_loc, "output '%s' in the generation entry", st->name);
+        break;
+    }
+    default: /* model, target, state, loss, metric, train */
+        break;
+    }
+}
+
+static int has_state(const ir_graph *g) {
+    for (int i = 0; i < g->n_params; i++)
+        if (g->params[i].state)
+            return 1;
+    return 0;
+}
+
+static void lower_generation(lower *l, const ast_program *user) {
+    ir_graph *g = l->g;
+    frame gen = {0}, *model = l->top;
+    gen.prefix = ir_xstrdup("");
+    l->top = &gen;
+    l->gen = 1;
+    bind(l, &gen, l->batch_name, (value){V_BATCH, -1, 0, 0}, user->stmts[0]->loc);
+    int begun = diag_quiet_begin();
+    for (int i = 0; i < user->n_stmts; i++)
+        generation_statement(l, user->stmts[i]);
+    if (diag_quiet_end(begun) > 0 || g->n_gen_outputs == 0) {
+        /* not a model with a time axis: no generation entry (its nodes are dead) */
+        for (int i = 0; i < g->n_gen_outputs; i++)
+            free(g->gen_outputs[i].name);
+        g->n_gen_outputs = g->n_gen_updates = 0;
+    }
+    l->gen = 0;
+    l->top = model;
+    free_frame(&gen);
+}
+
 ir_graph *lower_program(const ast_program *user, const ast_program *prelude, const lower_options *opt) {
     int errors_before = diag_error_count();
     lower l = {0};
@@ -1194,6 +1281,8 @@ ir_graph *lower_program(const ast_program *user, const ast_program *prelude, con
                 error_at(&l, user->stmts[i]->loc, "a train statement needs a loss");
     if (diag_error_count() == errors_before) /* a failed update is no forgotten one */
         warn_stale_states(&l, user);
+    if (diag_error_count() == errors_before && l.batch_name && has_state(l.g))
+        lower_generation(&l, user);
     l.g->max_batch = l.batch_size;
     free_frame(&model);
     free(l.tuples);

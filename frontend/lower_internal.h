@@ -64,6 +64,7 @@ typedef struct lower {
     int memo_val[256];
     int n_tuples, cap_tuples;    /* every tuple made, freed at the end */
     tuple *tuples;
+    int gen;                     /* lowering the generation entry (lower_generation) */
 } lower;
 
 /* The evaluated arguments of a call. */

@@ -300,6 +300,30 @@ int ir_add_input(ir_graph *g, const char *name, ir_dtype dtype, const ir_shape *
     return id;
 }
 
+int ir_add_gen_input(ir_graph *g, const char *name, ir_dtype dtype, const ir_shape *shape) {
+    int id = leaf(g, IR_INPUT, dtype, shape, g->n_gen_inputs);
+    if (id < 0)
+        return -1;
+    g->nodes[id].flags = 1;
+    GROW(g->gen_inputs, g->n_gen_inputs, g->cap_gen_inputs);
+    g->gen_inputs[g->n_gen_inputs++] = (ir_input){ir_xstrdup(name), id, 0};
+    return id;
+}
+
+void ir_add_gen_output(ir_graph *g, const char *name, int node) {
+    GROW(g->gen_outputs, g->n_gen_outputs, g->cap_gen_outputs);
+    g->gen_outputs[g->n_gen_outputs++] = (ir_result){ir_xstrdup(name), node};
+}
+
+int ir_add_gen_update(ir_graph *g, int slot, int value) {
+    int id = ir_assign(g, slot, value);
+    if (id < 0)
+        return -1;
+    GROW(g->gen_updates, g->n_gen_updates, g->cap_gen_updates);
+    g->gen_updates[g->n_gen_updates++] = id;
+    return id;
+}
+
 int ir_add_param(ir_graph *g, const char *name, ir_dtype dtype, const ir_shape *shape, int trainable,
                  ir_init init, double a, double b, int64_t fan_in, int64_t fan_out) {
     if (shape->batch_mask)

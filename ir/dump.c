@@ -21,7 +21,10 @@ char *ir_perm_str(const int *perm, int rank, char *buf, size_t size) {
 static void dump_attrs(const ir_graph *g, const ir_node *n, FILE *out) {
     switch (n->op) {
     case IR_INPUT:
-        fprintf(out, " %s%s", g->inputs[n->index].name, g->inputs[n->index].is_target ? " target" : "");
+        if (n->flags) /* of the generation entry */
+            fprintf(out, " %s generate", g->gen_inputs[n->index].name);
+        else
+            fprintf(out, " %s%s", g->inputs[n->index].name, g->inputs[n->index].is_target ? " target" : "");
         break;
     case IR_PARAM:
         fprintf(out, " %s%s", g->params[n->index].name, g->params[n->index].trainable ? "" : " state");
@@ -116,6 +119,8 @@ void ir_dump(const ir_graph *g, const unsigned char *live, FILE *out) {
         fprintf(out, "  metric %s %%%d\n", g->metrics[i].name, g->metrics[i].node);
     for (int i = 0; i < g->n_outputs; i++)
         fprintf(out, "  output %s %%%d\n", g->outputs[i].name, g->outputs[i].node);
+    for (int i = 0; i < g->n_gen_outputs; i++)
+        fprintf(out, "  generate output %s %%%d\n", g->gen_outputs[i].name, g->gen_outputs[i].node);
     for (int i = 0; i < g->n_params; i++)
         if (g->params[i].grad >= 0)
             fprintf(out, "  grad %s %%%d\n", g->params[i].name, g->params[i].grad);
@@ -134,7 +139,7 @@ void ir_dump_dot(const ir_graph *g, const unsigned char *live, FILE *out) {
         if (n->op == IR_PARAM)
             fprintf(out, " %s", g->params[n->index].name);
         else if (n->op == IR_INPUT)
-            fprintf(out, " %s", g->inputs[n->index].name);
+            fprintf(out, " %s", n->flags ? g->gen_inputs[n->index].name : g->inputs[n->index].name);
         else if (n->op == IR_CONST)
             fprintf(out, " %.6g", n->value);
         fprintf(out, "\\n%s\"];\n", ir_type_str(n->dtype, &n->shape, ty, sizeof ty));

@@ -68,6 +68,13 @@ void ir_graph_free(ir_graph *g) {
     free(g->outputs);
     free(g->updates);
     free(g->state_updates);
+    for (int i = 0; i < g->n_gen_inputs; i++)
+        free(g->gen_inputs[i].name);
+    for (int i = 0; i < g->n_gen_outputs; i++)
+        free(g->gen_outputs[i].name);
+    free(g->gen_inputs);
+    free(g->gen_outputs);
+    free(g->gen_updates);
     free(g->nodes);
     free(g->model_name);
     free(g->source_path);

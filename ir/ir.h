@@ -136,6 +136,17 @@ typedef struct ir_graph {
     int loss;                   /* scalar node, or -1 */
     int n_updates, cap_updates;
     int *updates;               /* ASSIGN nodes of the optimizer step */
+    /* The one-step generation entry of a model with state (generate_step):
+     * the model lowered a second time with each input's time axis (dim 1)
+     * of length 1, sharing the parameters, states and hypers.  Its INPUT
+     * nodes have flags 1 and index into gen_inputs; gen_updates are its
+     * state updates.  Empty for a model without state. */
+    int n_gen_inputs, cap_gen_inputs;
+    ir_input *gen_inputs;
+    int n_gen_outputs, cap_gen_outputs;
+    ir_result *gen_outputs;
+    int n_gen_updates, cap_gen_updates;
+    int *gen_updates;
     int n_state_updates, cap_state_updates;
     int *state_updates;         /* ASSIGN nodes of `update` statements: run after
                                    each predict, eval and train step, not grad */
@@ -274,6 +285,11 @@ int ir_in_loop(const ir_graph *g, int id);
 int ir_loop_of(const ir_graph *g, int id);
 
 int ir_add_input(ir_graph *g, const char *name, ir_dtype dtype, const ir_shape *shape, int is_target);
+/* An input of the generation entry (see gen_inputs), its output, and a
+ * state update that entry runs. */
+int ir_add_gen_input(ir_graph *g, const char *name, ir_dtype dtype, const ir_shape *shape);
+void ir_add_gen_output(ir_graph *g, const char *name, int node);
+int ir_add_gen_update(ir_graph *g, int slot, int value);
 int ir_add_param(ir_graph *g, const char *name, ir_dtype dtype, const ir_shape *shape, int trainable,
                  ir_init init, double a, double b, int64_t fan_in, int64_t fan_out);
 /* A `state`: a non-trainable PARAM whose shape may use the batch

@@ -63,17 +63,30 @@ void entries_schedule(const ir_graph *g, entry *e) {
 }
 
 static void build_one(ir_graph *g, entry *e, entry_kind kind) {
-    static const char *const names[ENTRY_COUNT] = {"predict_step", "eval_step", "grad_step", "train_step"};
+    static const char *const names[ENTRY_COUNT] = {"predict_step", "eval_step", "grad_step", "train_step",
+                                                   "generate_step"};
     e->name = names[kind];
     e->present = kind == ENTRY_PREDICT ? g->n_outputs > 0 : g->loss >= 0;
     if (kind == ENTRY_EVAL && g->n_outputs + g->n_metrics > 0)
         e->present = 1;
-    e->roots = ir_xmalloc((size_t)(g->n_params + g->n_metrics + g->n_outputs + g->n_updates + g->n_state_updates + 1) *
+    if (kind == ENTRY_GENERATE)
+        e->present = g->n_gen_outputs > 0;
+    e->roots = ir_xmalloc((size_t)(g->n_params + g->n_metrics + g->n_outputs + g->n_updates + g->n_state_updates +
+                                   g->n_gen_outputs + g->n_gen_updates + 1) *
                           sizeof(int));
     e->live = ir_xcalloc((size_t)g->n_nodes, 1);
     e->sched = ir_xmalloc((size_t)g->n_nodes * sizeof(int));
     if (!e->present)
         return;
+    if (kind == ENTRY_GENERATE) { /* its outputs and its own state updates */
+        for (int i = 0; i < g->n_gen_outputs; i++)
+            add_root(e, g->gen_outputs[i].node);
+        for (int i = 0; i < g->n_gen_updates; i++)
+            add_root(e, g->gen_updates[i]);
+        ir_mark_live(g, e->roots, e->n_roots, e->live);
+        entries_schedule(g, e);
+        return;
+    }
     if (kind != ENTRY_PREDICT) {
         add_root(e, g->loss);
         for (int i = 0; i < g->n_metrics; i++)
@@ -104,6 +117,8 @@ int entries_build(ir_graph *g, entries *out) {
         g->metrics[i].node = materialise(g, g->metrics[i].node);
     for (int i = 0; i < g->n_outputs; i++)
         g->outputs[i].node = materialise(g, g->outputs[i].node);
+    for (int i = 0; i < g->n_gen_outputs; i++)
+        g->gen_outputs[i].node = materialise(g, g->gen_outputs[i].node);
     for (int i = 0; i < g->n_params; i++)
         g->params[i].grad = materialise(g, g->params[i].grad);
     for (int k = 0; k < ENTRY_COUNT; k++)

@@ -31,7 +31,9 @@ int simplify(ir_graph *g);
 
 /* ------------------------------------------------------------ entry points */
 
-typedef enum { ENTRY_PREDICT, ENTRY_EVAL, ENTRY_GRAD, ENTRY_TRAIN, ENTRY_COUNT } entry_kind;
+/* generate_step: the one-step copy of predict of a model with state (see
+ * ir_graph.gen_outputs), absent otherwise. */
+typedef enum { ENTRY_PREDICT, ENTRY_EVAL, ENTRY_GRAD, ENTRY_TRAIN, ENTRY_GENERATE, ENTRY_COUNT } entry_kind;
 
 typedef struct entry {
     const char *name;       /* "predict_step", ... (the symbol in the object) */

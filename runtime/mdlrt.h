@@ -147,6 +147,14 @@ typedef struct rt_model {
 
     /* Entry points; NULL where the model has none (no loss -> no train). */
     rt_kernel predict_step, eval_step, grad_step, train_step;
+    /* A model with state: predict over one position of the time axis, for
+     * `generate` (its own inputs and outputs, the time axis of length 1;
+     * the params, states and hypers are the model's).  NULL otherwise. */
+    rt_kernel generate_step;
+    int n_gen_inputs;
+    const rt_tensor *gen_inputs;
+    int n_gen_outputs;
+    const rt_tensor *gen_outputs;
 
     /* The `train` block (command-line options override it). */
     const char *optimizer;    /* "sgd", "momentum", "adam", "adamw", "rmsprop" */

@@ -4,7 +4,8 @@
  * The checkpoint must carry the vocabulary of the text it was trained on
  * ("mdl.vocab", rt_ckpt.c).  With the recurrent state zeroed, batch 1 and
  * hyper-parameter "scan_steps" at 1 (the recurrence advances one position
- * per predict_step, carrying its state in the `state` slots), we feed the
+ * per predict_step, carrying its state in the `state` slots; generate_step,
+ * where mdlc made one, is that model with a time axis of one), we feed the
  * prime one character at a time at position [0, 0] of the input, then
  * sample the next character from the model's first output at [0, 0, :],
  * print it at once and feed it back, --length times.
@@ -99,14 +100,31 @@ static int sample(sampler *s, const float *v) {
     return s->order[keep - 1];
 }
 
+/* The entry that advances one character: generate_step where mdlc made
+ * one (the model with its time axis of length 1), else predict_step with
+ * its recurrences cut to one step (scan_steps = 1), whose layers after the
+ * recurrence still run over the whole window. */
+typedef struct stepper {
+    rt_kernel step;
+    const rt_tensor *in, *out;
+    int cut_steps;
+} stepper;
+
+static stepper stepper_of(const rt_model *m) {
+    if (m->generate_step && m->n_gen_inputs >= 1 && m->n_gen_outputs >= 1)
+        return (stepper){m->generate_step, &m->gen_inputs[0], &m->gen_outputs[0], 0};
+    return (stepper){m->predict_step, &m->inputs[0], &m->outputs[0], 1};
+}
+
 /* One character in: the state advances and the output is the
  * distribution of the next one. */
-static void feed(const rt_model *m, char *arena, int id) {
+static void feed(const rt_model *m, const stepper *st, char *arena, int id) {
     int32_t token = id;
     rt_write_hypers(m, arena, NULL, 0, 0);
-    rt_set_hyper(m, arena, "scan_steps", 1);
-    memcpy(arena + m->inputs[0].offset, &token, sizeof token);
-    m->predict_step(arena, 1);
+    if (st->cut_steps)
+        rt_set_hyper(m, arena, "scan_steps", 1);
+    memcpy(arena + st->in->offset, &token, sizeof token);
+    st->step(arena, 1);
 }
 
 /* The prime's ids; -1 naming the first character not in the vocabulary. */
@@ -131,7 +149,7 @@ static int check_model(const rt_model *m, const rt_opts *o, const rt_vocab *v) {
         return rt_error("%s has no vocabulary (\"mdl.vocab\"): generate needs a checkpoint saved by training on a .txt "
                         "file",
                         o->load);
-    const rt_tensor *out = &m->outputs[0];
+    const rt_tensor *out = stepper_of(m).out;
     if (out->rank < 1 || out->dtype != RT_F32 || out->dims[out->rank - 1] < v->n)
         return rt_error("output \"%s\" has fewer than the vocabulary's %d values per position", out->name, v->n);
     return 0;
@@ -139,18 +157,19 @@ static int check_model(const rt_model *m, const rt_opts *o, const rt_vocab *v) {
 
 static void run(const rt_model *m, char *arena, sampler *s, const rt_vocab *v, const int *ids, size_t n_prime,
                 int64_t length) {
+    stepper st = stepper_of(m);
     for (size_t i = 0; i < n_prime; i++)
         putchar(v->bytes[ids[i]]);
     fflush(stdout);
     for (size_t i = 0; i < n_prime; i++)
-        feed(m, arena, ids[i]);
-    const float *out = (const float *)(arena + m->outputs[0].offset);
+        feed(m, &st, arena, ids[i]);
+    const float *out = (const float *)(arena + st.out->offset);
     for (int64_t k = 0; k < length; k++) {
         int id = sample(s, out);
         putchar(v->bytes[id]);
         fflush(stdout);
         if (k + 1 < length)
-            feed(m, arena, id);
+            feed(m, &st, arena, id);
     }
     putchar('\n');
 }
@@ -171,7 +190,8 @@ int rt_cmd_generate(const rt_model *m, const rt_opts *o) {
         s.top_p = o->has_top_p ? o->top_p : 1;
         s.top_k = o->top_k;
         s.n = v.n;
-        s.width = m->outputs[0].dims[m->outputs[0].rank - 1];
+        const rt_tensor *out = stepper_of(m).out;
+        s.width = out->dims[out->rank - 1];
         s.logits = rt_xmalloc((size_t)v.n * sizeof *s.logits);
         s.order = rt_xmalloc((size_t)v.n * sizeof *s.order);
         rt_rng_seed(&s.rng, rt_resolve_seed(m, o), RT_STREAM_SAMPLE);

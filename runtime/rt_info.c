@@ -86,8 +86,8 @@ static void print_train_block(const rt_model *m) {
         printf(", schedule %s", sched);
     }
     printf(", seed %llu\n", (unsigned long long)m->seed);
-    printf("entry points:%s%s%s%s\n", m->predict_step ? " predict" : "", m->eval_step ? " eval" : "",
-           m->grad_step ? " grad" : "", m->train_step ? " train" : "");
+    printf("entry points:%s%s%s%s%s\n", m->predict_step ? " predict" : "", m->eval_step ? " eval" : "",
+           m->grad_step ? " grad" : "", m->train_step ? " train" : "", m->generate_step ? " generate" : "");
 }
 
 static int check_checkpoint(const rt_model *m, const char *path) {

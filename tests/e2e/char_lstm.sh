@@ -12,6 +12,8 @@ rm -rf "$work" && mkdir -p "$work" && cd "$work"
 sh "$src/examples/make_corpus.sh" corpus.txt
 head -c 200000 corpus.txt > slice.txt
 "$mdlc" "$src/examples/char_lstm.mdl" -o char_lstm || fail "mdlc"
+# a model with state gets the one-step entry that generate runs
+./char_lstm info | grep -q '^entry points: predict eval grad train generate$' || fail "no generate entry point"
 ./char_lstm train --data slice.txt --epochs 2 --save char_lstm.ckpt --log-steps steps.csv > train.log ||
     { cat train.log; fail "train"; }
 cat train.log
