@@ -475,10 +475,120 @@ static int run_case(int op) {
     return failures != 0;
 }
 
+/* ------------------------------------------- a scan against its unrolling
+ * The recurrence of `recurrence` above written twice: as a scan (a loop in
+ * the IR, differentiated as a reverse scan) and unrolled by hand into T
+ * copies of the step.  Same leaves in the same order, same values: the
+ * loss and every parameter's gradient must agree to rounding. */
+static int step_of(ir_graph *g, int xs, int t, int *h, int *c, int W, int U) {
+    ir_shape row = shape(2, 0, 2, 0, 1);
+    int x = ir_reshape(g, ir_slice(g, xs, 1, t, t + 1), &row);
+    int h2 = ir_add(g, IR_TANH, ir_add(g, IR_ADD, ir_matmul(g, x, W, 0), ir_matmul(g, *h, U, 0), -1), -1, -1);
+    *c = ir_add(g, IR_ADD, ir_add(g, IR_MUL, *c, ir_add(g, IR_SIGMOID, h2, -1, -1), -1), h2, -1);
+    return *h = h2;
+}
+
+static int leaf_in(ir_graph *g, const char *name, ir_shape s) { return ir_add_input(g, name, IR_F32, &s, 0); }
+static int leaf_param(ir_graph *g, const char *name, ir_shape s) {
+    return ir_add_param(g, name, IR_F32, &s, 1, IR_INIT_NONE, 0, 0, 0, 0);
+}
+
+static ir_graph *rnn_graph(int unrolled, int reverse) {
+    ir_graph *g = ir_graph_new("rnn", "test");
+    g->max_batch = MAX_BATCH;
+    ir_shape xs_shape = shape(3, 0, 3, 2, 1), hs = shape(2, 0, 3, 0, 1), one = shape(3, 0, 1, 3, 1);
+    int xs = ir_add(g, IR_MUL, leaf_in(g, "xs", xs_shape), leaf_param(g, "s", shape(1, 2, 0, 0, 0)), -1);
+    int h = ir_broadcast(g, leaf_param(g, "p0", shape(1, 3, 0, 0, 0)), &hs);
+    int c = ir_broadcast(g, leaf_param(g, "q0", shape(1, 3, 0, 0, 0)), &hs);
+    int W = leaf_param(g, "W", shape(2, 2, 3, 0, 0)), U = leaf_param(g, "U", shape(2, 3, 3, 0, 0));
+    int stacked, hT, cT;
+    if (unrolled) {
+        int piece[3];
+        for (int k = 0; k < 3; k++) {
+            int step = reverse ? 2 - k : k;
+            piece[step] = ir_reshape(g, step_of(g, xs, step, &h, &c, W, U), &one);
+        }
+        stacked = ir_concat(g, ir_concat(g, piece[0], piece[1], 1), piece[2], 1);
+        hT = h, cT = c;
+    } else {
+        int scan = ir_scan_begin(g, 3, reverse);
+        int hc = ir_scan_carry(g, scan, h), cc = ir_scan_carry(g, scan, c);
+        int xt = ir_scan_slice(g, scan, xs, 1);
+        int h2 = ir_add(g, IR_TANH, ir_add(g, IR_ADD, ir_matmul(g, xt, W, 0), ir_matmul(g, hc, U, 0), -1), -1, -1);
+        int c2 = ir_add(g, IR_ADD, ir_add(g, IR_MUL, cc, ir_add(g, IR_SIGMOID, h2, -1, -1), -1), h2, -1);
+        ir_scan_set_next(g, hc, h2);
+        ir_scan_set_next(g, cc, c2);
+        ir_scan_end(g, scan);
+        stacked = ir_scan_stack(g, scan, h2, 1);
+        hT = ir_scan_final(g, scan, hc), cT = ir_scan_final(g, scan, cc);
+    }
+    int y = ir_add(g, IR_ADD, stacked, ir_reshape(g, ir_add(g, IR_MUL, hT, cT, -1), &one), -1);
+    int probe = leaf_in(g, "R", g->nodes[y].shape);
+    g->loss = ir_reduce(g, IR_REDUCE_SUM, ir_add(g, IR_MUL, y, probe, -1), 7, 0);
+    if (ad_differentiate(g) != 0 || ir_verify(g) != 0) {
+        printf("FAIL scan vs unrolled: %s\n", g->error);
+        ir_graph_free(g);
+        return NULL;
+    }
+    return g;
+}
+
+/* The loss and gradients of g for leaf values drawn from a fixed seed, in
+ * the order of g's input and param tables; out[0] the loss. */
+static int gradients_of(ir_graph *g, double *out) {
+    double **v = calloc((size_t)g->n_nodes, sizeof *v);
+    test_rng_state = 777;
+    for (int i = 0; i < g->n_inputs + g->n_params; i++) {
+        int id = i < g->n_inputs ? g->inputs[i].node : g->params[i - g->n_inputs].node;
+        int64_t n = ir_numel_at(&g->nodes[id].shape, BATCH);
+        v[id] = malloc((size_t)n * sizeof **v);
+        for (int64_t j = 0; j < n; j++)
+            v[id][j] = test_uniform(-0.8, 0.8);
+    }
+    for (int i = 0; i < g->n_hypers; i++) { /* scan_steps: 0, all steps */
+        v[g->hypers[i].node] = malloc(sizeof **v);
+        v[g->hypers[i].node][0] = g->hypers[i].value;
+    }
+    int roots[16], n_roots = 0, count = 0;
+    roots[n_roots++] = g->loss;
+    for (int p = 0; p < g->n_params; p++)
+        roots[n_roots++] = g->params[p].grad;
+    unsigned char *live = calloc((size_t)g->n_nodes, 1);
+    ir_mark_live(g, roots, n_roots, live);
+    if (ir_eval(g, live, BATCH, v) == 0)
+        for (int r = 0; r < n_roots; r++)
+            for (int64_t j = 0; j < ir_numel_at(&g->nodes[roots[r]].shape, BATCH); j++)
+                out[count++] = v[roots[r]][j];
+    ir_eval_release(g, live, v);
+    for (int i = 0; i < g->n_nodes; i++)
+        free(v[i]);
+    free(v);
+    free(live);
+    return count;
+}
+
+static int scan_equals_unrolled(int reverse) {
+    ir_graph *a = rnn_graph(0, reverse), *b = rnn_graph(1, reverse);
+    double ga[256], gb[256];
+    int na = a ? gradients_of(a, ga) : 0, nb = b ? gradients_of(b, gb) : -1, failed = na != nb || na == 0;
+    double worst = 0;
+    for (int i = 0; i < na && !failed; i++) {
+        double err = fabs(ga[i] - gb[i]) / fmax(1, fabs(gb[i]));
+        worst = fmax(worst, err);
+        failed |= err > 1e-12;
+    }
+    printf("%s scan %s= unrolled: loss and %d gradient elements, max error %.2g\n", failed ? "FAIL" : "ok  ",
+           reverse ? "(reverse) " : "", na - 1, worst);
+    ir_graph_free(a);
+    ir_graph_free(b);
+    return failed;
+}
+
 int main(void) {
     int failed = 0;
     for (int op = 0; op < IR_OP_COUNT; op++)
         failed += run_case(op);
     printf("%d passed, %d failed\n", IR_OP_COUNT - failed, failed);
+    failed += scan_equals_unrolled(0) + scan_equals_unrolled(1);
     return failed != 0;
 }
