@@ -44,53 +44,63 @@ static int is_distribution(const float *v, int64_t n) {
     return fabs(sum - 1) < 1e-3;
 }
 
-static const double *sort_key; /* for by_logit: qsort has no context */
-
-/* Likeliest first; ties by id, so that the order is fully determined. */
-static int by_logit(const void *a, const void *b) {
-    int x = *(const int *)a, y = *(const int *)b;
-    if (sort_key[x] != sort_key[y])
-        return sort_key[x] > sort_key[y] ? -1 : 1;
-    return x - y;
-}
-
-/* How many of the sorted candidates top-k and top-p keep; s->logits[i]
- * become the (unnormalised) probabilities. */
-static int keep_count(sampler *s) {
-    int keep = s->top_k > 0 && s->top_k < s->n ? (int)s->top_k : s->n;
-    double top = s->logits[s->order[0]], sum = 0;
-    for (int i = 0; i < keep; i++) {
-        double *l = &s->logits[s->order[i]];
-        *l = exp(*l - top);
-        sum += *l;
+/* order[0..k): the k candidates of highest score, highest first, ties by
+ * id, by insertion into a short sorted list (k is small, or this runs only
+ * when top-p needs the whole order). */
+static void select_top(sampler *s, int k) {
+    int m = 0;
+    for (int i = 0; i < s->n; i++) {
+        if (m == k && !(s->logits[i] > s->logits[s->order[k - 1]]))
+            continue;
+        int j = m < k ? m++ : k - 1;
+        for (; j > 0 && s->logits[i] > s->logits[s->order[j - 1]]; j--)
+            s->order[j] = s->order[j - 1];
+        s->order[j] = i;
     }
-    double reached = 0;
-    for (int i = 0; i < keep; i++) {
-        reached += s->logits[s->order[i]] / sum;
-        if (reached >= s->top_p)
-            return i + 1;
-    }
-    return keep;
 }
 
 /* The next token id from the output values v[0..width): ids from n on
- * have no character and are never drawn. */
+ * have no character and are never drawn.  A candidate's weight is its
+ * probability to the power 1/temperature (exp(logit / temperature) for
+ * logits), over the top-k, then over the fewest of those, likeliest first,
+ * whose probability reaches top-p; without top-k and top-p nothing is
+ * sorted and the draw walks the ids in order. */
 static int sample(sampler *s, const float *v) {
-    int probs = is_distribution(v, s->width);
-    for (int i = 0; i < s->n; i++) {
-        s->logits[i] = probs ? (v[i] > 0 ? log(v[i]) : -INFINITY) : v[i];
-        s->order[i] = i;
+    int probs = is_distribution(v, s->width), best = 0;
+    for (int i = 0; i < s->n; i++) { /* scores in the order of the logits */
+        s->logits[i] = v[i];
+        if (v[i] > v[best])
+            best = i;
     }
-    sort_key = s->logits;
-    qsort(s->order, (size_t)s->n, sizeof *s->order, by_logit);
-    if (s->temperature == 0 || !isfinite(s->logits[s->order[0]]))
-        return s->order[0];
-    for (int i = 0; i < s->n; i++)
-        s->logits[i] /= s->temperature;
-    int keep = keep_count(s);
-    double total = 0;
-    for (int i = 0; i < keep; i++)
-        total += s->logits[s->order[i]];
+    if (s->temperature == 0 || !isfinite(v[best]) || (probs && !(v[best] > 0)))
+        return best;
+    int keep = s->top_k > 0 && s->top_k < s->n ? (int)s->top_k : s->n;
+    if (keep < s->n || s->top_p < 1) {
+        select_top(s, keep);
+    } else {
+        for (int i = 0; i < s->n; i++)
+            s->order[i] = i;
+    }
+    double sum = 0, top = v[best];
+    for (int i = 0; i < keep; i++) {
+        double *w = &s->logits[s->order[i]];
+        if (probs)
+            *w = s->temperature == 1 ? *w / top : pow(*w / top, 1 / s->temperature);
+        else
+            *w = exp((*w - top) / s->temperature);
+        sum += *w;
+    }
+    double reached = 0, total = sum;
+    for (int i = 0; i < keep && s->top_p < 1; i++) { /* order is sorted here */
+        reached += s->logits[s->order[i]] / sum;
+        if (reached >= s->top_p) {
+            keep = i + 1;
+            total = 0;
+            for (int j = 0; j < keep; j++)
+                total += s->logits[s->order[j]];
+            break;
+        }
+    }
     double u = rt_rng_uniform(&s->rng) * total;
     for (int i = 0; i < keep - 1; i++) {
         u -= s->logits[s->order[i]];
