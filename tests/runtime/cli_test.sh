@@ -10,30 +10,8 @@
 # 128 or more would be a signal; under ASan a report would add lines).
 set -u
 
-name=$1
-bin=$2
-work=$3/$name
+source "$(dirname "$0")/cli_lib.sh"
 fake=$bin/fake_linear
-rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
-
-fail() {
-    echo "FAIL [$name]: $*" >&2
-    for f in out.txt err.txt; do
-        [ -f $f ] && { echo "--- $f"; cat $f; } >&2
-    done
-    exit 1
-}
-
-# run CMD...: sets rc, leaves stdout in out.txt and stderr in err.txt.
-run() {
-    "$@" >out.txt 2>err.txt
-    rc=$?
-}
-
-expect_ok() {
-    run "$@"
-    [ $rc -eq 0 ] || fail "exit $rc from: $*"
-}
 
 # expect_error STATUS TEXT CMD...: fails with STATUS and one error line
 # containing TEXT.

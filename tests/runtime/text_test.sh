@@ -10,29 +10,8 @@
 # exits non-zero with a FAIL line on the first broken expectation.
 set -u
 
-name=$1
-bin=$2
-work=$3/$name
+source "$(dirname "$0")/cli_lib.sh"
 fake=$bin/fake_charmodel
-rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
-
-fail() {
-    echo "FAIL [$name]: $*" >&2
-    for f in out.txt err.txt; do
-        [ -f $f ] && { echo "--- $f"; cat $f; } >&2
-    done
-    exit 1
-}
-
-run() {
-    "$@" >out.txt 2>err.txt
-    rc=$?
-}
-
-expect_ok() {
-    run "$@"
-    [ $rc -eq 0 ] || fail "exit $rc from: $*"
-}
 
 # expect_error TEXT CMD...: exit 1 and one error line containing TEXT.
 expect_error() {
