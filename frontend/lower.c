@@ -288,11 +288,32 @@ static value matmul_failed(lower *l, const ir_shape *sa, const ir_shape *sb, src
     return ERR;
 }
 
+/* table[ids] @ w as (table @ w)[ids] when the table has fewer rows than
+ * the lookup gives: an embedding followed by a product (an LSTM's input
+ * projection) costs a product over the vocabulary, not over every
+ * position, and so do its gradients.  -1 where it does not apply. */
+static int lookup_of_product(ir_graph *g, value a, value b) {
+    const ir_node *n = &g->nodes[a.node];
+    if (n->op != IR_GATHER || g->nodes[b.node].shape.rank != 2)
+        return -1;
+    const ir_shape *table = &g->nodes[n->inputs[0]].shape;
+    int64_t looked_up = ir_shape_numel(&n->shape) / table->dims[table->rank - 1];
+    if (table->rank != 2 || table->dims[0] >= looked_up)
+        return -1;
+    int product = ir_matmul(g, n->inputs[0], b.node, 0);
+    return product < 0 ? -1 : ir_gather(g, product, n->inputs[1]);
+}
+
 /* a @ b with numpy's treatment of vectors: a vector on the right is a
  * column, on the left a row, and the added dimension is dropped again. */
 static value matmul(lower *l, value a, value b, src_loc loc) {
     ir_graph *g = l->g;
     ir_shape sa = *shape_of(l, a), sb = *shape_of(l, b);
+    if (a.kind == V_TENSOR && b.kind == V_TENSOR) {
+        int looked_up = lookup_of_product(g, a, b);
+        if (looked_up >= 0)
+            return tensor(looked_up);
+    }
     int vec_a = sa.rank == 1, vec_b = sb.rank == 1;
     if (vec_a) {
         ir_shape s = ir_shape_scalar();
