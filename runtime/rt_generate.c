@@ -23,6 +23,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct sampler {
     double temperature, top_p;
@@ -168,6 +169,9 @@ static int check_model(const rt_model *m, const rt_opts *o, const rt_vocab *v) {
 static void run(const rt_model *m, char *arena, sampler *s, const rt_vocab *v, const int *ids, size_t n_prime,
                 int64_t length) {
     stepper st = stepper_of(m);
+    /* on a terminal each character shows as it is made; into a pipe or a
+     * file stdio's buffer saves a write per character */
+    int stream = isatty(STDOUT_FILENO);
     for (size_t i = 0; i < n_prime; i++)
         putchar(v->bytes[ids[i]]);
     fflush(stdout);
@@ -177,7 +181,8 @@ static void run(const rt_model *m, char *arena, sampler *s, const rt_vocab *v, c
     for (int64_t k = 0; k < length; k++) {
         int id = sample(s, out);
         putchar(v->bytes[id]);
-        fflush(stdout);
+        if (stream)
+            fflush(stdout);
         if (k + 1 < length)
             feed(m, &st, arena, id);
     }
