@@ -532,7 +532,7 @@ void cg_plan_f64(const ir_graph *g, const entries *es, entries *es64, mem_plan *
     es64->e[ENTRY_PREDICT].present = 0;
     es64->e[ENTRY_TRAIN].present = 0;
     es64->e[ENTRY_GENERATE].present = 0;
-    mp_plan_build_sized(g, es64, 8, plan64); /* cannot fail */
+    mp_plan_build_sized(g, es64, 8, plan64);
 }
 
 LLVMModuleRef cg_build_module(LLVMContextRef ctx, const ir_graph *g, const entries *es, const mem_plan *plan,

@@ -174,7 +174,7 @@ static void drop_interior_nodes(entries *es) {
     }
 }
 
-int fuse_elementwise(const ir_graph *g, entries *es) {
+void fuse_elementwise(const ir_graph *g, entries *es) {
     int n = g->n_nodes;
     uses_info u;
     count_uses(g, es, &u);
@@ -192,7 +192,6 @@ int fuse_elementwise(const ir_graph *g, entries *es) {
     free(root_of);
     free(size);
     free(ins);
-    return 0;
 }
 
 void fuse_dump(const ir_graph *g, const entries *es, FILE *out) {

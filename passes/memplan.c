@@ -173,9 +173,9 @@ static void plan_entry(const ir_graph *g, const entries *es, const entry *e, con
     free(live);
 }
 
-int mp_plan_build(const ir_graph *g, const entries *es, mem_plan *plan) { return mp_plan_build_sized(g, es, 4, plan); }
+void mp_plan_build(const ir_graph *g, const entries *es, mem_plan *plan) { mp_plan_build_sized(g, es, 4, plan); }
 
-int mp_plan_build_sized(const ir_graph *g, const entries *es, int f32_bytes, mem_plan *plan) {
+void mp_plan_build_sized(const ir_graph *g, const entries *es, int f32_bytes, mem_plan *plan) {
     int n = g->n_nodes;
     memset(plan, 0, sizeof *plan);
     plan->n_nodes = n;
@@ -211,7 +211,6 @@ int mp_plan_build_sized(const ir_graph *g, const entries *es, int f32_bytes, mem
         plan->arena_bytes = ALIGN;
     free(persistent);
     free(shared);
-    return 0;
 }
 
 void mp_plan_free(mem_plan *plan) {

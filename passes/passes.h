@@ -95,9 +95,8 @@ unsigned char *entries_live_in_any(const ir_graph *g, const entries *es);
  * interior to its user's group when it has exactly one use among the live
  * nodes of all entries, that user is elementwise with the same shape, it
  * is no entry's root, and the group keeps at most FUSE_MAX_INPUTS inputs.
- * Interior nodes leave every schedule.  Call once, after entries_build.
- * Cannot fail: returns 0 (an int for the callers that still check). */
-int fuse_elementwise(const ir_graph *g, entries *es);
+ * Interior nodes leave every schedule.  Call once, after entries_build. */
+void fuse_elementwise(const ir_graph *g, entries *es);
 /* Whether node id is elementwise (UNARY, BINARY, TERNARY): what fusion
  * groups. */
 int fuse_is_elementwise(const ir_graph *g, int id);
@@ -123,11 +122,10 @@ typedef struct mem_plan {
     int64_t arena_bytes;          /* persistent + scratch */
 } mem_plan;
 
-/* Cannot fail: returns 0 (an int for the callers that still check). */
-int mp_plan_build(const ir_graph *g, const entries *es, mem_plan *plan);
+void mp_plan_build(const ir_graph *g, const entries *es, mem_plan *plan);
 /* The same with f32 elements of f32_bytes bytes (4 above; 8 plans the f64
  * variants of the entries, which compute every f32 tensor in double). */
-int mp_plan_build_sized(const ir_graph *g, const entries *es, int f32_bytes, mem_plan *plan);
+void mp_plan_build_sized(const ir_graph *g, const entries *es, int f32_bytes, mem_plan *plan);
 void mp_plan_free(mem_plan *plan);
 void mp_plan_dump(const ir_graph *g, const entries *es, const mem_plan *plan, FILE *out);
 

@@ -999,10 +999,11 @@ static int run_passes(ir_graph *g, entries *es, mem_plan *plan) {
         return -1;
     }
     simplify(g);
-    if (entries_build(g, es) || mp_plan_build(g, es, plan)) {
-        fail("entries/plan: %s", g->error);
+    if (entries_build(g, es)) {
+        fail("entries: %s", g->error);
         return -1;
     }
+    mp_plan_build(g, es, plan);
     return 0;
 }
 

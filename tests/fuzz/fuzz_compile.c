@@ -46,10 +46,9 @@ static void passes(ir_graph *g) {
     entries es;
     if (entries_build(g, &es) == 0) {
         mem_plan plan;
-        if (mp_plan_build(g, &es, &plan) == 0) {
-            mp_plan_dump(g, &es, &plan, devnull);
-            mp_plan_free(&plan);
-        }
+        mp_plan_build(g, &es, &plan);
+        mp_plan_dump(g, &es, &plan, devnull);
+        mp_plan_free(&plan);
     }
     entries_free(&es);
 }
