@@ -279,7 +279,7 @@ static void write_table_field(FILE *out, const char *field, int n, const char *a
 
 static void write_model(writer *w, const entries *es, int n_inputs, int n_targets) {
     static const char *const fields[ENTRY_COUNT] = {"predict_step", "eval_step", "grad_step", "train_step",
-                                                    "generate_step"};
+                                                    "generate_step", "prepare_step"};
     const ir_graph *g = w->g;
     FILE *out = w->out;
     fputs("const rt_model mdl_model = {\n    .name = ", out);
@@ -304,6 +304,8 @@ static void write_model(writer *w, const entries *es, int n_inputs, int n_target
         fprintf(out, "    .%s = %s,\n", fields[e], es->e[e].present ? es->e[e].name : "NULL");
     if (es->e[ENTRY_GENERATE].present) { /* only a model with state has it */
         fprintf(out, "    .generate_step = generate_step,\n");
+        if (es->e[ENTRY_PREPARE].present)
+            fprintf(out, "    .prepare_step = prepare_step,\n");
         write_table_field(out, "gen_inputs", g->n_gen_inputs, "gen_inputs");
         write_table_field(out, "gen_outputs", g->n_gen_outputs, "gen_outputs");
     }

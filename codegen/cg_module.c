@@ -532,6 +532,7 @@ void cg_plan_f64(const ir_graph *g, const entries *es, entries *es64, mem_plan *
     es64->e[ENTRY_PREDICT].present = 0;
     es64->e[ENTRY_TRAIN].present = 0;
     es64->e[ENTRY_GENERATE].present = 0;
+    es64->e[ENTRY_PREPARE].present = 0;
     mp_plan_build_sized(g, es64, 8, plan64);
 }
 

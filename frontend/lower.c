@@ -291,16 +291,23 @@ static value matmul_failed(lower *l, const ir_shape *sa, const ir_shape *sb, src
 /* table[ids] @ w as (table @ w)[ids] when the table has fewer rows than
  * the lookup gives: an embedding followed by a product (an LSTM's input
  * projection) costs a product over the vocabulary, not over every
- * position, and so do its gradients.  -1 where it does not apply. */
-static int lookup_of_product(ir_graph *g, value a, value b) {
+ * position, and so do its gradients.  In the generation entry, where one
+ * position is looked up per call, a product of two parameters is worth it
+ * too: it is cached, computed once per set of weights by prepare_step
+ * (ir_add_gen_cached).  -1 where it does not apply. */
+static int lookup_of_product(lower *l, value a, value b) {
+    ir_graph *g = l->g;
     const ir_node *n = &g->nodes[a.node];
     if (n->op != IR_GATHER || g->nodes[b.node].shape.rank != 2)
         return -1;
     const ir_shape *table = &g->nodes[n->inputs[0]].shape;
     int64_t looked_up = ir_shape_numel(&n->shape) / table->dims[table->rank - 1];
-    if (table->rank != 2 || table->dims[0] >= looked_up)
+    int cached = l->gen && g->nodes[n->inputs[0]].op == IR_PARAM && g->nodes[b.node].op == IR_PARAM;
+    if (table->rank != 2 || (table->dims[0] >= looked_up && !cached))
         return -1;
     int product = ir_matmul(g, n->inputs[0], b.node, 0);
+    if (product >= 0 && cached)
+        ir_add_gen_cached(g, product);
     return product < 0 ? -1 : ir_gather(g, product, n->inputs[1]);
 }
 
@@ -310,7 +317,7 @@ static value matmul(lower *l, value a, value b, src_loc loc) {
     ir_graph *g = l->g;
     ir_shape sa = *shape_of(l, a), sb = *shape_of(l, b);
     if (a.kind == V_TENSOR && b.kind == V_TENSOR) {
-        int looked_up = lookup_of_product(g, a, b);
+        int looked_up = lookup_of_product(l, a, b);
         if (looked_up >= 0)
             return tensor(looked_up);
     }
@@ -1253,7 +1260,7 @@ static void lower_generation(lower *l, const ast_program *user) {
         /* not a model with a time axis: no generation entry (its nodes are dead) */
         for (int i = 0; i < g->n_gen_outputs; i++)
             free(g->gen_outputs[i].name);
-        g->n_gen_outputs = g->n_gen_updates = 0;
+        g->n_gen_outputs = g->n_gen_updates = g->n_gen_cached = 0;
     }
     l->gen = 0;
     l->top = model;

@@ -324,6 +324,11 @@ int ir_add_gen_update(ir_graph *g, int slot, int value) {
     return id;
 }
 
+void ir_add_gen_cached(ir_graph *g, int node) {
+    GROW(g->gen_cached, g->n_gen_cached, g->cap_gen_cached);
+    g->gen_cached[g->n_gen_cached++] = node;
+}
+
 int ir_add_param(ir_graph *g, const char *name, ir_dtype dtype, const ir_shape *shape, int trainable,
                  ir_init init, double a, double b, int64_t fan_in, int64_t fan_out) {
     if (shape->batch_mask)

@@ -75,6 +75,7 @@ void ir_graph_free(ir_graph *g) {
     free(g->gen_inputs);
     free(g->gen_outputs);
     free(g->gen_updates);
+    free(g->gen_cached);
     free(g->nodes);
     free(g->model_name);
     free(g->source_path);

@@ -147,6 +147,10 @@ typedef struct ir_graph {
     ir_result *gen_outputs;
     int n_gen_updates, cap_gen_updates;
     int *gen_updates;
+    /* values of parameters alone that generate_step reads but does not
+     * compute: prepare_step computes them once per set of weights */
+    int n_gen_cached, cap_gen_cached;
+    int *gen_cached;
     int n_state_updates, cap_state_updates;
     int *state_updates;         /* ASSIGN nodes of `update` statements: run after
                                    each predict, eval and train step, not grad */
@@ -290,6 +294,7 @@ int ir_add_input(ir_graph *g, const char *name, ir_dtype dtype, const ir_shape *
 int ir_add_gen_input(ir_graph *g, const char *name, ir_dtype dtype, const ir_shape *shape);
 void ir_add_gen_output(ir_graph *g, const char *name, int node);
 int ir_add_gen_update(ir_graph *g, int slot, int value);
+void ir_add_gen_cached(ir_graph *g, int node);
 int ir_add_param(ir_graph *g, const char *name, ir_dtype dtype, const ir_shape *shape, int trainable,
                  ir_init init, double a, double b, int64_t fan_in, int64_t fan_out);
 /* A `state`: a non-trainable PARAM whose shape may use the batch

@@ -62,29 +62,79 @@ void entries_schedule(const ir_graph *g, entry *e) {
         }
 }
 
+static int is_cached(const ir_graph *g, int id) {
+    for (int i = 0; i < g->n_gen_cached; i++)
+        if (g->gen_cached[i] == id)
+            return 1;
+    return 0;
+}
+
+/* generate_step's nodes: what its roots need, but a cached value (made by
+ * prepare_step) is read from its slot, so what only it needs is not. */
+static void mark_live_but_cached(const ir_graph *g, entry *e) {
+    unsigned char *cut = ir_xcalloc((size_t)g->n_nodes, 1);
+    for (int i = 0; i < g->n_gen_cached; i++)
+        cut[g->gen_cached[i]] = 1;
+    for (int r = 0; r < e->n_roots; r++)
+        e->live[e->roots[r]] = 1;
+    for (int again = 1; again;) { /* as ir_mark_live, stopping at the cut */
+        again = 0;
+        for (int i = g->n_nodes - 1; i >= 0; i--) {
+            const ir_node *n = &g->nodes[i];
+            if (!e->live[i] || cut[i])
+                continue;
+            for (int k = 0; k < n->n_inputs; k++)
+                e->live[n->inputs[k]] = 1;
+            if (n->region)
+                e->live[n->region] = 1;
+            if (n->op == IR_SCAN_CARRY && n->link >= 0 && !e->live[n->link])
+                again = e->live[n->link] = 1;
+        }
+    }
+    free(cut);
+}
+
+static void unschedule_cached(const ir_graph *g, entry *e) {
+    int w = 0;
+    for (int s = 0; s < e->n_sched; s++)
+        if (!is_cached(g, e->sched[s]))
+            e->sched[w++] = e->sched[s];
+    e->n_sched = w;
+}
+
 static void build_one(ir_graph *g, entry *e, entry_kind kind) {
     static const char *const names[ENTRY_COUNT] = {"predict_step", "eval_step", "grad_step", "train_step",
-                                                   "generate_step"};
+                                                   "generate_step", "prepare_step"};
     e->name = names[kind];
     e->present = kind == ENTRY_PREDICT ? g->n_outputs > 0 : g->loss >= 0;
     if (kind == ENTRY_EVAL && g->n_outputs + g->n_metrics > 0)
         e->present = 1;
     if (kind == ENTRY_GENERATE)
         e->present = g->n_gen_outputs > 0;
+    if (kind == ENTRY_PREPARE)
+        e->present = g->n_gen_outputs > 0 && g->n_gen_cached > 0;
     e->roots = ir_xmalloc((size_t)(g->n_params + g->n_metrics + g->n_outputs + g->n_updates + g->n_state_updates +
-                                   g->n_gen_outputs + g->n_gen_updates + 1) *
+                                   g->n_gen_outputs + g->n_gen_updates + g->n_gen_cached + 1) *
                           sizeof(int));
     e->live = ir_xcalloc((size_t)g->n_nodes, 1);
     e->sched = ir_xmalloc((size_t)g->n_nodes * sizeof(int));
     if (!e->present)
         return;
+    if (kind == ENTRY_PREPARE) {
+        for (int i = 0; i < g->n_gen_cached; i++)
+            add_root(e, g->gen_cached[i]);
+        ir_mark_live(g, e->roots, e->n_roots, e->live);
+        entries_schedule(g, e);
+        return;
+    }
     if (kind == ENTRY_GENERATE) { /* its outputs and its own state updates */
         for (int i = 0; i < g->n_gen_outputs; i++)
             add_root(e, g->gen_outputs[i].node);
         for (int i = 0; i < g->n_gen_updates; i++)
             add_root(e, g->gen_updates[i]);
-        ir_mark_live(g, e->roots, e->n_roots, e->live);
+        mark_live_but_cached(g, e);
         entries_schedule(g, e);
+        unschedule_cached(g, e);
         return;
     }
     if (kind != ENTRY_PREDICT) {

@@ -32,8 +32,11 @@ int simplify(ir_graph *g);
 /* ------------------------------------------------------------ entry points */
 
 /* generate_step: the one-step copy of predict of a model with state (see
- * ir_graph.gen_outputs), absent otherwise. */
-typedef enum { ENTRY_PREDICT, ENTRY_EVAL, ENTRY_GRAD, ENTRY_TRAIN, ENTRY_GENERATE, ENTRY_COUNT } entry_kind;
+ * ir_graph.gen_outputs), absent otherwise; prepare_step computes what it
+ * reads from the weights alone (ir_graph.gen_cached), run once before. */
+typedef enum {
+    ENTRY_PREDICT, ENTRY_EVAL, ENTRY_GRAD, ENTRY_TRAIN, ENTRY_GENERATE, ENTRY_PREPARE, ENTRY_COUNT
+} entry_kind;
 
 typedef struct entry {
     const char *name;       /* "predict_step", ... (the symbol in the object) */

@@ -225,6 +225,10 @@ int simplify(ir_graph *g) {
         changes += follow(repl, &g->metrics[i].node);
     for (int i = 0; i < g->n_outputs; i++)
         changes += follow(repl, &g->outputs[i].node);
+    for (int i = 0; i < g->n_gen_outputs; i++)
+        changes += follow(repl, &g->gen_outputs[i].node);
+    for (int i = 0; i < g->n_gen_cached; i++)
+        changes += follow(repl, &g->gen_cached[i]);
     for (int i = 0; i < g->n_params; i++)
         if (g->params[i].grad >= 0)
             changes += follow(repl, &g->params[i].grad);

@@ -151,6 +151,9 @@ typedef struct rt_model {
      * `generate` (its own inputs and outputs, the time axis of length 1;
      * the params, states and hypers are the model's).  NULL otherwise. */
     rt_kernel generate_step;
+    rt_kernel prepare_step; /* NULL, or run once before generate_step after
+                               the weights change: it computes what
+                               generate_step reads from them alone */
     int n_gen_inputs;
     const rt_tensor *gen_inputs;
     int n_gen_outputs;

@@ -211,6 +211,8 @@ int rt_cmd_generate(const rt_model *m, const rt_opts *o) {
         s.order = rt_xmalloc((size_t)v.n * sizeof *s.order);
         rt_rng_seed(&s.rng, rt_resolve_seed(m, o), RT_STREAM_SAMPLE);
         rt_zero_state(m, arena);
+        if (m->generate_step && m->prepare_step)
+            m->prepare_step(arena, 1);
         run(m, arena, &s, &v, ids, n_prime, o->has_length ? o->length : 500);
         free(s.logits);
         free(s.order);
