@@ -686,37 +686,42 @@ static int run_scan(eval_ctx *c, const unsigned char *live, int s) {
         if (is_live(live, id) && g->nodes[id].region == s && g->nodes[id].op == IR_SCAN_CARRY)
             memcpy(c->values[id], input_values(c, id, 0),
                    (size_t)ir_numel_at(&g->nodes[id].shape, c->batch) * sizeof(double));
+    /* the live carries, and room for their next values, made once */
+    int n_carries = 0, *carry = ir_xcalloc((size_t)g->n_nodes, sizeof *carry);
+    for (int id = s + 1; id < g->n_nodes; id++)
+        if (is_live(live, id) && g->nodes[id].region == s && g->nodes[id].op == IR_SCAN_CARRY)
+            carry[n_carries++] = id;
+    size_t *bytes = ir_xcalloc((size_t)n_carries + 1, sizeof *bytes);
+    double **next = ir_xcalloc((size_t)n_carries + 1, sizeof *next);
+    for (int j = 0; j < n_carries; j++) {
+        bytes[j] = (size_t)ir_numel_at(&g->nodes[carry[j]].shape, c->batch) * sizeof(double);
+        next[j] = ir_xmalloc(bytes[j]);
+    }
     int64_t n = steps_run(c, s), total = g->nodes[s].stop;
-    for (int64_t k = 0; k < n; k++) {
+    int rc = 0;
+    for (int64_t k = 0; k < n && rc == 0; k++) {
         c->step = g->nodes[s].flags ? total - 1 - k : k;
-        for (int id = s + 1; id < g->n_nodes; id++)
-            if (is_live(live, id) && g->nodes[id].region == s && evaluators[g->nodes[id].op](c, id, c->values[id]))
-                return -1;
+        for (int id = s + 1; id < g->n_nodes && rc == 0; id++)
+            if (is_live(live, id) && g->nodes[id].region == s)
+                rc = evaluators[g->nodes[id].op](c, id, c->values[id]);
         for (int id = s + 1; id < g->n_nodes; id++)
             if (is_live(live, id) && g->nodes[id].op == IR_SCAN_STACK && g->nodes[id].inputs[1] == s)
                 eval_scan_stack(c, id, c->values[id]);
         /* every next value is read before any carry changes */
-        int n_carries = 0;
-        for (int id = s + 1; id < g->n_nodes; id++)
-            n_carries += is_live(live, id) && g->nodes[id].region == s && g->nodes[id].op == IR_SCAN_CARRY;
-        double **next = ir_xcalloc((size_t)n_carries + 1, sizeof *next);
-        for (int id = s + 1, j = 0; id < g->n_nodes; id++)
-            if (is_live(live, id) && g->nodes[id].region == s && g->nodes[id].op == IR_SCAN_CARRY) {
-                size_t bytes = (size_t)ir_numel_at(&g->nodes[id].shape, c->batch) * sizeof(double);
-                next[j] = ir_xmalloc(bytes);
-                memcpy(next[j++], c->values[g->nodes[id].link], bytes);
-            }
-        for (int id = s + 1, j = 0; id < g->n_nodes; id++)
-            if (is_live(live, id) && g->nodes[id].region == s && g->nodes[id].op == IR_SCAN_CARRY) {
-                memcpy(c->values[id], next[j], (size_t)ir_numel_at(&g->nodes[id].shape, c->batch) * sizeof(double));
-                free(next[j++]);
-            }
-        free(next);
+        for (int j = 0; j < n_carries; j++)
+            memcpy(next[j], c->values[g->nodes[carry[j]].link], bytes[j]);
+        for (int j = 0; j < n_carries; j++)
+            memcpy(c->values[carry[j]], next[j], bytes[j]);
     }
-    for (int id = s + 1; id < g->n_nodes; id++)
+    for (int j = 0; j < n_carries; j++)
+        free(next[j]);
+    free(next);
+    free(carry);
+    free(bytes);
+    for (int id = s + 1; id < g->n_nodes && rc == 0; id++)
         if (is_live(live, id) && g->nodes[id].op == IR_SCAN_FINAL && g->nodes[id].inputs[1] == s)
             eval_scan_final(c, id, c->values[id]);
-    return 0;
+    return rc;
 }
 
 int ir_eval(const ir_graph *g, const unsigned char *live, int64_t batch, double **values) {
