@@ -111,6 +111,7 @@ int cg_kernel_transpose(cg_kernel *k);
 int cg_kernel_slice(cg_kernel *k);
 int cg_kernel_pad(cg_kernel *k);
 int cg_kernel_concat(cg_kernel *k);
+int cg_kernel_iota(cg_kernel *k);
 int cg_kernel_conv2d(cg_kernel *k);
 int cg_kernel_conv2d_grad_input(cg_kernel *k);
 int cg_kernel_conv2d_grad_weight(cg_kernel *k);

@@ -8,6 +8,8 @@
  * are merged, so moving a block of trailing axes together is one
  * contiguous inner loop on both sides.
  *
+ * iota writes each element's index along its axis (positions, masks).
+ *
  * slice, pad and concat work along one axis; around it a tensor is
  * [outer, n, inner], and every one of them copies, for each outer index,
  * one contiguous run of elements (n * inner of them, or the part of it the
@@ -117,5 +119,21 @@ int cg_kernel_concat(cg_kernel *k) {
     LLVMValueRef row = cg_mul(k, y.n, y.inner), a_len = cg_mul(k, a.n, a.inner), b_len = cg_mul(k, b.n, b.inner);
     copy_runs(k, 0, y.outer, a_len, row, cg_i64(k, 0), a_len, cg_i64(k, 0));
     copy_runs(k, 1, y.outer, b_len, row, a_len, b_len, cg_i64(k, 0));
+    return 0;
+}
+
+/* out[o, a, i] = a, as f32 or i32: three nested loops, no division. */
+int cg_kernel_iota(cg_kernel *k) {
+    around y = split_at(k, &k->node->shape, k->node->axis);
+    cg_loop o = cg_loop_begin(k, y.outer, "o");
+    cg_loop a = cg_loop_begin(k, y.n, "a");
+    LLVMValueRef v = k->node->dtype == IR_I32 ? LLVMBuildTrunc(k->b, a.index, k->t.i32, "")
+                                              : LLVMBuildSIToFP(k->b, a.index, k->t.real, "");
+    LLVMValueRef row = cg_mul(k, cg_add(k, cg_mul(k, o.index, y.n), a.index), y.inner);
+    cg_loop i = cg_loop_begin(k, y.inner, "i");
+    cg_store(k, v, k->out, cg_add(k, row, i.index));
+    cg_loop_end(k, &i);
+    cg_loop_end(k, &a);
+    cg_loop_end(k, &o);
     return 0;
 }

@@ -110,6 +110,14 @@ int ir_sum_to(ir_graph *g, int x, const ir_shape *shape) { return shaped(g, IR_S
 int ir_broadcast(ir_graph *g, int x, const ir_shape *shape) { return shaped(g, IR_BROADCAST, x, shape); }
 int ir_reshape(ir_graph *g, int x, const ir_shape *shape) { return shaped(g, IR_RESHAPE, x, shape); }
 
+int ir_iota(ir_graph *g, ir_dtype dtype, const ir_shape *shape, int axis) {
+    ir_node n = proto_of(IR_IOTA, -1, -1, -1);
+    n.dtype = dtype;
+    n.shape = *shape;
+    n.axis = axis;
+    return ir_append(g, &n);
+}
+
 int ir_matmul(ir_graph *g, int a, int b, int flags) {
     ir_node n = proto_of(IR_MATMUL, a, b, -1);
     n.flags = flags;

@@ -49,6 +49,7 @@ static void dump_attrs(const ir_graph *g, const ir_node *n, FILE *out) {
         break;
     case IR_ARGMAX:
     case IR_CONCAT:
+    case IR_IOTA:
     case IR_SCAN_SLICE:
     case IR_SCAN_STACK:
         fprintf(out, " axis=%d", n->axis);

@@ -320,6 +320,16 @@ static void split_at(const eval_ctx *c, const ir_shape *s, int axis, int64_t *ou
         *inner *= dim_at(s, d, c->batch);
 }
 
+/* element i's index along the axis: (i / inner) mod dims[axis] */
+static int eval_iota(const eval_ctx *c, int id, double *out) {
+    const ir_node *n = &c->g->nodes[id];
+    int64_t outer, steps, inner;
+    split_at(c, &n->shape, n->axis, &outer, &steps, &inner);
+    for (int64_t i = 0; i < outer * steps * inner; i++)
+        out[i] = (double)(i / inner % steps);
+    return 0;
+}
+
 /* The index of the first maximum along `axis`; NaN never compares
  * greater, so it is skipped, and an all-NaN line gives 0. */
 static int eval_argmax(const eval_ctx *c, int id, double *out) {

@@ -197,6 +197,8 @@ int ir_numel(ir_graph *g, int x, uint32_t axes);
 int ir_sum_to(ir_graph *g, int x, const ir_shape *shape);
 int ir_broadcast(ir_graph *g, int x, const ir_shape *shape);
 int ir_reshape(ir_graph *g, int x, const ir_shape *shape);
+/* f32 or i32 of `shape` whose elements are their index along `axis`. */
+int ir_iota(ir_graph *g, ir_dtype dtype, const ir_shape *shape, int axis);
 /* a @ b as a product of matrices [M,K] @ [K,N] -> [M,N] of row-major
  * storage: a's leading dims are M (K when transposed: a stored [K, M]
  * with K its leading dims flattened), b is [K,N] ([N,K] when transposed)

@@ -111,6 +111,15 @@ static int shape_leaf(ir_graph *g, ir_node *n) {
 #define shape_const shape_leaf
 #define shape_hyper shape_leaf
 
+/* The builder sets dtype and shape; the axis must be one of its dims. */
+static int shape_iota(ir_graph *g, ir_node *n) {
+    if (n->axis < 0 || n->axis >= n->shape.rank)
+        return ir_fail(g, "iota: axis %d of a rank-%d tensor", n->axis, n->shape.rank);
+    if (n->dtype != IR_F32 && n->dtype != IR_I32)
+        return ir_fail(g, "iota: f32 or i32 only");
+    return 0;
+}
+
 static int shape_numel(ir_graph *g, ir_node *n) {
     n->dtype = IR_F32;
     n->shape = ir_shape_scalar();

@@ -112,6 +112,7 @@ NO_GRAD(input)
 NO_GRAD(param)
 NO_GRAD(const)
 NO_GRAD(hyper)
+NO_GRAD(iota)   /* no inputs */
 NO_GRAD(numel)  /* an element count */
 NO_GRAD(sign)   /* piecewise constant */
 NO_GRAD(cast)   /* only f32 -> f32 could carry one, and that is never built */

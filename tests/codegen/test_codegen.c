@@ -890,6 +890,16 @@ static void case_concat(void) {
     run_case(g, "concat");
 }
 
+static void case_iota(void) {
+    ir_graph *g = new_graph();
+    ir_shape a = S("7,1"), b = S("B,3,5"), c = S("37");
+    output(g, ir_iota(g, IR_F32, &a, 0));
+    output(g, ir_iota(g, IR_F32, &b, 1));
+    output(g, ir_iota(g, IR_I32, &b, 0)); /* along the run-time batch */
+    output(g, op2(g, IR_LE, ir_iota(g, IR_F32, &c, 0), input(g, "37")));
+    run_case(g, "iota");
+}
+
 /* -------------------------------------------------------------- matmul */
 
 static void case_matmul(void) {

@@ -105,6 +105,10 @@ CASE(const) {
     return ir_add(t->g, IR_MUL, param(t, "p", s, -1, 1), ir_const(t->g, IR_F32, &s, 1.5), -1);
 }
 CASE(hyper) { return ir_add(t->g, IR_MUL, param(t, "p", shape(1, 3, 0, 0, 0), -1, 1), ir_add_hyper(t->g, "lr", 0.5), -1); }
+CASE(iota) { /* p * iota: dp is the positions themselves */
+    ir_shape s = shape(2, 2, 3, 0, 0);
+    return ir_add(t->g, IR_MUL, param(t, "p", s, -1, 1), ir_iota(t->g, IR_F32, &s, 1), -1);
+}
 CASE(numel) {
     int u = batch_of(t, -1, 1);
     return ir_add(t->g, IR_MUL, u, ir_numel(t->g, u, 1), -1);
