@@ -177,7 +177,8 @@ static void write_params(writer *w) {
         fprintf(w->out,
                 ", .fan_in = %" PRId64 ", .fan_out = %" PRId64 ", .trainable = %d, .grad_offset = %" PRId64
                 ", .grad_offset_f64 = %" PRId64 "%s},\n",
-                p->fan_in, p->fan_out, p->trainable, grad, grad64, p->state ? ", .state = 1" : "");
+                p->fan_in, p->fan_out, p->trainable, grad, grad64,
+                p->state == IR_STATE_CACHE ? ", .state = 2" : p->state ? ", .state = 1" : "");
         if (conflict) {
             cg_error("the gradient of '%s' has different slots in the memory plan", p->name);
             w->failed = 1;

@@ -12,6 +12,8 @@
  */
 #include <string.h>
 
+#include <stdlib.h>
+
 #include "lower_internal.h"
 
 /* ------------------------------------------------------ argument checks */
@@ -534,6 +536,103 @@ static value b_dropout(lower *l, const ast_expr *e, args *a) {
 static value b_max_pool2d(lower *l, const ast_expr *e, args *a) { return pooling(l, e, a, "max_pool2d", 1); }
 static value b_avg_pool2d(lower *l, const ast_expr *e, args *a) { return pooling(l, e, a, "avg_pool2d", 0); }
 
+/* ------------------------------------------------- positions in a sequence
+ * Where training and generation differ.  Training sees whole windows;
+ * the generation entry (lower_generation) sees one position at a time,
+ * whose place in the window the runtime writes to the hyper "position"
+ * before each step.  These builtins give a model the same text in both:
+ * a window's positions become that one position, and an attention's keys
+ * and values become a cache of every position so far (a model state of
+ * the generation entry that only generate_step writes). */
+
+/* arange(n): i32 [n] = 0, 1, ..., n - 1. */
+static value b_arange(lower *l, const ast_expr *e, args *a) {
+    int64_t n = 0;
+    if (check_call(l, e, a, 1, 1, NULL) || int_arg(l, e, a, "arange", "n", 0, 1, 1, INT32_MAX, &n))
+        return ERR;
+    ir_shape s = ir_shape_scalar();
+    s.rank = 1;
+    s.dims[0] = n;
+    return node_or_error(l, e, ir_iota(l->g, IR_I32, &s, 0));
+}
+
+/* The axis argument of positions() and kv_cache(): not the batch. */
+static int sequence_axis(lower *l, const ast_expr *e, const args *a, value x, int64_t fallback, int64_t *axis) {
+    const char *fn = e->lhs->name;
+    const ir_shape *s = shape_of(l, x);
+    *axis = fallback;
+    if (int_arg(l, e, a, fn, "axis", 1, 0, -s->rank, s->rank - 1, axis))
+        return -1;
+    if (*axis < 0)
+        *axis += s->rank;
+    if (*axis >= s->rank || ir_is_batch_dim(s, (int)*axis)) {
+        error_at(l, e->loc, "%s(): axis %lld of a rank-%d tensor is %s", fn, (long long)*axis, s->rank,
+                 *axis >= s->rank ? "missing" : "the batch");
+        return -1;
+    }
+    return 0;
+}
+
+/* The generation entry's current position, an f32 scalar. */
+static int current_position(lower *l) { return ir_get_hyper(l->g, "position", 0); }
+
+/* positions(x, axis = 1): i32 [n], the position in the text of each of
+ * x's n entries along axis: 0 .. n - 1 in training; in generation the
+ * position being generated. */
+static value b_positions(lower *l, const ast_expr *e, args *a) {
+    static const char *const keys[] = {"axis", NULL};
+    value x = first_tensor(l, e, a, 1, 2, keys);
+    int64_t axis;
+    if (x.kind == V_ERROR || sequence_axis(l, e, a, x, 1, &axis))
+        return ERR;
+    ir_shape s = ir_shape_scalar();
+    s.rank = 1;
+    s.dims[0] = shape_of(l, x)->dims[axis];
+    l->uses_positions = 1;
+    if (!l->gen)
+        return node_or_error(l, e, ir_iota(l->g, IR_I32, &s, 0));
+    int pos = ir_cast(l->g, current_position(l), IR_I32);
+    return node_or_error(l, e, pos < 0 ? -1 : ir_broadcast(l->g, pos, &s));
+}
+
+/* kv_cache(x, axis = 2): x in training.  In generation, where x holds one
+ * position along axis, a state of x's shape with the window's length
+ * there, whose row at the current position becomes x; that state after
+ * the write is the value.  Rows past the position are stale or zero: an
+ * attention masks them (positions() of its queries against arange() of
+ * its keys). */
+static value b_kv_cache(lower *l, const ast_expr *e, args *a) {
+    static const char *const keys[] = {"axis", NULL};
+    value x = first_tensor(l, e, a, 1, 2, keys);
+    int64_t axis;
+    if (x.kind == V_ERROR || sequence_axis(l, e, a, x, 2, &axis))
+        return ERR;
+    x = cast_to(l, x, IR_F32, e->loc);
+    l->uses_positions = 1;
+    if (x.kind == V_ERROR || !l->gen)
+        return x;
+    ir_graph *g = l->g;
+    ir_shape cache = *shape_of(l, x), row = ir_shape_scalar();
+    cache.dims[axis] = l->gen_context;
+    row.rank = cache.rank;
+    for (int d = 0; d < row.rank; d++)
+        row.dims[d] = d == axis ? l->gen_context : 1;
+    char name[64];
+    snprintf(name, sizeof name, "kv_cache%d", ++l->n_caches);
+    char *full = join_name(l->top->prefix, name);
+    int slot = ir_add_state(g, full, IR_F32, &cache, IR_INIT_ZEROS, 0, 0);
+    free(full);
+    if (slot < 0)
+        return graph_error(l, e->loc);
+    g->params[g->nodes[slot].index].state = IR_STATE_CACHE;
+    int here = ir_add(g, IR_EQ, ir_iota(g, IR_F32, &row, (int)axis), current_position(l), -1);
+    int next = here < 0 ? -1 : ir_add(g, IR_WHERE, here, x.node, slot);
+    int kept = next < 0 ? -1 : ir_add(g, IR_STOP_GRADIENT, next, -1, -1);
+    if (kept < 0 || ir_add_gen_update(g, slot, kept) < 0)
+        return graph_error(l, e->loc);
+    return tensor(next);
+}
+
 /* -------------------------------------------------------------- the table */
 
 static const struct builtin {
@@ -569,6 +668,9 @@ static const struct builtin {
     {"max_pool2d", b_max_pool2d},
     {"avg_pool2d", b_avg_pool2d},
     {"dropout", b_dropout},
+    {"arange", b_arange},
+    {"positions", b_positions},
+    {"kv_cache", b_kv_cache},
 };
 
 

@@ -29,7 +29,7 @@
 
 #include "lower_internal.h"
 
-static char *join_name(const char *a, const char *b) {
+char *join_name(const char *a, const char *b) {
     size_t la = strlen(a), lb = strlen(b);
     char *s = ir_xmalloc(la + lb + 2);
     memcpy(s, a, la);
@@ -1203,8 +1203,11 @@ static void declare_gen_input(lower *l, const ast_stmt *st) {
     ir_shape s;
     if (shape_from_type(l, st->type, &s, 1))
         return;
-    if (s.rank >= 2)
+    if (s.rank >= 2) {
+        if (!l->gen_context)
+            l->gen_context = s.dims[1];
         s.dims[1] = 1;
+    }
     int id = ir_add_gen_input(l->g, st->name, st->type->kind == TY_I32 ? IR_I32 : IR_F32, &s);
     if (id < 0)
         graph_error(l, st->loc);
@@ -1309,7 +1312,7 @@ ir_graph *lower_program(const ast_program *user, const ast_program *prelude, con
                 error_at(&l, user->stmts[i]->loc, "a train statement needs a loss");
     if (diag_error_count() == errors_before) /* a failed update is no forgotten one */
         warn_stale_states(&l, user);
-    if (diag_error_count() == errors_before && l.batch_name && has_state(l.g))
+    if (diag_error_count() == errors_before && l.batch_name && (has_state(l.g) || l.uses_positions))
         lower_generation(&l, user);
     l.g->max_batch = l.batch_size;
     free_frame(&model);

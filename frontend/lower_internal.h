@@ -65,6 +65,10 @@ typedef struct lower {
     int n_tuples, cap_tuples;    /* every tuple made, freed at the end */
     tuple *tuples;
     int gen;                     /* lowering the generation entry (lower_generation) */
+    int64_t gen_context;         /* there: the training window's length (dim 1 of the inputs) */
+    int uses_positions;          /* positions() or kv_cache() was called: the model needs the
+                                    generation entry even without a `state` */
+    int n_caches;                /* kv_cache states made so far (their names) */
 } lower;
 
 /* The evaluated arguments of a call. */
@@ -91,6 +95,7 @@ static inline const ir_shape *shape_of(lower *l, value v) { return &l->g->nodes[
 
 void error_at(lower *l, src_loc loc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 value graph_error(lower *l, src_loc loc); /* reports the IR builder's g->error */
+char *join_name(const char *a, const char *b); /* "a.b", or the one that is not empty */
 const char *kind_name(value v);
 value eval(lower *l, const ast_expr *e);
 /* eval that also accepts several results: a call returning a tuple, or a

@@ -27,7 +27,10 @@ static void dump_attrs(const ir_graph *g, const ir_node *n, FILE *out) {
             fprintf(out, " %s%s", g->inputs[n->index].name, g->inputs[n->index].is_target ? " target" : "");
         break;
     case IR_PARAM:
-        fprintf(out, " %s%s", g->params[n->index].name, g->params[n->index].trainable ? "" : " state");
+        fprintf(out, " %s%s", g->params[n->index].name,
+                g->params[n->index].trainable                       ? ""
+                : g->params[n->index].state == IR_STATE_CACHE ? " cache"
+                                                              : " state");
         break;
     case IR_HYPER:
         fprintf(out, " %s", g->hypers[n->index].name);

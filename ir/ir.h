@@ -96,9 +96,13 @@ typedef struct ir_param {
     double init_a, init_b;
     int64_t fan_in, fan_out;
     int grad;          /* node computing dLoss/dparam, or -1 (set by autodiff) */
-    int state;         /* 1: a `state` declaration: not trainable, may have a
-                          batch dim, keeps its value between steps */
+    int state;         /* 0, or a state: not trainable, may have a batch dim, keeps its
+                          value between steps; IR_STATE_DECLARED (a `state` declaration)
+                          or IR_STATE_CACHE (kv_cache's, written only by the generation
+                          entry and not saved in checkpoints) */
 } ir_param;
+
+enum { IR_STATE_DECLARED = 1, IR_STATE_CACHE = 2 }; /* same values as rt_param.state */
 
 typedef struct ir_input {
     char *name;

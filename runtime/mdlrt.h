@@ -111,7 +111,9 @@ typedef struct rt_param {
     int64_t grad_offset_f64; /* the same in the f64 arena */
     int state;               /* 1: a `state` declaration: not trainable, not
                                 optimizer state, written by the steps (see
-                                above), zeroed by the runtime */
+                                above), zeroed by the runtime; 2: the same,
+                                but a cache of generate_step (an attention's
+                                keys and values so far), not checkpointed */
 } rt_param;
 
 /* A scalar f32 the runtime writes before each train_step. */

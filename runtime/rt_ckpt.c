@@ -97,6 +97,9 @@ static void put_vocab(rt_buf *b, const rt_vocab *v) {
     rt_buf_add(b, "\"", 1);
 }
 
+/* generate_step's caches are rebuilt from the prime: not saved */
+static int saved(const rt_param *p) { return p->state != 2; }
+
 static void write_header(const rt_model *m, const rt_vocab *vocab, rt_buf *h) {
     rt_buf_printf(h, "{\"__metadata__\":{\"format\":\"mdl\",\"model\":");
     put_json_string(h, m->name);
@@ -110,6 +113,8 @@ static void write_header(const rt_model *m, const rt_vocab *vocab, rt_buf *h) {
     uint64_t offset = 0;
     for (int i = 0; i < m->n_params; i++) {
         const rt_tensor *t = &m->params[i].t;
+        if (!saved(&m->params[i]))
+            continue;
         rt_buf_printf(h, ",");
         put_json_string(h, t->name);
         rt_buf_printf(h, ":{\"dtype\":\"%s\",\"shape\":[", st_dtype(t->dtype));
@@ -134,6 +139,8 @@ void rt_ckpt_serialize_vocab(const rt_model *m, const char *arena, const rt_voca
     free(header.data);
     for (int i = 0; i < m->n_params; i++) {
         const rt_tensor *t = &m->params[i].t;
+        if (!saved(&m->params[i]))
+            continue;
         size_t at = out->len, bytes = (size_t)rt_bytes(t, m->max_batch);
         rt_buf_add(out, arena + t->offset, bytes);
         to_little_endian(out->data + at, bytes / 4);

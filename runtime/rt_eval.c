@@ -162,7 +162,7 @@ int rt_cmd_eval(const rt_model *m, const rt_opts *o) {
     if (text) { /* the checkpoint first: its vocabulary reads the text */
         rt_vocab vocab;
         arena = rt_setup(m, m->seed, o->load, &vocab);
-        d = arena ? rt_text_load(m, o->data, batch, o->windows, &vocab, NULL) : NULL;
+        d = arena ? rt_text_load(m, o->data, batch, rt_text_windowed(m, o->windows), &vocab, NULL) : NULL;
     } else {
         d = rt_data_load(m, o->data, RT_DATA_LABELLED);
         arena = d ? rt_setup(m, m->seed, o->load, NULL) : NULL;

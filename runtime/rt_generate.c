@@ -114,28 +114,56 @@ static int sample(sampler *s, const float *v) {
 /* The entry that advances one character: generate_step where mdlc made
  * one (the model with its time axis of length 1), else predict_step with
  * its recurrences cut to one step (scan_steps = 1), whose layers after the
- * recurrence still run over the whole window. */
+ * recurrence still run over the whole window.
+ *
+ * A model with positions (an attention's kv_cache) learnt windows of
+ * `context` tokens: generate_step reads its place in the window from the
+ * hyper "position" and appends to caches of that length.  When the window
+ * is full it slides: the state (the caches) is zeroed and the last half of
+ * the window is fed again from position 0, so a token costs two steps on
+ * average, not a rerun of the whole window. */
 typedef struct stepper {
     rt_kernel step;
     const rt_tensor *in, *out;
     int cut_steps;
+    int64_t context, pos; /* context 0: no positions */
+    int *window;          /* the ids at positions 0 .. pos - 1 */
 } stepper;
 
 static stepper stepper_of(const rt_model *m) {
-    if (m->generate_step && m->n_gen_inputs >= 1 && m->n_gen_outputs >= 1)
-        return (stepper){m->generate_step, &m->gen_inputs[0], &m->gen_outputs[0], 0};
-    return (stepper){m->predict_step, &m->inputs[0], &m->outputs[0], 1};
+    stepper st = {m->predict_step, &m->inputs[0], &m->outputs[0], 1, 0, 0, NULL};
+    if (m->generate_step && m->n_gen_inputs >= 1 && m->n_gen_outputs >= 1) {
+        st = (stepper){m->generate_step, &m->gen_inputs[0], &m->gen_outputs[0], 0, 0, 0, NULL};
+        if (rt_find_hyper(m, "position") && m->inputs[0].rank >= 2)
+            st.context = m->inputs[0].dims[1];
+    }
+    return st;
 }
 
-/* One character in: the state advances and the output is the
- * distribution of the next one. */
-static void feed(const rt_model *m, const stepper *st, char *arena, int id) {
+static void step_at(const rt_model *m, const stepper *st, char *arena, int id, int64_t pos) {
     int32_t token = id;
     rt_write_hypers(m, arena, NULL, 0, 0);
     if (st->cut_steps)
         rt_set_hyper(m, arena, "scan_steps", 1);
+    if (st->context)
+        rt_set_hyper(m, arena, "position", (float)pos);
     memcpy(arena + st->in->offset, &token, sizeof token);
     st->step(arena, 1);
+}
+
+/* One character in: the state advances and the output is the
+ * distribution of the next one. */
+static void feed(const rt_model *m, stepper *st, char *arena, int id) {
+    if (st->context && st->pos == st->context) {
+        int64_t keep = st->context / 2;
+        memmove(st->window, st->window + st->context - keep, (size_t)keep * sizeof *st->window);
+        rt_zero_state(m, arena);
+        for (st->pos = 0; st->pos < keep; st->pos++)
+            step_at(m, st, arena, st->window[st->pos], st->pos);
+    }
+    if (st->context)
+        st->window[st->pos] = id;
+    step_at(m, st, arena, id, st->pos++);
 }
 
 /* The prime's ids; -1 naming the first character not in the vocabulary. */
@@ -169,6 +197,7 @@ static int check_model(const rt_model *m, const rt_opts *o, const rt_vocab *v) {
 static void run(const rt_model *m, char *arena, sampler *s, const rt_vocab *v, const int *ids, size_t n_prime,
                 int64_t length) {
     stepper st = stepper_of(m);
+    st.window = st.context ? rt_xmalloc((size_t)st.context * sizeof *st.window) : NULL;
     /* on a terminal each character shows as it is made; into a pipe or a
      * file stdio's buffer saves a write per character */
     int stream = isatty(STDOUT_FILENO);
@@ -187,6 +216,7 @@ static void run(const rt_model *m, char *arena, sampler *s, const rt_vocab *v, c
             feed(m, &st, arena, id);
     }
     putchar('\n');
+    free(st.window);
 }
 
 int rt_cmd_generate(const rt_model *m, const rt_opts *o) {

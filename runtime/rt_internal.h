@@ -215,6 +215,7 @@ typedef struct rt_vocab {
 /* Reads a whole file (gzipped or not, "-" for stdin); rt_datafiles.c's. */
 int rt_read_data_file(const char *path, char **data, size_t *len);
 int rt_text_model(const rt_model *m);
+int rt_text_windowed(const rt_model *m, int asked); /* --windows, or no `state` */
 int rt_text_applies(const rt_model *m, const char *files);
 int64_t rt_text_vocab_limit(const rt_model *m);
 int rt_vocab_id(const rt_vocab *v, int byte);

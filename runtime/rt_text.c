@@ -20,8 +20,9 @@
  * unchanged.  The batch must therefore be the same wherever the data set is
  * used; rt_train.c and rt_eval.c see to that.
  *
- * Random windows (--windows, for models such as a small GPT that carry no
- * state from one step to the next): each step draws B start positions s,
+ * Random windows (--windows, and the default for a model without a
+ * `state`, such as a small GPT, which carries nothing from one step to the
+ * next): each step draws B start positions s,
  * uniform over [0, n - T - 1], from the seed's windows stream, and row b
  * gets ids[s, s + T) with targets ids[s + 1, s + T + 1).  An epoch is
  * n / (B * T) steps (at least 1), so it still covers about n characters.
@@ -52,6 +53,15 @@ int rt_text_model(const rt_model *m) {
     const rt_tensor *x = &m->inputs[0], *y = &m->targets[0];
     return x->dtype == RT_I32 && y->dtype == RT_I32 && x->rank == 2 && y->rank == 2 && x->batch_mask == 1 &&
            y->batch_mask == 1 && x->dims[1] == y->dims[1];
+}
+
+/* Random windows, not streams: asked for, or the model has no `state`
+ * (rt_param.state 1) that streams would carry from window to window. */
+int rt_text_windowed(const rt_model *m, int asked) {
+    for (int i = 0; i < m->n_params && !asked; i++)
+        if (m->params[i].state == 1)
+            return 0;
+    return 1;
 }
 
 /* files names one .txt (or .txt.gz) file and the model takes text. */

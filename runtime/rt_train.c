@@ -178,15 +178,16 @@ static int load_text(rt_train_run *r) {
         return rt_error("--val-split does not apply to a text file: pass --val FILE.txt");
     if (o->val && !rt_text_applies(r->m, o->val))
         return rt_error("--val %s: a model trained on a text file validates on one (a .txt file)", o->val);
-    rt_dataset *text = rt_text_load(r->m, o->data, r->batch, o->windows, &r->vocab, &r->text_chars);
+    int windows = rt_text_windowed(r->m, o->windows);
+    rt_dataset *text = rt_text_load(r->m, o->data, r->batch, windows, &r->vocab, &r->text_chars);
     if (!text)
         return -1;
-    if (o->windows) {
+    if (windows) {
         r->whole = text;
         r->data = rt_text_windows(text, r->batch);
     } else
         r->data = text;
-    if (o->val && !(r->val = rt_text_load(r->m, o->val, r->batch, o->windows, &r->vocab, NULL)))
+    if (o->val && !(r->val = rt_text_load(r->m, o->val, r->batch, windows, &r->vocab, NULL)))
         return -1;
     return 0;
 }

@@ -10,6 +10,12 @@
  *                                   1e-5 if not given
  *   # interpreter-only              skip the JIT (for what the code
  *                                   generator does not compile yet)
+ *   # random-parameters             parameters without an '# input' line
+ *                                   get fixed pseudo-random values in
+ *                                   [-0.5, 0.5)
+ *   # generate y                    the generation entry, run one position
+ *                                   at a time, gives output y of the whole
+ *                                   window at each position (below)
  *
  * Brackets and commas in a list are for the reader; only the count of
  * numbers must match the tensor's elements at the batch.  Expected values
@@ -58,6 +64,8 @@ typedef struct spec {
     int64_t batch;
     double tolerance;
     int interpreter_only;
+    char generate[64];
+    int random_parameters;
     value_list inputs[MAX_LISTS], expects[MAX_LISTS];
     int n_inputs, n_expects;
 } spec;
@@ -96,6 +104,12 @@ static int parse_comment(spec *s, const char *text, int line) {
         s->interpreter_only = 1;
         return 0;
     }
+    if (sscanf(text, "# generate %63s", s->generate) == 1)
+        return 0;
+    if (!strncmp(text, "# random-parameters", 19)) {
+        s->random_parameters = 1;
+        return 0;
+    }
     if (!strncmp(text, "# input ", 8) && s->n_inputs < MAX_LISTS)
         return parse_list(text + 8, line, &s->inputs[s->n_inputs++]);
     if (!strncmp(text, "# expect ", 9) && s->n_expects < MAX_LISTS)
@@ -121,8 +135,8 @@ static int read_spec(const char *path, spec *s) {
             status = -1;
         }
     fclose(f);
-    if (status == 0 && s->n_expects == 0) {
-        fail("%s: no '# expect' line", path);
+    if (status == 0 && s->n_expects == 0 && !s->generate[0]) {
+        fail("%s: no '# expect' or '# generate' line", path);
         status = -1;
     }
     return status;
@@ -183,6 +197,8 @@ static int compile_like_mdlc(ir_graph *g, entries *es, mem_plan *plan) {
 /* The value list of leaf `id` (an input, target or parameter), or NULL. */
 static const value_list *leaf_list(const spec *s, const ir_graph *g, int id) {
     const ir_node *n = &g->nodes[id];
+    if (n->op == IR_INPUT && n->flags)
+        return NULL;
     if (n->op == IR_INPUT)
         return find_list(s->inputs, s->n_inputs, g->inputs[n->index].name);
     if (n->op == IR_PARAM)
@@ -209,6 +225,19 @@ static int leaf_values(const spec *s, const ir_graph *g, int id, double *out, in
         return 0;
     }
     const value_list *l = leaf_list(s, g, id);
+    /* the generation entry's inputs (set per position) and states start at zero */
+    if ((node->op == IR_INPUT && node->flags) || (node->op == IR_PARAM && g->params[node->index].state && !l)) {
+        memset(out, 0, (size_t)n * sizeof *out);
+        return 0;
+    }
+    if (node->op == IR_PARAM && !l && s->random_parameters) {
+        uint32_t x = 2463534242u + (uint32_t)node->index * 7919u;
+        for (int64_t i = 0; i < n; i++) { /* xorshift32, exact in f32 */
+            x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+            out[i] = (double)(x >> 8) / (1 << 24) - 0.5;
+        }
+        return 0;
+    }
     if (!l || l->n != n) {
         fail("%s: '# input' for %s %s: %lld values, want %lld", s->path, ir_ops[node->op].name,
              node->op == IR_INPUT ? g->inputs[node->index].name : g->params[node->index].name,
@@ -359,6 +388,179 @@ static void compare_expectations(const spec *s, const ir_graph *lowered, double 
     }
 }
 
+/* ------------------------------------------------- the generation entry
+ * "# generate y": the generation entry (generate_step) fed the model's
+ * input one position t at a time, with hyper "position" = t and its state
+ * (kv_cache's caches, an LSTM's h and c) carried from step to step, must
+ * give at each position what the whole window gives there: y[:, t] of the
+ * interpreted window.  It runs in the interpreter and under the JIT. */
+
+typedef struct gen_check {
+    const spec *s;
+    const ir_graph *g;
+    int window_out, gen_out;    /* y of the window [B, T, ..] and of one step [B, 1, ..] */
+    int64_t steps, row, inner;  /* T; elements of one batch row of y; of one position */
+} gen_check;
+
+static int hyper_named(const ir_graph *g, const char *name) {
+    for (int i = 0; i < g->n_hypers; i++)
+        if (!strcmp(g->hypers[i].name, name))
+            return g->hypers[i].node;
+    return -1;
+}
+
+static int input_named(const ir_graph *g, const char *name) {
+    for (int i = 0; i < g->n_inputs; i++)
+        if (!strcmp(g->inputs[i].name, name))
+            return g->inputs[i].node;
+    return -1;
+}
+
+static int gen_output_named(const ir_graph *g, const char *name) {
+    for (int i = 0; i < g->n_gen_outputs; i++)
+        if (!strcmp(g->gen_outputs[i].name, name))
+            return g->gen_outputs[i].node;
+    return -1;
+}
+
+/* Elements of shape s after dim d, at the batch. */
+static int64_t inner_of(const ir_shape *s, int d, int64_t batch) {
+    int64_t n = 1;
+    for (int i = d + 1; i < s->rank; i++)
+        n *= ir_is_batch_dim(s, i) ? batch : s->dims[i];
+    return n;
+}
+
+/* Position t of the window's input into a one-position input of the
+ * generation entry (both [B, T, ..] / [B, 1, ..]). */
+static void input_at(const gen_check *c, const double *window, int64_t window_steps, int64_t inner, int64_t t,
+                     double *out) {
+    for (int64_t b = 0; b < c->s->batch; b++)
+        memcpy(out + b * inner, window + (b * window_steps + t) * inner, (size_t)inner * sizeof *out);
+}
+
+static int compare_position(const gen_check *c, const double *window, int64_t t, const double *got, const char *how) {
+    for (int64_t b = 0; b < c->s->batch; b++)
+        for (int64_t j = 0; j < c->inner; j++) {
+            double want = window[b * c->row + t * c->inner + j], have = got[b * c->inner + j];
+            if (!close_to(have, want, c->s->tolerance)) {
+                fail("%s: generate %s (%s) at batch row %lld, position %lld, element %lld: %.9g, the window gives %.9g",
+                     c->s->path, c->s->generate, how, (long long)b, (long long)t, (long long)j, have, want);
+                return -1;
+            }
+        }
+    return 0;
+}
+
+/* The interpreter: the window's values v, then the steps in double. */
+static void generate_interpreted(const gen_check *c, double *const *v) {
+    const ir_graph *g = c->g;
+    int position = hyper_named(g, "position");
+    int *roots = calloc((size_t)g->n_gen_outputs + g->n_gen_updates + 1, sizeof *roots), n = 0;
+    for (int i = 0; i < g->n_gen_outputs; i++)
+        roots[n++] = g->gen_outputs[i].node;
+    for (int i = 0; i < g->n_gen_updates; i++)
+        roots[n++] = g->gen_updates[i];
+    unsigned char *live = calloc((size_t)g->n_nodes, 1);
+    ir_mark_live(g, roots, n, live);
+    double **w = calloc((size_t)g->n_nodes, sizeof *w);
+    for (int i = 0; i < g->n_nodes; i++)
+        if (is_leaf(&g->nodes[i])) {
+            int64_t count = ir_numel_at(&g->nodes[i].shape, c->s->batch);
+            w[i] = malloc((size_t)count * sizeof **w);
+            leaf_values(c->s, g, i, w[i], count);
+        }
+    for (int64_t t = 0; t < c->steps; t++) {
+        for (int i = 0; i < g->n_gen_inputs; i++) {
+            int win = input_named(g, g->gen_inputs[i].name);
+            const ir_shape *ws = &g->nodes[win].shape;
+            input_at(c, v[win], ws->dims[1], inner_of(ws, 1, c->s->batch), t, w[g->gen_inputs[i].node]);
+        }
+        if (position >= 0)
+            w[position][0] = (double)t;
+        int failed = ir_eval(g, live, c->s->batch, w) != 0 ||
+                     compare_position(c, v[c->window_out], t, w[c->gen_out], "interpreter") != 0;
+        for (int i = 0; i < g->n_gen_updates && !failed; i++) {
+            const ir_node *u = &g->nodes[g->gen_updates[i]];
+            memcpy(w[u->inputs[0]], w[u->inputs[1]],
+                   (size_t)ir_numel_at(&g->nodes[u->inputs[0]].shape, c->s->batch) * sizeof **w);
+        }
+        ir_eval_release(g, live, w);
+        if (failed)
+            break;
+    }
+    for (int i = 0; i < g->n_nodes; i++)
+        if (is_leaf(&g->nodes[i]))
+            free(w[i]);
+    free(w);
+    free(live);
+    free(roots);
+}
+
+/* The JIT: prepare_step once, then generate_step per position in f32,
+ * against the interpreted window. */
+static void generate_compiled(const gen_check *c, double *const *v, const ir_graph *g, const entries *es,
+                              const mem_plan *plan) {
+    cg_options opt = {.opt_level = 2};
+    cg_jit *jit = cg_jit_create(g, es, plan, &opt);
+    char *arena = jit ? calloc(1, (size_t)plan->arena_bytes + 64) : NULL;
+    const int64_t *offset = plan->offset[ENTRY_GENERATE];
+    for (int i = 0; arena && i < g->n_nodes; i++) {
+        if (g->nodes[i].op != IR_PARAM || offset[i] < 0)
+            continue;
+        int64_t n = ir_numel_at(&g->nodes[i].shape, c->s->batch);
+        double *x = malloc((size_t)n * sizeof *x);
+        leaf_values(c->s, g, i, x, n);
+        for (int64_t j = 0; j < n; j++)
+            arena_put(arena, offset[i], 4, g->nodes[i].dtype, j, x[j]);
+        free(x);
+    }
+    if (arena && es->e[ENTRY_PREPARE].present)
+        cg_jit_entry(jit, ENTRY_PREPARE)(arena, c->s->batch);
+    int position = hyper_named(g, "position");
+    double *got = malloc((size_t)(c->s->batch * c->inner) * sizeof *got), *in = NULL;
+    int out = gen_output_named(g, c->s->generate);
+    for (int64_t t = 0; arena && t < c->steps; t++) {
+        for (int i = 0; i < g->n_gen_inputs; i++) {
+            int win = input_named(c->g, g->gen_inputs[i].name), node = g->gen_inputs[i].node;
+            const ir_shape *ws = &c->g->nodes[win].shape;
+            int64_t inner = inner_of(ws, 1, c->s->batch);
+            in = realloc(in, (size_t)(c->s->batch * inner) * sizeof *in);
+            input_at(c, v[win], ws->dims[1], inner, t, in);
+            for (int64_t j = 0; j < c->s->batch * inner; j++)
+                arena_put(arena, offset[node], 4, g->nodes[node].dtype, j, in[j]);
+        }
+        if (position >= 0 && offset[position] >= 0)
+            arena_put(arena, offset[position], 4, IR_F32, 0, (double)t);
+        cg_jit_entry(jit, ENTRY_GENERATE)(arena, c->s->batch);
+        for (int64_t j = 0; j < c->s->batch * c->inner; j++)
+            got[j] = arena_get(arena, offset[out], 4, IR_F32, j);
+        if (compare_position(c, v[c->window_out], t, got, "JIT") != 0)
+            break;
+    }
+    free(in);
+    free(got);
+    free(arena);
+    cg_jit_free(jit);
+}
+
+static void check_generation(const spec *s, const ir_graph *lowered, double *const *v, const ir_graph *g,
+                             const entries *es, const mem_plan *plan) {
+    gen_check c = {s, lowered, result_node(lowered, s->generate), gen_output_named(lowered, s->generate), 0, 0, 0};
+    if (c.window_out < 0 || c.gen_out < 0) {
+        fail("%s: generate %s: %s", s->path, s->generate,
+             c.window_out < 0 ? "no such output" : "the model has no generation entry with that output");
+        return;
+    }
+    const ir_shape *ys = &lowered->nodes[c.window_out].shape;
+    c.steps = ys->dims[1];
+    c.inner = inner_of(ys, 1, s->batch);
+    c.row = c.steps * c.inner;
+    generate_interpreted(&c, v);
+    if (g && es->e[ENTRY_GENERATE].present)
+        generate_compiled(&c, v, g, es, plan);
+}
+
 /* ------------------------------------------------------------------ main */
 
 static void run_file(const char *path) {
@@ -382,6 +584,8 @@ static void run_file(const char *path) {
         compare_expectations(&s, lowered, v, g, &plan, arena);
         compare_jit(&s, lowered, v, g, &plan, arena);
     }
+    if (v && s.generate[0])
+        check_generation(&s, lowered, v, arena ? g : NULL, &es, &plan);
     free(arena);
     if (v)
         free_interpreted(lowered, v);
