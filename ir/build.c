@@ -110,9 +110,12 @@ int ir_sum_to(ir_graph *g, int x, const ir_shape *shape) { return shaped(g, IR_S
 int ir_broadcast(ir_graph *g, int x, const ir_shape *shape) { return shaped(g, IR_BROADCAST, x, shape); }
 int ir_reshape(ir_graph *g, int x, const ir_shape *shape) { return shaped(g, IR_RESHAPE, x, shape); }
 
-int ir_matmul(ir_graph *g, int a, int b, int flags) {
+int ir_matmul(ir_graph *g, int a, int b, int flags) { return ir_matmul_batched(g, a, b, flags, 0); }
+
+int ir_matmul_batched(ir_graph *g, int a, int b, int flags, int lead) {
     ir_node n = proto_of(IR_MATMUL, a, b, -1);
     n.flags = flags;
+    n.lead_dims = lead;
     return ir_append(g, &n);
 }
 
