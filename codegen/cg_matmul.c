@@ -1,6 +1,8 @@
 /*
  * cg_matmul.c - C[M,N] = A[M,K] @ B[K,N], either side possibly transposed
- * (IR_TRANSPOSE_A: A stored [K,M]; IR_TRANSPOSE_B: B stored [N,K]), f32.
+ * (IR_TRANSPOSE_A: A stored [K,M]; IR_TRANSPOSE_B: B stored [N,K]), f32;
+ * a batched product is one of them per index of its leading dims (see
+ * emit_batched at the end).
  *
  * Two ways, chosen per node at compile time where the shapes decide it and
  * at run time where the batch dimension does (M, N or K may be the batch;
