@@ -11,10 +11,14 @@
  * printed (above 1: ours is faster).  The library is opened with dlopen:
  * nothing in the build depends on it.  Both run on one thread.
  *
- *   bench_gemm [options]                 square 64..1024, MLP shapes, tiny ones
- *   bench_gemm [options] square|model|tiny
- *   bench_gemm [options] M N K [ta tb]   one product; "B64" for M makes it
- *                                        the batch dim (at batch 64)
+ *   bench_gemm [options]                 square 64..1024, MLP shapes, tiny
+ *                                        ones, attention's batched products
+ *   bench_gemm [options] square|model|tiny|attention
+ *   bench_gemm [options] M N K [ta tb [S]]
+ *                                        one product; "B64" for M makes it
+ *                                        the batch dim (at batch 64); S > 0:
+ *                                        S products [S, M, K] @ [S, K, N],
+ *                                        S the batch dim (OpenBLAS: S calls)
  * options:
  *   --cpu NAME        compile for that CPU (e.g. znver3, haswell) instead of
  *                     the host; it must be able to run here
@@ -81,6 +85,7 @@ typedef struct gemm_case {
     int64_t m, n, k;
     int ta, tb;
     int batch_dim; /* -1, or which of 'm', 'n', 'k' is the run-time batch dim */
+    int64_t s;     /* > 0: that many products, a batched one over the batch dim */
 } gemm_case;
 
 static double now(void) {
@@ -102,16 +107,39 @@ typedef struct compiled {
     float *a, *b, *c; /* inside the arena */
 } compiled;
 
+static int64_t products(const gemm_case *c) { return c->s ? c->s : 1; }
+
+static int64_t batch_of(const gemm_case *c) {
+    return c->s                   ? c->s
+           : c->batch_dim == 'm' ? c->m
+           : c->batch_dim == 'n' ? c->n
+           : c->batch_dim == 'k' ? c->k
+                                 : 1;
+}
+
+/* [S, rows, cols] from [rows, cols], S the batch dim */
+static void stacked(ir_shape *s, int64_t count) {
+    s->rank = 3;
+    s->dims[2] = s->dims[1];
+    s->dims[1] = s->dims[0];
+    s->dims[0] = count;
+    s->batch_mask = 1;
+}
+
 static int compile_case(const gemm_case *c, compiled *out) {
     memset(out, 0, sizeof *out);
     ir_graph *g = ir_graph_new("gemm", "gemm.mdl");
     int bm = c->batch_dim == 'm', bn = c->batch_dim == 'n', bk = c->batch_dim == 'k';
-    g->max_batch = bm ? c->m : bn ? c->n : bk ? c->k : 1;
+    g->max_batch = batch_of(c);
     ir_shape sa = c->ta ? matrix(c->k, c->m, bk, bm) : matrix(c->m, c->k, bm, bk);
     ir_shape sb = c->tb ? matrix(c->n, c->k, bn, bk) : matrix(c->k, c->n, bk, bn);
+    if (c->s) {
+        stacked(&sa, c->s);
+        stacked(&sb, c->s);
+    }
     int a = ir_add_input(g, "a", IR_F32, &sa, 0);
     int b = ir_add_input(g, "b", IR_F32, &sb, 0);
-    int y = ir_matmul(g, a, b, (c->ta ? IR_TRANSPOSE_A : 0) | (c->tb ? IR_TRANSPOSE_B : 0));
+    int y = ir_matmul_batched(g, a, b, (c->ta ? IR_TRANSPOSE_A : 0) | (c->tb ? IR_TRANSPOSE_B : 0), c->s ? 1 : 0);
     if (y < 0) {
         fprintf(stderr, "bench_gemm: %s\n", g->error);
         return -1;
@@ -133,9 +161,9 @@ static int compile_case(const gemm_case *c, compiled *out) {
     out->a = (float *)(out->arena + offset[a]);
     out->b = (float *)(out->arena + offset[b]);
     out->c = (float *)(out->arena + offset[y]);
-    for (int64_t i = 0; i < c->m * c->k; i++)
+    for (int64_t i = 0; i < products(c) * c->m * c->k; i++)
         out->a[i] = (float)test_uniform(-1, 1);
-    for (int64_t i = 0; i < c->k * c->n; i++)
+    for (int64_t i = 0; i < products(c) * c->k * c->n; i++)
         out->b[i] = (float)test_uniform(-1, 1);
     return 0;
 }
@@ -151,10 +179,6 @@ static void free_compiled(compiled *x) {
     free(x->arena);
 }
 
-static int64_t batch_of(const gemm_case *c) {
-    return c->batch_dim == 'm' ? c->m : c->batch_dim == 'n' ? c->n : c->batch_dim == 'k' ? c->k : 1;
-}
-
 static void run_mdl(const gemm_case *c, compiled *x, long reps) {
     for (long r = 0; r < reps; r++)
         x->fn(x->arena, batch_of(c));
@@ -163,8 +187,10 @@ static void run_mdl(const gemm_case *c, compiled *x, long reps) {
 static void run_blas(const gemm_case *c, compiled *x, float *cb, long reps) {
     int lda = (int)(c->ta ? c->m : c->k), ldb = (int)(c->tb ? c->k : c->n);
     for (long r = 0; r < reps; r++)
-        cblas_sgemm(ROW_MAJOR, c->ta ? TRANS : NO_TRANS, c->tb ? TRANS : NO_TRANS, (int)c->m, (int)c->n, (int)c->k, 1,
-                    x->a, lda, x->b, ldb, 0, cb, (int)c->n);
+        for (int64_t p = 0; p < products(c); p++)
+            cblas_sgemm(ROW_MAJOR, c->ta ? TRANS : NO_TRANS, c->tb ? TRANS : NO_TRANS, (int)c->m, (int)c->n, (int)c->k,
+                        1, x->a + p * c->m * c->k, lda, x->b + p * c->k * c->n, ldb, 0, cb + p * c->m * c->n,
+                        (int)c->n);
 }
 
 static int compare_doubles(const void *a, const void *b) {
@@ -172,39 +198,45 @@ static int compare_doubles(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* The largest |mdl - reference| / sqrt(K) over a few rows of C, against a
- * double-precision product (the inputs are uniform in [-1, 1]). */
+/* The largest |mdl - reference| / sqrt(K) over a few rows of C (of the
+ * first and the last product), against a double-precision product (the
+ * inputs are uniform in [-1, 1]). */
 static double check(const gemm_case *c, const compiled *x) {
     double worst = 0;
     int64_t step = c->m > 16 ? c->m / 7 : 1;
-    for (int64_t i = 0; i < c->m; i += step)
-        for (int64_t j = 0; j < c->n; j++) {
-            double sum = 0;
-            for (int64_t kk = 0; kk < c->k; kk++) {
-                double av = c->ta ? x->a[kk * c->m + i] : x->a[i * c->k + kk];
-                double bv = c->tb ? x->b[j * c->k + kk] : x->b[kk * c->n + j];
-                sum += av * bv;
+    for (int64_t p = 0; p < products(c); p += products(c) > 1 ? products(c) - 1 : 1) {
+        const float *a = x->a + p * c->m * c->k, *b = x->b + p * c->k * c->n, *y = x->c + p * c->m * c->n;
+        for (int64_t i = 0; i < c->m; i += step)
+            for (int64_t j = 0; j < c->n; j++) {
+                double sum = 0;
+                for (int64_t kk = 0; kk < c->k; kk++) {
+                    double av = c->ta ? a[kk * c->m + i] : a[i * c->k + kk];
+                    double bv = c->tb ? b[j * c->k + kk] : b[kk * c->n + j];
+                    sum += av * bv;
+                }
+                double err = fabs(y[i * c->n + j] - sum) / sqrt((double)c->k);
+                if (!(err <= worst))
+                    worst = err;
             }
-            double err = fabs(x->c[i * c->n + j] - sum) / sqrt((double)c->k);
-            if (!(err <= worst))
-                worst = err;
-        }
+    }
     return worst;
 }
 
 static void bench_case(const gemm_case *c) {
     compiled x;
-    char label[64];
-    /* M N K, a B after the dim that is the batch, then the transposes */
-    snprintf(label, sizeof label, "%lld%s %lld%s %lld%s%s%s", (long long)c->m, c->batch_dim == 'm' ? "B" : "",
+    char label[64], count[24] = "";
+    /* [S x] M N K, a B after the dim that is the batch, then the transposes */
+    if (c->s)
+        snprintf(count, sizeof count, "%lldx ", (long long)c->s);
+    snprintf(label, sizeof label, "%s%lld%s %lld%s %lld%s%s%s", count, (long long)c->m, c->batch_dim == 'm' ? "B" : "",
              (long long)c->n, c->batch_dim == 'n' ? "B" : "", (long long)c->k, c->batch_dim == 'k' ? "B" : "",
              c->ta ? " tA" : "", c->tb ? " tB" : "");
     if (compile_case(c, &x)) {
         free_compiled(&x);
         return;
     }
-    double flops = 2.0 * (double)c->m * (double)c->n * (double)c->k;
-    float *cb = cblas_sgemm ? malloc(sizeof(float) * (size_t)(c->m * c->n)) : NULL;
+    double flops = 2.0 * (double)(products(c) * c->m * c->n * c->k);
+    float *cb = cblas_sgemm ? malloc(sizeof(float) * (size_t)(products(c) * c->m * c->n)) : NULL;
     /* calibrate: reps per sample of ~SAMPLE_SECONDS */
     run_mdl(c, &x, 1);
     double err = check(c, &x);
@@ -255,34 +287,42 @@ static void bench_case(const gemm_case *c) {
 /* clang-format off */
 static const gemm_case model_cases[] = {
     /* W2, the MLP 784-256-128-10 at batch 64: forward, then backward */
-    {64, 256, 784, 0, 0, 'm'},  /* h1 = x W1 */
-    {64, 128, 256, 0, 0, 'm'},  /* h2 = h1 W2 */
-    {64, 10, 128, 0, 0, 'm'},   /* logits = h2 W3 */
-    {784, 256, 64, 1, 0, 'k'},  /* dW1 = x^T g */
-    {256, 128, 64, 1, 0, 'k'},  /* dW2 */
-    {128, 10, 64, 1, 0, 'k'},   /* dW3 */
-    {64, 128, 10, 0, 1, 'm'},   /* dh2 = g W3^T */
-    {64, 256, 128, 0, 1, 'm'},  /* dh1 */
-    {64, 784, 256, 0, 1, 'm'},  /* dx = g W1^T */
-    {256, 256, 784, 0, 0, 'm'}, /* batch-256 inference */
-    {1, 256, 784, 0, 0, 'm'},   /* batch-1 latency */
-    {1, 128, 256, 0, 0, 'm'},
-    {1, 10, 128, 0, 0, 'm'},
+    {64, 256, 784, 0, 0, 'm', 0},  /* h1 = x W1 */
+    {64, 128, 256, 0, 0, 'm', 0},  /* h2 = h1 W2 */
+    {64, 10, 128, 0, 0, 'm', 0},   /* logits = h2 W3 */
+    {784, 256, 64, 1, 0, 'k', 0},  /* dW1 = x^T g */
+    {256, 128, 64, 1, 0, 'k', 0},  /* dW2 */
+    {128, 10, 64, 1, 0, 'k', 0},   /* dW3 */
+    {64, 128, 10, 0, 1, 'm', 0},   /* dh2 = g W3^T */
+    {64, 256, 128, 0, 1, 'm', 0},  /* dh1 */
+    {64, 784, 256, 0, 1, 'm', 0},  /* dx = g W1^T */
+    {256, 256, 784, 0, 0, 'm', 0}, /* batch-256 inference */
+    {1, 256, 784, 0, 0, 'm', 0},   /* batch-1 latency */
+    {1, 128, 256, 0, 0, 'm', 0},
+    {1, 10, 128, 0, 0, 'm', 0},
 };
 
 static const gemm_case tiny_cases[] = {
-    {1000, 1, 2, 0, 0, 'm'},  /* W1: [1000,2]@[2,1] */
-    {2, 1, 1000, 1, 0, 'k'},  /* its weight gradient */
-    {1000, 2, 1, 0, 1, 'm'},  /* its input gradient */
-    {100, 8, 2, 0, 0, 'm'},   /* house_price: [B,2]@[2,8] */
-    {100, 1, 8, 0, 0, 'm'},
-    {8, 1, 100, 1, 0, 'k'},
-    {2, 8, 100, 1, 0, 'k'},
-    {100, 8, 1, 0, 1, 'm'},
-    {16, 16, 16, 0, 0, -1},
-    {32, 32, 32, 0, 0, -1},
-    {16, 64, 64, 0, 0, -1},   /* few rows: the plain loop */
-    {64, 64, 64, 0, 0, -1},
+    {1000, 1, 2, 0, 0, 'm', 0},  /* W1: [1000,2]@[2,1] */
+    {2, 1, 1000, 1, 0, 'k', 0},  /* its weight gradient */
+    {1000, 2, 1, 0, 1, 'm', 0},  /* its input gradient */
+    {100, 8, 2, 0, 0, 'm', 0},   /* house_price: [B,2]@[2,8] */
+    {100, 1, 8, 0, 0, 'm', 0},
+    {8, 1, 100, 1, 0, 'k', 0},
+    {2, 8, 100, 1, 0, 'k', 0},
+    {100, 8, 1, 0, 1, 'm', 0},
+    {16, 16, 16, 0, 0, -1, 0},
+    {32, 32, 32, 0, 0, -1, 0},
+    {16, 64, 64, 0, 0, -1, 0},   /* few rows: the plain loop */
+    {64, 64, 64, 0, 0, -1, 0},
+};
+
+/* a GPT's attention at batch 32 with 4 heads: T = 64, D = 32 */
+static const gemm_case attention_cases[] = {
+    {64, 64, 32, 0, 1, -1, 128},  /* scores q k^T, k read in place; dp = g v^T */
+    {64, 64, 32, 0, 0, -1, 128},  /* the scores with k^T a copy */
+    {64, 32, 64, 0, 0, -1, 128},  /* p v; dq = g k */
+    {64, 32, 64, 1, 0, -1, 128},  /* dv = p^T g; dk = g^T q */
 };
 /* clang-format on */
 
@@ -311,8 +351,9 @@ int main(int argc, char **argv) {
         argv += 2;
     }
     const char *usage = "usage: bench_gemm [--cpu NAME] [--blas-core NAME] [--ir FILE] "
-                        "[square|model|tiny | M N K [ta tb]]\n";
-    if (argc > 1 && argc < 4 && strcmp(argv[1], "square") && strcmp(argv[1], "model") && strcmp(argv[1], "tiny")) {
+                        "[square|model|tiny|attention | M N K [ta tb [S]]]\n";
+    if (argc > 1 && argc < 4 && strcmp(argv[1], "square") && strcmp(argv[1], "model") && strcmp(argv[1], "tiny") &&
+        strcmp(argv[1], "attention")) {
         fputs(usage, stderr);
         return 2;
     }
@@ -324,7 +365,7 @@ int main(int argc, char **argv) {
         printf("# OpenBLAS not found (libopenblas.so.0): install libopenblas-dev to compare\n");
     const char *which = argc > 1 ? argv[1] : "all";
     if (argc >= 4) {
-        gemm_case c = {0, 0, 0, 0, 0, -1};
+        gemm_case c = {0, 0, 0, 0, 0, -1, 0};
         if (argv[1][0] == 'B') {
             c.batch_dim = 'm';
             c.m = atoll(argv[1] + 1);
@@ -335,7 +376,8 @@ int main(int argc, char **argv) {
         c.k = atoll(argv[3]);
         c.ta = argc > 4 && atoi(argv[4]);
         c.tb = argc > 5 && atoi(argv[5]);
-        if (c.m < 1 || c.n < 1 || c.k < 1) {
+        c.s = argc > 6 ? atoll(argv[6]) : 0;
+        if (c.m < 1 || c.n < 1 || c.k < 1 || c.s < 0 || (c.s && c.batch_dim >= 0)) {
             fputs(usage, stderr);
             return 2;
         }
@@ -345,7 +387,7 @@ int main(int argc, char **argv) {
     if (!strcmp(which, "all") || !strcmp(which, "square")) {
         printf("## square\n");
         for (int64_t n = 64; n <= 1024; n *= 2) {
-            gemm_case c = {n, n, n, 0, 0, -1};
+            gemm_case c = {n, n, n, 0, 0, -1, 0};
             bench_case(&c);
         }
     }
@@ -356,6 +398,10 @@ int main(int argc, char **argv) {
     if (!strcmp(which, "all") || !strcmp(which, "tiny")) {
         printf("## tiny\n");
         run_list(tiny_cases, sizeof tiny_cases / sizeof *tiny_cases);
+    }
+    if (!strcmp(which, "all") || !strcmp(which, "attention")) {
+        printf("## attention's batched products (S x M N K, S = batch 32 x 4 heads)\n");
+        run_list(attention_cases, sizeof attention_cases / sizeof *attention_cases);
     }
     return 0;
 }

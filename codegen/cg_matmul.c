@@ -1,6 +1,8 @@
 /*
  * cg_matmul.c - C[M,N] = A[M,K] @ B[K,N], either side possibly transposed
- * (IR_TRANSPOSE_A: A stored [K,M]; IR_TRANSPOSE_B: B stored [N,K]), f32.
+ * (IR_TRANSPOSE_A: A stored [K,M]; IR_TRANSPOSE_B: B stored [N,K]), f32;
+ * a batched product is one of them per index of its leading dims (see
+ * emit_batched at the end).
  *
  * Two ways, chosen per node at compile time where the shapes decide it and
  * at run time where the batch dimension does (M, N or K may be the batch;
@@ -699,49 +701,109 @@ static int64_t max_product(const ir_shape *s, int lo, int hi) {
     return p;
 }
 
-int cg_kernel_matmul(cg_kernel *k) {
+/* M, N and K of one product of the node, at the kernel's batch. */
+static matmul sizes_of(cg_kernel *k, const ir_matmul_dims *d) {
     const ir_shape *a = &k->g->nodes[k->node->inputs[0]].shape, *b = &k->g->nodes[k->node->inputs[1]].shape;
     matmul mm;
     mm.ta = !!(k->node->flags & IR_TRANSPOSE_A);
     mm.tb = !!(k->node->flags & IR_TRANSPOSE_B);
-    if (k->node->dtype != IR_F32) {
-        cg_error("matmul: only f32 products are supported");
-        return -1;
-    }
-    /* M, K, N may each span several dims (a dense layer over [B, T, H]) */
-    ir_matmul_dims d = ir_matmul_split(k->node->flags, a->rank, b->rank);
-    mm.m = cg_dims_product(k, a, d.m_lo, d.m_hi);
-    mm.n = cg_dims_product(k, b, d.n_lo, d.n_hi);
-    mm.k = cg_dims_product(k, a, d.k_lo, d.k_hi);
+    mm.m = cg_dims_product(k, a, d->m_lo, d->m_hi);
+    mm.n = cg_dims_product(k, b, d->n_lo, d->n_hi);
+    mm.k = cg_dims_product(k, a, d->k_lo, d->k_hi);
+    return mm;
+}
 
+/* One product, k->out = k->in[0] @ k->in[1]. */
+static void emit_product(cg_kernel *k, const matmul *mm, const ir_matmul_dims *d) {
+    const ir_shape *a = &k->g->nodes[k->node->inputs[0]].shape, *b = &k->g->nodes[k->node->inputs[1]].shape;
     /* A CONST operand has no buffer (its value is folded into the code):
      * only the loops read it.  A product too small even at the largest
      * batch (dims[] holds it) gets no call and no sgemm function. */
-    LLVMValueRef largest = big_enough(k, cg_i64(k, max_product(a, d.m_lo, d.m_hi)),
-                                      cg_i64(k, max_product(b, d.n_lo, d.n_hi)), cg_i64(k, max_product(a, d.k_lo, d.k_hi)));
+    LLVMValueRef largest =
+        big_enough(k, cg_i64(k, max_product(a, d->m_lo, d->m_hi)), cg_i64(k, max_product(b, d->n_lo, d->n_hi)),
+                   cg_i64(k, max_product(a, d->k_lo, d->k_hi)));
     if (!k->in[0] || !k->in[1] || is_constant(largest, 0)) {
-        emit_small(k, &mm);
-        return 0;
+        emit_small(k, mm);
+        return;
     }
-    LLVMValueRef pays = blocked_pays(k, &mm);
+    LLVMValueRef pays = blocked_pays(k, mm);
     if (is_constant(pays, 0)) {
-        emit_small(k, &mm);
-        return 0;
+        emit_small(k, mm);
+        return;
     }
     if (is_constant(pays, 1)) {
-        call_gemm(k, &mm);
-        return 0;
+        call_gemm(k, mm);
+        return;
     }
     LLVMBasicBlockRef big = LLVMAppendBasicBlockInContext(k->ctx, k->fn, "blocked");
     LLVMBasicBlockRef small = LLVMAppendBasicBlockInContext(k->ctx, k->fn, "small");
     LLVMBasicBlockRef end = LLVMAppendBasicBlockInContext(k->ctx, k->fn, "end");
     LLVMBuildCondBr(k->b, pays, big, small);
     LLVMPositionBuilderAtEnd(k->b, big);
-    call_gemm(k, &mm);
+    call_gemm(k, mm);
     LLVMBuildBr(k->b, end);
     LLVMPositionBuilderAtEnd(k->b, small);
-    emit_small(k, &mm);
+    emit_small(k, mm);
     LLVMBuildBr(k->b, end);
     LLVMPositionBuilderAtEnd(k->b, end);
+}
+
+/* ------------------------------------------------------ batched products
+ * A [S.., M, K] @ B [S.., K, N] is one product per index p of the leading
+ * dims S, its matrices at p M K, p K N and p M N: a loop over p around
+ * emit_product, which chooses between the loops and sgemm as for any
+ * product of that size.  With the runtime's threads, when there are enough
+ * products and they are small enough that mdl_rt_sgemm would not split
+ * them itself (attention's [B,H] products of [T,D] @ [D,T]), the loop is
+ * outlined as <kernel>.products and its range split over the threads,
+ * each taking whole products. */
+enum { BATCH_SPLIT_MIN_COUNT = 8, BATCH_SPLIT_MIN_WORK = 1 << 18 };
+
+/* Products [begin, end) of the node, in the function being written. */
+static void emit_products(cg_kernel *k, const ir_matmul_dims *d, LLVMValueRef begin, LLVMValueRef end) {
+    matmul mm = sizes_of(k, d);
+    cg_loop p = cg_loop_begin(k, LLVMBuildSub(k->b, end, begin, ""), "p");
+    LLVMValueRef at = cg_add(k, begin, p.index);
+    cg_kernel one = *k; /* the same function and builder, the p-th matrices */
+    one.out = gep(k, k->out, cg_mul(k, at, cg_mul(k, mm.m, mm.n)));
+    if (k->in[0])
+        one.in[0] = gep(k, k->in[0], cg_mul(k, at, cg_mul(k, mm.m, mm.k)));
+    if (k->in[1])
+        one.in[1] = gep(k, k->in[1], cg_mul(k, at, cg_mul(k, mm.k, mm.n)));
+    emit_product(&one, &mm, d);
+    cg_loop_end(k, &p);
+}
+
+static void emit_batched(cg_kernel *k, const ir_matmul_dims *d) {
+    const ir_shape *a = &k->g->nodes[k->node->inputs[0]].shape, *b = &k->g->nodes[k->node->inputs[1]].shape;
+    int64_t count = max_product(a, 0, d->lead);
+    int64_t each =
+        max_product(a, d->m_lo, d->m_hi) * max_product(a, d->k_lo, d->k_hi) * max_product(b, d->n_lo, d->n_hi);
+    LLVMValueRef products = cg_dims_product(k, a, 0, d->lead);
+    if (!k->parallel || count < BATCH_SPLIT_MIN_COUNT || count * each < BATCH_SPLIT_MIN_WORK ||
+        each >= BATCH_SPLIT_MIN_WORK) {
+        emit_products(k, d, cg_i64(k, 0), products);
+        return;
+    }
+    cg_outline o;
+    cg_outline_begin(k, &o, "products", NULL, 0);
+    emit_products(k, d, o.begin, o.end);
+    cg_outline_end(k, &o, products);
+}
+
+int cg_kernel_matmul(cg_kernel *k) {
+    const ir_shape *a = &k->g->nodes[k->node->inputs[0]].shape, *b = &k->g->nodes[k->node->inputs[1]].shape;
+    if (k->node->dtype != IR_F32) {
+        cg_error("matmul: only f32 products are supported");
+        return -1;
+    }
+    /* M, K, N may each span several dims (a dense layer over [B, T, H]) */
+    ir_matmul_dims d = ir_matmul_split(k->node, a->rank, b->rank);
+    if (d.lead) {
+        emit_batched(k, &d);
+        return 0;
+    }
+    matmul mm = sizes_of(k, &d);
+    emit_product(k, &mm, &d);
     return 0;
 }

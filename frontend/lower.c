@@ -311,11 +311,47 @@ static int lookup_of_product(lower *l, value a, value b) {
     return product < 0 ? -1 : ir_gather(g, product, n->inputs[1]);
 }
 
+/* x, or what x transposes where x only swaps its last two dims (then
+ * `flag` is set in *flags): a batched product reads that side in place,
+ * as stored, instead of through a copy. */
+static int untransposed(const ir_graph *g, int x, int flag, int *flags) {
+    const ir_node *n = &g->nodes[x];
+    int r = n->shape.rank;
+    if (n->op != IR_TRANSPOSE || n->perm[r - 2] != r - 1 || n->perm[r - 1] != r - 2)
+        return x;
+    for (int d = 0; d < r - 2; d++)
+        if (n->perm[d] != d)
+            return x;
+    *flags |= flag;
+    return n->inputs[0];
+}
+
+/* a [S.., M, K] @ b [S.., K, N]: one product per index of the leading dims
+ * S, which must be the same (the shape rule says so). */
+static value batched_matmul(lower *l, value a, value b, src_loc loc) {
+    ir_graph *g = l->g;
+    ir_shape sa = *shape_of(l, a), sb = *shape_of(l, b);
+    if (sa.rank != sb.rank) {
+        char x[128], y[128];
+        error_at(l, loc, "'@' of %s and %s: a batched product needs operands of the same rank",
+                 ir_shape_str(&sa, x, sizeof x), ir_shape_str(&sb, y, sizeof y));
+        return ERR;
+    }
+    int flags = 0;
+    int x = untransposed(g, a.node, IR_TRANSPOSE_A, &flags), y = untransposed(g, b.node, IR_TRANSPOSE_B, &flags);
+    int id = ir_matmul_batched(g, x, y, flags, sa.rank - 2);
+    return id < 0 ? matmul_failed(l, &sa, &sb, loc) : tensor(id);
+}
+
 /* a @ b with numpy's treatment of vectors: a vector on the right is a
- * column, on the left a row, and the added dimension is dropped again. */
+ * column, on the left a row, and the added dimension is dropped again.
+ * Two operands of rank 3 or more make a batched product; a matrix on the
+ * right, one product over all the left operand's leading dims. */
 static value matmul(lower *l, value a, value b, src_loc loc) {
     ir_graph *g = l->g;
     ir_shape sa = *shape_of(l, a), sb = *shape_of(l, b);
+    if (sa.rank >= 3 && sb.rank >= 3)
+        return batched_matmul(l, a, b, loc);
     if (a.kind == V_TENSOR && b.kind == V_TENSOR) {
         int looked_up = lookup_of_product(l, a, b);
         if (looked_up >= 0)

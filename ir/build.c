@@ -118,9 +118,12 @@ int ir_iota(ir_graph *g, ir_dtype dtype, const ir_shape *shape, int axis) {
     return ir_append(g, &n);
 }
 
-int ir_matmul(ir_graph *g, int a, int b, int flags) {
+int ir_matmul(ir_graph *g, int a, int b, int flags) { return ir_matmul_batched(g, a, b, flags, 0); }
+
+int ir_matmul_batched(ir_graph *g, int a, int b, int flags, int lead) {
     ir_node n = proto_of(IR_MATMUL, a, b, -1);
     n.flags = flags;
+    n.lead_dims = lead;
     return ir_append(g, &n);
 }
 

@@ -90,6 +90,8 @@ static void dump_attrs(const ir_graph *g, const ir_node *n, FILE *out) {
         break;
     }
     case IR_MATMUL:
+        if (n->lead_dims) /* one product per index of the leading dims */
+            fprintf(out, " batched=%d", n->lead_dims);
         if (n->flags & IR_TRANSPOSE_A)
             fprintf(out, " ta");
         if (n->flags & IR_TRANSPOSE_B)

@@ -582,27 +582,34 @@ static int eval_dropout(const eval_ctx *c, int id, double *out) {
 }
 
 /* [M,K] @ [K,N] -> [M,N]; a transposed operand is stored as [K,M] / [N,K];
- * M, K and N may each be several dims (ir_matmul_split). */
+ * M, K and N may each be several dims (ir_matmul_split).  A batched
+ * product does that once per index of the leading dims, the matrices of
+ * each lying one after another. */
 static int eval_matmul(const eval_ctx *c, int id, double *out) {
     const ir_node *n = &c->g->nodes[id];
     const ir_shape *as = &input(c, id, 0)->shape, *bs = &input(c, id, 1)->shape;
     int ta = !!(n->flags & IR_TRANSPOSE_A), tb = !!(n->flags & IR_TRANSPOSE_B);
-    ir_matmul_dims d = ir_matmul_split(n->flags, as->rank, bs->rank);
-    int64_t m = 1, nn = 1, kk = 1;
+    ir_matmul_dims d = ir_matmul_split(n, as->rank, bs->rank);
+    int64_t s = 1, m = 1, nn = 1, kk = 1;
+    for (int i = 0; i < d.lead; i++)
+        s *= dim_at(as, i, c->batch);
     for (int i = d.m_lo; i < d.m_hi; i++)
         m *= dim_at(as, i, c->batch);
     for (int i = d.k_lo; i < d.k_hi; i++)
         kk *= dim_at(as, i, c->batch);
     for (int i = d.n_lo; i < d.n_hi; i++)
         nn *= dim_at(bs, i, c->batch);
-    const double *a = input_values(c, id, 0), *b = input_values(c, id, 1);
-    for (int64_t i = 0; i < m; i++)
-        for (int64_t j = 0; j < nn; j++) {
-            double acc = 0;
-            for (int64_t k = 0; k < kk; k++)
-                acc += a[ta ? k * m + i : i * kk + k] * b[tb ? j * kk + k : k * nn + j];
-            out[i * nn + j] = acc;
-        }
+    for (int64_t p = 0; p < s; p++) {
+        const double *a = input_values(c, id, 0) + p * m * kk, *b = input_values(c, id, 1) + p * kk * nn;
+        double *y = out + p * m * nn;
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < nn; j++) {
+                double acc = 0;
+                for (int64_t k = 0; k < kk; k++)
+                    acc += a[ta ? k * m + i : i * kk + k] * b[tb ? j * kk + k : k * nn + j];
+                y[i * nn + j] = acc;
+            }
+    }
     return 0;
 }
 

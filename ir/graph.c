@@ -91,7 +91,7 @@ int ir_same_attrs(const ir_node *a, const ir_node *b) {
     if (!same_bits(a->value, b->value) || a->axes != b->axes || a->keepdims != b->keepdims || a->flags != b->flags ||
         a->index != b->index || a->axis != b->axis || a->start != b->start || a->stop != b->stop ||
         a->size != b->size || a->stride != b->stride || a->padding != b->padding || a->seed != b->seed ||
-        a->region != b->region || a->link != b->link)
+        a->region != b->region || a->link != b->link || a->lead_dims != b->lead_dims)
         return 0;
     return memcmp(a->perm, b->perm, sizeof a->perm) == 0;
 }
@@ -232,7 +232,7 @@ int64_t ir_node_flops(const ir_graph *g, int id) {
         return ir_shape_numel(&g->nodes[n->inputs[0]].shape);
     case IR_CONTRACT: {
         const ir_shape *a = &g->nodes[n->inputs[0]].shape;
-        ir_matmul_dims d = ir_matmul_split(n->flags, a->rank, g->nodes[n->inputs[1]].shape.rank);
+        ir_matmul_dims d = ir_matmul_split(n, a->rank, g->nodes[n->inputs[1]].shape.rank);
         int64_t k = 1;
         for (int i = d.k_lo; i < d.k_hi; i++)
             k *= a->dims[i];

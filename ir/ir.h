@@ -69,6 +69,8 @@ typedef struct ir_node {
     uint32_t axes;    /* REDUCE_SUM, REDUCE_MAX, NUMEL: bit i = reduce dim i */
     int keepdims;     /* REDUCE_SUM, REDUCE_MAX */
     int flags;        /* MATMUL: IR_TRANSPOSE_* */
+    int lead_dims;    /* MATMUL: how many leading dims both operands share, one
+                         product per index of them (0: a single product) */
     int index;        /* INPUT: slot in g->inputs; PARAM: in g->params; HYPER: in g->hypers */
     int axis;              /* ARGMAX, SLICE, PAD, CONCAT: the dim they work along */
     int64_t start;         /* SLICE: first element taken; PAD: where the input lands */
@@ -210,14 +212,22 @@ int ir_iota(ir_graph *g, ir_dtype dtype, const ir_shape *shape, int axis);
  * over every step), and its adjoint in the weight, [B,T,H]^T @ [B,T,V] ->
  * [H,V], sums over B and T.  A transposed b must be a matrix. */
 int ir_matmul(ir_graph *g, int a, int b, int flags);
-/* Which dims of a MATMUL's operands make M, K (of a) and N (of b): half-open
- * ranges [lo, hi) of dim indices. */
+/* The batched product: a [S.., M, K] @ b [S.., K, N] -> [S.., M, N], one
+ * product per index of the `lead` leading dims S (lead >= 1), which both
+ * operands share; a transposed side has its last two dims swapped
+ * ([S.., K, M] / [S.., N, K]), and M, K and N are one dim each.  The
+ * attention of a transformer: q [B,H,T,D] @ k [B,H,T,D]^T -> [B,H,T,T]. */
+int ir_matmul_batched(ir_graph *g, int a, int b, int flags, int lead);
+/* Which dims of a MATMUL's operands make S, M, K (of a) and N (of b):
+ * half-open ranges [lo, hi) of dim indices.  S is dims [0, lead) of a, b
+ * and the result alike. */
 typedef struct ir_matmul_dims {
+    int lead;                   /* S */
     int m_lo, m_hi, k_lo, k_hi; /* of a */
     int n_lo, n_hi;             /* of b */
     int bk_lo, bk_hi;           /* of b: its K */
 } ir_matmul_dims;
-ir_matmul_dims ir_matmul_split(int flags, int a_rank, int b_rank);
+ir_matmul_dims ir_matmul_split(const ir_node *n, int a_rank, int b_rank);
 int ir_assign(ir_graph *g, int slot, int value);
 
 /* Indexing: one_hot(labels i32[..], n) -> f32[.., n]; argmax over `axis`

@@ -380,18 +380,22 @@ static int shape_concat(ir_graph *g, ir_node *n) {
     return 0;
 }
 
-/* [M,K] @ [K,N] -> [M,N]; a transposed side is stored as [K,M] / [N,K]. */
-ir_matmul_dims ir_matmul_split(int flags, int a_rank, int b_rank) {
+/* [M,K] @ [K,N] -> [M,N]; a transposed side is stored as [K,M] / [N,K].
+ * Unbatched, M (K of a transposed a) and K of b take every leading dim;
+ * batched, each of M, K and N is one of the last two dims. */
+ir_matmul_dims ir_matmul_split(const ir_node *n, int a_rank, int b_rank) {
     ir_matmul_dims d;
-    int ta = !!(flags & IR_TRANSPOSE_A), tb = !!(flags & IR_TRANSPOSE_B);
+    int ta = !!(n->flags & IR_TRANSPOSE_A), tb = !!(n->flags & IR_TRANSPOSE_B);
+    int a0 = n->lead_dims ? a_rank - 2 : 0, b0 = n->lead_dims ? b_rank - 2 : 0;
+    d.lead = n->lead_dims;
     if (ta)
-        d.k_lo = 0, d.k_hi = a_rank - 1, d.m_lo = a_rank - 1, d.m_hi = a_rank;
+        d.k_lo = a0, d.k_hi = a_rank - 1, d.m_lo = a_rank - 1, d.m_hi = a_rank;
     else
-        d.m_lo = 0, d.m_hi = a_rank - 1, d.k_lo = a_rank - 1, d.k_hi = a_rank;
+        d.m_lo = a0, d.m_hi = a_rank - 1, d.k_lo = a_rank - 1, d.k_hi = a_rank;
     if (tb)
-        d.n_lo = 0, d.n_hi = b_rank - 1, d.bk_lo = b_rank - 1, d.bk_hi = b_rank;
+        d.n_lo = b0, d.n_hi = b_rank - 1, d.bk_lo = b_rank - 1, d.bk_hi = b_rank;
     else
-        d.bk_lo = 0, d.bk_hi = b_rank - 1, d.n_lo = b_rank - 1, d.n_hi = b_rank;
+        d.bk_lo = b0, d.bk_hi = b_rank - 1, d.n_lo = b_rank - 1, d.n_hi = b_rank;
     return d;
 }
 
@@ -405,7 +409,29 @@ static int same_dims(const ir_shape *a, int alo, int ahi, const ir_shape *b, int
     return 1;
 }
 
-/* see ir_matmul in ir.h */
+/* Appends dims [lo, hi) of s to r. */
+static void append_dims(ir_shape *r, const ir_shape *s, int lo, int hi) {
+    for (int i = lo; i < hi; i++) {
+        r->batch_mask |= (uint32_t)ir_is_batch_dim(s, i) << r->rank;
+        r->dims[r->rank++] = s->dims[i];
+    }
+}
+
+/* The batched product's own conditions: both operands [S.., x, y] with
+ * the same S (the unbatched product's are below). */
+static int batched_fits(ir_graph *g, const ir_node *n, const ir_shape *a, const ir_shape *b) {
+    char x[128], y[128];
+    int lead = n->lead_dims;
+    if (a->rank != lead + 2 || b->rank != lead + 2)
+        return ir_fail(g, "'@' of %s and %s: a batched product over %d leading dims needs operands of rank %d",
+                       ir_shape_str(a, x, sizeof x), ir_shape_str(b, y, sizeof y), lead, lead + 2);
+    if (!same_dims(a, 0, lead, b, 0, lead))
+        return ir_fail(g, "'@' of %s and %s: the leading (batch) dimensions differ", ir_shape_str(a, x, sizeof x),
+                       ir_shape_str(b, y, sizeof y));
+    return 0;
+}
+
+/* see ir_matmul and ir_matmul_batched in ir.h */
 static int shape_matmul(ir_graph *g, ir_node *n) {
     const ir_shape *a = &in(g, n, 0)->shape, *b = &in(g, n, 1)->shape;
     char x[128], y[128];
@@ -414,22 +440,19 @@ static int shape_matmul(ir_graph *g, ir_node *n) {
     if (a->rank < 2 || b->rank < 2)
         return ir_fail(g, "'@' of %s and %s: the operands must have at least two dims",
                        ir_shape_str(a, x, sizeof x), ir_shape_str(b, y, sizeof y));
-    ir_matmul_dims d = ir_matmul_split(n->flags, a->rank, b->rank);
-    if (b->rank > 2 && !(n->flags & IR_TRANSPOSE_A))
+    if (n->lead_dims && batched_fits(g, n, a, b))
+        return -1;
+    ir_matmul_dims d = ir_matmul_split(n, a->rank, b->rank);
+    if (!n->lead_dims && b->rank > 2 && !(n->flags & IR_TRANSPOSE_A))
         return ir_fail(g, "'@' of %s and %s: the right operand must be a matrix (rank 2)",
                        ir_shape_str(a, x, sizeof x), ir_shape_str(b, y, sizeof y));
     if (!same_dims(a, d.k_lo, d.k_hi, b, d.bk_lo, d.bk_hi))
         return ir_fail(g, "'@' of %s and %s: inner dimensions differ", ir_shape_str(a, x, sizeof x),
                        ir_shape_str(b, y, sizeof y));
     ir_shape r = ir_shape_scalar();
-    for (int i = d.m_lo; i < d.m_hi; i++) {
-        r.batch_mask |= (uint32_t)ir_is_batch_dim(a, i) << r.rank;
-        r.dims[r.rank++] = a->dims[i];
-    }
-    for (int i = d.n_lo; i < d.n_hi; i++) {
-        r.batch_mask |= (uint32_t)ir_is_batch_dim(b, i) << r.rank;
-        r.dims[r.rank++] = b->dims[i];
-    }
+    append_dims(&r, a, 0, d.lead);
+    append_dims(&r, a, d.m_lo, d.m_hi);
+    append_dims(&r, b, d.n_lo, d.n_hi);
     n->dtype = IR_F32;
     n->shape = r;
     return 0;

@@ -57,7 +57,9 @@ static int neg(ad *c, int a) { return a < 0 ? -1 : check(c, ir_add(c->g, IR_NEG,
 static int op1(ad *c, ir_op op, int a) { return a < 0 ? -1 : check(c, ir_add(c->g, op, a, -1, -1)); }
 static int cmp(ad *c, ir_op op, int a, int b) { return check(c, ir_add(c->g, op, a, b, -1)); }
 static int scalar(ad *c, double v) { return check(c, ir_scalar(c->g, v)); }
-static int matmul(ad *c, int a, int b, int flags) { return check(c, ir_matmul(c->g, a, b, flags)); }
+static int matmul(ad *c, int a, int b, int flags, int lead) {
+    return check(c, ir_matmul_batched(c->g, a, b, flags, lead));
+}
 
 /* Inside a backward body, a weight's step adjoint a_t^T g_t (a matmul's
  * rule for its right operand) is recorded rather than summed at every
@@ -380,23 +382,25 @@ RULE(dropout) {
  *   plain  C = A B:     dA = g B^T       dB = A^T g
  *   C = A B^T:          dA = g B         dB = g^T A
  *   C = A^T B:          dA = B g^T       dB = A g
- *   C = A^T B^T:        dA = B^T g^T     dB = g^T A^T */
+ *   C = A^T B^T:        dA = B^T g^T     dB = g^T A^T
+ * A batched product's adjoints are the same batched products: each index
+ * of the leading dims is a product of its own. */
 RULE(matmul) {
     (void)y;
-    int a = X(0), b = X(1), ta = n.flags & IR_TRANSPOSE_A, tb = n.flags & IR_TRANSPOSE_B;
+    int a = X(0), b = X(1), ta = n.flags & IR_TRANSPOSE_A, tb = n.flags & IR_TRANSPOSE_B, s = n.lead_dims;
     const int T_A = IR_TRANSPOSE_A, T_B = IR_TRANSPOSE_B;
     if (c->wants[a]) {
-        int da = !ta && !tb ? matmul(c, g, b, T_B)
-                 : !ta      ? matmul(c, g, b, 0)
-                 : !tb      ? matmul(c, b, g, T_B)
-                            : matmul(c, b, g, T_A | T_B);
+        int da = !ta && !tb ? matmul(c, g, b, T_B, s)
+                 : !ta      ? matmul(c, g, b, 0, s)
+                 : !tb      ? matmul(c, b, g, T_B, s)
+                            : matmul(c, b, g, T_A | T_B, s);
         acc(c, a, da);
     }
     if (c->wants[b]) {
-        int db = !ta && !tb ? matmul(c, a, g, T_A)
-                 : !ta      ? matmul(c, g, a, T_A)
-                 : !tb      ? matmul(c, a, g, 0)
-                            : matmul(c, g, a, T_A | T_B);
+        int db = !ta && !tb ? matmul(c, a, g, T_A, s)
+                 : !ta      ? matmul(c, g, a, T_A, s)
+                 : !tb      ? matmul(c, a, g, 0, s)
+                            : matmul(c, g, a, T_A | T_B, s);
         acc(c, b, db);
     }
 }
@@ -482,7 +486,7 @@ static void step_products(ad *c, int b) {
         int as = a.op == IR_SCAN_SLICE ? a.inputs[0] : check(c, ir_scan_stack(c->g, b, p.a, axis));
         int gs = check(c, ir_scan_stack(c->g, b, p.g, axis));
         if (as >= 0 && gs >= 0)
-            acc(c, p.x, matmul(c, as, gs, IR_TRANSPOSE_A));
+            acc(c, p.x, matmul(c, as, gs, IR_TRANSPOSE_A, 0));
     }
     c->n_products = 0;
 }

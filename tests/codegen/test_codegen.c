@@ -845,6 +845,8 @@ static void case_transpose(void) {
         {"B,7,1", "2,0,1"},
         {"6", "0"},
         {"B,3,4", "0,1,2"},
+        {"B,4,6,5", "0,1,3,2"}, /* attention's k^T */
+        {"B,6,4,5", "0,2,1,3"}, /* [B,T,H,D] -> [B,H,T,D] */
     };
     ir_graph *g = new_graph();
     int perm[IR_MAX_RANK];
@@ -919,6 +921,28 @@ static void case_matmul(void) {
     output(g, ir_matmul(g, input(g, "B,6,40"), input(g, "B,6,24"), IR_TRANSPOSE_A)); /* K = B*6 */
     also_parallel = 1;
     run_case(g, "matmul");
+}
+
+/* Batched products [S.., M, K] @ [S.., K, N]: a GPT's attention, q k^T and
+ * p v with their adjoints' transposes (S = [B, 4], split over threads), the
+ * batch in the middle of S, a CONST side, products too small for a tile,
+ * and products large enough for sgemm's own split. */
+static void case_matmul_batched(void) {
+    ir_graph *g = new_graph();
+    const int T_A = IR_TRANSPOSE_A, T_B = IR_TRANSPOSE_B;
+    tolerance = 1e-4;
+    output(g, ir_matmul_batched(g, input(g, "B,4,64,32"), input(g, "B,4,64,32"), T_B, 2)); /* q k^T */
+    output(g, ir_matmul_batched(g, input(g, "B,4,64,64"), input(g, "B,4,64,32"), 0, 2));   /* p v */
+    output(g, ir_matmul_batched(g, input(g, "B,4,64,64"), input(g, "B,4,64,32"), T_A, 2)); /* p^T dy */
+    output(g, ir_matmul_batched(g, input(g, "B,4,64,32"), input(g, "B,4,64,32"), T_A, 2)); /* dy^T q */
+    output(g, ir_matmul_batched(g, input(g, "3,B,5,7"), input(g, "3,B,4,5"), T_A | T_B, 2));
+    output(g, ir_matmul_batched(g, input(g, "B,1,9"), input(g, "B,9,3"), 0, 1)); /* M = 1 */
+    ir_shape c = S("2,3,4");
+    output(g, ir_matmul_batched(g, ir_const(g, IR_F32, &c, 0.5), input(g, "2,4,5"), 0, 1));
+    output(g, ir_matmul_batched(g, input(g, "2,5,4"), ir_const(g, IR_F32, &c, -2), T_B, 1));
+    output(g, ir_matmul_batched(g, input(g, "2,200,300"), input(g, "2,300,90"), 0, 1));
+    also_parallel = 1;
+    run_case(g, "matmul_batched");
 }
 
 /* ------------------------------------------------------------------ leaves */
@@ -1254,6 +1278,7 @@ int main(int argc, char **argv) {
     int ran = 0;
     for (int op = 0; op < IR_OP_COUNT; op++)
         ran += run_test(only, ir_ops[op].name, cases[op]);
+    ran += run_test(only, "matmul_batched", case_matmul_batched);
     ran += run_test(only, "pipeline", test_pipeline);
     ran += run_test(only, "aot", test_object_and_descriptor);
     if (!ran)

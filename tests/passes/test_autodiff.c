@@ -327,7 +327,26 @@ CASE(reshape) {
     int r = ir_reshape(t->g, param(t, "q", shape(2, 2, 3, 0, 0), -1, 1), &flat);
     return ir_add(t->g, IR_ADD, ir_reshape(t->g, u, &s), ir_reduce(t->g, IR_REDUCE_SUM, r, 1, 0), -1);
 }
-/* All four transpose combinations, with the batch as M, N and K. */
+/* [B,2,r,c]: an input plus a [2,r,c] parameter, so both carry gradients */
+static int stack_of(tcase *t, const char *x, const char *p, int64_t r, int64_t c) {
+    ir_shape xs = shape4(0, 2, r, c, 1);
+    return ir_add(t->g, IR_ADD, input(t, x, xs, -1, 1), param(t, p, shape(3, 2, r, c, 0), -0.5, 0.5), -1);
+}
+
+/* Batched products over [B,2], every transpose pair, chained as
+ * attention's are (s = q k^T, o = s q), weighed into a scalar. */
+static int batched_products(tcase *t) {
+    const int T_A = IR_TRANSPOSE_A, T_B = IR_TRANSPOSE_B;
+    int q = stack_of(t, "bq", "Pq", 3, 4), k = stack_of(t, "bk", "Pk", 3, 4), r = stack_of(t, "br", "Pr", 5, 3);
+    int s = ir_matmul_batched(t->g, q, k, T_B, 2);          /* [B,2,3,3] */
+    int o = ir_matmul_batched(t->g, s, q, 0, 2);            /* [B,2,3,4] */
+    int u = ir_matmul_batched(t->g, q, o, T_A, 2);          /* [B,2,4,4] */
+    int v = ir_matmul_batched(t->g, s, r, T_A | T_B, 2);    /* [B,2,3,5] */
+    return ir_add(t->g, IR_ADD, weigh(t, u), weigh(t, v), -1);
+}
+
+/* All four transpose combinations, with the batch as M, N and K, and the
+ * batched products. */
 CASE(matmul) {
     int x = batch_of(t, -1, 1);                                                   /* [B,3] */
     int m1 = ir_matmul(t->g, x, param(t, "W", shape(2, 3, 4, 0, 0), -1, 1), 0);   /* [B,4] */
@@ -337,7 +356,8 @@ CASE(matmul) {
     int m4 = ir_matmul(t->g, x3, param(t, "W3", shape(2, 3, 4, 0, 0), -1, 1), 0);                  /* [B,2,4] */
     int m5 = ir_matmul(t->g, m4, param(t, "V3", shape(2, 5, 4, 0, 0), -1, 1), IR_TRANSPOSE_B);    /* [B,2,5] */
     int m3 = ir_add(t->g, IR_ADD, ir_matmul(t->g, x, m2, IR_TRANSPOSE_A), ir_matmul(t->g, x3, m5, IR_TRANSPOSE_A), -1); /* [3,5] */
-    return ir_matmul(t->g, param(t, "U", shape(2, 5, 2, 0, 0), -1, 1), m3, IR_TRANSPOSE_A | IR_TRANSPOSE_B); /* [2,3] */
+    int m6 = ir_matmul(t->g, param(t, "U", shape(2, 5, 2, 0, 0), -1, 1), m3, IR_TRANSPOSE_A | IR_TRANSPOSE_B); /* [2,3] */
+    return ir_add(t->g, IR_ADD, m6, batched_products(t), -1);
 }
 /* assign is an effect, not differentiated: build one beside the loss and
  * check the gradient of the rest is unaffected */
