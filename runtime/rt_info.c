@@ -13,8 +13,10 @@
 
 /* What a persistent tensor is: a parameter, optimizer state, or model
  * state (a `state` declaration, carried from step to step). */
-enum { KIND_OPTIMIZER = 0, KIND_PARAMETER = 1, KIND_STATE = 2 };
-static int kind_of(const rt_param *p) { return p->state ? KIND_STATE : p->trainable ? KIND_PARAMETER : KIND_OPTIMIZER; }
+enum { KIND_OPTIMIZER = 0, KIND_PARAMETER = 1, KIND_STATE = 2, KIND_CACHE = 3 };
+static int kind_of(const rt_param *p) {
+    return p->state == 2 ? KIND_CACHE : p->state ? KIND_STATE : p->trainable ? KIND_PARAMETER : KIND_OPTIMIZER;
+}
 
 static void print_param_table(const rt_model *m, int kind) {
     int any = 0;
@@ -79,7 +81,8 @@ static void print_train_block(const rt_model *m) {
     printf("train: %s", m->optimizer ? m->optimizer : "(none)");
     printf(", batch %lld, epochs %lld", (long long)m->batch, (long long)m->epochs);
     for (int i = 0; i < m->n_hypers; i++)
-        printf(", %s %g", m->hypers[i].name, m->hypers[i].value);
+        if (!rt_hyper_is_runtime(m->hypers[i].name))
+            printf(", %s %g", m->hypers[i].name, m->hypers[i].value);
     if (m->schedule) {
         char sched[256];
         rt_schedule_describe(m, sched, sizeof sched);
@@ -108,6 +111,10 @@ int rt_cmd_info(const rt_model *m, const rt_opts *o) {
     if (count_params(m, KIND_STATE, &state_bytes) > 0) {
         printf("state (carried from step to step, zeroed at each epoch, eval and generate):\n");
         print_param_table(m, KIND_STATE);
+    }
+    if (count_params(m, KIND_CACHE, &state_bytes) > 0) {
+        printf("generate's caches (keys and values so far, zeroed at its start, not saved):\n");
+        print_param_table(m, KIND_CACHE);
     }
     print_tensors("inputs", m->inputs, m->n_inputs);
     print_tensors("targets", m->targets, m->n_targets);

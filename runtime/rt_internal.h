@@ -79,6 +79,7 @@ const rt_hyper *rt_find_hyper(const rt_model *m, const char *name);
 int rt_hyper_index(const rt_model *m, const char *name);
 void rt_write_hypers(const rt_model *m, char *arena, const float *values, double training, double step);
 void rt_set_hyper(const rt_model *m, char *arena, const char *name, float value);
+int rt_hyper_is_runtime(const char *name); /* training, step, scan_steps, position */
 void rt_zero_state(const rt_model *m, char *arena);
 float rt_scalar(const char *arena, const rt_tensor *t);
 

@@ -105,6 +105,14 @@ int rt_hyper_index(const rt_model *m, const char *name) {
     return h ? (int)(h - m->hypers) : -1;
 }
 
+/* The hyper-parameters the runtime writes itself before every step, which
+ * no option may set: dropout's "training" and "step", the recurrences'
+ * "scan_steps" and generation's "position". */
+int rt_hyper_is_runtime(const char *name) {
+    return strcmp(name, "training") == 0 || strcmp(name, "step") == 0 || strcmp(name, "scan_steps") == 0 ||
+           strcmp(name, "position") == 0;
+}
+
 /* Writes every hyper-parameter slot: values[i] (the descriptor's values
  * when values is NULL), except that "training" and "step", where the model
  * has them, get the values given here, and "scan_steps" gets 0 (the whole

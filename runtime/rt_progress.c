@@ -48,10 +48,7 @@ static void format_duration(double seconds, char *buf, size_t size) {
         snprintf(buf, size, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
 }
 
-static int is_runtime_hyper(const char *name) {
-    return strcmp(name, "lr") == 0 || strcmp(name, "training") == 0 || strcmp(name, "step") == 0 ||
-           strcmp(name, "scan_steps") == 0;
-}
+static int is_runtime_hyper(const char *name) { return strcmp(name, "lr") == 0 || rt_hyper_is_runtime(name); }
 
 void rt_progress_summary(const rt_train_run *r) {
     const rt_model *m = r->m;

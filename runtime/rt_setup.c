@@ -53,7 +53,7 @@ static int override_hyper(const rt_model *m, float *values, const char *name, do
     const rt_hyper *h = rt_find_hyper(m, name);
     if (!h)
         return rt_error("%s: model %s has no hyper-parameter \"%s\"", option, m->name, name);
-    if (!runtime_set && (strcmp(name, "training") == 0 || strcmp(name, "step") == 0 || strcmp(name, "scan_steps") == 0))
+    if (!runtime_set && rt_hyper_is_runtime(name))
         return rt_error("%s: \"%s\" is set by the runtime before every step", option, name);
     values[h - m->hypers] = (float)value;
     return 0;
