@@ -19,6 +19,16 @@
  * first product worth splitting, with rt_threads - 1 workers; rt_threads
  * is 1 until rt_set_threads is called (the command line does, from
  * --threads or MDL_THREADS, default one per CPU).
+ *
+ * On a host whose CPUs are busy with other work, a worker is often not
+ * running when a job comes: the caller takes most pieces itself, and the
+ * worker's spinning only takes CPU time from it (W3 trained at 2 threads
+ * at half its 1-thread speed while other processes kept both vCPUs busy).
+ * So the caller watches the share of pieces the workers take: when over
+ * PROBE_JOBS jobs it is under half of their share on an idle machine, the
+ * next BACKOFF_JOBS jobs run on the caller alone (the workers go to sleep
+ * after their spin), and then it tries again.  Results do not change:
+ * the pieces are the same sums either way.
  */
 #include "rt_internal.h"
 
@@ -55,6 +65,9 @@ static unsigned long long now_ns(void) {
  * of the main thread's time). */
 #define SPIN_CYCLES 10000000ull
 #define STACK_BYTES (8u << 20) /* @mdl.sgemm puts up to ~0.5 MiB on the stack */
+/* ~2 and ~30 training steps of W3 (134 products a step) */
+#define PROBE_JOBS 256
+#define BACKOFF_JOBS 4096
 
 typedef struct gemm_args {
     rt_sgemm_fn fn;
@@ -82,6 +95,13 @@ static struct {
     atomic_llong done;
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER, .threads = 1};
 
+/* The workers' share of the pieces of the last jobs (the caller's alone:
+ * only the thread that runs kernels dispatches jobs). */
+static struct {
+    int64_t jobs, pieces, by_workers;
+    int64_t serial_left; /* jobs still to run on the caller alone */
+} watch;
+
 static unsigned generation_of(unsigned long long ticket) { return (unsigned)(ticket >> 32); }
 
 static void gemm_piece(void *ctx, int64_t p) {
@@ -98,16 +118,18 @@ static void gemm_piece(void *ctx, int64_t p) {
     }
 }
 
-/* Takes pieces of job `gen` until none is left (or another job began). */
-static void take_pieces(unsigned gen) {
-    for (;;) {
+/* Takes pieces of job `gen` until none is left (or another job began);
+ * returns how many it took. */
+static int64_t take_pieces(unsigned gen) {
+    for (int64_t taken = 0;;) {
         unsigned long long t = atomic_load(&pool.ticket);
         if (generation_of(t) != gen || (long long)(t & 0xffffffffu) >= atomic_load(&pool.pieces))
-            return;
+            return taken;
         if (!atomic_compare_exchange_weak(&pool.ticket, &t, t + 1))
             continue;
         pool.run(pool.ctx, (int64_t)(t & 0xffffffffu));
         atomic_fetch_add(&pool.done, 1);
+        taken++;
     }
 }
 
@@ -181,9 +203,22 @@ int rt_default_threads(void) {
     return cpus < 1 ? 1 : cpus > 8 ? 8 : (int)cpus;
 }
 
-/* Runs run(ctx, p) for p < pieces on the pool and the calling thread;
- * returns when all are done. */
-static void run_job(void (*run)(void *, int64_t), void *ctx, int64_t pieces) {
+/* Counts a job of `pieces` of which the caller took `mine`, on `threads`
+ * threads; at the end of a probe, backs off if the workers took less
+ * than half their share, (threads - 1) / threads. */
+static void watch_job(int64_t pieces, int64_t mine, int threads) {
+    watch.pieces += pieces;
+    watch.by_workers += pieces - mine;
+    if (++watch.jobs < PROBE_JOBS)
+        return;
+    if (2 * threads * watch.by_workers < (threads - 1) * watch.pieces)
+        watch.serial_left = BACKOFF_JOBS;
+    watch.jobs = watch.pieces = watch.by_workers = 0;
+}
+
+/* Runs run(ctx, p) for p < pieces on the pool (`threads` threads with
+ * the caller) and the calling thread; returns when all are done. */
+static void run_job(void (*run)(void *, int64_t), void *ctx, int64_t pieces, int threads) {
     pool.run = run;
     pool.ctx = ctx;
     atomic_store(&pool.pieces, pieces);
@@ -199,15 +234,23 @@ static void run_job(void (*run)(void *, int64_t), void *ctx, int64_t pieces) {
         pthread_cond_broadcast(&pool.wake);
         pthread_mutex_unlock(&pool.lock);
     }
-    take_pieces(gen);
+    int64_t mine = take_pieces(gen);
     while (atomic_load(&pool.done) < pieces)
         RELAX();
+    watch_job(pieces, mine, threads);
 }
 
-/* The threads to use now (starting the workers), or 1. */
+/* The threads to use now (starting the workers), or 1 (also while the
+ * workers are backed off). */
 static int threads_now(void) {
     int threads = atomic_load(&pool.threads);
-    if (threads <= 1 || start_workers() == 0)
+    if (threads <= 1)
+        return 1;
+    if (watch.serial_left > 0) {
+        watch.serial_left--;
+        return 1;
+    }
+    if (start_workers() == 0)
         return 1;
     return pool.started + 1 < threads ? pool.started + 1 : threads;
 }
@@ -235,7 +278,7 @@ void mdl_rt_sgemm(rt_sgemm_fn fn, float *c, const float *a, const float *b, int6
     g.m = m, g.n = n, g.k = k;
     g.a_row = a_row, g.a_col = a_col, g.b_row = b_row, g.b_col = b_col, g.ldc = ldc, g.acc = acc;
     int64_t total = g.by_columns ? n : m;
-    run_job(gemm_piece, &g, (total + g.step - 1) / g.step);
+    run_job(gemm_piece, &g, (total + g.step - 1) / g.step, threads);
 }
 
 typedef struct range_args {
@@ -258,5 +301,5 @@ void mdl_rt_parallel_for(rt_range_fn body, void *ctx, int64_t n) {
         return;
     }
     range_args r = {body, ctx, n, n < 2 * threads ? n : 2 * threads};
-    run_job(range_piece, &r, r.pieces);
+    run_job(range_piece, &r, r.pieces, threads);
 }
