@@ -435,7 +435,8 @@ static value b_concat(lower *l, const ast_expr *e, args *a) {
 }
 
 /* gather(table [V, D], indices [..]) -> [.., D]: row indices[j] of the
- * table (an embedding lookup); an index outside [0, V) gives zeros. */
+ * table (an embedding lookup); an index outside [0, V) gives zeros.  A
+ * vector table [V] (a bias per id) gives [..]: it is gathered as [V, 1]. */
 static value b_gather(lower *l, const ast_expr *e, args *a) {
     if (check_call(l, e, a, 2, 2, NULL))
         return ERR;
@@ -443,7 +444,15 @@ static value b_gather(lower *l, const ast_expr *e, args *a) {
     if (table.kind == V_ERROR || idx.kind == V_ERROR)
         return ERR;
     idx = cast_to(l, idx, IR_I32, e->loc);
-    return idx.kind == V_ERROR ? ERR : node_or_error(l, e, ir_gather(l->g, table.node, idx.node));
+    if (idx.kind == V_ERROR)
+        return ERR;
+    ir_shape vector = *shape_of(l, table), column = vector, out = *shape_of(l, idx);
+    if (vector.rank != 1 || vector.batch_mask)
+        return node_or_error(l, e, ir_gather(l->g, table.node, idx.node));
+    column.rank = 2;
+    column.dims[1] = 1;
+    int rows = ir_gather(l->g, ir_reshape(l->g, table.node, &column), idx.node);
+    return node_or_error(l, e, rows < 0 ? -1 : ir_reshape(l->g, rows, &out));
 }
 
 /* conv(x, w, stride = 1, padding = 0): x [N, C, H, W], w [O, C, KH, KW]
