@@ -239,12 +239,21 @@ static void dump_expr(const dumper *d, const ast_expr *e) {
     case AST_INDEX: fputs("(index", out); break;
     case AST_LIST: fputc('[', out); break;
     case AST_TUPLE: fputs("(tuple", out); break;
+    case AST_SLICE: fputs("(:", out); break;
+    case AST_ELLIPSIS: fputs("...", out); break;
     }
     dump_loc(d, e->loc);
     switch (e->kind) {
     case AST_INT:
     case AST_FLOAT:
-    case AST_NAME: return;
+    case AST_NAME:
+    case AST_ELLIPSIS: return;
+    case AST_SLICE:
+        fputc(' ', out);
+        dump_expr(d, e->lhs);
+        fputc(' ', out);
+        dump_expr(d, e->rhs);
+        break;
     case AST_BINARY:
         fputc(' ', out);
         dump_expr(d, e->lhs);

@@ -86,6 +86,8 @@ typedef enum {
     AST_INDEX,      /* lhs[args] (E[tokens]) */
     AST_LIST,       /* [args]    (a shape: [B, 1]) */
     AST_TUPLE,      /* (args)    ((h, c): several results of a function) */
+    AST_SLICE,      /* lhs:rhs inside x[...], either may be NULL (x[:, 1:3]) */
+    AST_ELLIPSIS,   /* ... inside x[...]: every dim not named */
 } ast_expr_kind;
 
 typedef enum {

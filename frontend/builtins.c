@@ -437,22 +437,28 @@ static value b_concat(lower *l, const ast_expr *e, args *a) {
 /* gather(table [V, D], indices [..]) -> [.., D]: row indices[j] of the
  * table (an embedding lookup); an index outside [0, V) gives zeros.  A
  * vector table [V] (a bias per id) gives [..]: it is gathered as [V, 1]. */
+value lower_gather(lower *l, src_loc loc, value table, value idx) {
+    idx = cast_to(l, idx, IR_I32, loc);
+    if (table.kind == V_ERROR || idx.kind == V_ERROR)
+        return ERR;
+    ir_shape vector = *shape_of(l, table), column = vector, out = *shape_of(l, idx);
+    int id;
+    if (vector.rank != 1 || vector.batch_mask) {
+        id = ir_gather(l->g, table.node, idx.node);
+    } else {
+        column.rank = 2;
+        column.dims[1] = 1;
+        int rows = ir_gather(l->g, ir_reshape(l->g, table.node, &column), idx.node);
+        id = rows < 0 ? -1 : ir_reshape(l->g, rows, &out);
+    }
+    return id < 0 ? graph_error(l, loc) : tensor(id);
+}
+
 static value b_gather(lower *l, const ast_expr *e, args *a) {
     if (check_call(l, e, a, 2, 2, NULL))
         return ERR;
     value table = need_tensor(l, e, a, 0, "gather"), idx = need_tensor(l, e, a, 1, "gather");
-    if (table.kind == V_ERROR || idx.kind == V_ERROR)
-        return ERR;
-    idx = cast_to(l, idx, IR_I32, e->loc);
-    if (idx.kind == V_ERROR)
-        return ERR;
-    ir_shape vector = *shape_of(l, table), column = vector, out = *shape_of(l, idx);
-    if (vector.rank != 1 || vector.batch_mask)
-        return node_or_error(l, e, ir_gather(l->g, table.node, idx.node));
-    column.rank = 2;
-    column.dims[1] = 1;
-    int rows = ir_gather(l->g, ir_reshape(l->g, table.node, &column), idx.node);
-    return node_or_error(l, e, rows < 0 ? -1 : ir_reshape(l->g, rows, &out));
+    return table.kind == V_ERROR || idx.kind == V_ERROR ? ERR : lower_gather(l, e->loc, table, idx);
 }
 
 /* conv(x, w, stride = 1, padding = 0): x [N, C, H, W], w [O, C, KH, KW]

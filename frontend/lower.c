@@ -537,7 +537,10 @@ value eval(lower *l, const ast_expr *e) {
         error_at(l, e->loc, "a tuple (a, b) can only be a function's result");
         return ERR;
     case AST_INDEX:
-        error_at(l, e->loc, "indexing (x[...]) is not supported yet");
+        return lower_index(l, e);
+    case AST_SLICE:
+    case AST_ELLIPSIS:
+        error_at(l, e->loc, "'%s' is only allowed inside an index, x[...]", e->kind == AST_SLICE ? ":" : "...");
         return ERR;
     case AST_LIST:
         error_at(l, e->loc, "a list [...] is only allowed as a shape or an axis argument");

@@ -120,6 +120,11 @@ int check_keywords(lower *l, const args *a, const char *fn, const char *const *a
 
 typedef value (*builtin_fn)(lower *l, const ast_expr *e, args *a);
 builtin_fn find_builtin(const char *name); /* NULL: no builtin of that name */
+value lower_gather(lower *l, src_loc loc, value table, value idx); /* table[idx], a vector or [V, D] table */
+
+/* ------------------------------------------------------------ index.c */
+
+value lower_index(lower *l, const ast_expr *e); /* x[...] */
 
 /* ------------------------------------------------------------- scan.c */
 

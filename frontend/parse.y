@@ -57,6 +57,7 @@ static expr_val leaf(parse_ctx *pc, ast_expr_kind kind, src_loc loc);
 static expr_val binary(parse_ctx *pc, int op, src_loc loc, expr_val a, expr_val b);
 static expr_val unary(parse_ctx *pc, int op, src_loc loc, expr_val a);
 static expr_val with_args(parse_ctx *pc, ast_expr_kind kind, src_loc loc, expr_val *lhs, arg_list *args);
+static arg_val index_item(parse_ctx *pc, ast_expr_kind kind, src_loc loc, expr_val *lo, expr_val *hi);
 static expr_val member(parse_ctx *pc, src_loc loc, expr_val lhs, const char *name);
 static void push_name(parse_ctx *pc, name_list *list, const char *name, src_loc loc);
 static ast_stmt *destructure(parse_ctx *pc, name_list *names, ast_expr *value);
@@ -96,15 +97,15 @@ static void add_fn(parse_ctx *pc, ast_fn *fn);
 %token KW_FN "'fn'" KW_MODEL "'model'" KW_INPUT "'input'" KW_TARGET "'target'"
 %token KW_PARAM "'param'" KW_LOSS "'loss'" KW_METRIC "'metric'" KW_OUTPUT "'output'"
 %token KW_TRAIN "'train'" KW_STATE "'state'" KW_UPDATE "'update'" KW_F32 "'f32'" KW_I32 "'i32'" KW_INT "'int'" KW_FLOAT "'float'"
-%token LE "'<='" GE "'>='" EQ "'=='" NE "'!='"
+%token LE "'<='" GE "'>='" EQ "'=='" NE "'!='" ELLIPSIS "'...'"
 
 %type <ex> expr comparison sum product unary power postfix primary init_opt
 %type <op> compare_op
 %type <stmt> stmt body_item
 %type <fn> fn_def
 %type <type> type
-%type <arg> arg
-%type <args> args args_opt args_trail train_args tuple_items
+%type <arg> arg index_arg
+%type <args> args args_opt args_trail train_args tuple_items index_args
 %type <names> names
 %type <exprs> dims dims_opt shape_opt
 %type <stmts> body body_lines
@@ -313,12 +314,28 @@ power:
     ;
 
 /* postfix := primary | postfix '(' [args] ')' | postfix '.' IDENT
- *          | postfix '[' args ']' */
+ *          | postfix '[' index_arg (',' index_arg)* [','] ']' */
 postfix:
       primary
     | postfix '(' args_opt ')'      { $$ = with_args(pc, AST_CALL, LOC(@$), &$1, $3); }
     | postfix '.' IDENT             { $$ = member(pc, LOC(@$), $1, $3); }
-    | postfix '[' args_trail ']'    { $$ = with_args(pc, AST_INDEX, LOC(@$), &$1, $3); }
+    | postfix '[' index_args ']'    { $$ = with_args(pc, AST_INDEX, LOC(@$), &$1, $3); }
+    | postfix '[' index_args ',' ']' { $$ = with_args(pc, AST_INDEX, LOC(@$), &$1, $3); }
+    ;
+
+index_args:
+      index_arg                     { $$ = new_args(pc); push_arg(pc, $$, $1); }
+    | index_args ',' index_arg      { $$ = $1; push_arg(pc, $$, $3); }
+    ;
+
+/* index_arg := expr | [expr] ':' [expr] | '...' */
+index_arg:
+      expr                          { $$ = (arg_val){{NULL, $1.e->loc, $1.e}, $1.depth}; }
+    | ELLIPSIS                      { $$ = index_item(pc, AST_ELLIPSIS, LOC(@$), NULL, NULL); }
+    | ':'                           { $$ = index_item(pc, AST_SLICE, LOC(@$), NULL, NULL); }
+    | expr ':'                      { $$ = index_item(pc, AST_SLICE, LOC(@$), &$1, NULL); }
+    | ':' expr                      { $$ = index_item(pc, AST_SLICE, LOC(@$), NULL, &$2); }
+    | expr ':' expr                 { $$ = index_item(pc, AST_SLICE, LOC(@$), &$1, &$3); }
     ;
 
 /* primary := INT | FLOAT | IDENT | '(' expr ')' | '(' expr (',' expr)+ [','] ')'
@@ -433,6 +450,16 @@ static expr_val unary(parse_ctx *pc, int op, src_loc loc, expr_val a) {
 }
 
 /* f(args), x[args], [args] and (a, b): lhs is NULL for a list or tuple. */
+/* A slice lo:hi (either may be missing) or an ellipsis, as an index's
+ * positional argument. */
+static arg_val index_item(parse_ctx *pc, ast_expr_kind kind, src_loc loc, expr_val *lo, expr_val *hi) {
+    expr_val v = leaf(pc, kind, loc);
+    v.e->lhs = lo ? lo->e : NULL;
+    v.e->rhs = hi ? hi->e : NULL;
+    v = checked(pc, v.e, 1 + max_int(lo ? lo->depth : 0, hi ? hi->depth : 0));
+    return (arg_val){{NULL, loc, v.e}, v.depth};
+}
+
 static expr_val with_args(parse_ctx *pc, ast_expr_kind kind, src_loc loc, expr_val *lhs, arg_list *args) {
     expr_val v = leaf(pc, kind, loc);
     v.e->lhs = lhs ? lhs->e : NULL;
