@@ -720,9 +720,10 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, void *scanner, parse_c
     if (in_brackets)
         pc->recovering = 1; /* let a newline end the statement (lex.l) */
 
-    int others = 0; /* neither starting an expression nor closing a bracket */
+    int others = 0; /* neither starting an expression (or an index's ':' or '...') nor closing a bracket */
     for (int i = 0; i < n; i++)
-        others += !starts_expr(exp[i]) && !is_closer(exp[i]);
+        others += !starts_expr(exp[i]) && !is_closer(exp[i]) && exp[i] != char_symbol(':') &&
+                  exp[i] != YYSYMBOL_ELLIPSIS;
     int types = 0;
     for (int i = 0; i < n; i++)
         types += starts_type(exp[i]);
