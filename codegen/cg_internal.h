@@ -104,6 +104,7 @@ LLVMModuleRef cg_build_optimised(LLVMContextRef ctx, LLVMTargetMachineRef tm, co
 void cg_set_target(LLVMModuleRef mod, LLVMTargetMachineRef tm);
 int cg_verify(LLVMModuleRef mod);
 int cg_run_pipeline(LLVMModuleRef mod, LLVMTargetMachineRef tm, const char *pipeline);
+int cg_merge_duplicates(LLVMModuleRef mod, LLVMTargetMachineRef tm); /* mergefunc: identical kernels once */
 int cg_optimise(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt_level);
 int cg_optimise_f64(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt_level);
 int cg_emit_object(LLVMModuleRef mod, LLVMTargetMachineRef tm, const char *path);

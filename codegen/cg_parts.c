@@ -184,6 +184,10 @@ int cg_compile_parts(const ir_graph *g, const entries *es, const mem_plan *plan,
      * equal cost, and a few more of them than threads so that the last
      * job to start is a short one. */
     LLVMModuleRef mod = cg_build_module(ctx, g, es, plan, cg_build_flags(tm, opt));
+    if (mod && (cg_verify(mod) || cg_merge_duplicates(mod, tm))) {
+        LLVMDisposeModule(mod);
+        mod = NULL;
+    }
     if (mod) {
         n_parts[0] = jobs == 1 ? 1 : 4 * jobs;
         part_of[0] = deal(mod, &n_parts[0], 1.0, cost, &n_functions[0]);
@@ -196,6 +200,10 @@ int cg_compile_parts(const ir_graph *g, const entries *es, const mem_plan *plan,
         cg_plan_f64(g, es, &es64, &plan64);
         LLVMModuleRef mod64 = cg_build_module(ctx, g, &es64, &plan64, CG_BUILD_F64);
         mp_plan_free(&plan64);
+        if (mod64 && (cg_verify(mod64) || cg_merge_duplicates(mod64, tm))) {
+            LLVMDisposeModule(mod64);
+            mod64 = NULL;
+        }
         if (mod64) {
             n_parts[1] = jobs == 1 ? 1 : 2 * jobs;
             part_of[1] = deal(mod64, &n_parts[1], 0.5, cost + n_parts[0], &n_functions[1]);
