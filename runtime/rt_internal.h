@@ -318,6 +318,8 @@ int rt_resolve_batch(const rt_model *m, int64_t requested, int64_t fallback, int
 int64_t rt_train_batch(const rt_model *m);
 uint64_t rt_resolve_seed(const rt_model *m, const rt_opts *o);
 float *rt_resolve_hypers(const rt_model *m, const rt_opts *o, int runtime_set);
+void rt_list_hypers(const rt_model *m, int runtime_set, char *buf, size_t size);
+void rt_format_f32(float v, char *buf, size_t size);
 
 /*
  * rt_train.c
@@ -399,11 +401,18 @@ int rt_ckpt_save(const rt_model *m, const char *arena, const char *path);
 int rt_ckpt_load(const rt_model *m, char *arena, const char *path);
 int rt_ckpt_load_buffer(const rt_model *m, char *arena, const char *name, const unsigned char *buf, size_t len);
 void rt_ckpt_serialize(const rt_model *m, const char *arena, rt_buf *out);
-/* The same with a text model's vocabulary ("mdl.vocab"): saved when
- * vocab->n > 0; loaded into *vocab (n = 0 when the file has none). */
-int rt_ckpt_save_vocab(const rt_model *m, const char *arena, const rt_vocab *vocab, const char *path);
+/* What a training run saves beside the tensors: a text model's
+ * vocabulary ("mdl.vocab", when vocab->n > 0) and the hyper-parameter
+ * values it trained with ("mdl.hypers", one per rt_hyper); either may be
+ * NULL.  Loading reads the vocabulary into *vocab (n = 0 when the file has
+ * none). */
+typedef struct rt_ckpt_meta {
+    const rt_vocab *vocab;
+    const float *hypers;
+} rt_ckpt_meta;
+int rt_ckpt_save_meta(const rt_model *m, const char *arena, const rt_ckpt_meta *meta, const char *path);
 int rt_ckpt_load_vocab(const rt_model *m, char *arena, const char *path, rt_vocab *vocab);
-void rt_ckpt_serialize_vocab(const rt_model *m, const char *arena, const rt_vocab *vocab, rt_buf *out);
+void rt_ckpt_serialize_meta(const rt_model *m, const char *arena, const rt_ckpt_meta *meta, rt_buf *out);
 
 /*
  * rt_predict.c, rt_gradcheck.c, rt_info.c

@@ -128,8 +128,11 @@ static int finish(rt_train_run *r) {
                         r->o->save ? "; not saving " : "", r->o->save ? r->o->save : "");
     if (!r->quiet)
         rt_progress_final(r);
+    if (r->lr_index >= 0) /* the base rate, not the schedule's last, for the record */
+        r->hypers[r->lr_index] = (float)r->base_lr;
     if (r->o->save) {
-        if (rt_ckpt_save_vocab(m, r->arena, &r->vocab, r->o->save))
+        rt_ckpt_meta meta = {&r->vocab, r->hypers};
+        if (rt_ckpt_save_meta(m, r->arena, &meta, r->o->save))
             return -1;
         if (!r->quiet)
             printf("saved %s\n", r->o->save);

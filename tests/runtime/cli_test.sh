@@ -75,7 +75,7 @@ case_usage_errors() {
         "$fake" predict --load x
     expect_error 1 "no training data: pass --data FILE" "$fake" train
     make_data
-    expect_error 1 '--hyper: model linear has no hyper-parameter "beta"' \
+    expect_error 1 "--hyper: no hyper-parameter 'beta'; the model has: lr" \
         "$fake" train --data train.csv --hyper beta=1
     run "$fake"
     [ $rc -eq 2 ] || fail "no command should exit 2"
@@ -292,7 +292,7 @@ case_bad_checkpoints() {
         "$fake" eval --load short.ckpt --data train.csv
     expect_error 1 "tiny.ckpt: truncated: 4 bytes" \
         "$fake" eval --load tiny.ckpt --data train.csv
-    expect_error 1 "cut.ckpt: header length 256 runs past the end of the file" \
+    expect_error 1 "cut.ckpt: header length 288 runs past the end of the file" \
         "$fake" predict --load cut.ckpt --input train.csv
     expect_error 1 'shape.ckpt: tensor "w": shape [3] does not match the model'"'"'s [2]' \
         "$fake" eval --load shape.ckpt --data train.csv
@@ -689,11 +689,30 @@ case_hypers() {
     expect_error 1 '--hyper: "training" is set by the runtime before every step' \
         "$cls" train --data tr.csv --hyper training=1
     expect_error 1 '--hyper: "step" is set by the runtime' "$cls" train --data tr.csv --hyper step=3
-    expect_error 1 '--hyper: model classifier has no hyper-parameter "dropout"' \
+    expect_error 1 "--hyper: no hyper-parameter 'dropout'; the model has: lr, training, step" \
         "$cls" gradcheck --data tr.csv --hyper dropout=0.5
     grep -q -e ', training' -e ', step' <("$cls" train --data tr.csv --epochs 1) &&
         fail "runtime-set hyper-parameters listed in the summary"
     true
+}
+
+# --hyper on train and eval, info's list, and the values a checkpoint and
+# a log record.
+case_hyper_options() {
+    make_data
+    expect_ok "$fake" info
+    grep -q '^hyper-parameters (set with --hyper NAME=X' out.txt || fail "info has no hyper-parameters section"
+    grep -q "^  lr  *0.05  (the optimizer's learning rate; also --lr)$" out.txt || fail "info does not list lr"
+    expect_ok "$fake" train --data train.csv --val val.csv --epochs 2 --hyper lr=0.02 --save m.ckpt --log log.csv
+    grep -qaF '"mdl.hypers":"{\"lr\":0.02}"' m.ckpt || fail "the checkpoint does not record lr 0.02"
+    # fake_linear's only hyper is lr, which has its own column already
+    [ "$(head -1 log.csv)" = "epoch,step,loss,mae,val_loss,val_mae,lr,seconds" ] || fail "log header"
+    expect_ok "$fake" eval --load m.ckpt --data val.csv --hyper lr=1
+    expect_error 1 "--hyper: no hyper-parameter 'lamb'; the model has: lr" \
+        "$fake" eval --load m.ckpt --data val.csv --hyper lamb=1
+    expect_error 2 "--hyper expects NAME=NUMBER, got 'lr'" "$fake" eval --load m.ckpt --data val.csv --hyper lr
+    expect_error 2 "--hyper expects NAME=NUMBER, got 'lr=fast'" "$fake" train --data train.csv --hyper lr=fast
+    expect_error 2 "unknown option '--hyper'" "$fake" predict --load m.ckpt --input val.csv --hyper lr=1
 }
 
 case_confusion() {
