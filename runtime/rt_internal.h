@@ -274,6 +274,8 @@ int64_t *rt_identity_order(int64_t n);
 /*
  * rt_cli.c: the command line
  */
+#define RT_MAX_SWEEPS 8
+
 typedef struct rt_hyper_set {
     char name[64];
     double value;
@@ -294,6 +296,10 @@ typedef struct rt_opts {
     uint64_t seed;
     int n_hyper_sets;
     rt_hyper_set hyper_sets[16];
+    /* train --sweep NAME=X,Y,... (as written; rt_sweep.c reads them) */
+    int n_sweeps;
+    const char *sweeps[RT_MAX_SWEEPS];
+    const char *select, *runs; /* --select [min:|max:]NAME, --runs DIR */
 } rt_opts;
 
 int rt_main(const rt_model *m, int argc, char **argv);
@@ -359,7 +365,20 @@ typedef struct rt_train_run {
     int drawn;
 } rt_train_run;
 
+/* The final values of a run (metrics and val_metrics: n_metrics each,
+ * the caller's); started: the set-up worked and epochs ran. */
+typedef struct rt_train_result {
+    int started;
+    double loss, *metrics, val_loss, *val_metrics;
+} rt_train_result;
+
+int rt_train(const rt_model *m, const rt_opts *o, rt_train_result *res);
 int rt_cmd_train(const rt_model *m, const rt_opts *o);
+
+/*
+ * rt_sweep.c: train --sweep, one run per combination of values
+ */
+int rt_cmd_sweep(const rt_model *m, const rt_opts *o);
 
 /*
  * rt_progress.c: what training shows as it goes, and the --log CSV
