@@ -303,8 +303,8 @@ static void dump_type(const dumper *d, const ast_type *t) {
 
 static const char *stmt_word(ast_stmt_kind kind) {
     static const char *const words[] = {"assign", "param", "expr",  "input", "target", "loss",
-                                        "metric", "output", "train", "model", "state",  "update"};
-    return kind <= ST_UPDATE ? words[kind] : "?";
+                                        "metric", "output", "train", "model", "state",  "update", "hyper"};
+    return kind <= ST_HYPER ? words[kind] : "?";
 }
 
 /* One line: the statement's word, its name, its type, its value, its

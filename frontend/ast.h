@@ -143,6 +143,7 @@ typedef enum {
     ST_MODEL,    /* model name */
     ST_STATE,    /* state name: type [= value]   (value = initialiser) */
     ST_UPDATE,   /* update name = value */
+    ST_HYPER,    /* hyper name [: type] = value  (value = the default, a number) */
 } ast_stmt_kind;
 
 typedef struct ast_stmt {
@@ -150,7 +151,7 @@ typedef struct ast_stmt {
     src_loc loc;       /* the keyword, or the name for ST_ASSIGN */
     const char *name;
     src_loc name_loc;
-    ast_type *type;    /* ST_PARAM, ST_INPUT, ST_TARGET */
+    ast_type *type;    /* ST_PARAM, ST_INPUT, ST_TARGET, ST_STATE; ST_HYPER: NULL if not written */
     ast_expr *value;
     int n_args;        /* ST_TRAIN: batch = 64, epochs = 5, ... */
     ast_arg *args;

@@ -1164,6 +1164,75 @@ static void warn_stale_states(lower *l, const ast_program *user) {
     }
 }
 
+/* The names of hypers something else makes: the runtime's own, and the
+ * optimizer's settings (only lr is a hyper today, but a setting that
+ * becomes one must not change what a model means).  A model's hyper of
+ * one of these names would be ambiguous on the command line. */
+static const char *const runtime_hypers[] = {"training", "step", "scan_steps", "position"};
+static const char *const optimizer_settings[] = {
+#define OPT_SETTING(optimizer, key, fallback) #key,
+#include "optimizers.def"
+};
+
+static int listed(const char *const *names, size_t n, const char *name) {
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(names[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+/* What owns a hyper's name already, or NULL. */
+static const char *hyper_owner(const char *name) {
+    if (listed(runtime_hypers, sizeof runtime_hypers / sizeof *runtime_hypers, name))
+        return "a hyper-parameter the runtime sets";
+    if (listed(optimizer_settings, sizeof optimizer_settings / sizeof *optimizer_settings, name))
+        return "a setting of the optimizer";
+    return NULL;
+}
+
+/* hyper NAME [: f32] = NUMBER: an f32 scalar the runtime writes before
+ * every step (--hyper NAME=X), the number its default.  It is a HYPER
+ * leaf, so no gradient flows into it and no pass folds it. */
+static void declare_hyper(lower *l, const ast_stmt *st) {
+    const ast_type *t = st->type;
+    value v = eval(l, st->value);
+    const char *owner = hyper_owner(st->name);
+    if (owner) {
+        error_at(l, st->name_loc, "'%s' is %s; choose another name", st->name, owner);
+        return;
+    }
+    if (t && !(t->kind == TY_FLOAT || (t->kind == TY_F32 && t->rank == 0))) {
+        error_at(l, t->loc, "a hyper-parameter is an f32 scalar: write hyper %s = NUMBER or hyper %s: f32 = NUMBER",
+                 st->name, st->name);
+        return;
+    }
+    if (v.kind == V_ERROR)
+        return;
+    char ty[160];
+    if (!is_number(v)) {
+        error_at(l, st->value->loc, "a hyper-parameter's default must be a number, got %s",
+                 type_of(l, v, ty, sizeof ty));
+        return;
+    }
+    if (!isfinite(num(v))) {
+        error_at(l, st->value->loc, "a hyper-parameter's default must be finite, got %g", num(v));
+        return;
+    }
+    if (find_var(l->top, st->name)) { /* before the node: bind says where the other one is */
+        bind(l, l->top, st->name, ERR, st->name_loc);
+        return;
+    }
+    if (ir_find_param(l->g, st->name) >= 0) {
+        error_at(l, st->name_loc, "a parameter or state named '%s' already exists", st->name);
+        return;
+    }
+    int id = ir_add_hyper(l->g, st->name, num(v));
+    if (id < 0)
+        graph_error(l, st->loc);
+    else
+        bind(l, l->top, st->name, tensor(id), st->name_loc);
+}
+
 static void model_statement(lower *l, const ast_stmt *st) {
     frame *f = l->top;
     ir_graph *g = l->g;
@@ -1187,6 +1256,9 @@ static void model_statement(lower *l, const ast_stmt *st) {
         break;
     case ST_UPDATE:
         update_state(l, st);
+        break;
+    case ST_HYPER:
+        declare_hyper(l, st);
         break;
     case ST_LOSS: {
         if (g->loss >= 0) {
@@ -1267,6 +1339,9 @@ static void generation_statement(lower *l, const ast_stmt *st) {
         break;
     case ST_UPDATE:
         update_state(l, st);
+        break;
+    case ST_HYPER: /* the model's hyper, shared */
+        bind(l, l->top, st->name, tensor(ir_get_hyper(l->g, st->name, 0)), st->name_loc);
         break;
     case ST_OUTPUT: {
         value v = st->value ? eval_statement_value(l, l->top, st, 0) : ERR;

@@ -96,7 +96,7 @@ static void add_fn(parse_ctx *pc, ast_fn *fn);
 %token NEWLINE "newline"
 %token KW_FN "'fn'" KW_MODEL "'model'" KW_INPUT "'input'" KW_TARGET "'target'"
 %token KW_PARAM "'param'" KW_LOSS "'loss'" KW_METRIC "'metric'" KW_OUTPUT "'output'"
-%token KW_TRAIN "'train'" KW_STATE "'state'" KW_UPDATE "'update'" KW_F32 "'f32'" KW_I32 "'i32'" KW_INT "'int'" KW_FLOAT "'float'"
+%token KW_TRAIN "'train'" KW_STATE "'state'" KW_UPDATE "'update'" KW_HYPER "'hyper'" KW_F32 "'f32'" KW_I32 "'i32'" KW_INT "'int'" KW_FLOAT "'float'"
 %token LE "'<='" GE "'>='" EQ "'=='" NE "'!='" ELLIPSIS "'...'"
 
 %type <ex> expr comparison sum product unary power postfix primary init_opt
@@ -184,7 +184,8 @@ body_item:
  *       | 'model' IDENT | 'input' IDENT ':' type | 'target' IDENT ':' type
  *       | 'loss' expr | 'metric' IDENT '=' expr | 'output' IDENT ['=' expr]
  *       | 'train' expr (',' IDENT '=' expr)*
- *       | 'state' IDENT ':' type ['=' expr] | 'update' IDENT '=' expr */
+ *       | 'state' IDENT ':' type ['=' expr] | 'update' IDENT '=' expr
+ *       | 'hyper' IDENT [':' type] '=' expr */
 stmt:
       IDENT '=' expr                { $$ = stmt(pc, ST_ASSIGN, LOC(@1), $1, LOC(@1)); $$->value = $3.e; }
     | names '=' expr                { $$ = destructure(pc, $1, $3.e); }
@@ -194,6 +195,12 @@ stmt:
           $$->value = $5.e;
       }
     | KW_UPDATE IDENT '=' expr      { $$ = stmt(pc, ST_UPDATE, LOC(@1), $2, LOC(@2)); $$->value = $4.e; }
+    | KW_HYPER IDENT '=' expr       { $$ = stmt(pc, ST_HYPER, LOC(@1), $2, LOC(@2)); $$->value = $4.e; }
+    | KW_HYPER IDENT ':' type '=' expr {
+          $$ = stmt(pc, ST_HYPER, LOC(@1), $2, LOC(@2));
+          $$->type = $4;
+          $$->value = $6.e;
+      }
     | KW_PARAM IDENT ':' type init_opt {
           $$ = stmt(pc, ST_PARAM, LOC(@1), $2, LOC(@2));
           $$->type = $4;
@@ -533,6 +540,7 @@ static const char *statement_keyword(ast_stmt_kind kind) {
     case ST_MODEL: return "model";
     case ST_STATE: return "state";
     case ST_UPDATE: return "update";
+    case ST_HYPER: return "hyper";
     default: return "?";
     }
 }

@@ -13,6 +13,11 @@
  * as "mdl.vocab": a string of the byte values in order (a token's id is its
  * position), each written as the code point of the same number, so bytes
  * 0x80-0xff are U+0080-U+00FF and the header stays valid UTF-8.
+ * A checkpoint saved by training records the hyper-parameter values it
+ * was trained with as "mdl.hypers": a JSON object encoded as a string
+ * (metadata values must be strings), {"lam":0.001,"lr":0.03}, each value
+ * the shortest decimal that reads back as its f32; the runtime's own hypers
+ * (training, step, ...) are left out.  Loading ignores it.
  *
  * Saving never loses an existing checkpoint: we write a temporary file in
  * the same directory, fsync it, read it back and compare, and only then
@@ -100,15 +105,35 @@ static void put_vocab(rt_buf *b, const rt_vocab *v) {
 /* generate_step's caches are rebuilt from the prime: not saved */
 static int saved(const rt_param *p) { return p->state != 2; }
 
-static void write_header(const rt_model *m, const rt_vocab *vocab, rt_buf *h) {
+/* "mdl.hypers": the model's own hypers as a JSON object, in a string. */
+static void put_hypers(rt_buf *b, const rt_model *m, const float *values) {
+    rt_buf json = {0};
+    rt_buf_printf(&json, "{");
+    for (int i = 0, k = 0; i < m->n_hypers; i++)
+        if (!rt_hyper_is_runtime(m->hypers[i].name)) {
+            rt_buf_printf(&json, "%s", k++ ? "," : "");
+            put_json_string(&json, m->hypers[i].name);
+            char value[32];
+            rt_format_f32(values[i], value, sizeof value);
+            rt_buf_printf(&json, ":%s", value);
+        }
+    rt_buf_printf(&json, "}");
+    rt_buf_printf(b, ",\"mdl.hypers\":");
+    put_json_string(b, json.data);
+    free(json.data);
+}
+
+static void write_header(const rt_model *m, const rt_ckpt_meta *meta, rt_buf *h) {
     rt_buf_printf(h, "{\"__metadata__\":{\"format\":\"mdl\",\"model\":");
     put_json_string(h, m->name);
     rt_buf_printf(h, ",\"source\":");
     put_json_string(h, m->source ? m->source : "");
-    if (vocab && vocab->n > 0) {
+    if (meta && meta->vocab && meta->vocab->n > 0) {
         rt_buf_printf(h, ",\"mdl.vocab\":");
-        put_vocab(h, vocab);
+        put_vocab(h, meta->vocab);
     }
+    if (meta && meta->hypers)
+        put_hypers(h, m, meta->hypers);
     rt_buf_printf(h, "}");
     uint64_t offset = 0;
     for (int i = 0; i < m->n_params; i++) {
@@ -130,10 +155,10 @@ static void write_header(const rt_model *m, const rt_vocab *vocab, rt_buf *h) {
         rt_buf_add(h, " ", 1);
 }
 
-/* The complete file image; vocab may be NULL. */
-void rt_ckpt_serialize_vocab(const rt_model *m, const char *arena, const rt_vocab *vocab, rt_buf *out) {
+/* The complete file image; meta may be NULL. */
+void rt_ckpt_serialize_meta(const rt_model *m, const char *arena, const rt_ckpt_meta *meta, rt_buf *out) {
     rt_buf header = {0};
-    write_header(m, vocab, &header);
+    write_header(m, meta, &header);
     put_u64_le(out, header.len);
     rt_buf_add(out, header.data, header.len);
     free(header.data);
@@ -148,7 +173,7 @@ void rt_ckpt_serialize_vocab(const rt_model *m, const char *arena, const rt_voca
 }
 
 void rt_ckpt_serialize(const rt_model *m, const char *arena, rt_buf *out) {
-    rt_ckpt_serialize_vocab(m, arena, NULL, out);
+    rt_ckpt_serialize_meta(m, arena, NULL, out);
 }
 
 static int write_all(int fd, const char *p, size_t n) {
@@ -200,9 +225,9 @@ static void sync_directory(const char *path) {
     free(dir);
 }
 
-int rt_ckpt_save_vocab(const rt_model *m, const char *arena, const rt_vocab *vocab, const char *path) {
+int rt_ckpt_save_meta(const rt_model *m, const char *arena, const rt_ckpt_meta *meta, const char *path) {
     rt_buf image = {0};
-    rt_ckpt_serialize_vocab(m, arena, vocab, &image);
+    rt_ckpt_serialize_meta(m, arena, meta, &image);
     size_t n = strlen(path);
     char *tmp = rt_xmalloc(n + 16);
     snprintf(tmp, n + 16, "%s.tmp.XXXXXX", path);
@@ -226,7 +251,7 @@ int rt_ckpt_save_vocab(const rt_model *m, const char *arena, const rt_vocab *voc
 }
 
 int rt_ckpt_save(const rt_model *m, const char *arena, const char *path) {
-    return rt_ckpt_save_vocab(m, arena, NULL, path);
+    return rt_ckpt_save_meta(m, arena, NULL, path);
 }
 
 /*

@@ -31,7 +31,8 @@ enum {
     OPT_FRACTION,
     OPT_PROBABILITY,
     OPT_FLAG,
-    OPT_HYPER
+    OPT_HYPER,
+    OPT_SWEEP
 };
 
 #define FIELD(f) offsetof(rt_opts, f)
@@ -80,9 +81,17 @@ static const option options[] = {
      "samples per step"},
     {"--lr", "X", OPT_REAL_NONNEG, FIELD(lr), FIELD(has_lr), CMD_TRAIN,
      "base learning rate (the schedule, if any, starts from it)"},
-    {"--hyper", "NAME=X", OPT_HYPER, 0, NONE, CMD_TRAIN, "set any hyper-parameter of the model (repeatable)"},
+    {"--hyper", "NAME=X", OPT_HYPER, 0, NONE, CMD_TRAIN | CMD_EVAL,
+     "set a hyper-parameter of the model (repeatable; 'info' lists them)"},
     {"--hyper", "NAME=X", OPT_HYPER, 0, NONE, CMD_GRADCHECK,
      "set a hyper-parameter (repeatable); training=1 checks training mode"},
+    {"--sweep", "NAME=X,Y,...", OPT_SWEEP, 0, NONE, CMD_TRAIN,
+     "train once per value, from the same initial weights and seed (repeatable: every combination)"},
+    {"--select", "[min:|max:]NAME", OPT_STRING, FIELD(select), NONE, CMD_TRAIN,
+     "with --sweep: rank the runs by this final value (default val_loss; loss-like lower, accuracy-like higher)"},
+    {"--runs", "DIR", OPT_STRING, FIELD(runs), NONE, CMD_TRAIN,
+     "with --sweep: each run's checkpoint and log go to DIR/NAME=X,.../, the table to DIR/summary.csv "
+     "(default sweep)"},
     {"--seed", "N", OPT_SEED, FIELD(seed), FIELD(has_seed), CMD_TRAIN | CMD_GRADCHECK,
      "random seed for initialisation and shuffling"},
     {"--log", "FILE", OPT_STRING, FIELD(log), NONE, CMD_TRAIN,
@@ -256,6 +265,25 @@ static int parse_hyper(rt_opts *o, const char *text) {
     return 0;
 }
 
+/* NAME=X,Y,...: a name and a list of finite numbers; rt_sweep.c checks
+ * the name against the model. */
+static int parse_sweep(rt_opts *o, const char *text) {
+    const char *eq = strchr(text, '=');
+    if (!eq || eq == text || o->n_sweeps == RT_MAX_SWEEPS)
+        return -1;
+    for (const char *p = eq + 1;; p++) {
+        char *end;
+        double v = strtod(p, &end);
+        if (end == p || !isfinite(v) || (*end != ',' && *end != '\0'))
+            return -1;
+        p = end;
+        if (!*p)
+            break;
+    }
+    o->sweeps[o->n_sweeps++] = text;
+    return 0;
+}
+
 /* Stores `text` as option o's value; -1 if it is not a valid one. */
 static int store_value(rt_opts *opts, const option *o, const char *text) {
     char *base = (char *)opts, *end;
@@ -266,6 +294,8 @@ static int store_value(rt_opts *opts, const option *o, const char *text) {
     }
     if (o->kind == OPT_HYPER)
         return parse_hyper(opts, text);
+    if (o->kind == OPT_SWEEP)
+        return parse_sweep(opts, text);
     if (o->has_field != NONE)
         *(int *)(base + o->has_field) = 1;
     if (o->kind == OPT_COUNT || o->kind == OPT_NATURAL) {
@@ -299,6 +329,7 @@ static const char *expected_value(int kind) {
     case OPT_FRACTION: return "a number between 0 and 1 (exclusive)";
     case OPT_PROBABILITY: return "a number > 0 and <= 1";
     case OPT_HYPER: return "NAME=NUMBER";
+    case OPT_SWEEP: return "NAME=NUMBER,NUMBER,... (and at most 8 --sweep options)";
     default: return "a non-empty value";
     }
 }

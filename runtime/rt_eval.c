@@ -167,10 +167,11 @@ int rt_cmd_eval(const rt_model *m, const rt_opts *o) {
         d = rt_data_load(m, o->data, RT_DATA_LABELLED);
         arena = d ? rt_setup(m, m->seed, o->load, NULL) : NULL;
     }
+    float *hypers = arena && d ? rt_resolve_hypers(m, o, 0) : NULL;
     double loss, *metrics = rt_xcalloc((size_t)m->n_metrics + 1, sizeof *metrics);
     rt_confusion c;
     int classifier = rt_confusion_init(m, &c) == 0;
-    int rc = arena && d ? rt_evaluate(m, arena, d, batch, NULL, 0, &loss, metrics, classifier ? &c : NULL) : -1;
+    int rc = hypers ? rt_evaluate(m, arena, d, batch, hypers, 0, &loss, metrics, classifier ? &c : NULL) : -1;
     if (rc == 0) {
         if (m->has_loss)
             printf("loss %.6g\n", loss);
@@ -181,6 +182,7 @@ int rt_cmd_eval(const rt_model *m, const rt_opts *o) {
     }
     free(c.counts);
     free(metrics);
+    free(hypers);
     rt_arena_free(arena);
     rt_data_free(d);
     return rc ? RT_EXIT_FAIL : 0;

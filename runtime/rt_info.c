@@ -3,7 +3,8 @@
  *
  * Parameters with their shapes, sizes and initialisers, optimizer state,
  * the data tensors (batch dimensions shown as B), memory (arena and the
- * reused scratch part), FLOPs per step and the `train` block's defaults.
+ * reused scratch part), FLOPs per step, the hyper-parameters with their
+ * defaults and the `train` block's.
  * With --load it also loads the checkpoint, which checks every tensor in
  * it against the model, and reports the result.
  */
@@ -80,9 +81,9 @@ static void print_sizes(const rt_model *m) {
 static void print_train_block(const rt_model *m) {
     printf("train: %s", m->optimizer ? m->optimizer : "(none)");
     printf(", batch %lld, epochs %lld", (long long)m->batch, (long long)m->epochs);
-    for (int i = 0; i < m->n_hypers; i++)
-        if (!rt_hyper_is_runtime(m->hypers[i].name))
-            printf(", %s %g", m->hypers[i].name, m->hypers[i].value);
+    const rt_hyper *lr = rt_find_hyper(m, "lr");
+    if (lr)
+        printf(", lr %g", lr->value);
     if (m->schedule) {
         char sched[256];
         rt_schedule_describe(m, sched, sizeof sched);
@@ -91,6 +92,30 @@ static void print_train_block(const rt_model *m) {
     printf(", seed %llu\n", (unsigned long long)m->seed);
     printf("entry points:%s%s%s%s%s\n", m->predict_step ? " predict" : "", m->eval_step ? " eval" : "",
            m->grad_step ? " grad" : "", m->train_step ? " train" : "", m->generate_step ? " generate" : "");
+}
+
+/* The model's own hypers with their defaults, then the runtime's. */
+static void print_hypers(const rt_model *m) {
+    printf("hyper-parameters (set with --hyper NAME=X, swept with --sweep NAME=X,Y,...):\n");
+    int own = 0, runtime = 0;
+    for (int i = 0; i < m->n_hypers; i++) {
+        const char *name = m->hypers[i].name;
+        if (rt_hyper_is_runtime(name)) {
+            runtime++;
+            continue;
+        }
+        if (!own++)
+            printf("  %-20s %s\n", "name", "default");
+        printf("  %-20s %g%s\n", name, m->hypers[i].value,
+               strcmp(name, "lr") == 0 ? "  (the optimizer's learning rate; also --lr)" : "");
+    }
+    if (!own)
+        printf("  (none)\n");
+    for (int i = 0, k = 0; i < m->n_hypers; i++)
+        if (rt_hyper_is_runtime(m->hypers[i].name))
+            printf("%s%s", k++ ? ", " : "  set by the runtime before every step: ", m->hypers[i].name);
+    if (runtime)
+        printf("\n");
 }
 
 static int check_checkpoint(const rt_model *m, const char *path) {
@@ -122,6 +147,7 @@ int rt_cmd_info(const rt_model *m, const rt_opts *o) {
     print_tensors("metrics", m->metrics, m->n_metrics);
     if (m->has_loss)
         print_tensors("loss", &m->loss, 1);
+    print_hypers(m);
     print_sizes(m);
     print_train_block(m);
     if (o->load && check_checkpoint(m, o->load))

@@ -274,6 +274,8 @@ int64_t *rt_identity_order(int64_t n);
 /*
  * rt_cli.c: the command line
  */
+#define RT_MAX_SWEEPS 8
+
 typedef struct rt_hyper_set {
     char name[64];
     double value;
@@ -294,6 +296,10 @@ typedef struct rt_opts {
     uint64_t seed;
     int n_hyper_sets;
     rt_hyper_set hyper_sets[16];
+    /* train --sweep NAME=X,Y,... (as written; rt_sweep.c reads them) */
+    int n_sweeps;
+    const char *sweeps[RT_MAX_SWEEPS];
+    const char *select, *runs; /* --select [min:|max:]NAME, --runs DIR */
 } rt_opts;
 
 int rt_main(const rt_model *m, int argc, char **argv);
@@ -318,6 +324,8 @@ int rt_resolve_batch(const rt_model *m, int64_t requested, int64_t fallback, int
 int64_t rt_train_batch(const rt_model *m);
 uint64_t rt_resolve_seed(const rt_model *m, const rt_opts *o);
 float *rt_resolve_hypers(const rt_model *m, const rt_opts *o, int runtime_set);
+void rt_list_hypers(const rt_model *m, int runtime_set, char *buf, size_t size);
+void rt_format_f32(float v, char *buf, size_t size);
 
 /*
  * rt_train.c
@@ -357,7 +365,20 @@ typedef struct rt_train_run {
     int drawn;
 } rt_train_run;
 
+/* The final values of a run (metrics and val_metrics: n_metrics each,
+ * the caller's); started: the set-up worked and epochs ran. */
+typedef struct rt_train_result {
+    int started;
+    double loss, *metrics, val_loss, *val_metrics;
+} rt_train_result;
+
+int rt_train(const rt_model *m, const rt_opts *o, rt_train_result *res);
 int rt_cmd_train(const rt_model *m, const rt_opts *o);
+
+/*
+ * rt_sweep.c: train --sweep, one run per combination of values
+ */
+int rt_cmd_sweep(const rt_model *m, const rt_opts *o);
 
 /*
  * rt_progress.c: what training shows as it goes, and the --log CSV
@@ -399,11 +420,18 @@ int rt_ckpt_save(const rt_model *m, const char *arena, const char *path);
 int rt_ckpt_load(const rt_model *m, char *arena, const char *path);
 int rt_ckpt_load_buffer(const rt_model *m, char *arena, const char *name, const unsigned char *buf, size_t len);
 void rt_ckpt_serialize(const rt_model *m, const char *arena, rt_buf *out);
-/* The same with a text model's vocabulary ("mdl.vocab"): saved when
- * vocab->n > 0; loaded into *vocab (n = 0 when the file has none). */
-int rt_ckpt_save_vocab(const rt_model *m, const char *arena, const rt_vocab *vocab, const char *path);
+/* What a training run saves beside the tensors: a text model's
+ * vocabulary ("mdl.vocab", when vocab->n > 0) and the hyper-parameter
+ * values it trained with ("mdl.hypers", one per rt_hyper); either may be
+ * NULL.  Loading reads the vocabulary into *vocab (n = 0 when the file has
+ * none). */
+typedef struct rt_ckpt_meta {
+    const rt_vocab *vocab;
+    const float *hypers;
+} rt_ckpt_meta;
+int rt_ckpt_save_meta(const rt_model *m, const char *arena, const rt_ckpt_meta *meta, const char *path);
 int rt_ckpt_load_vocab(const rt_model *m, char *arena, const char *path, rt_vocab *vocab);
-void rt_ckpt_serialize_vocab(const rt_model *m, const char *arena, const rt_vocab *vocab, rt_buf *out);
+void rt_ckpt_serialize_meta(const rt_model *m, const char *arena, const rt_ckpt_meta *meta, rt_buf *out);
 
 /*
  * rt_predict.c, rt_gradcheck.c, rt_info.c

@@ -8,7 +8,8 @@
  * control codes at all: a logged epoch prints one line when done, and an
  * epoch longer than RT_QUIET_SECONDS gets an interim line that often, so
  * a log file shows a slow run is alive.  --log FILE gets every epoch as a
- * CSV row, whatever is shown.
+ * CSV row, whatever is shown, with the values of the model's own
+ * hyper-parameters as the last columns.
  */
 #include "rt_internal.h"
 
@@ -284,6 +285,25 @@ void rt_progress_final(const rt_train_run *r) {
  * The metrics log: one CSV row per epoch
  */
 
+/* Whether a model's hyper would repeat a column the log has already. */
+static int log_has_column(const rt_train_run *r, const char *name) {
+    static const char *const fixed[] = {"epoch", "step", "loss", "val_loss", "lr", "seconds"};
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+        if (strcmp(fixed[i], name) == 0)
+            return 1;
+    for (int j = 0; j < r->m->n_metrics; j++) {
+        const char *metric = r->m->metrics[j].name;
+        if (strcmp(metric, name) == 0 || (r->val && strncmp(name, "val_", 4) == 0 && strcmp(metric, name + 4) == 0))
+            return 1;
+    }
+    return 0;
+}
+
+/* The header: epoch, step, loss, the metrics, their val_ twins, lr,
+ * seconds, then one column per hyper-parameter of the model's own (lr has
+ * its column already), constant down the file, so that the logs of a
+ * sweep's runs can be concatenated and told apart; a hyper named like
+ * another column is written hyper.NAME. */
 int rt_log_open(rt_train_run *r) {
     const rt_model *m = r->m;
     r->log = fopen(r->o->log, "w");
@@ -297,7 +317,11 @@ int rt_log_open(rt_train_run *r) {
         for (int j = 0; j < m->n_metrics; j++)
             fprintf(r->log, ",val_%s", m->metrics[j].name);
     }
-    fprintf(r->log, ",lr,seconds\n");
+    fprintf(r->log, ",lr,seconds");
+    for (int i = 0; i < m->n_hypers; i++)
+        if (!is_runtime_hyper(m->hypers[i].name))
+            fprintf(r->log, ",%s%s", log_has_column(r, m->hypers[i].name) ? "hyper." : "", m->hypers[i].name);
+    fprintf(r->log, "\n");
     return 0;
 }
 
@@ -316,7 +340,14 @@ int rt_log_write(rt_train_run *r, int64_t epoch) {
         fprintf(f, ",%.9g", r->lr);
     else
         fprintf(f, ",");
-    fprintf(f, ",%.6g\n", rt_now() - r->start);
+    fprintf(f, ",%.6g", rt_now() - r->start);
+    for (int i = 0; i < m->n_hypers; i++)
+        if (!is_runtime_hyper(m->hypers[i].name)) {
+            char value[32];
+            rt_format_f32(r->hypers[i], value, sizeof value);
+            fprintf(f, ",%s", value);
+        }
+    fprintf(f, "\n");
     if (fflush(f) != 0 || ferror(f))
         return rt_error("cannot write %s: %s", r->o->log, strerror(errno));
     return 0;

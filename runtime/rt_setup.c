@@ -10,6 +10,7 @@
  */
 #include "rt_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,11 +49,35 @@ int64_t rt_train_batch(const rt_model *m) { return m->batch > 0 ? m->batch : m->
 
 uint64_t rt_resolve_seed(const rt_model *m, const rt_opts *o) { return o->has_seed ? o->seed : m->seed; }
 
+/* The shortest decimal that reads back as the same f32: 0.1, not
+ * 0.100000001 (what %.9g writes), for logs and checkpoints. */
+void rt_format_f32(float v, char *buf, size_t size) {
+    for (int digits = 6; digits <= 9; digits++) {
+        snprintf(buf, size, "%.*g", digits, v);
+        if ((float)strtod(buf, NULL) == v)
+            return;
+    }
+}
+
+/* "lr, lam" or "(none)": the names `--hyper` may set, for messages. */
+void rt_list_hypers(const rt_model *m, int runtime_set, char *buf, size_t size) {
+    size_t n = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < m->n_hypers && n < size; i++)
+        if (runtime_set || !rt_hyper_is_runtime(m->hypers[i].name))
+            n += (size_t)snprintf(buf + n, size - n, "%s%s", n ? ", " : "", m->hypers[i].name);
+    if (n == 0)
+        snprintf(buf, size, "(none)");
+}
+
 static int override_hyper(const rt_model *m, float *values, const char *name, double value, const char *option,
                           int runtime_set) {
     const rt_hyper *h = rt_find_hyper(m, name);
-    if (!h)
-        return rt_error("%s: model %s has no hyper-parameter \"%s\"", option, m->name, name);
+    if (!h) {
+        char names[512];
+        rt_list_hypers(m, runtime_set, names, sizeof names);
+        return rt_error("%s: no hyper-parameter '%s'; the model has: %s", option, name, names);
+    }
     if (!runtime_set && rt_hyper_is_runtime(name))
         return rt_error("%s: \"%s\" is set by the runtime before every step", option, name);
     values[h - m->hypers] = (float)value;

@@ -17,6 +17,7 @@
  *
  * Output: a summary line, then one line per logged epoch, and --log FILE
  * gets every epoch as a CSV row; how they look is rt_progress.c's.
+ * `train --sweep` (rt_sweep.c) calls rt_train once per configuration.
  */
 #include "rt_internal.h"
 
@@ -128,8 +129,11 @@ static int finish(rt_train_run *r) {
                         r->o->save ? "; not saving " : "", r->o->save ? r->o->save : "");
     if (!r->quiet)
         rt_progress_final(r);
+    if (r->lr_index >= 0) /* the base rate, not the schedule's last, for the record */
+        r->hypers[r->lr_index] = (float)r->base_lr;
     if (r->o->save) {
-        if (rt_ckpt_save_vocab(m, r->arena, &r->vocab, r->o->save))
+        rt_ckpt_meta meta = {&r->vocab, r->hypers};
+        if (rt_ckpt_save_meta(m, r->arena, &meta, r->o->save))
             return -1;
         if (!r->quiet)
             printf("saved %s\n", r->o->save);
@@ -243,12 +247,18 @@ static int prepare(rt_train_run *r) {
     return r->arena ? adopt_vocab(r, &loaded) : -1;
 }
 
-int rt_cmd_train(const rt_model *m, const rt_opts *o) {
-    if (o->val && o->has_val_split) {
-        fprintf(stderr, "error: --val and --val-split both give validation data: pass one (see '%s train --help')\n",
-                o->prog);
-        return RT_EXIT_USAGE;
-    }
+static void keep_result(const rt_train_run *r, rt_train_result *res) {
+    res->loss = r->loss;
+    res->val_loss = r->val_loss;
+    memcpy(res->metrics, r->metrics, (size_t)r->m->n_metrics * sizeof *res->metrics);
+    memcpy(res->val_metrics, r->val_metrics, (size_t)r->m->n_metrics * sizeof *res->val_metrics);
+}
+
+/* One training run with options o; res (may be NULL) gets the final
+ * values, and res->started says whether the set-up (data, checkpoint,
+ * log files) worked, so that a sweep tells a diverged run from a command
+ * that cannot work at all.  0 or -1. */
+int rt_train(const rt_model *m, const rt_opts *o, rt_train_result *res) {
     rt_train_run r;
     memset(&r, 0, sizeof r);
     r.m = m;
@@ -257,6 +267,8 @@ int rt_cmd_train(const rt_model *m, const rt_opts *o) {
     r.metrics = rt_xcalloc((size_t)m->n_metrics + 1, sizeof *r.metrics);
     r.val_metrics = rt_xcalloc((size_t)m->n_metrics + 1, sizeof *r.metrics);
     int rc = prepare(&r);
+    if (res)
+        res->started = rc == 0;
     if (rc == 0 && !r.quiet)
         rt_progress_summary(&r);
     if (rc == 0)
@@ -264,6 +276,8 @@ int rt_cmd_train(const rt_model *m, const rt_opts *o) {
     if (rc == 0)
         rc = finish(&r);
     rc = rt_log_close(&r, rc);
+    if (rc == 0 && res)
+        keep_result(&r, res);
     rt_arena_free(r.arena);
     rt_data_free(r.data);
     rt_data_free(r.val);
@@ -271,5 +285,16 @@ int rt_cmd_train(const rt_model *m, const rt_opts *o) {
     free(r.hypers);
     free(r.metrics);
     free(r.val_metrics);
-    return rc ? RT_EXIT_FAIL : 0;
+    return rc;
+}
+
+int rt_cmd_train(const rt_model *m, const rt_opts *o) {
+    if (o->val && o->has_val_split) {
+        fprintf(stderr, "error: --val and --val-split both give validation data: pass one (see '%s train --help')\n",
+                o->prog);
+        return RT_EXIT_USAGE;
+    }
+    if (o->n_sweeps)
+        return rt_cmd_sweep(m, o);
+    return rt_train(m, o, NULL) ? RT_EXIT_FAIL : 0;
 }

@@ -75,7 +75,7 @@ case_usage_errors() {
         "$fake" predict --load x
     expect_error 1 "no training data: pass --data FILE" "$fake" train
     make_data
-    expect_error 1 '--hyper: model linear has no hyper-parameter "beta"' \
+    expect_error 1 "--hyper: no hyper-parameter 'beta'; the model has: lr" \
         "$fake" train --data train.csv --hyper beta=1
     run "$fake"
     [ $rc -eq 2 ] || fail "no command should exit 2"
@@ -292,7 +292,7 @@ case_bad_checkpoints() {
         "$fake" eval --load short.ckpt --data train.csv
     expect_error 1 "tiny.ckpt: truncated: 4 bytes" \
         "$fake" eval --load tiny.ckpt --data train.csv
-    expect_error 1 "cut.ckpt: header length 256 runs past the end of the file" \
+    expect_error 1 "cut.ckpt: header length 288 runs past the end of the file" \
         "$fake" predict --load cut.ckpt --input train.csv
     expect_error 1 'shape.ckpt: tensor "w": shape [3] does not match the model'"'"'s [2]' \
         "$fake" eval --load shape.ckpt --data train.csv
@@ -689,11 +689,88 @@ case_hypers() {
     expect_error 1 '--hyper: "training" is set by the runtime before every step' \
         "$cls" train --data tr.csv --hyper training=1
     expect_error 1 '--hyper: "step" is set by the runtime' "$cls" train --data tr.csv --hyper step=3
-    expect_error 1 '--hyper: model classifier has no hyper-parameter "dropout"' \
+    expect_error 1 "--hyper: no hyper-parameter 'dropout'; the model has: lr, training, step" \
         "$cls" gradcheck --data tr.csv --hyper dropout=0.5
     grep -q -e ', training' -e ', step' <("$cls" train --data tr.csv --epochs 1) &&
         fail "runtime-set hyper-parameters listed in the summary"
     true
+}
+
+# --hyper on train and eval, info's list, and the values a checkpoint and
+# a log record.
+case_hyper_options() {
+    make_data
+    expect_ok "$fake" info
+    grep -q '^hyper-parameters (set with --hyper NAME=X' out.txt || fail "info has no hyper-parameters section"
+    grep -q "^  lr  *0.05  (the optimizer's learning rate; also --lr)$" out.txt || fail "info does not list lr"
+    expect_ok "$fake" train --data train.csv --val val.csv --epochs 2 --hyper lr=0.02 --save m.ckpt --log log.csv
+    grep -qaF '"mdl.hypers":"{\"lr\":0.02}"' m.ckpt || fail "the checkpoint does not record lr 0.02"
+    # fake_linear's only hyper is lr, which has its own column already
+    [ "$(head -1 log.csv)" = "epoch,step,loss,mae,val_loss,val_mae,lr,seconds" ] || fail "log header"
+    expect_ok "$fake" eval --load m.ckpt --data val.csv --hyper lr=1
+    expect_error 1 "--hyper: no hyper-parameter 'lamb'; the model has: lr" \
+        "$fake" eval --load m.ckpt --data val.csv --hyper lamb=1
+    expect_error 2 "--hyper expects NAME=NUMBER, got 'lr'" "$fake" eval --load m.ckpt --data val.csv --hyper lr
+    expect_error 2 "--hyper expects NAME=NUMBER, got 'lr=fast'" "$fake" train --data train.csv --hyper lr=fast
+    expect_error 2 "unknown option '--hyper'" "$fake" predict --load m.ckpt --input val.csv --hyper lr=1
+}
+
+# train --sweep: what it refuses, before any run starts.
+case_sweep_errors() {
+    make_data
+    local t=(--data train.csv --val val.csv --epochs 1)
+    expect_error 1 "--sweep: no hyper-parameter 'lamb'; the model has: lr" "$fake" train "${t[@]}" --sweep lamb=1,2
+    expect_error 2 "--sweep expects NAME=NUMBER,NUMBER,..." "$fake" train "${t[@]}" --sweep lr
+    expect_error 2 "got 'lr=0.1,,0.2'" "$fake" train "${t[@]}" --sweep lr=0.1,,0.2
+    expect_error 2 "got 'lr=0.1,fast'" "$fake" train "${t[@]}" --sweep lr=0.1,fast
+    expect_error 2 "got '=0.1'" "$fake" train "${t[@]}" --sweep =0.1
+    expect_error 1 "--sweep lr: the value 1e-1 is there twice (as 0.1)" "$fake" train "${t[@]}" --sweep lr=0.1,1e-1
+    expect_error 1 "--sweep lr is given twice" "$fake" train "${t[@]}" --sweep lr=0.1 --sweep lr=0.2
+    expect_error 1 "--sweep lr: it is also set by --lr; pass one" "$fake" train "${t[@]}" --sweep lr=0.1 --lr 0.2
+    expect_error 1 "--sweep lr: it is also set by --hyper" "$fake" train "${t[@]}" --sweep lr=0.1 --hyper lr=0.2
+    expect_error 2 "--save does not go with --sweep: each run saves DIR/RUN/model.ckpt" \
+        "$fake" train "${t[@]}" --sweep lr=0.1 --save m.ckpt
+    expect_error 2 "--log does not go with --sweep" "$fake" train "${t[@]}" --sweep lr=0.1 --log l.csv
+    expect_error 2 "--log-steps does not go with --sweep" "$fake" train "${t[@]}" --sweep lr=0.1 --log-steps l.csv
+    expect_error 1 "--select val_loss needs validation data: pass --val FILES or --val-split X (or --select loss)" \
+        "$fake" train --data train.csv --sweep lr=0.1
+    expect_error 1 "--select acc: the runs have no such value (they have loss, val_loss, mae, val_mae)" \
+        "$fake" train "${t[@]}" --sweep lr=0.1 --select acc
+    : >afile
+    expect_error 1 "cannot make directory afile: a file of that name is in the way" \
+        "$fake" train "${t[@]}" --sweep lr=0.1 --runs afile
+    # a set-up that fails would fail every run: the sweep stops at the first
+    expect_error 1 "cannot open nothere.csv" "$fake" train --data nothere.csv --val val.csv --sweep lr=0.1,0.2 --runs r
+    [ "$(grep -c '^sweep run' out.txt)" -eq 1 ] || fail "the sweep went on after a failed set-up"
+    [ -e r/summary.csv ] && fail "a sweep whose data is missing wrote a summary"
+    true
+}
+
+# train --sweep on fake_linear: a run per value in its own directory, a
+# table ranked by --select, a run that diverges listed last.
+case_sweep() {
+    make_data
+    expect_ok "$fake" train --data train.csv --val val.csv --epochs 3 --sweep lr=0.01,0.05,1e6 --select min:val_mae
+    for v in 0.01 0.05; do
+        [ -s "sweep/lr=$v/model.ckpt" ] && [ -s "sweep/lr=$v/log.csv" ] || fail "run lr=$v saved nothing"
+        grep -qaF "\"mdl.hypers\":\"{\\\"lr\\\":$v}\"" "sweep/lr=$v/model.ckpt" || fail "run lr=$v's checkpoint"
+    done
+    [ -e sweep/lr=1e6/model.ckpt ] && fail "the diverged run saved a checkpoint"
+    grep -q '^sweep: 3 runs ranked by val_mae (lower is better), best first; written to sweep/summary.csv$' out.txt ||
+        fail "no table heading"
+    grep -q 'training diverged' err.txt || fail "the diverged run's error"
+    [ "$(sed -n 1p sweep/summary.csv)" = "rank,lr,loss,mae,val_loss,val_mae,run" ] || fail "summary header"
+    [ "$(sed -n 4p sweep/summary.csv)" = '-,1e6,failed,failed,failed,failed,"lr=1e6"' ] || fail "failed run not last"
+    # the order follows each run's own log: its last row's val_mae
+    local a b
+    a=$(tail -1 sweep/lr=0.01/log.csv | cut -d, -f6)
+    b=$(tail -1 sweep/lr=0.05/log.csv | cut -d, -f6)
+    local first=0.05
+    lt "$a" "$b" && first=0.01
+    [ "$(sed -n 2p sweep/summary.csv | cut -d, -f2)" = "$first" ] || fail "best run is not lr=$first ($a vs $b)"
+    # --quiet leaves the table only
+    expect_ok "$fake" train --data train.csv --val val.csv --epochs 1 --sweep lr=0.01,0.05 --runs q --quiet
+    [ "$(grep -c '' out.txt)" -eq 5 ] || fail "--quiet sweep printed more than the table"
 }
 
 case_confusion() {
