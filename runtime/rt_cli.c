@@ -81,7 +81,7 @@ static const option options[] = {
      "samples per step"},
     {"--lr", "X", OPT_REAL_NONNEG, FIELD(lr), FIELD(has_lr), CMD_TRAIN,
      "base learning rate (the schedule, if any, starts from it)"},
-    {"--hyper", "NAME=X", OPT_HYPER, 0, NONE, CMD_TRAIN | CMD_EVAL,
+    {"--hyper", "NAME=X", OPT_HYPER, 0, NONE, CMD_TRAIN | CMD_EVAL | CMD_GENERATE,
      "set a hyper-parameter of the model (repeatable; 'info' lists them)"},
     {"--hyper", "NAME=X", OPT_HYPER, 0, NONE, CMD_GRADCHECK,
      "set a hyper-parameter (repeatable); training=1 checks training mode"},

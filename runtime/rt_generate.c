@@ -124,6 +124,7 @@ static int sample(sampler *s, const float *v) {
  * average, not a rerun of the whole window. */
 typedef struct stepper {
     rt_kernel step;
+    const float *hypers;  /* the model's values with --hyper's */
     const rt_tensor *in, *out;
     int cut_steps;
     int64_t context, pos; /* context 0: no positions */
@@ -131,9 +132,9 @@ typedef struct stepper {
 } stepper;
 
 static stepper stepper_of(const rt_model *m) {
-    stepper st = {m->predict_step, &m->inputs[0], &m->outputs[0], 1, 0, 0, NULL};
+    stepper st = {m->predict_step, NULL, &m->inputs[0], &m->outputs[0], 1, 0, 0, NULL};
     if (m->generate_step && m->n_gen_inputs >= 1 && m->n_gen_outputs >= 1) {
-        st = (stepper){m->generate_step, &m->gen_inputs[0], &m->gen_outputs[0], 0, 0, 0, NULL};
+        st = (stepper){m->generate_step, NULL, &m->gen_inputs[0], &m->gen_outputs[0], 0, 0, 0, NULL};
         if (rt_find_hyper(m, "position") && m->inputs[0].rank >= 2)
             st.context = m->inputs[0].dims[1];
     }
@@ -142,7 +143,7 @@ static stepper stepper_of(const rt_model *m) {
 
 static void step_at(const rt_model *m, const stepper *st, char *arena, int id, int64_t pos) {
     int32_t token = id;
-    rt_write_hypers(m, arena, NULL, 0, 0);
+    rt_write_hypers(m, arena, st->hypers, 0, 0);
     if (st->cut_steps)
         rt_set_hyper(m, arena, "scan_steps", 1);
     if (st->context)
@@ -194,9 +195,10 @@ static int check_model(const rt_model *m, const rt_opts *o, const rt_vocab *v) {
     return 0;
 }
 
-static void run(const rt_model *m, char *arena, sampler *s, const rt_vocab *v, const int *ids, size_t n_prime,
-                int64_t length) {
+static void run(const rt_model *m, char *arena, const float *hypers, sampler *s, const rt_vocab *v, const int *ids,
+                size_t n_prime, int64_t length) {
     stepper st = stepper_of(m);
+    st.hypers = hypers;
     st.window = st.context ? rt_xmalloc((size_t)st.context * sizeof *st.window) : NULL;
     /* on a terminal each character shows as it is made; into a pipe or a
      * file stdio's buffer saves a write per character */
@@ -229,6 +231,8 @@ int rt_cmd_generate(const rt_model *m, const rt_opts *o) {
     size_t n_prime = strlen(o->prime);
     int *ids = rt_xmalloc((n_prime + 1) * sizeof *ids);
     int rc = arena && check_model(m, o, &v) == 0 && prime_ids(o->prime, &v, ids) == 0 ? 0 : -1;
+    float *hypers = rc == 0 ? rt_resolve_hypers(m, o, 0) : NULL;
+    rc = hypers ? rc : -1;
     if (rc == 0) {
         sampler s;
         s.temperature = o->has_temperature ? o->temperature : 1;
@@ -241,12 +245,14 @@ int rt_cmd_generate(const rt_model *m, const rt_opts *o) {
         s.order = rt_xmalloc((size_t)v.n * sizeof *s.order);
         rt_rng_seed(&s.rng, rt_resolve_seed(m, o), RT_STREAM_SAMPLE);
         rt_zero_state(m, arena);
+        rt_write_hypers(m, arena, hypers, 0, 0);
         if (m->generate_step && m->prepare_step)
             m->prepare_step(arena, 1);
-        run(m, arena, &s, &v, ids, n_prime, o->has_length ? o->length : 500);
+        run(m, arena, hypers, &s, &v, ids, n_prime, o->has_length ? o->length : 500);
         free(s.logits);
         free(s.order);
     }
+    free(hypers);
     free(ids);
     rt_arena_free(arena);
     return rc ? RT_EXIT_FAIL : 0;
