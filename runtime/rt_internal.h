@@ -414,6 +414,12 @@ int rt_cmd_gradcheck(const rt_model *m, const rt_opts *o);
 int rt_cmd_info(const rt_model *m, const rt_opts *o);
 
 /*
+ * rt_plot.c: `plot`, which reads --log CSVs, not the model, and parses
+ * its own arguments (the words after `plot`)
+ */
+int rt_cmd_plot(const char *prog, int argc, char **argv);
+
+/*
  * rt_svg.c: SVG drawing into an rt_buf, and axes with 1-2-5 ticks
  */
 void rt_svg_begin(rt_buf *b, int width, int height);
