@@ -132,6 +132,8 @@ static const command commands[] = {
     {"generate", CMD_GENERATE, rt_cmd_generate, "sample text from a checkpoint trained on a .txt file"},
     {"gradcheck", CMD_GRADCHECK, rt_cmd_gradcheck, "compare the compiled gradients with finite differences"},
     {"info", CMD_INFO, rt_cmd_info, "describe the model: parameters, shapes, memory, FLOPs"},
+    /* no run: plot needs no model and parses its own arguments (rt_plot.c) */
+    {"plot", 0, NULL, "draw the curves of train --log CSVs as an SVG picture"},
 };
 
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
@@ -414,6 +416,7 @@ int rt_main(const rt_model *m, int argc, char **argv) {
     }
     for (int i = 0; i < N_COMMANDS; i++)
         if (strcmp(a, commands[i].name) == 0)
-            return run_command(m, &commands[i], argc, argv, prog);
+            return commands[i].run ? run_command(m, &commands[i], argc, argv, prog)
+                                   : rt_cmd_plot(prog, argc - 2, argv + 2);
     return usage_error(prog, NULL, a[0] == '-' ? "unknown option" : "unknown command", a);
 }

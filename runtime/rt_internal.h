@@ -441,4 +441,34 @@ int rt_cmd_generate(const rt_model *m, const rt_opts *o);
 int rt_cmd_gradcheck(const rt_model *m, const rt_opts *o);
 int rt_cmd_info(const rt_model *m, const rt_opts *o);
 
+/*
+ * rt_plot.c: `plot`, which reads --log CSVs, not the model, and parses
+ * its own arguments (the words after `plot`)
+ */
+int rt_cmd_plot(const char *prog, int argc, char **argv);
+
+/*
+ * rt_svg.c: SVG drawing into an rt_buf, and axes with 1-2-5 ticks
+ */
+void rt_svg_begin(rt_buf *b, int width, int height);
+void rt_svg_end(rt_buf *b);
+void rt_svg_escape(rt_buf *b, const char *text);
+void rt_svg_text(rt_buf *b, double x, double y, const char *anchor, int size, double rotate, const char *text);
+void rt_svg_line(rt_buf *b, double x1, double y1, double x2, double y2, const char *colour, double width,
+                 int dashed);
+void rt_svg_polyline(rt_buf *b, const double *xy, int n, const char *colour, double width, int dashed);
+void rt_svg_circle(rt_buf *b, double x, double y, double r, const char *colour, int filled);
+void rt_svg_rect(rt_buf *b, double x, double y, double w, double h, const char *stroke_colour);
+
+#define RT_AXIS_MAX_TICKS 32
+typedef struct rt_axis {
+    double lo, hi, step; /* step: between linear ticks */
+    int log;
+    int n_ticks;
+    double ticks[RT_AXIS_MAX_TICKS];
+} rt_axis;
+void rt_axis_fit(rt_axis *a, double min, double max, int snap, int integer, int log_scale);
+double rt_axis_position(const rt_axis *a, double v);
+void rt_axis_label(const rt_axis *a, double v, char *buf, size_t size);
+
 #endif
