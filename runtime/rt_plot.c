@@ -40,7 +40,7 @@ static const char *const palette[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728"
 #define N_COLOURS (int)(sizeof palette / sizeof palette[0])
 
 typedef struct plot_args {
-    const char *output, *title;
+    const char *output, *title, *sort;
     int n_files, n_metrics, log_y;
     const char **files, **metrics;
 } plot_args;
@@ -68,11 +68,13 @@ static void print_help(const char *prog) {
            "Draw the training curves of one or more runs as an SVG picture, and print their final and best "
            "values.\n\n"
            "options:\n"
-           "  %-18s %s\n  %-18s %s\n  %-18s %s\n  %-18s %s\n  %-18s %s\n\n",
+           "  %-18s %s\n  %-18s %s\n  %-18s %s\n  %-18s %s\n  %-18s %s\n  %-18s %s\n\n",
            prog, "-o, --output FILE", "the SVG file to write (required)", "--metric NAME",
            "draw only this quantity (loss, a metric, lr; repeatable; default: the loss and every metric)",
            "--title TEXT", "the picture's title (default: the file, or the number of runs)", "--log-y",
-           "a log-scale y axis (values <= 0 are left out)", "-h, --help", "show this help");
+           "a log-scale y axis (values <= 0 are left out)", "--sort COLUMN",
+           "order the table by this column's final value, best first (default: val_loss, else loss)", "-h, --help",
+           "show this help");
     printf("Each LOG is a CSV written by 'train --log' (a row per epoch) or 'train --log-steps' (a row per step); "
            "all must be of one kind.  Each quantity gets a panel, each run a colour: solid lines are training, "
            "dashed validation (the val_ columns).  Runs are named after their files, or after the files' "
@@ -120,6 +122,8 @@ static int parse_args(const char *prog, int argc, char **argv, plot_args *p) {
             p->metrics[p->n_metrics++] = v;
         else if ((v = option_value(argc, argv, &i, "--title", &missing)))
             p->title = v;
+        else if ((v = option_value(argc, argv, &i, "--sort", &missing)))
+            p->sort = v;
         else if (strcmp(a, "--log-y") == 0)
             p->log_y = 1;
         else if (missing)
@@ -278,37 +282,58 @@ static double cell(const plot_run *r, int row, int column) {
 }
 
 /*
- * Naming the runs: file names without .csv; when those are all the same
- * (a sweep's DIR/<run>/log.csv), the directories' names.
+ * Naming the runs: the shortest end of their paths that tells them apart,
+ * without ".csv", and without the file name when all runs share it (a
+ * sweep's DIR/<run>/log.csv is named <run>; two sweeps' runs
+ * sweep_a/lam=0 and sweep_b/lam=0).
  */
 
-static char *file_label(const char *path) {
-    char *s = rt_xstrdup(rt_basename(path));
+/* The last `parts` components of path, before its last `skip` ones. */
+static char *path_end(const char *path, int parts, int skip) {
+    char *s = rt_xstrdup(path);
     size_t n = strlen(s);
     if (n > 4 && strcmp(s + n - 4, ".csv") == 0)
         s[n - 4] = '\0';
-    return s;
-}
-
-static char *directory_label(const char *path) {
-    char *s = rt_xstrdup(path);
-    char *slash = strrchr(s, '/');
-    if (!slash) {
-        free(s);
-        return rt_xstrdup(".");
+    char *end = s + strlen(s);
+    for (int k = 0; k < skip && end > s; k++) {
+        while (end > s && end[-1] != '/')
+            end--;
+        while (end > s && end[-1] == '/')
+            end--;
     }
-    *slash = '\0';
-    char *label = rt_xstrdup(slash == s ? "/" : rt_basename(s));
+    *end = '\0';
+    char *start = end;
+    for (int k = 0; k < parts && start > s; k++) {
+        if (k > 0)
+            start--; /* over the slash */
+        while (start > s && start[-1] != '/')
+            start--;
+    }
+    char *label = rt_xstrdup(*start ? start : ".");
     free(s);
     return label;
+}
+
+static int labels_unique(const plot_run *runs, int n) {
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < i; j++)
+            if (strcmp(runs[i].label, runs[j].label) == 0)
+                return 0;
+    return 1;
 }
 
 static void name_runs(plot_run *runs, int n) {
     int same = n > 1;
     for (int i = 1; i < n; i++)
         same &= strcmp(rt_basename(runs[i].path), rt_basename(runs[0].path)) == 0;
-    for (int i = 0; i < n; i++)
-        runs[i].label = same ? directory_label(runs[i].path) : file_label(runs[i].path);
+    for (int parts = 1; parts <= 8; parts++) {
+        for (int i = 0; i < n; i++) {
+            free((char *)runs[i].label);
+            runs[i].label = path_end(runs[i].path, parts, same);
+        }
+        if (labels_unique(runs, n))
+            return;
+    }
 }
 
 /*
@@ -320,6 +345,13 @@ static void name_runs(plot_run *runs, int n) {
 static int is_bookkeeping(const char *name) {
     return strcmp(name, "epoch") == 0 || strcmp(name, "step") == 0 || strcmp(name, "lr") == 0 ||
            strcmp(name, "seconds") == 0;
+}
+
+/* train --log writes the model's hyper-parameters after "seconds": the
+ * run's settings, the same in every row, not curves. */
+static int is_setting(const plot_run *r, const char *name) {
+    int seconds = column_of(r, "seconds"), at = column_of(r, name);
+    return seconds >= 0 && at > seconds;
 }
 
 static int shared_by_all(const plot_run *runs, int n, const char *name) {
@@ -374,7 +406,7 @@ static int default_panels(const plot_run *runs, int n, plot_panel *panels) {
     const plot_run *r = &runs[0];
     for (int j = 1; j < r->n_columns; j++) {
         const char *name = r->names[j];
-        if (is_bookkeeping(name) || !shared_by_all(runs, n, name))
+        if (is_bookkeeping(name) || is_setting(r, name) || !shared_by_all(runs, n, name))
             continue;
         if (strncmp(name, "val_", 4) == 0 && shared_by_all(runs, n, name + 4))
             continue; /* drawn in its quantity's panel */
@@ -662,7 +694,7 @@ static int compare_runs(const void *pa, const void *pb) {
     if (isnan(x) != isnan(y))
         return isnan(x) - isnan(y); /* runs without a value last */
     if (!isnan(x) && x != y)
-        return (x > y) - (x < y);
+        return higher_is_better(sort_column) ? (x < y) - (x > y) : (x > y) - (x < y);
     return (a > b) - (a < b); /* ties in file order */
 }
 
@@ -673,7 +705,7 @@ static void print_value(double v, int width) {
         printf("  %*.6g", width, v);
 }
 
-static void print_table(const plot_run *runs, int n, const plot_panel *panels, int n_panels) {
+static void print_table(const plot_run *runs, int n, const plot_panel *panels, int n_panels, const char *sort) {
     const char **columns = rt_xcalloc(2 * (size_t)n_panels, sizeof *columns);
     int n_columns = 0;
     for (int k = 0; k < n_panels; k++) {
@@ -682,15 +714,19 @@ static void print_table(const plot_run *runs, int n, const plot_panel *panels, i
         if (panels[k].val)
             columns[n_columns++] = panels[k].val;
     }
-    sort_column = shared_by_all(runs, n, "val_loss") ? "val_loss" : shared_by_all(runs, n, "loss") ? "loss" : NULL;
+    sort_column = sort                                ? sort
+                  : shared_by_all(runs, n, "val_loss") ? "val_loss"
+                  : shared_by_all(runs, n, "loss")     ? "loss"
+                                                       : NULL;
     const plot_run **order = rt_xcalloc((size_t)n, sizeof *order);
     for (int i = 0; i < n; i++)
         order[i] = &runs[i];
     if (sort_column)
         qsort(order, (size_t)n, sizeof *order, compare_runs);
-    printf("%d run%s%s%s: each column's final value, then its best (the lowest; the highest for names with acc, "
+    printf("%d run%s%s%s%s: each column's final value, then its best (the lowest; the highest for names with acc, "
            "precision, recall, f1, auc, r2 or iou)\n",
-           n, n == 1 ? "" : "s", sort_column ? ", sorted by final " : "", sort_column ? sort_column : "");
+           n, n == 1 ? "" : "s", sort_column ? ", best final " : "", sort_column ? sort_column : "",
+           sort_column ? " first" : "");
     int label_width = 3;
     for (int i = 0; i < n; i++)
         label_width = (int)fmax(label_width, (double)strlen(runs[i].label));
@@ -726,9 +762,11 @@ static int plot_runs(plot_run *runs, int n, const plot_args *a) {
     int max_panels = a->n_metrics + runs[0].n_columns;
     plot_panel *panels = rt_xcalloc((size_t)max_panels, sizeof *panels);
     int n_panels = a->n_metrics ? chosen_panels(runs, n, a, panels) : default_panels(runs, n, panels);
+    int rc = 0;
     if (n_panels == 0)
-        rt_error("%s: no column to plot that all runs share", runs[0].path);
-    int rc = n_panels > 0 ? 0 : -1;
+        rc = rt_error("%s: no column to plot that all runs share", runs[0].path);
+    else if (a->sort && !shared_by_all(runs, n, a->sort))
+        rc = rt_error("--sort %s: not a column of every run", a->sort);
     rt_buf b = {0};
     if (rc == 0) {
         note_unshared(runs, n);
@@ -736,7 +774,7 @@ static int plot_runs(plot_run *runs, int n, const plot_args *a) {
         rc = write_picture(a->output, &b);
     }
     if (rc == 0)
-        print_table(runs, n, panels, n_panels);
+        print_table(runs, n, panels, n_panels, a->sort);
     free(b.data);
     free(panels);
     return rc;
