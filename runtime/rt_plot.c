@@ -762,7 +762,7 @@ static int plot_runs(plot_run *runs, int n, const plot_args *a) {
     int max_panels = a->n_metrics + runs[0].n_columns;
     plot_panel *panels = rt_xcalloc((size_t)max_panels, sizeof *panels);
     int n_panels = a->n_metrics ? chosen_panels(runs, n, a, panels) : default_panels(runs, n, panels);
-    int rc = 0;
+    int rc = n_panels < 0 ? -1 : 0; /* chosen_panels said why */
     if (n_panels == 0)
         rc = rt_error("%s: no column to plot that all runs share", runs[0].path);
     else if (a->sort && !shared_by_all(runs, n, a->sort))

@@ -73,7 +73,7 @@ case_one() {
     [ "$(grep -c '<circle ' out.svg)" -eq 24 ] || fail "markers"
     grep -q '>epoch<' out.svg || fail "no x axis label"
     # the table: final and best, best = min for loss, max for acc
-    grep -q '^1 run, sorted by final val_loss' out.txt || fail "table heading"
+    grep -q '^1 run, best final val_loss first' out.txt || fail "table heading"
     set -- $(sed -n 2p out.txt)
     [ "$*" = "run epochs loss best val_loss best acc best val_acc best" ] || fail "table columns: $*"
     set -- $(sed -n 3p out.txt)
@@ -112,13 +112,26 @@ case_two() {
     [ "$(grep '<polyline' out.svg | grep -c 'stroke="#ff7f0e"')" -eq 4 ] || fail "run 2's curves"
     [ "$(grep '<polyline' out.svg | grep -c 'stroke-dasharray')" -eq 4 ] || fail "dashed validation"
     # the table is sorted by the final val_loss
-    grep -q '^2 runs, sorted by final val_loss' out.txt || fail "sort rule"
+    grep -q '^2 runs, best final val_loss first' out.txt || fail "sort rule"
     local first=$(column 'sweep/lr=2 & <b>/log.csv' val_loss | tail -1)
     local second=$(column sweep/lr_0.5/log.csv val_loss | tail -1)
     local want="lr_0.5 lr=2"
     awk -v a="$first" -v b="$second" 'BEGIN { exit !(a < b) }' && want="lr=2 lr_0.5"
     [ "$(sed -n '3,4p' out.txt | awk '{ printf "%s%s", (NR > 1 ? " " : ""), $1 }')" = "$want" ] ||
         fail "table not sorted by final val_loss ($first, $second)"
+    # --sort: higher is better for accuracies, so the order turns round
+    expect_ok "$cls" plot sweep/*/log.csv -o out.svg --sort val_acc
+    grep -q '^2 runs, best final val_acc first' out.txt || fail "--sort val_acc heading"
+    local acc1=$(column 'sweep/lr=2 & <b>/log.csv' val_acc | tail -1)
+    local acc2=$(column sweep/lr_0.5/log.csv val_acc | tail -1)
+    want="lr=2 lr_0.5"
+    awk -v a="$acc1" -v b="$acc2" 'BEGIN { exit !(a < b) }' && want="lr_0.5 lr=2"
+    [ "$(sed -n '3,4p' out.txt | awk '{ printf "%s%s", (NR > 1 ? " " : ""), $1 }')" = "$want" ] ||
+        fail "table not sorted by final val_acc, highest first ($acc1, $acc2)"
+    # two sweeps with the same run names: their directories tell them apart
+    mkdir -p other/lr_0.5 && cp sweep/lr_0.5/log.csv other/lr_0.5/log.csv
+    expect_ok "$cls" plot sweep/lr_0.5/log.csv other/lr_0.5/log.csv -o out.svg
+    grep -q '>sweep/lr_0.5<' out.svg && grep -q '>other/lr_0.5<' out.svg || fail "two sweeps' runs not told apart"
     # distinct file names name the runs themselves, without .csv
     cp sweep/lr_0.5/log.csv b.csv
     cp 'sweep/lr=2 & <b>/log.csv' a.csv
@@ -138,7 +151,7 @@ case_columns_differ() {
         fail "no note on the columns left out"
     grep -q 'val_loss' out.svg && fail "drew a column one run lacks"
     grep -q '>loss<' out.svg || fail "no loss panel"
-    grep -q '^2 runs, sorted by final loss' out.txt || fail "sort falls back to loss"
+    grep -q '^2 runs, best final loss first' out.txt || fail "sort falls back to loss"
     expect_error 1 "--metric val_acc: plain.csv has no column val_acc" "$cls" plot val.csv plain.csv -o out.svg \
         --metric val_acc
 }
