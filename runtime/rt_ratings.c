@@ -189,28 +189,31 @@ static int split_fields(const reader *r, const char *s, const char *e, const cha
     }
 }
 
-static int parse_id(const char *s, const char *e, int64_t *v) {
-    char buf[32];
-    if (e - s <= 0 || e - s >= (long)sizeof buf)
+/* Field [s, e) as a C string in buf[64]; -1 if empty, too long or
+ * starting with a space (which strtoll and strtod would skip). */
+static int field_string(const char *s, const char *e, char buf[64]) {
+    if (e - s <= 0 || e - s >= 64 || isspace((unsigned char)*s))
         return -1;
     memcpy(buf, s, (size_t)(e - s));
     buf[e - s] = '\0';
-    char *end;
+    return 0;
+}
+
+static int parse_id(const char *s, const char *e, int64_t *v) {
+    char buf[64], *end;
+    if (field_string(s, e, buf))
+        return -1;
     errno = 0;
-    long long x = strtoll(buf, &end, 10);
-    *v = x;
-    return *end || errno || isspace((unsigned char)buf[0]) ? -1 : 0;
+    *v = strtoll(buf, &end, 10);
+    return *end || errno ? -1 : 0;
 }
 
 static int parse_rating(const char *s, const char *e, double *v) {
-    char buf[64];
-    if (e - s <= 0 || e - s >= (long)sizeof buf)
+    char buf[64], *end;
+    if (field_string(s, e, buf))
         return -1;
-    memcpy(buf, s, (size_t)(e - s));
-    buf[e - s] = '\0';
-    char *end;
     *v = strtod(buf, &end);
-    return *end || isspace((unsigned char)buf[0]) ? -1 : 0;
+    return *end ? -1 : 0;
 }
 
 static void add_triple(reader *r, int32_t user, int32_t item, double rating) {

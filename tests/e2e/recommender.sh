@@ -43,6 +43,9 @@ test_rmse() {
 test_rmse recommender "$(awk -v b="$bias" 'BEGIN { print b - 0.15 }')"
 test_rmse recommender_ncf "$(awk -v b="$bias" 'BEGIN { print b - 0.05 }')"
 
+./recommender gradcheck > gradcheck.log || { cat gradcheck.log; fail "gradcheck recommender"; }
+grep -q PASS gradcheck.log || fail "gradcheck did not say PASS"
+
 # recommend: 7 items (and the CSV header), best first, none rated by the user in training
 ./recommender recommend --load recommender.ckpt --user 17 --top 7 > top.csv || fail "recommend"
 cat top.csv
