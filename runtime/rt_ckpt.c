@@ -18,6 +18,8 @@
  * (metadata values must be strings), {"lam":0.001,"lr":0.03}, each value
  * the shortest decimal that reads back as its f32; the runtime's own hypers
  * (training, step, ...) are left out.  Loading ignores it.
+ * A recommender's user and item ids are there too (rt_ratings.c's
+ * "mdl.users", "mdl.items", "mdl.rated").
  *
  * Saving never loses an existing checkpoint: we write a temporary file in
  * the same directory, fsync it, read it back and compare, and only then
@@ -134,6 +136,7 @@ static void write_header(const rt_model *m, const rt_ckpt_meta *meta, rt_buf *h)
     }
     if (meta && meta->hypers)
         put_hypers(h, m, meta->hypers);
+    rt_ratings_write_metadata(h);
     rt_buf_printf(h, "}");
     uint64_t offset = 0;
     for (int i = 0; i < m->n_params; i++) {
@@ -384,7 +387,9 @@ static int check_metadata(loader *l, const rt_json *j) {
     if (model && strcmp(model->text, l->m->name) != 0)
         rt_note("%s was saved by model \"%.60s\"; loading it into \"%s\"", l->name, model->text, l->m->name);
     const rt_json *vocab = rt_json_get(j, "mdl.vocab");
-    return vocab ? read_vocab(l, vocab) : 0;
+    if (vocab && read_vocab(l, vocab))
+        return -1;
+    return rt_ratings_read_metadata(l->name, j);
 }
 
 static int find_param(const rt_model *m, const char *name) {
@@ -522,6 +527,27 @@ int rt_ckpt_load_vocab(const rt_model *m, char *arena, const char *path, rt_voca
     if (rt_read_file(path, &buf, &len))
         return -1;
     int rc = load_image(m, arena, path, (unsigned char *)buf, len, vocab);
+    free(buf);
+    return rc;
+}
+
+/* Only the metadata (a recommender's ids, rt_ratings.c), for a run that
+ * must read its data through them before the parameters are loaded. */
+int rt_ckpt_load_metadata(const rt_model *m, const char *path) {
+    loader l;
+    memset(&l, 0, sizeof l);
+    l.m = m;
+    l.name = path;
+    char *buf;
+    size_t len;
+    if (rt_read_file(path, &buf, &len))
+        return -1;
+    rt_json *header = NULL;
+    int rc = parse_header(&l, (unsigned char *)buf, len, &header);
+    const rt_json *metadata = rc == 0 ? rt_json_get(header, "__metadata__") : NULL;
+    if (metadata)
+        rc = check_metadata(&l, metadata);
+    rt_json_free(header);
     free(buf);
     return rc;
 }

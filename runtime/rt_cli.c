@@ -18,7 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_GRADCHECK = 8, CMD_INFO = 16, CMD_GENERATE = 32 };
+enum {
+    CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_GRADCHECK = 8, CMD_INFO = 16, CMD_GENERATE = 32,
+    CMD_RECOMMEND = 64
+};
 
 /* OPT_NATURAL: an int64_t >= 0; OPT_PROBABILITY: a double in (0, 1]. */
 enum {
@@ -75,9 +78,14 @@ static const option options[] = {
     {"--seed", "N", OPT_SEED, FIELD(seed), FIELD(has_seed), CMD_GENERATE,
      "random seed for sampling: the same seed gives the same text"},
     {"--load", "CKPT", OPT_STRING, FIELD(load), NONE, CMD_INFO, "also check this checkpoint against the model"},
+    {"--load", "CKPT", OPT_STRING, FIELD(load), NONE, CMD_RECOMMEND,
+     "the checkpoint to use, saved by training on a ratings file (required)"},
+    {"--user", "ID", OPT_NATURAL, FIELD(user), FIELD(has_user), CMD_RECOMMEND,
+     "the user's id as in the ratings file (required)"},
+    {"--top", "N", OPT_COUNT, FIELD(top), NONE, CMD_RECOMMEND, "how many items to list (default 10)"},
     {"--save", "CKPT", OPT_STRING, FIELD(save), NONE, CMD_TRAIN, "save the trained parameters (safetensors) here"},
     {"--epochs", "N", OPT_COUNT, FIELD(epochs), NONE, CMD_TRAIN, "passes over the data"},
-    {"--batch", "N", OPT_COUNT, FIELD(batch), NONE, CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_GRADCHECK,
+    {"--batch", "N", OPT_COUNT, FIELD(batch), NONE, CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_GRADCHECK | CMD_RECOMMEND,
      "samples per step"},
     {"--lr", "X", OPT_REAL_NONNEG, FIELD(lr), FIELD(has_lr), CMD_TRAIN,
      "base learning rate (the schedule, if any, starts from it)"},
@@ -108,7 +116,7 @@ static const option options[] = {
      "text: for a model trained with --windows (consecutive windows, state zeroed before each step)"},
     {"--quiet", NULL, OPT_FLAG, FIELD(quiet), NONE, CMD_TRAIN, "print nothing but errors"},
     {"--threads", "N", OPT_COUNT, FIELD(threads), NONE,
-     CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_GRADCHECK | CMD_GENERATE,
+     CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_GRADCHECK | CMD_GENERATE | CMD_RECOMMEND,
      "threads for large matrix products (default: $MDL_THREADS, else one per CPU; results do not depend on it)"},
     {"--eps", "X", OPT_REAL_POS, FIELD(eps), FIELD(has_eps), CMD_GRADCHECK,
      "finite-difference step, relative: h = X * max(1, |w|) (default 1e-6 in float64, 4e-3 in float32)"},
@@ -130,6 +138,7 @@ static const command commands[] = {
     {"eval", CMD_EVAL, rt_cmd_eval, "print the loss and metrics of a checkpoint on a data file"},
     {"predict", CMD_PREDICT, rt_cmd_predict, "write the model's outputs for each input row as CSV"},
     {"generate", CMD_GENERATE, rt_cmd_generate, "sample text from a checkpoint trained on a .txt file"},
+    {"recommend", CMD_RECOMMEND, rt_cmd_recommend, "list the items a recommender scores best for a user"},
     {"gradcheck", CMD_GRADCHECK, rt_cmd_gradcheck, "compare the compiled gradients with finite differences"},
     {"info", CMD_INFO, rt_cmd_info, "describe the model: parameters, shapes, memory, FLOPs"},
     /* no run: plot needs no model and parses its own arguments (rt_plot.c) */
@@ -197,6 +206,11 @@ static void print_columns(const rt_model *m, int with_targets, FILE *f) {
                 "With --windows each step instead takes B windows of %lld tokens at random places (from the "
                 "seed), an epoch is N / (B * %lld) steps, and the state is zeroed before every step.\n",
                 (long long)m->inputs[0].dims[1], (long long)m->inputs[0].dims[1], (long long)m->inputs[0].dims[1]);
+    if (with_targets && rt_ratings_model(m))
+        fprintf(f, "A file named *.data or *.tsv (tab separated, as MovieLens u.data) or *.csv (as MovieLens "
+                   "ratings.csv) holds ratings, `user item rating [more]` with a header line skipped; training "
+                   "numbers the raw ids 0..n-1 in order of first appearance and saves them in the checkpoint, "
+                   "and other files are read through them.\n");
 }
 
 /* The model's own default for an option, if it has one worth showing. */

@@ -9,7 +9,8 @@
  * counts for what it holds.  Training uses it for validation and for the
  * final loss.  `eval` reads a text file (rt_text.c) through the
  * checkpoint's vocabulary, as streams for the training batch (with
- * --windows, as its consecutive windows).
+ * --windows, as its consecutive windows), and a ratings file through the
+ * checkpoint's user and item ids (rt_ratings.c).
  *
  * For a classifier -- an f32 [B, K] output with K >= 2 and an i32 [B]
  * target -- it can also count the argmax of that output against the
@@ -163,6 +164,9 @@ int rt_cmd_eval(const rt_model *m, const rt_opts *o) {
         rt_vocab vocab;
         arena = rt_setup(m, m->seed, o->load, &vocab);
         d = arena ? rt_text_load(m, o->data, batch, rt_text_windowed(m, o->windows), &vocab, NULL) : NULL;
+    } else if (rt_ratings_applies(m, o->data)) { /* the same: its ids */
+        arena = rt_setup(m, m->seed, o->load, NULL);
+        d = arena ? rt_ratings_load(m, o->data, RT_RATINGS_EVAL) : NULL;
     } else {
         d = rt_data_load(m, o->data, RT_DATA_LABELLED);
         arena = d ? rt_setup(m, m->seed, o->load, NULL) : NULL;

@@ -228,6 +228,24 @@ void rt_text_draw(rt_dataset *windows, const rt_dataset *text, rt_rng *r);
 int rt_text_remap(rt_dataset *d, const rt_vocab *from, const rt_vocab *to, const char *to_name);
 
 /*
+ * rt_ratings.c: (user, item, rating) files as the data of a recommender
+ */
+/* How a file's ids are used: trained on (an id the checkpoint lacks is an
+ * error), or evaluated (its ratings are skipped). */
+enum { RT_RATINGS_TRAIN, RT_RATINGS_EVAL };
+int rt_ratings_model(const rt_model *m);
+int rt_ratings_applies(const rt_model *m, const char *files);
+rt_dataset *rt_ratings_load(const rt_model *m, const char *path, int use);
+void rt_ratings_summary(void);
+int rt_ratings_known(void);
+int32_t rt_ratings_user(int64_t raw); /* its index, or -1 */
+int32_t rt_ratings_item_count(void);
+int64_t rt_ratings_item_raw(int32_t index);
+unsigned char *rt_ratings_rated(int32_t user);
+void rt_ratings_write_metadata(rt_buf *h);
+int rt_ratings_read_metadata(const char *ckpt, const rt_json *metadata);
+
+/*
  * rt_array.c: the elements of array files (IDX, NPY)
  */
 /* Element types of binary files.  Values are checked as they are
@@ -293,6 +311,9 @@ typedef struct rt_opts {
     int64_t length, top_k;
     double temperature, top_p;
     int has_length, has_temperature, has_top_p;
+    /* recommend */
+    int64_t user, top;
+    int has_user;
     uint64_t seed;
     int n_hyper_sets;
     rt_hyper_set hyper_sets[16];
@@ -432,6 +453,7 @@ typedef struct rt_ckpt_meta {
 int rt_ckpt_save_meta(const rt_model *m, const char *arena, const rt_ckpt_meta *meta, const char *path);
 int rt_ckpt_load_vocab(const rt_model *m, char *arena, const char *path, rt_vocab *vocab);
 void rt_ckpt_serialize_meta(const rt_model *m, const char *arena, const rt_ckpt_meta *meta, rt_buf *out);
+int rt_ckpt_load_metadata(const rt_model *m, const char *path);
 
 /*
  * rt_predict.c, rt_gradcheck.c, rt_info.c
@@ -440,6 +462,7 @@ int rt_cmd_predict(const rt_model *m, const rt_opts *o);
 int rt_cmd_generate(const rt_model *m, const rt_opts *o);
 int rt_cmd_gradcheck(const rt_model *m, const rt_opts *o);
 int rt_cmd_info(const rt_model *m, const rt_opts *o);
+int rt_cmd_recommend(const rt_model *m, const rt_opts *o); /* rt_recommend.c */
 
 /*
  * rt_plot.c: `plot`, which reads --log CSVs, not the model, and parses

@@ -77,6 +77,8 @@ void rt_progress_summary(const rt_train_run *r) {
         printf("text: %lld characters, %d distinct, %lld streams of %lld, %lld steps of %lld per epoch\n",
                (long long)r->text_chars, r->vocab.n, (long long)r->batch, (long long)(r->text_chars / r->batch),
                (long long)r->steps_per_epoch, (long long)m->inputs[0].dims[1]);
+    else if (rt_ratings_applies(m, r->o->data))
+        rt_ratings_summary();
 }
 
 /* "  loss 0.1  mae 0.2" or, Keras style, " - loss: 0.1 - mae: 0.2" */

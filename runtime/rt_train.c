@@ -208,10 +208,30 @@ static int adopt_vocab(rt_train_run *r, const rt_vocab *loaded) {
     return 0;
 }
 
+/* A ratings file (rt_ratings.c): fine-tuning reads it through the ids of
+ * the checkpoint, which are therefore read first; --val through those of
+ * the training file. */
+static int load_ratings(rt_train_run *r) {
+    const rt_opts *o = r->o;
+    if (o->load && rt_ckpt_load_metadata(r->m, o->load))
+        return -1;
+    if (!(r->data = rt_ratings_load(r->m, o->data, RT_RATINGS_TRAIN)))
+        return -1;
+    if (o->val && !rt_ratings_applies(r->m, o->val))
+        return rt_error("--val %s: a model trained on a ratings file validates on one (.data, .tsv or .csv)", o->val);
+    if (o->val)
+        r->val = rt_ratings_load(r->m, o->val, RT_RATINGS_EVAL);
+    else if (o->has_val_split)
+        r->val = rt_data_split(r->data, o->val_split);
+    return (o->val || o->has_val_split) && !r->val ? -1 : 0;
+}
+
 static int load_data(rt_train_run *r) {
     const rt_opts *o = r->o;
     if (rt_text_applies(r->m, o->data))
         return load_text(r);
+    if (rt_ratings_applies(r->m, o->data))
+        return load_ratings(r);
     if (o->windows)
         return rt_error("--windows applies to a text file (a .txt file for a model that takes text)");
     r->data = rt_data_load(r->m, o->data, RT_DATA_LABELLED);
