@@ -12,7 +12,10 @@
  * A model trained on a text file also gets its vocabulary in the metadata
  * as "mdl.vocab": a string of the byte values in order (a token's id is its
  * position), each written as the code point of the same number, so bytes
- * 0x80-0xff are U+0080-U+00FF and the header stays valid UTF-8.
+ * 0x80-0xff are U+0080-U+00FF and the header stays valid UTF-8.  One
+ * trained on labelled text (rt_labels.c) gets "mdl.words", its words in id
+ * order separated by spaces, and "mdl.classes", its class names separated
+ * by newlines.
  *
  * Saving never loses an existing checkpoint: we write a temporary file in
  * the same directory, fsync it, read it back and compare, and only then
@@ -97,6 +100,18 @@ static void put_vocab(rt_buf *b, const rt_vocab *v) {
     rt_buf_add(b, "\"", 1);
 }
 
+/* Labelled text's words and class names. */
+static void put_lexicon(rt_buf *b, const rt_lexicon *x) {
+    char *words = rt_lexicon_join(x->words, x->n_words, ' ');
+    char *classes = rt_lexicon_join(x->classes, x->n_classes, '\n');
+    rt_buf_printf(b, ",\"mdl.words\":");
+    put_json_string(b, words);
+    rt_buf_printf(b, ",\"mdl.classes\":");
+    put_json_string(b, classes);
+    free(words);
+    free(classes);
+}
+
 /* generate_step's caches are rebuilt from the prime: not saved */
 static int saved(const rt_param *p) { return p->state != 2; }
 
@@ -109,6 +124,8 @@ static void write_header(const rt_model *m, const rt_vocab *vocab, rt_buf *h) {
         rt_buf_printf(h, ",\"mdl.vocab\":");
         put_vocab(h, vocab);
     }
+    if (vocab && vocab->lexicon)
+        put_lexicon(h, vocab->lexicon);
     rt_buf_printf(h, "}");
     uint64_t offset = 0;
     for (int i = 0; i < m->n_params; i++) {
@@ -245,7 +262,8 @@ typedef struct loader {
     uint64_t data_len;
     entry *entries; /* one per rt_param */
     int seen_metadata;
-    rt_vocab vocab; /* from "mdl.vocab"; n = 0 without */
+    rt_vocab vocab; /* from "mdl.vocab" (n = 0 without), "mdl.words" and
+                       "mdl.classes" (lexicon NULL without) */
 } loader;
 
 static void json_shape_string(const rt_json *shape, char *buf, size_t size) {
@@ -347,6 +365,18 @@ static int read_vocab(loader *l, const rt_json *j) {
     return 0;
 }
 
+/* "mdl.words" and "mdl.classes": both or neither. */
+static int read_lexicon(loader *l, const rt_json *metadata) {
+    const rt_json *words = rt_json_get(metadata, "mdl.words"), *classes = rt_json_get(metadata, "mdl.classes");
+    if (!words && !classes)
+        return 0;
+    if (!words || !classes)
+        return rt_error("%s: \"%s\" without \"%s\"", l->name, words ? "mdl.words" : "mdl.classes",
+                        words ? "mdl.classes" : "mdl.words");
+    l->vocab.lexicon = rt_lexicon_parse(l->name, words->text, words->len, classes->text, classes->len);
+    return l->vocab.lexicon ? 0 : -1;
+}
+
 static int check_metadata(loader *l, const rt_json *j) {
     if (l->seen_metadata++)
         return rt_error("%s: \"__metadata__\" appears twice", l->name);
@@ -359,7 +389,7 @@ static int check_metadata(loader *l, const rt_json *j) {
     if (model && strcmp(model->text, l->m->name) != 0)
         rt_note("%s was saved by model \"%.60s\"; loading it into \"%s\"", l->name, model->text, l->m->name);
     const rt_json *vocab = rt_json_get(j, "mdl.vocab");
-    return vocab ? read_vocab(l, vocab) : 0;
+    return (vocab && read_vocab(l, vocab)) || read_lexicon(l, j) ? -1 : 0;
 }
 
 static int find_param(const rt_model *m, const char *name) {
@@ -479,6 +509,8 @@ static int load_image(const rt_model *m, char *arena, const char *name, const un
         copy_tensors(&l, arena, buf + (len - l.data_len));
     if (rc == 0 && vocab)
         *vocab = l.vocab;
+    else
+        rt_lexicon_free(l.vocab.lexicon);
     rt_json_free(header);
     free(l.entries);
     return rc;
