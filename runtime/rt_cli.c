@@ -186,7 +186,7 @@ static void print_columns(const rt_model *m, int with_targets, FILE *f) {
         fprintf(f,
                 "A file named *.tsv (or *.tsv.gz) is labelled text: LABEL<TAB>TEXT lines (a first line whose TEXT is "
                 "`text` is a header); each text's words (runs of letters and digits, lower-cased) become ids, 0 "
-                "padding, 1 unknown, 2.. the training file's words by frequency, the first %lld of them kept; the "
+                "padding, 1 unknown, 2.. the training file's words by frequency, and a text keeps its first %lld; the "
                 "classes are the lines of classes.txt or intents.txt beside the training file, else its sorted "
                 "labels.  Both are saved in the checkpoint%s.\n",
                 (long long)m->inputs[0].dims[1],
