@@ -20,6 +20,9 @@
  * (training, step, ...) are left out.  Loading ignores it.
  * A recommender's user and item ids are there too (rt_ratings.c's
  * "mdl.users", "mdl.items", "mdl.rated").
+ * One trained on labelled text (rt_labels.c) gets "mdl.words", its words
+ * in id order separated by spaces, and "mdl.classes", its class names
+ * separated by newlines.
  *
  * Saving never loses an existing checkpoint: we write a temporary file in
  * the same directory, fsync it, read it back and compare, and only then
@@ -104,6 +107,18 @@ static void put_vocab(rt_buf *b, const rt_vocab *v) {
     rt_buf_add(b, "\"", 1);
 }
 
+/* Labelled text's words and class names. */
+static void put_lexicon(rt_buf *b, const rt_lexicon *x) {
+    char *words = rt_lexicon_join(x->words, x->n_words, ' ');
+    char *classes = rt_lexicon_join(x->classes, x->n_classes, '\n');
+    rt_buf_printf(b, ",\"mdl.words\":");
+    put_json_string(b, words);
+    rt_buf_printf(b, ",\"mdl.classes\":");
+    put_json_string(b, classes);
+    free(words);
+    free(classes);
+}
+
 /* generate_step's caches are rebuilt from the prime: not saved */
 static int saved(const rt_param *p) { return p->state != 2; }
 
@@ -137,6 +152,8 @@ static void write_header(const rt_model *m, const rt_ckpt_meta *meta, rt_buf *h)
     if (meta && meta->hypers)
         put_hypers(h, m, meta->hypers);
     rt_ratings_write_metadata(h);
+    if (meta && meta->vocab && meta->vocab->lexicon)
+        put_lexicon(h, meta->vocab->lexicon);
     rt_buf_printf(h, "}");
     uint64_t offset = 0;
     for (int i = 0; i < m->n_params; i++) {
@@ -273,7 +290,8 @@ typedef struct loader {
     uint64_t data_len;
     entry *entries; /* one per rt_param */
     int seen_metadata;
-    rt_vocab vocab; /* from "mdl.vocab"; n = 0 without */
+    rt_vocab vocab; /* from "mdl.vocab" (n = 0 without), "mdl.words" and
+                       "mdl.classes" (lexicon NULL without) */
 } loader;
 
 static void json_shape_string(const rt_json *shape, char *buf, size_t size) {
@@ -375,6 +393,18 @@ static int read_vocab(loader *l, const rt_json *j) {
     return 0;
 }
 
+/* "mdl.words" and "mdl.classes": both or neither. */
+static int read_lexicon(loader *l, const rt_json *metadata) {
+    const rt_json *words = rt_json_get(metadata, "mdl.words"), *classes = rt_json_get(metadata, "mdl.classes");
+    if (!words && !classes)
+        return 0;
+    if (!words || !classes)
+        return rt_error("%s: \"%s\" without \"%s\"", l->name, words ? "mdl.words" : "mdl.classes",
+                        words ? "mdl.classes" : "mdl.words");
+    l->vocab.lexicon = rt_lexicon_parse(l->name, words->text, words->len, classes->text, classes->len);
+    return l->vocab.lexicon ? 0 : -1;
+}
+
 static int check_metadata(loader *l, const rt_json *j) {
     if (l->seen_metadata++)
         return rt_error("%s: \"__metadata__\" appears twice", l->name);
@@ -387,7 +417,7 @@ static int check_metadata(loader *l, const rt_json *j) {
     if (model && strcmp(model->text, l->m->name) != 0)
         rt_note("%s was saved by model \"%.60s\"; loading it into \"%s\"", l->name, model->text, l->m->name);
     const rt_json *vocab = rt_json_get(j, "mdl.vocab");
-    if (vocab && read_vocab(l, vocab))
+    if ((vocab && read_vocab(l, vocab)) || read_lexicon(l, j))
         return -1;
     return rt_ratings_read_metadata(l->name, j);
 }
@@ -509,6 +539,8 @@ static int load_image(const rt_model *m, char *arena, const char *name, const un
         copy_tensors(&l, arena, buf + (len - l.data_len));
     if (rc == 0 && vocab)
         *vocab = l.vocab;
+    else
+        rt_lexicon_free(l.vocab.lexicon);
     rt_json_free(header);
     free(l.entries);
     return rc;

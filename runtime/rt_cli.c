@@ -58,7 +58,11 @@ static const option options[] = {
     {"--val-split", "X", OPT_FRACTION, FIELD(val_split), FIELD(has_val_split), CMD_TRAIN,
      "hold out the last fraction X (0 < X < 1) of --data for validation instead"},
     {"--input", "FILES", OPT_STRING, FIELD(input), NONE, CMD_PREDICT,
-     "inputs to predict for, '-' for stdin (required)"},
+     "inputs to predict for, '-' for stdin (required, but for a model trained on a .tsv file: messages)"},
+    {"--text", "MESSAGE", OPT_STRING, FIELD(text), NONE, CMD_PREDICT,
+     "a model trained on a .tsv file: classify this message (default: one a line from --input or stdin)"},
+    {"--top", "N", OPT_COUNT, FIELD(top), NONE, CMD_PREDICT,
+     "a model trained on a .tsv file: the N likeliest classes with their probabilities (default 1)"},
     {"--output", "FILE", OPT_STRING, FIELD(output), NONE, CMD_PREDICT, "where to write the CSV (default: stdout)"},
     {"--load", "CKPT", OPT_STRING, FIELD(load), NONE, CMD_TRAIN | CMD_GRADCHECK,
      "start from this checkpoint instead of the initialisers"},
@@ -198,6 +202,15 @@ static void print_columns(const rt_model *m, int with_targets, FILE *f) {
         describe_columns(&m->targets[i], f);
     }
     fprintf(f, "%s; a header line is optional.\n", with_targets ? "" : " (target columns may follow; ignored)");
+    if (rt_labels_model(m))
+        fprintf(f,
+                "A file named *.tsv (or *.tsv.gz) is labelled text: LABEL<TAB>TEXT lines (a first line whose TEXT is "
+                "`text` is a header); each text's words (runs of letters and digits, lower-cased) become ids, 0 "
+                "padding, 1 unknown, 2.. the training file's words by frequency, and a text keeps its first %lld; the "
+                "classes are the lines of classes.txt or intents.txt beside the training file, else its sorted "
+                "labels.  Both are saved in the checkpoint%s.\n",
+                (long long)m->inputs[0].dims[1],
+                with_targets ? "" : "; with one, predict reads messages, one a line, from --input, --text or stdin");
     if (with_targets && rt_text_model(m))
         fprintf(f,
                 "A file named *.txt (or *.txt.gz) is text: each byte is a token, its id the byte's rank among the "

@@ -14,7 +14,10 @@
  * the name without `.gz`: `.npy` is NPY, `.idx*` or `*ubyte` is IDX,
  * `.csv` is CSV; any other name is recognised by its first bytes (NPY's
  * magic, IDX's two zero bytes) and read as CSV otherwise.  The formats
- * themselves are rt_csv.c's, rt_idx.c's and rt_npy.c's.
+ * themselves are rt_csv.c's, rt_idx.c's and rt_npy.c's.  A `.tsv` file
+ * for a model that takes labelled text is rt_labels.c's, read through its
+ * own words (train, eval and predict read it through a checkpoint's
+ * instead, and do not come here).
  */
 #include "rt_internal.h"
 
@@ -238,6 +241,12 @@ static int load_one(list_state *s, const char *path, int last) {
 }
 
 rt_dataset *rt_data_load(const rt_model *m, const char *files, int mode) {
+    if (rt_labels_applies(m, files)) {
+        rt_lexicon *own = NULL;
+        rt_dataset *d = rt_labels_load(m, files, mode, &own, NULL);
+        rt_lexicon_free(own);
+        return d;
+    }
     int n_paths;
     char **paths = split_list(files, &n_paths);
     if (!paths)

@@ -12,10 +12,15 @@
  * --windows, as its consecutive windows), and a ratings file through the
  * checkpoint's user and item ids (rt_ratings.c).
  *
+ * Labelled text (a .tsv file, rt_labels.c) is read through the
+ * checkpoint's words and classes, and `eval` says how many of its words
+ * were unknown.
+ *
  * For a classifier -- an f32 [B, K] output with K >= 2 and an i32 [B]
  * target -- it can also count the argmax of that output against the
  * labels: `eval` prints the accuracy and the K x K confusion matrix (rows
- * the true class, columns the predicted one).
+ * the true class, columns the predicted one), its rows named after the
+ * classes when the checkpoint has their names.
  */
 #include "rt_internal.h"
 
@@ -113,7 +118,26 @@ int rt_evaluate(const rt_model *m, char *arena, const rt_dataset *d, int64_t bat
  * eval
  */
 
-static void print_confusion(const rt_confusion *c) {
+/* The class names of rows and columns: "0 order_status". */
+static void print_named_rows(const rt_confusion *c, const rt_lexicon *x, int count_w, int label_w) {
+    int name_w = 0;
+    for (int k = 0; k < x->n_classes && k < c->k; k++)
+        if ((int)strlen(x->classes[k]) > name_w)
+            name_w = (int)strlen(x->classes[k]);
+    printf("%*s", label_w + name_w + 1, "");
+    for (int64_t j = 0; j < c->k; j++)
+        printf(" %*lld", count_w, (long long)j);
+    printf("\n");
+    for (int64_t i = 0; i < c->k; i++) {
+        printf("%*lld %-*s", label_w, (long long)i, name_w, i < x->n_classes ? x->classes[i] : "");
+        for (int64_t j = 0; j < c->k; j++)
+            printf(" %*lld", count_w, (long long)c->counts[i * c->k + j]);
+        printf("\n");
+    }
+}
+
+/* x: the checkpoint's class names, or NULL. */
+static void print_confusion(const rt_confusion *c, const rt_lexicon *x) {
     int64_t counted = c->total - c->outside;
     printf("accuracy %.6g (%lld of %lld: argmax of %s against %s)\n",
            counted ? (double)c->correct / (double)counted : 0.0, (long long)c->correct, (long long)counted,
@@ -133,6 +157,10 @@ static void print_confusion(const rt_confusion *c) {
     int w = snprintf(NULL, 0, "%lld", (long long)largest) + 1;
     int label_w = snprintf(NULL, 0, "%lld", (long long)(c->k - 1));
     printf("confusion matrix (rows: true %s, columns: predicted):\n", c->target->name);
+    if (x) {
+        print_named_rows(c, x, w, label_w);
+        return;
+    }
     printf("%*s", label_w + 1, "");
     for (int64_t j = 0; j < c->k; j++)
         printf(" %*lld", w, (long long)j);
@@ -143,6 +171,21 @@ static void print_confusion(const rt_confusion *c) {
             printf(" %*lld", w, (long long)c->counts[i * c->k + j]);
         printf("\n");
     }
+}
+
+/* A .tsv file through the checkpoint's words and classes. */
+static rt_dataset *load_labels(const rt_model *m, const rt_opts *o, rt_vocab *vocab) {
+    if (!vocab->lexicon) {
+        rt_error("%s has no words and classes (\"mdl.words\"): eval on a .tsv file needs a checkpoint saved by "
+                 "training on one",
+                 o->load);
+        return NULL;
+    }
+    rt_labels_info info;
+    rt_dataset *d = rt_labels_load(m, o->data, RT_DATA_LABELLED, &vocab->lexicon, &info);
+    if (d)
+        rt_labels_describe_data(m, &info);
+    return d;
 }
 
 int rt_cmd_eval(const rt_model *m, const rt_opts *o) {
@@ -160,13 +203,16 @@ int rt_cmd_eval(const rt_model *m, const rt_opts *o) {
         return RT_EXIT_FAIL;
     rt_dataset *d = NULL;
     char *arena = NULL;
+    rt_vocab vocab = {0};
     if (text) { /* the checkpoint first: its vocabulary reads the text */
-        rt_vocab vocab;
         arena = rt_setup(m, m->seed, o->load, &vocab);
         d = arena ? rt_text_load(m, o->data, batch, rt_text_windowed(m, o->windows), &vocab, NULL) : NULL;
     } else if (rt_ratings_applies(m, o->data)) { /* the same: its ids */
         arena = rt_setup(m, m->seed, o->load, NULL);
         d = arena ? rt_ratings_load(m, o->data, RT_RATINGS_EVAL) : NULL;
+    } else if (rt_labels_applies(m, o->data)) {
+        arena = rt_setup(m, m->seed, o->load, &vocab);
+        d = arena ? load_labels(m, o, &vocab) : NULL;
     } else {
         d = rt_data_load(m, o->data, RT_DATA_LABELLED);
         arena = d ? rt_setup(m, m->seed, o->load, NULL) : NULL;
@@ -182,8 +228,9 @@ int rt_cmd_eval(const rt_model *m, const rt_opts *o) {
         for (int j = 0; j < m->n_metrics; j++)
             printf("%s %.6g\n", m->metrics[j].name, metrics[j]);
         if (classifier)
-            print_confusion(&c);
+            print_confusion(&c, vocab.lexicon);
     }
+    rt_lexicon_free(vocab.lexicon);
     free(c.counts);
     free(metrics);
     free(hypers);

@@ -254,6 +254,7 @@ int rt_cmd_generate(const rt_model *m, const rt_opts *o) {
     }
     free(hypers);
     free(ids);
+    rt_lexicon_free(v.lexicon); /* a labelled-text checkpoint's, unused */
     rt_arena_free(arena);
     return rc ? RT_EXIT_FAIL : 0;
 }

@@ -208,9 +208,13 @@ rt_dataset *rt_data_load(const rt_model *m, const char *files, int mode);
  */
 /* The byte values a text holds, in increasing order: a token's id is its
  * position.  n = 0: no vocabulary (not a text model). */
+typedef struct rt_lexicon rt_lexicon;
 typedef struct rt_vocab {
     int n;
     unsigned char bytes[256];
+    /* Labelled text's words and class names (rt_labels.c), owned: free
+     * with rt_lexicon_free(); NULL for other models. */
+    rt_lexicon *lexicon;
 } rt_vocab;
 
 /* Reads a whole file (gzipped or not, "-" for stdin); rt_datafiles.c's. */
@@ -244,6 +248,45 @@ int64_t rt_ratings_item_raw(int32_t index);
 unsigned char *rt_ratings_rated(int32_t user);
 void rt_ratings_write_metadata(rt_buf *h);
 int rt_ratings_read_metadata(const char *ckpt, const rt_json *metadata);
+
+/*
+ * rt_labels.c: a file of LABEL<TAB>TEXT lines as the data of a text
+ * classifier
+ */
+/* Word ids: padding, a word not in the vocabulary, the first word. */
+enum { RT_WORD_PAD = 0, RT_WORD_UNKNOWN = 1, RT_WORD_FIRST = 2 };
+
+/* A word and its id, in the lexicon's lookup order. */
+typedef struct rt_spelling rt_spelling;
+struct rt_lexicon {
+    int n_words, n_classes;
+    char **words;             /* the word of id RT_WORD_FIRST + i, lower case */
+    char **classes;           /* the name of class k */
+    char *classes_from;       /* the file they came from, for messages */
+    rt_spelling *by_spelling; /* the words in byte order, for lookup */
+};
+
+/* What reading a file found. */
+typedef struct rt_labels_info {
+    int64_t messages;
+    int64_t words, unknown; /* words read (up to L a text), of them unknown */
+    int64_t truncated;      /* texts of more than L words */
+    int64_t dropped;        /* training: words the table had no room for */
+} rt_labels_info;
+
+int rt_labels_model(const rt_model *m);
+int rt_labels_applies(const rt_model *m, const char *files);
+size_t rt_labels_next_word(const char *text, size_t len, size_t *at, size_t *start);
+int32_t rt_lexicon_word_id(const rt_lexicon *x, const char *s, size_t n);
+int64_t rt_labels_encode(const rt_lexicon *x, const char *text, size_t len, int32_t *ids, int64_t length,
+                         int64_t *unknown);
+rt_lexicon *rt_lexicon_parse(const char *source, const char *words, size_t words_len, const char *classes,
+                             size_t classes_len);
+char *rt_lexicon_join(char *const *items, int n, char sep);
+void rt_lexicon_free(rt_lexicon *x);
+rt_dataset *rt_labels_load(const rt_model *m, const char *path, int mode, rt_lexicon **lexicon, rt_labels_info *info);
+void rt_labels_describe_training(const rt_model *m, const rt_lexicon *x, const rt_labels_info *info);
+void rt_labels_describe_data(const rt_model *m, const rt_labels_info *info);
 
 /*
  * rt_array.c: the elements of array files (IDX, NPY)
@@ -306,13 +349,16 @@ typedef struct rt_opts {
     double lr, eps, tol, val_split;
     int has_lr, has_eps, has_tol, has_seed, has_val_split, quiet, no_shuffle, windows;
     int64_t threads; /* 0: not given */
+    /* predict, for a model that takes labelled text; recommend */
+    const char *text;
+    int64_t top; /* how many answers (predict: classes; recommend: items) */
     /* generate */
     const char *prime;
     int64_t length, top_k;
     double temperature, top_p;
     int has_length, has_temperature, has_top_p;
     /* recommend */
-    int64_t user, top;
+    int64_t user;
     int has_user;
     uint64_t seed;
     int n_hyper_sets;
@@ -364,10 +410,12 @@ typedef struct rt_train_run {
     int64_t batch, epochs, log_every;
     uint64_t seed;
     float *hypers; /* one value per rt_hyper */
-    /* A text file (rt_text.c): its vocabulary and size in characters. */
-    int text;
+    /* A text file (rt_text.c): its vocabulary and size in characters.
+     * Labelled text (rt_labels.c): vocab.lexicon and what was read. */
+    int text, labels;
     rt_vocab vocab;
     int64_t text_chars;
+    rt_labels_info labels_info;
     int lr_index;  /* of hyper "lr", or -1 */
     double base_lr, lr;
     rt_schedule sched;

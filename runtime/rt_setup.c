@@ -15,10 +15,13 @@
 #include <string.h>
 
 /* A zeroed arena with parameters from the seed, then from load_path;
- * vocab (may be NULL) gets the checkpoint's vocabulary (n = 0 without). */
+ * vocab (may be NULL) gets the checkpoint's vocabulary (n = 0 without)
+ * and lexicon (NULL without; the caller frees it). */
 char *rt_setup(const rt_model *m, uint64_t seed, const char *load_path, rt_vocab *vocab) {
-    if (vocab)
+    if (vocab) {
         vocab->n = 0;
+        vocab->lexicon = NULL;
+    }
     char *arena = rt_arena_new(m);
     if (!arena)
         return NULL;

@@ -15,6 +15,11 @@
  * last --val-split of the data) is evaluated.  A non-finite loss stops
  * training at once, before anything is saved.
  *
+ * Labelled text (a .tsv file, rt_labels.c) is ordinary samples once read:
+ * shuffled, split by --val-split.  Its words and classes come from the
+ * file, or from the checkpoint when fine-tuning (--load), so the ids stay
+ * the ones the model learnt; they are saved with the parameters.
+ *
  * Output: a summary line, then one line per logged epoch, and --log FILE
  * gets every epoch as a CSV row; how they look is rt_progress.c's.
  * `train --sweep` (rt_sweep.c) calls rt_train once per configuration.
@@ -205,6 +210,7 @@ static int adopt_vocab(rt_train_run *r, const rt_vocab *loaded) {
         (r->val && rt_text_remap(r->val, &r->vocab, loaded, r->o->load)))
         return -1;
     r->vocab = *loaded;
+    r->vocab.lexicon = NULL; /* a text model has none to keep */
     return 0;
 }
 
@@ -226,8 +232,29 @@ static int load_ratings(rt_train_run *r) {
     return (o->val || o->has_val_split) && !r->val ? -1 : 0;
 }
 
-static int load_data(rt_train_run *r) {
+/* Labelled text, through the checkpoint's words and classes if it has
+ * them (taken from *loaded), else through the training file's own. */
+static int load_labels(rt_train_run *r, rt_vocab *loaded) {
     const rt_opts *o = r->o;
+    r->labels = 1;
+    if (o->val && !rt_labels_applies(r->m, o->val))
+        return rt_error("--val %s: a model trained on a .tsv file validates on one", o->val);
+    r->vocab.lexicon = loaded->lexicon;
+    loaded->lexicon = NULL;
+    r->data = rt_labels_load(r->m, o->data, RT_DATA_LABELLED, &r->vocab.lexicon, &r->labels_info);
+    if (!r->data)
+        return -1;
+    if (o->val)
+        r->val = rt_labels_load(r->m, o->val, RT_DATA_LABELLED, &r->vocab.lexicon, NULL);
+    else if (o->has_val_split)
+        r->val = rt_data_split(r->data, o->val_split);
+    return (o->val || o->has_val_split) && !r->val ? -1 : 0;
+}
+
+static int load_data(rt_train_run *r, rt_vocab *loaded) {
+    const rt_opts *o = r->o;
+    if (rt_labels_applies(r->m, o->data))
+        return load_labels(r, loaded);
     if (rt_text_applies(r->m, o->data))
         return load_text(r);
     if (rt_ratings_applies(r->m, o->data))
@@ -256,15 +283,18 @@ static int prepare(rt_train_run *r) {
     r->seed = rt_resolve_seed(m, o);
     r->quiet = o->quiet;
     r->tty = !o->quiet && isatty(STDOUT_FILENO);
-    if (load_data(r) || prepare_lr(r))
-        return -1;
-    if (o->log && rt_log_open(r))
-        return -1;
-    if (o->log_steps && rt_step_log_open(r))
-        return rt_log_close(r, -1);
+    /* The checkpoint first: labelled text is read through its words. */
     rt_vocab loaded;
     r->arena = rt_setup(m, r->seed, o->load, &loaded);
-    return r->arena ? adopt_vocab(r, &loaded) : -1;
+    int rc = r->arena && load_data(r, &loaded) == 0 && prepare_lr(r) == 0 ? 0 : -1;
+    if (rc == 0 && o->log && rt_log_open(r))
+        rc = -1;
+    if (rc == 0 && o->log_steps && rt_step_log_open(r))
+        rc = rt_log_close(r, -1);
+    if (rc == 0)
+        rc = adopt_vocab(r, &loaded);
+    rt_lexicon_free(loaded.lexicon); /* unless load_labels took it */
+    return rc;
 }
 
 static void keep_result(const rt_train_run *r, rt_train_result *res) {
@@ -291,6 +321,8 @@ int rt_train(const rt_model *m, const rt_opts *o, rt_train_result *res) {
         res->started = rc == 0;
     if (rc == 0 && !r.quiet)
         rt_progress_summary(&r);
+    if (rc == 0 && !r.quiet && r.labels)
+        rt_labels_describe_training(m, r.vocab.lexicon, &r.labels_info);
     if (rc == 0)
         rc = train_loop(&r);
     if (rc == 0)
@@ -302,6 +334,7 @@ int rt_train(const rt_model *m, const rt_opts *o, rt_train_result *res) {
     rt_data_free(r.data);
     rt_data_free(r.val);
     rt_data_free(r.whole);
+    rt_lexicon_free(r.vocab.lexicon);
     free(r.hypers);
     free(r.metrics);
     free(r.val_metrics);

@@ -1,7 +1,8 @@
 /*
  * test_unit.c - unit tests of the runtime's internals: the JSON parser,
  * the RNG, the CSV, IDX and NPY loaders and file lists, learning-rate
- * schedules, batching layouts and checkpoint loading.
+ * schedules, batching layouts, checkpoint loading, and labelled text (the
+ * tokeniser, word ids, classes, its errors and its checkpoint metadata).
  *
  * It links libmdlrt.a with its own main() and its own small descriptor (a
  * classifier with an i32 target and optimizer state), so none of this
@@ -706,6 +707,191 @@ static void test_checkpoints(void) {
     free(image.data);
 }
 
+/*
+ * Labelled text: words [B, 5] into a table of 8 rows (6 words), 3 classes
+ */
+
+static const rt_param labels_params[] = {
+    {.t = {"E", RT_F32, 2, {8, 2}, 0, 0}, .init = RT_INIT_CONSTANT, .trainable = 1, .grad_offset = 64},
+};
+static const rt_tensor labels_inputs[] = {{"words", RT_I32, 2, {MAXB, 5}, 1, 128, -1, 8}};
+static const rt_tensor labels_targets[] = {{"intent", RT_I32, 1, {MAXB}, 1, 208, -1, 3}};
+
+static const rt_model labels_model = {
+    .name = "labels",
+    .source = "labels.mdl",
+    .arena_bytes = 256,
+    .max_batch = MAXB,
+    .n_params = 1,
+    .params = labels_params,
+    .n_inputs = 1,
+    .inputs = labels_inputs,
+    .n_targets = 1,
+    .targets = labels_targets,
+    .seed = 7,
+};
+
+/* The words of text, space-separated, as the tokeniser reads them. */
+static void words_of(const char *text, char *out, size_t size) {
+    size_t at = 0, start, n, used = 0;
+    out[0] = '\0';
+    while ((n = rt_labels_next_word(text, strlen(text), &at, &start)) > 0 && used + n + 2 < size) {
+        used += (size_t)snprintf(out + used, size - used, "%s%.*s", used ? " " : "", (int)n, text + start);
+    }
+}
+
+static void test_tokeniser(void) {
+    char w[128];
+    words_of("Where's order #48213?!", w, sizeof w);
+    CHECK_STR(w, "Where s order 48213");
+    words_of("  refund\tpls!!  ", w, sizeof w);
+    CHECK_STR(w, "refund pls");
+    words_of("caf\xc3\xa9 na\xc3\xafve x_y", w, sizeof w); /* bytes above 127 separate */
+    CHECK_STR(w, "caf na ve x y");
+    words_of("?!", w, sizeof w);
+    CHECK_STR(w, "");
+}
+
+static int32_t ids_at(const rt_dataset *d, int64_t row, int k) { return ((int32_t *)d->data[0])[row * 5 + k]; }
+
+static int row_is(const rt_dataset *d, int64_t row, const int32_t want[5]) {
+    for (int k = 0; k < 5; k++)
+        if (ids_at(d, row, k) != want[k])
+            return 0;
+    return 1;
+}
+
+static const char labels_tsv[] = "intent\ttext\n"
+                                 "b\tThe cat, the CAT!\r\n"
+                                 "a\tdog's dinner\n"
+                                 "\n"
+                                 "c\tone two three four five six seven\n"
+                                 "a \t the end\n";
+
+/* Words by descending count, ties alphabetical; the table keeps 6. */
+static rt_lexicon *test_labels_training(void) {
+    const char *p = write_tmp("l.tsv", labels_tsv);
+    rt_lexicon *x = NULL;
+    rt_labels_info info;
+    rt_dataset *d = rt_labels_load(&labels_model, p, RT_DATA_LABELLED, &x, &info);
+    CHECK(d && x && d->n == 4 && d->n_tensors == 2);
+    if (!d || !x)
+        return x;
+    CHECK(x->n_words == 6 && strcmp(x->words[0], "the") == 0 && strcmp(x->words[1], "cat") == 0 &&
+          strcmp(x->words[2], "dinner") == 0 && strcmp(x->words[5], "five") == 0);
+    CHECK(x->n_classes == 3 && strcmp(x->classes[0], "a") == 0 && strcmp(x->classes[2], "c") == 0);
+    CHECK(info.messages == 4 && info.truncated == 1 && info.dropped == 7 && info.words == 14 && info.unknown == 5);
+    static const int32_t r0[5] = {2, 3, 2, 3, 0}, r1[5] = {5, 1, 4, 0, 0}, r2[5] = {1, 1, 1, 1, 7},
+                         r3[5] = {2, 6, 0, 0, 0};
+    CHECK(row_is(d, 0, r0) && row_is(d, 1, r1) && row_is(d, 2, r2) && row_is(d, 3, r3));
+    int32_t *label = d->data[1];
+    CHECK(label[0] == 1 && label[1] == 0 && label[2] == 2 && label[3] == 0);
+    rt_data_free(d);
+
+    int32_t ids[5];
+    int64_t unknown = 0;
+    CHECK(rt_labels_encode(x, "CAT the zebra", 13, ids, 5, &unknown) == 3);
+    CHECK(ids[0] == 3 && ids[1] == 2 && ids[2] == 1 && ids[3] == 0 && unknown == 1);
+    return x;
+}
+
+/* classes.txt beside the file sets the order; a label outside it is an
+ * error. */
+static void test_labels_class_file(void) {
+    write_tmp("classes.txt", "c\n\nb\r\na\n");
+    const char *p = write_tmp("l.tsv", labels_tsv);
+    rt_lexicon *x = NULL;
+    rt_dataset *d = rt_labels_load(&labels_model, p, RT_DATA_LABELLED, &x, NULL);
+    CHECK(d && x && x->n_classes == 3 && strcmp(x->classes[0], "c") == 0);
+    int32_t *label = d ? d->data[1] : NULL;
+    CHECK(label && label[0] == 1 && label[1] == 2 && label[2] == 0 && label[3] == 2);
+    rt_data_free(d);
+    rt_lexicon_free(x);
+    x = NULL;
+    p = write_tmp("l.tsv", "a\tx\nd\ty\n");
+    CHECK_ERROR(!(d = rt_labels_load(&labels_model, p, RT_DATA_LABELLED, &x, NULL)),
+                "l.tsv:2: label \"d\" is not one of the 3 classes of");
+    rt_lexicon_free(x);
+    x = NULL;
+    write_tmp("classes.txt", "a\nb\na\n");
+    p = write_tmp("l.tsv", "a\tx\n"); /* write_tmp's path is static */
+    CHECK_ERROR(!(d = rt_labels_load(&labels_model, p, RT_DATA_LABELLED, &x, NULL)),
+                "classes.txt:3: class \"a\" is listed twice");
+    rt_lexicon_free(x);
+    char path[128];
+    snprintf(path, sizeof path, "%s/classes.txt", tmpdir);
+    unlink(path);
+}
+
+static void expect_labels_error(const rt_lexicon *given, const char *text, const char *what) {
+    const char *p = write_tmp("e.tsv", text);
+    rt_lexicon *x = (rt_lexicon *)given;
+    rt_dataset *d = NULL;
+    CHECK_ERROR(!(d = rt_labels_load(&labels_model, p, RT_DATA_LABELLED, &x, NULL)), what);
+    if (!given)
+        rt_lexicon_free(x);
+    rt_data_free(d);
+}
+
+static void test_labels_errors(const rt_lexicon *x) {
+    expect_labels_error(NULL, "a\tx\nb no tab\n", "e.tsv:2: no tab: a line is LABEL<TAB>TEXT");
+    expect_labels_error(NULL, "a\tx\tb\n", "e.tsv:1: more than one tab");
+    expect_labels_error(NULL, "a\tx\n\ty\n", "e.tsv:2: empty label");
+    expect_labels_error(NULL, "a\tx\nb\t?!\n", "e.tsv:2: the text has no words");
+    expect_labels_error(NULL, "", "e.tsv: no labelled lines");
+    expect_labels_error(NULL, "intent\ttext\n\n", "e.tsv: no labelled lines");
+    expect_labels_error(x, "a\tthe cat\nd\tthe dog\n", "e.tsv:2: label \"d\" is not one of the 3 classes of");
+}
+
+/* The words and classes survive a checkpoint; broken ones are refused. */
+static void test_labels_checkpoint(rt_lexicon *x) {
+    char path[128];
+    snprintf(path, sizeof path, "%s/lc.ckpt", tmpdir);
+    char *a = rt_arena_new(&labels_model);
+    rt_vocab v = {0}, back = {0};
+    v.lexicon = x;
+    rt_ckpt_meta meta = {&v, NULL};
+    CHECK(rt_ckpt_save_meta(&labels_model, a, &meta, path) == 0);
+    CHECK(rt_ckpt_load_vocab(&labels_model, a, path, &back) == 0 && back.lexicon);
+    if (back.lexicon) {
+        CHECK(back.lexicon->n_words == x->n_words && back.lexicon->n_classes == x->n_classes);
+        for (int i = 0; i < x->n_words && i < back.lexicon->n_words; i++)
+            CHECK_STR(back.lexicon->words[i], x->words[i]);
+        CHECK(rt_lexicon_word_id(back.lexicon, "Dog", 3) == 5);
+        rt_lexicon_free(back.lexicon);
+    }
+    static const char *bad[][2] = {
+        {"\"mdl.words\":\"a B\",\"mdl.classes\":\"x\"", "is not a list of lower-case words"},
+        {"\"mdl.words\":\"a  b\",\"mdl.classes\":\"x\"", "is not a list of lower-case words"},
+        {"\"mdl.words\":\"a b a\",\"mdl.classes\":\"x\"", "the word \"a\" is listed twice"},
+        {"\"mdl.words\":\"a b\"", "\"mdl.words\" without \"mdl.classes\""},
+        {"\"mdl.words\":\"a\",\"mdl.classes\":\"\"", "no class names"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char header[256];
+        snprintf(header, sizeof header,
+                 "{\"__metadata__\":{%s},\"E\":{\"dtype\":\"F32\",\"shape\":[8,2],\"data_offsets\":[0,64]}}",
+                 bad[i][0]);
+        size_t n = strlen(header);
+        unsigned char buf[512] = {0};
+        buf[0] = (unsigned char)n;
+        memcpy(buf + 8, header, n);
+        CHECK_ERROR(rt_ckpt_load_buffer(&labels_model, a, "c.ckpt", buf, 8 + n + 64), bad[i][1]);
+    }
+    rt_arena_free(a);
+}
+
+static void test_labels(void) {
+    test_tokeniser();
+    rt_lexicon *x = test_labels_training();
+    test_labels_class_file();
+    if (x) {
+        test_labels_errors(x);
+        test_labels_checkpoint(x);
+    }
+    rt_lexicon_free(x);
+}
+
 static void test_descriptor_check(void) {
     rt_model m = test_model;
     CHECK(rt_model_check(&m) == 0);
@@ -717,8 +903,8 @@ static void test_descriptor_check(void) {
 }
 
 static void cleanup(void) {
-    const char *names[] = {"good.csv", "inputs.csv", "inputs4.csv", "bad.csv", "c.ckpt", "x.idx",
-                           "l.idx",    "x.csv",      "all.csv",     "five.csv"};
+    const char *names[] = {"good.csv", "inputs.csv", "inputs4.csv", "bad.csv", "c.ckpt", "x.idx",  "l.idx",
+                           "x.csv",    "all.csv",    "five.csv",    "l.tsv",   "e.tsv",  "lc.ckpt"};
     char path[128];
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         snprintf(path, sizeof path, "%s/%s", tmpdir, names[i]);
@@ -747,6 +933,7 @@ int main(void) {
     test_schedules();
     test_layout();
     test_checkpoints();
+    test_labels();
     test_descriptor_check();
     cleanup();
     printf("%d checks, %d failed\n", checks, failures);
