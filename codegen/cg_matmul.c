@@ -80,7 +80,7 @@ enum { MR_MAX = 12, NR = 16, KC = 256, MC = 144, NC = 256 };
  * and is as fast as the tile without any packing.  Measured with
  * bench/gemm.c (bench/README.md). */
 enum { SMALL_M = 4, SMALL_N = 8, SMALL_K = 4, SMALL_WORK = 8192 };
-enum { ROW_LOOP_MIN_N = 24, ROW_LOOP_MAX_N = 64, ROW_LOOP_MAX_B = 8192 };
+enum { ROW_LOOP_MIN_N = 24, ROW_LOOP_MAX_N = 64, ROW_LOOP_MAX_B = 8192, ROW_LOOP_MAX_M = 32 };
 
 /* A is packed when N > PACK_A_MIN_N (with fewer 16-column strips each
  * element is read too few times to pay for the copy) and it is stored
@@ -659,6 +659,7 @@ static LLVMValueRef blocked_pays(cg_kernel *k, const matmul *mm) {
         return pays;
     LLVMValueRef row_loop =
         both(k, at_least(k, mm->n, ROW_LOOP_MIN_N), LLVMBuildNot(k->b, at_least(k, mm->n, ROW_LOOP_MAX_N + 1), ""));
+    row_loop = both(k, row_loop, LLVMBuildNot(k->b, at_least(k, mm->m, ROW_LOOP_MAX_M + 1), ""));
     row_loop = both(k, row_loop, LLVMBuildNot(k->b, at_least(k, cg_mul(k, mm->n, mm->k), ROW_LOOP_MAX_B + 1), ""));
     return both(k, pays, LLVMBuildNot(k->b, row_loop, ""));
 }
