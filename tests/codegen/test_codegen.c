@@ -856,6 +856,10 @@ static void case_transpose(void) {
     }
     output(g, ir_transpose(g, input(g, "B,3,33"), NULL));
     output(g, ir_transpose(g, input_i32(g, "5,B"), NULL));
+    /* >= 64K elements: the threads build splits the first loop */
+    perm_of("0,2,1,3", perm);
+    output(g, ir_transpose(g, input(g, "B,64,4,33"), perm));
+    also_parallel = 1;
     run_case(g, "transpose");
 }
 
@@ -867,6 +871,8 @@ static void case_slice(void) {
     output(g, ir_slice(g, input(g, "2,B,7,3"), 2, 2, 5));
     output(g, ir_slice(g, input_i32(g, "B,6"), -1, 1, 2));
     output(g, ir_slice(g, op1(g, IR_NEG, input(g, "4,9")), -2, 1, 3));
+    output(g, ir_slice(g, input(g, "B,64,385"), 2, 128, 257)); /* split over threads */
+    also_parallel = 1;
     run_case(g, "slice");
 }
 
@@ -878,6 +884,13 @@ static void case_pad(void) {
     output(g, ir_pad(g, input(g, "2,B,7,3"), 2, 2, &c));
     output(g, ir_pad(g, input_i32(g, "B,1"), 1, 5, &d));
     output(g, ir_pad(g, ir_const(g, IR_F32, &(ir_shape){1, {1}, 0}, 2.5), 0, 1, &e));
+    ir_shape f = S("B,64,385"), h = S("B,64,385");
+    output(g, ir_pad(g, input(g, "B,64,129"), 2, 128, &f)); /* zeros on both sides, split over threads */
+    output(g, ir_pad(g, input(g, "B,64,128"), 2, 257, &h)); /* nothing after the run */
+    /* i32: a zero left unwritten reads as the arena's pattern, which as an
+     * f32 is within the tolerance of 0 */
+    output(g, ir_pad(g, input_i32(g, "B,64,129"), 2, 128, &f));
+    also_parallel = 1;
     run_case(g, "pad");
 }
 
@@ -889,6 +902,8 @@ static void case_concat(void) {
     output(g, ir_concat(g, input_i32(g, "B,2"), input_i32(g, "B,5"), 1));
     ir_shape s = S("B,3");
     output(g, ir_concat(g, ir_const(g, IR_F32, &s, -1), input(g, "B,4"), 1));
+    output(g, ir_concat(g, input(g, "B,64,129"), input(g, "B,64,128"), 2)); /* split over threads */
+    also_parallel = 1;
     run_case(g, "concat");
 }
 
