@@ -546,6 +546,10 @@ static void case_reduce_sum(void) {
     output(g, ir_reduce(g, IR_REDUCE_SUM, input(g, ""), 0, 0));
     output(g, ir_reduce(g, IR_REDUCE_SUM, input_i32(g, "B,7"), 1, 0));
     output(g, ir_reduce(g, IR_REDUCE_SUM, input_i32(g, "B,7"), 2, 0));
+    /* >= 64K elements: the threads build splits the outermost group */
+    output(g, ir_reduce(g, IR_REDUCE_SUM, input(g, "B,64,4,65"), 8, 1)); /* inner reduced */
+    output(g, ir_reduce(g, IR_REDUCE_SUM, input(g, "B,64,300"), 2, 0));  /* inner kept */
+    also_parallel = 1;
     run_case(g, "reduce_sum");
 }
 
@@ -557,6 +561,8 @@ static void case_reduce_max(void) {
     output(g, ir_reduce(g, IR_REDUCE_MAX, input(g, "B,300"), 2, 0));
     output(g, ir_reduce(g, IR_REDUCE_MAX, input_i32(g, "B,7"), 1, 1));
     output(g, ir_reduce(g, IR_REDUCE_MAX, input_i32(g, "B,7"), 3, 0));
+    output(g, ir_reduce(g, IR_REDUCE_MAX, input(g, "B,256,65"), 4, 1)); /* split over threads */
+    also_parallel = 1;
     run_case(g, "reduce_max");
 }
 
@@ -584,6 +590,12 @@ static void case_sum_to(void) {
     ir_shape row = S("300"), i32_to = S("5");
     output(g, ir_sum_to(g, input(g, "B,300"), &row));
     output(g, ir_sum_to(g, input_i32(g, "B,5"), &i32_to));
+    /* split over threads by chunks of columns: 300 is no multiple of a
+     * chunk, and a thread's columns may span more than one tile */
+    ir_shape wide = S("300"), heads = S("4,33");
+    output(g, ir_sum_to(g, input(g, "B,64,300"), &wide));
+    output(g, ir_sum_to(g, input(g, "B,64,4,33"), &heads));
+    also_parallel = 1;
     run_case(g, "sum_to");
 }
 
