@@ -635,6 +635,10 @@ static void case_reshape(void) {
     /* a reshape of a computed value, so the in-place plans apply */
     ir_shape flat = S("B,20");
     output(g, ir_reshape(g, op1(g, IR_NEG, input(g, "B,4,5")), &flat));
+    /* >= 64K elements, no multiple of the threads' pieces: a split copy */
+    ir_shape heads = S("B,64,4,33");
+    output(g, ir_reshape(g, input(g, "B,64,132"), &heads));
+    also_parallel = 1;
     run_case(g, "reshape");
 }
 
