@@ -13,7 +13,7 @@
  *
  * The same nest copies with broadcasting (BROADCAST, a CONST source);
  * RESHAPE and ASSIGN, whose source has the same elements in the same order,
- * are a memmove.
+ * are a memmove (large ones, with threads, a memcpy split over them).
  *
  * Threads: building for the runtime (cg_kernel.parallel), a nest over at
  * least SPLIT_MIN_ELEMENTS elements (at the largest batch) moves into a
@@ -193,16 +193,40 @@ static int emit_copy(cg_kernel *k, int src, const ir_shape *shape) {
     return 0;
 }
 
-/* The same elements in the same order: a memmove, since the memory plan
- * may put the result where its source is. */
+enum { COPY_CHUNK = 1 << 14 }; /* elements per piece of a split copy */
+
+/* Elements [begin * COPY_CHUNK, min(end * COPY_CHUNK, n)) of a flat copy. */
+static void copy_chunks(cg_kernel *k, int src, const ir_shape *shape, LLVMValueRef begin, LLVMValueRef end) {
+    int64_t size = k->node->dtype == IR_F32 && k->f64 ? 8 : 4;
+    LLVMValueRef n = cg_dims_product(k, shape, 0, shape->rank);
+    LLVMValueRef from = cg_mul(k, begin, cg_i64(k, COPY_CHUNK)), to = cg_mul(k, end, cg_i64(k, COPY_CHUNK));
+    to = LLVMBuildSelect(k->b, LLVMBuildICmp(k->b, LLVMIntULT, to, n, ""), to, n, "");
+    LLVMValueRef at = cg_mul(k, from, cg_i64(k, size));
+    LLVMValueRef out = LLVMBuildInBoundsGEP2(k->b, LLVMInt8TypeInContext(k->ctx), k->out, &at, 1, "");
+    LLVMValueRef in = LLVMBuildInBoundsGEP2(k->b, LLVMInt8TypeInContext(k->ctx), k->in[src], &at, 1, "");
+    LLVMBuildMemCpy(k->b, out, 4, in, 4, cg_mul(k, LLVMBuildSub(k->b, to, from, ""), cg_i64(k, size)));
+}
+
+/* The same elements in the same order.  The memory plan puts the result
+ * either where its source is (nothing to do) or in a buffer of its own
+ * (its source is live while it runs): a memmove, or with threads and
+ * SPLIT_MIN_ELEMENTS or more, pieces of a memcpy split over them. */
 static int emit_flat_copy(cg_kernel *k, int src, const ir_shape *shape) {
     if (!k->in[src])
         return emit_copy(k, src, shape);
     if (k->in[src] == k->out)
         return 0;
     int64_t size = k->node->dtype == IR_F32 && k->f64 ? 8 : 4;
-    LLVMValueRef bytes = cg_mul(k, cg_dims_product(k, shape, 0, shape->rank), cg_i64(k, size));
-    LLVMBuildMemMove(k->b, k->out, 4, k->in[src], 4, bytes);
+    LLVMValueRef n = cg_dims_product(k, shape, 0, shape->rank);
+    if (!k->parallel || ir_shape_numel(shape) < SPLIT_MIN_ELEMENTS) {
+        LLVMBuildMemMove(k->b, k->out, 4, k->in[src], 4, cg_mul(k, n, cg_i64(k, size)));
+        return 0;
+    }
+    LLVMValueRef pieces = LLVMBuildUDiv(k->b, cg_add(k, n, cg_i64(k, COPY_CHUNK - 1)), cg_i64(k, COPY_CHUNK), "");
+    cg_outline o;
+    cg_outline_begin(k, &o, "rows", NULL, 0);
+    copy_chunks(k, src, shape, o.begin, o.end);
+    cg_outline_end(k, &o, pieces);
     return 0;
 }
 

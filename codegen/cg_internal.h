@@ -150,16 +150,21 @@ void cg_mark_as_written(cg_kernel *k, LLVMValueRef branch);
  * stack, adds void <kernel>.<suffix>(ptr ctx, i64 begin, i64 end) and
  * points k at it: k->out, k->in[], k->batch and extra[] become its copies
  * loaded from ctx (a buffer shipped twice is loaded once), allocas go to
- * its entry, and k->parallel is 0 there.  end closes the function, puts k
+ * its entry, and k->parallel is 0 there.  end closes the function (its
+ * accesses through the kernel's noalias buffers marked with alias scopes,
+ * see cg_loops.c), puts k
  * and extra[] back, and runs it over [0, n): through the runtime's
  * mdl_rt_parallel_for when k->parallel, else by one direct call. */
 #define CG_OUTLINE_MAX_EXTRA FUSE_MAX_INPUTS
+#define CG_OUTLINE_MAX_SLOTS (5 + CG_OUTLINE_MAX_EXTRA) /* out, 3 inputs, batch, extra[] */
 typedef struct cg_outline {
     cg_kernel saved;
     LLVMValueRef fn, ctx, begin, end;
     LLVMValueRef *extra;
     int n_extra;
     LLVMValueRef saved_extra[CG_OUTLINE_MAX_EXTRA];
+    LLVMValueRef loaded[CG_OUTLINE_MAX_SLOTS], noalias[CG_OUTLINE_MAX_SLOTS];
+    int n_loaded, n_noalias;
 } cg_outline;
 void cg_outline_begin(cg_kernel *k, cg_outline *o, const char *suffix, LLVMValueRef *extra, int n_extra);
 void cg_outline_end(cg_kernel *k, cg_outline *o, LLVMValueRef n);

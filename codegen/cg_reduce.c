@@ -15,6 +15,13 @@
  *     sum_to([B,N] -> [N])), a tile of up to CG_TILE accumulators covers
  *     that group and the reduced groups run around a contiguous loop over
  *     the tile, so every load is unit-stride.
+ * With the runtime's threads a reduction of at least SPLIT_MIN_ELEMENTS is
+ * outlined and split: over its outermost group when that is kept (each
+ * thread owns whole output rows: softmax's max and sum, layer norm's mean
+ * and variance), else over chunks of SPLIT_COLUMNS of the innermost group
+ * when that is kept (the bias gradient: each thread owns some columns and
+ * reads its part of every row).  Either way each output element is still
+ * one thread's sum in the same order, so results do not change.
  * Sums of f32 accumulate in f64 and are rounded once at the end: a long
  * reduction (a loss over a large batch) then loses nothing to the
  * summation order, and the f64 adds carry the reassoc flag so the
@@ -24,6 +31,8 @@
 #include "cg_internal.h"
 
 #define CG_TILE 256
+
+enum { SPLIT_MIN_ELEMENTS = 1 << 16, SPLIT_COLUMNS = 64 };
 
 typedef struct reduction {
     int n_groups;
@@ -36,6 +45,10 @@ typedef struct reduction {
     ir_dtype dtype;
     LLVMTypeRef acc_type;
     LLVMValueRef acc_init;
+    /* the part written: element offsets of the first output and input
+     * element, and the innermost kept group's columns [lo, hi) */
+    LLVMValueRef base[2];
+    LLVMValueRef lo, hi;
 } reduction;
 
 /* The product of the kept dims of x after dim `last`. */
@@ -143,9 +156,9 @@ static void reduce_to_scalar(cg_kernel *k, LLVMValueRef *index, void *ctx) {
 static void emit_inner_reduced(cg_kernel *k, const reduction *r) {
     scalar_ctx c = {r, cg_alloca(k, r->acc_type, "acc")};
     cg_nest outer;
-    LLVMValueRef zero[2] = {cg_i64(k, 0), cg_i64(k, 0)};
+    LLVMValueRef base[2] = {r->base[0], r->base[1]};
     group_nest(r, 0, 0, r->n_groups, &outer);
-    cg_emit_nest(k, &outer, zero, reduce_to_scalar, &c);
+    cg_emit_nest(k, &outer, base, reduce_to_scalar, &c);
 }
 
 /* ------------------------------------------ innermost group kept: a tile */
@@ -183,19 +196,22 @@ static void reduce_tile(cg_kernel *k, tile_ctx *c, LLVMValueRef *index) {
     cg_loop_end(k, &j);
 }
 
+/* The tiles of the innermost group's columns [r->lo, r->hi). */
 static void reduce_tiles(cg_kernel *k, LLVMValueRef *index, void *ctx) {
     tile_ctx *c = ctx;
-    LLVMValueRef n = c->r->extent[c->r->n_groups - 1];
+    const reduction *r = c->r;
+    LLVMValueRef n = LLVMBuildSub(k->b, r->hi, r->lo, "");
     if (LLVMIsAConstantInt(n) && LLVMConstIntGetSExtValue(n) <= CG_TILE) {
-        c->start = cg_i64(k, 0);
+        c->start = r->lo;
         c->count = n;
         reduce_tile(k, c, index);
         return;
     }
     LLVMValueRef tiles = LLVMBuildUDiv(k->b, LLVMBuildAdd(k->b, n, cg_i64(k, CG_TILE - 1), ""), cg_i64(k, CG_TILE), "");
     cg_loop t = cg_loop_begin(k, tiles, "t");
-    c->start = cg_mul(k, t.index, cg_i64(k, CG_TILE));
-    LLVMValueRef left = LLVMBuildSub(k->b, n, c->start, "");
+    LLVMValueRef start = cg_mul(k, t.index, cg_i64(k, CG_TILE));
+    c->start = cg_add(k, r->lo, start);
+    LLVMValueRef left = LLVMBuildSub(k->b, n, start, "");
     LLVMValueRef full = LLVMBuildICmp(k->b, LLVMIntUGT, left, cg_i64(k, CG_TILE), "");
     c->count = LLVMBuildSelect(k->b, full, cg_i64(k, CG_TILE), left, "");
     reduce_tile(k, c, index);
@@ -205,22 +221,66 @@ static void reduce_tiles(cg_kernel *k, LLVMValueRef *index, void *ctx) {
 static void emit_inner_kept(cg_kernel *k, const reduction *r) {
     tile_ctx c = {r, cg_alloca(k, LLVMArrayType2(r->acc_type, CG_TILE), "tile"), NULL, NULL};
     cg_nest outer;
-    LLVMValueRef zero[2] = {cg_i64(k, 0), cg_i64(k, 0)};
+    LLVMValueRef base[2] = {r->base[0], r->base[1]};
     group_nest(r, 0, 0, r->n_groups - 1, &outer);
-    cg_emit_nest(k, &outer, zero, reduce_tiles, &c);
+    cg_emit_nest(k, &outer, base, reduce_tiles, &c);
 }
 
 /* ----------------------------------------------------------------- kernels */
 
+/* The reduction of the node's input over the dims not kept, all of it. */
+static void setup(cg_kernel *k, reduction *r, const int *kept, int is_max) {
+    r->is_max = is_max;
+    init_accumulator(k, r);
+    build_groups(k, r, &k->g->nodes[k->node->inputs[0]].shape, kept);
+    r->base[0] = r->base[1] = cg_i64(k, 0);
+    r->lo = cg_i64(k, 0);
+    r->hi = r->n_groups > 0 ? r->extent[r->n_groups - 1] : cg_i64(k, 1);
+}
+
+static void emit_groups(cg_kernel *k, const reduction *r) {
+    if (r->n_groups > 0 && !r->reduced[r->n_groups - 1])
+        emit_inner_kept(k, r);
+    else
+        emit_inner_reduced(k, r);
+}
+
+/* How the reduction splits over threads: by its outermost group's rows,
+ * by chunks of its innermost group's columns, or not at all. */
+typedef enum { WHOLE, BY_ROWS, BY_COLUMNS } split_kind;
+
+static split_kind split_of(cg_kernel *k, const reduction *r) {
+    if (!k->parallel || r->n_groups < 2 || ir_shape_numel(&k->g->nodes[k->node->inputs[0]].shape) < SPLIT_MIN_ELEMENTS)
+        return WHOLE;
+    if (!r->reduced[0])
+        return BY_ROWS;
+    return r->reduced[r->n_groups - 1] ? WHOLE : BY_COLUMNS;
+}
+
 static int emit_reduction(cg_kernel *k, const int *kept, int is_max) {
     reduction r;
-    r.is_max = is_max;
-    init_accumulator(k, &r);
-    build_groups(k, &r, &k->g->nodes[k->node->inputs[0]].shape, kept);
-    if (r.n_groups > 0 && !r.reduced[r.n_groups - 1])
-        emit_inner_kept(k, &r);
-    else
-        emit_inner_reduced(k, &r);
+    setup(k, &r, kept, is_max);
+    split_kind how = split_of(k, &r);
+    if (how == WHOLE) {
+        emit_groups(k, &r);
+        return 0;
+    }
+    LLVMValueRef n = how == BY_ROWS ? r.extent[0] : LLVMBuildUDiv(k->b, cg_add(k, r.hi, cg_i64(k, SPLIT_COLUMNS - 1)),
+                                                                  cg_i64(k, SPLIT_COLUMNS), "");
+    cg_outline o;
+    cg_outline_begin(k, &o, "rows", NULL, 0);
+    setup(k, &r, kept, is_max); /* with this function's batch */
+    if (how == BY_ROWS) {
+        r.base[0] = cg_mul(k, o.begin, r.out_stride[0]);
+        r.base[1] = cg_mul(k, o.begin, r.in_stride[0]);
+        r.extent[0] = LLVMBuildSub(k->b, o.end, o.begin, "");
+    } else {
+        LLVMValueRef hi = cg_mul(k, o.end, cg_i64(k, SPLIT_COLUMNS));
+        r.lo = cg_mul(k, o.begin, cg_i64(k, SPLIT_COLUMNS));
+        r.hi = LLVMBuildSelect(k->b, LLVMBuildICmp(k->b, LLVMIntULT, hi, r.hi, ""), hi, r.hi, "");
+    }
+    emit_groups(k, &r);
+    cg_outline_end(k, &o, n);
     return 0;
 }
 

@@ -546,6 +546,10 @@ static void case_reduce_sum(void) {
     output(g, ir_reduce(g, IR_REDUCE_SUM, input(g, ""), 0, 0));
     output(g, ir_reduce(g, IR_REDUCE_SUM, input_i32(g, "B,7"), 1, 0));
     output(g, ir_reduce(g, IR_REDUCE_SUM, input_i32(g, "B,7"), 2, 0));
+    /* >= 64K elements: the threads build splits the outermost group */
+    output(g, ir_reduce(g, IR_REDUCE_SUM, input(g, "B,64,4,65"), 8, 1)); /* inner reduced */
+    output(g, ir_reduce(g, IR_REDUCE_SUM, input(g, "B,64,300"), 2, 0));  /* inner kept */
+    also_parallel = 1;
     run_case(g, "reduce_sum");
 }
 
@@ -557,6 +561,8 @@ static void case_reduce_max(void) {
     output(g, ir_reduce(g, IR_REDUCE_MAX, input(g, "B,300"), 2, 0));
     output(g, ir_reduce(g, IR_REDUCE_MAX, input_i32(g, "B,7"), 1, 1));
     output(g, ir_reduce(g, IR_REDUCE_MAX, input_i32(g, "B,7"), 3, 0));
+    output(g, ir_reduce(g, IR_REDUCE_MAX, input(g, "B,256,65"), 4, 1)); /* split over threads */
+    also_parallel = 1;
     run_case(g, "reduce_max");
 }
 
@@ -584,6 +590,12 @@ static void case_sum_to(void) {
     ir_shape row = S("300"), i32_to = S("5");
     output(g, ir_sum_to(g, input(g, "B,300"), &row));
     output(g, ir_sum_to(g, input_i32(g, "B,5"), &i32_to));
+    /* split over threads by chunks of columns: 300 is no multiple of a
+     * chunk, and a thread's columns may span more than one tile */
+    ir_shape wide = S("300"), heads = S("4,33");
+    output(g, ir_sum_to(g, input(g, "B,64,300"), &wide));
+    output(g, ir_sum_to(g, input(g, "B,64,4,33"), &heads));
+    also_parallel = 1;
     run_case(g, "sum_to");
 }
 
@@ -623,6 +635,10 @@ static void case_reshape(void) {
     /* a reshape of a computed value, so the in-place plans apply */
     ir_shape flat = S("B,20");
     output(g, ir_reshape(g, op1(g, IR_NEG, input(g, "B,4,5")), &flat));
+    /* >= 64K elements, no multiple of the threads' pieces: a split copy */
+    ir_shape heads = S("B,64,4,33");
+    output(g, ir_reshape(g, input(g, "B,64,132"), &heads));
+    also_parallel = 1;
     run_case(g, "reshape");
 }
 
@@ -856,6 +872,10 @@ static void case_transpose(void) {
     }
     output(g, ir_transpose(g, input(g, "B,3,33"), NULL));
     output(g, ir_transpose(g, input_i32(g, "5,B"), NULL));
+    /* >= 64K elements: the threads build splits the first loop */
+    perm_of("0,2,1,3", perm);
+    output(g, ir_transpose(g, input(g, "B,64,4,33"), perm));
+    also_parallel = 1;
     run_case(g, "transpose");
 }
 
@@ -867,6 +887,8 @@ static void case_slice(void) {
     output(g, ir_slice(g, input(g, "2,B,7,3"), 2, 2, 5));
     output(g, ir_slice(g, input_i32(g, "B,6"), -1, 1, 2));
     output(g, ir_slice(g, op1(g, IR_NEG, input(g, "4,9")), -2, 1, 3));
+    output(g, ir_slice(g, input(g, "B,64,385"), 2, 128, 257)); /* split over threads */
+    also_parallel = 1;
     run_case(g, "slice");
 }
 
@@ -878,6 +900,13 @@ static void case_pad(void) {
     output(g, ir_pad(g, input(g, "2,B,7,3"), 2, 2, &c));
     output(g, ir_pad(g, input_i32(g, "B,1"), 1, 5, &d));
     output(g, ir_pad(g, ir_const(g, IR_F32, &(ir_shape){1, {1}, 0}, 2.5), 0, 1, &e));
+    ir_shape f = S("B,64,385"), h = S("B,64,385");
+    output(g, ir_pad(g, input(g, "B,64,129"), 2, 128, &f)); /* zeros on both sides, split over threads */
+    output(g, ir_pad(g, input(g, "B,64,128"), 2, 257, &h)); /* nothing after the run */
+    /* i32: a zero left unwritten reads as the arena's pattern, which as an
+     * f32 is within the tolerance of 0 */
+    output(g, ir_pad(g, input_i32(g, "B,64,129"), 2, 128, &f));
+    also_parallel = 1;
     run_case(g, "pad");
 }
 
@@ -889,6 +918,8 @@ static void case_concat(void) {
     output(g, ir_concat(g, input_i32(g, "B,2"), input_i32(g, "B,5"), 1));
     ir_shape s = S("B,3");
     output(g, ir_concat(g, ir_const(g, IR_F32, &s, -1), input(g, "B,4"), 1));
+    output(g, ir_concat(g, input(g, "B,64,129"), input(g, "B,64,128"), 2)); /* split over threads */
+    also_parallel = 1;
     run_case(g, "concat");
 }
 
