@@ -254,6 +254,23 @@ static int usage(void) {
     return 2;
 }
 
+/* Writes the two data files and the statistics; 0 on success. */
+static int write_outputs(const set *s, const char *dir, uint64_t seed) {
+    if (write_data(s, dir, "ratings.train.data", 0) || write_data(s, dir, "ratings.test.data", 1))
+        return 1;
+    rmse e = test_rmse(s);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/ratings.stats.txt", dir);
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        perror(path);
+        return 1;
+    }
+    write_stats(f, s, seed, e);
+    write_stats(stdout, s, seed, e);
+    return fclose(f) ? 1 : 0;
+}
+
 int main(int argc, char **argv) {
     set s = {1000, 1700, 100000, 8, 0, NULL, NULL, NULL, NULL, NULL};
     uint64_t seed = 1;
@@ -289,17 +306,11 @@ int main(int argc, char **argv) {
     hidden_model(&s);
     draw_ratings(&s);
     split(&s);
-    if (write_data(&s, dir, "ratings.train.data", 0) || write_data(&s, dir, "ratings.test.data", 1))
-        return 1;
-    rmse e = test_rmse(&s);
-    char path[4096];
-    snprintf(path, sizeof path, "%s/ratings.stats.txt", dir);
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        perror(path);
-        return 1;
-    }
-    write_stats(f, &s, seed, e);
-    write_stats(stdout, &s, seed, e);
-    return fclose(f) ? 1 : 0;
+    int rc = write_outputs(&s, dir, seed);
+    free(s.p);
+    free(s.q);
+    free(s.bu);
+    free(s.bi);
+    free(s.r);
+    return rc;
 }
