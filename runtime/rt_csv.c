@@ -8,6 +8,9 @@
  * least `min_cover` of them exactly.  Columns of tensors past `keep` (a
  * predict input's targets) are counted but not parsed.
  *
+ * A file named `.tsv` (or `.tsv.gz`) is the same with tabs between the
+ * fields instead of commas.
+ *
  * The first non-blank line is a header if any of its fields is not a
  * number.  Blank lines are skipped, fields may be padded with spaces or
  * wrapped in double quotes.  Every problem is reported as FILE:LINE[:COL]
@@ -29,6 +32,7 @@ typedef struct csv_state {
     int covered;       /* tensors the file feeds, once known */
     int used;          /* columns that are parsed and stored */
     int lines;         /* non-blank lines seen: only the first can be a header */
+    char sep;          /* ',' or, in a .tsv file, '\t' */
     int *col_tensor;   /* column -> tensor of d */
     int64_t *col_elem; /* column -> element within a sample */
 } csv_state;
@@ -42,14 +46,14 @@ typedef struct field {
 
 static int is_blank(char c) { return c == ' ' || c == '\t'; }
 
-/* Splits [line, end) at commas; returns the number of fields found (it may
+/* Splits [line, end) at sep; returns the number of fields found (it may
  * exceed max, only the first max are stored). */
-static int split_fields(const char *line, const char *end, field *out, int max) {
+static int split_fields(const char *line, const char *end, char sep, field *out, int max) {
     int n = 0;
     const char *s = line;
     for (;;) {
         const char *e = s;
-        while (e < end && *e != ',')
+        while (e < end && *e != sep)
             e++;
         const char *a = s, *b = e;
         while (a < b && is_blank(*a))
@@ -165,7 +169,7 @@ static int check_count(csv_state *s, int64_t line, int found) {
 
 static int parse_line(csv_state *s, const char *line, const char *end, int64_t line_no, field *fields) {
     int max = s->expect ? s->expect : (int)s->prefix[s->f->n];
-    int n = split_fields(line, end, fields, max);
+    int n = split_fields(line, end, s->sep, fields, max);
     if (check_count(s, line_no, n))
         return -1;
     if (s->lines++ == 0 && is_header(fields, n))
@@ -225,6 +229,10 @@ rt_dataset *rt_csv_parse(const rt_feed *f, const char *text, size_t len, int *co
     csv_state s;
     memset(&s, 0, sizeof s);
     s.f = f;
+    size_t name = strlen(f->path);
+    if (name > 3 && strcmp(f->path + name - 3, ".gz") == 0)
+        name -= 3;
+    s.sep = name > 4 && strncmp(f->path + name - 4, ".tsv", 4) == 0 ? '\t' : ',';
     s.prefix = rt_xcalloc((size_t)f->n + 1, sizeof *s.prefix);
     for (int u = 0; u < f->n; u++)
         s.prefix[u + 1] = s.prefix[u] + rt_layout_of(f->tensors[u]).sample;

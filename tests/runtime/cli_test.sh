@@ -255,6 +255,22 @@ case_bad_csv() {
         "$fake" train --data ok.csv --val short.csv --epochs 1
 }
 
+# A .tsv file is CSV with tabs: the same data trains and evaluates the
+# same, a header included; its errors count the tab-separated columns.
+case_tsv() {
+    train_and_save
+    expect_ok "$fake" eval --load model.ckpt --data train.csv
+    cp out.txt want.txt
+    tr ',' '\t' <train.csv >train.tsv
+    expect_ok "$fake" eval --load model.ckpt --data train.tsv
+    cmp -s out.txt want.txt || fail "the .tsv file evaluates differently"
+    gzip -k train.tsv
+    expect_ok "$fake" eval --load model.ckpt --data train.tsv.gz
+    cmp -s out.txt want.txt || fail "the .tsv.gz file evaluates differently"
+    printf '1\t2\t3\n4,5,6\n' >mixed.tsv
+    expect_error 1 "mixed.tsv:2: expected 3 columns, found 1" "$fake" train --data mixed.tsv
+}
+
 case_missing_file() {
     expect_error 1 "cannot open nope.csv: No such file or directory" \
         "$fake" train --data nope.csv
