@@ -287,6 +287,8 @@ static void write_model(writer *w, const entries *es, int n_inputs, int n_target
     write_string(out, g->model_name);
     fputs(",\n    .source = ", out);
     write_string(out, g->source_path);
+    if (g->source_hash)
+        fprintf(out, ",\n    .source_hash = \"fnv1a64:%016" PRIx64 "\"", g->source_hash);
     fprintf(out, ",\n    .arena_bytes = %" PRId64 ",\n    .max_batch = %" PRId64 ",\n", w->plan->arena_bytes,
             g->max_batch);
     write_table_field(out, "params", g->n_params, "params");

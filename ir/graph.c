@@ -30,6 +30,14 @@ int ir_fail(ir_graph *g, const char *fmt, ...) {
     return -1;
 }
 
+uint64_t ir_hash_bytes(const void *data, size_t n) {
+    const unsigned char *p = data;
+    uint64_t h = 14695981039346656037ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 1099511628211ull;
+    return h ? h : 1;
+}
+
 ir_graph *ir_graph_new(const char *model_name, const char *source_path) {
     ir_graph *g = ir_xrealloc(NULL, sizeof *g);
     memset(g, 0, sizeof *g);

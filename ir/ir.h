@@ -126,6 +126,7 @@ typedef struct ir_result {
 typedef struct ir_graph {
     char *model_name;
     char *source_path;
+    uint64_t source_hash; /* FNV-1a (64-bit) of the source text; 0: unknown */
     int n_nodes, cap_nodes;
     ir_node *nodes;
 
@@ -361,6 +362,8 @@ void *ir_xmalloc(size_t size);
 void *ir_xcalloc(size_t count, size_t size);
 void *ir_xrealloc(void *p, size_t size);
 char *ir_xstrdup(const char *s);
+/* FNV-1a, 64-bit: a fingerprint of a text (never 0). */
+uint64_t ir_hash_bytes(const void *data, size_t n);
 
 /* ------------------------------------------------------------ inspection */
 

@@ -129,6 +129,7 @@ typedef void (*rt_kernel)(char *arena, int64_t batch);
 typedef struct rt_model {
     const char *name;         /* the model's name in the .mdl file */
     const char *source;       /* path of the .mdl file it was compiled from */
+    const char *source_hash;  /* "fnv1a64:" and 16 hex digits of its text; may be NULL */
     int64_t arena_bytes;
     int64_t max_batch;
 

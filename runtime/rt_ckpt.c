@@ -24,6 +24,15 @@
  * in id order separated by spaces, and "mdl.classes", its class names
  * separated by newlines.
  *
+ * Every tensor's bytes (as stored: little-endian) have their CRC-32 in
+ * the metadata as "mdl.crc32.NAME" (8 hex digits), and the other metadata
+ * entries theirs as "mdl.crc32": the CRC-32 of each key and value, in file
+ * order, each followed by a NUL byte.  Loading checks them all before it
+ * touches a parameter, and a mismatch names the tensor (or the metadata).
+ * A file without any "mdl.crc32" entries (written by another program, or
+ * by an mdl before them) loads unchecked.  "source" is the base name of
+ * the .mdl file and "source_hash" a hash of its text (never a path).
+ *
  * Saving never loses an existing checkpoint: we write a temporary file in
  * the same directory, fsync it, read it back and compare, and only then
  * rename() it over the target, which is atomic on POSIX file systems.
@@ -44,6 +53,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#ifdef MDL_HAVE_ZLIB
+#include <zlib.h>
+#endif
 
 /* The reference implementation refuses headers above 100 MB too. */
 #define RT_MAX_HEADER ((uint64_t)100 << 20)
@@ -62,6 +74,45 @@ static void to_little_endian(void *data, size_t n_words) {
         p[2] = t1;
         p[3] = t0;
     }
+}
+
+/* The CRC-32 of ISO 3309 / zlib, continued from crc (0 to start). */
+static uint32_t crc32_of(uint32_t crc, const void *data, size_t n) {
+#ifdef MDL_HAVE_ZLIB
+    const unsigned char *p = data;
+    while (n > 0) { /* zlib counts in uInt */
+        uInt chunk = n > (1u << 30) ? 1u << 30 : (uInt)n;
+        crc = (uint32_t)crc32(crc, p, chunk);
+        p += chunk;
+        n -= chunk;
+    }
+    return crc;
+#else
+    /* bitwise: only a runtime built without zlib comes here */
+    const unsigned char *p = data;
+    crc = ~crc;
+    for (size_t i = 0; i < n; i++) {
+        crc ^= p[i];
+        for (int b = 0; b < 8; b++)
+            crc = crc >> 1 ^ (0xedb88320u & -(crc & 1));
+    }
+    return ~crc;
+#endif
+}
+
+#define CRC_KEY "mdl.crc32"
+
+/* Metadata entries other than the checksums, as "mdl.crc32" covers them. */
+static uint32_t metadata_crc(const rt_json *metadata) {
+    uint32_t crc = 0;
+    for (int i = 0; i < metadata->n; i++) {
+        if (strncmp(metadata->keys[i], CRC_KEY, strlen(CRC_KEY)) == 0)
+            continue;
+        crc = crc32_of(crc, metadata->keys[i], strlen(metadata->keys[i]) + 1);
+        crc = crc32_of(crc, metadata->items[i]->text, metadata->items[i]->len);
+        crc = crc32_of(crc, "", 1);
+    }
+    return crc;
 }
 
 /*
@@ -140,11 +191,41 @@ static void put_hypers(rt_buf *b, const rt_model *m, const float *values) {
     free(json.data);
 }
 
-static void write_header(const rt_model *m, const rt_ckpt_meta *meta, rt_buf *h) {
-    rt_buf_printf(h, "{\"__metadata__\":{\"format\":\"mdl\",\"model\":");
+/* The base name of a path (the source's directory stays private). */
+static const char *base_name(const char *path) {
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+/* Closes the metadata object begun at h->data + begin with its checksum. */
+static void put_metadata_crc(rt_buf *h, size_t begin) {
+    rt_buf copy = {0};
+    rt_buf_add(&copy, h->data + begin, h->len - begin);
+    rt_buf_add(&copy, "}", 1);
+    char msg[128];
+    size_t at = 0;
+    rt_json *metadata = rt_json_parse(copy.data, copy.len, &at, msg, sizeof msg);
+    if (!metadata) { /* we wrote it: a bug, never the user's input */
+        fprintf(stderr, "internal error: a checkpoint's own metadata does not parse at byte %zu: %s\n", at, msg);
+        abort();
+    }
+    rt_buf_printf(h, ",\"" CRC_KEY "\":\"%08x\"}", metadata_crc(metadata));
+    rt_json_free(metadata);
+    free(copy.data);
+}
+
+/* data: the tensors as stored, in order, for their checksums. */
+static void write_header(const rt_model *m, const rt_ckpt_meta *meta, const rt_buf *data, rt_buf *h) {
+    rt_buf_printf(h, "{\"__metadata__\":");
+    size_t metadata_begin = h->len;
+    rt_buf_printf(h, "{\"format\":\"mdl\",\"model\":");
     put_json_string(h, m->name);
     rt_buf_printf(h, ",\"source\":");
-    put_json_string(h, m->source ? m->source : "");
+    put_json_string(h, m->source ? base_name(m->source) : "");
+    if (m->source_hash) {
+        rt_buf_printf(h, ",\"source_hash\":");
+        put_json_string(h, m->source_hash);
+    }
     if (meta && meta->vocab && meta->vocab->n > 0) {
         rt_buf_printf(h, ",\"mdl.vocab\":");
         put_vocab(h, meta->vocab);
@@ -154,8 +235,22 @@ static void write_header(const rt_model *m, const rt_ckpt_meta *meta, rt_buf *h)
     rt_ratings_write_metadata(h);
     if (meta && meta->vocab && meta->vocab->lexicon)
         put_lexicon(h, meta->vocab->lexicon);
-    rt_buf_printf(h, "}");
     uint64_t offset = 0;
+    for (int i = 0; i < m->n_params; i++) {
+        const rt_tensor *t = &m->params[i].t;
+        if (!saved(&m->params[i]))
+            continue;
+        uint64_t bytes = (uint64_t)rt_bytes(t, m->max_batch);
+        rt_buf_printf(h, ",");
+        rt_buf key = {0};
+        rt_buf_printf(&key, CRC_KEY ".%s", t->name);
+        put_json_string(h, key.data);
+        free(key.data);
+        rt_buf_printf(h, ":\"%08x\"", crc32_of(0, data->data + offset, (size_t)bytes));
+        offset += bytes;
+    }
+    put_metadata_crc(h, metadata_begin);
+    offset = 0;
     for (int i = 0; i < m->n_params; i++) {
         const rt_tensor *t = &m->params[i].t;
         if (!saved(&m->params[i]))
@@ -177,19 +272,22 @@ static void write_header(const rt_model *m, const rt_ckpt_meta *meta, rt_buf *h)
 
 /* The complete file image; meta may be NULL. */
 void rt_ckpt_serialize_meta(const rt_model *m, const char *arena, const rt_ckpt_meta *meta, rt_buf *out) {
-    rt_buf header = {0};
-    write_header(m, meta, &header);
-    put_u64_le(out, header.len);
-    rt_buf_add(out, header.data, header.len);
-    free(header.data);
+    rt_buf data = {0};
     for (int i = 0; i < m->n_params; i++) {
         const rt_tensor *t = &m->params[i].t;
         if (!saved(&m->params[i]))
             continue;
-        size_t at = out->len, bytes = (size_t)rt_bytes(t, m->max_batch);
-        rt_buf_add(out, arena + t->offset, bytes);
-        to_little_endian(out->data + at, bytes / 4);
+        size_t at = data.len, bytes = (size_t)rt_bytes(t, m->max_batch);
+        rt_buf_add(&data, arena + t->offset, bytes);
+        to_little_endian(data.data + at, bytes / 4);
     }
+    rt_buf header = {0};
+    write_header(m, meta, &data, &header);
+    put_u64_le(out, header.len);
+    rt_buf_add(out, header.data, header.len);
+    rt_buf_add(out, data.data, data.len);
+    free(header.data);
+    free(data.data);
 }
 
 void rt_ckpt_serialize(const rt_model *m, const char *arena, rt_buf *out) {
@@ -405,6 +503,8 @@ static int read_lexicon(loader *l, const rt_json *metadata) {
     return l->vocab.lexicon ? 0 : -1;
 }
 
+static int check_metadata_checksum(loader *l, const rt_json *metadata);
+
 static int check_metadata(loader *l, const rt_json *j) {
     if (l->seen_metadata++)
         return rt_error("%s: \"__metadata__\" appears twice", l->name);
@@ -413,6 +513,8 @@ static int check_metadata(loader *l, const rt_json *j) {
     for (int i = 0; i < j->n; i++)
         if (j->items[i]->type != RT_JSON_STRING)
             return rt_error("%s: \"__metadata__\" value \"%.40s\" is not a string", l->name, j->keys[i]);
+    if (check_metadata_checksum(l, j))
+        return -1;
     const rt_json *model = rt_json_get(j, "model");
     if (model && strcmp(model->text, l->m->name) != 0)
         rt_note("%s was saved by model \"%.60s\"; loading it into \"%s\"", l->name, model->text, l->m->name);
@@ -465,6 +567,69 @@ static int check_coverage(loader *l) {
     if (rc == 0 && covered != l->data_len)
         rc = rt_error("%s: the tensors cover %llu bytes but the file holds %llu after the header (wrong file size)",
                       l->name, (unsigned long long)covered, (unsigned long long)l->data_len);
+    return rc;
+}
+
+/* Reads 8 hex digits. */
+static int parse_crc(const rt_json *j, uint32_t *out) {
+    if (j->len != 8)
+        return -1;
+    uint32_t v = 0;
+    for (int i = 0; i < 8; i++) {
+        char c = j->text[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0)
+            return -1;
+        v = v << 4 | (uint32_t)d;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Whether the file has checksums (it was written by an mdl that makes them). */
+static int has_checksums(const rt_json *metadata) {
+    for (int i = 0; metadata && i < metadata->n; i++)
+        if (strncmp(metadata->keys[i], CRC_KEY, strlen(CRC_KEY)) == 0)
+            return 1;
+    return 0;
+}
+
+/* The metadata's own checksum, before anything in it is believed. */
+static int check_metadata_checksum(loader *l, const rt_json *metadata) {
+    if (!has_checksums(metadata))
+        return 0;
+    const rt_json *own = rt_json_get(metadata, CRC_KEY);
+    uint32_t want;
+    if (!own || parse_crc(own, &want))
+        return rt_error("%s: damaged: the metadata's checksum \"" CRC_KEY "\" is %s", l->name,
+                        own ? "malformed" : "missing");
+    if (metadata_crc(metadata) != want)
+        return rt_error("%s: damaged: the metadata does not match its checksum", l->name);
+    return 0;
+}
+
+/* Every tensor's checksum, when the file has them. */
+static int check_checksums(loader *l, const rt_json *header, const unsigned char *data) {
+    const rt_json *metadata = rt_json_get(header, "__metadata__");
+    if (!has_checksums(metadata))
+        return 0;
+    uint32_t want;
+    rt_buf key = {0};
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < l->m->n_params; i++) {
+        const entry *e = &l->entries[i];
+        if (!e->found)
+            continue;
+        const char *name = l->m->params[i].t.name;
+        key.len = 0;
+        rt_buf_printf(&key, CRC_KEY ".%s", name);
+        const rt_json *j = rt_json_get(metadata, key.data);
+        if (!j || parse_crc(j, &want))
+            rc = rt_error("%s: damaged: the checksum of tensor \"%s\" is %s", l->name, name, j ? "malformed" : "missing");
+        else if (crc32_of(0, data + e->begin, (size_t)(e->end - e->begin)) != want)
+            rc = rt_error("%s: damaged: tensor \"%s\" does not match its checksum", l->name, name);
+    }
+    free(key.data);
     return rc;
 }
 
@@ -534,7 +699,7 @@ static int load_image(const rt_model *m, char *arena, const char *name, const un
     for (int i = 0; rc == 0 && i < header->n; i++)
         rc = check_member(&l, header->keys[i], header->items[i]);
     if (rc == 0)
-        rc = check_missing(&l) || check_coverage(&l) ? -1 : 0;
+        rc = check_missing(&l) || check_coverage(&l) || check_checksums(&l, header, buf + (len - l.data_len)) ? -1 : 0;
     if (rc == 0)
         copy_tensors(&l, arena, buf + (len - l.data_len));
     if (rc == 0 && vocab)

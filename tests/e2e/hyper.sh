@@ -41,6 +41,12 @@ printf 'size,age\n1,0\n0,1\n0,0\n0.3,-1.7\n' > rows.csv
 ./ridge_const predict --load const.ckpt --input rows.csv > const_pred.csv
 cmp -s hyper_pred.csv const_pred.csv || fail "predictions differ"
 grep -qaF '"mdl.hypers":"{\"lam\":0.01,\"lr\":0.03}"' hyper.ckpt || fail "the checkpoint does not record lam 0.01"
+# the source by base name and a hash of its text, not by path
+hash=$(grep -aoE '"source":"ridge.mdl","source_hash":"fnv1a64:[0-9a-f]{16}"' hyper.ckpt) ||
+    fail "the checkpoint does not name ridge.mdl by base name and hash"
+grep -qaF "$hash" default.ckpt || fail "one source, two hashes"
+grep -qa '"source":"ridge_const.mdl","source_hash":"fnv1a64:' const.ckpt || fail "ridge_const.mdl's hash"
+grep -qaF "${hash#*source_hash}" const.ckpt && fail "two sources, one hash"
 [ "$(head -1 hyper.csv)" = "epoch,step,loss,mae,lr,seconds,lam" ] || fail "log header: $(head -1 hyper.csv)"
 [ "$(tail -1 hyper.csv | cut -d, -f7)" = 0.01 ] || fail "the log's lam column"
 # eval takes --hyper: the penalty is part of the loss it prints

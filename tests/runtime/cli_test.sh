@@ -308,7 +308,8 @@ case_bad_checkpoints() {
         "$fake" eval --load short.ckpt --data train.csv
     expect_error 1 "tiny.ckpt: truncated: 4 bytes" \
         "$fake" eval --load tiny.ckpt --data train.csv
-    expect_error 1 "cut.ckpt: header length 288 runs past the end of the file" \
+    hlen=$(od -An -tu8 -N8 model.ckpt | tr -d ' ')
+    expect_error 1 "cut.ckpt: header length $hlen runs past the end of the file" \
         "$fake" predict --load cut.ckpt --input train.csv
     expect_error 1 'shape.ckpt: tensor "w": shape [3] does not match the model'"'"'s [2]' \
         "$fake" eval --load shape.ckpt --data train.csv
@@ -324,6 +325,42 @@ case_bad_checkpoints() {
         "$fake" eval --load dir.ckpt --data train.csv
     expect_error 1 "extra.ckpt: the tensors cover 16 bytes but the file holds 20" \
         "$fake" eval --load extra.ckpt --data train.csv
+}
+
+# The corruption matrix: the checkpoint cut at every sixteenth of its
+# length, and one bit flipped in each tensor and in the metadata; each is
+# refused with one error line, a flipped tensor by name.
+case_damaged_checkpoints() {
+    train_and_save
+    size=$(wc -c <model.ckpt)
+    for k in $(seq 1 15); do
+        head -c $((size * k / 16)) model.ckpt >cut$k.ckpt
+        expect_error 1 "cut$k.ckpt: " "$fake" eval --load cut$k.ckpt --data train.csv
+    done
+    hlen=$(od -An -tu8 -N8 model.ckpt | tr -d ' ')
+    flip() { # flip FILE OFFSET: xor the byte at OFFSET with 0x10
+        local byte
+        byte=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+        printf "$(printf '\\%03o' $((byte ^ 16)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+    }
+    # w is bytes 0-7 of the data, b 8-11, the optimizer's step 12-15
+    for t in w:4 b:9 opt.step:14; do
+        cp model.ckpt flip.ckpt
+        flip flip.ckpt $((8 + hlen + ${t#*:}))
+        expect_error 1 "flip.ckpt: damaged: tensor \"${t%%:*}\" does not match its checksum" \
+            "$fake" eval --load flip.ckpt --data train.csv
+    done
+    # the model's name in the metadata: "linear" -> "|inear"
+    at=$(grep -boa '"model":"linear"' model.ckpt | cut -d: -f1)
+    cp model.ckpt flip.ckpt
+    flip flip.ckpt $((at + 9))
+    expect_error 1 "flip.ckpt: damaged: the metadata does not match its checksum" \
+        "$fake" eval --load flip.ckpt --data train.csv
+    # no path in the metadata, the source's base name (e2e_hyper checks
+    # the hash of its text that mdlc adds)
+    grep -qa '"source":"fake_linear.c"' model.ckpt || fail "source is not the base name"
+    grep -qa '"source":"[^"]*/' model.ckpt && fail "a path in the metadata"
+    true
 }
 
 case_save_failure() {
