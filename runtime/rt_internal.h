@@ -241,6 +241,7 @@ int rt_ratings_model(const rt_model *m);
 int rt_ratings_applies(const rt_model *m, const char *files);
 rt_dataset *rt_ratings_load(const rt_model *m, const char *path, int use);
 void rt_ratings_summary(void);
+void rt_ratings_forget(void);
 int rt_ratings_known(void);
 int32_t rt_ratings_user(int64_t raw); /* its index, or -1 */
 int32_t rt_ratings_item_count(void);

@@ -353,6 +353,18 @@ rt_dataset *rt_ratings_load(const rt_model *m, const char *path, int use) {
     return d;
 }
 
+/* Forgets the ids, as at the start of a process (for the fuzzer, which
+ * reads many training files in one). */
+void rt_ratings_forget(void) {
+    free(ids.users.raw);
+    free(ids.users.slots);
+    free(ids.items.raw);
+    free(ids.items.slots);
+    free(ids.rated_user);
+    free(ids.rated_item);
+    memset(&ids, 0, sizeof ids);
+}
+
 void rt_ratings_summary(void) {
     printf("ratings: %d users and %d items (the tables need at least that many rows), %lld ratings in training\n",
            ids.users.n, ids.items.n, (long long)ids.n_rated);

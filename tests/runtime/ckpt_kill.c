@@ -22,8 +22,8 @@
 enum { ROWS = 1024, COLS = 1024 };
 
 static const rt_param kill_params[] = {
-    {.t = {"W", RT_F32, 2, {ROWS, COLS}, 0, 0}, .init = RT_INIT_ZEROS, .trainable = 1, .grad_offset = -1},
-    {.t = {"step", RT_I32, 0, {0}, 0, 4 * ROWS * COLS}, .grad_offset = -1},
+    {.t = {"W", RT_F32, 2, {ROWS, COLS}, 0, 0, -1, 0}, .init = RT_INIT_ZEROS, .trainable = 1, .grad_offset = -1},
+    {.t = {"step", RT_I32, 0, {0}, 0, 4 * ROWS * COLS, -1, 0}, .grad_offset = -1},
 };
 
 static const rt_model kill_model = {
