@@ -274,11 +274,107 @@ static int64_t entry_flops(const ir_graph *g, const entry *en) {
 }
 
 /* .n_<field> = n, .<field> = array (or NULL) */
+/* A tensor as it lies in train_step's arena, for a numerics check. */
+static void write_train_tensor(writer *w, int id) {
+    const ir_graph *g = w->g;
+    const ir_node *n = &g->nodes[id];
+    char name[96];
+    if (n->op == IR_PARAM)
+        snprintf(name, sizeof name, "%s", g->params[n->index].name);
+    else if (n->op == IR_INPUT)
+        snprintf(name, sizeof name, "%s", g->inputs[n->index].name);
+    else if (n->op == IR_HYPER)
+        snprintf(name, sizeof name, "%s", g->hypers[n->index].name);
+    else
+        snprintf(name, sizeof name, "%%%d %s", id, ir_ops[n->op].name);
+    fputs("{.name = ", w->out);
+    write_string(w->out, name);
+    fprintf(w->out, ", .dtype = %s, .rank = %d, .dims = {", n->dtype == IR_I32 ? "RT_I32" : "RT_F32", n->shape.rank);
+    for (int d = 0; d < n->shape.rank; d++)
+        fprintf(w->out, "%s%" PRId64, d ? ", " : "", n->shape.dims[d]);
+    fprintf(w->out, "%s}, .batch_mask = 0x%" PRIx32 "u, .offset = %" PRId64 ", .offset_f64 = -1}",
+            n->shape.rank ? "" : "0", n->shape.batch_mask, w->plan->offset[ENTRY_TRAIN][id]);
+}
+
+/* Line `line` (1-based) of text, without its newline, into buf. */
+static void source_line(const char *text, int line, char *buf, size_t size) {
+    buf[0] = 0;
+    for (int l = 1; text && *text && l < line; text++)
+        l += *text == '\n';
+    if (!text || !*text)
+        return;
+    size_t n = strcspn(text, "\n");
+    if (n >= size)
+        n = size - 1;
+    memcpy(buf, text, n);
+    buf[n] = 0;
+}
+
+/* The source file's text, or NULL (then the checks name only the place). */
+static char *read_source(const char *path) {
+    FILE *f = path && *path ? fopen(path, "rb") : NULL;
+    if (!f)
+        return NULL;
+    size_t cap = 4096, len = 0;
+    char *text = ir_xmalloc(cap);
+    for (size_t got; (got = fread(text + len, 1, cap - len - 1, f)) > 0;) {
+        len += got;
+        if (cap - len < 2)
+            text = ir_xrealloc(text, cap *= 2);
+    }
+    fclose(f);
+    text[len] = 0;
+    return text;
+}
+
+/* train_step's checks (cg_numerics_checks): where each result comes from
+ * and the buffers to look at, for `train --check-numerics`. */
+static int write_checks(writer *w, const entries *es) {
+    cg_check *c;
+    int n = cg_numerics_checks(w->g, es, w->plan, &c);
+    if (n == 0) {
+        free(c);
+        return 0;
+    }
+    char *text = read_source(w->g->source_path);
+    fputs("static const rt_check checks[] = {\n", w->out);
+    for (int i = 0; i < n; i++) {
+        const fused_group *gr = es->group_at && es->group_at[c[i].node] >= 0 ? &es->groups[es->group_at[c[i].node]]
+                                                                             : NULL;
+        const ir_node *root = &w->g->nodes[c[i].node];
+        int line = root->line, col = root->col;
+        for (int k = 0; gr && !line && k < gr->n_members; k++) { /* the first member with a place */
+            line = w->g->nodes[gr->members[k]].line;
+            col = w->g->nodes[gr->members[k]].col;
+        }
+        char src[256];
+        source_line(text, line, src, sizeof src);
+        fputs("    {.op = ", w->out);
+        write_string(w->out, ir_ops[root->op].name);
+        fprintf(w->out, ", .fused = %d, .line = %d, .col = %d, .backward = %d, .text = ", gr ? gr->n_members : 1, line,
+                col, root->backward);
+        write_string(w->out, src);
+        fputs(",\n     .out = ", w->out);
+        write_train_tensor(w, c[i].out);
+        int n_in = c[i].n_in < 12 ? c[i].n_in : 12; /* RT_CHECK_MAX_IN */
+        fprintf(w->out, ",\n     .n_in = %d, .in = {", n_in);
+        for (int k = 0; k < n_in; k++) {
+            fputs(k ? ",\n        " : "", w->out);
+            write_train_tensor(w, c[i].in[k]);
+        }
+        fputs(n_in ? "}},\n" : "{0}}},\n", w->out);
+    }
+    fputs("};\n\n", w->out);
+    free(text);
+    free(c);
+    return n;
+}
+
 static void write_table_field(FILE *out, const char *field, int n, const char *array) {
     fprintf(out, "    .n_%s = %d,\n    .%s = %s,\n", field, n, field, n ? array : "NULL");
 }
 
-static void write_model(writer *w, const entries *es, int n_inputs, int n_targets) {
+static void write_model(writer *w, const entries *es, int n_inputs, int n_targets, int n_checks) {
     static const char *const fields[ENTRY_COUNT] = {"predict_step", "eval_step", "grad_step", "train_step",
                                                     "generate_step", "prepare_step"};
     const ir_graph *g = w->g;
@@ -303,6 +399,7 @@ static void write_model(writer *w, const entries *es, int n_inputs, int n_target
         fputs(",\n", out);
     }
     write_table_field(out, "hypers", g->n_hypers, "hypers");
+    write_table_field(out, "checks", n_checks, "checks");
     for (int e = 0; e < ENTRY_GENERATE; e++)
         fprintf(out, "    .%s = %s,\n", fields[e], es->e[e].present ? es->e[e].name : "NULL");
     if (es->e[ENTRY_GENERATE].present) { /* only a model with state has it */
@@ -359,7 +456,8 @@ int cg_write_descriptor(const ir_graph *g, const entries *es, const mem_plan *pl
     }
     write_hypers(&w);
     write_schedule(&w);
-    write_model(&w, es, n_inputs, n_targets);
+    int n_checks = write_checks(&w, es);
+    write_model(&w, es, n_inputs, n_targets, n_checks);
     if (!w.failed && (fflush(out) != 0 || ferror(out))) {
         cg_error("cannot write the model descriptor");
         w.failed = 1;

@@ -83,6 +83,17 @@ void cg_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * PARAM it assigns. */
 int cg_output_node(const ir_graph *g, int id);
 
+/* What train_step checks under `train --check-numerics` (cg_module.c): one
+ * entry per kernel of its schedule with an f32 result, in schedule order:
+ * the node scheduled, the node it writes, and the nodes it reads through a
+ * buffer.  The code and the descriptor's table agree on the order. */
+typedef struct cg_check {
+    int node, out;
+    int n_in;
+    int in[FUSE_MAX_INPUTS];
+} cg_check;
+int cg_numerics_checks(const ir_graph *g, const entries *es, const mem_plan *plan, cg_check **out);
+
 /* Whether a kernel reads input `i` of node `id` through a pointer. */
 int cg_reads_input(const ir_graph *g, int id, int i);
 

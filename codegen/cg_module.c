@@ -187,6 +187,72 @@ static cg_operands operands_of(const cg_module *m, int id) {
     return o;
 }
 
+/* Whether train_step's kernel for node id is one --check-numerics checks. */
+static int is_checked(const cg_module *m, int id) {
+    const ir_node *n = &m->g->nodes[id];
+    if (n->op == IR_ASSIGN || n->op == IR_SCAN || ir_in_loop(m->g, id))
+        return 0;
+    cg_operands o = operands_of(m, id);
+    return m->g->nodes[o.out].dtype == IR_F32 && m->plan->offset[ENTRY_TRAIN][o.out] >= 0;
+}
+
+int cg_numerics_checks(const ir_graph *g, const entries *es, const mem_plan *plan, cg_check **out) {
+    const entry *en = &es->e[ENTRY_TRAIN];
+    *out = NULL;
+    if (!en->present)
+        return 0;
+    cg_module m;
+    memset(&m, 0, sizeof m);
+    m.g = g;
+    m.es = es;
+    m.plan = plan;
+    cg_check *c = ir_xcalloc((size_t)en->n_sched + 1, sizeof *c);
+    int n = 0;
+    for (int s = 0; s < en->n_sched; s++) {
+        int id = en->sched[s];
+        if (!is_checked(&m, id))
+            continue;
+        cg_operands o = operands_of(&m, id);
+        c[n].node = id;
+        c[n].out = o.out;
+        c[n].n_in = 0;
+        for (int i = 0; i < o.n_in; i++)
+            if (o.in[i] >= 0)
+                c[n].in[c[n].n_in++] = o.in[i];
+        n++;
+    }
+    *out = c;
+    return n;
+}
+
+/* After a checked kernel of train_step:
+ *     if (mdl_rt_numerics) mdl_rt_check(arena, batch, index)
+ * (runtime/mdlrt.h); a load and a branch when the checks are off. */
+static void emit_check(cg_module *m, LLVMBuilderRef b, LLVMValueRef *params, int index) {
+    LLVMModuleRef mod = m->mod;
+    LLVMValueRef flag = LLVMGetNamedGlobal(mod, "mdl_rt_numerics");
+    if (!flag) {
+        flag = LLVMAddGlobal(mod, m->t.i32, "mdl_rt_numerics");
+        LLVMSetLinkage(flag, LLVMExternalLinkage);
+    }
+    LLVMTypeRef args[3] = {m->t.ptr, m->t.i64, m->t.i32};
+    LLVMTypeRef fn_type = LLVMFunctionType(m->t.void_, args, 3, 0);
+    LLVMValueRef fn = LLVMGetNamedFunction(mod, "mdl_rt_check");
+    if (!fn)
+        fn = LLVMAddFunction(mod, "mdl_rt_check", fn_type);
+    LLVMValueRef on = LLVMBuildICmp(b, LLVMIntNE, LLVMBuildLoad2(b, m->t.i32, flag, "checking"),
+                                    LLVMConstInt(m->t.i32, 0, 0), "");
+    LLVMValueRef here = LLVMGetBasicBlockParent(LLVMGetInsertBlock(b));
+    LLVMBasicBlockRef check = LLVMAppendBasicBlockInContext(m->ctx, here, "check");
+    LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(m->ctx, here, "checked");
+    LLVMBuildCondBr(b, on, check, next);
+    LLVMPositionBuilderAtEnd(b, check);
+    LLVMValueRef call_args[3] = {params[0], params[1], LLVMConstInt(m->t.i32, (unsigned long long)index, 0)};
+    LLVMBuildCall2(b, fn_type, fn, call_args, 3, "");
+    LLVMBuildBr(b, next);
+    LLVMPositionBuilderAtEnd(b, next);
+}
+
 /* How each input's buffer lies against the output's in entry e: CG_* in 2
  * bits per input (CG_DISJOINT for one not read). */
 static unsigned signature(const cg_module *m, entry_kind e, const cg_operands *o) {
@@ -497,6 +563,9 @@ static int emit_entry(cg_module *m, const entry *en, entry_kind e) {
     LLVMBuilderRef b = LLVMCreateBuilderInContext(m->ctx);
     LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlockInContext(m->ctx, fn, "entry"));
     memset(m->pointer, 0, sizeof *m->pointer * (size_t)m->g->n_nodes);
+    /* the executable's train_step checks its results on demand; the JIT
+     * (no runtime) and the f64 entries do not */
+    int checks = e == ENTRY_TRAIN && m->parallel && !m->f64, n_checked = 0;
     int rc = 0;
     for (int s = 0; s < en->n_sched && rc == 0; s++) {
         const ir_node *n = &m->g->nodes[en->sched[s]];
@@ -509,6 +578,8 @@ static int emit_entry(cg_module *m, const entry *en, entry_kind e) {
             rc = emit_scan(m, b, en, e, s, args);
         else
             rc = emit_call(m, b, en, e, en->sched[s], args);
+        if (rc == 0 && checks && is_checked(m, en->sched[s]))
+            emit_check(m, b, args, n_checked++);
     }
     LLVMBuildRetVoid(b);
     LLVMDisposeBuilder(b);

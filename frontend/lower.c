@@ -496,10 +496,25 @@ static value eval_name(lower *l, const ast_expr *e) {
 }
 
 static value call(lower *l, const ast_expr *e);
+static value eval_expr(lower *l, const ast_expr *e);
 
+/* The nodes an expression makes carry its place in the user's file; in
+ * a prelude function's body they keep the place of the user's call. */
 value eval(lower *l, const ast_expr *e) {
     if (!e)
         return ERR;
+    int line = l->g->cur_line, col = l->g->cur_col;
+    if (e->loc.file && e->loc.line > 0 && strcmp(e->loc.file->path, "<prelude>") != 0) {
+        l->g->cur_line = e->loc.line;
+        l->g->cur_col = e->loc.col;
+    }
+    value v = eval_expr(l, e);
+    l->g->cur_line = line;
+    l->g->cur_col = col;
+    return v;
+}
+
+static value eval_expr(lower *l, const ast_expr *e) {
     switch (e->kind) {
     case AST_INT: return int_value(e->int_value);
     case AST_FLOAT: return float_value(e->float_value);

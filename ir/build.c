@@ -41,6 +41,11 @@ int ir_append(ir_graph *g, const ir_node *proto) {
      * keeps its body); leaves are not computed anywhere, so they have none. */
     if (!n.region)
         n.region = g->cur_region;
+    if (!n.line) {
+        n.line = g->cur_line;
+        n.col = g->cur_col;
+        n.backward = g->cur_backward;
+    }
     if (n.op == IR_INPUT || n.op == IR_PARAM || n.op == IR_CONST || n.op == IR_HYPER)
         n.region = 0;
     if (ir_infer_shape(g, &n) != 0)

@@ -82,6 +82,9 @@ typedef struct ir_node {
     uint32_t seed;         /* DROPOUT: which mask (one per dropout in the model) */
     int region;            /* the SCAN whose body this node is in, or 0: the top level */
     int link;              /* SCAN_CARRY: the body node it takes at the next step (-1: unset) */
+    int line, col;         /* where in the .mdl file it comes from (0: nowhere in particular): the
+                              user's expression; a gradient node, the expression it differentiates */
+    int backward;          /* made by autodiff (part of a gradient) */
 } ir_node;
 
 /* Parameters and optimizer state: the persistent tensors. */
@@ -179,6 +182,8 @@ typedef struct ir_graph {
     double sched_arg_values[8];
 
     int cur_region;             /* the scan body new nodes go into (ir_scan_begin), 0: top level */
+    int cur_line, cur_col;      /* the source location new nodes get (ir_node.line) */
+    int cur_backward;           /* new nodes are autodiff's (ir_node.backward) */
     /* When set, ir_append passes every input of a new node through it and
      * reads what it returns instead (-1: fail): autodiff uses it to make a
      * backward body read the stash of a forward body's value. */

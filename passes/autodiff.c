@@ -609,6 +609,7 @@ int ad_differentiate(ir_graph *g) {
     for (int i = 0; i < n0; i++)
         c.adj[i] = c.capture_adj[i] = -1;
     mark_wants(&c);
+    g->cur_backward = 1;
     c.adj[g->loss] = scalar(&c, 1.0);
     for (int i = g->loss; i >= 0 && !c.failed; i--) {
         ir_node n = g->nodes[i];
@@ -618,8 +619,11 @@ int ad_differentiate(ir_graph *g) {
             differentiate_scan(&c, i);
         if (c.adj[i] < 0 || !c.wants[i])
             continue;
+        g->cur_line = n.line; /* its gradient comes from the same place */
+        g->cur_col = n.col;
         grad_rules[n.op](&c, i, n, c.adj[i]);
     }
+    g->cur_line = g->cur_col = g->cur_backward = 0;
     for (int p = 0; p < g->n_params && !c.failed; p++) {
         ir_param *prm = &g->params[p];
         if (!prm->trainable)

@@ -126,6 +126,23 @@ typedef struct rt_hyper {
 
 typedef void (*rt_kernel)(char *arena, int64_t batch);
 
+/* One kernel of train_step as `train --check-numerics` sees it: the
+ * operation (the root's, for a group of `fused` elementwise operations),
+ * where in the .mdl file it comes from (line 0: nowhere in particular; a
+ * gradient comes from the expression it differentiates) with that line's
+ * text, its result and the buffers it reads, at their train_step offsets. */
+#define RT_CHECK_MAX_IN 12
+typedef struct rt_check {
+    const char *op;
+    int fused;
+    int line, col;
+    int backward;             /* part of a gradient (of the expression at line:col) */
+    const char *text;
+    rt_tensor out;
+    int n_in;
+    rt_tensor in[RT_CHECK_MAX_IN];
+} rt_check;
+
 typedef struct rt_model {
     const char *name;         /* the model's name in the .mdl file */
     const char *source;       /* path of the .mdl file it was compiled from */
@@ -147,6 +164,8 @@ typedef struct rt_model {
     rt_tensor loss;           /* f32 scalar */
     int n_hypers;
     const rt_hyper *hypers;
+    int n_checks;             /* train_step's kernels, in order (rt_check) */
+    const rt_check *checks;
 
     /* Entry points; NULL where the model has none (no loss -> no train). */
     rt_kernel predict_step, eval_step, grad_step, train_step;
@@ -187,6 +206,11 @@ typedef struct rt_model {
 
 /* Defined by the code mdlc generates. */
 extern const rt_model mdl_model;
+
+/* train_step calls mdl_rt_check(arena, batch, i) after its i-th checked
+ * kernel (rt_model.checks) while mdl_rt_numerics is nonzero (rt_numerics.c). */
+extern int mdl_rt_numerics;
+void mdl_rt_check(char *arena, int64_t batch, int32_t index);
 
 /* Called by the generated code for a large matrix product: runs fn (the
  * generated GEMM, C (+)= A B with the strides documented in

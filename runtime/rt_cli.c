@@ -114,6 +114,8 @@ static const option options[] = {
      "print every N epochs (default: about 10 lines, plus first and last)"},
     {"--no-shuffle", NULL, OPT_FLAG, FIELD(no_shuffle), NONE, CMD_TRAIN,
      "take the samples in file order every epoch (to replay another framework's run)"},
+    {"--check-numerics", NULL, OPT_FLAG, FIELD(check_numerics), NONE, CMD_TRAIN,
+     "check every operation's result: the first NaN or inf stops training, named by its place in the .mdl file"},
     {"--windows", NULL, OPT_FLAG, FIELD(windows), NONE, CMD_TRAIN,
      "text: each step takes B random windows from anywhere in the text, not the next piece of B streams"},
     {"--windows", NULL, OPT_FLAG, FIELD(windows), NONE, CMD_EVAL,

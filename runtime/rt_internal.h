@@ -242,6 +242,14 @@ int rt_ratings_applies(const rt_model *m, const char *files);
 rt_dataset *rt_ratings_load(const rt_model *m, const char *path, int use);
 void rt_ratings_summary(void);
 void rt_ratings_forget(void);
+
+/*
+ * rt_numerics.c: the first operation of a train step to make a NaN or inf
+ */
+void rt_numerics_start(const rt_model *m); /* checks on, nothing found yet */
+void rt_numerics_stop(void);
+int rt_numerics_found(void);
+int rt_numerics_report(const char *when); /* prints it, 1; 0 if none */
 int rt_ratings_known(void);
 int32_t rt_ratings_user(int64_t raw); /* its index, or -1 */
 int32_t rt_ratings_item_count(void);
@@ -349,6 +357,7 @@ typedef struct rt_opts {
     int64_t epochs, batch, log_every, max_elems; /* 0: not given */
     double lr, eps, tol, val_split;
     int has_lr, has_eps, has_tol, has_seed, has_val_split, quiet, no_shuffle, windows;
+    int check_numerics;
     int64_t threads; /* 0: not given */
     /* predict, for a model that takes labelled text; recommend */
     const char *text;
@@ -420,6 +429,9 @@ typedef struct rt_train_run {
     int lr_index;  /* of hyper "lr", or -1 */
     double base_lr, lr;
     rt_schedule sched;
+    int64_t epoch_step;     /* step when the epoch began */
+    char *epoch_state;      /* the persistent tensors then, to replay the epoch to a non-finite loss */
+    int replaying;          /* quiet steps up to it, then one with the numerics checked */
     int64_t step, steps_per_epoch, total_steps; /* step: train_steps done */
     int tty, quiet;
     FILE *log, *step_log; /* --log, --log-steps */

@@ -35,6 +35,51 @@ static int is_logged(const rt_train_run *r, int64_t epoch) {
     return epoch == 1 || epoch == r->epochs || epoch % r->log_every == 0;
 }
 
+/* The persistent tensors (parameters, optimizer and recurrent state) at
+ * the start of an epoch, for replay_to. */
+static void keep_epoch_state(rt_train_run *r) {
+    const rt_model *m = r->m;
+    if (!r->epoch_state)
+        r->epoch_state = rt_xmalloc((size_t)m->arena_bytes);
+    for (int i = 0; i < m->n_params; i++) {
+        const rt_tensor *t = &m->params[i].t;
+        memcpy(r->epoch_state + t->offset, r->arena + t->offset, (size_t)rt_bytes(t, m->max_batch));
+    }
+    r->epoch_step = r->step;
+}
+
+static int train_batch(rt_train_run *r, const int64_t *order, int64_t b, int64_t epoch, int64_t step_in_epoch);
+
+/* After a non-finite loss at step `last` of the epoch: back to the
+ * epoch's start and its steps again up to that one (the same batches,
+ * hypers and results: a step depends on nothing else), this time with
+ * every operation checked, which names the first to make a NaN or inf --
+ * perhaps in an earlier step's gradient, whose update the loss of a later
+ * step reads.  order: the epoch's. */
+static void replay_to(rt_train_run *r, const int64_t *order, int64_t epoch, int64_t last) {
+    const rt_model *m = r->m;
+    if (!r->epoch_state || m->n_checks == 0)
+        return;
+    for (int i = 0; i < m->n_params; i++) {
+        const rt_tensor *t = &m->params[i].t;
+        memcpy(r->arena + t->offset, r->epoch_state + t->offset, (size_t)rt_bytes(t, m->max_batch));
+    }
+    r->step = r->epoch_step;
+    r->replaying = 1;
+    rt_opts checked = *r->o;
+    const rt_opts *own = r->o;
+    checked.check_numerics = 1;
+    r->o = &checked;
+    int64_t n = r->data->n, step = 1;
+    int found = 0;
+    for (int64_t at = 0; at < n && step <= last && !found; at += r->batch, step++)
+        found = train_batch(r, order + at, n - at < r->batch ? n - at : r->batch, epoch, step) != 0;
+    if (!found)
+        rt_note("run again with every operation checked, the epoch's steps up to that one made no NaN or inf");
+    r->o = own;
+    r->replaying = 0;
+}
+
 /* One train_step on samples order[0..b); -1 on a non-finite loss. */
 static int train_batch(rt_train_run *r, const int64_t *order, int64_t b, int64_t epoch, int64_t step_in_epoch) {
     const rt_model *m = r->m;
@@ -46,13 +91,28 @@ static int train_batch(rt_train_run *r, const int64_t *order, int64_t b, int64_t
         r->hypers[r->lr_index] = (float)r->lr;
     }
     rt_write_hypers(m, r->arena, r->hypers, 1, (double)r->step);
+    if (r->o->check_numerics)
+        rt_numerics_start(m);
     m->train_step(r->arena, b);
     r->step++;
+    if (r->o->check_numerics) {
+        rt_numerics_stop();
+        char when[96];
+        snprintf(when, sizeof when, "at epoch %lld, step %lld", (long long)epoch, (long long)step_in_epoch);
+        if (rt_numerics_report(when))
+            return -1;
+    }
+    if (r->replaying)
+        return 0;
     double loss = m->has_loss ? rt_scalar(r->arena, &m->loss) : 0;
-    if (!isfinite(loss))
-        return rt_error("loss is %g at epoch %lld, step %lld: training diverged (try a smaller --lr); stopping%s%s%s",
-                        loss, (long long)epoch, (long long)step_in_epoch, r->o->save ? ", " : "",
-                        r->o->save ? r->o->save : "", r->o->save ? " not written" : "");
+    if (!isfinite(loss)) {
+        rt_error("loss is %g at epoch %lld, step %lld: training diverged (try a smaller --lr); stopping%s%s%s", loss,
+                 (long long)epoch, (long long)step_in_epoch, r->o->save ? ", " : "", r->o->save ? r->o->save : "",
+                 r->o->save ? " not written" : "");
+        if (!r->o->check_numerics)
+            replay_to(r, order - (step_in_epoch - 1) * r->batch, epoch, step_in_epoch);
+        return -1;
+    }
     if (r->step_log && rt_step_log_write(r, epoch, loss))
         return -1;
     r->seen += b;
@@ -94,6 +154,8 @@ static int run_epoch(rt_train_run *r, int64_t epoch, rt_rng *rng, int64_t *order
         rt_text_draw(r->data, r->whole, rng);
     else if (!r->o->no_shuffle && !r->text)
         rt_rng_shuffle(rng, order, n);
+    if (!r->o->check_numerics)
+        keep_epoch_state(r);
     rt_progress_epoch_begin(r, epoch, logged, start);
     if (epoch_steps(r, epoch, logged, order))
         return -1;
@@ -336,6 +398,7 @@ int rt_train(const rt_model *m, const rt_opts *o, rt_train_result *res) {
     rt_data_free(r.whole);
     rt_lexicon_free(r.vocab.lexicon);
     free(r.hypers);
+    free(r.epoch_state);
     free(r.metrics);
     free(r.val_metrics);
     return rc;
