@@ -125,7 +125,8 @@ int cg_kernel_elementwise(cg_kernel *k) {
 typedef struct fused_ctx {
     const entries *es;
     const fused_group *gr;
-    LLVMValueRef *in;
+    LLVMValueRef *in;  /* the inputs' buffers */
+    LLVMValueRef *out; /* the outputs' buffers (besides the root's) */
 } fused_ctx;
 
 static void fused_body(cg_kernel *k, LLVMValueRef *index, void *ctx) {
@@ -145,7 +146,7 @@ static void fused_body(cg_kernel *k, LLVMValueRef *index, void *ctx) {
             if (xn->op == IR_CONST) {
                 x[q] = xn->dtype == IR_I32 ? LLVMConstInt(k->t.i32, (unsigned long long)(int64_t)xn->value, 1)
                                            : LLVMConstReal(k->t.real, xn->value);
-            } else if (f->es->fused_into[id] == gr->root) {
+            } else if (f->es->fused_into[id] == gr->root || f->es->output_of[id] == gr->root) {
                 for (int j = 0; j < m && !x[q]; j++)
                     if (gr->members[j] == id)
                         x[q] = val[j];
@@ -158,21 +159,29 @@ static void fused_body(cg_kernel *k, LLVMValueRef *index, void *ctx) {
                 abort(); /* the group is inconsistent: a bug in fuse.c */
         }
         val[m] = cg_scalars[n->op](k, n, x);
+        for (int j = 0; j < gr->n_outputs; j++)
+            if (gr->outputs[j] == gr->members[m])
+                cg_store(k, val[m], f->out[j], index[0]);
     }
     cg_store(k, val[gr->n_members - 1], k->out, index[0]);
     free(val);
 }
 
-int cg_kernel_fused(cg_kernel *k, const entries *es, const fused_group *gr, const LLVMValueRef *in) {
+int cg_kernel_fused(cg_kernel *k, const entries *es, const fused_group *gr, const LLVMValueRef *in,
+                    const LLVMValueRef *out) {
     const ir_shape *shapes[FUSE_MAX_INPUTS];
     for (int i = 0; i < gr->n_inputs; i++)
         shapes[i] = &k->g->nodes[gr->inputs[i]].shape;
-    LLVMValueRef buffers[FUSE_MAX_INPUTS];
+    /* the inputs' buffers, then the outputs': while the outlined function
+     * is written they hold its copies */
+    LLVMValueRef buffers[FUSE_MAX_INPUTS + FUSE_MAX_OUTPUTS];
     for (int i = 0; i < gr->n_inputs; i++)
         buffers[i] = in[i];
-    fused_ctx f = {es, gr, buffers};
+    for (int j = 0; j < gr->n_outputs; j++)
+        buffers[gr->n_inputs + j] = out[j];
+    fused_ctx f = {es, gr, buffers, buffers + gr->n_inputs};
     emit_broadcast_nest(k, &k->g->nodes[gr->root].shape, shapes, gr->n_inputs, fused_body, &f, buffers,
-                        gr->n_inputs);
+                        gr->n_inputs + gr->n_outputs);
     return 0;
 }
 

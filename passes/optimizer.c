@@ -112,7 +112,12 @@ static void sgd(opt *o, int p, int w, int grad) {
 
 /* m <- b1 m + (1-b1) g;  v <- b2 v + (1-b2) g^2;
  * w <- wv - lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps), where wv is
- * w, or AdamW's decayed w (1 - lr wd). */
+ * w, or AdamW's decayed w (1 - lr wd).  Computed as torch.optim.Adam does,
+ * with the bias corrections folded into scalars:
+ *     w <- wv - (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+ * which leaves one square root and two divisions per element (the form
+ * above took three divisions: the update of a large weight was the most
+ * expensive kernel after the matrix products). */
 static void adam(opt *o, int p, int w, int wv, int grad, int t) {
     double b1 = arg(o->g, "beta1"), b2 = arg(o->g, "beta2"), eps = arg(o->g, "eps");
     int m = state_like(o, p, "m"), v = state_like(o, p, "v");
@@ -121,12 +126,13 @@ static void adam(opt *o, int p, int w, int wv, int grad, int t) {
                  bin(o, IR_MUL, k(o, 1 - b2), bin(o, IR_MUL, grad, grad)));
     int bc1 = bin(o, IR_SUB, k(o, 1), bin(o, IR_POW, k(o, b1), t));
     int bc2 = bin(o, IR_SUB, k(o, 1), bin(o, IR_POW, k(o, b2), t));
-    int denom = bin(o, IR_ADD, ok(o, nv < 0 || bc2 < 0 ? -1 : ir_add(o->g, IR_SQRT, bin(o, IR_DIV, nv, bc2), -1, -1)),
-                    k(o, eps));
-    int stepv = bin(o, IR_DIV, bin(o, IR_DIV, nm, bc1), denom);
+    int step_size = bin(o, IR_DIV, o->lr, bc1);
+    int root_bc2 = ok(o, bc2 < 0 ? -1 : ir_add(o->g, IR_SQRT, bc2, -1, -1));
+    int root_v = ok(o, nv < 0 ? -1 : ir_add(o->g, IR_SQRT, nv, -1, -1));
+    int denom = bin(o, IR_ADD, bin(o, IR_DIV, root_v, root_bc2), k(o, eps));
     update(o, m, nm);
     update(o, v, nv);
-    update(o, w, bin(o, IR_SUB, wv, bin(o, IR_MUL, o->lr, stepv)));
+    update(o, w, bin(o, IR_SUB, wv, bin(o, IR_DIV, bin(o, IR_MUL, step_size, nm), denom)));
 }
 
 /* v <- alpha v + (1-alpha) g^2;  avg = sqrt(v [- mean_g^2]) + eps;

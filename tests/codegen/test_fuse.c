@@ -147,7 +147,7 @@ static void check_groups(const ir_graph *g, const entries *es) {
             fail("%%%d is interior to %%%d but has another shape", i, r);
         for (int u = 0; u < g->n_nodes; u++)
             for (int q = 0; live[u] && q < g->nodes[u].n_inputs; q++)
-                if (g->nodes[u].inputs[q] == i && u != r && es->fused_into[u] != r)
+                if (g->nodes[u].inputs[q] == i && u != r && es->fused_into[u] != r && es->output_of[u] != r)
                     fail("%%%d is interior to %%%d but used by %%%d outside the group", i, r, u);
         for (int k = 0; k < ENTRY_COUNT; k++) {
             for (int x = 0; es->e[k].present && x < es->e[k].n_roots; x++)
