@@ -246,6 +246,16 @@ int cg_kernel_elementwise(cg_kernel *k);
  * root into k->out and group output j into out[j].  k->node is the root. */
 int cg_kernel_fused(cg_kernel *k, const entries *es, const fused_group *gr, const LLVMValueRef *in,
                     const LLVMValueRef *out);
+/* The elementwise members of gr computed from ext[] (the element of each
+ * group input), outputs stored into out[j] at out_index; the value of the
+ * last elementwise member. */
+LLVMValueRef cg_group_values(cg_kernel *k, const entries *es, const fused_group *gr, const LLVMValueRef *ext,
+                             LLVMValueRef *out, LLVMValueRef out_index);
+/* cg_reduce.c: the kernel of a group whose root is a reduction (fuse.c):
+ * the reduction of its input, each element computed from the group's
+ * inputs in[] (of the reduced tensor's shape, or single elements) as it
+ * is read. */
+int cg_kernel_reduce_group(cg_kernel *k, const entries *es, const fused_group *gr, const LLVMValueRef *in);
 
 /* cg_matmul.c: a call of @mdl.sgemm (emitted into the module on first
  * use), f32 C[M,N] (+)= A[M,K] B[K,N] with

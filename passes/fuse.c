@@ -39,10 +39,19 @@
  * before its root, so the memory plan gives it a buffer that is live when
  * the root's kernel writes it; it has no kernel of its own.
  *
- * Not fused (yet): a producer into a reduction, matmul or movement op
- * (SUM_TO of a product, the softmax's exp into its sum), and values used
- * more than once in different groups (recomputing a cheap one in each
- * would remove more buffers).  fuse_dump says for every edge between two
+ * A reduction (reduce_sum, reduce_max, sum_to) takes the group that
+ * computes its input as its own when that input is used by nothing else,
+ * is no entry's root, runs where the reduction runs, and the group stores
+ * no outputs and reads only tensors of the reduced shape or single
+ * elements (codegen/cg_reduce.c computes each element as it is read): the
+ * cross entropy's one_hot * log_softmax, a sum of squares.  The group's
+ * root is then the reduction.
+ *
+ * Not fused (yet): a producer into a matmul or movement op, a reduction
+ * into its consumers (the softmax's sum into the division), a group with
+ * a broadcast operand into a reduction, and values used more than once in
+ * different groups (recomputing a cheap one in each would remove more
+ * buffers).  fuse_dump says for every edge between two
  * kernels why it was not fused.
  */
 #include <stdlib.h>
@@ -97,9 +106,13 @@ typedef struct uses_info {
                                users[first[i] .. first[i + 1]) */
 } uses_info;
 
-/* Calls f(x, user, ctx) for every use of a node x by a live node. */
+/* Calls f(x, user, ctx) for every use of a node x by a live node.  A
+ * numel reads only its input's shape: no use (a mean's sum(x) / numel(x)
+ * leaves x to the sum). */
 static void for_each_use(const ir_graph *g, const unsigned char *live, void (*f)(int, int, void *), void *ctx) {
     for (int i = 0; i < g->n_nodes; i++) {
+        if (g->nodes[i].op == IR_NUMEL)
+            continue;
         for (int k = 0; live[i] && k < g->nodes[i].n_inputs; k++)
             f(g->nodes[i].inputs[k], i, ctx);
         /* a carry reads its next value at the end of every step */
@@ -228,6 +241,45 @@ static void grow_groups(const ir_graph *g, const uses_info *u, entries *es, int 
     free(n_out);
 }
 
+/* The reductions that take the group of their input (the head of the
+ * file): the group's root becomes the reduction. */
+static int reduction_takes(const ir_graph *g, const uses_info *u, const entries *es, const int *root_of,
+                           const in_list *ins, int r) {
+    const ir_node *rn = &g->nodes[r];
+    if (rn->op != IR_REDUCE_SUM && rn->op != IR_REDUCE_MAX && rn->op != IR_SUM_TO)
+        return 0;
+    int x = rn->inputs[0];
+    const ir_shape *xs = &g->nodes[x].shape;
+    if (!fuse_is_elementwise(g, x) || u->uses[x] != 1 || u->is_root[x] || root_of[x] != x ||
+        g->nodes[x].region != rn->region)
+        return 0;
+    for (int i = 0; i < ins[x].n; i++) {
+        const ir_shape *s = &g->nodes[ins[x].id[i]].shape;
+        if (!ir_shape_equal(s, xs) && (ir_shape_numel(s) != 1 || s->batch_mask))
+            return 0;
+    }
+    for (int i = 0; i < x; i++)
+        if (es->output_of[i] == x)
+            return 0;
+    return 1;
+}
+
+static void grow_reductions(const ir_graph *g, const uses_info *u, entries *es, int *root_of, int *size,
+                            in_list *ins) {
+    for (int r = 0; r < g->n_nodes; r++) {
+        if (!u->live[r] || !reduction_takes(g, u, es, root_of, ins, r))
+            continue;
+        int x = g->nodes[r].inputs[0];
+        for (int i = 0; i <= x; i++)
+            if (root_of[i] == x)
+                root_of[i] = es->fused_into[i] = r;
+        root_of[r] = r;
+        size[r] = size[x] + 1;
+        size[x] = 0;
+        ins[r] = ins[x];
+    }
+}
+
 /* es->groups from the decisions: one per root of two or more members,
  * members in id order with the root last. */
 static void make_groups(const ir_graph *g, const int *root_of, const int *size, const in_list *ins, entries *es) {
@@ -301,6 +353,7 @@ void fuse_elementwise(const ir_graph *g, entries *es) {
     for (int i = 0; i < n; i++)
         root_of[i] = -1;
     grow_groups(g, &u, es, root_of, size, ins);
+    grow_reductions(g, &u, es, root_of, size, ins);
     make_groups(g, root_of, size, ins, es);
     reschedule(es);
     free_uses(&u);
@@ -367,6 +420,13 @@ static void edge_reason(const ir_graph *g, const entries *es, const uses_info *u
     const ir_node *xn = &g->nodes[x], *yn = &g->nodes[y];
     if (!fuse_is_elementwise(g, x))
         snprintf(buf, size, "producer is %s", class_noun(ir_ops[xn->op].cls));
+    else if (yn->op == IR_REDUCE_SUM || yn->op == IR_REDUCE_MAX || yn->op == IR_SUM_TO)
+        snprintf(buf, size, "%s", u->uses[x] > 1      ? "multi-use value would be recomputed"
+                                  : u->is_root[x]       ? "value is an entry's result"
+                                  : xn->region != yn->region ? "different loop"
+                                  : es->group_at[x] >= 0 && es->groups[es->group_at[x]].n_outputs
+                                      ? "its group stores outputs"
+                                      : "its group reads a broadcast operand");
     else if (!fuse_is_elementwise(g, y))
         snprintf(buf, size, "consumer is %s", class_noun(ir_ops[yn->op].cls));
     else if (xn->region != yn->region)
@@ -396,7 +456,7 @@ static void dump_unfused_edges(const ir_graph *g, const entries *es, FILE *out) 
             ir_op op = g->nodes[x].op;
             for (int p = 0; p < q; p++)
                 seen |= yn->inputs[p] == x;
-            if (seen || op == IR_INPUT || op == IR_PARAM || op == IR_CONST || op == IR_HYPER ||
+            if (seen || op == IR_INPUT || op == IR_PARAM || op == IR_CONST || op == IR_HYPER || yn->op == IR_NUMEL ||
                 kernel_of(es, x) == kernel_of(es, y))
                 continue;
             char why[96];

@@ -68,9 +68,11 @@ static int64_t place(block *live, int n_live, int64_t size) {
 }
 
 /* Whether id's kernel reads every input at the element it writes (with
- * broadcasting): an elementwise node or a fused group's root. */
+ * broadcasting): an elementwise node or the root of a group of them (a
+ * group whose root is a reduction is not). */
 static int is_elementwise(const ir_graph *g, const entries *es, int id) {
-    return (es->group_at && es->group_at[id] >= 0) || fuse_is_elementwise(g, id);
+    (void)es;
+    return fuse_is_elementwise(g, id);
 }
 
 static int kernel_reads(const ir_graph *g, const entries *es, int id, int x) {

@@ -135,7 +135,8 @@ static void run_entry(const ir_graph *g, const entries *es, const cg_jit *jit, c
 }
 
 /* Every member of a group but the root: one use among live nodes, that
- * use in the same group, the root's shape, no entry's root. */
+ * use in the same group, the root's shape (or the shape a reduction root
+ * reduces), no entry's root. */
 static void check_groups(const ir_graph *g, const entries *es) {
     unsigned char *live = calloc((size_t)g->n_nodes, 1);
     int *uses = calloc((size_t)g->n_nodes, sizeof *uses);
@@ -143,17 +144,23 @@ static void check_groups(const ir_graph *g, const entries *es) {
         for (int i = 0; es->e[k].present && i < g->n_nodes; i++)
             live[i] |= es->e[k].live[i];
     ir_count_uses(g, live, uses);
+    for (int u = 0; u < g->n_nodes; u++) /* a numel reads only a shape */
+        for (int q = 0; live[u] && g->nodes[u].op == IR_NUMEL && q < g->nodes[u].n_inputs; q++)
+            uses[g->nodes[u].inputs[q]]--;
     for (int i = 0; i < g->n_nodes; i++) {
         int r = es->fused_into[i];
         if (r < 0)
             continue;
         if (uses[i] != 1)
             fail("%%%d is interior to %%%d but has %d uses", i, r, uses[i]);
-        if (!ir_shape_equal(&g->nodes[i].shape, &g->nodes[r].shape))
+        /* a group whose root is a reduction computes the reduced tensor */
+        int like = fuse_is_elementwise(g, r) ? r : g->nodes[r].inputs[0];
+        if (!ir_shape_equal(&g->nodes[i].shape, &g->nodes[like].shape))
             fail("%%%d is interior to %%%d but has another shape", i, r);
         for (int u = 0; u < g->n_nodes; u++)
             for (int q = 0; live[u] && q < g->nodes[u].n_inputs; q++)
-                if (g->nodes[u].inputs[q] == i && u != r && es->fused_into[u] != r && es->output_of[u] != r)
+                if (g->nodes[u].inputs[q] == i && u != r && es->fused_into[u] != r && es->output_of[u] != r &&
+                    g->nodes[u].op != IR_NUMEL)
                     fail("%%%d is interior to %%%d but used by %%%d outside the group", i, r, u);
         for (int k = 0; k < ENTRY_COUNT; k++) {
             for (int x = 0; es->e[k].present && x < es->e[k].n_roots; x++)
