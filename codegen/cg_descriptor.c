@@ -299,6 +299,8 @@ static void write_train_tensor(writer *w, int id) {
 /* Line `line` (1-based) of text, without its newline, into buf. */
 static void source_line(const char *text, int line, char *buf, size_t size) {
     buf[0] = 0;
+    if (line <= 0)
+        return;
     for (int l = 1; text && *text && l < line; text++)
         l += *text == '\n';
     if (!text || !*text)
@@ -354,6 +356,20 @@ static int write_checks(writer *w, const entries *es) {
         fprintf(w->out, ", .fused = %d, .line = %d, .col = %d, .backward = %d, .text = ", gr ? gr->n_members : 1, line,
                 col, root->backward);
         write_string(w->out, src);
+        if (gr) { /* what else the kernel computes, and from where */
+            char members[512];
+            size_t used = 0;
+            members[0] = 0;
+            for (int k = 0; k < gr->n_members && used < sizeof members; k++) {
+                const ir_node *mn = &w->g->nodes[gr->members[k]];
+                used += (size_t)snprintf(members + used, sizeof members - used, "%s%s", k ? ", " : "",
+                                         ir_ops[mn->op].name);
+                if (mn->line > 0 && used < sizeof members)
+                    used += (size_t)snprintf(members + used, sizeof members - used, " (%d:%d)", mn->line, mn->col);
+            }
+            fputs(", .members = ", w->out);
+            write_string(w->out, members);
+        }
         fputs(",\n     .out = ", w->out);
         write_train_tensor(w, c[i].out);
         int n_in = c[i].n_in < 12 ? c[i].n_in : 12; /* RT_CHECK_MAX_IN */

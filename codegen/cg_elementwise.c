@@ -125,17 +125,20 @@ int cg_kernel_elementwise(cg_kernel *k) {
 typedef struct fused_ctx {
     const entries *es;
     const fused_group *gr;
-    LLVMValueRef *in;
+    LLVMValueRef *in;  /* the inputs' buffers */
+    LLVMValueRef *out; /* the outputs' buffers (besides the root's) */
 } fused_ctx;
 
-static void fused_body(cg_kernel *k, LLVMValueRef *index, void *ctx) {
-    const fused_ctx *f = ctx;
-    const fused_group *gr = f->gr;
-    LLVMValueRef ext[FUSE_MAX_INPUTS];
-    LLVMValueRef *val = ir_xmalloc((size_t)gr->n_members * sizeof *val);
-    for (int i = 0; i < gr->n_inputs; i++)
-        ext[i] = cg_load(k, cg_type(k, k->g->nodes[gr->inputs[i]].dtype), f->in[i], index[1 + i]);
+/* Computes the elementwise members of gr from ext[] (each group input's
+ * element), storing each output j into out[j] at out_index; returns the
+ * value of the last elementwise member (the root, or the input of a
+ * reduction root). */
+LLVMValueRef cg_group_values(cg_kernel *k, const entries *es, const fused_group *gr, const LLVMValueRef *ext,
+                             LLVMValueRef *out, LLVMValueRef out_index) {
+    LLVMValueRef *val = ir_xmalloc((size_t)gr->n_members * sizeof *val), last = NULL;
     for (int m = 0; m < gr->n_members; m++) {
+        if (!fuse_is_elementwise(k->g, gr->members[m]))
+            break;
         const ir_node *n = &k->g->nodes[gr->members[m]];
         LLVMValueRef x[3];
         for (int q = 0; q < n->n_inputs; q++) {
@@ -145,7 +148,7 @@ static void fused_body(cg_kernel *k, LLVMValueRef *index, void *ctx) {
             if (xn->op == IR_CONST) {
                 x[q] = xn->dtype == IR_I32 ? LLVMConstInt(k->t.i32, (unsigned long long)(int64_t)xn->value, 1)
                                            : LLVMConstReal(k->t.real, xn->value);
-            } else if (f->es->fused_into[id] == gr->root) {
+            } else if (es->fused_into[id] == gr->root || es->output_of[id] == gr->root) {
                 for (int j = 0; j < m && !x[q]; j++)
                     if (gr->members[j] == id)
                         x[q] = val[j];
@@ -157,22 +160,41 @@ static void fused_body(cg_kernel *k, LLVMValueRef *index, void *ctx) {
             if (!x[q])
                 abort(); /* the group is inconsistent: a bug in fuse.c */
         }
-        val[m] = cg_scalars[n->op](k, n, x);
+        last = val[m] = cg_scalars[n->op](k, n, x);
+        for (int j = 0; j < gr->n_outputs; j++)
+            if (gr->outputs[j] == gr->members[m])
+                cg_store(k, val[m], out[j], out_index);
     }
-    cg_store(k, val[gr->n_members - 1], k->out, index[0]);
     free(val);
+    return last;
 }
 
-int cg_kernel_fused(cg_kernel *k, const entries *es, const fused_group *gr, const LLVMValueRef *in) {
+static void fused_body(cg_kernel *k, LLVMValueRef *index, void *ctx) {
+    const fused_ctx *f = ctx;
+    const fused_group *gr = f->gr;
+    LLVMValueRef ext[FUSE_MAX_INPUTS];
+    for (int i = 0; i < gr->n_inputs; i++)
+        ext[i] = cg_load(k, cg_type(k, k->g->nodes[gr->inputs[i]].dtype), f->in[i], index[1 + i]);
+    cg_store(k, cg_group_values(k, f->es, gr, ext, f->out, index[0]), k->out, index[0]);
+}
+
+int cg_kernel_fused(cg_kernel *k, const entries *es, const fused_group *gr, const LLVMValueRef *in,
+                    const LLVMValueRef *out) {
+    if (!fuse_is_elementwise(k->g, gr->root))
+        return cg_kernel_reduce_group(k, es, gr, in);
     const ir_shape *shapes[FUSE_MAX_INPUTS];
     for (int i = 0; i < gr->n_inputs; i++)
         shapes[i] = &k->g->nodes[gr->inputs[i]].shape;
-    LLVMValueRef buffers[FUSE_MAX_INPUTS];
+    /* the inputs' buffers, then the outputs': while the outlined function
+     * is written they hold its copies */
+    LLVMValueRef buffers[FUSE_MAX_INPUTS + FUSE_MAX_OUTPUTS];
     for (int i = 0; i < gr->n_inputs; i++)
         buffers[i] = in[i];
-    fused_ctx f = {es, gr, buffers};
+    for (int j = 0; j < gr->n_outputs; j++)
+        buffers[gr->n_inputs + j] = out[j];
+    fused_ctx f = {es, gr, buffers, buffers + gr->n_inputs};
     emit_broadcast_nest(k, &k->g->nodes[gr->root].shape, shapes, gr->n_inputs, fused_body, &f, buffers,
-                        gr->n_inputs);
+                        gr->n_inputs + gr->n_outputs);
     return 0;
 }
 

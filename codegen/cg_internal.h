@@ -166,7 +166,7 @@ void cg_mark_as_written(cg_kernel *k, LLVMValueRef branch);
  * see cg_loops.c), puts k
  * and extra[] back, and runs it over [0, n): through the runtime's
  * mdl_rt_parallel_for when k->parallel, else by one direct call. */
-#define CG_OUTLINE_MAX_EXTRA FUSE_MAX_INPUTS
+#define CG_OUTLINE_MAX_EXTRA (FUSE_MAX_INPUTS + FUSE_MAX_OUTPUTS)
 #define CG_OUTLINE_MAX_SLOTS (5 + CG_OUTLINE_MAX_EXTRA) /* out, 3 inputs, batch, extra[] */
 typedef struct cg_outline {
     cg_kernel saved;
@@ -254,8 +254,19 @@ int cg_kernel_elementwise(cg_kernel *k);
 /* cg_elementwise.c: the kernel of a fused group (passes.h): one nest over
  * the root's shape that loads in[i] (the buffer of group input i, with
  * broadcasting), computes every member with cg_scalars, and stores the
- * root into k->out.  k->node is the root. */
-int cg_kernel_fused(cg_kernel *k, const entries *es, const fused_group *gr, const LLVMValueRef *in);
+ * root into k->out and group output j into out[j].  k->node is the root. */
+int cg_kernel_fused(cg_kernel *k, const entries *es, const fused_group *gr, const LLVMValueRef *in,
+                    const LLVMValueRef *out);
+/* The elementwise members of gr computed from ext[] (the element of each
+ * group input), outputs stored into out[j] at out_index; the value of the
+ * last elementwise member. */
+LLVMValueRef cg_group_values(cg_kernel *k, const entries *es, const fused_group *gr, const LLVMValueRef *ext,
+                             LLVMValueRef *out, LLVMValueRef out_index);
+/* cg_reduce.c: the kernel of a group whose root is a reduction (fuse.c):
+ * the reduction of its input, each element computed from the group's
+ * inputs in[] (of the reduced tensor's shape, or single elements) as it
+ * is read. */
+int cg_kernel_reduce_group(cg_kernel *k, const entries *es, const fused_group *gr, const LLVMValueRef *in);
 
 /* cg_matmul.c: a call of @mdl.sgemm (emitted into the module on first
  * use), f32 C[M,N] (+)= A[M,K] B[K,N] with

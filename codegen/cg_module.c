@@ -14,7 +14,11 @@
  *     its run-time overlap checks;
  *   - anything else (partial overlap) is passed as a plain pointer.
  * Overlap is judged on each buffer's extent at max batch, which contains
- * its extent at any smaller batch.
+ * its extent at any smaller batch.  A fused group with outputs besides its
+ * root (passes/fuse.c) has a kernel with several output pointers; each
+ * input is judged against each of them (an input at an output's offset is
+ * read through that output's pointer), and an output is noalias when no
+ * input partly overlaps it and no other output overlaps it at all.
  *
  * The f64 variant (cg_build_module with f64 set) is the same code with
  * every f32 tensor a double (t.real), i32 unchanged: eval_step_f64 and
@@ -32,11 +36,26 @@
 
 #include "cg_internal.h"
 
-enum { CG_DISJOINT, CG_SAME, CG_OVERLAP }; /* an input's buffer vs the output's */
+/* The most inputs a kernel takes: a fused group's (a node has at most 3);
+ * the most outputs: a fused group's root and its outputs. */
+#define CG_MAX_KERNEL_INPUTS FUSE_MAX_INPUTS
+#define CG_MAX_KERNEL_OUTPUTS (1 + FUSE_MAX_OUTPUTS)
+_Static_assert(CG_MAX_KERNEL_INPUTS >= 3, "a kernel takes at least a node's 3 inputs");
+
+/* How the buffers of a kernel's call lie against each other in one entry:
+ * per input CG_DISJOINT (from every output), CG_OVERLAP (partly, with
+ * some output) or CG_SAME + j (exactly at output j's offset); per output
+ * whether it is noalias.  Zeroed before it is filled, so two compare with
+ * memcmp. */
+enum { CG_DISJOINT, CG_OVERLAP, CG_SAME };
+typedef struct cg_signature {
+    unsigned char in[CG_MAX_KERNEL_INPUTS];
+    unsigned char out_noalias[CG_MAX_KERNEL_OUTPUTS];
+} cg_signature;
 
 typedef struct cg_variants {
     int count;
-    unsigned signature[ENTRY_COUNT]; /* 2 bits per input: CG_* */
+    cg_signature signature[ENTRY_COUNT];
     LLVMValueRef fn[ENTRY_COUNT];
 } cg_variants;
 
@@ -157,15 +176,13 @@ static const fused_group *group_of(const cg_module *m, int id) {
     return m->es->group_at && m->es->group_at[id] >= 0 ? &m->es->groups[m->es->group_at[id]] : NULL;
 }
 
-/* The most inputs a kernel takes: a fused group's (a node has at most 3). */
-#define CG_MAX_KERNEL_INPUTS FUSE_MAX_INPUTS
-_Static_assert(CG_MAX_KERNEL_INPUTS >= 3, "a kernel takes at least a node's 3 inputs");
-
-/* The buffers of node id's kernel: the node it writes and, per input, the
- * node it reads through a pointer or -1 (a CONST, or an input not read).
- * For the root of a fused group, the group's output and inputs. */
+/* The buffers of node id's kernel: the nodes it writes (out[0] the node,
+ * or the PARAM an ASSIGN writes) and, per input, the node it reads through
+ * a pointer or -1 (a CONST, or an input not read).  For the root of a
+ * fused group, the group's root, its outputs and its inputs. */
 typedef struct cg_operands {
-    int out, n_in;
+    int n_out, n_in;
+    int out[CG_MAX_KERNEL_OUTPUTS];
     int in[CG_MAX_KERNEL_INPUTS];
 } cg_operands;
 
@@ -174,13 +191,17 @@ static cg_operands operands_of(const cg_module *m, int id) {
     const fused_group *gr = group_of(m, id);
     cg_operands o;
     if (gr) {
-        o.out = gr->root;
+        o.out[0] = gr->root;
+        o.n_out = 1 + gr->n_outputs;
+        for (int j = 0; j < gr->n_outputs; j++)
+            o.out[1 + j] = gr->outputs[j];
         o.n_in = gr->n_inputs;
         for (int i = 0; i < gr->n_inputs; i++)
             o.in[i] = gr->inputs[i];
         return o;
     }
-    o.out = cg_output_node(m->g, id);
+    o.out[0] = cg_output_node(m->g, id);
+    o.n_out = 1;
     o.n_in = n->n_inputs;
     for (int i = 0; i < n->n_inputs; i++)
         o.in[i] = cg_reads_input(m->g, id, i) ? n->inputs[i] : -1;
@@ -192,8 +213,10 @@ static int is_checked(const cg_module *m, int id) {
     const ir_node *n = &m->g->nodes[id];
     if (n->op == IR_ASSIGN || n->op == IR_SCAN || ir_in_loop(m->g, id))
         return 0;
+    if (m->es->output_of && m->es->output_of[id] >= 0)
+        return 0; /* written by its group's kernel, checked as its root */
     cg_operands o = operands_of(m, id);
-    return m->g->nodes[o.out].dtype == IR_F32 && m->plan->offset[ENTRY_TRAIN][o.out] >= 0;
+    return m->g->nodes[o.out[0]].dtype == IR_F32 && m->plan->offset[ENTRY_TRAIN][o.out[0]] >= 0;
 }
 
 int cg_numerics_checks(const ir_graph *g, const entries *es, const mem_plan *plan, cg_check **out) {
@@ -214,7 +237,7 @@ int cg_numerics_checks(const ir_graph *g, const entries *es, const mem_plan *pla
             continue;
         cg_operands o = operands_of(&m, id);
         c[n].node = id;
-        c[n].out = o.out;
+        c[n].out = o.out[0]; /* a group's root; its other outputs are not checked */
         c[n].n_in = 0;
         for (int i = 0; i < o.n_in; i++)
             if (o.in[i] >= 0)
@@ -253,22 +276,35 @@ static void emit_check(cg_module *m, LLVMBuilderRef b, LLVMValueRef *params, int
     LLVMPositionBuilderAtEnd(b, next);
 }
 
-/* How each input's buffer lies against the output's in entry e: CG_* in 2
- * bits per input (CG_DISJOINT for one not read). */
-static unsigned signature(const cg_module *m, entry_kind e, const cg_operands *o) {
-    int64_t out = m->plan->offset[e][o->out], out_end = out + buffer_bytes(m, o->out);
-    unsigned sig = 0;
+static int overlap(const cg_module *m, entry_kind e, int a, int b) {
+    int64_t x = m->plan->offset[e][a], y = m->plan->offset[e][b];
+    return x < y + buffer_bytes(m, b) && y < x + buffer_bytes(m, a);
+}
+
+/* How the buffers of o lie against each other in entry e (cg_signature). */
+static cg_signature signature(const cg_module *m, entry_kind e, const cg_operands *o) {
+    cg_signature sig;
+    memset(&sig, 0, sizeof sig);
+    for (int j = 0; j < o->n_out; j++) {
+        sig.out_noalias[j] = 1;
+        for (int l = 0; l < o->n_out; l++)
+            if (l != j && overlap(m, e, o->out[j], o->out[l]))
+                sig.out_noalias[j] = 0;
+    }
     for (int i = 0; i < o->n_in; i++) {
         if (o->in[i] < 0)
             continue;
-        int64_t b = m->plan->offset[e][o->in[i]], b_end = b + buffer_bytes(m, o->in[i]);
-        unsigned kind = b == out ? CG_SAME : (b < out_end && out < b_end) ? CG_OVERLAP : CG_DISJOINT;
-        sig |= kind << (2 * i);
+        for (int j = 0; j < o->n_out && sig.in[i] < CG_SAME; j++) {
+            if (m->plan->offset[e][o->in[i]] == m->plan->offset[e][o->out[j]]) {
+                sig.in[i] = (unsigned char)(CG_SAME + j);
+            } else if (overlap(m, e, o->in[i], o->out[j])) {
+                sig.in[i] = CG_OVERLAP;
+                sig.out_noalias[j] = 0;
+            }
+        }
     }
     return sig;
 }
-
-static unsigned input_kind(unsigned sig, int i) { return (sig >> (2 * i)) & 3; }
 
 /* --------------------------------------------------------------- kernels */
 
@@ -277,18 +313,21 @@ static void add_attribute(cg_module *m, LLVMValueRef fn, unsigned index, const c
     LLVMAddAttributeAtIndex(fn, index, LLVMCreateEnumAttribute(m->ctx, kind, 0));
 }
 
-/* A kernel function void @n<id>.<what>[.<variant>][.f64](ptr out, ptr in...,
- * i64 batch), internal, nounwind and noinline, with its parameters bound in
- * k: k->out, k->batch, and in[i] for each input of o that it reads (a
- * CG_SAME input is out itself; NULL where it reads none).  A CG_DISJOINT
- * input is noalias, and out is when no input may overlap it. */
+/* A kernel function void @n<id>.<what>[.<variant>][.f64](ptr out..., ptr
+ * in..., i64 batch), internal, nounwind and noinline, with its parameters
+ * bound in k: k->out (out[0]), k->batch, out[j] for each output and in[i]
+ * for each input of o that it reads (a CG_SAME + j input is out[j];
+ * NULL where it reads none).  A CG_DISJOINT input is noalias, and so is
+ * an output as sig says. */
 static LLVMValueRef declare_kernel(cg_module *m, cg_kernel *k, int id, const char *what, const cg_operands *o,
-                                   unsigned sig, int variant, LLVMValueRef *in) {
-    LLVMTypeRef params[CG_MAX_KERNEL_INPUTS + 2] = {m->t.ptr};
-    int n_params = 1, position[CG_MAX_KERNEL_INPUTS];
+                                   const cg_signature *sig, int variant, LLVMValueRef *in, LLVMValueRef *out) {
+    LLVMTypeRef params[CG_MAX_KERNEL_OUTPUTS + CG_MAX_KERNEL_INPUTS + 1];
+    int n_params = 0, position[CG_MAX_KERNEL_INPUTS];
+    for (int j = 0; j < o->n_out; j++)
+        params[n_params++] = m->t.ptr;
     for (int i = 0; i < o->n_in; i++) {
         position[i] = -1;
-        if (o->in[i] >= 0 && input_kind(sig, i) != CG_SAME) {
+        if (o->in[i] >= 0 && sig->in[i] < CG_SAME) {
             position[i] = n_params;
             params[n_params++] = m->t.ptr;
         }
@@ -310,28 +349,30 @@ static LLVMValueRef declare_kernel(cg_module *m, cg_kernel *k, int id, const cha
      * with this, for one call per kernel at run time. */
     add_attribute(m, fn, LLVMAttributeFunctionIndex, "noinline");
 
-    int out_noalias = 1;
-    k->out = LLVMGetParam(fn, 0);
-    LLVMSetValueName2(k->out, "out", 3);
+    for (int j = 0; j < o->n_out; j++) {
+        char pname[16];
+        out[j] = LLVMGetParam(fn, (unsigned)j);
+        snprintf(pname, sizeof pname, j ? "out%d" : "out", j);
+        LLVMSetValueName2(out[j], pname, strlen(pname));
+        if (sig->out_noalias[j])
+            add_attribute(m, fn, (unsigned)j + 1, "noalias");
+    }
+    k->out = out[0];
     for (int i = 0; i < o->n_in; i++) {
         in[i] = NULL;
         if (o->in[i] < 0)
             continue;
-        if (input_kind(sig, i) == CG_SAME) {
-            in[i] = k->out;
+        if (sig->in[i] >= CG_SAME) {
+            in[i] = out[sig->in[i] - CG_SAME];
             continue;
         }
         in[i] = LLVMGetParam(fn, (unsigned)position[i]);
         char pname[16];
         snprintf(pname, sizeof pname, "in%d", i);
         LLVMSetValueName2(in[i], pname, strlen(pname));
-        if (input_kind(sig, i) == CG_DISJOINT)
+        if (sig->in[i] == CG_DISJOINT)
             add_attribute(m, fn, (unsigned)position[i] + 1, "noalias");
-        else
-            out_noalias = 0;
     }
-    if (out_noalias)
-        add_attribute(m, fn, 1, "noalias");
     k->batch = LLVMGetParam(fn, (unsigned)n_params - 1);
     LLVMSetValueName2(k->batch, "batch", 5);
     return fn;
@@ -367,10 +408,11 @@ static LLVMValueRef kernel_end(cg_kernel *k, int rc) {
 }
 
 /* Writes the kernel of node `id` for signature `sig`; NULL after an error. */
-static LLVMValueRef emit_kernel(cg_module *m, int id, const cg_operands *o, unsigned sig, int variant) {
+static LLVMValueRef emit_kernel(cg_module *m, int id, const cg_operands *o, const cg_signature *sig, int variant) {
     cg_kernel k;
+    LLVMValueRef out[CG_MAX_KERNEL_OUTPUTS];
     kernel_init(m, &k, id);
-    k.fn = declare_kernel(m, &k, id, ir_ops[k.node->op].name, o, sig, variant, k.in);
+    k.fn = declare_kernel(m, &k, id, ir_ops[k.node->op].name, o, sig, variant, k.in, out);
     kernel_begin(m, &k);
     cg_kernel_fn emit = cg_kernels[k.node->op];
     if (m->f64 && k.node->op == IR_MATMUL)
@@ -378,29 +420,29 @@ static LLVMValueRef emit_kernel(cg_module *m, int id, const cg_operands *o, unsi
     return kernel_end(&k, emit(&k));
 }
 
-/* void @n<root>.fused(ptr out, ptr in..., i64 batch): the kernel of a fused
- * group, with the same aliasing rules over the group's inputs. */
-static LLVMValueRef emit_group_kernel(cg_module *m, const fused_group *gr, const cg_operands *o, unsigned sig,
-                                      int variant) {
+/* void @n<root>.fused(ptr out..., ptr in..., i64 batch): the kernel of a
+ * fused group, with the same aliasing rules over the group's buffers. */
+static LLVMValueRef emit_group_kernel(cg_module *m, const fused_group *gr, const cg_operands *o,
+                                      const cg_signature *sig, int variant) {
     cg_kernel k;
     kernel_init(m, &k, gr->root);
-    LLVMValueRef in[FUSE_MAX_INPUTS];
-    k.fn = declare_kernel(m, &k, gr->root, "fused", o, sig, variant, in);
+    LLVMValueRef in[FUSE_MAX_INPUTS], out[CG_MAX_KERNEL_OUTPUTS];
+    k.fn = declare_kernel(m, &k, gr->root, "fused", o, sig, variant, in, out);
     kernel_begin(m, &k);
-    return kernel_end(&k, cg_kernel_fused(&k, m->es, gr, in));
+    return kernel_end(&k, cg_kernel_fused(&k, m->es, gr, in, out + 1));
 }
 
 /* The kernel of node `id` (with operands o) for signature sig, emitted on
  * first use. */
-static LLVMValueRef kernel_for(cg_module *m, int id, const cg_operands *o, unsigned sig) {
+static LLVMValueRef kernel_for(cg_module *m, int id, const cg_operands *o, const cg_signature *sig) {
     cg_variants *v = &m->kernels[id];
     for (int i = 0; i < v->count; i++)
-        if (v->signature[i] == sig)
+        if (memcmp(&v->signature[i], sig, sizeof *sig) == 0)
             return v->fn[i];
     const fused_group *gr = group_of(m, id);
     LLVMValueRef fn = gr ? emit_group_kernel(m, gr, o, sig, v->count) : emit_kernel(m, id, o, sig, v->count);
     if (fn) {
-        v->signature[v->count] = sig;
+        v->signature[v->count] = *sig;
         v->fn[v->count++] = fn;
     }
     return fn;
@@ -440,20 +482,22 @@ static LLVMValueRef arena_pointer(cg_module *m, LLVMBuilderRef b, LLVMValueRef a
 /* call void @kernel(arena + offset(out), arena + offset(in)..., batch) */
 static int emit_call(cg_module *m, LLVMBuilderRef b, const entry *en, entry_kind e, int id, LLVMValueRef *params) {
     cg_operands o = operands_of(m, id);
-    if (check_buffer(m, e, o.out, en->name))
-        return -1;
+    for (int j = 0; j < o.n_out; j++)
+        if (check_buffer(m, e, o.out[j], en->name))
+            return -1;
     for (int i = 0; i < o.n_in; i++)
         if (o.in[i] >= 0 && check_buffer(m, e, o.in[i], en->name))
             return -1;
-    unsigned sig = signature(m, e, &o);
-    LLVMValueRef fn = kernel_for(m, id, &o, sig);
+    cg_signature sig = signature(m, e, &o);
+    LLVMValueRef fn = kernel_for(m, id, &o, &sig);
     if (!fn)
         return -1;
-    LLVMValueRef args[CG_MAX_KERNEL_INPUTS + 2];
+    LLVMValueRef args[CG_MAX_KERNEL_OUTPUTS + CG_MAX_KERNEL_INPUTS + 1];
     int n_args = 0;
-    args[n_args++] = arena_pointer(m, b, params[0], e, o.out);
+    for (int j = 0; j < o.n_out; j++)
+        args[n_args++] = arena_pointer(m, b, params[0], e, o.out[j]);
     for (int i = 0; i < o.n_in; i++)
-        if (o.in[i] >= 0 && input_kind(sig, i) != CG_SAME)
+        if (o.in[i] >= 0 && sig.in[i] < CG_SAME)
             args[n_args++] = arena_pointer(m, b, params[0], e, o.in[i]);
     args[n_args++] = params[1];
     LLVMBuildCall2(b, LLVMGlobalGetValueType(fn), fn, args, (unsigned)n_args, "");
@@ -574,6 +618,8 @@ static int emit_entry(cg_module *m, const entry *en, entry_kind e) {
             continue;
         if (ir_in_loop(m->g, en->sched[s]))
             continue; /* written by its scan's loop */
+        if (m->es->output_of && m->es->output_of[en->sched[s]] >= 0)
+            continue; /* written by its group's kernel */
         if (n->op == IR_SCAN)
             rc = emit_scan(m, b, en, e, s, args);
         else

@@ -27,6 +27,12 @@
  * summation order, and the f64 adds carry the reassoc flag so the
  * vectoriser may split them into partial sums.  Max accumulates in the
  * element type (it is exact), i32 sums wrap like the rest of i32 math.
+ *
+ * A reduction may be the root of a fused group (passes/fuse.c): its input
+ * is then not read from a buffer but computed, element by element as the
+ * loops reach it, from the group's inputs, which have the reduced
+ * tensor's shape (read at the same index) or one element (read at 0):
+ * the cross-entropy's one_hot * log_softmax, a sum of squares.
  */
 #include "cg_internal.h"
 
@@ -49,7 +55,23 @@ typedef struct reduction {
      * element, and the innermost kept group's columns [lo, hi) */
     LLVMValueRef base[2];
     LLVMValueRef lo, hi;
+    /* a group root: its input computed from the group's inputs, else NULL */
+    const entries *es;
+    const fused_group *gr;
+    LLVMValueRef *gin; /* the group inputs' buffers */
 } reduction;
+
+/* Element `index` of the reduced tensor. */
+static LLVMValueRef load_source(cg_kernel *k, const reduction *r, LLVMValueRef index) {
+    if (!r->gr)
+        return cg_load_input(k, 0, index);
+    LLVMValueRef ext[FUSE_MAX_INPUTS];
+    for (int i = 0; i < r->gr->n_inputs; i++) {
+        const ir_node *x = &k->g->nodes[r->gr->inputs[i]];
+        ext[i] = cg_load(k, cg_type(k, x->dtype), r->gin[i], ir_shape_numel(&x->shape) == 1 ? cg_i64(k, 0) : index);
+    }
+    return cg_group_values(k, r->es, r->gr, ext, NULL, NULL);
+}
 
 /* The product of the kept dims of x after dim `last`. */
 static LLVMValueRef kept_product(cg_kernel *k, const ir_shape *x, const int *kept, int last) {
@@ -141,7 +163,7 @@ typedef struct scalar_ctx {
 static void accumulate_one(cg_kernel *k, LLVMValueRef *index, void *ctx) {
     scalar_ctx *c = ctx;
     LLVMValueRef acc = LLVMBuildLoad2(k->b, c->r->acc_type, c->acc, "");
-    LLVMBuildStore(k->b, combine(k, c->r, acc, cg_load_input(k, 0, index[1])), c->acc);
+    LLVMBuildStore(k->b, combine(k, c->r, acc, load_source(k, c->r, index[1])), c->acc);
 }
 
 static void reduce_to_scalar(cg_kernel *k, LLVMValueRef *index, void *ctx) {
@@ -174,7 +196,7 @@ static void accumulate_tile(cg_kernel *k, LLVMValueRef *index, void *ctx) {
     tile_ctx *c = ctx;
     cg_loop j = cg_loop_begin(k, c->count, "j");
     LLVMValueRef acc = cg_load(k, c->r->acc_type, c->tile, j.index);
-    LLVMValueRef x = cg_load_input(k, 0, cg_add(k, index[1], j.index));
+    LLVMValueRef x = load_source(k, c->r, cg_add(k, index[1], j.index));
     cg_store(k, combine(k, c->r, acc, x), c->tile, j.index);
     cg_loop_end(k, &j);
 }
@@ -257,9 +279,12 @@ static split_kind split_of(cg_kernel *k, const reduction *r) {
     return r->reduced[r->n_groups - 1] ? WHOLE : BY_COLUMNS;
 }
 
-static int emit_reduction(cg_kernel *k, const int *kept, int is_max) {
+/* gr: the group the reduction is the root of, or NULL (then es, gin too). */
+static int emit_reduction(cg_kernel *k, const int *kept, int is_max, const entries *es, const fused_group *gr,
+                          LLVMValueRef *gin) {
     reduction r;
     setup(k, &r, kept, is_max);
+    r.es = es, r.gr = gr, r.gin = gin;
     split_kind how = split_of(k, &r);
     if (how == WHOLE) {
         emit_groups(k, &r);
@@ -268,8 +293,9 @@ static int emit_reduction(cg_kernel *k, const int *kept, int is_max) {
     LLVMValueRef n = how == BY_ROWS ? r.extent[0] : LLVMBuildUDiv(k->b, cg_add(k, r.hi, cg_i64(k, SPLIT_COLUMNS - 1)),
                                                                   cg_i64(k, SPLIT_COLUMNS), "");
     cg_outline o;
-    cg_outline_begin(k, &o, "rows", NULL, 0);
+    cg_outline_begin(k, &o, "rows", gin, gr ? gr->n_inputs : 0);
     setup(k, &r, kept, is_max); /* with this function's batch */
+    r.es = es, r.gr = gr, r.gin = gin;
     if (how == BY_ROWS) {
         r.base[0] = cg_mul(k, o.begin, r.out_stride[0]);
         r.base[1] = cg_mul(k, o.begin, r.in_stride[0]);
@@ -284,27 +310,34 @@ static int emit_reduction(cg_kernel *k, const int *kept, int is_max) {
     return 0;
 }
 
-static int reduce_axes(cg_kernel *k, int is_max) {
-    int kept[IR_MAX_RANK];
-    for (int d = 0; d < IR_MAX_RANK; d++)
-        kept[d] = !((k->node->axes >> d) & 1);
-    return emit_reduction(k, kept, is_max);
+/* Which input dims the node's reduction keeps: those not in `axes`, or
+ * for sum_to those where the output, aligned right, has a dim that is not
+ * a literal 1. */
+static void kept_dims(cg_kernel *k, int *kept) {
+    const ir_shape *x = &k->g->nodes[k->node->inputs[0]].shape, *to = &k->node->shape;
+    for (int d = 0; d < IR_MAX_RANK; d++) {
+        int t = to->rank - x->rank + d;
+        kept[d] = k->node->op == IR_SUM_TO ? t >= 0 && !ir_dim_is_one(to, t) : !((k->node->axes >> d) & 1);
+    }
 }
 
-int cg_kernel_reduce_sum(cg_kernel *k) { return reduce_axes(k, 0); }
-
-int cg_kernel_reduce_max(cg_kernel *k) { return reduce_axes(k, 1); }
-
-/* Input dim d is kept where the output, aligned right, has a dim that is
- * not a literal 1. */
-int cg_kernel_sum_to(cg_kernel *k) {
+static int reduce_node(cg_kernel *k, const entries *es, const fused_group *gr, LLVMValueRef *gin) {
     int kept[IR_MAX_RANK];
-    const ir_shape *x = &k->g->nodes[k->node->inputs[0]].shape, *to = &k->node->shape;
-    for (int d = 0; d < x->rank; d++) {
-        int t = to->rank - x->rank + d;
-        kept[d] = t >= 0 && !ir_dim_is_one(to, t);
-    }
-    return emit_reduction(k, kept, 0);
+    kept_dims(k, kept);
+    return emit_reduction(k, kept, k->node->op == IR_REDUCE_MAX, es, gr, gin);
+}
+
+int cg_kernel_reduce_sum(cg_kernel *k) { return reduce_node(k, NULL, NULL, NULL); }
+
+int cg_kernel_reduce_max(cg_kernel *k) { return reduce_node(k, NULL, NULL, NULL); }
+
+int cg_kernel_sum_to(cg_kernel *k) { return reduce_node(k, NULL, NULL, NULL); }
+
+int cg_kernel_reduce_group(cg_kernel *k, const entries *es, const fused_group *gr, const LLVMValueRef *in) {
+    LLVMValueRef gin[FUSE_MAX_INPUTS];
+    for (int i = 0; i < gr->n_inputs; i++)
+        gin[i] = in[i];
+    return reduce_node(k, es, gr, gin);
 }
 
 /* f32 scalar: the number of elements of x over `axes`, a batch dim counting

@@ -214,5 +214,6 @@ void entries_free(entries *es) {
     free(es->groups);
     free(es->fused_into);
     free(es->group_at);
+    free(es->output_of);
     memset(es, 0, sizeof *es);
 }

@@ -22,10 +22,37 @@
  * each root's kernel with all it needs.  CONST inputs have no buffer and
  * are folded into the kernel as before.
  *
- * Not fused (yet): a producer into a reduction, matmul or movement op
- * (SUM_TO of a product, the softmax's exp into its sum), and values used
- * more than once (recomputing a cheap one in each user would remove more
- * buffers).
+ * A node used more than once joins a group as one of its outputs (stored
+ * by the group's kernel besides the root, and computed in registers for
+ * the members that read it) when
+ *   - its users of its shape that are elementwise, outside every loop,
+ *     are all in one group (and there is at least one),
+ *   - every other user runs after that group's root (an ASSIGN runs last;
+ *     a user in a group runs at its root; users inside a loop refuse),
+ *   - every entry that computes the node computes the root too,
+ *   - and the group keeps at most FUSE_MAX_OUTPUTS outputs and
+ *     FUSE_MAX_INPUTS inputs.
+ * Adam's update of one parameter is then one kernel: it reads the
+ * gradient, m, v and the weight, and writes m, v and the weight (the
+ * memory plan puts the new moments in place, see memplan.c).  Such an
+ * output keeps its buffer and its place in the schedules, moved to just
+ * before its root, so the memory plan gives it a buffer that is live when
+ * the root's kernel writes it; it has no kernel of its own.
+ *
+ * A reduction (reduce_sum, reduce_max, sum_to) takes the group that
+ * computes its input as its own when that input is used by nothing else,
+ * is no entry's root, runs where the reduction runs, and the group stores
+ * no outputs and reads only tensors of the reduced shape or single
+ * elements (codegen/cg_reduce.c computes each element as it is read): the
+ * cross entropy's one_hot * log_softmax, a sum of squares.  The group's
+ * root is then the reduction.
+ *
+ * Not fused (yet): a producer into a matmul or movement op, a reduction
+ * into its consumers (the softmax's sum into the division), a group with
+ * a broadcast operand into a reduction, and values used more than once in
+ * different groups (recomputing a cheap one in each would remove more
+ * buffers).  fuse_dump says for every edge between two
+ * kernels why it was not fused.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -75,7 +102,35 @@ typedef struct uses_info {
     unsigned char *is_root; /* some entry's root */
     int *uses;              /* uses among the live nodes */
     int *user;              /* the last live user, or -1 */
+    int *first, *users;     /* the live users of node i (a user once per use):
+                               users[first[i] .. first[i + 1]) */
 } uses_info;
+
+/* Calls f(x, user, ctx) for every use of a node x by a live node.  A
+ * numel reads only its input's shape: no use (a mean's sum(x) / numel(x)
+ * leaves x to the sum). */
+static void for_each_use(const ir_graph *g, const unsigned char *live, void (*f)(int, int, void *), void *ctx) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        if (g->nodes[i].op == IR_NUMEL)
+            continue;
+        for (int k = 0; live[i] && k < g->nodes[i].n_inputs; k++)
+            f(g->nodes[i].inputs[k], i, ctx);
+        /* a carry reads its next value at the end of every step */
+        if (live[i] && g->nodes[i].op == IR_SCAN_CARRY)
+            f(g->nodes[i].link, i, ctx);
+    }
+}
+
+static void note_use(int x, int user, void *ctx) {
+    uses_info *u = ctx;
+    u->uses[x]++;
+    u->user[x] = user;
+}
+
+static void list_use(int x, int user, void *ctx) {
+    uses_info *u = ctx;
+    u->users[u->first[x] + --u->uses[x]] = user;
+}
 
 static void count_uses(const ir_graph *g, const entries *es, uses_info *u) {
     int n = g->n_nodes;
@@ -88,17 +143,15 @@ static void count_uses(const ir_graph *g, const entries *es, uses_info *u) {
             u->is_root[es->e[k].roots[r]] = 1;
     for (int i = 0; i < n; i++)
         u->user[i] = -1;
-    for (int i = 0; i < n; i++) {
-        for (int k = 0; u->live[i] && k < g->nodes[i].n_inputs; k++) {
-            u->uses[g->nodes[i].inputs[k]]++;
-            u->user[g->nodes[i].inputs[k]] = i;
-        }
-        /* a carry reads its next value at the end of every step */
-        if (u->live[i] && g->nodes[i].op == IR_SCAN_CARRY) {
-            u->uses[g->nodes[i].link]++;
-            u->user[g->nodes[i].link] = i;
-        }
-    }
+    for_each_use(g, u->live, note_use, u);
+    u->first = ir_xmalloc((size_t)(n + 1) * sizeof *u->first);
+    u->first[0] = 0;
+    for (int i = 0; i < n; i++)
+        u->first[i + 1] = u->first[i] + u->uses[i];
+    u->users = ir_xmalloc((size_t)(u->first[n] + 1) * sizeof *u->users);
+    for_each_use(g, u->live, list_use, u); /* counts uses down to 0 ... */
+    for (int i = 0; i < n; i++)            /* ... and back */
+        u->uses[i] = u->first[i + 1] - u->first[i];
 }
 
 static void free_uses(uses_info *u) {
@@ -106,24 +159,72 @@ static void free_uses(uses_info *u) {
     free(u->is_root);
     free(u->uses);
     free(u->user);
+    free(u->first);
+    free(u->users);
+}
+
+/* Whether user may compute a value of node id's shape in its group:
+ * elementwise, of that shape, in the same loop (or none). */
+static int fusible_use(const ir_graph *g, int id, int user) {
+    return fuse_is_elementwise(g, user) && g->nodes[id].region == g->nodes[user].region &&
+           ir_shape_equal(&g->nodes[id].shape, &g->nodes[user].shape);
+}
+
+/* The group whose output node id may become (the rule at the head of the
+ * file), or -1.  n_out[r]: the outputs group r has so far. */
+static int output_group(const ir_graph *g, const uses_info *u, const entries *es, const int *root_of,
+                        const int *n_out, int id) {
+    if (g->nodes[id].region)
+        return -1;
+    int r = -1;
+    for (int j = u->first[id]; j < u->first[id + 1]; j++) {
+        int x = u->users[j];
+        if (ir_in_loop(g, x))
+            return -1;
+        if (!fusible_use(g, id, x))
+            continue;
+        if (r >= 0 && root_of[x] != r)
+            return -1;
+        r = root_of[x];
+    }
+    if (r < 0 || n_out[r] == FUSE_MAX_OUTPUTS)
+        return -1;
+    for (int j = u->first[id]; j < u->first[id + 1]; j++) {
+        int x = u->users[j];
+        int runs_at = fuse_is_elementwise(g, x) ? root_of[x] : x;
+        if (runs_at != r && g->nodes[x].op != IR_ASSIGN && runs_at <= r)
+            return -1;
+    }
+    for (int k = 0; k < ENTRY_COUNT; k++)
+        if (es->e[k].present && es->e[k].live[id] && !es->e[k].live[r])
+            return -1;
+    return r;
 }
 
 /* Decides every live elementwise node's group, users first: root_of[id]
  * is the root of id's group, size[root] its member count, ins[root] its
- * inputs; es->fused_into is set for interior nodes. */
+ * inputs; es->fused_into is set for interior nodes, es->output_of for
+ * outputs. */
 static void grow_groups(const ir_graph *g, const uses_info *u, entries *es, int *root_of, int *size, in_list *ins) {
+    int *n_out = ir_xcalloc((size_t)g->n_nodes, sizeof *n_out);
     for (int id = g->n_nodes - 1; id >= 0; id--) {
         if (!u->live[id] || !fuse_is_elementwise(g, id))
             continue;
-        int user = u->user[id], root = id;
-        if (!u->is_root[id] && u->uses[id] == 1 && fuse_is_elementwise(g, user) &&
-            g->nodes[id].region == g->nodes[user].region &&
-            ir_shape_equal(&g->nodes[id].shape, &g->nodes[user].shape)) {
-            in_list grown;
+        int user = u->user[id], root = id, stored = 0;
+        in_list grown;
+        if (!u->is_root[id] && u->uses[id] == 1 && fusible_use(g, id, user)) {
             int r = root_of[user];
             if (list_absorb(g, &ins[r], id, id, &grown) == 0) {
                 ins[r] = grown;
                 root = r;
+            }
+        } else if (u->uses[id] > 0) {
+            int r = output_group(g, u, es, root_of, n_out, id);
+            if (r >= 0 && list_absorb(g, &ins[r], id, id, &grown) == 0) {
+                ins[r] = grown;
+                root = r;
+                stored = 1;
+                n_out[r]++;
             }
         }
         root_of[id] = root;
@@ -131,9 +232,51 @@ static void grow_groups(const ir_graph *g, const uses_info *u, entries *es, int 
         if (root == id) {
             in_list empty = {0};
             list_absorb(g, &empty, -1, id, &ins[id]); /* fits: 3 inputs at most */
+        } else if (stored) {
+            es->output_of[id] = root;
         } else {
             es->fused_into[id] = root;
         }
+    }
+    free(n_out);
+}
+
+/* The reductions that take the group of their input (the head of the
+ * file): the group's root becomes the reduction. */
+static int reduction_takes(const ir_graph *g, const uses_info *u, const entries *es, const int *root_of,
+                           const in_list *ins, int r) {
+    const ir_node *rn = &g->nodes[r];
+    if (rn->op != IR_REDUCE_SUM && rn->op != IR_REDUCE_MAX && rn->op != IR_SUM_TO)
+        return 0;
+    int x = rn->inputs[0];
+    const ir_shape *xs = &g->nodes[x].shape;
+    if (!fuse_is_elementwise(g, x) || u->uses[x] != 1 || u->is_root[x] || root_of[x] != x ||
+        g->nodes[x].region != rn->region)
+        return 0;
+    for (int i = 0; i < ins[x].n; i++) {
+        const ir_shape *s = &g->nodes[ins[x].id[i]].shape;
+        if (!ir_shape_equal(s, xs) && (ir_shape_numel(s) != 1 || s->batch_mask))
+            return 0;
+    }
+    for (int i = 0; i < x; i++)
+        if (es->output_of[i] == x)
+            return 0;
+    return 1;
+}
+
+static void grow_reductions(const ir_graph *g, const uses_info *u, entries *es, int *root_of, int *size,
+                            in_list *ins) {
+    for (int r = 0; r < g->n_nodes; r++) {
+        if (!u->live[r] || !reduction_takes(g, u, es, root_of, ins, r))
+            continue;
+        int x = g->nodes[r].inputs[0];
+        for (int i = 0; i <= x; i++)
+            if (root_of[i] == x)
+                root_of[i] = es->fused_into[i] = r;
+        root_of[r] = r;
+        size[r] = size[x] + 1;
+        size[x] = 0;
+        ins[r] = ins[x];
     }
 }
 
@@ -155,24 +298,49 @@ static void make_groups(const ir_graph *g, const int *root_of, const int *size, 
         memcpy(gr->inputs, ins[i].id, (size_t)ins[i].n * sizeof(int));
     }
     for (int i = 0; i < n; i++) {
-        int r = es->fused_into[i] >= 0 ? es->fused_into[i] : (es->group_at[i] >= 0 ? i : -1);
+        int r = es->fused_into[i] >= 0  ? es->fused_into[i]
+                : es->output_of[i] >= 0 ? es->output_of[i]
+                : es->group_at[i] >= 0  ? i
+                                        : -1;
         if (r < 0)
             continue;
         fused_group *gr = &es->groups[es->group_at[r]];
         gr->members[gr->n_members++] = i;
+        if (es->output_of[i] >= 0)
+            gr->outputs[gr->n_outputs++] = i;
     }
 }
 
-static void drop_interior_nodes(entries *es) {
+/* Interior nodes leave the schedules; a group's outputs move to just
+ * before its root. */
+static void reschedule(entries *es) {
     for (int k = 0; k < ENTRY_COUNT; k++) {
         entry *e = &es->e[k];
         int w = 0;
-        for (int s = 0; s < e->n_sched; s++)
-            if (es->fused_into[e->sched[s]] < 0)
-                e->sched[w++] = e->sched[s];
+        for (int s = 0; s < e->n_sched; s++) {
+            int id = e->sched[s];
+            if (es->fused_into[id] >= 0 || es->output_of[id] >= 0)
+                continue;
+            const fused_group *gr = es->group_at[id] >= 0 ? &es->groups[es->group_at[id]] : NULL;
+            for (int o = 0; gr && o < gr->n_outputs; o++)
+                if (e->live[gr->outputs[o]])
+                    e->sched[w++] = gr->outputs[o];
+            e->sched[w++] = id;
+        }
         e->n_sched = w;
     }
 }
+
+static void no_groups(const ir_graph *g, entries *es) {
+    int n = g->n_nodes;
+    es->fused_into = ir_xmalloc((size_t)n * sizeof *es->fused_into);
+    es->group_at = ir_xmalloc((size_t)n * sizeof *es->group_at);
+    es->output_of = ir_xmalloc((size_t)n * sizeof *es->output_of);
+    for (int i = 0; i < n; i++)
+        es->fused_into[i] = es->group_at[i] = es->output_of[i] = -1;
+}
+
+void fuse_none(const ir_graph *g, entries *es) { no_groups(g, es); }
 
 void fuse_elementwise(const ir_graph *g, entries *es) {
     int n = g->n_nodes;
@@ -181,17 +349,122 @@ void fuse_elementwise(const ir_graph *g, entries *es) {
     int *root_of = ir_xmalloc((size_t)n * sizeof *root_of);
     int *size = ir_xcalloc((size_t)n, sizeof *size);
     in_list *ins = ir_xmalloc((size_t)n * sizeof *ins);
-    es->fused_into = ir_xmalloc((size_t)n * sizeof *es->fused_into);
-    es->group_at = ir_xmalloc((size_t)n * sizeof *es->group_at);
+    no_groups(g, es);
     for (int i = 0; i < n; i++)
-        root_of[i] = es->fused_into[i] = es->group_at[i] = -1;
+        root_of[i] = -1;
     grow_groups(g, &u, es, root_of, size, ins);
+    grow_reductions(g, &u, es, root_of, size, ins);
     make_groups(g, root_of, size, ins, es);
-    drop_interior_nodes(es);
+    reschedule(es);
     free_uses(&u);
     free(root_of);
     free(size);
     free(ins);
+}
+
+/* ------------------------------------------------------------ the dump */
+
+static const char *class_noun(ir_class c) {
+    switch (c) {
+    case IR_REDUCE: return "a reduction";
+    case IR_MOVE: return "data movement";
+    case IR_CONTRACT: return "a matmul";
+    case IR_SINK: return "an assign";
+    case IR_INDEX: return "an indexing op";
+    case IR_WINDOW: return "a window op";
+    case IR_RANDOM: return "a random op";
+    case IR_LOOP: return "a loop node";
+    default: return "a leaf";
+    }
+}
+
+/* The root of the group whose kernel computes node id, or id itself. */
+static int kernel_of(const entries *es, int id) {
+    return es->fused_into[id] >= 0 ? es->fused_into[id] : es->output_of[id] >= 0 ? es->output_of[id] : id;
+}
+
+/* Why node x, used more than once or an entry's result, is not an output
+ * of the group its elementwise users are in (output_group's rules, read
+ * back from the groups made). */
+static const char *output_refusal(const ir_graph *g, const entries *es, const uses_info *u, int x) {
+    int r = -1;
+    for (int j = u->first[x]; j < u->first[x + 1]; j++) {
+        int y = u->users[j];
+        if (ir_in_loop(g, y) || g->nodes[x].region)
+            return "a user is in a loop";
+        if (!fusible_use(g, x, y))
+            continue;
+        if (r >= 0 && kernel_of(es, y) != r)
+            return "multi-use value would be recomputed";
+        r = kernel_of(es, y);
+    }
+    if (r < 0)
+        return u->uses[x] > 1 ? "multi-use value would be recomputed" : "value is an entry's result";
+    if (es->group_at[r] >= 0 && es->groups[es->group_at[r]].n_outputs == FUSE_MAX_OUTPUTS)
+        return "the group stores as many outputs as it may";
+    for (int j = u->first[x]; j < u->first[x + 1]; j++) {
+        int y = u->users[j], runs_at = kernel_of(es, y);
+        if (runs_at != r && g->nodes[y].op != IR_ASSIGN && runs_at <= r)
+            return "a user outside the group runs before it";
+    }
+    for (int k = 0; k < ENTRY_COUNT; k++)
+        if (es->e[k].present && es->e[k].live[x] && !es->e[k].live[r])
+            return "an entry needs the value without the group";
+    return NULL;
+}
+
+/* Why the edge x -> y (y reads x) crosses from one kernel to another:
+ * the first rule of the head of the file that it breaks. */
+static void edge_reason(const ir_graph *g, const entries *es, const uses_info *u, int x, int y, char *buf,
+                        size_t size) {
+    const ir_node *xn = &g->nodes[x], *yn = &g->nodes[y];
+    if (!fuse_is_elementwise(g, x))
+        snprintf(buf, size, "producer is %s", class_noun(ir_ops[xn->op].cls));
+    else if (yn->op == IR_REDUCE_SUM || yn->op == IR_REDUCE_MAX || yn->op == IR_SUM_TO)
+        snprintf(buf, size, "%s", u->uses[x] > 1      ? "multi-use value would be recomputed"
+                                  : u->is_root[x]       ? "value is an entry's result"
+                                  : xn->region != yn->region ? "different loop"
+                                  : es->group_at[x] >= 0 && es->groups[es->group_at[x]].n_outputs
+                                      ? "its group stores outputs"
+                                      : "its group reads a broadcast operand");
+    else if (!fuse_is_elementwise(g, y))
+        snprintf(buf, size, "consumer is %s", class_noun(ir_ops[yn->op].cls));
+    else if (xn->region != yn->region)
+        snprintf(buf, size, "different loop");
+    else if (!ir_shape_equal(&xn->shape, &yn->shape))
+        snprintf(buf, size, "different iteration space");
+    else if (es->output_of[x] >= 0)
+        snprintf(buf, size, "value is stored by %%%d's kernel and used after it", es->output_of[x]);
+    else if ((u->uses[x] > 1 || u->is_root[x]) && output_refusal(g, es, u, x))
+        snprintf(buf, size, "%s", output_refusal(g, es, u, x));
+    else
+        snprintf(buf, size, "the group would read more than %d buffers", FUSE_MAX_INPUTS);
+}
+
+/* Every edge between two kernels, one a line:
+ *   %21 reduce_max -> %22 sub: producer is a reduction */
+static void dump_unfused_edges(const ir_graph *g, const entries *es, FILE *out) {
+    uses_info u;
+    count_uses(g, es, &u);
+    fprintf(out, "not fused:\n");
+    for (int y = 0; y < g->n_nodes; y++) {
+        const ir_node *yn = &g->nodes[y];
+        if (!u.live[y])
+            continue;
+        for (int q = 0; q < yn->n_inputs; q++) {
+            int x = yn->inputs[q], seen = 0;
+            ir_op op = g->nodes[x].op;
+            for (int p = 0; p < q; p++)
+                seen |= yn->inputs[p] == x;
+            if (seen || op == IR_INPUT || op == IR_PARAM || op == IR_CONST || op == IR_HYPER || yn->op == IR_NUMEL ||
+                kernel_of(es, x) == kernel_of(es, y))
+                continue;
+            char why[96];
+            edge_reason(g, es, &u, x, y, why, sizeof why);
+            fprintf(out, "  %%%d %s -> %%%d %s: %s\n", x, ir_ops[op].name, y, ir_ops[yn->op].name, why);
+        }
+    }
+    free_uses(&u);
 }
 
 void fuse_dump(const ir_graph *g, const entries *es, FILE *out) {
@@ -202,14 +475,22 @@ void fuse_dump(const ir_graph *g, const entries *es, FILE *out) {
     for (int i = 0; i < es->n_groups; i++) {
         const fused_group *gr = &es->groups[i];
         fprintf(out, "%%%d = fused{", gr->root);
-        for (int m = 0; m < gr->n_members; m++)
-            fprintf(out, "%s%%%d %s", m ? ", " : "", gr->members[m], ir_ops[g->nodes[gr->members[m]].op].name);
+        for (int m = 0; m < gr->n_members; m++) {
+            int id = gr->members[m];
+            fprintf(out, "%s%%%d %s%s", m ? ", " : "", id, ir_ops[g->nodes[id].op].name,
+                    es->output_of[id] >= 0 ? " stored" : "");
+        }
         fprintf(out, "} (");
         for (int k = 0; k < gr->n_inputs; k++)
             fprintf(out, "%s%%%d", k ? ", " : "", gr->inputs[k]);
         fprintf(out, ")\n");
     }
-    for (int k = 0; k < ENTRY_COUNT; k++)
+    for (int k = 0; k < ENTRY_COUNT; k++) {
+        int kernels = 0;
+        for (int j = 0; es->e[k].present && j < es->e[k].n_sched; j++)
+            kernels += es->output_of[es->e[k].sched[j]] < 0;
         if (es->e[k].present)
-            fprintf(out, "%s: %d kernels\n", es->e[k].name, es->e[k].n_sched);
+            fprintf(out, "%s: %d kernels\n", es->e[k].name, kernels);
+    }
+    dump_unfused_edges(g, es, out);
 }

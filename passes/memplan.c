@@ -20,7 +20,10 @@
  * it writes (an elementwise node or fused group, of P's shape), and S is
  * a scratch value of P's type and size assigned to nothing else.  Adam's
  * m, v and the weights are then updated where they live instead of being
- * computed elsewhere and copied back.
+ * computed elsewhere and copied back.  An output of a fused group (S is
+ * computed by the kernel of the group's root, fuse.c) may read P there:
+ * that kernel reads every input at the element it writes, and P has S's
+ * shape.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -65,9 +68,11 @@ static int64_t place(block *live, int n_live, int64_t size) {
 }
 
 /* Whether id's kernel reads every input at the element it writes (with
- * broadcasting): an elementwise node or a fused group's root. */
+ * broadcasting): an elementwise node or the root of a group of them (a
+ * group whose root is a reduction is not). */
 static int is_elementwise(const ir_graph *g, const entries *es, int id) {
-    return (es->group_at && es->group_at[id] >= 0) || fuse_is_elementwise(g, id);
+    (void)es;
+    return fuse_is_elementwise(g, id);
 }
 
 static int kernel_reads(const ir_graph *g, const entries *es, int id, int x) {
@@ -95,9 +100,9 @@ static void in_place_updates(const ir_graph *g, const entries *es, const entry *
             continue;
         if (kernel_reads(g, es, src, p) && !is_elementwise(g, es, src))
             continue;
-        int safe = 1;
+        int safe = 1, computed_by = es->output_of ? es->output_of[src] : -1;
         for (int t = pos[src] + 1; t < e->n_sched && safe; t++)
-            if (t != s && kernel_reads(g, es, e->sched[t], p))
+            if (t != s && e->sched[t] != computed_by && kernel_reads(g, es, e->sched[t], p))
                 safe = 0;
         if (safe)
             alias[src] = p;
@@ -145,6 +150,9 @@ static void plan_entry(const ir_graph *g, const entries *es, const entry *e, con
             last[in[k]] = s;
     }
     keep_through_loops(g, es, e, pos, last);
+    for (int s = 0; es->output_of && s < e->n_sched; s++) /* written by its group's root */
+        if (es->output_of[e->sched[s]] >= 0 && last[e->sched[s]] < pos[es->output_of[e->sched[s]]])
+            last[e->sched[s]] = pos[es->output_of[e->sched[s]]];
     int n_live = 0;
     *peak = 0;
     for (int s = 0; s < e->n_sched; s++) {
@@ -235,6 +243,9 @@ void mp_plan_dump(const ir_graph *g, const entries *es, const mem_plan *plan, FI
             if (grp >= 0)
                 fprintf(out, "  %%%d fused(%d) @%lld +%lld", id, es->groups[grp].n_members,
                         (long long)plan->offset[k][id], (long long)node_bytes(g, id, 4));
+            else if (es->output_of && es->output_of[id] >= 0)
+                fprintf(out, "  %%%d %s, stored by %%%d, @%lld +%lld", id, ir_ops[g->nodes[id].op].name,
+                        es->output_of[id], (long long)plan->offset[k][id], (long long)node_bytes(g, id, 4));
             else
                 fprintf(out, "  %%%d %s @%lld +%lld", id, ir_ops[g->nodes[id].op].name,
                         (long long)plan->offset[k][id], (long long)node_bytes(g, id, 4));

@@ -112,7 +112,14 @@ static void sgd(opt *o, int p, int w, int grad) {
 
 /* m <- b1 m + (1-b1) g;  v <- b2 v + (1-b2) g^2;
  * w <- wv - lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps), where wv is
- * w, or AdamW's decayed w (1 - lr wd). */
+ * w, or AdamW's decayed w (1 - lr wd).  Computed in the form of section 2
+ * of the Adam paper (Kingma and Ba), the bias corrections folded into two
+ * scalars, c = sqrt(1 - b2^t):
+ *     w <- wv - (lr c / (1 - b1^t)) m / (sqrt(v) + eps c)
+ * which is the same number up to rounding with one square root and one
+ * division per element.  The update of a large weight is bound by the
+ * divider (square roots and divisions share it): the form above took
+ * three divisions and a root, torch.optim.Adam's two and a root. */
 static void adam(opt *o, int p, int w, int wv, int grad, int t) {
     double b1 = arg(o->g, "beta1"), b2 = arg(o->g, "beta2"), eps = arg(o->g, "eps");
     int m = state_like(o, p, "m"), v = state_like(o, p, "v");
@@ -121,12 +128,13 @@ static void adam(opt *o, int p, int w, int wv, int grad, int t) {
                  bin(o, IR_MUL, k(o, 1 - b2), bin(o, IR_MUL, grad, grad)));
     int bc1 = bin(o, IR_SUB, k(o, 1), bin(o, IR_POW, k(o, b1), t));
     int bc2 = bin(o, IR_SUB, k(o, 1), bin(o, IR_POW, k(o, b2), t));
-    int denom = bin(o, IR_ADD, ok(o, nv < 0 || bc2 < 0 ? -1 : ir_add(o->g, IR_SQRT, bin(o, IR_DIV, nv, bc2), -1, -1)),
-                    k(o, eps));
-    int stepv = bin(o, IR_DIV, bin(o, IR_DIV, nm, bc1), denom);
+    int c = ok(o, bc2 < 0 ? -1 : ir_add(o->g, IR_SQRT, bc2, -1, -1));
+    int step_size = bin(o, IR_DIV, bin(o, IR_MUL, o->lr, c), bc1);
+    int root_v = ok(o, nv < 0 ? -1 : ir_add(o->g, IR_SQRT, nv, -1, -1));
+    int denom = bin(o, IR_ADD, root_v, bin(o, IR_MUL, k(o, eps), c));
     update(o, m, nm);
     update(o, v, nv);
-    update(o, w, bin(o, IR_SUB, wv, bin(o, IR_MUL, o->lr, stepv)));
+    update(o, w, bin(o, IR_SUB, wv, bin(o, IR_DIV, bin(o, IR_MUL, step_size, nm), denom)));
 }
 
 /* v <- alpha v + (1-alpha) g^2;  avg = sqrt(v [- mean_g^2]) + eps;

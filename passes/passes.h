@@ -50,16 +50,22 @@ typedef struct entry {
 } entry;
 
 /* A fused group (fuse.c): elementwise nodes of one output shape computed
- * by one kernel that stores only the root.  members are in id order (which
- * is topological) and end with the root; inputs are the nodes outside the
- * group that members read through a buffer (never a CONST). */
+ * by one kernel that stores the root and the group's outputs.  members are
+ * in id order (which is topological) and end with the root; inputs are the
+ * nodes outside the group that members read through a buffer (never a
+ * CONST); outputs are members that something outside the group reads too
+ * (Adam's new moments, read by the weight's update in the group and by
+ * their ASSIGNs), stored by the kernel besides the root, in id order. */
 #define FUSE_MAX_INPUTS 12
+#define FUSE_MAX_OUTPUTS 4
 typedef struct fused_group {
     int root;
     int n_members;
     int *members;
     int n_inputs;
     int inputs[FUSE_MAX_INPUTS];
+    int n_outputs;
+    int outputs[FUSE_MAX_OUTPUTS];
 } fused_group;
 
 typedef struct entries {
@@ -68,9 +74,13 @@ typedef struct entries {
      * scheduled node).  fused_into[id]: the root of the group node id is
      * interior to (it then has no kernel, no buffer, and is in no
      * schedule), or -1.  group_at[id]: the index in groups of the group
-     * whose root is id, or -1. */
+     * whose root is id, or -1.  output_of[id]: the root of the group that
+     * stores node id as one of its outputs, or -1; such a node keeps its
+     * buffer and its place in the schedules, moved to just before the
+     * root, but has no kernel of its own (the root's writes it). */
     int *fused_into;
     int *group_at;
+    int *output_of;
     int n_groups;
     fused_group *groups;
 } entries;
@@ -98,13 +108,22 @@ unsigned char *entries_live_in_any(const ir_graph *g, const entries *es);
  * interior to its user's group when it has exactly one use among the live
  * nodes of all entries, that user is elementwise with the same shape, it
  * is no entry's root, and the group keeps at most FUSE_MAX_INPUTS inputs.
- * Interior nodes leave every schedule.  Call once, after entries_build. */
+ * Interior nodes leave every schedule.  A node used more than once joins
+ * as an output of the group that its elementwise users of its shape are
+ * all in, when every other user runs after that group's root (fuse.c has
+ * the exact rule).  Call once, after entries_build. */
 void fuse_elementwise(const ir_graph *g, entries *es);
+/* The same with fusion off (no groups: one kernel per node); the arrays
+ * are set, so the code generator runs unchanged.  For tests that compare
+ * fused code against unfused code. */
+void fuse_none(const ir_graph *g, entries *es);
 /* Whether node id is elementwise (UNARY, BINARY, TERNARY): what fusion
  * groups. */
 int fuse_is_elementwise(const ir_graph *g, int id);
 /* The groups of two or more nodes, one a line:
- *   %25 = fused{%20 mul, %24 mul, %25 add} (%3, %7, %19) */
+ *   %25 = fused{%20 mul, %24 mul, %25 add} (%3, %7, %19)
+ * (an output the group stores besides its root is marked "stored"), then
+ * every edge between two kernels that was not fused, with the reason. */
 void fuse_dump(const ir_graph *g, const entries *es, FILE *out);
 
 /* ------------------------------------------------------------ memory plan */

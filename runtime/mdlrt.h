@@ -137,6 +137,7 @@ typedef struct rt_check {
     int fused;
     int line, col;
     int backward;             /* part of a gradient (of the expression at line:col) */
+    const char *members;      /* a fused group's operations, with their places: "mul (3:9), log (3:5)" */
     const char *text;
     rt_tensor out;
     int n_in;

@@ -23,7 +23,7 @@ int mdl_rt_numerics;
 
 typedef struct range {
     double min, max;
-    int64_t nan, pos_inf, neg_inf, n;
+    int64_t nan, pos_inf, neg_inf, n, zeros;
     int64_t first_bad; /* index of the first non-finite value, or -1 */
 } range;
 
@@ -38,7 +38,7 @@ static struct {
 } state;
 
 static range range_of(const char *arena, const rt_tensor *t, int64_t batch) {
-    range r = {INFINITY, -INFINITY, 0, 0, 0, 0, -1};
+    range r = {INFINITY, -INFINITY, 0, 0, 0, 0, 0, -1};
     r.n = rt_elems(t, batch);
     const char *p = arena + t->offset;
     for (int64_t i = 0; i < r.n; i++) {
@@ -53,6 +53,7 @@ static range range_of(const char *arena, const rt_tensor *t, int64_t batch) {
             v = x;
         }
         if (isfinite(v)) {
+            r.zeros += v == 0;
             r.min = v < r.min ? v : r.min;
             r.max = v > r.max ? v : r.max;
             continue;
@@ -134,6 +135,8 @@ static void describe(const range *r, char *buf, size_t size) {
         used = (size_t)snprintf(buf, size, "min %.6g, max %.6g", r->min, r->max);
     else
         used = (size_t)snprintf(buf, size, "no finite value");
+    if (r->zeros && r->zeros < r->n && used < size) /* what log, div, sqrt' trip on */
+        used += (size_t)snprintf(buf + used, size - used, ", %lld zero%s", (long long)r->zeros, r->zeros == 1 ? "" : "s");
     if (!bad(r)) {
         snprintf(buf + used, size - used, ", all finite");
         return;
@@ -162,9 +165,9 @@ int rt_numerics_report(const char *when) {
     index_string(&c->out, state.batch, o->first_bad, at, sizeof at);
     snprintf(what, sizeof what, "%s", o->nan ? "NaN" : o->pos_inf ? "+inf" : "-inf");
     fflush(stdout);
-    const char *how = c->backward ? (c->fused > 1 ? " (in the gradient, fused with other elementwise operations)"
+    const char *how = c->backward ? (c->fused > 1 ? " (in the gradient, fused with other operations)"
                                                    : " (in the gradient)")
-                      : c->fused > 1 ? " (fused with other elementwise operations)"
+                      : c->fused > 1 ? " (fused with other operations)"
                                      : "";
     fprintf(stderr, "%serror: %s%s made %lld of %lld values non-finite (the first, %s, at %s) %s\n", where, c->op, how,
             (long long)bad(o), (long long)o->n, what, at, when);
@@ -174,6 +177,8 @@ int rt_numerics_report(const char *when) {
             fputc(c->text[i - 1] == '\t' ? '\t' : ' ', stderr);
         fputs("^\n", stderr);
     }
+    if (c->fused > 1 && c->members)
+        fprintf(stderr, "note: the kernel computes %s\n", c->members);
     for (int k = 0; k < c->n_in; k++) {
         char shape[96], desc[160];
         rt_shape_string(&c->in[k], shape, sizeof shape);

@@ -14,6 +14,12 @@
  *   test_fuse pipeline  an MLP trained with Adam (whose update is the long
  *                       chain fusion is for): all four entries, and the f64
  *                       eval and grad entries, fused, against ir_eval.
+ *   test_fuse unfused   fused code against unfused code (fuse_none): a
+ *                       softmax cross-entropy classifier and the MLP, with
+ *                       Adam, momentum and RMSprop; every entry's results
+ *                       agree within float tolerance, and each optimizer
+ *                       updates a parameter with its state in one kernel
+ *                       (a group with outputs).
  */
 #include <math.h>
 #include <stdarg.h>
@@ -129,7 +135,8 @@ static void run_entry(const ir_graph *g, const entries *es, const cg_jit *jit, c
 }
 
 /* Every member of a group but the root: one use among live nodes, that
- * use in the same group, the root's shape, no entry's root. */
+ * use in the same group, the root's shape (or the shape a reduction root
+ * reduces), no entry's root. */
 static void check_groups(const ir_graph *g, const entries *es) {
     unsigned char *live = calloc((size_t)g->n_nodes, 1);
     int *uses = calloc((size_t)g->n_nodes, sizeof *uses);
@@ -137,17 +144,23 @@ static void check_groups(const ir_graph *g, const entries *es) {
         for (int i = 0; es->e[k].present && i < g->n_nodes; i++)
             live[i] |= es->e[k].live[i];
     ir_count_uses(g, live, uses);
+    for (int u = 0; u < g->n_nodes; u++) /* a numel reads only a shape */
+        for (int q = 0; live[u] && g->nodes[u].op == IR_NUMEL && q < g->nodes[u].n_inputs; q++)
+            uses[g->nodes[u].inputs[q]]--;
     for (int i = 0; i < g->n_nodes; i++) {
         int r = es->fused_into[i];
         if (r < 0)
             continue;
         if (uses[i] != 1)
             fail("%%%d is interior to %%%d but has %d uses", i, r, uses[i]);
-        if (!ir_shape_equal(&g->nodes[i].shape, &g->nodes[r].shape))
+        /* a group whose root is a reduction computes the reduced tensor */
+        int like = fuse_is_elementwise(g, r) ? r : g->nodes[r].inputs[0];
+        if (!ir_shape_equal(&g->nodes[i].shape, &g->nodes[like].shape))
             fail("%%%d is interior to %%%d but has another shape", i, r);
         for (int u = 0; u < g->n_nodes; u++)
             for (int q = 0; live[u] && q < g->nodes[u].n_inputs; q++)
-                if (g->nodes[u].inputs[q] == i && u != r && es->fused_into[u] != r)
+                if (g->nodes[u].inputs[q] == i && u != r && es->fused_into[u] != r && es->output_of[u] != r &&
+                    g->nodes[u].op != IR_NUMEL)
                     fail("%%%d is interior to %%%d but used by %%%d outside the group", i, r, u);
         for (int k = 0; k < ENTRY_COUNT; k++) {
             for (int x = 0; es->e[k].present && x < es->e[k].n_roots; x++)
@@ -313,6 +326,141 @@ static void test_pipeline(void) {
     ir_graph_free(g);
 }
 
+/* ------------------------------------------------------- fused vs unfused */
+
+/* The roots of entry e run on `leaves` (f32), one array per root. */
+static double **entry_results(const ir_graph *g, const entries *es, const mem_plan *plan, const cg_jit *jit,
+                              entry_kind e, double *const *leaves) {
+    const entry *en = &es->e[e];
+    cg_entry_fn fn = cg_jit_entry(jit, e);
+    char *arena = aligned_alloc(64, (size_t)(plan->arena_bytes + 63) / 64 * 64);
+    memset(arena, 0xA5, (size_t)plan->arena_bytes);
+    for (int i = 0; i < g->n_nodes; i++) {
+        const ir_node *n = &g->nodes[i];
+        if ((n->op == IR_INPUT || n->op == IR_PARAM || n->op == IR_HYPER) && leaves[i] && plan->offset[e][i] >= 0)
+            for (int64_t j = 0; j < ir_numel_at(&n->shape, BATCH); j++)
+                arena_put(arena, plan->offset[e][i], 4, n->dtype, j, leaves[i][j]);
+    }
+    fn(arena, BATCH);
+    double **out = calloc((size_t)en->n_roots, sizeof *out);
+    for (int r = 0; r < en->n_roots; r++) {
+        int id = en->roots[r], slot = g->nodes[id].op == IR_ASSIGN ? g->nodes[id].inputs[0] : id;
+        int64_t count = ir_numel_at(&g->nodes[id].shape, BATCH);
+        out[r] = malloc(sizeof(double) * (size_t)(count ? count : 1));
+        for (int64_t j = 0; j < count; j++)
+            out[r][j] = arena_get(arena, plan->offset[e][slot], 4, g->nodes[slot].dtype, j);
+    }
+    free(arena);
+    return out;
+}
+
+/* Compiles g with fusion (fused = 1) or without, into es/plan/jit. */
+static cg_jit *compile(ir_graph *g, entries *es, mem_plan *plan, int fused) {
+    memset(plan, 0, sizeof *plan);
+    if (entries_build(g, es) != 0) {
+        fail("%s: entries: %s", g->model_name, g->error);
+        return NULL;
+    }
+    if (fused)
+        fuse_elementwise(g, es);
+    else
+        fuse_none(g, es);
+    mp_plan_build(g, es, plan);
+    cg_options opt = {.opt_level = 2};
+    cg_jit *jit = cg_jit_create(g, es, plan, &opt);
+    if (!jit)
+        fail("%s: no code (%s)", g->model_name, fused ? "fused" : "unfused");
+    return jit;
+}
+
+/* Every entry of g, fused against unfused; returns the groups with outputs. */
+static int compare_fused(ir_graph *g) {
+    entries es[2];
+    mem_plan plan[2];
+    cg_jit *jit[2];
+    int with_outputs = 0;
+    for (int f = 0; f < 2; f++)
+        jit[f] = compile(g, &es[f], &plan[f], f);
+    double **leaves = leaf_values(g);
+    for (int e = 0; jit[0] && jit[1] && e < ENTRY_COUNT; e++) {
+        if (!es[0].e[e].present)
+            continue;
+        double **got[2];
+        for (int f = 0; f < 2; f++)
+            got[f] = entry_results(g, &es[f], &plan[f], jit[f], (entry_kind)e, leaves);
+        const entry *en = &es[0].e[e];
+        for (int r = 0; r < en->n_roots; r++) {
+            int id = en->roots[r], bad = 0;
+            for (int64_t j = 0; j < ir_numel_at(&g->nodes[id].shape, BATCH) && bad < 3; j++)
+                if (!close_enough(got[1][r][j], got[0][r][j], g->nodes[id].dtype, 1e-5)) {
+                    fail("%s %s: %%%d element %lld: fused %.9g, unfused %.9g", g->model_name, en->name, id,
+                         (long long)j, got[1][r][j], got[0][r][j]);
+                    bad++;
+                }
+        }
+        for (int f = 0; f < 2; f++) {
+            for (int r = 0; r < en->n_roots; r++)
+                free(got[f][r]);
+            free(got[f]);
+        }
+    }
+    if (es[0].e[ENTRY_TRAIN].present && es[1].e[ENTRY_TRAIN].n_sched >= es[0].e[ENTRY_TRAIN].n_sched)
+        fail("%s: fusion left %d of %d train kernels", g->model_name, es[1].e[ENTRY_TRAIN].n_sched,
+             es[0].e[ENTRY_TRAIN].n_sched);
+    for (int i = 0; i < es[1].n_groups; i++)
+        with_outputs += es[1].groups[i].n_outputs > 0;
+    for (int i = 0; i < g->n_nodes; i++)
+        free(leaves[i]);
+    free(leaves);
+    for (int f = 0; f < 2; f++) {
+        if (jit[f])
+            cg_jit_free(jit[f]);
+        mp_plan_free(&plan[f]);
+        entries_free(&es[f]);
+    }
+    return with_outputs;
+}
+
+/* x[B,6] -> dense(4) = logits; loss = mean over the batch of the cross
+ * entropy of softmax(logits) with one-hot labels; output softmax. */
+static ir_graph *classifier(void) {
+    ir_graph *g = ir_graph_new("classifier", "classifier.mdl");
+    g->max_batch = MAX_BATCH;
+    ir_shape xs = S("B,6"), ls = S("B"), ws = S("6,4"), bs = S("4");
+    int x = ir_add_input(g, "x", IR_F32, &xs, 0), labels = ir_add_input(g, "label", IR_I32, &ls, 1);
+    int w = ir_add_param(g, "W", IR_F32, &ws, 1, IR_INIT_GLOROT_UNIFORM, 0, 0, 6, 4);
+    int b = ir_add_param(g, "b", IR_F32, &bs, 1, IR_INIT_ZEROS, 0, 0, 0, 0);
+    int z = op2(g, IR_ADD, ir_matmul(g, x, w, 0), b);
+    int shifted = op2(g, IR_SUB, z, ir_reduce(g, IR_REDUCE_MAX, z, 2, 1));
+    int e = op1(g, IR_EXP, shifted), total = ir_reduce(g, IR_REDUCE_SUM, e, 2, 1);
+    int logp = op2(g, IR_SUB, shifted, op1(g, IR_LOG, total));
+    int nll = op1(g, IR_NEG, ir_reduce(g, IR_REDUCE_SUM, op2(g, IR_MUL, ir_one_hot(g, labels, 4), logp), 2, 0));
+    g->loss = op2(g, IR_DIV, ir_reduce(g, IR_REDUCE_SUM, nll, 1, 0), ir_numel(g, nll, 1));
+    ir_add_output(g, "probs", op2(g, IR_DIV, e, total));
+    return g;
+}
+
+static void test_unfused(void) {
+    static const char *const optimizers[] = {"adam", "momentum", "rmsprop"};
+    for (int o = 0; o < 3; o++)
+        for (int model = 0; model < 2; model++) {
+            ir_graph *g = model ? mlp("mlp", "x", "h", o == 1 ? IR_SIGMOID : IR_TANH) : classifier();
+            free(g->optimizer);
+            g->optimizer = strdup(optimizers[o]);
+            if (ad_differentiate(g) || opt_lower(g)) {
+                fail("%s %s: %s", g->model_name, optimizers[o], g->error);
+            } else {
+                for (int round = 0; round < 16 && simplify(g) > 0; round++)
+                    ;
+                int groups = compare_fused(g);
+                if (groups < g->n_params / 3) /* one per trainable parameter */
+                    fail("%s %s: %d groups with outputs for %d parameters and their state", g->model_name,
+                         optimizers[o], groups, g->n_params);
+            }
+            ir_graph_free(g);
+        }
+}
+
 int main(int argc, char **argv) {
     const char *only = argc > 1 ? argv[1] : NULL;
     int ran = 0;
@@ -320,6 +468,8 @@ int main(int argc, char **argv) {
         test_chains(), ran++;
     if (!only || strcmp(only, "pipeline") == 0)
         test_pipeline(), ran++;
+    if (!only || strcmp(only, "unfused") == 0)
+        test_unfused(), ran++;
     if (!ran) {
         fprintf(stderr, "unknown test '%s'\n", only);
         return 2;
