@@ -8,7 +8,8 @@
  * promises.  Each element, of whatever width, signedness and byte order,
  * is converted to the tensor's dtype through a double, and checked:
  * finite, in range for f32, and integral and in range for an i32 tensor
- * (labels and indices).
+ * (labels and indices); u8 elements, exact in either dtype, are kept as
+ * bytes (RT_STORE_U8, rt_internal.h).
  */
 #include "rt_internal.h"
 
@@ -92,13 +93,12 @@ static int bad_value(const char *path, const rt_dataset *d, int tensor, int64_t 
 static int convert(const char *path, const unsigned char *src, rt_elem_type type, rt_dataset *d, int tensor) {
     const rt_tensor *t = d->tensors[tensor];
     int64_t count = d->n * d->layouts[tensor].sample;
-    if (type.kind == RT_ELEM_UINT && type.size == 1) { /* images and labels: the common case, fast */
-        if (t->dtype == RT_I32)
-            for (int64_t k = 0; k < count; k++)
-                ((int32_t *)d->data[tensor])[k] = src[k];
-        else
-            for (int64_t k = 0; k < count; k++)
-                ((float *)d->data[tensor])[k] = src[k];
+    if (type.kind == RT_ELEM_UINT && type.size == 1) {
+        /* Images and labels, the common case: every byte is exact in f32
+         * and i32, so the bytes are kept as they are and converted as
+         * batches are gathered (rt_batch.c). */
+        rt_data_store_u8(d, tensor);
+        memcpy(d->data[tensor], src, (size_t)count);
         return 0;
     }
     for (int64_t k = 0; k < count; k++) {

@@ -163,10 +163,12 @@ static void absorb(rt_dataset *d, rt_dataset *part) {
     d->tensors = rt_xrealloc(d->tensors, ((size_t)n + 1) * sizeof *d->tensors);
     d->layouts = rt_xrealloc(d->layouts, ((size_t)n + 1) * sizeof *d->layouts);
     d->data = rt_xrealloc(d->data, ((size_t)n + 1) * sizeof *d->data);
+    d->stores = rt_xrealloc(d->stores, ((size_t)n + 1) * sizeof *d->stores);
     for (int i = 0; i < part->n_tensors; i++) {
         d->tensors[d->n_tensors + i] = part->tensors[i];
         d->layouts[d->n_tensors + i] = part->layouts[i];
         d->data[d->n_tensors + i] = part->data[i];
+        d->stores[d->n_tensors + i] = part->stores[i];
     }
     d->n_tensors = n;
     part->n_tensors = 0;

@@ -163,8 +163,15 @@ int rt_json_u64(const rt_json *j, uint64_t *out);
 /*
  * rt_data.c: data sets
  */
+/* How a data set stores one tensor's elements: as the tensor's dtype (f32
+ * or i32, 4 bytes each), or as the unsigned bytes of a u8 file (IDX images
+ * and labels, NPY u1), converted to the dtype as each batch is gathered
+ * (rt_batch.c), so that such a data set costs its file's size in memory
+ * and the conversion runs over one batch at a time, while it is in cache. */
+enum { RT_STORE_DTYPE = 0, RT_STORE_U8 = 1 };
+
 /* n samples of some of the model's inputs and targets: for each tensor one
- * contiguous array of n * sample elements (4-byte f32 or i32 each). */
+ * contiguous array of n * sample elements, stored as stores[i] says. */
 typedef struct rt_dataset {
     char *path; /* the file list it came from, for messages */
     int64_t n;
@@ -172,6 +179,7 @@ typedef struct rt_dataset {
     const rt_tensor **tensors;
     rt_layout *layouts;
     void **data;
+    int *stores; /* RT_STORE_* of each tensor */
     /* A text file's token ids, which random windows are drawn from
      * (rt_text.c); NULL for other data. */
     int32_t *text;
@@ -195,6 +203,9 @@ void rt_data_truncate(rt_dataset *d, int64_t n);
 rt_dataset *rt_data_split(rt_dataset *d, double fraction);
 void rt_data_free(rt_dataset *d);
 int rt_data_find(const rt_dataset *d, const rt_tensor *t);
+void rt_data_store_u8(rt_dataset *d, int tensor);
+size_t rt_data_elem_bytes(const rt_dataset *d, int tensor);
+int64_t rt_data_int(const rt_dataset *d, int tensor, int64_t k);
 
 /*
  * rt_datafiles.c: loading a data set from files
@@ -329,6 +340,7 @@ rt_dataset *rt_npy_parse(const char *path, const unsigned char *buf, size_t len,
  * rt_batch.c
  */
 void rt_gather(char *arena, const rt_dataset *d, const int64_t *index, int64_t batch);
+void rt_gather_range(char *arena, const rt_dataset *d, int64_t first, int64_t batch);
 void rt_read_sample(const char *arena, const rt_tensor *t, int64_t batch, int64_t i, void *dst);
 int64_t *rt_identity_order(int64_t n);
 

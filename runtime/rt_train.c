@@ -5,7 +5,10 @@
  * the seed's shuffle stream (unless --no-shuffle or the data is a text
  * file, whose order is the point: rt_text.c; with --windows it draws the
  * epoch's random windows from the windows stream instead, and zeroes the
- * state before every step), walks them in batches of
+ * state before every step; nor when one step takes every sample, whose
+ * loss, a sum or mean over the batch, the order cannot change: the batch
+ * is then the data in file order, one copy per tensor), walks them in
+ * batches of
  * `batch` (the last one may be short: kernels take the actual batch size),
  * gathers each batch into the arena, sets the hyper-parameters ("lr" from
  * the schedule, "training" 1, "step" the run's step count, "scan_steps" 0)
@@ -35,12 +38,17 @@ static int is_logged(const rt_train_run *r, int64_t epoch) {
     return epoch == 1 || epoch == r->epochs || epoch % r->log_every == 0;
 }
 
-/* One train_step on samples order[0..b); -1 on a non-finite loss. */
-static int train_batch(rt_train_run *r, const int64_t *order, int64_t b, int64_t epoch, int64_t step_in_epoch) {
+/* One train_step on samples order[0..b), which are samples at..at+b
+ * when in_order; -1 on a non-finite loss. */
+static int train_batch(rt_train_run *r, const int64_t *order, int in_order, int64_t at, int64_t b, int64_t epoch,
+                       int64_t step_in_epoch) {
     const rt_model *m = r->m;
     if (r->data->independent)
         rt_zero_state(m, r->arena);
-    rt_gather(r->arena, r->data, order, b);
+    if (in_order)
+        rt_gather_range(r->arena, r->data, at, b);
+    else
+        rt_gather(r->arena, r->data, order + at, b);
     if (r->lr_index >= 0) {
         r->lr = rt_schedule_lr(&r->sched, r->base_lr, r->step, r->steps_per_epoch, r->total_steps);
         r->hypers[r->lr_index] = (float)r->lr;
@@ -63,11 +71,11 @@ static int train_batch(rt_train_run *r, const int64_t *order, int64_t b, int64_t
 }
 
 /* Runs the steps of one epoch, showing progress; 0 or -1. */
-static int epoch_steps(rt_train_run *r, int64_t epoch, int logged, const int64_t *order) {
+static int epoch_steps(rt_train_run *r, int64_t epoch, int logged, const int64_t *order, int in_order) {
     int64_t n = r->data->n;
     for (int64_t at = 0, step = 1; at < n; at += r->batch, step++) {
         int64_t b = n - at < r->batch ? n - at : r->batch;
-        if (train_batch(r, order + at, b, epoch, step)) {
+        if (train_batch(r, order, in_order, at, b, epoch, step)) {
             rt_progress_abort(r);
             return -1;
         }
@@ -90,12 +98,13 @@ static int run_epoch(rt_train_run *r, int64_t epoch, rt_rng *rng, int64_t *order
     r->loss = 0;
     memset(r->metrics, 0, (size_t)r->m->n_metrics * sizeof *r->metrics);
     rt_zero_state(r->m, r->arena);
+    int shuffled = !r->whole && !r->o->no_shuffle && !r->text && r->batch < n;
     if (r->whole)
         rt_text_draw(r->data, r->whole, rng);
-    else if (!r->o->no_shuffle && !r->text)
+    else if (shuffled)
         rt_rng_shuffle(rng, order, n);
     rt_progress_epoch_begin(r, epoch, logged, start);
-    if (epoch_steps(r, epoch, logged, order))
+    if (epoch_steps(r, epoch, logged, order, !shuffled))
         return -1;
     double seconds = rt_now() - start;
     r->loss /= (double)n;
