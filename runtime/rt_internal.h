@@ -4,7 +4,7 @@
  * The runtime is a handful of files, one per job (command line, arena, RNG,
  * initialisers, data sets and their file formats, batching, set-up,
  * training and its progress display, checkpoints, evaluation, prediction,
- * gradient checking, info, threads), all with the prefix rt_.  This header
+ * gradient checking, info, bench, threads), all with the prefix rt_.  This header
  * declares every struct and cross-file function, grouped under a banner
  * per file, so reading it top to bottom is reading the runtime's table of
  * contents.
@@ -379,6 +379,10 @@ typedef struct rt_opts {
     int n_sweeps;
     const char *sweeps[RT_MAX_SWEEPS];
     const char *select, *runs; /* --select [min:|max:]NAME, --runs DIR */
+    /* bench */
+    int64_t iters; /* 0: not given */
+    double seconds;
+    int has_seconds;
 } rt_opts;
 
 int rt_main(const rt_model *m, int argc, char **argv);
@@ -523,6 +527,7 @@ int rt_cmd_generate(const rt_model *m, const rt_opts *o);
 int rt_cmd_gradcheck(const rt_model *m, const rt_opts *o);
 int rt_cmd_info(const rt_model *m, const rt_opts *o);
 int rt_cmd_recommend(const rt_model *m, const rt_opts *o); /* rt_recommend.c */
+int rt_cmd_bench(const rt_model *m, const rt_opts *o);     /* rt_bench.c */
 
 /*
  * rt_plot.c: `plot`, which reads --log CSVs, not the model, and parses
