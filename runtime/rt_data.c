@@ -81,7 +81,7 @@ rt_dataset *rt_data_split(rt_dataset *d, double fraction) {
     rt_dataset *v = rt_data_alloc(d->tensors, d->n_tensors, d->n - keep);
     for (int i = 0; i < d->n_tensors; i++) {
         if (d->stores[i] == RT_STORE_U8)
-            rt_data_store_u8(v, i);
+            rt_data_store_u8(v, i, NULL);
         size_t size = rt_data_elem_bytes(d, i);
         memcpy(v->data[i], (char *)d->data[i] + (size_t)(keep * d->layouts[i].sample) * size,
                (size_t)(v->n * d->layouts[i].sample) * size);
@@ -102,10 +102,11 @@ int rt_data_find(const rt_dataset *d, const rt_tensor *t) {
 }
 
 /* Makes tensor i of d (allocated by rt_data_alloc, not yet filled) hold
- * its elements as unsigned bytes. */
-void rt_data_store_u8(rt_dataset *d, int i) {
+ * its elements as unsigned bytes: in `bytes` (malloc'd, n * sample of
+ * them; d owns it now), or in a new array if bytes is NULL. */
+void rt_data_store_u8(rt_dataset *d, int i, void *bytes) {
     free(d->data[i]);
-    d->data[i] = rt_xmalloc((size_t)(d->n * d->layouts[i].sample) + 1);
+    d->data[i] = bytes ? bytes : rt_xmalloc((size_t)(d->n * d->layouts[i].sample) + 1);
     d->stores[i] = RT_STORE_U8;
 }
 

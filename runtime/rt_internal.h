@@ -203,7 +203,7 @@ void rt_data_truncate(rt_dataset *d, int64_t n);
 rt_dataset *rt_data_split(rt_dataset *d, double fraction);
 void rt_data_free(rt_dataset *d);
 int rt_data_find(const rt_dataset *d, const rt_tensor *t);
-void rt_data_store_u8(rt_dataset *d, int tensor);
+void rt_data_store_u8(rt_dataset *d, int tensor, void *bytes);
 size_t rt_data_elem_bytes(const rt_dataset *d, int tensor);
 int64_t rt_data_int(const rt_dataset *d, int tensor, int64_t k);
 
@@ -313,9 +313,13 @@ typedef struct rt_elem_type {
 /* The dataset of one tensor t from an array file's data (IDX, NPY) after
  * its header: `have` bytes of `total` elements of `type` in shape dims
  * (dims[0] the samples); checks the sample shape and that the size is
- * exactly right, each with a one-line error naming path. */
+ * exactly right, each with a one-line error naming path.  take: NULL, or
+ * the malloc'd buffer that holds the whole file (data is its tail), which
+ * u8 elements then keep as their storage instead of a copy, so that a
+ * data set costs its file's size at its peak too; *take is then NULL (the
+ * data set owns it), else the caller still does. */
 rt_dataset *rt_data_from_array(const char *path, const unsigned char *data, size_t have, rt_elem_type type,
-                               const int64_t *dims, int rank, int64_t total, const rt_tensor *t);
+                               const int64_t *dims, int rank, int64_t total, const rt_tensor *t, char **take);
 
 /*
  * rt_csv.c, rt_idx.c, rt_npy.c: the formats
@@ -335,6 +339,9 @@ typedef struct rt_feed {
 rt_dataset *rt_csv_parse(const rt_feed *f, const char *text, size_t len, int *covered);
 rt_dataset *rt_idx_parse(const char *path, const unsigned char *buf, size_t len, const rt_tensor *t);
 rt_dataset *rt_npy_parse(const char *path, const unsigned char *buf, size_t len, const rt_tensor *t);
+/* The same, given the file's malloc'd buffer to take (rt_data_from_array). */
+rt_dataset *rt_idx_read(const char *path, char **take, size_t len, const rt_tensor *t);
+rt_dataset *rt_npy_read(const char *path, char **take, size_t len, const rt_tensor *t);
 
 /*
  * rt_batch.c

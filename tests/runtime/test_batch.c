@@ -32,7 +32,7 @@ static rt_dataset *make(int u8) {
     for (int t = 0; t < 4; t++) {
         int64_t sample = d->layouts[t].sample;
         if (u8 & (1 << t))
-            rt_data_store_u8(d, t);
+            rt_data_store_u8(d, t, NULL);
         for (int64_t s = 0; s < N; s++)
             for (int64_t k = 0; k < sample; k++) {
                 int v = value_of(t, s, k);
