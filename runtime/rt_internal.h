@@ -348,6 +348,7 @@ rt_dataset *rt_npy_read(const char *path, char **take, size_t len, const rt_tens
  */
 void rt_gather(char *arena, const rt_dataset *d, const int64_t *index, int64_t batch);
 void rt_gather_range(char *arena, const rt_dataset *d, int64_t first, int64_t batch);
+void rt_prefetch(const rt_dataset *d, const int64_t *index, int64_t count);
 void rt_read_sample(const char *arena, const rt_tensor *t, int64_t batch, int64_t i, void *dst);
 int64_t *rt_identity_order(int64_t n);
 

@@ -47,8 +47,11 @@ static int train_batch(rt_train_run *r, const int64_t *order, int in_order, int6
         rt_zero_state(m, r->arena);
     if (in_order)
         rt_gather_range(r->arena, r->data, at, b);
-    else
+    else {
         rt_gather(r->arena, r->data, order + at, b);
+        int64_t next = r->data->n - at - b < r->batch ? r->data->n - at - b : r->batch;
+        rt_prefetch(r->data, order + at + b, next);
+    }
     if (r->lr_index >= 0) {
         r->lr = rt_schedule_lr(&r->sched, r->base_lr, r->step, r->steps_per_epoch, r->total_steps);
         r->hypers[r->lr_index] = (float)r->lr;
