@@ -4,7 +4,8 @@
  *
  * Three cases: predict_step at batch 1 (the latency of one answer),
  * predict_step at the max batch (throughput) and train_step at the
- * training batch (--batch sets both of the last two).  Inputs and targets
+ * training batch, or the max batch if that is smaller (--batch sets both
+ * of the last two); at max batch 1 the second is left out.  Inputs and targets
  * are synthetic, drawn once from the seed in the model's shapes: f32 from
  * N(0, 1), i32 labels and indices uniformly from their range, other i32
  * tensors 0.  Parameters come from the initialisers, or --load.
@@ -148,9 +149,9 @@ static int list_cases(const rt_model *m, int64_t large, int64_t train_batch, ben
 }
 
 int rt_cmd_bench(const rt_model *m, const rt_opts *o) {
-    int64_t large, train_batch;
-    if (rt_resolve_batch(m, o->batch, m->max_batch, &large) ||
-        rt_resolve_batch(m, o->batch, rt_train_batch(m), &train_batch))
+    /* the train block's batch, or the max batch if it was compiled smaller */
+    int64_t large, train_batch = rt_train_batch(m) < m->max_batch ? rt_train_batch(m) : m->max_batch;
+    if (rt_resolve_batch(m, o->batch, m->max_batch, &large) || rt_resolve_batch(m, o->batch, train_batch, &train_batch))
         return RT_EXIT_FAIL;
     bench b = {m, o, NULL, NULL, NULL, 0};
     bench_case cases[3];
