@@ -125,8 +125,7 @@ static void print_header(const bench *b, int64_t threads) {
     else
         printf("%g s a case after %g s of warm-up\n", o->has_seconds ? o->seconds : BENCH_DEFAULT_SECONDS,
                (o->has_seconds ? o->seconds : BENCH_DEFAULT_SECONDS) / 5);
-    printf("%-8s %6s %9s %12s %12s %12s %12s\n", "case", "batch", "calls", "p50_us", "p99_us", "mean_us",
-           "samples/s");
+    printf("%-8s %6s %9s %12s %12s %12s %12s\n", "case", "batch", "calls", "p50_us", "p99_us", "mean_us", "samples/s");
 }
 
 static void print_result(const bench_case *c, const bench_result *r) {
