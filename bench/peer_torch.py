@@ -4,11 +4,16 @@
     python3 peer_torch.py w2 IMAGES LABELS N     -> "w2 samples_per_s X"
     python3 peer_torch.py w2acc DATA_DIR SEED EPOCHS -> test accuracy per epoch
     python3 peer_torch.py w4 IMAGES LABELS N     -> "w4 samples_per_s X"
+    python3 peer_torch.py infer w2|w4 [SECONDS]  -> "w2 latency_us_b1 P50 p99 P99 samples_per_s_b256 X"
 
 W1: full-batch linear regression, SGD lr 0.03, 1000 steps.  W2: the
 784-256-128-10 ReLU MLP, softmax cross-entropy, Adam 1e-3, batch 64, one
 epoch over the first N images.  W4: examples/fashion_cnn.mdl's CNN, the
-same recipe.  Threads: $TORCH_THREADS if set, else torch's default (1 on
+same recipe.  infer: the W2 or W4 model's forward pass under
+torch.inference_mode() on random inputs, as `./model bench` times
+predict: batch 1 (median and 99th percentile of per-call times) and batch
+256 (samples/s from the mean), each after a fifth of SECONDS (default 1)
+of warm-up.  Threads: $TORCH_THREADS if set, else torch's default (1 on
 Debian's build).
 """
 import gzip
@@ -110,8 +115,37 @@ def w2_accuracy(d, seed, epochs):
     print("w2acc seed", seed, " ".join(f"{a:.4f}" for a in accs))
 
 
+def timed_calls(model, x, seconds):
+    """Per-call seconds of model(x) for `seconds`, after seconds/5 of warm-up."""
+    with torch.inference_mode():
+        end = time.perf_counter() + seconds / 5
+        while time.perf_counter() < end:
+            model(x)
+        times = []
+        end = time.perf_counter() + seconds
+        while len(times) < 10 or time.perf_counter() < end:
+            t0 = time.perf_counter()
+            model(x)
+            times.append(time.perf_counter() - t0)
+    return sorted(times)
+
+
+def infer(workload, seconds):
+    torch.manual_seed(0)
+    model = (w4_model() if workload == "w4" else w2_model()).eval()
+    shape = (1, 28, 28) if workload == "w4" else (784,)
+    one = timed_calls(model, torch.randn(1, *shape), seconds)
+    big = timed_calls(model, torch.randn(256, *shape), seconds)
+    p50 = one[(len(one) + 1) // 2 - 1]
+    p99 = one[max(0, -(-len(one) * 99 // 100) - 1)]
+    rate = 256 / (sum(big) / len(big))
+    print(f"{workload} latency_us_b1 {p50 * 1e6:.2f} p99 {p99 * 1e6:.2f} samples_per_s_b256 {rate:.0f}")
+
+
 if __name__ == "__main__":
-    if sys.argv[1] == "w1":
+    if sys.argv[1] == "infer":
+        infer(sys.argv[2], float(sys.argv[3]) if len(sys.argv) > 3 else 1.0)
+    elif sys.argv[1] == "w1":
         w1(sys.argv[2])
     elif sys.argv[1] == "w2acc":
         w2_accuracy(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))

@@ -8,7 +8,8 @@
  * promises.  Each element, of whatever width, signedness and byte order,
  * is converted to the tensor's dtype through a double, and checked:
  * finite, in range for f32, and integral and in range for an i32 tensor
- * (labels and indices).
+ * (labels and indices); u8 elements, exact in either dtype, are kept as
+ * bytes (RT_STORE_U8, rt_internal.h).
  */
 #include "rt_internal.h"
 
@@ -88,17 +89,30 @@ static int bad_value(const char *path, const rt_dataset *d, int tensor, int64_t 
     return rt_error("%s: value %.9g of sample %lld (%s) %s", path, v, (long long)(k / sample), name, why);
 }
 
+/* Keeps the u8 elements at src (the tail of *take, if given) as they are. */
+static void keep_bytes(const unsigned char *src, rt_dataset *d, int tensor, char **take) {
+    size_t count = (size_t)(d->n * d->layouts[tensor].sample);
+    if (take && *take) {
+        char *file = *take;
+        *take = NULL;
+        memmove(file, src, count);
+        rt_data_store_u8(d, tensor, rt_xrealloc(file, count + 1));
+    } else {
+        rt_data_store_u8(d, tensor, NULL);
+        memcpy(d->data[tensor], src, count);
+    }
+}
+
 /* Converts d->n samples of tensor `tensor` from src, elements of `type`. */
-static int convert(const char *path, const unsigned char *src, rt_elem_type type, rt_dataset *d, int tensor) {
+static int convert(const char *path, const unsigned char *src, rt_elem_type type, rt_dataset *d, int tensor,
+                   char **take) {
     const rt_tensor *t = d->tensors[tensor];
     int64_t count = d->n * d->layouts[tensor].sample;
-    if (type.kind == RT_ELEM_UINT && type.size == 1) { /* images and labels: the common case, fast */
-        if (t->dtype == RT_I32)
-            for (int64_t k = 0; k < count; k++)
-                ((int32_t *)d->data[tensor])[k] = src[k];
-        else
-            for (int64_t k = 0; k < count; k++)
-                ((float *)d->data[tensor])[k] = src[k];
+    if (type.kind == RT_ELEM_UINT && type.size == 1) {
+        /* Images and labels, the common case: every byte is exact in f32
+         * and i32, so the bytes are kept as they are and converted as
+         * batches are gathered (rt_batch.c). */
+        keep_bytes(src, d, tensor, take);
         return 0;
     }
     for (int64_t k = 0; k < count; k++) {
@@ -124,7 +138,7 @@ static int convert(const char *path, const unsigned char *src, rt_elem_type type
 /* The data set of t from `have` bytes of data holding `total` elements of
  * `type` in shape dims. */
 rt_dataset *rt_data_from_array(const char *path, const unsigned char *data, size_t have, rt_elem_type type,
-                               const int64_t *dims, int rank, int64_t total, const rt_tensor *t) {
+                               const int64_t *dims, int rank, int64_t total, const rt_tensor *t, char **take) {
     if (check_sample(path, dims, rank, t))
         return NULL;
     char shape[256];
@@ -140,7 +154,7 @@ rt_dataset *rt_data_from_array(const char *path, const unsigned char *data, size
         return NULL;
     }
     rt_dataset *d = rt_data_alloc(&t, 1, dims[0]);
-    if (convert(path, data, type, d, 0)) {
+    if (convert(path, data, type, d, 0, take)) {
         rt_data_free(d);
         return NULL;
     }

@@ -20,7 +20,7 @@
 
 enum {
     CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_GRADCHECK = 8, CMD_INFO = 16, CMD_GENERATE = 32,
-    CMD_RECOMMEND = 64
+    CMD_RECOMMEND = 64, CMD_BENCH = 128
 };
 
 /* OPT_NATURAL: an int64_t >= 0; OPT_PROBABILITY: a double in (0, 1]. */
@@ -91,9 +91,18 @@ static const option options[] = {
     {"--epochs", "N", OPT_COUNT, FIELD(epochs), NONE, CMD_TRAIN, "passes over the data"},
     {"--batch", "N", OPT_COUNT, FIELD(batch), NONE, CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_GRADCHECK | CMD_RECOMMEND,
      "samples per step"},
+    {"--batch", "N", OPT_COUNT, FIELD(batch), NONE, CMD_BENCH,
+     "batch of the large predict case (default: the max batch) and of the train steps (default: the model's)"},
+    {"--iters", "N", OPT_COUNT, FIELD(iters), NONE, CMD_BENCH,
+     "time exactly N calls a case, after N/5 warm-up calls (default: as many as --seconds allows)"},
+    {"--seconds", "X", OPT_REAL_POS, FIELD(seconds), FIELD(has_seconds), CMD_BENCH,
+     "time calls for X seconds a case, after X/5 s of warm-up (default 1)"},
+    {"--load", "CKPT", OPT_STRING, FIELD(load), NONE, CMD_BENCH, "the weights to run (default: the initialisers)"},
+    {"--seed", "N", OPT_SEED, FIELD(seed), FIELD(has_seed), CMD_BENCH,
+     "random seed for the initial weights and the synthetic inputs"},
     {"--lr", "X", OPT_REAL_NONNEG, FIELD(lr), FIELD(has_lr), CMD_TRAIN,
      "base learning rate (the schedule, if any, starts from it)"},
-    {"--hyper", "NAME=X", OPT_HYPER, 0, NONE, CMD_TRAIN | CMD_EVAL | CMD_GENERATE,
+    {"--hyper", "NAME=X", OPT_HYPER, 0, NONE, CMD_TRAIN | CMD_EVAL | CMD_GENERATE | CMD_BENCH,
      "set a hyper-parameter of the model (repeatable; 'info' lists them)"},
     {"--hyper", "NAME=X", OPT_HYPER, 0, NONE, CMD_GRADCHECK,
      "set a hyper-parameter (repeatable); training=1 checks training mode"},
@@ -122,7 +131,7 @@ static const option options[] = {
      "text: for a model trained with --windows (consecutive windows, state zeroed before each step)"},
     {"--quiet", NULL, OPT_FLAG, FIELD(quiet), NONE, CMD_TRAIN, "print nothing but errors"},
     {"--threads", "N", OPT_COUNT, FIELD(threads), NONE,
-     CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_GRADCHECK | CMD_GENERATE | CMD_RECOMMEND,
+     CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_GRADCHECK | CMD_GENERATE | CMD_RECOMMEND | CMD_BENCH,
      "threads for large matrix products (default: $MDL_THREADS, else one per CPU; results do not depend on it)"},
     {"--eps", "X", OPT_REAL_POS, FIELD(eps), FIELD(has_eps), CMD_GRADCHECK,
      "finite-difference step, relative: h = X * max(1, |w|) (default 1e-6 in float64, 4e-3 in float32)"},
@@ -147,6 +156,7 @@ static const command commands[] = {
     {"recommend", CMD_RECOMMEND, rt_cmd_recommend, "list the items a recommender scores best for a user"},
     {"gradcheck", CMD_GRADCHECK, rt_cmd_gradcheck, "compare the compiled gradients with finite differences"},
     {"info", CMD_INFO, rt_cmd_info, "describe the model: parameters, shapes, memory, FLOPs"},
+    {"bench", CMD_BENCH, rt_cmd_bench, "time predict and train steps on synthetic inputs: latency and throughput"},
     /* no run: plot needs no model and parses its own arguments (rt_plot.c) */
     {"plot", 0, NULL, "draw the curves of train --log CSVs as an SVG picture"},
 };
@@ -233,6 +243,8 @@ static void print_default(const rt_model *m, const command *c, const option *o, 
     const rt_hyper *lr = rt_find_hyper(m, "lr");
     if (strcmp(o->name, "--epochs") == 0 && m->epochs > 0)
         fprintf(f, " (default %lld)", (long long)m->epochs);
+    else if (strcmp(o->name, "--batch") == 0 && c->bit == CMD_BENCH)
+        fprintf(f, " (at most %lld)", (long long)m->max_batch);
     else if (strcmp(o->name, "--batch") == 0)
         fprintf(f, " (default %lld, at most %lld)",
                 (long long)(c->bit == CMD_TRAIN && m->batch > 0 ? m->batch
@@ -269,6 +281,12 @@ static void print_command_help(const rt_model *m, const char *prog, const comman
         print_columns(m, 1, stdout);
     else if (c->bit == CMD_PREDICT)
         print_columns(m, 0, stdout);
+    else if (c->bit == CMD_BENCH)
+        printf("\nCases: predict at batch 1 (latency), predict at the large batch (throughput), train steps; each on "
+               "synthetic inputs in the model's shapes (f32 from N(0, 1), i32 labels and indices uniform in their "
+               "range), after warm-up.  Each call is timed on its own: p50 and p99 are the median and 99th "
+               "percentile latency in microseconds, samples/s is batch / mean.  No data file is read and nothing is "
+               "saved.\n");
     else if (c->bit == CMD_GENERATE)
         printf("\nThe recurrent state starts at zero; the prime is fed one character at a time, then each sampled "
                "character is printed as soon as it is made and fed back in.  The output's values at the position "

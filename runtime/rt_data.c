@@ -3,8 +3,9 @@
  * targets, in memory.
  *
  * A data set holds one contiguous array per tensor (n * sample elements,
- * f32 or i32), whatever the files were, so batching (rt_batch.c) is a
- * gather of rows and a validation split is a copy of the last ones.
+ * f32 or i32, or the bytes of a u8 file, converted as batches are
+ * gathered), so batching (rt_batch.c) is a gather of rows and a
+ * validation split is a copy of the last ones.
  * Which files fill it, and how, is rt_datafiles.c's; gradcheck fills one
  * with random values instead.
  */
@@ -29,6 +30,7 @@ rt_dataset *rt_data_alloc(const rt_tensor *const *tensors, int n_tensors, int64_
     d->tensors = rt_xcalloc((size_t)n_tensors + 1, sizeof *d->tensors);
     d->layouts = rt_xcalloc((size_t)n_tensors + 1, sizeof *d->layouts);
     d->data = rt_xcalloc((size_t)n_tensors + 1, sizeof *d->data);
+    d->stores = rt_xcalloc((size_t)n_tensors + 1, sizeof *d->stores);
     for (int i = 0; i < n_tensors; i++) {
         d->tensors[i] = tensors[i];
         d->layouts[i] = rt_layout_of(tensors[i]);
@@ -54,6 +56,7 @@ void rt_data_free(rt_dataset *d) {
         free(d->data[i]);
     free(d->data);
     free(d->layouts);
+    free(d->stores);
     free(d->tensors);
     free(d->path);
     free(d->text);
@@ -76,9 +79,13 @@ rt_dataset *rt_data_split(rt_dataset *d, double fraction) {
         return NULL;
     }
     rt_dataset *v = rt_data_alloc(d->tensors, d->n_tensors, d->n - keep);
-    for (int i = 0; i < d->n_tensors; i++)
-        memcpy(v->data[i], (char *)d->data[i] + (size_t)(keep * d->layouts[i].sample) * 4,
-               (size_t)(v->n * d->layouts[i].sample) * 4);
+    for (int i = 0; i < d->n_tensors; i++) {
+        if (d->stores[i] == RT_STORE_U8)
+            rt_data_store_u8(v, i, NULL);
+        size_t size = rt_data_elem_bytes(d, i);
+        memcpy(v->data[i], (char *)d->data[i] + (size_t)(keep * d->layouts[i].sample) * size,
+               (size_t)(v->n * d->layouts[i].sample) * size);
+    }
     rt_data_truncate(d, keep);
     size_t size = strlen(d->path) + 64;
     v->path = rt_xmalloc(size);
@@ -92,6 +99,24 @@ int rt_data_find(const rt_dataset *d, const rt_tensor *t) {
         if (d->tensors[i] == t)
             return i;
     return -1;
+}
+
+/* Makes tensor i of d (allocated by rt_data_alloc, not yet filled) hold
+ * its elements as unsigned bytes: in `bytes` (malloc'd, n * sample of
+ * them; d owns it now), or in a new array if bytes is NULL. */
+void rt_data_store_u8(rt_dataset *d, int i, void *bytes) {
+    free(d->data[i]);
+    d->data[i] = bytes ? bytes : rt_xmalloc((size_t)(d->n * d->layouts[i].sample) + 1);
+    d->stores[i] = RT_STORE_U8;
+}
+
+size_t rt_data_elem_bytes(const rt_dataset *d, int i) { return d->stores[i] == RT_STORE_U8 ? 1 : 4; }
+
+/* Element k (of all n * sample) of an i32 tensor i, as stored. */
+int64_t rt_data_int(const rt_dataset *d, int i, int64_t k) {
+    if (d->stores[i] == RT_STORE_U8)
+        return ((const unsigned char *)d->data[i])[k];
+    return ((const int32_t *)d->data[i])[k];
 }
 
 /* Fills every f32 tensor with N(0, 1) and every i32 one the model uses as

@@ -55,13 +55,20 @@ int rt_read_data_file(const char *path, char **data, size_t *len) {
         return rt_error("cannot open %s: %s", path, errno ? strerror(errno) : "out of memory");
     }
     gzbuffer(f, 1 << 17);
+    /* straight into the buffer, which doubles as it fills */
     rt_buf b = {0};
-    char *chunk = rt_xmalloc(1 << 20);
     int got;
     errno = 0;
-    while ((got = gzread(f, chunk, 1 << 20)) > 0)
-        rt_buf_add(&b, chunk, (size_t)got);
-    free(chunk);
+    do {
+        if (b.cap - b.len < (1 << 20)) {
+            b.cap = b.cap ? 2 * b.cap : 1 << 20;
+            b.data = rt_xrealloc(b.data, b.cap);
+        }
+        size_t room = b.cap - b.len < (1u << 30) ? b.cap - b.len : 1u << 30;
+        got = gzread(f, b.data + b.len, (unsigned)room);
+        if (got > 0)
+            b.len += (size_t)got;
+    } while (got > 0);
     int err, saved_errno = errno;
     const char *msg = zlib_message(f, path, &err);
     int rc = 0;
@@ -163,10 +170,12 @@ static void absorb(rt_dataset *d, rt_dataset *part) {
     d->tensors = rt_xrealloc(d->tensors, ((size_t)n + 1) * sizeof *d->tensors);
     d->layouts = rt_xrealloc(d->layouts, ((size_t)n + 1) * sizeof *d->layouts);
     d->data = rt_xrealloc(d->data, ((size_t)n + 1) * sizeof *d->data);
+    d->stores = rt_xrealloc(d->stores, ((size_t)n + 1) * sizeof *d->stores);
     for (int i = 0; i < part->n_tensors; i++) {
         d->tensors[d->n_tensors + i] = part->tensors[i];
         d->layouts[d->n_tensors + i] = part->layouts[i];
         d->data[d->n_tensors + i] = part->data[i];
+        d->stores[d->n_tensors + i] = part->stores[i];
     }
     d->n_tensors = n;
     part->n_tensors = 0;
@@ -220,7 +229,8 @@ static int load_one(list_state *s, const char *path, int last) {
         part = rt_csv_parse(&f, text, len, &covered);
     } else {
         const rt_tensor *t = s->all[s->at];
-        part = format == FMT_IDX ? rt_idx_parse(path, buf, len, t) : rt_npy_parse(path, buf, len, t);
+        /* u8 arrays keep text as their storage (then NULL) */
+        part = format == FMT_IDX ? rt_idx_read(path, &text, len, t) : rt_npy_read(path, &text, len, t);
         if (part && s->at >= s->keep)
             drop_from(part, 0);
     }

@@ -63,10 +63,10 @@ static int64_t argmax(const float *v, int64_t k) {
 
 static void count_batch(rt_confusion *c, const char *arena, const rt_dataset *d, int64_t start, int64_t b,
                         float *scores) {
-    const int32_t *labels = d->data[rt_data_find(d, c->target)];
+    int labels = rt_data_find(d, c->target);
     for (int64_t i = 0; i < b; i++) {
         rt_read_sample(arena, c->output, b, i, scores);
-        int64_t label = labels[start + i], predicted = argmax(scores, c->k);
+        int64_t label = rt_data_int(d, labels, start + i), predicted = argmax(scores, c->k);
         c->total++;
         if (label < 0 || label >= c->k) {
             c->outside++;
@@ -86,7 +86,6 @@ int rt_evaluate(const rt_model *m, char *arena, const rt_dataset *d, int64_t bat
         return rt_error("model %s has no eval step", m->name);
     if (c && (!c->output || rt_data_find(d, c->target) < 0))
         c = NULL;
-    int64_t *order = rt_identity_order(d->n);
     rt_zero_state(m, arena);
     float *scores = c ? rt_xmalloc((size_t)c->k * sizeof *scores) : NULL;
     *loss = 0;
@@ -96,7 +95,7 @@ int rt_evaluate(const rt_model *m, char *arena, const rt_dataset *d, int64_t bat
         int64_t b = d->n - start < batch ? d->n - start : batch;
         if (d->independent)
             rt_zero_state(m, arena);
-        rt_gather(arena, d, order + start, b);
+        rt_gather_range(arena, d, start, b);
         rt_write_hypers(m, arena, hypers, 0, step);
         m->eval_step(arena, b);
         if (m->has_loss)
@@ -110,7 +109,6 @@ int rt_evaluate(const rt_model *m, char *arena, const rt_dataset *d, int64_t bat
     for (int j = 0; j < m->n_metrics; j++)
         metrics[j] /= (double)d->n;
     free(scores);
-    free(order);
     return 0;
 }
 

@@ -32,7 +32,7 @@ static int elem_type(int code, rt_elem_type *type) {
 /* Bigger than any array we could allocate, small enough not to overflow. */
 #define IDX_MAX_ELEMS ((int64_t)1 << 40)
 
-rt_dataset *rt_idx_parse(const char *path, const unsigned char *buf, size_t len, const rt_tensor *t) {
+static rt_dataset *parse(const char *path, const unsigned char *buf, size_t len, const rt_tensor *t, char **take) {
     if (len < 4) {
         rt_error("%s: truncated: %zu bytes, shorter than the 4-byte IDX magic", path, len);
         return NULL;
@@ -61,5 +61,13 @@ rt_dataset *rt_idx_parse(const char *path, const unsigned char *buf, size_t len,
         }
         total *= dims[i];
     }
-    return rt_data_from_array(path, buf + header, len - header, type, dims, rank, total, t);
+    return rt_data_from_array(path, buf + header, len - header, type, dims, rank, total, t, take);
+}
+
+rt_dataset *rt_idx_parse(const char *path, const unsigned char *buf, size_t len, const rt_tensor *t) {
+    return parse(path, buf, len, t, NULL);
+}
+
+rt_dataset *rt_idx_read(const char *path, char **take, size_t len, const rt_tensor *t) {
+    return parse(path, (const unsigned char *)*take, len, t, take);
 }

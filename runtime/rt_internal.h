@@ -4,7 +4,7 @@
  * The runtime is a handful of files, one per job (command line, arena, RNG,
  * initialisers, data sets and their file formats, batching, set-up,
  * training and its progress display, checkpoints, evaluation, prediction,
- * gradient checking, info, threads), all with the prefix rt_.  This header
+ * gradient checking, info, bench, threads), all with the prefix rt_.  This header
  * declares every struct and cross-file function, grouped under a banner
  * per file, so reading it top to bottom is reading the runtime's table of
  * contents.
@@ -163,8 +163,15 @@ int rt_json_u64(const rt_json *j, uint64_t *out);
 /*
  * rt_data.c: data sets
  */
+/* How a data set stores one tensor's elements: as the tensor's dtype (f32
+ * or i32, 4 bytes each), or as the unsigned bytes of a u8 file (IDX images
+ * and labels, NPY u1), converted to the dtype as each batch is gathered
+ * (rt_batch.c), so that such a data set costs its file's size in memory
+ * and the conversion runs over one batch at a time, while it is in cache. */
+enum { RT_STORE_DTYPE = 0, RT_STORE_U8 = 1 };
+
 /* n samples of some of the model's inputs and targets: for each tensor one
- * contiguous array of n * sample elements (4-byte f32 or i32 each). */
+ * contiguous array of n * sample elements, stored as stores[i] says. */
 typedef struct rt_dataset {
     char *path; /* the file list it came from, for messages */
     int64_t n;
@@ -172,6 +179,7 @@ typedef struct rt_dataset {
     const rt_tensor **tensors;
     rt_layout *layouts;
     void **data;
+    int *stores; /* RT_STORE_* of each tensor */
     /* A text file's token ids, which random windows are drawn from
      * (rt_text.c); NULL for other data. */
     int32_t *text;
@@ -195,6 +203,9 @@ void rt_data_truncate(rt_dataset *d, int64_t n);
 rt_dataset *rt_data_split(rt_dataset *d, double fraction);
 void rt_data_free(rt_dataset *d);
 int rt_data_find(const rt_dataset *d, const rt_tensor *t);
+void rt_data_store_u8(rt_dataset *d, int tensor, void *bytes);
+size_t rt_data_elem_bytes(const rt_dataset *d, int tensor);
+int64_t rt_data_int(const rt_dataset *d, int tensor, int64_t k);
 
 /*
  * rt_datafiles.c: loading a data set from files
@@ -311,9 +322,13 @@ typedef struct rt_elem_type {
 /* The dataset of one tensor t from an array file's data (IDX, NPY) after
  * its header: `have` bytes of `total` elements of `type` in shape dims
  * (dims[0] the samples); checks the sample shape and that the size is
- * exactly right, each with a one-line error naming path. */
+ * exactly right, each with a one-line error naming path.  take: NULL, or
+ * the malloc'd buffer that holds the whole file (data is its tail), which
+ * u8 elements then keep as their storage instead of a copy, so that a
+ * data set costs its file's size at its peak too; *take is then NULL (the
+ * data set owns it), else the caller still does. */
 rt_dataset *rt_data_from_array(const char *path, const unsigned char *data, size_t have, rt_elem_type type,
-                               const int64_t *dims, int rank, int64_t total, const rt_tensor *t);
+                               const int64_t *dims, int rank, int64_t total, const rt_tensor *t, char **take);
 
 /*
  * rt_csv.c, rt_idx.c, rt_npy.c: the formats
@@ -333,11 +348,16 @@ typedef struct rt_feed {
 rt_dataset *rt_csv_parse(const rt_feed *f, const char *text, size_t len, int *covered);
 rt_dataset *rt_idx_parse(const char *path, const unsigned char *buf, size_t len, const rt_tensor *t);
 rt_dataset *rt_npy_parse(const char *path, const unsigned char *buf, size_t len, const rt_tensor *t);
+/* The same, given the file's malloc'd buffer to take (rt_data_from_array). */
+rt_dataset *rt_idx_read(const char *path, char **take, size_t len, const rt_tensor *t);
+rt_dataset *rt_npy_read(const char *path, char **take, size_t len, const rt_tensor *t);
 
 /*
  * rt_batch.c
  */
 void rt_gather(char *arena, const rt_dataset *d, const int64_t *index, int64_t batch);
+void rt_gather_range(char *arena, const rt_dataset *d, int64_t first, int64_t batch);
+void rt_prefetch(const rt_dataset *d, const int64_t *index, int64_t count);
 void rt_read_sample(const char *arena, const rt_tensor *t, int64_t batch, int64_t i, void *dst);
 int64_t *rt_identity_order(int64_t n);
 
@@ -377,6 +397,10 @@ typedef struct rt_opts {
     int n_sweeps;
     const char *sweeps[RT_MAX_SWEEPS];
     const char *select, *runs; /* --select [min:|max:]NAME, --runs DIR */
+    /* bench */
+    int64_t iters; /* 0: not given */
+    double seconds;
+    int has_seconds;
 } rt_opts;
 
 int rt_main(const rt_model *m, int argc, char **argv);
@@ -524,6 +548,7 @@ int rt_cmd_generate(const rt_model *m, const rt_opts *o);
 int rt_cmd_gradcheck(const rt_model *m, const rt_opts *o);
 int rt_cmd_info(const rt_model *m, const rt_opts *o);
 int rt_cmd_recommend(const rt_model *m, const rt_opts *o); /* rt_recommend.c */
+int rt_cmd_bench(const rt_model *m, const rt_opts *o);     /* rt_bench.c */
 
 /*
  * rt_plot.c: `plot`, which reads --log CSVs, not the model, and parses

@@ -163,7 +163,7 @@ static int parse_descr(const char *descr, rt_elem_type *type) {
     return size == 1 || size == 2 || size == 4 || size == 8 ? 0 : -1;
 }
 
-rt_dataset *rt_npy_parse(const char *path, const unsigned char *buf, size_t len, const rt_tensor *t) {
+static rt_dataset *parse(const char *path, const unsigned char *buf, size_t len, const rt_tensor *t, char **take) {
     if (len < 10 || memcmp(buf, "\x93NUMPY", 6) != 0) {
         rt_error("%s: not an NPY file: %s", path,
                  len < 10 ? "too short for the magic \\x93NUMPY and a version" : "it does not start with \\x93NUMPY");
@@ -220,5 +220,13 @@ rt_dataset *rt_npy_parse(const char *path, const unsigned char *buf, size_t len,
         total *= h.dims[i];
     }
     size_t header = start + hlen;
-    return rt_data_from_array(path, buf + header, len - header, type, h.dims, h.rank, total, t);
+    return rt_data_from_array(path, buf + header, len - header, type, h.dims, h.rank, total, t, take);
+}
+
+rt_dataset *rt_npy_parse(const char *path, const unsigned char *buf, size_t len, const rt_tensor *t) {
+    return parse(path, buf, len, t, NULL);
+}
+
+rt_dataset *rt_npy_read(const char *path, char **take, size_t len, const rt_tensor *t) {
+    return parse(path, (const unsigned char *)*take, len, t, take);
 }

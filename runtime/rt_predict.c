@@ -82,18 +82,16 @@ static void predict_all(const rt_model *m, char *arena, const rt_dataset *d, int
         if (rt_layout_of(&m->outputs[o]).sample > largest)
             largest = rt_layout_of(&m->outputs[o]).sample;
     void *sample = rt_xmalloc((size_t)largest * 4);
-    int64_t *order = rt_identity_order(d->n);
     write_header(m, f);
     rt_zero_state(m, arena); /* a checkpoint holds the state training left */
     for (int64_t start = 0; start < d->n; start += batch) {
         int64_t b = d->n - start < batch ? d->n - start : batch;
-        rt_gather(arena, d, order + start, b);
+        rt_gather_range(arena, d, start, b);
         rt_write_hypers(m, arena, NULL, 0, 0);
         m->predict_step(arena, b);
         for (int64_t i = 0; i < b; i++)
             write_row(m, arena, b, i, sample, f);
     }
-    free(order);
     free(sample);
 }
 
@@ -188,17 +186,15 @@ static void answer_row(answerer *a, int64_t batch, int64_t i) {
 }
 
 static void answer_all(answerer *a, const rt_dataset *d) {
-    int64_t *order = rt_identity_order(d->n);
     rt_zero_state(a->m, a->arena);
     for (int64_t start = 0; start < d->n; start += a->batch) {
         int64_t b = d->n - start < a->batch ? d->n - start : a->batch;
-        rt_gather(a->arena, d, order + start, b);
+        rt_gather_range(a->arena, d, start, b);
         rt_write_hypers(a->m, a->arena, NULL, 0, 0);
         a->m->predict_step(a->arena, b);
         for (int64_t i = 0; i < b; i++)
             answer_row(a, b, i);
     }
-    free(order);
 }
 
 /* The messages of `name`, one a line of data[0..len); a line without

@@ -5,7 +5,10 @@
  * the seed's shuffle stream (unless --no-shuffle or the data is a text
  * file, whose order is the point: rt_text.c; with --windows it draws the
  * epoch's random windows from the windows stream instead, and zeroes the
- * state before every step), walks them in batches of
+ * state before every step; nor when one step takes every sample, whose
+ * loss, a sum or mean over the batch, the order cannot change: the batch
+ * is then the data in file order, one copy per tensor), walks them in
+ * batches of
  * `batch` (the last one may be short: kernels take the actual batch size),
  * gathers each batch into the arena, sets the hyper-parameters ("lr" from
  * the schedule, "training" 1, "step" the run's step count, "scan_steps" 0)
@@ -48,15 +51,16 @@ static void keep_epoch_state(rt_train_run *r) {
     r->epoch_step = r->step;
 }
 
-static int train_batch(rt_train_run *r, const int64_t *order, int64_t b, int64_t epoch, int64_t step_in_epoch);
+static int train_batch(rt_train_run *r, const int64_t *order, int in_order, int64_t at, int64_t b, int64_t epoch,
+                       int64_t step_in_epoch);
 
 /* After a non-finite loss at step `last` of the epoch: back to the
  * epoch's start and its steps again up to that one (the same batches,
  * hypers and results: a step depends on nothing else), this time with
  * every operation checked, which names the first to make a NaN or inf --
  * perhaps in an earlier step's gradient, whose update the loss of a later
- * step reads.  order: the epoch's. */
-static void replay_to(rt_train_run *r, const int64_t *order, int64_t epoch, int64_t last) {
+ * step reads.  order, in_order: the epoch's (train_batch). */
+static void replay_to(rt_train_run *r, const int64_t *order, int in_order, int64_t epoch, int64_t last) {
     const rt_model *m = r->m;
     if (!r->epoch_state || m->n_checks == 0)
         return;
@@ -73,19 +77,27 @@ static void replay_to(rt_train_run *r, const int64_t *order, int64_t epoch, int6
     int64_t n = r->data->n, step = 1;
     int found = 0;
     for (int64_t at = 0; at < n && step <= last && !found; at += r->batch, step++)
-        found = train_batch(r, order + at, n - at < r->batch ? n - at : r->batch, epoch, step) != 0;
+        found = train_batch(r, order, in_order, at, n - at < r->batch ? n - at : r->batch, epoch, step) != 0;
     if (!found)
         rt_note("run again with every operation checked, the epoch's steps up to that one made no NaN or inf");
     r->o = own;
     r->replaying = 0;
 }
 
-/* One train_step on samples order[0..b); -1 on a non-finite loss. */
-static int train_batch(rt_train_run *r, const int64_t *order, int64_t b, int64_t epoch, int64_t step_in_epoch) {
+/* One train_step on samples order[0..b), which are samples at..at+b
+ * when in_order; -1 on a non-finite loss. */
+static int train_batch(rt_train_run *r, const int64_t *order, int in_order, int64_t at, int64_t b, int64_t epoch,
+                       int64_t step_in_epoch) {
     const rt_model *m = r->m;
     if (r->data->independent)
         rt_zero_state(m, r->arena);
-    rt_gather(r->arena, r->data, order, b);
+    if (in_order)
+        rt_gather_range(r->arena, r->data, at, b);
+    else {
+        rt_gather(r->arena, r->data, order + at, b);
+        int64_t next = r->data->n - at - b < r->batch ? r->data->n - at - b : r->batch;
+        rt_prefetch(r->data, order + at + b, next);
+    }
     if (r->lr_index >= 0) {
         r->lr = rt_schedule_lr(&r->sched, r->base_lr, r->step, r->steps_per_epoch, r->total_steps);
         r->hypers[r->lr_index] = (float)r->lr;
@@ -110,7 +122,7 @@ static int train_batch(rt_train_run *r, const int64_t *order, int64_t b, int64_t
                  (long long)epoch, (long long)step_in_epoch, r->o->save ? ", " : "", r->o->save ? r->o->save : "",
                  r->o->save ? " not written" : "");
         if (!r->o->check_numerics)
-            replay_to(r, order - (step_in_epoch - 1) * r->batch, epoch, step_in_epoch);
+            replay_to(r, order, in_order, epoch, step_in_epoch);
         return -1;
     }
     if (r->step_log && rt_step_log_write(r, epoch, loss))
@@ -123,11 +135,11 @@ static int train_batch(rt_train_run *r, const int64_t *order, int64_t b, int64_t
 }
 
 /* Runs the steps of one epoch, showing progress; 0 or -1. */
-static int epoch_steps(rt_train_run *r, int64_t epoch, int logged, const int64_t *order) {
+static int epoch_steps(rt_train_run *r, int64_t epoch, int logged, const int64_t *order, int in_order) {
     int64_t n = r->data->n;
     for (int64_t at = 0, step = 1; at < n; at += r->batch, step++) {
         int64_t b = n - at < r->batch ? n - at : r->batch;
-        if (train_batch(r, order + at, b, epoch, step)) {
+        if (train_batch(r, order, in_order, at, b, epoch, step)) {
             rt_progress_abort(r);
             return -1;
         }
@@ -150,14 +162,15 @@ static int run_epoch(rt_train_run *r, int64_t epoch, rt_rng *rng, int64_t *order
     r->loss = 0;
     memset(r->metrics, 0, (size_t)r->m->n_metrics * sizeof *r->metrics);
     rt_zero_state(r->m, r->arena);
+    int shuffled = !r->whole && !r->o->no_shuffle && !r->text && r->batch < n;
     if (r->whole)
         rt_text_draw(r->data, r->whole, rng);
-    else if (!r->o->no_shuffle && !r->text)
+    else if (shuffled)
         rt_rng_shuffle(rng, order, n);
     if (!r->o->check_numerics)
         keep_epoch_state(r);
     rt_progress_epoch_begin(r, epoch, logged, start);
-    if (epoch_steps(r, epoch, logged, order))
+    if (epoch_steps(r, epoch, logged, order, !shuffled))
         return -1;
     double seconds = rt_now() - start;
     r->loss /= (double)n;

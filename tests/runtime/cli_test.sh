@@ -895,6 +895,65 @@ case_tty_progress() {
     [ "$(grep -c '^epoch [0-9]/3  loss .* val_acc .*  lr 2  ' pipe.txt)" -eq 3 ] || fail "piped epoch lines"
 }
 
+# IDX pixels and labels stay u8 in memory and are converted as each batch
+# is gathered: training on them must match training on the same numbers
+# read from CSV as f32, bit for bit, shuffled and with the whole data set
+# in one step (which takes the samples in file order, not shuffled).
+case_u8_training() {
+    make_images
+    expect_ok "$cls" train --data tr-images.idx,tr-labels.idx --epochs 2 --save idx.ckpt
+    expect_ok "$cls" train --data tr.csv --epochs 2 --save csv.ckpt
+    cmp -s idx.ckpt csv.ckpt || fail "IDX (u8) and CSV (f32) train differently"
+    # whole-batch steps: the seed no longer orders anything, IDX = CSV
+    { printf '\0\0\010\003'; be32 32; be32 2; be32 2; head -c $((16 + 32 * 4)) tr-images.idx | tail -c 128; } >i32.idx
+    { printf '\0\0\010\001'; be32 32; head -c $((8 + 32)) tr-labels.idx | tail -c 32; } >l32.idx
+    head -n 33 tr.csv >tr32.csv
+    expect_ok "$cls" train --data i32.idx,l32.idx --batch 32 --epochs 3 --save a.ckpt --seed 1
+    expect_ok "$cls" train --data tr32.csv --batch 32 --epochs 3 --save b.ckpt --seed 2
+    cmp -s a.ckpt b.ckpt || fail "whole-batch training depends on the seed or the file type"
+}
+
+# bench: synthetic inputs, a line per case with positive, consistent
+# numbers; exactly --iters calls; --seconds; errors.
+check_bench_lines() { # MODEL_NAME LARGE_BATCH TRAIN_BATCH CALLS (0: at least 10)
+    grep -q "^bench $1: synthetic inputs, [0-9]* threads\?, " out.txt || fail "bench header"
+    grep -q '^case  *batch  *calls  *p50_us  *p99_us  *mean_us  *samples/s$' out.txt || fail "bench columns"
+    [ "$(grep -c '^\(predict\|train\) ' out.txt)" -eq 3 ] || fail "bench: want 3 cases"
+    grep -q "^predict  *1 " out.txt && grep -q "^predict  *$2 " out.txt && grep -q "^train  *$3 " out.txt ||
+        fail "bench case batches"
+    awk -v calls="$4" '/^(predict|train) / {
+            n++
+            if (!(calls ? $3 == calls : $3 >= 10)) { print "calls " $3; exit 1 }
+            if (!($4 > 0 && $4 <= $5 && $6 > 0 && $7 > 0)) { print "not positive or p50 > p99: " $0; exit 1 }
+            # samples/s = batch / mean, up to the printed rounding of mean
+            lo = $2 / ($6 + 0.0005) * 1e6; hi = $6 > 0.0005 ? $2 / ($6 - 0.0005) * 1e6 : 1e30
+            if ($7 < lo - 1 || $7 > hi + 1) { print "samples/s " $7 " not batch/mean " lo ".." hi; exit 1 }
+        }
+        END { exit n != 3 }' out.txt >check.txt || fail "bench numbers: $(cat check.txt)"
+}
+
+case_bench() {
+    expect_ok "$fake" bench --iters 25 --threads 1
+    check_bench_lines linear 64 16 25
+    grep -q '^bench linear: synthetic inputs, 1 thread, 25 calls a case after 5 warm-up calls$' out.txt ||
+        fail "bench header with --iters"
+    expect_ok "$fake" bench --batch 40 --seconds 0.02 --threads 2
+    check_bench_lines linear 40 40 0
+    grep -q ', 2 threads, 0.02 s a case after 0.004 s of warm-up$' out.txt || fail "bench header with --seconds"
+    # an i32 target without a known range is zeros; the classifier's
+    # kernels check the hyper-parameters they are given (NaN otherwise)
+    expect_ok "$cls" bench --iters 3
+    check_bench_lines classifier 32 8 3
+    expect_ok "$fake" bench --help
+    grep -q '^usage: fake_linear bench' out.txt && grep -q -- '--iters N' out.txt &&
+        grep -q -- '--seconds X' out.txt || fail "bench --help"
+    expect_error 1 "--batch 65 is too large" "$fake" bench --batch 65
+    expect_error 2 "--iters expects a positive integer" "$fake" bench --iters 0
+    expect_error 2 "--seconds expects a finite number > 0" "$fake" bench --seconds -1
+    expect_error 2 "unknown option '--data'" "$fake" bench --data x.csv
+    expect_error 1 "cannot open nothere.ckpt" "$fake" bench --load nothere.ckpt
+}
+
 type "case_$name" >/dev/null 2>&1 || { echo "no case $name" >&2; exit 2; }
 "case_$name"
 echo "ok $name"

@@ -317,13 +317,14 @@ static void test_idx(void) {
     const rt_tensor *x = &test_inputs[0], *label = &test_targets[0];
     rt_dataset *d = rt_idx_parse("x.idx", idx_x, sizeof idx_x, x);
     CHECK(d && d->n == 2 && d->n_tensors == 1);
-    if (d) {
-        float *v = d->data[0];
-        CHECK(v[0] == 1 && v[2] == 3 && v[3] == 250 && v[5] == 255);
+    if (d) { /* u8 stays bytes, converted as batches are gathered */
+        CHECK(d->stores[0] == RT_STORE_U8);
+        CHECK(rt_data_int(d, 0, 0) == 1 && rt_data_int(d, 0, 2) == 3 && rt_data_int(d, 0, 3) == 250 &&
+              rt_data_int(d, 0, 5) == 255);
     }
     rt_data_free(d);
     d = rt_idx_parse("l.idx", idx_label, sizeof idx_label, label);
-    CHECK(d && d->n == 2 && ((int32_t *)d->data[0])[0] == 1 && ((int32_t *)d->data[0])[1] == 0);
+    CHECK(d && d->n == 2 && rt_data_int(d, 0, 0) == 1 && rt_data_int(d, 0, 1) == 0);
     rt_data_free(d);
     /* i16 big-endian -300, 7 as labels; f64 2.5 as x values. */
     static const unsigned char i16[] = {0, 0, 0x0b, 1, 0, 0, 0, 2, 0xfe, 0xd4, 0, 7};
@@ -450,7 +451,7 @@ static void test_file_lists(void) {
     rt_data_free(d);
     snprintf(list, sizeof list, "%s,%s", x_csv, l_idx);
     d = rt_data_load(&test_model, list, RT_DATA_LABELLED);
-    CHECK(d && d->n == 2 && ((float *)d->data[0])[4] == 251 && ((int32_t *)d->data[1])[0] == 1);
+    CHECK(d && d->n == 2 && ((float *)d->data[0])[4] == 251 && rt_data_int(d, 1, 0) == 1);
     rt_data_free(d);
     /* predict: targets dropped, or absent. */
     snprintf(list, sizeof list, "%s,%s", x_idx, l_idx);
@@ -578,7 +579,8 @@ static void test_layout(void) {
     for (int i = 0; i < 18; i++)
         samples[i] = (float)i;
     void *data[] = {samples};
-    d.n = 3, d.n_tensors = 1, d.tensors = tensors, d.layouts = &l, d.data = data;
+    int stores[] = {RT_STORE_DTYPE};
+    d.n = 3, d.n_tensors = 1, d.tensors = tensors, d.layouts = &l, d.data = data, d.stores = stores;
     int64_t index[] = {2, 0};
     rt_gather((char *)arena, &d, index, 2);
     /* arena = [t][i][k]: t=0: sample 2 [12,13,14], sample 0 [0,1,2]; t=1:
