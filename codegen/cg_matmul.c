@@ -51,26 +51,44 @@
  * change; measured with bench/gemm.c on this machine's Xeon, 256^3 went
  * from 35-59 to 75 GFLOPS (OpenBLAS's AVX-512 kernel: 94) and the MLP's
  * shapes to 0.9-1.0x OpenBLAS; W2 trains 1.15x faster.
+ * A product whose N is a multiple of 32 (and at least 64) uses a second
+ * function, @mdl.sgemm.wide, with a 12x32 tile: 24 of the 32 zmm
+ * registers accumulate, and a k step is 2 loads from B and 12 broadcasts
+ * for 24 FMAs instead of 13 loads for 12 (an Intel core has two load
+ * ports for its two FMA units; on Zen 4, which does one 512-bit FMA a
+ * cycle, both tiles are FMA-bound and measure the same).  Narrow products
+ * keep 16 columns (padding 10 columns to 32 cost 1.7x).
+ *
+ * Epilogues (passes/epilogue.c): a fused group that starts with a product
+ * gets its own @<kernel>.sgemm, the same body with the group's elementwise
+ * members applied to each tile as its last K slice is stored (bias,
+ * activation, a ReLU mask: the output is written once).  Its last argument
+ * carries the address of the group's input pointers instead of the
+ * accumulate flag (see epilogue_context), so the runtime splits it like any
+ * other product.  A product on the small path gets the epilogue as a
+ * second loop over its (small) output in the same kernel.
  *
  * Scratch: the packed buffers live on the stack of @mdl.sgemm (the kernel
  * must not call malloc, and the memory plan knows nothing of them), one
  * alloca sized to the problem, at most
  *   Bp  KC x NC  = 256 x 256 floats = 256 KiB
  *   Ap  MC x KC  = 144 x 256 floats = 144 KiB  (only when A is packed)
- * plus a 6x16 tile: about 400 KiB for large products, a few KiB for small
- * ones.  Callers need that much stack (the main thread has 8 MiB; worker
+ * plus a 16x32 edge tile: about 400 KiB for large products, a few KiB
+ * for small ones.  Callers need that much stack (the main thread has 8 MiB; worker
  * threads must be created with enough).  The function is noinline (its
  * frame never lands in a caller's) and probes its stack page by page
  * ("probe-stack"), so a thread whose stack is too small faults on its guard
  * page instead of writing past it.
  */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cg_internal.h"
 
 /* Register block and cache blocks.  MC is a multiple of MR and NC of NR, so
  * the strips of a full block fill the buffers exactly. */
-enum { MR_MAX = 12, NR = 16, KC = 256, MC = 144, NC = 256 };
+enum { MR_MAX = 16, NR_MAX = 32, NR = 16 };
 
 /* The blocked path needs M >= SMALL_M (fewer rows waste most of a 6-row
  * tile), N >= SMALL_N, K >= SMALL_K and at least SMALL_WORK multiply-adds;
@@ -249,6 +267,74 @@ static void emit_small(cg_kernel *k, const matmul *mm) {
         emit_ikj(k, mm);
 }
 
+/* ------------------------------------------------------------ epilogues
+ * A fused group that starts with a product (passes/epilogue.c) applies its
+ * elementwise members to each element of C as the product stores it: the
+ * group's root is computed from C(i, j) and the group's other inputs at
+ * (i, j), read in one of three ways (the pass admits no other). */
+typedef struct epilogue {
+    const entries *es;
+    const fused_group *gr;
+    int product; /* the MATMUL member */
+    int n_ext;   /* group inputs the elementwise members read */
+    int ext[FUSE_MAX_INPUTS];
+    int kind[FUSE_MAX_INPUTS]; /* EPILOGUE_FULL, _ROW, _SCALAR (passes.h) */
+} epilogue;
+
+/* The value of the group's root for C(i, j) = product, the epilogue's
+ * inputs at ext[] (pointers), N the product's columns. */
+static LLVMValueRef epilogue_value(cg_kernel *k, const epilogue *ep, const LLVMValueRef *ext, LLVMValueRef product,
+                                   LLVMValueRef i, LLVMValueRef j, LLVMValueRef n) {
+    const fused_group *gr = ep->gr;
+    LLVMValueRef in[FUSE_MAX_INPUTS], val[64];
+    if (gr->n_members > 64)
+        abort(); /* the pass admits no larger group */
+    for (int e = 0; e < ep->n_ext; e++) {
+        LLVMValueRef at = ep->kind[e] == EPILOGUE_FULL  ? cg_add(k, cg_mul(k, i, n), j)
+                          : ep->kind[e] == EPILOGUE_ROW ? j
+                                                        : cg_i64(k, 0);
+        in[e] = cg_load(k, cg_type(k, k->g->nodes[ep->ext[e]].dtype), ext[e], at);
+    }
+    for (int m = 0; m < gr->n_members; m++) {
+        const ir_node *node = &k->g->nodes[gr->members[m]];
+        if (gr->members[m] == ep->product) {
+            val[m] = product;
+            continue;
+        }
+        LLVMValueRef x[3];
+        for (int q = 0; q < node->n_inputs; q++) {
+            int id = node->inputs[q];
+            const ir_node *xn = &k->g->nodes[id];
+            x[q] = NULL;
+            if (xn->op == IR_CONST)
+                x[q] = xn->dtype == IR_I32 ? LLVMConstInt(k->t.i32, (unsigned long long)(int64_t)xn->value, 1)
+                                           : LLVMConstReal(k->t.real, xn->value);
+            for (int p = 0; p < m && !x[q]; p++)
+                if (gr->members[p] == id)
+                    x[q] = val[p];
+            for (int e = 0; e < ep->n_ext && !x[q]; e++)
+                if (ep->ext[e] == id)
+                    x[q] = in[e];
+            if (!x[q])
+                abort(); /* the group is inconsistent: a bug in epilogue.c */
+        }
+        val[m] = cg_scalars[node->op](k, node, x);
+    }
+    return val[gr->n_members - 1];
+}
+
+/* for i < m, j < n: out[i n + j] = the epilogue of out[i n + j] (the
+ * product, computed by loops or in the f64 variant). */
+static void epilogue_pass(cg_kernel *k, const epilogue *ep, const LLVMValueRef *ext, LLVMValueRef m, LLVMValueRef n) {
+    cg_loop i = cg_loop_begin(k, m, "epilogue.i");
+    cg_loop j = cg_loop_begin(k, n, "epilogue.j");
+    LLVMValueRef at = cg_add(k, cg_mul(k, i.index, n), j.index);
+    LLVMValueRef c = cg_load(k, k->t.real, k->out, at);
+    cg_store(k, epilogue_value(k, ep, ext, c, i.index, j.index, n), k->out, at);
+    cg_loop_end(k, &j);
+    cg_loop_end(k, &i);
+}
+
 /* ------------------------------------------------------ the blocked path */
 
 /* The sgemm function being written:
@@ -262,22 +348,31 @@ typedef struct gemm {
     /* The micro-tile: mr rows of NR columns, each row `per_row` vectors
      * of `lanes` floats (vec): 6 x 2 x 8 with AVX2, 12 x 1 x 16 with
      * AVX-512; 12 accumulators either way. */
-    int mr, lanes, per_row;
+    int mr, cols, lanes, per_row;
+    int kc, mc, nc; /* the cache blocks */
     LLVMTypeRef vec;
     LLVMValueRef c, a, b, m, n, kk;
     LLVMValueRef a_row, a_col, b_row, b_col;
     LLVMValueRef ldc, accumulate; /* C's row stride; i64 1: C += A B */
     LLVMValueRef bp, ap, tile;    /* the stack buffers */
+    /* With an epilogue: what it applies, the piece's first row and column
+     * in the whole product, and the pointers of its inputs (see
+     * epilogue_context). */
+    const epilogue *ep;
+    LLVMValueRef row0, col0;
+    LLVMValueRef ext[FUSE_MAX_INPUTS];
 } gemm;
 
 /* B stored [K, N] (b_col = 1): two masked vector loads per k. */
 static void pack_b_rows(gemm *G, LLVMValueRef strip, LLVMValueRef src, LLVMValueRef kc, LLVMValueRef nr) {
     cg_kernel *k = &G->k;
-    LLVMValueRef mask[2] = {lanes_below(k, 0, nr), lanes_below(k, 8, nr)};
+    LLVMValueRef mask[NR_MAX / 8];
+    for (int h = 0; h < G->cols / 8; h++)
+        mask[h] = lanes_below(k, 8 * h, nr);
     cg_loop r = cg_loop_begin(k, kc, "pack_b.k");
     LLVMValueRef from = gep(k, src, cg_mul(k, r.index, G->b_row));
-    LLVMValueRef to = gep(k, strip, cg_mul(k, r.index, cg_i64(k, NR)));
-    for (int h = 0; h < 2; h++)
+    LLVMValueRef to = gep(k, strip, cg_mul(k, r.index, cg_i64(k, G->cols)));
+    for (int h = 0; h < G->cols / 8; h++)
         store_aligned(k, masked_load(k, G->v8, gep(k, from, cg_i64(k, 8 * h)), mask[h]), gep(k, to, cg_i64(k, 8 * h)),
                       32);
     loop_end(k, &r);
@@ -307,12 +402,12 @@ static void transpose8(cg_kernel *k, const LLVMValueRef *in, LLVMValueRef *out) 
 static void pack_b_columns(gemm *G, LLVMValueRef strip, LLVMValueRef src, LLVMValueRef kc, LLVMValueRef nr) {
     cg_kernel *k = &G->k;
     LLVMBuilderRef b = k->b;
-    LLVMValueRef by_blocks = LLVMBuildAnd(b, LLVMBuildICmp(b, LLVMIntEQ, nr, cg_i64(k, NR), ""),
+    LLVMValueRef by_blocks = LLVMBuildAnd(b, LLVMBuildICmp(b, LLVMIntEQ, nr, cg_i64(k, G->cols), ""),
                                           LLVMBuildICmp(b, LLVMIntEQ, G->b_row, cg_i64(k, 1), ""), "");
     LLVMValueRef k_blocks = LLVMBuildSelect(b, by_blocks, LLVMBuildLShr(b, kc, cg_i64(k, 3), ""), cg_i64(k, 0), "");
     cg_loop kb = cg_loop_begin(k, k_blocks, "pack_b.k8");
     LLVMValueRef k0 = cg_mul(k, kb.index, cg_i64(k, 8));
-    for (int h = 0; h < 2; h++) {
+    for (int h = 0; h < G->cols / 8; h++) {
         LLVMValueRef v[8], w[8];
         for (int r = 0; r < 8; r++)
             v[r] = load_aligned(k, G->v8, gep(k, src, cg_add(k, cg_mul(k, cg_i64(k, 8 * h + r), G->b_col), k0)), 4);
@@ -320,12 +415,13 @@ static void pack_b_columns(gemm *G, LLVMValueRef strip, LLVMValueRef src, LLVMVa
         for (int i = 0; i < 8; i++)
             store_aligned(
                 k, w[i],
-                gep(k, strip, cg_add(k, cg_mul(k, cg_add(k, k0, cg_i64(k, i)), cg_i64(k, NR)), cg_i64(k, 8 * h))), 32);
+                gep(k, strip, cg_add(k, cg_mul(k, cg_add(k, k0, cg_i64(k, i)), cg_i64(k, G->cols)), cg_i64(k, 8 * h))),
+                32);
     }
     loop_end(k, &kb);
 
     LLVMValueRef k_done = cg_mul(k, k_blocks, cg_i64(k, 8));
-    cg_loop j = cg_loop_begin(k, cg_i64(k, NR), "pack_b.j");
+    cg_loop j = cg_loop_begin(k, cg_i64(k, G->cols), "pack_b.j");
     LLVMValueRef valid = ult(k, j.index, nr);
     LLVMValueRef col = LLVMBuildSelect(b, valid, j.index, sub(k, nr, cg_i64(k, 1)), "");
     LLVMValueRef from = gep(k, src, cg_mul(k, col, G->b_col));
@@ -333,7 +429,7 @@ static void pack_b_columns(gemm *G, LLVMValueRef strip, LLVMValueRef src, LLVMVa
     LLVMValueRef kk = cg_add(k, r.index, k_done);
     LLVMValueRef x = cg_load(k, k->t.f32, from, cg_mul(k, kk, G->b_row));
     x = LLVMBuildSelect(b, valid, x, LLVMConstReal(k->t.f32, 0), "");
-    cg_store(k, x, strip, cg_add(k, cg_mul(k, kk, cg_i64(k, NR)), j.index));
+    cg_store(k, x, strip, cg_add(k, cg_mul(k, kk, cg_i64(k, G->cols)), j.index));
     loop_end(k, &r);
     loop_end(k, &j);
 }
@@ -342,9 +438,9 @@ static void pack_b_columns(gemm *G, LLVMValueRef strip, LLVMValueRef src, LLVMVa
  * holding kc rows of its 16 columns (zero past nc) at Bp + q*16*kc. */
 static void pack_b(gemm *G, LLVMValueRef pc, LLVMValueRef kc, LLVMValueRef jc, LLVMValueRef nc) {
     cg_kernel *k = &G->k;
-    cg_loop q = cg_loop_begin(k, blocks(k, nc, NR), "pack_b.strip");
-    LLVMValueRef j0 = cg_mul(k, q.index, cg_i64(k, NR));
-    LLVMValueRef nr = umin(k, cg_i64(k, NR), sub(k, nc, j0));
+    cg_loop q = cg_loop_begin(k, blocks(k, nc, G->cols), "pack_b.strip");
+    LLVMValueRef j0 = cg_mul(k, q.index, cg_i64(k, G->cols));
+    LLVMValueRef nr = umin(k, cg_i64(k, G->cols), sub(k, nc, j0));
     LLVMValueRef strip = gep(k, G->bp, cg_mul(k, j0, kc));
     /* (pc, jc + j0) */
     LLVMValueRef src = gep(k, G->b, cg_add(k, cg_mul(k, pc, G->b_row), cg_mul(k, cg_add(k, jc, j0), G->b_col)));
@@ -426,16 +522,41 @@ static void copy_block(gemm *G, LLVMValueRef to, LLVMValueRef to_stride, LLVMVal
     loop_end(k, &r);
 }
 
+/* After the last K slice, the epilogue over the tile's mr x nr elements of
+ * C at c (rows ldc apart): rows i_at.. and columns j_at.. of this call's C,
+ * so row0 + i_at.. and col0 + j_at.. of the whole product.  The tile is in
+ * L1 then; the column loop is left to LLVM's vectoriser (the epilogue's ops
+ * are scalar emitters, cg_scalar.c). */
+static void tile_epilogue(gemm *G, LLVMValueRef c, LLVMValueRef mr, LLVMValueRef nr, LLVMValueRef last,
+                          LLVMValueRef i_at, LLVMValueRef j_at) {
+    cg_kernel *k = &G->k;
+    LLVMBasicBlockRef apply = new_block(k, "epilogue"), end = new_block(k, "epilogue.end");
+    LLVMBuildCondBr(k->b, last, apply, end);
+    LLVMPositionBuilderAtEnd(k->b, apply);
+    cg_loop r = cg_loop_begin(k, mr, "epilogue.r");
+    LLVMValueRef row = gep(k, c, cg_mul(k, r.index, G->ldc));
+    LLVMValueRef i = cg_add(k, G->row0, cg_add(k, i_at, r.index));
+    LLVMValueRef j_first = cg_add(k, G->col0, j_at);
+    cg_loop j = cg_loop_begin(k, nr, "epilogue.j");
+    LLVMValueRef x = cg_load(k, k->t.f32, row, j.index);
+    cg_store(k, epilogue_value(k, G->ep, G->ext, x, i, cg_add(k, j_first, j.index), G->ldc), row, j.index);
+    cg_loop_end(k, &j);
+    loop_end(k, &r);
+    LLVMBuildBr(k->b, end);
+    LLVMPositionBuilderAtEnd(k->b, end);
+}
+
 /* The micro-tile: C[6x16 at c, rows ldc apart] (= if first, else +=) the
  * product of an A strip (rows[r][kk * a_step]) and a packed B strip
  * (b_strip[kk * 16 + j]) over kc steps.  Only mr x nr of the tile is C. */
 static void micro_tile(gemm *G, LLVMValueRef *rows, LLVMValueRef a_step, LLVMValueRef b_strip, LLVMValueRef kc,
-                       LLVMValueRef c, LLVMValueRef mr, LLVMValueRef nr, LLVMValueRef first) {
+                       LLVMValueRef c, LLVMValueRef mr, LLVMValueRef nr, LLVMValueRef first, LLVMValueRef last,
+                       LLVMValueRef i_at, LLVMValueRef j_at) {
     cg_kernel *k = &G->k;
     LLVMBuilderRef b = k->b;
     const int MR = G->mr, H = G->per_row, L = G->lanes;
     LLVMValueRef full = LLVMBuildAnd(b, LLVMBuildICmp(b, LLVMIntEQ, mr, cg_i64(k, MR), ""),
-                                     LLVMBuildICmp(b, LLVMIntEQ, nr, cg_i64(k, NR), ""), "full");
+                                     LLVMBuildICmp(b, LLVMIntEQ, nr, cg_i64(k, G->cols), ""), "full");
 
     /* An edge tile works in G->tile (rows 16 apart), copied from C first
      * unless this is the first K slice. */
@@ -443,11 +564,11 @@ static void micro_tile(gemm *G, LLVMValueRef *rows, LLVMValueRef a_step, LLVMVal
     LLVMValueRef need_copy = LLVMBuildAnd(b, LLVMBuildNot(b, full, ""), LLVMBuildNot(b, first, ""), "");
     LLVMBuildCondBr(b, need_copy, copy_in, ready);
     LLVMPositionBuilderAtEnd(b, copy_in);
-    copy_block(G, G->tile, cg_i64(k, NR), c, G->ldc, mr, nr);
+    copy_block(G, G->tile, cg_i64(k, G->cols), c, G->ldc, mr, nr);
     LLVMBuildBr(b, ready);
     LLVMPositionBuilderAtEnd(b, ready);
     LLVMValueRef cp = LLVMBuildSelect(b, full, c, G->tile, "cp");
-    LLVMValueRef ldc = LLVMBuildSelect(b, full, G->ldc, cg_i64(k, NR), "ldc");
+    LLVMValueRef ldc = LLVMBuildSelect(b, full, G->ldc, cg_i64(k, G->cols), "ldc");
     LLVMValueRef c_row[MR_MAX];
     for (int r = 0; r < MR; r++)
         c_row[r] = gep(k, cp, cg_mul(k, cg_i64(k, r), ldc));
@@ -458,14 +579,14 @@ static void micro_tile(gemm *G, LLVMValueRef *rows, LLVMValueRef a_step, LLVMVal
     LLVMBasicBlockRef body = new_block(k, "tile.k.body"), done = new_block(k, "tile.k.end");
     LLVMBuildCondBr(b, first, header, load_c);
     LLVMPositionBuilderAtEnd(b, load_c);
-    LLVMValueRef start[MR_MAX * 2];
+    LLVMValueRef start[MR_MAX * 4];
     for (int r = 0; r < MR; r++)
         for (int h = 0; h < H; h++)
             start[H * r + h] = load_aligned(k, G->vec, gep(k, c_row[r], cg_i64(k, L * h)), 4);
     LLVMBuildBr(b, header);
 
     LLVMPositionBuilderAtEnd(b, header);
-    LLVMValueRef kk = LLVMBuildPhi(b, k->t.i64, "kk"), acc[MR_MAX * 2];
+    LLVMValueRef kk = LLVMBuildPhi(b, k->t.i64, "kk"), acc[MR_MAX * 4];
     LLVMValueRef zero_i = cg_i64(k, 0), zero_v = LLVMConstNull(G->vec);
     LLVMBasicBlockRef in_blocks[2] = {from_zero, load_c};
     LLVMValueRef in_k[2] = {zero_i, zero_i};
@@ -478,11 +599,11 @@ static void micro_tile(gemm *G, LLVMValueRef *rows, LLVMValueRef a_step, LLVMVal
     LLVMBuildCondBr(b, ult(k, kk, kc), body, done);
 
     LLVMPositionBuilderAtEnd(b, body);
-    LLVMValueRef b_row = gep(k, b_strip, cg_mul(k, kk, cg_i64(k, NR)));
-    LLVMValueRef bv[2];
+    LLVMValueRef b_row = gep(k, b_strip, cg_mul(k, kk, cg_i64(k, G->cols)));
+    LLVMValueRef bv[4];
     for (int h = 0; h < H; h++)
         bv[h] = load_aligned(k, G->vec, gep(k, b_row, cg_i64(k, L * h)), 4 * (unsigned)L);
-    LLVMValueRef at = cg_mul(k, kk, a_step), next[MR_MAX * 2];
+    LLVMValueRef at = cg_mul(k, kk, a_step), next[MR_MAX * 4];
     for (int r = 0; r < MR; r++) {
         LLVMValueRef av = splat(k, G->vec, cg_load(k, k->t.f32, rows[r], at));
         for (int h = 0; h < H; h++)
@@ -502,24 +623,27 @@ static void micro_tile(gemm *G, LLVMValueRef *rows, LLVMValueRef a_step, LLVMVal
     LLVMBasicBlockRef copy_out = new_block(k, "tile.copy_out"), end = new_block(k, "tile.end");
     LLVMBuildCondBr(b, full, end, copy_out);
     LLVMPositionBuilderAtEnd(b, copy_out);
-    copy_block(G, c, G->ldc, G->tile, cg_i64(k, NR), mr, nr);
+    copy_block(G, c, G->ldc, G->tile, cg_i64(k, G->cols), mr, nr);
     LLVMBuildBr(b, end);
     LLVMPositionBuilderAtEnd(b, end);
+    if (G->ep)
+        tile_epilogue(G, c, mr, nr, last, i_at, j_at);
 }
 
 /* Bp and Ap: one stack block sized to the problem, at most KC x NC + MC x KC
  * floats, so a small product probes only the few pages it uses. */
 static void stack_buffers(gemm *G, LLVMValueRef pack_a_wanted) {
     cg_kernel *k = &G->k;
-    LLVMValueRef kc = umin(k, G->kk, cg_i64(k, KC));
-    LLVMValueRef b_floats = cg_mul(k, kc, umin(k, cg_mul(k, blocks(k, G->n, NR), cg_i64(k, NR)), cg_i64(k, NC)));
+    LLVMValueRef kc = umin(k, G->kk, cg_i64(k, G->kc));
+    LLVMValueRef b_floats =
+        cg_mul(k, kc, umin(k, cg_mul(k, blocks(k, G->n, G->cols), cg_i64(k, G->cols)), cg_i64(k, G->nc)));
     LLVMValueRef a_floats =
-        cg_mul(k, kc, umin(k, cg_mul(k, blocks(k, G->m, G->mr), cg_i64(k, G->mr)), cg_i64(k, MC)));
+        cg_mul(k, kc, umin(k, cg_mul(k, blocks(k, G->m, G->mr), cg_i64(k, G->mr)), cg_i64(k, G->mc)));
     a_floats = LLVMBuildSelect(k->b, pack_a_wanted, a_floats, cg_i64(k, 0), "");
     G->bp = LLVMBuildArrayAlloca(k->b, k->t.f32, cg_add(k, b_floats, a_floats), "bp");
     LLVMSetAlignment(G->bp, 64);
     G->ap = gep(k, G->bp, b_floats); /* b_floats is a multiple of 16: Ap stays 64-byte aligned */
-    G->tile = cg_alloca(k, LLVMArrayType2(k->t.f32, MR_MAX * NR), "tile");
+    G->tile = cg_alloca(k, LLVMArrayType2(k->t.f32, MR_MAX * NR_MAX), "tile");
     LLVMSetAlignment(G->tile, 64);
 }
 
@@ -537,20 +661,21 @@ static void emit_gemm_body(gemm *G) {
         LLVMBuildAnd(b, LLVMBuildICmp(b, LLVMIntUGT, G->n, cg_i64(k, PACK_A_MIN_N), ""), scattered, "pack_a");
     stack_buffers(G, pack_a_wanted);
 
-    cg_loop jb = cg_loop_begin(k, blocks(k, G->n, NC), "jc");
-    LLVMValueRef jc = cg_mul(k, jb.index, cg_i64(k, NC));
-    LLVMValueRef nc = umin(k, cg_i64(k, NC), sub(k, G->n, jc));
-    cg_loop kb = cg_loop_begin(k, blocks(k, G->kk, KC), "pc");
-    LLVMValueRef pc = cg_mul(k, kb.index, cg_i64(k, KC));
-    LLVMValueRef kc = umin(k, cg_i64(k, KC), sub(k, G->kk, pc));
+    cg_loop jb = cg_loop_begin(k, blocks(k, G->n, G->nc), "jc");
+    LLVMValueRef jc = cg_mul(k, jb.index, cg_i64(k, G->nc));
+    LLVMValueRef nc = umin(k, cg_i64(k, G->nc), sub(k, G->n, jc));
+    cg_loop kb = cg_loop_begin(k, blocks(k, G->kk, G->kc), "pc");
+    LLVMValueRef pc = cg_mul(k, kb.index, cg_i64(k, G->kc));
+    LLVMValueRef kc = umin(k, cg_i64(k, G->kc), sub(k, G->kk, pc));
     /* The first K slice overwrites C, unless the caller accumulates. */
     LLVMValueRef first = LLVMBuildAnd(b, LLVMBuildICmp(b, LLVMIntEQ, kb.index, cg_i64(k, 0), ""),
                                       LLVMBuildICmp(b, LLVMIntEQ, G->accumulate, cg_i64(k, 0), ""), "first");
+    LLVMValueRef last = LLVMBuildICmp(b, LLVMIntEQ, cg_add(k, pc, kc), G->kk, "last");
     pack_b(G, pc, kc, jc, nc);
 
-    cg_loop ib = cg_loop_begin(k, blocks(k, G->m, MC), "ic");
-    LLVMValueRef ic = cg_mul(k, ib.index, cg_i64(k, MC));
-    LLVMValueRef mc = umin(k, cg_i64(k, MC), sub(k, G->m, ic));
+    cg_loop ib = cg_loop_begin(k, blocks(k, G->m, G->mc), "ic");
+    LLVMValueRef ic = cg_mul(k, ib.index, cg_i64(k, G->mc));
+    LLVMValueRef mc = umin(k, cg_i64(k, G->mc), sub(k, G->m, ic));
     LLVMBasicBlockRef packing = new_block(k, "pack_a"), packed = new_block(k, "pack_a.end");
     LLVMBuildCondBr(b, pack_a_wanted, packing, packed);
     LLVMPositionBuilderAtEnd(b, packing);
@@ -565,9 +690,9 @@ static void emit_gemm_body(gemm *G) {
     LLVMValueRef step = LLVMBuildSelect(b, pack_a_wanted, cg_i64(k, MR), G->a_col, "");
     LLVMValueRef strip_stride = cg_mul(k, row_stride, LLVMBuildSelect(b, pack_a_wanted, kc, cg_i64(k, 1), ""));
 
-    cg_loop q = cg_loop_begin(k, blocks(k, nc, NR), "jr");
-    LLVMValueRef j0 = cg_mul(k, q.index, cg_i64(k, NR));
-    LLVMValueRef nr = umin(k, cg_i64(k, NR), sub(k, nc, j0));
+    cg_loop q = cg_loop_begin(k, blocks(k, nc, G->cols), "jr");
+    LLVMValueRef j0 = cg_mul(k, q.index, cg_i64(k, G->cols));
+    LLVMValueRef nr = umin(k, cg_i64(k, G->cols), sub(k, nc, j0));
     LLVMValueRef b_strip = gep(k, G->bp, cg_mul(k, j0, kc));
     cg_loop p = cg_loop_begin(k, blocks(k, mc, MR), "ir");
     LLVMValueRef i0 = cg_mul(k, p.index, cg_i64(k, MR));
@@ -575,7 +700,7 @@ static void emit_gemm_body(gemm *G) {
     LLVMValueRef rows[MR_MAX];
     strip_rows(G, gep(k, a_base, cg_mul(k, i0, strip_stride)), row_stride, mr, rows);
     LLVMValueRef c = gep(k, G->c, cg_add(k, cg_mul(k, cg_add(k, ic, i0), G->ldc), cg_add(k, jc, j0)));
-    micro_tile(G, rows, step, b_strip, kc, c, mr, nr, first);
+    micro_tile(G, rows, step, b_strip, kc, c, mr, nr, first, last, cg_add(k, ic, i0), cg_add(k, jc, j0));
     loop_end(k, &p);
     loop_end(k, &q);
     loop_end(k, &ib);
@@ -584,9 +709,53 @@ static void emit_gemm_body(gemm *G) {
     LLVMBuildRetVoid(b);
 }
 
-/* mdl.sgemm, emitted into the module on first use. */
-static LLVMValueRef gemm_function(cg_kernel *k) {
-    const char *name = "mdl.sgemm";
+/* The tile and cache blocks: 6x16 in ymm registers (AVX2: 12 of its 16
+ * hold accumulators); with AVX-512, 12x16 or, for wide products, 12x32 in
+ * zmm registers (24 of its 32 hold accumulators: per k step 2 loads from
+ * B and 12 broadcasts feed 24 FMAs, where 12x16 needs 13 loads for 12
+ * FMAs, more than the two load ports of an Intel core keep up with). */
+static void choose_tile(gemm *G, int avx512, int wide) {
+    G->lanes = avx512 ? 16 : 8;
+    G->mr = avx512 ? 12 : 6;
+    G->cols = avx512 && wide ? 32 : 16;
+    G->kc = 256, G->mc = 144, G->nc = 256;
+    G->per_row = G->cols / G->lanes;
+}
+
+/* With an epilogue the last argument, `accumulate` for the others, is the
+ * address of the kernel's context: {C of the whole product, the
+ * epilogue's inputs...} (see call_gemm).  The runtime passes it through
+ * unchanged to every piece (rt_pool.c), and from where a piece's C lies in
+ * the whole one follow the piece's first row and column. */
+static void epilogue_context(gemm *G) {
+    cg_kernel *k = &G->k;
+    LLVMBuilderRef b = k->b;
+    LLVMValueRef ctx = LLVMBuildIntToPtr(b, G->accumulate, k->t.ptr, "ctx");
+    G->accumulate = cg_i64(k, 0);
+    LLVMValueRef whole = LLVMBuildLoad2(b, k->t.ptr, ctx, "whole_c");
+    for (int e = 0; e < G->ep->n_ext; e++) {
+        LLVMValueRef at = cg_i64(k, 1 + e);
+        G->ext[e] = LLVMBuildLoad2(b, k->t.ptr, LLVMBuildInBoundsGEP2(b, k->t.ptr, ctx, &at, 1, ""), "ext");
+    }
+    LLVMValueRef bytes =
+        LLVMBuildSub(b, LLVMBuildPtrToInt(b, G->c, k->t.i64, ""), LLVMBuildPtrToInt(b, whole, k->t.i64, ""), "");
+    LLVMValueRef offset = LLVMBuildExactSDiv(b, bytes, cg_i64(k, 4), "");
+    G->row0 = LLVMBuildUDiv(b, offset, G->ldc, "row0");
+    G->col0 = LLVMBuildURem(b, offset, G->ldc, "col0");
+}
+
+/* The sgemm function: @mdl.sgemm (6x16 or 12x16) or @mdl.sgemm.wide
+ * (12x32), each emitted into the module on first use, or, with an
+ * epilogue, one of the kernel's own, @<kernel>.sgemm. */
+static LLVMValueRef gemm_function(cg_kernel *k, int wide, const epilogue *ep) {
+    char name[96];
+    wide = wide && k->avx512;
+    if (ep) {
+        size_t length;
+        snprintf(name, sizeof name, "%s.sgemm", LLVMGetValueName2(k->fn, &length));
+    } else {
+        snprintf(name, sizeof name, "%s", wide ? "mdl.sgemm.wide" : "mdl.sgemm");
+    }
     LLVMValueRef fn = LLVMGetNamedFunction(k->mod, name);
     if (fn)
         return fn;
@@ -608,11 +777,9 @@ static LLVMValueRef gemm_function(cg_kernel *k) {
     G.k.b = LLVMCreateBuilderInContext(k->ctx);
     LLVMPositionBuilderAtEnd(G.k.b, G.k.entry_block);
     G.v8 = LLVMVectorType(k->t.f32, 8);
-    G.lanes = k->avx512 ? 16 : 8;
-    G.per_row = NR / G.lanes;
-    G.mr = MR_MAX / G.per_row;
+    choose_tile(&G, k->avx512, wide);
     G.vec = LLVMVectorType(k->t.f32, (unsigned)G.lanes);
-    static const char *const names[CG_SGEMM_ARGS] = {"c",     "a",     "b",     "m",   "n",         "k",
+    static const char *const names[CG_SGEMM_ARGS] = {"c",     "a",     "b",     "m",     "n",   "k",
                                                      "a_row", "a_col", "b_row", "b_col", "ldc", "accumulate"};
     LLVMValueRef *slot[CG_SGEMM_ARGS] = {&G.c,     &G.a,     &G.b,     &G.m,     &G.n,   &G.kk,
                                          &G.a_row, &G.a_col, &G.b_row, &G.b_col, &G.ldc, &G.accumulate};
@@ -620,6 +787,9 @@ static LLVMValueRef gemm_function(cg_kernel *k) {
         *slot[i] = LLVMGetParam(fn, i);
         LLVMSetValueName2(*slot[i], names[i], strlen(names[i]));
     }
+    G.ep = ep;
+    if (ep)
+        epilogue_context(&G);
     emit_gemm_body(&G);
     LLVMDisposeBuilder(G.k.b);
     return fn;
@@ -667,8 +837,8 @@ static LLVMValueRef blocked_pays(cg_kernel *k, const matmul *mm) {
     return both(k, pays, LLVMBuildNot(k->b, row_loop, ""));
 }
 
-void cg_call_sgemm(cg_kernel *k, LLVMValueRef *args) {
-    LLVMValueRef fn = gemm_function(k);
+/* fn(args), or through the runtime's threads (mdl_rt_sgemm) */
+static void call_sgemm_function(cg_kernel *k, LLVMValueRef fn, LLVMValueRef *args) {
     if (!k->parallel) {
         LLVMBuildCall2(k->b, LLVMGlobalGetValueType(fn), fn, args, CG_SGEMM_ARGS, "");
         return;
@@ -688,13 +858,32 @@ void cg_call_sgemm(cg_kernel *k, LLVMValueRef *args) {
     LLVMBuildCall2(k->b, LLVMGlobalGetValueType(rt), rt, all, CG_SGEMM_ARGS + 1, "");
 }
 
-static void call_gemm(cg_kernel *k, const matmul *mm) {
-    LLVMValueRef one = cg_i64(k, 1);
-    LLVMValueRef args[CG_SGEMM_ARGS] = {
-        k->out, k->in[0], k->in[1], mm->m, mm->n, mm->k,
-        /* A(i, k) at a[i * a_row + k * a_col], B(k, j) at b[k * b_row + j * b_col] */
-        mm->ta ? one : mm->k, mm->ta ? mm->m : one, mm->tb ? one : mm->n, mm->tb ? mm->k : one, mm->n, cg_i64(k, 0)};
-    cg_call_sgemm(k, args);
+void cg_call_sgemm(cg_kernel *k, LLVMValueRef *args) { call_sgemm_function(k, gemm_function(k, 0, NULL), args); }
+
+/* The wide tile (12x32) where it fills its columns: N a multiple of 32,
+ * so the runtime's pieces (whole 16-column strips, two per thread) stay
+ * whole tiles too where N has enough of them.  A narrow product keeps the
+ * 16-column tile: 128 x 10 x 64 took 4.8 us in 32 columns, 2.8 in 16. */
+enum { WIDE_MIN_N = 64 };
+
+static int wide_pays(int64_t max_n) { return max_n >= WIDE_MIN_N && max_n % 32 == 0; }
+
+static void call_gemm(cg_kernel *k, const matmul *mm, int wide, const epilogue *ep, const LLVMValueRef *ext) {
+    LLVMValueRef one = cg_i64(k, 1), last = cg_i64(k, 0);
+    if (ep) { /* the context (see epilogue_context) */
+        LLVMValueRef ctx = cg_alloca(k, LLVMArrayType2(k->t.ptr, (unsigned)(1 + ep->n_ext)), "epilogue");
+        LLVMBuildStore(k->b, k->out, ctx);
+        for (int e = 0; e < ep->n_ext; e++) {
+            LLVMValueRef at = cg_i64(k, 1 + e);
+            LLVMBuildStore(k->b, ext[e], LLVMBuildInBoundsGEP2(k->b, k->t.ptr, ctx, &at, 1, ""));
+        }
+        last = LLVMBuildPtrToInt(k->b, ctx, k->t.i64, "");
+    }
+    LLVMValueRef args[CG_SGEMM_ARGS] = {k->out, k->in[0], k->in[1], mm->m, mm->n, mm->k,
+                                        /* A(i, k) at a[i * a_row + k * a_col], B(k, j) at b[k * b_row + j * b_col] */
+                                        mm->ta ? one : mm->k, mm->ta ? mm->m : one, mm->tb ? one : mm->n,
+                                        mm->tb ? mm->k : one, mm->n, last};
+    call_sgemm_function(k, gemm_function(k, wide, ep), args);
 }
 
 /* The product of dims [lo, hi) of s at the largest batch. */
@@ -717,26 +906,36 @@ static matmul sizes_of(cg_kernel *k, const ir_matmul_dims *d) {
     return mm;
 }
 
-/* One product, k->out = k->in[0] @ k->in[1]. */
-static void emit_product(cg_kernel *k, const matmul *mm, const ir_matmul_dims *d) {
+/* The loops, then the epilogue (if any) as a pass over the product: it
+ * is small (or of a CONST operand), so it is still in L1. */
+static void small_product(cg_kernel *k, const matmul *mm, const epilogue *ep, const LLVMValueRef *ext) {
+    emit_small(k, mm);
+    if (ep)
+        epilogue_pass(k, ep, ext, mm->m, mm->n);
+}
+
+/* One product, k->out = k->in[0] @ k->in[1], and its epilogue ep (NULL:
+ * none) whose inputs are ext[]. */
+static void emit_product(cg_kernel *k, const matmul *mm, const ir_matmul_dims *d, const epilogue *ep,
+                         const LLVMValueRef *ext) {
     const ir_shape *a = &k->g->nodes[k->node->inputs[0]].shape, *b = &k->g->nodes[k->node->inputs[1]].shape;
     /* A CONST operand has no buffer (its value is folded into the code):
      * only the loops read it.  A product too small even at the largest
      * batch (dims[] holds it) gets no call and no sgemm function. */
-    LLVMValueRef largest =
-        big_enough(k, cg_i64(k, max_product(a, d->m_lo, d->m_hi)), cg_i64(k, max_product(b, d->n_lo, d->n_hi)),
-                   cg_i64(k, max_product(a, d->k_lo, d->k_hi)));
+    int64_t max_n = max_product(b, d->n_lo, d->n_hi);
+    LLVMValueRef largest = big_enough(k, cg_i64(k, max_product(a, d->m_lo, d->m_hi)), cg_i64(k, max_n),
+                                      cg_i64(k, max_product(a, d->k_lo, d->k_hi)));
     if (!k->in[0] || !k->in[1] || is_constant(largest, 0)) {
-        emit_small(k, mm);
+        small_product(k, mm, ep, ext);
         return;
     }
     LLVMValueRef pays = blocked_pays(k, mm);
     if (is_constant(pays, 0)) {
-        emit_small(k, mm);
+        small_product(k, mm, ep, ext);
         return;
     }
     if (is_constant(pays, 1)) {
-        call_gemm(k, mm);
+        call_gemm(k, mm, wide_pays(max_n), ep, ext);
         return;
     }
     LLVMBasicBlockRef big = LLVMAppendBasicBlockInContext(k->ctx, k->fn, "blocked");
@@ -744,10 +943,10 @@ static void emit_product(cg_kernel *k, const matmul *mm, const ir_matmul_dims *d
     LLVMBasicBlockRef end = LLVMAppendBasicBlockInContext(k->ctx, k->fn, "end");
     LLVMBuildCondBr(k->b, pays, big, small);
     LLVMPositionBuilderAtEnd(k->b, big);
-    call_gemm(k, mm);
+    call_gemm(k, mm, wide_pays(max_n), ep, ext);
     LLVMBuildBr(k->b, end);
     LLVMPositionBuilderAtEnd(k->b, small);
-    emit_small(k, mm);
+    small_product(k, mm, ep, ext);
     LLVMBuildBr(k->b, end);
     LLVMPositionBuilderAtEnd(k->b, end);
 }
@@ -774,7 +973,7 @@ static void emit_products(cg_kernel *k, const ir_matmul_dims *d, LLVMValueRef be
         one.in[0] = gep(k, k->in[0], cg_mul(k, at, cg_mul(k, mm.m, mm.k)));
     if (k->in[1])
         one.in[1] = gep(k, k->in[1], cg_mul(k, at, cg_mul(k, mm.k, mm.n)));
-    emit_product(&one, &mm, d);
+    emit_product(&one, &mm, d, NULL, NULL);
     cg_loop_end(k, &p);
 }
 
@@ -808,6 +1007,62 @@ int cg_kernel_matmul(cg_kernel *k) {
         return 0;
     }
     matmul mm = sizes_of(k, &d);
-    emit_product(k, &mm, &d);
+    emit_product(k, &mm, &d, NULL, NULL);
+    return 0;
+}
+
+/* The buffer of node id among the group's inputs, or NULL (a CONST). */
+static LLVMValueRef group_buffer(const fused_group *gr, const LLVMValueRef *in, int id) {
+    for (int i = 0; i < gr->n_inputs; i++)
+        if (gr->inputs[i] == id)
+            return in[i];
+    return NULL;
+}
+
+/* Whether a member other than the product reads node id. */
+static int members_read(const cg_kernel *k, const fused_group *gr, int product, int id) {
+    for (int m = 0; m < gr->n_members; m++) {
+        const ir_node *n = &k->g->nodes[gr->members[m]];
+        for (int q = 0; gr->members[m] != product && q < n->n_inputs; q++)
+            if (n->inputs[q] == id)
+                return 1;
+    }
+    return 0;
+}
+
+int cg_kernel_matmul_epilogue(cg_kernel *k, const entries *es, const fused_group *gr, const LLVMValueRef *in) {
+    epilogue ep = {.es = es, .gr = gr, .product = -1};
+    for (int m = 0; m < gr->n_members && ep.product < 0; m++)
+        if (k->g->nodes[gr->members[m]].op == IR_MATMUL)
+            ep.product = gr->members[m];
+    cg_kernel product = *k;
+    product.node = &k->g->nodes[ep.product];
+    LLVMValueRef ext[FUSE_MAX_INPUTS];
+    for (int i = 0; i < gr->n_inputs; i++) {
+        if (!members_read(k, gr, ep.product, gr->inputs[i]))
+            continue;
+        int kind = epilogue_input_kind(k->g, ep.product, gr->inputs[i]);
+        if (kind < 0 || in[i] == k->out) {
+            cg_error("internal: the epilogue of %%%d cannot read %%%d", gr->root, gr->inputs[i]);
+            return -1;
+        }
+        ep.ext[ep.n_ext] = gr->inputs[i];
+        ep.kind[ep.n_ext] = kind;
+        ext[ep.n_ext++] = in[i];
+    }
+    for (int q = 0; q < 2; q++)
+        product.in[q] = group_buffer(gr, in, product.node->inputs[q]);
+    product.in[2] = NULL;
+    const ir_shape *a = &k->g->nodes[product.node->inputs[0]].shape;
+    const ir_shape *b = &k->g->nodes[product.node->inputs[1]].shape;
+    ir_matmul_dims d = ir_matmul_split(product.node, a->rank, b->rank);
+    matmul mm = sizes_of(&product, &d);
+    if (k->f64) {
+        if (cg_kernel_matmul_f64(&product))
+            return -1;
+        epilogue_pass(&product, &ep, ext, mm.m, mm.n);
+        return 0;
+    }
+    emit_product(&product, &mm, &d, &ep, ext);
     return 0;
 }
