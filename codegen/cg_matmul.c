@@ -224,47 +224,102 @@ static LLVMValueRef load_b(cg_kernel *k, const matmul *mm, LLVMValueRef kk, LLVM
     return cg_load_input(k, 1, index);
 }
 
-static void emit_ikj(cg_kernel *k, const matmul *mm) {
+static int is_constant(LLVMValueRef i1, int value) {
+    return LLVMIsAConstantInt(i1) && LLVMConstIntGetZExtValue(i1) == (unsigned long long)value;
+}
+
+/* Columns [j0, j0 + nj) of C; the two loops below. */
+static void emit_ikj(cg_kernel *k, const matmul *mm, LLVMValueRef j0, LLVMValueRef nj) {
     LLVMValueRef zero = LLVMConstReal(k->t.f32, 0);
     cg_loop i = cg_loop_begin(k, mm->m, "i");
-    LLVMValueRef row = cg_mul(k, i.index, mm->n);
-    cg_loop j = cg_loop_begin(k, mm->n, "j");
+    LLVMValueRef row = cg_add(k, cg_mul(k, i.index, mm->n), j0);
+    cg_loop j = cg_loop_begin(k, nj, "j");
     cg_store(k, zero, k->out, cg_add(k, row, j.index));
     cg_loop_end(k, &j);
 
     cg_loop kk = cg_loop_begin(k, mm->k, "k");
     LLVMValueRef a = load_a(k, mm, i.index, kk.index);
-    j = cg_loop_begin(k, mm->n, "j");
+    j = cg_loop_begin(k, nj, "j");
     LLVMValueRef c_index = cg_add(k, row, j.index);
     LLVMValueRef c = cg_load(k, k->t.f32, k->out, c_index);
-    cg_store(k, cg_fmuladd(k, k->t.f32, a, load_b(k, mm, kk.index, j.index), c), k->out, c_index);
+    LLVMValueRef b = load_b(k, mm, kk.index, cg_add(k, j0, j.index));
+    cg_store(k, cg_fmuladd(k, k->t.f32, a, b, c), k->out, c_index);
     cg_loop_end(k, &j);
     cg_loop_end(k, &kk);
     cg_loop_end(k, &i);
 }
 
-static void emit_ijk(cg_kernel *k, const matmul *mm) {
+static void emit_ijk(cg_kernel *k, const matmul *mm, LLVMValueRef j0, LLVMValueRef nj) {
     LLVMValueRef acc = cg_alloca(k, k->t.f32, "acc");
     cg_loop i = cg_loop_begin(k, mm->m, "i");
-    cg_loop j = cg_loop_begin(k, mm->n, "j");
+    cg_loop j = cg_loop_begin(k, nj, "j");
+    LLVMValueRef col = cg_add(k, j0, j.index);
     LLVMBuildStore(k->b, LLVMConstReal(k->t.f32, 0), acc);
     cg_loop kk = cg_loop_begin(k, mm->k, "k");
-    LLVMValueRef product = LLVMBuildFMul(k->b, load_a(k, mm, i.index, kk.index), load_b(k, mm, kk.index, j.index), "");
+    LLVMValueRef product = LLVMBuildFMul(k->b, load_a(k, mm, i.index, kk.index), load_b(k, mm, kk.index, col), "");
     LLVMValueRef sum = LLVMBuildFAdd(k->b, LLVMBuildLoad2(k->b, k->t.f32, acc, ""), product, "");
     LLVMSetFastMathFlags(product, LLVMFastMathAllowContract);
     LLVMSetFastMathFlags(sum, LLVMFastMathAllowReassoc | LLVMFastMathAllowContract);
     LLVMBuildStore(k->b, sum, acc);
     cg_loop_end(k, &kk);
-    cg_store(k, LLVMBuildLoad2(k->b, k->t.f32, acc, ""), k->out, cg_add(k, cg_mul(k, i.index, mm->n), j.index));
+    cg_store(k, LLVMBuildLoad2(k->b, k->t.f32, acc, ""), k->out, cg_add(k, cg_mul(k, i.index, mm->n), col));
     cg_loop_end(k, &j);
     cg_loop_end(k, &i);
 }
 
-static void emit_small(cg_kernel *k, const matmul *mm) {
+static void emit_columns(cg_kernel *k, const matmul *mm, LLVMValueRef j0, LLVMValueRef nj) {
     if (mm->tb)
-        emit_ijk(k, mm);
+        emit_ijk(k, mm, j0, nj);
     else
-        emit_ikj(k, mm);
+        emit_ikj(k, mm, j0, nj);
+}
+
+/* A product of a few rows (batch 1: a GEMV) streams all of B for little
+ * arithmetic: with the runtime's threads and at least SPLIT_MIN_WORK
+ * multiply-adds (B of 32K floats: h U of the char LSTM, [128, 512]), its
+ * columns are split over them in whole blocks of SPLIT_COLUMNS (a cache
+ * line of C each), outlined as <kernel>.columns.  Each C element is the
+ * same loop over k wherever its column falls, so the result does not
+ * depend on the thread count; the decision depends on the sizes only, so
+ * 1 and 2 threads run the same code. */
+enum { SPLIT_MIN_WORK = 1 << 15, SPLIT_COLUMNS = 16, SPLIT_MIN_N = 4 * SPLIT_COLUMNS };
+
+static matmul sizes_of(cg_kernel *k, const ir_matmul_dims *d);
+
+static void emit_split_columns(cg_kernel *k, const matmul *mm, const ir_matmul_dims *d) {
+    LLVMValueRef pieces = blocks(k, mm->n, SPLIT_COLUMNS);
+    cg_outline o;
+    cg_outline_begin(k, &o, "columns", NULL, 0);
+    matmul inner = sizes_of(k, d); /* from the outlined function's batch */
+    LLVMValueRef j0 = cg_mul(k, o.begin, cg_i64(k, SPLIT_COLUMNS));
+    LLVMValueRef j1 = umin(k, cg_mul(k, o.end, cg_i64(k, SPLIT_COLUMNS)), inner.n);
+    emit_columns(k, &inner, j0, sub(k, j1, j0));
+    cg_outline_end(k, &o, pieces);
+}
+
+/* The plain loops: split over threads where that pays (above), decided at
+ * run time where the batch is one of the sizes. */
+static void emit_small(cg_kernel *k, const matmul *mm, const ir_matmul_dims *d, int64_t max_work, int64_t max_n) {
+    if (!k->parallel || max_work < SPLIT_MIN_WORK || max_n < SPLIT_MIN_N) {
+        emit_columns(k, mm, cg_i64(k, 0), mm->n);
+        return;
+    }
+    LLVMValueRef work = cg_mul(k, cg_mul(k, mm->m, mm->n), mm->k);
+    LLVMValueRef split = LLVMBuildAnd(k->b, LLVMBuildICmp(k->b, LLVMIntUGE, work, cg_i64(k, SPLIT_MIN_WORK), ""),
+                                      LLVMBuildICmp(k->b, LLVMIntUGE, mm->n, cg_i64(k, SPLIT_MIN_N), ""), "split");
+    if (is_constant(split, 1)) {
+        emit_split_columns(k, mm, d);
+        return;
+    }
+    LLVMBasicBlockRef yes = new_block(k, "split"), no = new_block(k, "whole"), end = new_block(k, "small.end");
+    LLVMBuildCondBr(k->b, split, yes, no);
+    LLVMPositionBuilderAtEnd(k->b, yes);
+    emit_split_columns(k, mm, d);
+    LLVMBuildBr(k->b, end);
+    LLVMPositionBuilderAtEnd(k->b, no);
+    emit_columns(k, mm, cg_i64(k, 0), mm->n);
+    LLVMBuildBr(k->b, end);
+    LLVMPositionBuilderAtEnd(k->b, end);
 }
 
 /* ------------------------------------------------------------ epilogues
@@ -797,10 +852,6 @@ static LLVMValueRef gemm_function(cg_kernel *k, int wide, const epilogue *ep) {
 
 /* ------------------------------------------------------------- the kernel */
 
-static int is_constant(LLVMValueRef i1, int value) {
-    return LLVMIsAConstantInt(i1) && LLVMConstIntGetZExtValue(i1) == (unsigned long long)value;
-}
-
 /* a && b on i1, folded where either is a constant (the builder folds only
  * where both are), so a decision the shapes settle emits no code. */
 static LLVMValueRef both(cg_kernel *k, LLVMValueRef a, LLVMValueRef b) {
@@ -908,8 +959,11 @@ static matmul sizes_of(cg_kernel *k, const ir_matmul_dims *d) {
 
 /* The loops, then the epilogue (if any) as a pass over the product: it
  * is small (or of a CONST operand), so it is still in L1. */
-static void small_product(cg_kernel *k, const matmul *mm, const epilogue *ep, const LLVMValueRef *ext) {
-    emit_small(k, mm);
+static void small_product(cg_kernel *k, const matmul *mm, const ir_matmul_dims *d, const epilogue *ep,
+                          const LLVMValueRef *ext) {
+    const ir_shape *a = &k->g->nodes[k->node->inputs[0]].shape, *b = &k->g->nodes[k->node->inputs[1]].shape;
+    int64_t max_n = max_product(b, d->n_lo, d->n_hi);
+    emit_small(k, mm, d, max_product(a, d->m_lo, d->m_hi) * max_n * max_product(a, d->k_lo, d->k_hi), max_n);
     if (ep)
         epilogue_pass(k, ep, ext, mm->m, mm->n);
 }
@@ -926,12 +980,12 @@ static void emit_product(cg_kernel *k, const matmul *mm, const ir_matmul_dims *d
     LLVMValueRef largest = big_enough(k, cg_i64(k, max_product(a, d->m_lo, d->m_hi)), cg_i64(k, max_n),
                                       cg_i64(k, max_product(a, d->k_lo, d->k_hi)));
     if (!k->in[0] || !k->in[1] || is_constant(largest, 0)) {
-        small_product(k, mm, ep, ext);
+        small_product(k, mm, d, ep, ext);
         return;
     }
     LLVMValueRef pays = blocked_pays(k, mm);
     if (is_constant(pays, 0)) {
-        small_product(k, mm, ep, ext);
+        small_product(k, mm, d, ep, ext);
         return;
     }
     if (is_constant(pays, 1)) {
@@ -946,7 +1000,7 @@ static void emit_product(cg_kernel *k, const matmul *mm, const ir_matmul_dims *d
     call_gemm(k, mm, wide_pays(max_n), ep, ext);
     LLVMBuildBr(k->b, end);
     LLVMPositionBuilderAtEnd(k->b, small);
-    small_product(k, mm, ep, ext);
+    small_product(k, mm, d, ep, ext);
     LLVMBuildBr(k->b, end);
     LLVMPositionBuilderAtEnd(k->b, end);
 }

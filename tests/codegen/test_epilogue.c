@@ -8,7 +8,8 @@
  *                           multiple of 32 or not), with K over one cache
  *                           block, B untransposed and transposed, M the
  *                           batch (so blocked or plain loops by the batch),
- *                           and a small product; and cases the pass must
+ *                           a small product, products of a few rows split
+ *                           over threads by columns; and cases the pass must
  *                           refuse.  Checks which groups took a product,
  *                           then runs predict at several batches: against
  *                           ir_eval, against the unfused kernels (float
@@ -75,6 +76,7 @@ static ir_graph *products_graph(void) {
     int w2 = in(g, "300,70"), bias2 = in(g, "70"), s = in(g, "");
     int h = in(g, "B,96"), wt = in(g, "96,300"), col = in(g, "B,1");
     int xs = in(g, "B,5"), ws = in(g, "5,8"), bs = in(g, "8");
+    int xg = in(g, "B,128"), u = in(g, "128,512"), ut = in(g, "512,128"), bu = in(g, "512");
 
     /* relu(x W + b): the wide tile, two K slices */
     int y = op1(g, IR_RELU, op2(g, IR_ADD, ir_matmul(g, x, w, 0), bias));
@@ -96,6 +98,12 @@ static ir_graph *products_graph(void) {
     y = op2(g, IR_SUB, ir_matmul(g, xs, ws, 0), bs);
     out(g, y);
     want(y, 1);
+    /* a few rows (batch 1..3): the plain loops, split over the threads by
+     * columns (B [128, 512] and [512, 128]^T) */
+    y = op1(g, IR_TANH, op2(g, IR_ADD, ir_matmul(g, xg, u, 0), bu));
+    out(g, y);
+    want(y, 1);
+    out(g, ir_matmul(g, xg, ut, IR_TRANSPOSE_B));
     /* refused: a column vector [B, 1] (not a bias over N) */
     y = op2(g, IR_ADD, ir_matmul(g, x, w, 0), col);
     out(g, y);
@@ -251,7 +259,7 @@ static void products(void) {
     compiled plain, fused, threads;
     if (compile(g, 0, 0, &plain) == 0 && compile(g, 1, 0, &fused) == 0 && compile(g, 1, 1, &threads) == 0) {
         check_grouping(g, &fused.es);
-        static const int64_t batches[] = {40, 13, 3};
+        static const int64_t batches[] = {40, 13, 3, 1};
         for (size_t b = 0; b < sizeof batches / sizeof *batches; b++) {
             int64_t batch = batches[b];
             double **leaf = leaves(g, batch);
@@ -260,6 +268,8 @@ static void products(void) {
                 fail("ir_eval failed");
             } else {
                 check_entry(g, &fused, ENTRY_PREDICT, 0, leaf, want, batch, 1e-5);
+                rt_set_threads(3);
+                check_entry(g, &threads, ENTRY_PREDICT, 0, leaf, want, batch, 1e-5);
                 /* fused against unfused; 1 against 3 threads, bit for bit */
                 const mem_plan *p0, *p1, *p3;
                 rt_set_threads(1);
