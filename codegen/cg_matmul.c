@@ -343,13 +343,19 @@ static void emit_columns(cg_kernel *k, const matmul *mm, LLVMValueRef j0, LLVMVa
 
 /* A product of a few rows (batch 1: a GEMV) streams all of B for little
  * arithmetic: with the runtime's threads and at least SPLIT_MIN_WORK
- * multiply-adds (B of 32K floats: h U of the char LSTM, [128, 512]), its
- * columns are split over them in whole blocks of SPLIT_COLUMNS (a cache
- * line of C each), outlined as <kernel>.columns.  Each C element is the
- * same loop over k wherever its column falls, so the result does not
- * depend on the thread count; the decision depends on the sizes only, so
- * 1 and 2 threads run the same code. */
-enum { SPLIT_MIN_WORK = 1 << 15, SPLIT_COLUMNS = 16, SPLIT_MIN_N = 4 * SPLIT_COLUMNS };
+ * multiply-adds, its columns are split over them in whole blocks of
+ * SPLIT_COLUMNS (a cache line of C each), outlined as <kernel>.columns.
+ * Each C element is the same loop over k wherever its column falls, so the
+ * result does not depend on the thread count; the decision depends on the
+ * sizes only, so 1 and 2 threads run the same code.
+ * The threshold is the runtime's for splitting a GEMM: on the shared
+ * 2-vCPU VM (bench_gemm --threads 2, bench/w3.sh sample) splitting h U of
+ * the char LSTM ([1,128]@[128,512], 2.4 us: B streams from L2 at ~30
+ * bytes a cycle) made it 0.7-1.0x as fast, and W3's sampling 0.75-0.9x;
+ * W2's [1,784]@[784,256] 0.84-1.09x.  Dispatch and join cost about what
+ * half of such a product saves, and nothing when the second vCPU is busy
+ * elsewhere.  [1,2048]@[2048,1024] gained 1.56x. */
+enum { SPLIT_MIN_WORK = 1 << 18, SPLIT_COLUMNS = 16, SPLIT_MIN_N = 4 * SPLIT_COLUMNS };
 
 static matmul sizes_of(cg_kernel *k, const ir_matmul_dims *d);
 

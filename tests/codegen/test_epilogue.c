@@ -76,7 +76,7 @@ static ir_graph *products_graph(void) {
     int w2 = in(g, "300,70"), bias2 = in(g, "70"), s = in(g, "");
     int h = in(g, "B,96"), wt = in(g, "96,300"), col = in(g, "B,1");
     int xs = in(g, "B,5"), ws = in(g, "5,8"), bs = in(g, "8");
-    int xg = in(g, "B,128"), u = in(g, "128,512"), ut = in(g, "512,128"), bu = in(g, "512");
+    int xg = in(g, "B,512"), u = in(g, "512,512"), ut = in(g, "512,512"), bu = in(g, "512");
 
     /* relu(x W + b): the wide tile, two K slices */
     int y = op1(g, IR_RELU, op2(g, IR_ADD, ir_matmul(g, x, w, 0), bias));
@@ -99,7 +99,7 @@ static ir_graph *products_graph(void) {
     out(g, y);
     want(y, 1);
     /* a few rows (batch 1..3): the plain loops, split over the threads by
-     * columns (B [128, 512] and [512, 128]^T) */
+     * columns (B [512, 512] and its transpose: 256K multiply-adds a row) */
     y = op1(g, IR_TANH, op2(g, IR_ADD, ir_matmul(g, xg, u, 0), bu));
     out(g, y);
     want(y, 1);
