@@ -984,13 +984,20 @@ static void call_sgemm_function(cg_kernel *k, LLVMValueRef fn, LLVMValueRef *arg
 
 void cg_call_sgemm(cg_kernel *k, LLVMValueRef *args) { call_sgemm_function(k, gemm_function(k, 0, NULL), args); }
 
-/* The wide tile (12x32) where it fills its columns: N a multiple of 32,
- * so the runtime's pieces (whole 16-column strips, two per thread) stay
- * whole tiles too where N has enough of them.  A narrow product keeps the
- * 16-column tile: 128 x 10 x 64 took 4.8 us in 32 columns, 2.8 in 16. */
-enum { WIDE_MIN_N = 64 };
+/* The wide tile (12x32) where it fills its columns, N a multiple of 32
+ * (so the runtime's pieces, whole 16-column strips, two per thread, stay
+ * whole tiles too where N has enough of them), and for large products
+ * only (sizes at the largest batch).  A narrow product keeps the 16-column
+ * tile: 128 x 10 x 64 took 4.8 us in 32 columns, 2.8 in 16.  The MLP's
+ * products at batch 64 (64 x 256 x 784, 784 x 256 x 64, ...) measured
+ * 2-20% under main in 32 columns on Zen 4 in alternating runs (noisy:
+ * their edge tiles, 64 = 5 x 12 + 4 rows, copy twice as many columns); at
+ * 256^3 and up the two tiles were level there. */
+enum { WIDE_MIN_N = 64, WIDE_MIN_WORK = 1 << 24 };
 
-static int wide_pays(int64_t max_n) { return max_n >= WIDE_MIN_N && max_n % 32 == 0; }
+static int wide_pays(int64_t max_m, int64_t max_n, int64_t max_k) {
+    return max_n >= WIDE_MIN_N && max_n % 32 == 0 && max_m * max_n * max_k >= WIDE_MIN_WORK;
+}
 
 static void call_gemm(cg_kernel *k, const matmul *mm, int wide, const epilogue *ep, const LLVMValueRef *ext) {
     LLVMValueRef one = cg_i64(k, 1), last = cg_i64(k, 0);
@@ -1049,9 +1056,9 @@ static void emit_product(cg_kernel *k, const matmul *mm, const ir_matmul_dims *d
     /* A CONST operand has no buffer (its value is folded into the code):
      * only the loops read it.  A product too small even at the largest
      * batch (dims[] holds it) gets no call and no sgemm function. */
-    int64_t max_n = max_product(b, d->n_lo, d->n_hi);
-    LLVMValueRef largest = big_enough(k, cg_i64(k, max_product(a, d->m_lo, d->m_hi)), cg_i64(k, max_n),
-                                      cg_i64(k, max_product(a, d->k_lo, d->k_hi)));
+    int64_t max_m = max_product(a, d->m_lo, d->m_hi), max_n = max_product(b, d->n_lo, d->n_hi);
+    int64_t max_k = max_product(a, d->k_lo, d->k_hi);
+    LLVMValueRef largest = big_enough(k, cg_i64(k, max_m), cg_i64(k, max_n), cg_i64(k, max_k));
     if (!k->in[0] || !k->in[1] || is_constant(largest, 0)) {
         small_product(k, mm, d, ep, ext);
         return;
@@ -1062,7 +1069,7 @@ static void emit_product(cg_kernel *k, const matmul *mm, const ir_matmul_dims *d
         return;
     }
     if (is_constant(pays, 1)) {
-        call_gemm(k, mm, wide_pays(max_n), ep, ext);
+        call_gemm(k, mm, wide_pays(max_m, max_n, max_k), ep, ext);
         return;
     }
     LLVMBasicBlockRef big = LLVMAppendBasicBlockInContext(k->ctx, k->fn, "blocked");
@@ -1070,7 +1077,7 @@ static void emit_product(cg_kernel *k, const matmul *mm, const ir_matmul_dims *d
     LLVMBasicBlockRef end = LLVMAppendBasicBlockInContext(k->ctx, k->fn, "end");
     LLVMBuildCondBr(k->b, pays, big, small);
     LLVMPositionBuilderAtEnd(k->b, big);
-    call_gemm(k, mm, wide_pays(max_n), ep, ext);
+    call_gemm(k, mm, wide_pays(max_m, max_n, max_k), ep, ext);
     LLVMBuildBr(k->b, end);
     LLVMPositionBuilderAtEnd(k->b, small);
     small_product(k, mm, d, ep, ext);
