@@ -267,76 +267,9 @@ static void emit_ijk(cg_kernel *k, const matmul *mm, LLVMValueRef j0, LLVMValueR
     cg_loop_end(k, &i);
 }
 
-/* A block of ROW_BLOCK columns of row i of C, in registers across all of
- * k: per k step, ROW_BLOCK / L loads from B and as many FMAs with a(i, k)
- * broadcast.  `masked`: fewer than ROW_BLOCK columns are left, and the
- * lanes past them are neither read nor written. */
-enum { ROW_BLOCK = 64 };
-
-static void row_block(cg_kernel *k, const matmul *mm, LLVMValueRef i, LLVMValueRef b_col, LLVMValueRef c_at,
-                      LLVMValueRef left, int masked) {
-    const int L = k->avx512 ? 16 : 8, R = ROW_BLOCK / L;
-    LLVMTypeRef vec = LLVMVectorType(k->t.f32, (unsigned)L);
-    LLVMValueRef mask[ROW_BLOCK / 8], acc[ROW_BLOCK / 8];
-    for (int r = 0; r < R; r++) {
-        mask[r] = masked ? lanes_below_n(k, (unsigned)L, r * L, left) : NULL;
-        acc[r] = cg_alloca(k, vec, "acc");
-        LLVMBuildStore(k->b, LLVMConstNull(vec), acc[r]);
-    }
-    cg_loop kk = cg_loop_begin(k, mm->k, "k");
-    LLVMValueRef a = splat(k, vec, load_a(k, mm, i, kk.index));
-    LLVMValueRef b_row = gep(k, b_col, cg_mul(k, kk.index, mm->n));
-    for (int r = 0; r < R; r++) {
-        LLVMValueRef at = gep(k, b_row, cg_i64(k, r * L));
-        LLVMValueRef b = masked ? masked_load(k, vec, at, mask[r]) : load_aligned(k, vec, at, 4);
-        LLVMValueRef sum = cg_fmuladd(k, vec, a, b, LLVMBuildLoad2(k->b, vec, acc[r], ""));
-        LLVMBuildStore(k->b, sum, acc[r]);
-    }
-    loop_end(k, &kk);
-    for (int r = 0; r < R; r++) {
-        LLVMValueRef v = LLVMBuildLoad2(k->b, vec, acc[r], ""), at = gep(k, c_at, cg_i64(k, r * L));
-        if (masked)
-            masked_store(k, v, at, mask[r]);
-        else
-            store_aligned(k, v, at, 4);
-    }
-}
-
-/* B stored [K, N] with a buffer: each row of C in blocks of ROW_BLOCK
- * columns (above), so C is written once instead of loaded and stored at
- * every k step as the i-k-j loop does where N is not a small constant.
- * Each element is the same sum in the same order (fused multiply-adds
- * over k from 0), so results are those of the loop. */
-static void emit_row_blocks(cg_kernel *k, const matmul *mm, LLVMValueRef j0, LLVMValueRef nj) {
-    cg_loop i = cg_loop_begin(k, mm->m, "i");
-    LLVMValueRef c_row = gep(k, k->out, cg_add(k, cg_mul(k, i.index, mm->n), j0));
-    cg_loop jb = cg_loop_begin(k, blocks(k, nj, ROW_BLOCK), "jb");
-    LLVMValueRef jj = cg_mul(k, jb.index, cg_i64(k, ROW_BLOCK));
-    LLVMValueRef left = sub(k, nj, jj);
-    LLVMValueRef b_col = gep(k, k->in[1], cg_add(k, j0, jj)), c_at = gep(k, c_row, jj);
-    LLVMBasicBlockRef full = new_block(k, "row_block.full"), part = new_block(k, "row_block.part");
-    LLVMBasicBlockRef done = new_block(k, "row_block.end");
-    LLVMBuildCondBr(k->b, LLVMBuildICmp(k->b, LLVMIntUGE, left, cg_i64(k, ROW_BLOCK), ""), full, part);
-    LLVMPositionBuilderAtEnd(k->b, full);
-    row_block(k, mm, i.index, b_col, c_at, left, 0);
-    LLVMBuildBr(k->b, done);
-    LLVMPositionBuilderAtEnd(k->b, part);
-    row_block(k, mm, i.index, b_col, c_at, left, 1);
-    LLVMBuildBr(k->b, done);
-    LLVMPositionBuilderAtEnd(k->b, done);
-    loop_end(k, &jb);
-    loop_end(k, &i);
-}
-
-/* Row blocks where N may be ROW_BLOCK or more (max_n at the largest
- * batch); a narrow product keeps the i-k-j loop, which LLVM vectorises
- * with the row in registers when N is a small constant (masked blocks of
- * 64 made [1000, 2] @ [2, 1] 10x slower). */
-static void emit_columns(cg_kernel *k, const matmul *mm, LLVMValueRef j0, LLVMValueRef nj, int64_t max_n) {
+static void emit_columns(cg_kernel *k, const matmul *mm, LLVMValueRef j0, LLVMValueRef nj) {
     if (mm->tb)
         emit_ijk(k, mm, j0, nj);
-    else if (k->in[1] && !k->f64 && max_n >= ROW_BLOCK)
-        emit_row_blocks(k, mm, j0, nj);
     else
         emit_ikj(k, mm, j0, nj);
 }
@@ -359,14 +292,14 @@ enum { SPLIT_MIN_WORK = 1 << 18, SPLIT_COLUMNS = 16, SPLIT_MIN_N = 4 * SPLIT_COL
 
 static matmul sizes_of(cg_kernel *k, const ir_matmul_dims *d);
 
-static void emit_split_columns(cg_kernel *k, const matmul *mm, const ir_matmul_dims *d, int64_t max_n) {
+static void emit_split_columns(cg_kernel *k, const matmul *mm, const ir_matmul_dims *d) {
     LLVMValueRef pieces = blocks(k, mm->n, SPLIT_COLUMNS);
     cg_outline o;
     cg_outline_begin(k, &o, "columns", NULL, 0);
     matmul inner = sizes_of(k, d); /* from the outlined function's batch */
     LLVMValueRef j0 = cg_mul(k, o.begin, cg_i64(k, SPLIT_COLUMNS));
     LLVMValueRef j1 = umin(k, cg_mul(k, o.end, cg_i64(k, SPLIT_COLUMNS)), inner.n);
-    emit_columns(k, &inner, j0, sub(k, j1, j0), max_n);
+    emit_columns(k, &inner, j0, sub(k, j1, j0));
     cg_outline_end(k, &o, pieces);
 }
 
@@ -374,23 +307,23 @@ static void emit_split_columns(cg_kernel *k, const matmul *mm, const ir_matmul_d
  * run time where the batch is one of the sizes. */
 static void emit_small(cg_kernel *k, const matmul *mm, const ir_matmul_dims *d, int64_t max_work, int64_t max_n) {
     if (!k->parallel || max_work < SPLIT_MIN_WORK || max_n < SPLIT_MIN_N) {
-        emit_columns(k, mm, cg_i64(k, 0), mm->n, max_n);
+        emit_columns(k, mm, cg_i64(k, 0), mm->n);
         return;
     }
     LLVMValueRef work = cg_mul(k, cg_mul(k, mm->m, mm->n), mm->k);
     LLVMValueRef split = LLVMBuildAnd(k->b, LLVMBuildICmp(k->b, LLVMIntUGE, work, cg_i64(k, SPLIT_MIN_WORK), ""),
                                       LLVMBuildICmp(k->b, LLVMIntUGE, mm->n, cg_i64(k, SPLIT_MIN_N), ""), "split");
     if (is_constant(split, 1)) {
-        emit_split_columns(k, mm, d, max_n);
+        emit_split_columns(k, mm, d);
         return;
     }
     LLVMBasicBlockRef yes = new_block(k, "split"), no = new_block(k, "whole"), end = new_block(k, "small.end");
     LLVMBuildCondBr(k->b, split, yes, no);
     LLVMPositionBuilderAtEnd(k->b, yes);
-    emit_split_columns(k, mm, d, max_n);
+    emit_split_columns(k, mm, d);
     LLVMBuildBr(k->b, end);
     LLVMPositionBuilderAtEnd(k->b, no);
-    emit_columns(k, mm, cg_i64(k, 0), mm->n, max_n);
+    emit_columns(k, mm, cg_i64(k, 0), mm->n);
     LLVMBuildBr(k->b, end);
     LLVMPositionBuilderAtEnd(k->b, end);
 }
