@@ -60,13 +60,18 @@
  * keep 16 columns (padding 10 columns to 32 cost 1.7x).
  *
  * Epilogues (passes/epilogue.c): a fused group that starts with a product
- * gets its own @<kernel>.sgemm, the same body with the group's elementwise
- * members applied to each tile as its last K slice is stored (bias,
- * activation, a ReLU mask: the output is written once).  Its last argument
- * carries the address of the group's input pointers instead of the
- * accumulate flag (see epilogue_context), so the runtime splits it like any
- * other product.  A product on the small path gets the epilogue as a
- * second loop over its (small) output in the same kernel.
+ * calls @mdl.sgemm[.wide].epilogue, the same body, whose micro-tile calls
+ * the group's epilogue function on each tile as its last K slice is
+ * stored, while the tile is in L1 (bias, activation, a ReLU mask: the
+ * output is written once).  Its last argument carries the address of a
+ * context (the whole C, the epilogue function, the group's input
+ * pointers) instead of the accumulate flag (see epilogue_context), so the
+ * runtime splits it like any other product.  One epilogue function per
+ * distinct epilogue (@"mdl.epilogue[P|add(m0,x0r)|relu(m1)]", see
+ * epilogue_name): a call per tile costs nothing measurable, and a copy of
+ * the sgemm body per group cost ~50 ms of compile time each.  A product
+ * on the small path gets the epilogue as a second loop over its (small)
+ * output in the same kernel.
  *
  * Scratch: the packed buffers live on the stack of @mdl.sgemm (the kernel
  * must not call malloc, and the memory plan knows nothing of them), one
@@ -419,9 +424,8 @@ typedef struct gemm {
     /* With an epilogue: what it applies, the piece's first row and column
      * in the whole product, and the pointers of its inputs (see
      * epilogue_context). */
-    const epilogue *ep;
-    LLVMValueRef row0, col0;
-    LLVMValueRef ext[FUSE_MAX_INPUTS];
+    int epilogue;
+    LLVMValueRef ctx, apply, row0, col0;
 } gemm;
 
 /* B stored [K, N] (b_col = 1): two masked vector loads per k. */
@@ -583,26 +587,26 @@ static void copy_block(gemm *G, LLVMValueRef to, LLVMValueRef to_stride, LLVMVal
     loop_end(k, &r);
 }
 
+/* void (ptr ctx, ptr c, i64 ldc, i64 mr, i64 nr, i64 i0, i64 j0): an
+ * epilogue function (epilogue_function) */
+static LLVMTypeRef epilogue_type(cg_kernel *k) {
+    LLVMTypeRef params[7] = {k->t.ptr, k->t.ptr, k->t.i64, k->t.i64, k->t.i64, k->t.i64, k->t.i64};
+    return LLVMFunctionType(k->t.void_, params, 7, 0);
+}
+
 /* After the last K slice, the epilogue over the tile's mr x nr elements of
  * C at c (rows ldc apart): rows i_at.. and columns j_at.. of this call's C,
- * so row0 + i_at.. and col0 + j_at.. of the whole product.  The tile is in
- * L1 then; the column loop is left to LLVM's vectoriser (the epilogue's ops
- * are scalar emitters, cg_scalar.c). */
+ * so row0 + i_at.. and col0 + j_at.. of the whole product, while the tile
+ * is in L1.  A call of the group's epilogue function (epilogue_function),
+ * so that one sgemm body serves every epilogue. */
 static void tile_epilogue(gemm *G, LLVMValueRef c, LLVMValueRef mr, LLVMValueRef nr, LLVMValueRef last,
                           LLVMValueRef i_at, LLVMValueRef j_at) {
     cg_kernel *k = &G->k;
     LLVMBasicBlockRef apply = new_block(k, "epilogue"), end = new_block(k, "epilogue.end");
     LLVMBuildCondBr(k->b, last, apply, end);
     LLVMPositionBuilderAtEnd(k->b, apply);
-    cg_loop r = cg_loop_begin(k, mr, "epilogue.r");
-    LLVMValueRef row = gep(k, c, cg_mul(k, r.index, G->ldc));
-    LLVMValueRef i = cg_add(k, G->row0, cg_add(k, i_at, r.index));
-    LLVMValueRef j_first = cg_add(k, G->col0, j_at);
-    cg_loop j = cg_loop_begin(k, nr, "epilogue.j");
-    LLVMValueRef x = cg_load(k, k->t.f32, row, j.index);
-    cg_store(k, epilogue_value(k, G->ep, G->ext, x, i, cg_add(k, j_first, j.index), G->ldc), row, j.index);
-    cg_loop_end(k, &j);
-    loop_end(k, &r);
+    LLVMValueRef args[7] = {G->ctx, c, G->ldc, mr, nr, cg_add(k, G->row0, i_at), cg_add(k, G->col0, j_at)};
+    LLVMBuildCall2(k->b, epilogue_type(k), G->apply, args, 7, "");
     LLVMBuildBr(k->b, end);
     LLVMPositionBuilderAtEnd(k->b, end);
 }
@@ -687,7 +691,7 @@ static void micro_tile(gemm *G, LLVMValueRef *rows, LLVMValueRef a_step, LLVMVal
     copy_block(G, c, G->ldc, G->tile, cg_i64(k, G->cols), mr, nr);
     LLVMBuildBr(b, end);
     LLVMPositionBuilderAtEnd(b, end);
-    if (G->ep)
+    if (G->epilogue)
         tile_epilogue(G, c, mr, nr, last, i_at, j_at);
 }
 
@@ -784,20 +788,25 @@ static void choose_tile(gemm *G, int avx512, int wide) {
 }
 
 /* With an epilogue the last argument, `accumulate` for the others, is the
- * address of the kernel's context: {C of the whole product, the
- * epilogue's inputs...} (see call_gemm).  The runtime passes it through
- * unchanged to every piece (rt_pool.c), and from where a piece's C lies in
- * the whole one follow the piece's first row and column. */
+ * address of the kernel's context: {C of the whole product, the group's
+ * epilogue function, the epilogue's inputs...} (see call_gemm).  The
+ * runtime passes it through unchanged to every piece (rt_pool.c), and
+ * from where a piece's C lies in the whole one follow the piece's first
+ * row and column. */
+enum { CTX_WHOLE_C, CTX_APPLY, CTX_INPUTS };
+
+static LLVMValueRef ctx_slot(cg_kernel *k, LLVMValueRef ctx, int slot) {
+    LLVMValueRef at = cg_i64(k, slot);
+    return LLVMBuildInBoundsGEP2(k->b, k->t.ptr, ctx, &at, 1, "");
+}
+
 static void epilogue_context(gemm *G) {
     cg_kernel *k = &G->k;
     LLVMBuilderRef b = k->b;
-    LLVMValueRef ctx = LLVMBuildIntToPtr(b, G->accumulate, k->t.ptr, "ctx");
+    G->ctx = LLVMBuildIntToPtr(b, G->accumulate, k->t.ptr, "ctx");
     G->accumulate = cg_i64(k, 0);
-    LLVMValueRef whole = LLVMBuildLoad2(b, k->t.ptr, ctx, "whole_c");
-    for (int e = 0; e < G->ep->n_ext; e++) {
-        LLVMValueRef at = cg_i64(k, 1 + e);
-        G->ext[e] = LLVMBuildLoad2(b, k->t.ptr, LLVMBuildInBoundsGEP2(b, k->t.ptr, ctx, &at, 1, ""), "ext");
-    }
+    LLVMValueRef whole = LLVMBuildLoad2(b, k->t.ptr, ctx_slot(k, G->ctx, CTX_WHOLE_C), "whole_c");
+    G->apply = LLVMBuildLoad2(b, k->t.ptr, ctx_slot(k, G->ctx, CTX_APPLY), "apply");
     LLVMValueRef bytes =
         LLVMBuildSub(b, LLVMBuildPtrToInt(b, G->c, k->t.i64, ""), LLVMBuildPtrToInt(b, whole, k->t.i64, ""), "");
     LLVMValueRef offset = LLVMBuildExactSDiv(b, bytes, cg_i64(k, 4), "");
@@ -805,18 +814,66 @@ static void epilogue_context(gemm *G) {
     G->col0 = LLVMBuildURem(b, offset, G->ldc, "col0");
 }
 
+/* appends to name[*at], keeping it NUL-terminated; 0 once it is full */
+static int append(char *name, size_t size, size_t *at, const char *fmt, double v) {
+    int n = snprintf(name + *at, size - *at, fmt, v);
+    if (n < 0 || (size_t)n >= size - *at)
+        return 0;
+    *at += (size_t)n;
+    return 1;
+}
+
+/* The name of an epilogue function, which says all its code depends on,
+ * so that groups that compute the same (dense layers with the same
+ * activation) share one:
+ *   mdl.epilogue[P|add(m0,x0r)|relu(m1)]
+ * P the product, m<i> member i, x<e><f|r|s> epilogue input e read whole,
+ * as a row vector or as a scalar (i32 ones: X), c<v> a constant.  0 when
+ * it does not fit (the kernel then gets one of its own). */
+static int epilogue_name(cg_kernel *k, const epilogue *ep, char *name, size_t size) {
+    const fused_group *gr = ep->gr;
+    size_t at = 0;
+    int ok = append(name, size, &at, "mdl.epilogue[", 0);
+    for (int m = 0; ok && m < gr->n_members; m++) {
+        const ir_node *n = &k->g->nodes[gr->members[m]];
+        ok = append(name, size, &at, m ? "|" : "", 0);
+        if (gr->members[m] == ep->product) {
+            ok = ok && append(name, size, &at, "P", 0);
+            continue;
+        }
+        ok = ok && append(name, size, &at, ir_ops[n->op].name, 0);
+        for (int q = 0; ok && q < n->n_inputs; q++) {
+            const ir_node *x = &k->g->nodes[n->inputs[q]];
+            ok = append(name, size, &at, q ? "," : "(", 0);
+            int found = 0;
+            for (int p = 0; ok && !found && p < m; p++)
+                if (gr->members[p] == n->inputs[q])
+                    found = 1, ok = append(name, size, &at, "m%.0f", p);
+            for (int e = 0; ok && !found && e < ep->n_ext; e++)
+                if (ep->ext[e] == n->inputs[q]) {
+                    found = 1;
+                    ok = append(name, size, &at, x->dtype == IR_I32 ? "X%.0f" : "x%.0f", e) &&
+                         append(name, size, &at,
+                                ep->kind[e] == EPILOGUE_FULL  ? "f"
+                                : ep->kind[e] == EPILOGUE_ROW ? "r"
+                                                              : "s",
+                                0);
+                }
+            if (ok && !found)
+                ok = x->op == IR_CONST && append(name, size, &at, x->dtype == IR_I32 ? "i%.0f" : "c%.9g", x->value);
+        }
+        ok = ok && append(name, size, &at, ")", 0);
+    }
+    return ok && append(name, size, &at, "]", 0);
+}
+
 /* The sgemm function: @mdl.sgemm (6x16 or 12x16) or @mdl.sgemm.wide
  * (12x32), each emitted into the module on first use, or, with an
  * epilogue, one of the kernel's own, @<kernel>.sgemm. */
-static LLVMValueRef gemm_function(cg_kernel *k, int wide, const epilogue *ep) {
-    char name[96];
+static LLVMValueRef gemm_function(cg_kernel *k, int wide, int epilogue) {
+    char name[64];
     wide = wide && k->avx512;
-    if (ep) {
-        size_t length;
-        snprintf(name, sizeof name, "%s.sgemm", LLVMGetValueName2(k->fn, &length));
-    } else {
-        snprintf(name, sizeof name, "%s", wide ? "mdl.sgemm.wide" : "mdl.sgemm");
-    }
+    snprintf(name, sizeof name, "mdl.sgemm%s%s", wide ? ".wide" : "", epilogue ? ".epilogue" : "");
     LLVMValueRef fn = LLVMGetNamedFunction(k->mod, name);
     if (fn)
         return fn;
@@ -848,8 +905,8 @@ static LLVMValueRef gemm_function(cg_kernel *k, int wide, const epilogue *ep) {
         *slot[i] = LLVMGetParam(fn, i);
         LLVMSetValueName2(*slot[i], names[i], strlen(names[i]));
     }
-    G.ep = ep;
-    if (ep)
+    G.epilogue = epilogue;
+    if (epilogue)
         epilogue_context(&G);
     emit_gemm_body(&G);
     LLVMDisposeBuilder(G.k.b);
@@ -894,6 +951,47 @@ static LLVMValueRef blocked_pays(cg_kernel *k, const matmul *mm) {
     return both(k, pays, LLVMBuildNot(k->b, row_loop, ""));
 }
 
+/* The group's epilogue over one tile (see tile_epilogue):
+ *   void @mdl.epilogue[...](ptr ctx, ptr c, i64 ldc, i64 mr, i64 nr, i64 i0, i64 j0)
+ * c[r ldc + j] = the epilogue of C(i0 + r, j0 + j) for r < mr, j < nr, its
+ * inputs' pointers at ctx[CTX_INPUTS..]; the column loop is left to LLVM's
+ * vectoriser (the epilogue's ops are scalar emitters, cg_scalar.c).  One
+ * per distinct epilogue in the module (epilogue_name). */
+static LLVMValueRef epilogue_function(cg_kernel *k, const epilogue *ep) {
+    char name[512];
+    if (!epilogue_name(k, ep, name, sizeof name)) {
+        size_t length;
+        snprintf(name, sizeof name, "%s.epilogue", LLVMGetValueName2(k->fn, &length));
+    }
+    LLVMValueRef fn = LLVMGetNamedFunction(k->mod, name);
+    if (fn)
+        return fn;
+    fn = LLVMAddFunction(k->mod, name, epilogue_type(k));
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    add_attribute(k, fn, "nounwind");
+    cg_kernel e = *k;
+    e.fn = fn;
+    e.entry_block = LLVMAppendBasicBlockInContext(k->ctx, fn, "entry");
+    e.b = LLVMCreateBuilderInContext(k->ctx);
+    LLVMPositionBuilderAtEnd(e.b, e.entry_block);
+    LLVMValueRef ctx = LLVMGetParam(fn, 0), c = LLVMGetParam(fn, 1), ldc = LLVMGetParam(fn, 2);
+    LLVMValueRef ext[FUSE_MAX_INPUTS];
+    for (int i = 0; i < ep->n_ext; i++)
+        ext[i] = LLVMBuildLoad2(e.b, k->t.ptr, ctx_slot(&e, ctx, CTX_INPUTS + i), "ext");
+    cg_loop r = cg_loop_begin(&e, LLVMGetParam(fn, 3), "r");
+    LLVMValueRef row = gep(&e, c, cg_mul(&e, r.index, ldc));
+    LLVMValueRef i = cg_add(&e, LLVMGetParam(fn, 5), r.index);
+    cg_loop j = cg_loop_begin(&e, LLVMGetParam(fn, 4), "j");
+    LLVMValueRef x = cg_load(&e, k->t.f32, row, j.index);
+    LLVMValueRef col = cg_add(&e, LLVMGetParam(fn, 6), j.index);
+    cg_store(&e, epilogue_value(&e, ep, ext, x, i, col, ldc), row, j.index);
+    cg_loop_end(&e, &j);
+    cg_loop_end(&e, &r);
+    LLVMBuildRetVoid(e.b);
+    LLVMDisposeBuilder(e.b);
+    return fn;
+}
+
 /* fn(args), or through the runtime's threads (mdl_rt_sgemm) */
 static void call_sgemm_function(cg_kernel *k, LLVMValueRef fn, LLVMValueRef *args) {
     if (!k->parallel) {
@@ -915,7 +1013,7 @@ static void call_sgemm_function(cg_kernel *k, LLVMValueRef fn, LLVMValueRef *arg
     LLVMBuildCall2(k->b, LLVMGlobalGetValueType(rt), rt, all, CG_SGEMM_ARGS + 1, "");
 }
 
-void cg_call_sgemm(cg_kernel *k, LLVMValueRef *args) { call_sgemm_function(k, gemm_function(k, 0, NULL), args); }
+void cg_call_sgemm(cg_kernel *k, LLVMValueRef *args) { call_sgemm_function(k, gemm_function(k, 0, 0), args); }
 
 /* The wide tile (12x32) where it fills its columns, N a multiple of 32
  * (so the runtime's pieces, whole 16-column strips, two per thread, stay
@@ -935,19 +1033,18 @@ static int wide_pays(int64_t max_m, int64_t max_n, int64_t max_k) {
 static void call_gemm(cg_kernel *k, const matmul *mm, int wide, const epilogue *ep, const LLVMValueRef *ext) {
     LLVMValueRef one = cg_i64(k, 1), last = cg_i64(k, 0);
     if (ep) { /* the context (see epilogue_context) */
-        LLVMValueRef ctx = cg_alloca(k, LLVMArrayType2(k->t.ptr, (unsigned)(1 + ep->n_ext)), "epilogue");
-        LLVMBuildStore(k->b, k->out, ctx);
-        for (int e = 0; e < ep->n_ext; e++) {
-            LLVMValueRef at = cg_i64(k, 1 + e);
-            LLVMBuildStore(k->b, ext[e], LLVMBuildInBoundsGEP2(k->b, k->t.ptr, ctx, &at, 1, ""));
-        }
+        LLVMValueRef ctx = cg_alloca(k, LLVMArrayType2(k->t.ptr, (unsigned)(CTX_INPUTS + ep->n_ext)), "epilogue");
+        LLVMBuildStore(k->b, k->out, ctx_slot(k, ctx, CTX_WHOLE_C));
+        LLVMBuildStore(k->b, epilogue_function(k, ep), ctx_slot(k, ctx, CTX_APPLY));
+        for (int e = 0; e < ep->n_ext; e++)
+            LLVMBuildStore(k->b, ext[e], ctx_slot(k, ctx, CTX_INPUTS + e));
         last = LLVMBuildPtrToInt(k->b, ctx, k->t.i64, "");
     }
     LLVMValueRef args[CG_SGEMM_ARGS] = {k->out, k->in[0], k->in[1], mm->m, mm->n, mm->k,
                                         /* A(i, k) at a[i * a_row + k * a_col], B(k, j) at b[k * b_row + j * b_col] */
                                         mm->ta ? one : mm->k, mm->ta ? mm->m : one, mm->tb ? one : mm->n,
                                         mm->tb ? mm->k : one, mm->n, last};
-    call_sgemm_function(k, gemm_function(k, wide, ep), args);
+    call_sgemm_function(k, gemm_function(k, wide, ep != NULL), args);
 }
 
 /* The product of dims [lo, hi) of s at the largest batch. */
