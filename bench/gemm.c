@@ -25,6 +25,11 @@
  *   --blas-core NAME  OpenBLAS's kernel (OPENBLAS_CORETYPE, e.g. Haswell for
  *                     its AVX2 one); by default it picks its own
  *   --ir FILE         write the optimised LLVM IR of every case to FILE
+ *   --threads N       build for the runtime's threads (mdl_rt_sgemm, the
+ *                     column split of products of a few rows) and run ours
+ *                     on N threads; "x1" is then our time on 1 thread (same
+ *                     code) over our time on N (above 1: the threads pay).
+ *                     OpenBLAS stays on 1 thread.
  *
  * Each figure is the median of 7 samples of at least ~20 ms each; "err" is
  * the largest |C - reference| / sqrt(K) over a few rows, against a double
@@ -94,7 +99,10 @@ static double now(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+void rt_set_threads(int n); /* runtime/rt_pool.c */
+
 static FILE *llvm_dump;        /* --ir FILE: the optimised LLVM IR of every case */
+static int threads = 0;        /* --threads N: built for the pool, run on N */
 static const char *target_cpu; /* --cpu NAME: compile for that CPU, not the host */
 
 typedef struct compiled {
@@ -110,11 +118,7 @@ typedef struct compiled {
 static int64_t products(const gemm_case *c) { return c->s ? c->s : 1; }
 
 static int64_t batch_of(const gemm_case *c) {
-    return c->s                   ? c->s
-           : c->batch_dim == 'm' ? c->m
-           : c->batch_dim == 'n' ? c->n
-           : c->batch_dim == 'k' ? c->k
-                                 : 1;
+    return c->s ? c->s : c->batch_dim == 'm' ? c->m : c->batch_dim == 'n' ? c->n : c->batch_dim == 'k' ? c->k : 1;
 }
 
 /* [S, rows, cols] from [rows, cols], S the batch dim */
@@ -151,7 +155,11 @@ static int compile_case(const gemm_case *c, compiled *out) {
         return -1;
     }
     mp_plan_build(g, &out->es, &out->plan);
-    cg_options opt = {.opt_level = 2, .emit_llvm = llvm_dump, .cpu = target_cpu, .features = target_cpu ? "" : NULL};
+    cg_options opt = {.opt_level = 2,
+                      .emit_llvm = llvm_dump,
+                      .cpu = target_cpu,
+                      .features = target_cpu ? "" : NULL,
+                      .parallel = threads > 0};
     out->jit = cg_jit_create(g, &out->es, &out->plan, &opt);
     if (!out->jit)
         return -1;
@@ -204,7 +212,7 @@ static int compare_doubles(const void *a, const void *b) {
 static double check(const gemm_case *c, const compiled *x) {
     double worst = 0;
     int64_t step = c->m > 16 ? c->m / 7 : 1;
-    for (int64_t p = 0; p < products(c); p += products(c) > 1 ? products(c) - 1 : 1) {
+    for (int64_t p = 0; p<products(c); p += products(c)> 1 ? products(c) - 1 : 1) {
         const float *a = x->a + p * c->m * c->k, *b = x->b + p * c->k * c->n, *y = x->c + p * c->m * c->n;
         for (int64_t i = 0; i < c->m; i += step)
             for (int64_t j = 0; j < c->n; j++) {
@@ -257,9 +265,17 @@ static void bench_case(const gemm_case *c) {
     }
     if (cb)
         run_blas(c, &x, cb, 1);
-    double ours[SAMPLES], theirs[SAMPLES];
+    double ours[SAMPLES], theirs[SAMPLES], single[SAMPLES];
     for (int s = 0; s < SAMPLES; s++) {
-        double t0 = now();
+        double t0;
+        if (threads) { /* the same code on one thread */
+            rt_set_threads(1);
+            t0 = now();
+            run_mdl(c, &x, reps);
+            single[s] = (now() - t0) / (double)reps;
+            rt_set_threads(threads);
+        }
+        t0 = now();
         run_mdl(c, &x, reps);
         ours[s] = (now() - t0) / (double)reps;
         if (cb) {
@@ -276,6 +292,10 @@ static void bench_case(const gemm_case *c) {
         double t_theirs = theirs[SAMPLES / 2];
         printf("   openblas %10.2f us %7.1f GFLOPS   ratio %.2f", t_theirs * 1e6, flops / t_theirs * 1e-9,
                t_theirs / t_ours);
+    }
+    if (threads) {
+        qsort(single, SAMPLES, sizeof *single, compare_doubles);
+        printf("   x1 %.2f", single[SAMPLES / 2] / t_ours);
     }
     printf("   err %.1e%s\n", err, err > 1e-5 ? "  WRONG" : "");
     free(cb);
@@ -342,6 +362,13 @@ int main(int argc, char **argv) {
             }
         } else if (!strcmp(argv[1], "--cpu")) {
             target_cpu = argv[2];
+        } else if (!strcmp(argv[1], "--threads")) {
+            threads = atoi(argv[2]);
+            if (threads < 1) {
+                fprintf(stderr, "bench_gemm: --threads needs a positive count\n");
+                return 2;
+            }
+            rt_set_threads(threads);
         } else if (!strcmp(argv[1], "--blas-core")) {
             core = argv[2];
         } else {
@@ -350,7 +377,7 @@ int main(int argc, char **argv) {
         argc -= 2;
         argv += 2;
     }
-    const char *usage = "usage: bench_gemm [--cpu NAME] [--blas-core NAME] [--ir FILE] "
+    const char *usage = "usage: bench_gemm [--cpu NAME] [--blas-core NAME] [--ir FILE] [--threads N] "
                         "[square|model|tiny|attention | M N K [ta tb [S]]]\n";
     if (argc > 1 && argc < 4 && strcmp(argv[1], "square") && strcmp(argv[1], "model") && strcmp(argv[1], "tiny") &&
         strcmp(argv[1], "attention")) {
@@ -358,7 +385,10 @@ int main(int argc, char **argv) {
         return 2;
     }
     open_blas(core);
-    printf("# bench_gemm: the generated matmul (-O2, JIT, 1 thread)\n");
+    if (threads)
+        printf("# bench_gemm: the generated matmul (-O2, JIT, built for threads, run on %d)\n", threads);
+    else
+        printf("# bench_gemm: the generated matmul (-O2, JIT, 1 thread)\n");
     if (cblas_sgemm)
         printf("# beside OpenBLAS cblas_sgemm, 1 thread, its %s kernel; ratio = OpenBLAS time / ours\n", blas_core);
     else

@@ -523,6 +523,7 @@ static int run_passes(const options *o, ir_graph *g, entries *es, mem_plan *plan
     /* after entries (fusion needs every entry's live nodes and roots) and
      * before the plan (interior nodes of a group get no buffer) */
     fuse_elementwise(g, es);
+    epilogue_fuse(g, es);
     stage(o, "fuse");
     if (o->emit == EMIT_FUSED)
         return dump_stage(o, g, es, NULL);

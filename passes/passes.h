@@ -126,6 +126,19 @@ int fuse_is_elementwise(const ir_graph *g, int id);
  * every edge between two kernels that was not fused, with the reason. */
 void fuse_dump(const ir_graph *g, const entries *es, FILE *out);
 
+/* epilogue.c: after fuse_elementwise, a MATMUL whose one user is an f32
+ * elementwise group of its shape joins that group as its first stage (the
+ * kernel then applies the group to each element of the product as it is
+ * stored); rules in epilogue.c.  Interior products leave every schedule. */
+void epilogue_fuse(const ir_graph *g, entries *es);
+/* The product of a group made by epilogue_fuse, or -1 (an elementwise group). */
+int epilogue_product(const ir_graph *g, const fused_group *gr);
+/* How the epilogue of `product` reads node x at C(i, j): x[i N + j] (x has
+ * C's shape), x[j] (C's column dims only: a bias), x[0] (one element); -1
+ * for none of them. */
+enum { EPILOGUE_FULL, EPILOGUE_ROW, EPILOGUE_SCALAR };
+int epilogue_input_kind(const ir_graph *g, int product, int x);
+
 /* ------------------------------------------------------------ memory plan */
 
 /* Every node that needs storage gets a byte offset into the one arena.

@@ -188,6 +188,7 @@ static int compile_like_mdlc(ir_graph *g, entries *es, mem_plan *plan) {
         return -1;
     }
     fuse_elementwise(g, es);
+    epilogue_fuse(g, es);
     mp_plan_build(g, es, plan);
     return 0;
 }
