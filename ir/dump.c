@@ -170,8 +170,8 @@ static unsigned char *dot_parts_of(const ir_graph *g) {
     int n = g->n_nodes;
     unsigned char *part = ir_xcalloc((size_t)n + 1, 1);
     unsigned char *seen = ir_xcalloc((size_t)n + 1, 1);
-    int cap = 1 + g->n_metrics + g->n_outputs + g->n_gen_outputs + g->n_state_updates + g->n_gen_updates +
-              g->n_params + g->n_updates;
+    int cap = 1 + g->n_metrics + g->n_outputs + g->n_gen_outputs + g->n_state_updates + g->n_gen_updates + g->n_params +
+              g->n_updates;
     int *roots = ir_xmalloc((size_t)cap * sizeof *roots), k = 0;
     roots[k++] = g->loss;
     for (int i = 0; i < g->n_metrics; i++)
@@ -300,9 +300,10 @@ static void dot_legend(FILE *out) {
     for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
         fprintf(out, "    legend_%s [shape=%s, fillcolor=\"%s\", label=\"%s\"];\n", keys[k].name, keys[k].shape,
                 keys[k].fill, keys[k].label);
-    fprintf(out, "    subgraph cluster_legend_kernel {\n      label=\"fused kernel\"; color=\"%s\"; penwidth=2; "
-                 "style=rounded;\n      legend_kernel [shape=ellipse, fillcolor=\"#ffffff\", label=\"ops in one "
-                 "loop\"];\n    }\n",
+    fprintf(out,
+            "    subgraph cluster_legend_kernel {\n      label=\"fused kernel\"; color=\"%s\"; penwidth=2; "
+            "style=rounded;\n      legend_kernel [shape=ellipse, fillcolor=\"#ffffff\", label=\"ops in one "
+            "loop\"];\n    }\n",
             DOT_KERNEL_BORDER);
     fprintf(out, "    legend_input -> legend_weight -> legend_moment -> legend_state -> "
                  "legend_other -> legend_forward -> legend_gradient -> "
