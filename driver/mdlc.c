@@ -469,7 +469,7 @@ static int dump_stage(const options *o, const ir_graph *g, const entries *es, co
         if (o->emit == EMIT_GRAD)
             ir_dump(g, live, f);
         else
-            ir_dump_dot(g, live, f);
+            ir_dump_dot(g, live, es->fused_into, f); /* after fusion: its kernels are drawn */
         free(live);
     } else if (o->emit == EMIT_IR) {
         ir_dump(g, NULL, f);
@@ -518,14 +518,14 @@ static int run_passes(const options *o, ir_graph *g, entries *es, mem_plan *plan
         return model_error(o, g);
     if (!verified(g, "training"))
         return -1;
-    if (o->emit == EMIT_GRAD || o->emit == EMIT_DOT)
+    if (o->emit == EMIT_GRAD)
         return dump_stage(o, g, es, NULL);
     /* after entries (fusion needs every entry's live nodes and roots) and
      * before the plan (interior nodes of a group get no buffer) */
     fuse_elementwise(g, es);
     epilogue_fuse(g, es);
     stage(o, "fuse");
-    if (o->emit == EMIT_FUSED)
+    if (o->emit == EMIT_FUSED || o->emit == EMIT_DOT)
         return dump_stage(o, g, es, NULL);
     mp_plan_build(g, es, plan);
     stage(o, "plan");

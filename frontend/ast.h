@@ -63,6 +63,31 @@ void diag_set_stream(FILE *f);
 void diag_set_limit(int max_errors);
 /* True once more errors than the limit were reported: a phase should stop. */
 int diag_limit_reached(void);
+/* A note with a fix-it: after the source line and its caret, a line with
+ * `replacement` under the construct at loc, as clang shows one:
+ *   model.mdl:4:5: note: did you mean 'softmax'?
+ *   y = sofmax(x)
+ *       ^~~~~~
+ *       softmax */
+void diag_note_fixit(src_loc loc, const char *replacement, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* ------------------------------------------------------- did you mean (suggest.c) */
+
+/* The known name closest to a misspelt one: begin with what was typed,
+ * offer every name it could have meant, then suggest_best is the one
+ * clearly closest, or NULL when none is close or two are equally close. */
+typedef struct suggestion {
+    const char *typed;
+    const char *best;
+    int distance;
+    int tied;
+} suggestion;
+void suggest_begin(suggestion *s, const char *typed);
+void suggest_offer(suggestion *s, const char *candidate);
+const char *suggest_best(const suggestion *s);
+/* Optimal-string-alignment edit distance of a and b, or a number larger
+ * than limit once it is certain to exceed it. */
+int suggest_distance(const char *a, const char *b, int limit);
 
 /* ------------------------------------------------------------------ arena */
 

@@ -688,10 +688,13 @@ static const struct builtin {
     {"kv_cache", b_kv_cache},
 };
 
-
 builtin_fn find_builtin(const char *name) {
     for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++)
         if (strcmp(builtins[i].name, name) == 0)
             return builtins[i].fn;
     return NULL;
+}
+
+const char *builtin_name(int i) {
+    return i >= 0 && (size_t)i < sizeof builtins / sizeof builtins[0] ? builtins[i].name : NULL;
 }

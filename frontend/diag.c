@@ -8,7 +8,9 @@
  * The marker line copies the tabs of the source line and skips the
  * continuation bytes of UTF-8 characters, so the caret lines up whatever
  * the tab width; the ~ run under the rest of the construct stops at the end
- * of the line.  Control bytes in the echoed line are shown as blanks so a
+ * of the line.  A note may carry a fix-it, the text that would replace the
+ * construct, printed on a third line under the caret (the "did you mean"
+ * notes, whose candidates suggest.c picks).  Control bytes in the echoed line are shown as blanks so a
  * stray NUL or escape cannot garble the terminal.  Errors are counted;
  * after a limit one line says so and the rest (with their notes) are
  * dropped, and diag_limit_reached tells a phase to stop.  Nothing here
@@ -54,8 +56,19 @@ static int is_utf8_continuation(unsigned char c) { return c >= 0x80 && c < 0xC0;
 
 enum { MAX_SHOWN = 160 }; /* a longer line is shown as a window around the caret */
 
-/* Prints the source line of loc and a ^~~~ marker under it. */
-static void show_line(FILE *o, src_loc loc) {
+/* Blanks that bring the next column under byte `col` of the line (tabs
+ * copied, one blank a UTF-8 character). */
+static void pad_to(FILE *o, const char *start, int from, int col) {
+    for (int i = from; i < col - 1; i++) {
+        unsigned char c = (unsigned char)start[i];
+        if (!is_utf8_continuation(c))
+            fputc(c == '\t' ? '\t' : ' ', o);
+    }
+}
+
+/* Prints the source line of loc and a ^~~~ marker under it, and under
+ * that the fix-it's text when there is one. */
+static void show_line(FILE *o, src_loc loc, const char *fixit) {
     const src_file *f = loc.file;
     if (!f || loc.line < 1 || loc.line > f->n_lines)
         return;
@@ -89,20 +102,21 @@ static void show_line(FILE *o, src_loc loc) {
     fputs(to < len ? "...\n" : "\n", o);
 
     fputs(cut ? "   " : "", o);
-    for (int i = from; i < col - 1; i++) {
-        unsigned char c = (unsigned char)start[i];
-        if (!is_utf8_continuation(c))
-            fputc(c == '\t' ? '\t' : ' ', o);
-    }
+    pad_to(o, start, from, col);
     fputc('^', o);
     int stop = col - 1 + (loc.len > 1 ? loc.len : 1);
     for (int i = col; i < stop && i < to; i++)
         if (!is_utf8_continuation((unsigned char)start[i]))
             fputc('~', o);
     fputc('\n', o);
+    if (fixit) {
+        fputs(cut ? "   " : "", o);
+        pad_to(o, start, from, col);
+        fprintf(o, "%s\n", fixit);
+    }
 }
 
-void diag_verror(const char *kind, src_loc loc, const char *fmt, va_list ap) {
+static void report(const char *kind, src_loc loc, const char *fixit, const char *fmt, va_list ap) {
     FILE *o = out();
     if (quiet) {
         error_count += strcmp(kind, "error") == 0;
@@ -125,7 +139,16 @@ void diag_verror(const char *kind, src_loc loc, const char *fmt, va_list ap) {
         fprintf(o, "mdlc: %s: ", kind);
     vfprintf(o, fmt, ap);
     fputc('\n', o);
-    show_line(o, loc);
+    show_line(o, loc, fixit);
+}
+
+void diag_verror(const char *kind, src_loc loc, const char *fmt, va_list ap) { report(kind, loc, NULL, fmt, ap); }
+
+void diag_note_fixit(src_loc loc, const char *replacement, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    report("note", loc, replacement, fmt, ap);
+    va_end(ap);
 }
 
 void diag_error(src_loc loc, const char *fmt, ...) {

@@ -21,7 +21,9 @@
  *
  * Errors never stop the walk: a failed expression yields V_ERROR, which
  * every consumer passes on silently, so one run reports independent
- * mistakes without cascades.
+ * mistakes without cascades.  An unknown name, function, parameter or
+ * keyword argument gets a "did you mean" note when one of the names that
+ * could stand there is clearly the closest (suggest.c).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -44,14 +46,36 @@ char *join_name(const char *a, const char *b) {
 /* An error, followed by the chain of calls that inlined the code it is in
  * (so a mistake surfacing inside the prelude also points at the user's
  * line). */
+static void call_chain(lower *l) {
+    int shown = 0;
+    for (frame *f = l->top; f && f->fn && shown < 8; f = f->caller, shown++)
+        diag_note(f->call_loc, "in this call to '%s'", f->fn->name);
+}
+
 void error_at(lower *l, src_loc loc, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     diag_verror("error", loc, fmt, ap);
     va_end(ap);
-    int shown = 0;
-    for (frame *f = l->top; f && f->fn && shown < 8; f = f->caller, shown++)
-        diag_note(f->call_loc, "in this call to '%s'", f->fn->name);
+    call_chain(l);
+}
+
+void error_suggesting(lower *l, src_loc loc, const char *guess, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    diag_verror("error", loc, fmt, ap);
+    va_end(ap);
+    if (guess)
+        diag_note_fixit(loc, guess, "did you mean '%s'?", guess);
+    call_chain(l);
+}
+
+const char *closest_of(const char *typed, const char *const *known) {
+    suggestion s;
+    suggest_begin(&s, typed);
+    for (int i = 0; known[i]; i++)
+        suggest_offer(&s, known[i]);
+    return suggest_best(&s);
 }
 
 value graph_error(lower *l, src_loc loc) {
@@ -124,6 +148,35 @@ const ast_fn *find_fn(lower *l, const char *name) {
                 return prog->fns[i];
     }
     return NULL;
+}
+
+const char *closest_function(lower *l, const char *typed) {
+    suggestion s;
+    suggest_begin(&s, typed);
+    for (int p = 0; p < 2; p++)
+        for (int i = 0; l->progs[p] && i < l->progs[p]->n_fns; i++)
+            suggest_offer(&s, l->progs[p]->fns[i]->name);
+    for (int i = 0; builtin_name(i); i++)
+        suggest_offer(&s, builtin_name(i));
+    suggest_offer(&s, "scan");
+    return suggest_best(&s);
+}
+
+/* The closest name an expression here could have meant: the frame's
+ * bindings (inputs, hypers, states, parameters, earlier results, a
+ * function's own parameters), the model's parameters at model level, and
+ * the constants. */
+static const char *closest_name(lower *l, const char *typed) {
+    suggestion s;
+    suggest_begin(&s, typed);
+    for (int i = 0; i < l->top->n_vars; i++)
+        suggest_offer(&s, l->top->vars[i].name);
+    for (int i = 0; l->top->fn == NULL && i < l->g->n_params; i++)
+        suggest_offer(&s, l->g->params[i].name);
+    suggest_offer(&s, "true");
+    suggest_offer(&s, "false");
+    suggest_offer(&s, "pi");
+    return suggest_best(&s);
 }
 
 /* ----------------------------------------------- parameter-declaring calls */
@@ -448,6 +501,47 @@ static char *dotted_name(const ast_expr *e) {
     return s;
 }
 
+/* h1.V: the parameter of h1 closest to V (h1.W, h1.b); when the owner
+ * has none, the closest full name (hl.W for h1.W).  Without one clear
+ * guess the owner's parameters are listed.  Names are shown as written
+ * here, without the prefix of the function this is in. */
+static void no_such_parameter(lower *l, const ast_expr *e, const char *full) {
+    const ir_graph *g = l->g;
+    size_t owner = strlen(full) - strlen(e->name);
+    size_t prefix = strlen(l->top->prefix) + (l->top->prefix[0] != 0);
+    suggestion s;
+    int n_owned = 0;
+    suggest_begin(&s, e->name);
+    for (int i = 0; i < g->n_params; i++)
+        if (strncmp(g->params[i].name, full, owner) == 0 && !strchr(g->params[i].name + owner, '.')) {
+            suggest_offer(&s, g->params[i].name + owner);
+            n_owned++;
+        }
+    const char *guess = suggest_best(&s);
+    if (guess) {
+        guess -= owner;
+    } else if (n_owned == 0) {
+        suggest_begin(&s, full);
+        for (int i = 0; i < g->n_params; i++)
+            if (strncmp(g->params[i].name, full, prefix) == 0)
+                suggest_offer(&s, g->params[i].name);
+        guess = suggest_best(&s);
+    }
+    error_suggesting(l, e->loc, guess ? guess + prefix : NULL, "no parameter named '%s'", full + prefix);
+    if (guess || n_owned == 0)
+        return;
+    char list[256] = "";
+    size_t used = 0;
+    for (int i = 0, shown = 0; i < g->n_params && shown <= 6 && used < sizeof list; i++) {
+        if (strncmp(g->params[i].name, full, owner) != 0 || strchr(g->params[i].name + owner, '.'))
+            continue;
+        const char *item = shown == 6 ? "..." : g->params[i].name + prefix;
+        used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", shown ? ", " : "", item);
+        shown++;
+    }
+    diag_note(e->loc, "the parameters of '%.*s' are %s", (int)(owner - prefix - 1), full + prefix, list);
+}
+
 static value eval_member(lower *l, const ast_expr *e) {
     char *rel = dotted_name(e);
     if (!rel) {
@@ -460,13 +554,7 @@ static value eval_member(lower *l, const ast_expr *e) {
     if (p >= 0) {
         v = tensor(l->g->params[p].node);
     } else {
-        error_at(l, e->loc, "no parameter named '%s'", full);
-        size_t n = strlen(full) - strlen(e->name);
-        for (int i = 0, shown = 0; i < l->g->n_params && shown < 6; i++)
-            if (strncmp(l->g->params[i].name, full, n) == 0 && l->g->params[i].trainable) {
-                diag_note(e->loc, "did you mean '%s'?", l->g->params[i].name);
-                shown++;
-            }
+        no_such_parameter(l, e, full);
     }
     free(rel);
     free(full);
@@ -491,7 +579,7 @@ static value eval_name(lower *l, const ast_expr *e) {
     if (find_fn(l, e->name))
         error_at(l, e->loc, "'%s' is a function; call it with ( )", e->name);
     else
-        error_at(l, e->loc, "use of undeclared name '%s'", e->name);
+        error_suggesting(l, e->loc, closest_name(l, e->name), "use of undeclared name '%s'", e->name);
     return ERR;
 }
 
@@ -636,7 +724,8 @@ int check_keywords(lower *l, const args *a, const char *fn, const char *const *a
         for (int k = 0; allowed[k]; k++)
             ok |= strcmp(allowed[k], a->arg[i].name) == 0;
         if (!ok) {
-            error_at(l, a->arg[i].name_loc, "%s() has no argument named '%s'", fn, a->arg[i].name);
+            error_suggesting(l, a->arg[i].name_loc, closest_of(a->arg[i].name, allowed),
+                             "%s() has no argument named '%s'", fn, a->arg[i].name);
             bad = 1;
         }
     }
@@ -760,6 +849,15 @@ static int bind_param(lower *l, frame *callee, const ast_fparam *p, value v, src
 }
 
 static void add_param_decl(lower *l, frame *f, const ast_stmt *st);
+
+static const char *closest_parameter(const ast_fn *fn, const char *typed) {
+    suggestion s;
+    suggest_begin(&s, typed);
+    for (int i = 0; i < fn->n_params; i++)
+        suggest_offer(&s, fn->params[i].name);
+    return suggest_best(&s);
+}
+
 static value eval_statement_value(lower *l, frame *f, const ast_stmt *st, int results);
 static void assign(lower *l, frame *f, const ast_stmt *st);
 
@@ -803,7 +901,8 @@ value inline_call(lower *l, const ast_expr *e, const ast_fn *fn, args *a) {
         if (!used[i]) {
             src_loc at = a->arg[i].name ? a->arg[i].name_loc : a->arg[i].value->loc;
             if (a->arg[i].name)
-                error_at(l, at, "'%s' has no parameter named '%s'", fn->name, a->arg[i].name);
+                error_suggesting(l, at, closest_parameter(fn, a->arg[i].name), "'%s' has no parameter named '%s'",
+                                 fn->name, a->arg[i].name);
             else
                 error_at(l, at, "too many arguments in call to '%s' (it takes %d)", fn->name, fn->n_params);
             bad = 1;
@@ -872,7 +971,7 @@ static value call(lower *l, const ast_expr *e) {
     builtin_fn builtin = find_builtin(name);
     if (builtin)
         return builtin(l, e, &a);
-    error_at(l, e->lhs->loc, "unknown function '%s'", name);
+    error_suggesting(l, e->lhs->loc, closest_function(l, name), "unknown function '%s'", name);
     return ERR;
 }
 
@@ -983,7 +1082,10 @@ static int read_init(lower *l, const ast_expr *e, ir_init *init, double *a, doub
         *b = vals[1];
         return 0;
     }
-    error_at(l, callee->loc, "unknown initialiser '%s'", callee->name);
+    const char *known[sizeof init_names / sizeof init_names[0] + 1] = {0};
+    for (size_t i = 0; i < sizeof init_names / sizeof init_names[0]; i++)
+        known[i] = init_names[i].name;
+    error_suggesting(l, callee->loc, closest_of(callee->name, known), "unknown initialiser '%s'", callee->name);
     return -1;
 }
 
@@ -991,8 +1093,10 @@ static void add_param_decl(lower *l, frame *f, const ast_stmt *st) {
     ir_shape s;
     ir_init init;
     double a, b;
-    if (shape_from_type(l, st->type, &s, 0) || read_init(l, st->value, &init, &a, &b))
+    if (shape_from_type(l, st->type, &s, 0) || read_init(l, st->value, &init, &a, &b)) {
+        bind(l, f, st->name, ERR, st->name_loc); /* its uses fail silently, not as undeclared */
         return;
+    }
     char *name = join_name(f->prefix, st->name);
     if (l->gen) { /* the generation entry shares the model's parameters */
         int p = ir_find_param(l->g, name);

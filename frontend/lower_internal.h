@@ -94,6 +94,14 @@ static inline const ir_shape *shape_of(lower *l, value v) { return &l->g->nodes[
 /* ------------------------------------------------------------ lower.c */
 
 void error_at(lower *l, src_loc loc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* error_at with a "did you mean 'guess'?" note (and its fix-it) before the
+ * chain of calls; no note when guess is NULL. */
+void error_suggesting(lower *l, src_loc loc, const char *guess, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* The closest of `known` (NULL-terminated) to `typed`, or NULL. */
+const char *closest_of(const char *typed, const char *const *known);
+/* The closest function a call could have meant: user, prelude or builtin. */
+const char *closest_function(lower *l, const char *typed);
 value graph_error(lower *l, src_loc loc); /* reports the IR builder's g->error */
 char *join_name(const char *a, const char *b); /* "a.b", or the one that is not empty */
 const char *kind_name(value v);
@@ -120,6 +128,7 @@ int check_keywords(lower *l, const args *a, const char *fn, const char *const *a
 
 typedef value (*builtin_fn)(lower *l, const ast_expr *e, args *a);
 builtin_fn find_builtin(const char *name); /* NULL: no builtin of that name */
+const char *builtin_name(int i);           /* the i-th builtin's name, NULL past the last */
 value lower_gather(lower *l, src_loc loc, value table, value idx); /* table[idx], a vector or [V, D] table */
 
 /* ------------------------------------------------------------ index.c */

@@ -696,6 +696,19 @@ static int list_expected(const yysymbol_kind_t *exp, int n, char *buf, size_t si
     return 1;
 }
 
+/* `parm w: ...`, `los mse(p, y)`: a statement that starts with two names
+ * in a row, the first close to a keyword, gets a note suggesting it. */
+static void misspelt_keyword(const parse_ctx *pc, yysymbol_kind_t tok) {
+    if (tok != YYSYMBOL_IDENT || pc->stmt_tokens != 2 || !pc->first_word)
+        return;
+    const char *keyword = lex_closest_keyword(pc->first_word);
+    int len = (int)strlen(pc->first_word);
+    if (keyword)
+        diag_note_fixit(parse_loc(pc, pc->first_word_line, pc->first_word_col, pc->first_word_line,
+                                  pc->first_word_col + len - 1),
+                        keyword, "did you mean '%s'?", keyword);
+}
+
 static int yyreport_syntax_error(const yypcontext_t *ctx, void *scanner, parse_ctx *pc) {
     if (diag_limit_reached())
         return 0;
@@ -752,6 +765,7 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, void *scanner, parse_c
     } else {
         diag_error(at, "unexpected %s", found);
     }
+    misspelt_keyword(pc, tok);
     return 0;
 }
 

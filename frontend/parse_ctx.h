@@ -61,6 +61,12 @@ typedef struct parse_ctx {
     int eof_newline;       /* the NEWLINE made up at the end of the file was sent */
     int at_eof;            /* the last token is that NEWLINE or the end */
     int deep_reported;     /* "nested too deeply" said for this statement */
+    /* The statement's first token when it is a name, and how many tokens
+       the statement has so far: `parm w` (two names in a row, never valid)
+       is most likely a misspelt keyword. */
+    const char *first_word;
+    int first_word_line, first_word_col;
+    int stmt_tokens;
     /* caches that keep the look-aheads linear on pathological input */
     int indent_line, indent;               /* lex_line_indent */
     size_t blank_from, blank_to;           /* only blank lines between ... */
@@ -84,6 +90,8 @@ void lex_rewind_to_suspect(void *scanner, parse_ctx *c);
  * code (-1 at the end of the file). */
 int lex_line_indent(parse_ctx *c, int line);
 int lex_next_code_indent(parse_ctx *c, size_t pos);
+/* The statement keyword closest to a name (`parm` -> "param"), or NULL. */
+const char *lex_closest_keyword(const char *name);
 
 /* Turns a bison location (first/last line and column, last inclusive)
  * into a src_loc; a construct over several lines is marked to the end of

@@ -32,6 +32,16 @@ typedef struct scan_call {
 
 static const char *const scan_keys[] = {"axis", "reverse", NULL};
 
+/* The function written in mdl closest to a misspelt cell's name. */
+static const char *closest_cell(lower *l, const char *typed) {
+    suggestion s;
+    suggest_begin(&s, typed);
+    for (int p = 0; p < 2; p++)
+        for (int i = 0; l->progs[p] && i < l->progs[p]->n_fns; i++)
+            suggest_offer(&s, l->progs[p]->fns[i]->name);
+    return suggest_best(&s);
+}
+
 /* The cell's name: a function written in mdl (user or prelude). */
 static const ast_fn *read_cell(lower *l, const ast_expr *e) {
     const ast_expr *name = e->n_args > 0 && !e->args[0].name ? e->args[0].value : NULL;
@@ -44,7 +54,7 @@ static const ast_fn *read_cell(lower *l, const ast_expr *e) {
         error_at(l, name->loc, "'%s' is a builtin; the cell of a scan must be a function written with fn",
                  name->name);
     else if (!fn)
-        error_at(l, name->loc, "unknown function '%s'", name->name);
+        error_suggesting(l, name->loc, closest_cell(l, name->name), "unknown function '%s'", name->name);
     return fn;
 }
 

@@ -97,9 +97,13 @@ static void read_schedule(lower *l, const ast_expr *e) {
                 k = (int)i;
     if (k < 0) {
         char known[128] = "";
-        for (size_t i = 0; i < sizeof schedules / sizeof schedules[0]; i++)
+        const char *names[sizeof schedules / sizeof schedules[0] + 1] = {0};
+        for (size_t i = 0; i < sizeof schedules / sizeof schedules[0]; i++) {
             append_name(known, sizeof known, schedules[i].name);
-        error_at(l, callee ? callee->loc : e->loc, "unknown learning-rate schedule (known: %s)", known);
+            names[i] = schedules[i].name;
+        }
+        const char *guess = callee && callee->kind == AST_NAME ? closest_of(callee->name, names) : NULL;
+        error_suggesting(l, callee ? callee->loc : e->loc, guess, "unknown learning-rate schedule (known: %s)", known);
         return;
     }
     if (g->schedule) {
@@ -112,12 +116,9 @@ static void read_schedule(lower *l, const ast_expr *e) {
                       &g->n_sched_args);
 }
 
-void read_train(lower *l, const ast_stmt *st) {
+/* adam(lr = 1e-3): the optimizer and its settings. */
+static void read_optimizer(lower *l, const ast_stmt *st) {
     ir_graph *g = l->g;
-    if (l->have_train++) {
-        error_at(l, st->loc, "only one train statement is allowed");
-        return;
-    }
     const ast_expr *opt = st->value;
     const ast_expr *callee = opt && opt->kind == AST_CALL ? opt->lhs : opt;
     if (!callee || callee->kind != AST_NAME) {
@@ -130,14 +131,26 @@ void read_train(lower *l, const ast_stmt *st) {
         char known[128] = "";
         for (size_t i = 0; i < sizeof optimizer_names / sizeof optimizer_names[0]; i++)
             append_name(known, sizeof known, optimizer_names[i]);
-        error_at(l, callee->loc, "unknown optimizer '%s' (known: %s)", name, known);
+        const char *names[sizeof optimizer_names / sizeof optimizer_names[0] + 1] = {0};
+        memcpy(names, optimizer_names, sizeof optimizer_names);
+        error_suggesting(l, callee->loc, closest_of(name, names), "unknown optimizer '%s' (known: %s)", name, known);
         return;
     }
     free(g->optimizer);
     g->optimizer = ir_xstrdup(name);
-    if (opt->kind == AST_CALL &&
-        read_settings(l, opt, name, keys, "lr", g->opt_arg_names, g->opt_arg_values, &g->n_opt_args))
+    if (opt->kind == AST_CALL)
+        read_settings(l, opt, name, keys, "lr", g->opt_arg_names, g->opt_arg_values, &g->n_opt_args);
+}
+
+/* The optimizer, then batch, epochs, seed and schedule; a mistake in one
+ * does not hide those in the others. */
+void read_train(lower *l, const ast_stmt *st) {
+    ir_graph *g = l->g;
+    if (l->have_train++) {
+        error_at(l, st->loc, "only one train statement is allowed");
         return;
+    }
+    read_optimizer(l, st);
     for (int i = 0; i < st->n_args; i++) {
         const ast_arg *arg = &st->args[i];
         if (arg->name && strcmp(arg->name, "schedule") == 0) {
@@ -158,8 +171,10 @@ void read_train(lower *l, const ast_stmt *st) {
             else
                 g->seed = (uint64_t)v.i;
         } else if (!slot) {
-            error_at(l, arg->name ? arg->name_loc : arg->value->loc,
-                     "unknown train setting '%s' (known: batch, epochs, seed, schedule)", arg->name ? arg->name : "?");
+            static const char *const settings[] = {"batch", "epochs", "seed", "schedule", NULL};
+            error_suggesting(
+                l, arg->name ? arg->name_loc : arg->value->loc, arg->name ? closest_of(arg->name, settings) : NULL,
+                "unknown train setting '%s' (known: batch, epochs, seed, schedule)", arg->name ? arg->name : "?");
         } else if (v.kind != V_INT || v.i <= 0) {
             error_at(l, arg->value->loc, "'%s' must be a positive integer", arg->name);
         } else {

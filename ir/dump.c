@@ -4,8 +4,13 @@
  * ir_dump is the textual IR of --emit=ir and of the golden tests: one node
  * a line with its op, inputs, attributes and type, then the results.  Its
  * output is compared byte for byte, so any change here is a change of every
- * golden file.  ir_dump_dot draws the same nodes for Graphviz (--emit=dot).
+ * golden file.  ir_dump_dot draws the same nodes for Graphviz (--emit=dot),
+ * coloured by forward, gradient and optimizer parts, with fused kernels as
+ * clusters.
  */
+#include <stdlib.h>
+#include <string.h>
+
 #include "ir.h"
 #include "ir_internal.h"
 
@@ -132,27 +137,197 @@ void ir_dump(const ir_graph *g, const unsigned char *live, FILE *out) {
             fprintf(out, "  grad %s %%%d\n", g->params[i].name, g->params[i].grad);
 }
 
-void ir_dump_dot(const ir_graph *g, const unsigned char *live, FILE *out) {
-    fprintf(out, "digraph \"%s\" {\n  rankdir=TB;\n  node [fontname=\"monospace\", fontsize=10];\n",
-            g->model_name);
+/* ------------------------------------------------------------------ dot
+ *
+ * The picture colours each node by the part of the training step it
+ * belongs to, found from what depends on it: forward (what the loss,
+ * metrics, outputs and state updates need), gradient (what the gradients
+ * need beyond that) and optimizer (what the parameter updates need beyond
+ * both).  Leaves are boxes: inputs, parameters, optimizer state, hypers
+ * and constants each in their own fill.  Nodes that one fused kernel
+ * computes sit in a cluster with a purple border named after its root, and
+ * a scan's body in a dashed cluster; a legend explains the colours.  The
+ * text is deterministic (node order), so it can be a golden file. */
+
+typedef enum { DOT_FORWARD, DOT_GRADIENT, DOT_OPTIMIZER } dot_part;
+
+#define DOT_FILL_FORWARD "#cfe2ff"   /* light blue */
+#define DOT_FILL_GRADIENT "#ffd6c9"  /* light red */
+#define DOT_FILL_OPTIMIZER "#cdeccb" /* light green */
+#define DOT_FILL_INPUT "#e0e0e0"     /* grey */
+#define DOT_FILL_WEIGHT "#ffe8a3"    /* yellow */
+#define DOT_FILL_MOMENT "#eaf5e9"    /* pale green: the optimizer's own state */
+#define DOT_FILL_STATE "#e8dcf5"     /* lilac: a `state` */
+#define DOT_FILL_OTHER "#f7f7f7"     /* hyper, const, numel */
+#define DOT_KERNEL_BORDER "#7b3fa0"  /* purple */
+
+static const char *const dot_part_fill[] = {DOT_FILL_FORWARD, DOT_FILL_GRADIENT, DOT_FILL_OPTIMIZER};
+#define DOT_FONT "fontname=\"Helvetica\""
+
+/* part[i] for every node: marked from the loss's side first, so a node
+ * both sides need counts as forward. */
+static unsigned char *dot_parts_of(const ir_graph *g) {
+    int n = g->n_nodes;
+    unsigned char *part = ir_xcalloc((size_t)n + 1, 1);
+    unsigned char *seen = ir_xcalloc((size_t)n + 1, 1);
+    int cap = 1 + g->n_metrics + g->n_outputs + g->n_gen_outputs + g->n_state_updates + g->n_gen_updates + g->n_params +
+              g->n_updates;
+    int *roots = ir_xmalloc((size_t)cap * sizeof *roots), k = 0;
+    roots[k++] = g->loss;
+    for (int i = 0; i < g->n_metrics; i++)
+        roots[k++] = g->metrics[i].node;
+    for (int i = 0; i < g->n_outputs; i++)
+        roots[k++] = g->outputs[i].node;
+    for (int i = 0; i < g->n_gen_outputs; i++)
+        roots[k++] = g->gen_outputs[i].node;
+    for (int i = 0; i < g->n_state_updates; i++)
+        roots[k++] = g->state_updates[i];
+    for (int i = 0; i < g->n_gen_updates; i++)
+        roots[k++] = g->gen_updates[i];
+    ir_mark_live(g, roots, k, seen);
+    unsigned char *before = ir_xmalloc((size_t)n + 1);
+    memcpy(before, seen, (size_t)n);
+    k = 0;
+    for (int i = 0; i < g->n_params; i++)
+        roots[k++] = g->params[i].grad;
+    ir_mark_live(g, roots, k, seen);
+    for (int i = 0; i < n; i++)
+        if (seen[i] && !before[i])
+            part[i] = DOT_GRADIENT;
+    memcpy(before, seen, (size_t)n);
+    ir_mark_live(g, g->updates, g->n_updates, seen);
+    for (int i = 0; i < n; i++)
+        if (seen[i] && !before[i])
+            part[i] = DOT_OPTIMIZER;
+    free(before);
+    free(roots);
+    free(seen);
+    return part;
+}
+
+/* A leaf's fill and what it is. */
+static const char *dot_leaf_fill(const ir_graph *g, const ir_node *n) {
+    switch (n->op) {
+    case IR_INPUT: return DOT_FILL_INPUT;
+    case IR_PARAM:
+        if (g->params[n->index].trainable)
+            return DOT_FILL_WEIGHT;
+        return g->params[n->index].state ? DOT_FILL_STATE : DOT_FILL_MOMENT;
+    default: return DOT_FILL_OTHER;
+    }
+}
+
+static void dot_node(const ir_graph *g, int i, const unsigned char *part, const char *indent, FILE *out) {
+    const ir_node *n = &g->nodes[i];
+    char ty[160];
+    int leaf = ir_ops[n->op].cls == IR_LEAF;
+    fprintf(out, "%sn%d [shape=%s, fillcolor=\"%s\"%s, label=\"%%%d %s", indent, i, leaf ? "box" : "ellipse",
+            leaf ? dot_leaf_fill(g, n) : dot_part_fill[part[i]], i == g->loss ? ", peripheries=2" : "", i,
+            ir_ops[n->op].name);
+    if (n->op == IR_PARAM)
+        fprintf(out, " %s", g->params[n->index].name);
+    else if (n->op == IR_INPUT)
+        fprintf(out, " %s", n->flags ? g->gen_inputs[n->index].name : g->inputs[n->index].name);
+    else if (n->op == IR_HYPER)
+        fprintf(out, " %s", g->hypers[n->index].name);
+    else if (n->op == IR_CONST)
+        fprintf(out, " %.6g", n->value);
+    fprintf(out, "\\n%s\"];\n", ir_type_str(n->dtype, &n->shape, ty, sizeof ty));
+}
+
+/* The root of the fused kernel that computes node i, or -1: interior
+ * nodes name it in fused_into, and a root is the root of its own group
+ * when some node is interior to it. */
+static int *dot_kernels(const ir_graph *g, const unsigned char *live, const int *fused_into) {
+    int *kernel = ir_xmalloc(((size_t)g->n_nodes + 1) * sizeof *kernel);
+    for (int i = 0; i < g->n_nodes; i++)
+        kernel[i] = -1;
+    for (int i = 0; fused_into && i < g->n_nodes; i++)
+        if (fused_into[i] >= 0 && (!live || live[i])) {
+            kernel[i] = fused_into[i];
+            kernel[fused_into[i]] = fused_into[i];
+        }
+    return kernel;
+}
+
+/* The nodes of one region (0: the top level, else a scan's body), each
+ * fused kernel among them as a cluster of its own. */
+static void dot_region(const ir_graph *g, const unsigned char *live, const unsigned char *part, const int *kernel,
+                       int region, const char *indent, FILE *out) {
+    char inner[32];
+    snprintf(inner, sizeof inner, "%s  ", indent);
+    for (int i = 0; i < g->n_nodes; i++) {
+        if ((live && !live[i]) || g->nodes[i].region != region)
+            continue;
+        if (kernel[i] < 0) {
+            dot_node(g, i, part, indent, out);
+        } else if (kernel[i] == i) {
+            int members = 0;
+            for (int m = 0; m <= i; m++)
+                members += kernel[m] == i;
+            fprintf(out, "%ssubgraph cluster_kernel%d {\n", indent, i);
+            fprintf(out, "%slabel=\"kernel %%%d (%d ops)\"; color=\"%s\"; penwidth=2; style=rounded;\n", inner, i,
+                    members, DOT_KERNEL_BORDER);
+            for (int m = 0; m <= i; m++)
+                if (kernel[m] == i)
+                    dot_node(g, m, part, inner, out);
+            fprintf(out, "%s}\n", indent);
+        }
+        if (g->nodes[i].op == IR_SCAN) {
+            fprintf(out, "%ssubgraph cluster_scan%d {\n", indent, i);
+            fprintf(out, "%slabel=\"scan %%%d body (%lld steps)\"; style=dashed; color=\"#606060\";\n", inner, i,
+                    (long long)g->nodes[i].stop);
+            dot_region(g, live, part, kernel, i, inner, out);
+            fprintf(out, "%s}\n", indent);
+        }
+    }
+}
+
+static void dot_legend(FILE *out) {
+    fprintf(out, "  subgraph cluster_legend {\n    label=\"legend\"; color=\"#a0a0a0\"; " DOT_FONT ";\n");
+    static const struct {
+        const char *name, *shape, *fill, *label;
+    } keys[] = {
+        {"input", "box", DOT_FILL_INPUT, "input / target"},
+        {"weight", "box", DOT_FILL_WEIGHT, "parameter"},
+        {"moment", "box", DOT_FILL_MOMENT, "optimizer state"},
+        {"state", "box", DOT_FILL_STATE, "state"},
+        {"other", "box", DOT_FILL_OTHER, "hyper / constant"},
+        {"forward", "ellipse", DOT_FILL_FORWARD, "forward"},
+        {"gradient", "ellipse", DOT_FILL_GRADIENT, "gradient"},
+        {"update", "ellipse", DOT_FILL_OPTIMIZER, "optimizer update"},
+    };
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
+        fprintf(out, "    legend_%s [shape=%s, fillcolor=\"%s\", label=\"%s\"];\n", keys[k].name, keys[k].shape,
+                keys[k].fill, keys[k].label);
+    fprintf(out,
+            "    subgraph cluster_legend_kernel {\n      label=\"fused kernel\"; color=\"%s\"; penwidth=2; "
+            "style=rounded;\n      legend_kernel [shape=ellipse, fillcolor=\"#ffffff\", label=\"ops in one "
+            "loop\"];\n    }\n",
+            DOT_KERNEL_BORDER);
+    fprintf(out, "    legend_input -> legend_weight -> legend_moment -> legend_state -> "
+                 "legend_other -> legend_forward -> legend_gradient -> "
+                 "legend_update -> legend_kernel [style=invis];\n  }\n");
+}
+
+void ir_dump_dot(const ir_graph *g, const unsigned char *live, const int *fused_into, FILE *out) {
+    fprintf(out, "digraph \"%s\" {\n  rankdir=TB;\n  newrank=true;\n", g->model_name);
+    fprintf(out, "  graph [" DOT_FONT ", fontsize=12];\n");
+    fprintf(out, "  node [fontname=\"monospace\", fontsize=10, style=filled];\n  edge [color=\"#505050\"];\n");
+    unsigned char *part = dot_parts_of(g);
+    int *kernel = dot_kernels(g, live, fused_into);
+    dot_region(g, live, part, kernel, 0, "  ", out);
     for (int i = 0; i < g->n_nodes; i++) {
         if (live && !live[i])
             continue;
         const ir_node *n = &g->nodes[i];
-        char ty[160];
-        const char *shape = ir_ops[n->op].cls == IR_LEAF ? "box" : "ellipse";
-        fprintf(out, "  n%d [shape=%s, label=\"%%%d %s", i, shape, i, ir_ops[n->op].name);
-        if (n->op == IR_PARAM)
-            fprintf(out, " %s", g->params[n->index].name);
-        else if (n->op == IR_INPUT)
-            fprintf(out, " %s", n->flags ? g->gen_inputs[n->index].name : g->inputs[n->index].name);
-        else if (n->op == IR_CONST)
-            fprintf(out, " %.6g", n->value);
-        fprintf(out, "\\n%s\"];\n", ir_type_str(n->dtype, &n->shape, ty, sizeof ty));
         for (int k = 0; k < n->n_inputs; k++)
             fprintf(out, "  n%d -> n%d;\n", n->inputs[k], i);
     }
     if (g->loss >= 0 && (!live || live[g->loss]))
-        fprintf(out, "  loss [shape=plaintext]; n%d -> loss;\n", g->loss);
+        fprintf(out, "  loss [shape=plaintext, style=\"\"]; n%d -> loss;\n", g->loss);
+    dot_legend(out);
     fprintf(out, "}\n");
+    free(kernel);
+    free(part);
 }

@@ -380,7 +380,11 @@ int ir_verify(ir_graph *g);
 /* The textual form (--emit=ir): stable, one node per line. `live` may be
  * NULL (print all) or a per-node flag array (print only those). */
 void ir_dump(const ir_graph *g, const unsigned char *live, FILE *out);
-void ir_dump_dot(const ir_graph *g, const unsigned char *live, FILE *out);
+/* The Graphviz form (--emit=dot): forward, gradient and optimizer nodes in
+ * three fills, with a legend.  fused_into may be NULL, or the fusion pass's
+ * map (node -> the root of the kernel it is interior to, or -1): each fused
+ * kernel is then drawn as a cluster. */
+void ir_dump_dot(const ir_graph *g, const unsigned char *live, const int *fused_into, FILE *out);
 
 /* Marks in live[] (n_nodes entries, zeroed by the caller) every node that
  * `roots` depend on. */

@@ -3,6 +3,7 @@
 #
 #   run.sh golden      PARSE_DUMP CASE.mdl   compare with CASE.expected
 #   run.sh first-error PARSE_DUMP CASE.mdl   compare with the '# expect:' line
+#   run.sh diagnostics MDLC CASE.mdl         compare mdlc's diagnostics with CASE.expected
 #
 # golden: CASE.expected holds the tree (stdout), a '--- stderr' line, the
 # diagnostics, and '--- exit N'.  Cases whose name ends in _locs are dumped
@@ -13,6 +14,10 @@
 # an optional '# expect-errors: N' on line 2 also checks how many errors
 # there are.  The exit status must be 1.
 #
+# diagnostics: `mdlc --emit=ir CASE.mdl` (parsing and lowering: name
+# resolution, inlining, shape checks); CASE.expected holds everything it
+# writes to stderr, then '--- exit N'.  MDL_UPDATE_GOLDEN=1 rewrites it.
+#
 # parse_dump runs in the case's directory on the bare file name, so paths in
 # messages do not depend on where the tree is checked out.
 mode=$1 tool=$2 case=$3
@@ -21,17 +26,22 @@ tmp=${TMPDIR:-/tmp}/mdl-fe-$$
 trap 'rm -f "$tmp".out "$tmp".err' EXIT
 flags=
 case $name in *_locs) flags=--locs ;; esac
+[ "$mode" = diagnostics ] && flags=--emit=ir
 (cd "$dir" && "$tool" $flags "$base" >"$tmp".out 2>"$tmp".err)
 rc=$?
 if [ "$rc" -gt 2 ]; then
-    echo "FAIL: $case: parse_dump crashed (status $rc)"
+    echo "FAIL: $case: $(basename "$tool") crashed (status $rc)"
     cat "$tmp".err
     exit 1
 fi
 
-if [ "$mode" = golden ]; then
+if [ "$mode" = golden ] || [ "$mode" = diagnostics ]; then
     expected="$dir/$name.expected"
-    actual=$( cat "$tmp".out; echo '--- stderr'; cat "$tmp".err; echo "--- exit $rc" )
+    if [ "$mode" = golden ]; then
+        actual=$( cat "$tmp".out; echo '--- stderr'; cat "$tmp".err; echo "--- exit $rc" )
+    else
+        actual=$( cat "$tmp".err; echo "--- exit $rc" )
+    fi
     if [ -n "$MDL_UPDATE_GOLDEN" ]; then
         printf '%s\n' "$actual" >"$expected"
         echo "updated $expected"

@@ -190,6 +190,69 @@ static void test_diag(void) {
     diag_reset();
 }
 
+/* A fix-it line sits under the caret, tabs copied. */
+static void test_fixit(void) {
+    src_file *f = src_from_string("s.mdl", "\ty = sofmax(x)\n");
+    capture_begin();
+    diag_note_fixit((src_loc){f, 1, 6, 6}, "softmax", "did you mean '%s'?", "softmax");
+    CHECK_STR(capture_end(),
+              "s.mdl:1:6: note: did you mean 'softmax'?\n\ty = sofmax(x)\n\t    ^~~~~~\n\t    softmax\n");
+    CHECK(diag_error_count() == 0);
+    src_free(f);
+}
+
+static const char *best_of(const char *typed, const char *const *known) {
+    static suggestion s;
+    suggest_begin(&s, typed);
+    for (int i = 0; known[i]; i++)
+        suggest_offer(&s, known[i]);
+    return suggest_best(&s);
+}
+
+#define CHECK_GUESS(typed, want)                                                                                       \
+    do {                                                                                                               \
+        const char *guess_ = best_of(typed, names);                                                                    \
+        CHECK_STR(guess_ ? guess_ : "(none)", want);                                                                   \
+    } while (0)
+
+static void test_suggest(void) {
+    /* one edit each: delete, insert, substitute, swap neighbours */
+    CHECK(suggest_distance("softmax", "sofmax", 5) == 1);
+    CHECK(suggest_distance("sofmax", "softmax", 5) == 1);
+    CHECK(suggest_distance("softmax", "softmix", 5) == 1);
+    CHECK(suggest_distance("softmax", "sotfmax", 5) == 1);
+    CHECK(suggest_distance("kitten", "sitting", 5) == 3);
+    CHECK(suggest_distance("ca", "abc", 5) == 3); /* optimal string alignment, not full Damerau */
+    CHECK(suggest_distance("", "abc", 5) == 3);
+    CHECK(suggest_distance("abc", "abc", 0) == 0);
+    CHECK(suggest_distance("kitten", "sitting", 1) > 1); /* gives up past the limit */
+    CHECK(suggest_distance("a", "abcdefgh", 3) > 3);
+
+    static const char *const names[] = {"softmax", "log_softmax",    "relu", "mean", "sum",
+                                        "dense",   "dense_relu",     "W",    "x",    "lr",
+                                        "lam",     "glorot_uniform", NULL};
+    CHECK_GUESS("sofmax", "softmax");
+    CHECK_GUESS("log_sofmax", "log_softmax");
+    CHECK_GUESS("rleu", "relu");
+    CHECK_GUESS("dens", "dense");
+    CHECK_GUESS("glorot_unifrom", "glorot_uniform");
+    CHECK_GUESS("w", "W");      /* case alone always qualifies */
+    CHECK_GUESS("z", "(none)"); /* one letter: everything is one edit away */
+    CHECK_GUESS("frobnicate", "(none)");
+    CHECK_GUESS("men", "mean");        /* three letters: one edit */
+    CHECK_GUESS("rl", "(none)");       /* lr is a swap away, but two letters allow no edit */
+    CHECK_GUESS("su", "(none)");       /* two letters: no edits allowed */
+    CHECK_GUESS("sfotmxa", "softmax"); /* two swaps: two edits, allowed on seven letters */
+    CHECK_GUESS("sfotmxi", "(none)");  /* three edits on a name of seven: too far */
+    CHECK_GUESS("softmax", "(none)");  /* the name itself is no suggestion */
+    /* a tie between two equally close names gives none */
+    static const char *const tied[] = {"lam", "lab", NULL};
+    CHECK_STR(best_of("la", tied) ? "some" : "(none)", "(none)");
+    CHECK_STR(best_of("lax", tied) ? "some" : "(none)", "(none)");
+    static const char *const twice[] = {"relu", "relu", NULL}; /* the same name twice is no tie */
+    CHECK_STR(best_of("rel", twice), "relu");
+}
+
 /* ------------------------------------------------------------------- tree */
 
 static void test_tree(void) {
@@ -381,6 +444,8 @@ int main(void) {
     test_sources();
     test_arena();
     test_diag();
+    test_fixit();
+    test_suggest();
     test_tree();
     test_dump();
     test_token_soup();
