@@ -482,3 +482,301 @@ int cg_write_descriptor(const ir_graph *g, const entries *es, const mem_plan *pl
         mp_plan_free(&plan64);
     return w.failed ? -1 : 0;
 }
+
+/* ------------------------------------------------------------------
+ * mdlc -c: the model's C API (runtime/rt_lib.h, docs/embedding.md).
+ *
+ * The header declares PREFIX_create, PREFIX_train_step, ... with one
+ * typed pointer per input, target and output, named after them; the C
+ * part (appended to the descriptor) defines each as a call of the generic
+ * rt_lib_ function with those pointers gathered into arrays.  PREFIX is
+ * the model's name as a C identifier, so two models can share a program.
+ */
+
+/* The API's functions, without the prefix: the symbols the object keeps. */
+static const char *const embed_functions[] = {
+    "create", "free",       "error",      "init",      "load",        "save",        "train_step", "evaluate",
+    "predict", "set_hyper", "get_hyper", "steps", "set_steps", "reset_state", "set_threads", NULL};
+
+/* Writes s as a C identifier: [A-Za-z0-9_], not starting with a digit;
+ * upper-cased for a macro. */
+static void identifier(const char *s, int upper, char *buf, size_t size) {
+    size_t n = 0;
+    if (!s || !*s || (*s >= '0' && *s <= '9'))
+        buf[n++] = upper ? 'M' : 'm';
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p && n + 1 < size; p++) {
+        int c = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ? *p : '_';
+        buf[n++] = (char)(upper && c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
+    }
+    buf[n] = '\0';
+}
+
+void cg_embed_prefix(const ir_graph *g, char *buf, size_t size) { identifier(g->model_name, 0, buf, size); }
+
+/* The API's tensors in argument order (inputs, targets, outputs), each
+ * with an argument name that is a C identifier, unique without regard to
+ * case (it also names a macro) and clear of the C keywords and the API's
+ * own argument names. */
+#define EMBED_NAME 64
+typedef struct embed_arg {
+    const char *name; /* as declared */
+    int node;
+    char c[EMBED_NAME], upper[EMBED_NAME];
+} embed_arg;
+
+typedef struct embed {
+    FILE *out;
+    const ir_graph *g;
+    const char *prefix;
+    char upper[EMBED_NAME];
+    int n_inputs, n_targets, n_outputs;
+    embed_arg *args; /* n_inputs + n_targets + n_outputs */
+} embed;
+
+static int reserved(const char *s) {
+    static const char *const words[] = {
+        "auto",     "break",  "case",     "char",    "const",   "continue", "default", "do",     "double",
+        "else",     "enum",   "extern",   "float",   "for",     "goto",     "if",      "inline", "int",
+        "long",     "register", "restrict", "return", "short",   "signed",   "sizeof",  "static", "struct",
+        "switch",   "typedef", "union",   "unsigned", "void",   "volatile", "while",   "bool",   "true",
+        "false",    "model",  "batch",    "loss",    "metrics", "int32_t",  "int64_t", "NULL",   NULL};
+    for (int i = 0; words[i]; i++)
+        if (strcmp(s, words[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static void add_arg(embed *e, int k, const char *name, int node) {
+    embed_arg *a = &e->args[k];
+    a->name = name;
+    a->node = node;
+    identifier(name, 0, a->c, sizeof a->c - 8);
+    for (int n = 1;; n++) {
+        int clash = reserved(a->c);
+        identifier(a->c, 1, a->upper, sizeof a->upper);
+        for (int j = 0; j < k && !clash; j++)
+            clash = strcmp(e->args[j].upper, a->upper) == 0;
+        if (!clash)
+            return;
+        char base[EMBED_NAME];
+        identifier(name, 0, base, sizeof base - 8);
+        snprintf(a->c, sizeof a->c, "%.48s_%d", base, n % 100000);
+    }
+}
+
+static void embed_begin(embed *e, const ir_graph *g, const char *prefix, FILE *out) {
+    memset(e, 0, sizeof *e);
+    e->out = out;
+    e->g = g;
+    e->prefix = prefix;
+    identifier(prefix, 1, e->upper, sizeof e->upper);
+    e->args = ir_xcalloc((size_t)g->n_inputs + (size_t)g->n_outputs + 1, sizeof *e->args);
+    int k = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < g->n_inputs; i++)
+            if (g->inputs[i].is_target == pass) {
+                add_arg(e, k++, g->inputs[i].name, g->inputs[i].node);
+                *(pass ? &e->n_targets : &e->n_inputs) += 1;
+            }
+    for (int i = 0; i < g->n_outputs; i++)
+        add_arg(e, k++, g->outputs[i].name, g->outputs[i].node);
+    e->n_outputs = g->n_outputs;
+}
+
+static void embed_end(embed *e) { free(e->args); }
+
+/* ", const float *x, const int32_t *label" for args [from, from + n) */
+static void write_args(embed *e, int from, int n, int is_const) {
+    for (int k = from; k < from + n; k++) {
+        const ir_node *node = &e->g->nodes[e->args[k].node];
+        fprintf(e->out, ", %s%s *%s", is_const ? "const " : "", node->dtype == IR_I32 ? "int32_t" : "float",
+                e->args[k].c);
+    }
+}
+
+/* The signature of API function `fn` (an embed_functions entry). */
+static void write_signature(embed *e, const char *fn) {
+    FILE *out = e->out;
+    const char *p = e->prefix;
+    int targets = e->n_inputs, outputs = e->n_inputs + e->n_targets;
+    if (strcmp(fn, "create") == 0)
+        fprintf(out, "%s *%s_create(void)", p, p);
+    else if (strcmp(fn, "free") == 0)
+        fprintf(out, "void %s_free(%s *model)", p, p);
+    else if (strcmp(fn, "error") == 0)
+        fprintf(out, "const char *%s_error(const %s *model)", p, p);
+    else if (strcmp(fn, "init") == 0)
+        fprintf(out, "int %s_init(%s *model, uint64_t seed)", p, p);
+    else if (strcmp(fn, "load") == 0 || strcmp(fn, "save") == 0)
+        fprintf(out, "int %s_%s(%s *model, const char *path)", p, fn, p);
+    else if (strcmp(fn, "train_step") == 0 || strcmp(fn, "evaluate") == 0) {
+        fprintf(out, "int %s_%s(%s *model, int64_t batch", p, fn, p);
+        write_args(e, 0, e->n_inputs, 1);
+        write_args(e, targets, e->n_targets, 1);
+        fprintf(out, "%s)", fn[0] == 't' ? ", float *loss" : ", float *loss, float *metrics");
+    } else if (strcmp(fn, "predict") == 0) {
+        fprintf(out, "int %s_predict(%s *model, int64_t batch", p, p);
+        write_args(e, 0, e->n_inputs, 1);
+        write_args(e, outputs, e->n_outputs, 0);
+        fputs(")", out);
+    } else if (strcmp(fn, "set_hyper") == 0)
+        fprintf(out, "int %s_set_hyper(%s *model, const char *name, double value)", p, p);
+    else if (strcmp(fn, "get_hyper") == 0)
+        fprintf(out, "int %s_get_hyper(%s *model, const char *name, double *value)", p, p);
+    else if (strcmp(fn, "steps") == 0)
+        fprintf(out, "int64_t %s_steps(const %s *model)", p, p);
+    else if (strcmp(fn, "set_steps") == 0)
+        fprintf(out, "void %s_set_steps(%s *model, int64_t steps)", p, p);
+    else if (strcmp(fn, "reset_state") == 0)
+        fprintf(out, "void %s_reset_state(%s *model)", p, p);
+    else
+        fprintf(out, "int %s_set_threads(int threads)", p);
+}
+
+/* "f32[B, 2]" */
+static void write_shape(FILE *out, const ir_node *n) {
+    fprintf(out, "%s[", n->dtype == IR_I32 ? "i32" : "f32");
+    for (int d = 0; d < n->shape.rank; d++) {
+        fputs(d ? ", " : "", out);
+        if (ir_is_batch_dim(&n->shape, d))
+            fputs("B", out);
+        else
+            fprintf(out, "%" PRId64, n->shape.dims[d]);
+    }
+    fputs("]", out);
+}
+
+/* Its elements at batch 1: an array holds batch times as many (or
+ * exactly these without a batch dimension). */
+static int64_t unit_elements(const ir_node *n) {
+    int64_t e = 1;
+    for (int d = 0; d < n->shape.rank; d++)
+        e *= ir_is_batch_dim(&n->shape, d) ? 1 : n->shape.dims[d];
+    return e;
+}
+
+static void write_tensor_macros(embed *e) {
+    static const char *const kinds[] = {"input", "target", "output"};
+    for (int k = 0; k < e->n_inputs + e->n_targets + e->n_outputs; k++) {
+        const embed_arg *a = &e->args[k];
+        const ir_node *n = &e->g->nodes[a->node];
+        int kind = k < e->n_inputs ? 0 : k < e->n_inputs + e->n_targets ? 1 : 2;
+        fprintf(e->out, "/* %s ", kinds[kind]);
+        write_shape(e->out, n);
+        fprintf(e->out, " \"%s\" (argument %s)%s */\n", a->name, a->c,
+                n->shape.batch_mask ? "" : ": no batch dimension, the same size at any batch");
+        fprintf(e->out, "#define %s_%s_ELEMS %" PRId64 "\n", e->upper, a->upper, unit_elements(n));
+    }
+}
+
+static void write_metric_macros(embed *e) {
+    const ir_graph *g = e->g;
+    fprintf(e->out, "\n/* evaluate's metrics, in this order */\n#define %s_N_METRICS %d\n", e->upper, g->n_metrics);
+    for (int i = 0; i < g->n_metrics; i++) {
+        char name[EMBED_NAME];
+        identifier(g->metrics[i].name, 1, name, sizeof name);
+        fprintf(e->out, "#define %s_METRIC_%s %d\n", e->upper, name, i);
+    }
+}
+
+static void write_hyper_comment(embed *e) {
+    const ir_graph *g = e->g;
+    fputs("\n/* Hyper-parameters (set_hyper, get_hyper) and their values in the .mdl file:", e->out);
+    int any = 0;
+    for (int i = 0; i < g->n_hypers; i++) {
+        const char *name = g->hypers[i].name;
+        if (strcmp(name, "training") == 0 || strcmp(name, "step") == 0 || strcmp(name, "scan_steps") == 0 ||
+            strcmp(name, "position") == 0)
+            continue;
+        /* a name is an identifier of the language: no comment end in it */
+        fprintf(e->out, "%s %s = %.9g", any ? "," : "", name, g->hypers[i].value);
+        any = 1;
+    }
+    fprintf(e->out, "%s */\n", any ? "" : " none");
+}
+
+int cg_write_embed_header(const ir_graph *g, const char *prefix, FILE *out) {
+    embed e;
+    embed_begin(&e, g, prefix, out);
+    fprintf(out,
+            "/*\n * Model %s as a C library: the header of mdlc -c (docs/embedding.md).\n"
+            " *\n * Link the object mdlc wrote beside it with -lm -lpthread.  Every\n"
+            " * function returning int returns 0, or -1 with %s_error(model) the\n"
+            " * one-line reason.  An input, target or output is a dense row-major\n"
+            " * array of its declared shape with the batch dimension B the call's\n"
+            " * batch, 1 <= batch <= %s_MAX_BATCH: batch * <NAME>_ELEMS values.\n */\n",
+            g->model_name, prefix, e.upper);
+    fprintf(out, "#ifndef %s_MDL_H\n#define %s_MDL_H\n\n#include <stdint.h>\n\n", e.upper, e.upper);
+    fputs("#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n", out);
+    fprintf(out, "#define %s_MAX_BATCH %" PRId64 "\n\n", e.upper, g->max_batch);
+    write_tensor_macros(&e);
+    write_metric_macros(&e);
+    write_hyper_comment(&e);
+    fprintf(out, "\ntypedef struct %s %s;\n\n", prefix, prefix);
+    for (int i = 0; embed_functions[i]; i++) {
+        write_signature(&e, embed_functions[i]);
+        fputs(";\n", out);
+    }
+    fputs("\n#ifdef __cplusplus\n}\n#endif\n\n#endif\n", out);
+    embed_end(&e);
+    return fflush(out) != 0 || ferror(out) ? -1 : 0;
+}
+
+/* "const void *inputs[] = {x, y};" (NULL for none: C has no empty array) */
+static void write_pointer_array(embed *e, const char *type, const char *array, int from, int n) {
+    fprintf(e->out, "    %s%s[] = {", type, array);
+    for (int k = from; k < from + n; k++)
+        fprintf(e->out, "%s%s", k > from ? ", " : "", e->args[k].c);
+    fprintf(e->out, "%s};\n", n ? "" : "NULL");
+}
+
+static void write_body(embed *e, const char *fn) {
+    FILE *out = e->out;
+    int targets = e->n_inputs, outputs = e->n_inputs + e->n_targets;
+    if (strcmp(fn, "train_step") == 0 || strcmp(fn, "evaluate") == 0) {
+        write_pointer_array(e, "const void *", "inputs", 0, e->n_inputs);
+        write_pointer_array(e, "const void *", "targets", targets, e->n_targets);
+        fprintf(out, "    return rt_lib_%s((rt_lib *)model, batch, inputs, targets, loss%s);\n", fn,
+                fn[0] == 'e' ? ", metrics" : "");
+    } else if (strcmp(fn, "predict") == 0) {
+        write_pointer_array(e, "const void *", "inputs", 0, e->n_inputs);
+        write_pointer_array(e, "void *", "outputs", outputs, e->n_outputs);
+        fputs("    return rt_lib_predict((rt_lib *)model, batch, inputs, outputs);\n", out);
+    } else if (strcmp(fn, "create") == 0)
+        fprintf(out, "    return (%s *)rt_lib_create(&mdl_model);\n", e->prefix);
+    else if (strcmp(fn, "free") == 0 || strcmp(fn, "reset_state") == 0)
+        fprintf(out, "    rt_lib_%s((rt_lib *)model);\n", fn);
+    else if (strcmp(fn, "error") == 0 || strcmp(fn, "steps") == 0)
+        fprintf(out, "    return rt_lib_%s((const rt_lib *)model);\n", fn);
+    else if (strcmp(fn, "init") == 0)
+        fputs("    return rt_lib_init((rt_lib *)model, seed);\n", out);
+    else if (strcmp(fn, "load") == 0 || strcmp(fn, "save") == 0)
+        fprintf(out, "    return rt_lib_%s((rt_lib *)model, path);\n", fn);
+    else if (strcmp(fn, "set_hyper") == 0 || strcmp(fn, "get_hyper") == 0)
+        fprintf(out, "    return rt_lib_%s((rt_lib *)model, name, value);\n", fn);
+    else if (strcmp(fn, "set_steps") == 0)
+        fputs("    rt_lib_set_steps((rt_lib *)model, steps);\n", out);
+    else
+        fputs("    return rt_lib_set_threads(threads);\n", out);
+}
+
+int cg_write_embed_api(const ir_graph *g, const char *prefix, const char *header, FILE *out) {
+    embed e;
+    embed_begin(&e, g, prefix, out);
+    fprintf(out, "\n/* The C API of mdlc -c (runtime/rt_lib.h): wrappers with the model's types. */\n");
+    fprintf(out, "#include \"rt_lib.h\"\n#include \"%s\"\n\n", header);
+    for (int i = 0; embed_functions[i]; i++) {
+        write_signature(&e, embed_functions[i]);
+        fputs(" {\n", out);
+        write_body(&e, embed_functions[i]);
+        fputs("}\n\n", out);
+    }
+    embed_end(&e);
+    return fflush(out) != 0 || ferror(out) ? -1 : 0;
+}
+
+int cg_write_embed_symbols(const char *prefix, FILE *out) {
+    for (int i = 0; embed_functions[i]; i++)
+        fprintf(out, "%s_%s\n", prefix, embed_functions[i]);
+    return fflush(out) != 0 || ferror(out) ? -1 : 0;
+}

@@ -52,6 +52,18 @@ void cg_part_path(const char *base, int i, char *out, size_t size);
  * the descriptor gives them and their arena offsets. */
 int cg_write_descriptor(const ir_graph *g, const entries *es, const mem_plan *plan, int f64_entries, FILE *out);
 
+/* ------------------------------------------------------------------
+ * mdlc -c: the model as a C library (runtime/rt_lib.h, docs/embedding.md).
+ * prefix: the model's name as a C identifier, which starts every name of
+ * its API.  The header declares the API; cg_write_embed_api (appended to
+ * the descriptor's C file, which must reach the header as `header`)
+ * defines it; cg_write_embed_symbols lists the functions, one a line, for
+ * objcopy --keep-global-symbols.  Each returns 0, or -1 if out failed. */
+void cg_embed_prefix(const ir_graph *g, char *buf, size_t size);
+int cg_write_embed_header(const ir_graph *g, const char *prefix, FILE *out);
+int cg_write_embed_api(const ir_graph *g, const char *prefix, const char *header, FILE *out);
+int cg_write_embed_symbols(const char *prefix, FILE *out);
+
 /* ------------------------------------------------------------------ JIT
  * The same code as cg_compile (same module, pipeline and target machine),
  * linked into the calling process by LLVM's ORC JIT, for tests and for

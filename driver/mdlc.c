@@ -7,6 +7,12 @@
  * the objects with the runtime into one executable through the system C
  * compiler.  --emit stops after a stage and prints what it made
  * (dump_stage), which is how every stage is tested.
+ *
+ * -c makes a library instead (build_library): the kernels, the descriptor
+ * with the generated C API (codegen.h: cg_write_embed_api) and what they
+ * need of libmdlrt.a, linked into one relocatable object whose only
+ * global symbols are the API's, and the API's header beside it
+ * (docs/embedding.md).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -44,13 +50,14 @@ typedef struct options {
     int keep_temps;
     int time_stages;
     int no_f64;
+    int library;     /* -c: model.o and model.h */
     int jobs;        /* 0: one per online CPU */
     const char *cpu; /* NULL: the host's CPU and features */
 } options;
 
 static void usage(FILE *out) {
     fprintf(out,
-            "usage: mdlc FILE.mdl [-o OUTPUT] [-O0|-O1|-O2|-O3] [--emit=KIND] [--max-batch N]\n"
+            "usage: mdlc FILE.mdl [-c] [-o OUTPUT] [-O0|-O1|-O2|-O3] [--emit=KIND] [--max-batch N]\n"
             "\n"
             "Compiles a model to a standalone executable that trains, evaluates and predicts\n"
             "(run it with --help to see how).\n"
@@ -58,6 +65,9 @@ static void usage(FILE *out) {
             "options:\n"
             "  -o FILE          output path (default: the input's name without .mdl;\n"
             "                   with --emit, standard output)\n"
+            "  -c               a C library instead: FILE.o and FILE.h (FILE from -o, or\n"
+            "                   the input's name), the model's C API; link the object\n"
+            "                   with -lm -lpthread (see docs/embedding.md)\n"
             "  -O0 .. -O3       LLVM optimisation level (default -O2)\n"
             "  --emit=KIND      stop early and print: ast, ir (forward graph), grad (the\n"
             "                   whole training graph after autodiff, optimizer and\n"
@@ -121,6 +131,8 @@ static int parse_args(int argc, char **argv, options *o) {
                 return -1;
             }
             o->jobs = (int)n;
+        } else if (strcmp(a, "-c") == 0) {
+            o->library = 1;
         } else if (strcmp(a, "-v") == 0) {
             o->verbose = 1;
         } else if (strcmp(a, "--no-f64-check") == 0) {
@@ -159,6 +171,10 @@ static int parse_args(int argc, char **argv, options *o) {
     }
     if (!o->input) {
         diag_plain("no input file (usage: mdlc FILE.mdl -o OUTPUT)");
+        return -1;
+    }
+    if (o->library && o->emit != EMIT_EXE) {
+        diag_plain("-c makes a library; it does not go with --emit");
         return -1;
     }
     return 0;
@@ -251,7 +267,12 @@ typedef struct temp_files {
     char desc_obj[PATH_MAX / 2 + 32]; /* and its object */
     char objs[CG_MAX_OBJECTS][PATH_MAX / 2 + 32];
     int n_objs;
+    /* -c: the header the descriptor includes, the relocatable link and
+     * the symbols it keeps */
+    char header[PATH_MAX / 2 + 32], linked[PATH_MAX / 2 + 32], keep[PATH_MAX / 2 + 32];
 } temp_files;
+
+#define API_HEADER "model_api.h" /* -c: in the temporary directory */
 
 static int make_temp_files(temp_files *t) {
     const char *tmp = getenv("TMPDIR");
@@ -263,6 +284,9 @@ static int make_temp_files(temp_files *t) {
     snprintf(t->obj, sizeof t->obj, "%s/model.o", t->dir);
     snprintf(t->desc, sizeof t->desc, "%s/model_desc.c", t->dir);
     snprintf(t->desc_obj, sizeof t->desc_obj, "%s/model_desc.o", t->dir);
+    snprintf(t->header, sizeof t->header, "%s/" API_HEADER, t->dir);
+    snprintf(t->linked, sizeof t->linked, "%s/model_linked.o", t->dir);
+    snprintf(t->keep, sizeof t->keep, "%s/model_api.syms", t->dir);
     t->n_objs = 0;
     return 0;
 }
@@ -278,13 +302,24 @@ static void remove_temp_files(const options *o, const temp_files *t) {
         unlink(t->objs[i]);
     unlink(t->desc);
     unlink(t->desc_obj);
+    unlink(t->header);
+    unlink(t->linked);
+    unlink(t->keep);
     rmdir(t->dir);
 }
 
-static int write_descriptor(const ir_graph *g, const entries *es, const mem_plan *plan, int f64_entries,
-                            const char *path) {
+/* The descriptor's C file; with -c also the API's definitions, which
+ * include the header t->header. */
+static int write_descriptor(const options *o, const ir_graph *g, const entries *es, const mem_plan *plan,
+                            int f64_entries, const temp_files *t) {
+    const char *path = t->desc;
     FILE *f = fopen(path, "w");
     int ok = f && cg_write_descriptor(g, es, plan, f64_entries, f) == 0;
+    if (ok && o->library) {
+        char prefix[64];
+        cg_embed_prefix(g, prefix, sizeof prefix);
+        ok = cg_write_embed_api(g, prefix, API_HEADER, f) == 0;
+    }
     if (f && fclose(f) != 0)
         ok = 0;
     if (!ok)
@@ -350,6 +385,8 @@ static cg_options codegen_options(const options *o) {
     co.features = o->cpu ? "" : NULL; /* a named CPU brings its own features */
     co.f64_entries = !o->no_f64;
     co.parallel = 1; /* the executable links the runtime, which has mdl_rt_sgemm */
+    if (o->library)
+        co.f64_entries = 0; /* gradcheck's, which the library has not */
     return co;
 }
 
@@ -385,12 +422,12 @@ static char *default_output(const char *input) {
 }
 
 /* The descriptor goes to cc first, which compiles it while LLVM compiles
- * the kernels; then one link with the runtime. */
-static int compile_and_link(const options *o, const ir_graph *g, const entries *es, const mem_plan *plan,
-                            temp_files *t) {
+ * the kernels; their objects are then in t. */
+static int compile_all(const options *o, const ir_graph *g, const entries *es, const mem_plan *plan,
+                       temp_files *t) {
     cg_options co = codegen_options(o);
     co.obj_path = t->obj;
-    if (write_descriptor(g, es, plan, co.f64_entries, t->desc) != 0)
+    if (write_descriptor(o, g, es, plan, co.f64_entries, t) != 0)
         return -1;
     pid_t desc_cc = start_descriptor(o, t);
     if (desc_cc < 0)
@@ -406,6 +443,14 @@ static int compile_and_link(const options *o, const ir_graph *g, const entries *
                    rc);
         return -1;
     }
+    return 0;
+}
+
+/* Then one link with the runtime. */
+static int compile_and_link(const options *o, const ir_graph *g, const entries *es, const mem_plan *plan,
+                            temp_files *t) {
+    if (compile_all(o, g, es, plan, t) != 0)
+        return -1;
     char *out = o->output ? ir_xstrdup(o->output) : default_output(o->input);
     int status = link_executable(o, t, out);
     stage(o, "link");
@@ -420,6 +465,112 @@ static int build_executable(const options *o, const ir_graph *g, const entries *
     if (make_temp_files(&t) != 0)
         return -1;
     int status = compile_and_link(o, g, es, plan, &t);
+    remove_temp_files(o, &t);
+    return status;
+}
+
+/* -c: the path of model.o and model.h without the extension: -o's (less
+ * a final .o) or the input's name without .mdl. */
+static char *library_base(const options *o) {
+    char *base = o->output ? ir_xstrdup(o->output) : default_output(o->input);
+    size_t n = strlen(base);
+    if (n > 2 && strcmp(base + n - 2, ".o") == 0)
+        base[n - 2] = 0;
+    return base;
+}
+
+/* The API's header (cg_write_embed_header) at path. */
+static int write_header(const ir_graph *g, const char *prefix, const char *path) {
+    FILE *f = fopen(path, "w");
+    int ok = f && cg_write_embed_header(g, prefix, f) == 0;
+    if (f && fclose(f) != 0)
+        ok = 0;
+    if (!ok)
+        diag_plain("cannot write %s: %s", path, strerror(errno));
+    return ok ? 0 : -1;
+}
+
+static int write_symbols(const char *prefix, const char *path) {
+    FILE *f = fopen(path, "w");
+    int ok = f && cg_write_embed_symbols(prefix, f) == 0;
+    if (f && fclose(f) != 0)
+        ok = 0;
+    if (!ok)
+        diag_plain("cannot write %s: %s", path, strerror(errno));
+    return ok ? 0 : -1;
+}
+
+/* One relocatable object of the kernels, the descriptor with the API and
+ * the members of libmdlrt.a they reach (not rt_main.o: nothing calls
+ * main), then every global symbol but the API's made local, so that the
+ * runtime's names (and zlib's inside it) meet neither the program's nor
+ * those of another model's object. */
+static int link_library(const options *o, const temp_files *t, const char *out) {
+    char inc[PATH_MAX], lib[PATH_MAX];
+    if (find_runtime(inc, lib, sizeof inc) != 0) {
+        diag_plain("cannot find the runtime library libmdlrt.a (set MDL_RUNTIME_DIR)");
+        return -1;
+    }
+    const char *cc = c_compiler();
+    char *argv[16 + CG_MAX_OBJECTS];
+    int n = 0;
+    argv[n++] = (char *)cc;
+    argv[n++] = "-r";
+    argv[n++] = "-nostdlib";
+    argv[n++] = "-o";
+    argv[n++] = (char *)t->linked;
+    for (int i = 0; i < t->n_objs; i++)
+        argv[n++] = (char *)t->objs[i];
+    argv[n++] = (char *)t->desc_obj;
+    argv[n++] = lib;
+    argv[n] = NULL;
+    int rc = run(argv, o->verbose);
+    if (rc != 0) {
+        diag_plain("linking the library object with %s -r failed (exit %d)", cc, rc);
+        return -1;
+    }
+    const char *objcopy = getenv("OBJCOPY");
+    objcopy = objcopy && *objcopy ? objcopy : "objcopy";
+    char keep[PATH_MAX];
+    snprintf(keep, sizeof keep, "--keep-global-symbols=%s", t->keep);
+    char *copy[] = {(char *)objcopy, keep, (char *)t->linked, (char *)out, NULL};
+    rc = run(copy, o->verbose);
+    if (rc != 0) {
+        diag_plain("hiding the runtime's symbols in '%s' with %s failed (exit %d; set OBJCOPY to binutils' objcopy)",
+                   out, objcopy, rc);
+        return -1;
+    }
+    return 0;
+}
+
+static int compile_library(const options *o, const ir_graph *g, const entries *es, const mem_plan *plan,
+                           temp_files *t) {
+    char prefix[64];
+    cg_embed_prefix(g, prefix, sizeof prefix);
+    char *base = library_base(o);
+    size_t n = strlen(base) + 3;
+    char *obj = ir_xmalloc(n), *header = ir_xmalloc(n);
+    snprintf(obj, n, "%s.o", base);
+    snprintf(header, n, "%s.h", base);
+    int status = write_header(g, prefix, t->header) == 0 && write_symbols(prefix, t->keep) == 0 &&
+                         compile_all(o, g, es, plan, t) == 0 && link_library(o, t, obj) == 0 &&
+                         write_header(g, prefix, header) == 0
+                     ? 0
+                     : -1;
+    stage(o, "link");
+    free(obj);
+    free(header);
+    free(base);
+    return status;
+}
+
+/* -c: model.o and model.h, built in a temporary directory as the
+ * executable is. */
+static int build_library(const options *o, const ir_graph *g, const entries *es, const mem_plan *plan) {
+    temp_files t;
+    if (make_temp_files(&t) != 0)
+        return -1;
+    int status = compile_library(o, g, es, plan, &t);
     remove_temp_files(o, &t);
     return status;
 }
@@ -532,7 +683,7 @@ static int run_passes(const options *o, ir_graph *g, entries *es, mem_plan *plan
     if (o->emit == EMIT_PLAN)
         return dump_stage(o, g, es, plan);
     if (o->emit == EMIT_EXE)
-        return build_executable(o, g, es, plan);
+        return o->library ? build_library(o, g, es, plan) : build_executable(o, g, es, plan);
     return emit_code(o, g, es, plan);
 }
 
