@@ -358,10 +358,11 @@ static int lookup_of_product(lower *l, value a, value b) {
     int cached = l->gen && g->nodes[n->inputs[0]].op == IR_PARAM && g->nodes[b.node].op == IR_PARAM;
     if (table->rank != 2 || (table->dims[0] >= looked_up && !cached))
         return -1;
+    int ids = n->inputs[1]; /* n dies when ir_matmul grows the node array */
     int product = ir_matmul(g, n->inputs[0], b.node, 0);
     if (product >= 0 && cached)
         ir_add_gen_cached(g, product);
-    return product < 0 ? -1 : ir_gather(g, product, n->inputs[1]);
+    return product < 0 ? -1 : ir_gather(g, product, ids);
 }
 
 /* x, or what x transposes where x only swaps its last two dims (then

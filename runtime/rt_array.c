@@ -13,6 +13,8 @@
  */
 #include "rt_internal.h"
 
+#include <stdint.h>
+
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
@@ -31,8 +33,11 @@ static void dims_string(const int64_t *dims, int rank, char *buf, size_t size) {
  * feeds f32[B, 784] as well as f32[B, 28, 28]). */
 static int check_sample(const char *path, const int64_t *dims, int rank, const rt_tensor *t) {
     int64_t per = 1;
-    for (int i = 1; i < rank; i++)
+    for (int i = 1; i < rank; i++) {
+        if (dims[i] > 0 && per > INT64_MAX / dims[i])
+            return rt_error("%s: its dimensions multiply past 2^63 (not a real array file, or damaged)", path);
         per *= dims[i];
+    }
     int64_t want = rt_layout_of(t).sample;
     if (dims[0] < 1)
         return rt_error("%s: holds no samples (its first dimension is 0)", path);
