@@ -312,23 +312,6 @@ static void source_line(const char *text, int line, char *buf, size_t size) {
     buf[n] = 0;
 }
 
-/* The source file's text, or NULL (then the checks name only the place). */
-static char *read_source(const char *path) {
-    FILE *f = path && *path ? fopen(path, "rb") : NULL;
-    if (!f)
-        return NULL;
-    size_t cap = 4096, len = 0;
-    char *text = ir_xmalloc(cap);
-    for (size_t got; (got = fread(text + len, 1, cap - len - 1, f)) > 0;) {
-        len += got;
-        if (cap - len < 2)
-            text = ir_xrealloc(text, cap *= 2);
-    }
-    fclose(f);
-    text[len] = 0;
-    return text;
-}
-
 /* train_step's checks (cg_numerics_checks): where each result comes from
  * and the buffers to look at, for `train --check-numerics`. */
 static int write_checks(writer *w, const entries *es) {
@@ -338,7 +321,7 @@ static int write_checks(writer *w, const entries *es) {
         free(c);
         return 0;
     }
-    char *text = read_source(w->g->source_path);
+    const char *text = w->g->source_text; /* NULL: the checks name only the place */
     fputs("static const rt_check checks[] = {\n", w->out);
     for (int i = 0; i < n; i++) {
         const fused_group *gr = es->group_at && es->group_at[c[i].node] >= 0 ? &es->groups[es->group_at[c[i].node]]
@@ -381,7 +364,6 @@ static int write_checks(writer *w, const entries *es) {
         fputs(n_in ? "}},\n" : "{0}}},\n", w->out);
     }
     fputs("};\n\n", w->out);
-    free(text);
     free(c);
     return n;
 }

@@ -1523,6 +1523,7 @@ ir_graph *lower_program(const ast_program *user, const ast_program *prelude, con
         *dot = 0;
     l.g = ir_graph_new(stem, user->file->path);
     l.g->source_hash = ir_hash_bytes(user->file->text, user->file->len);
+    l.g->source_text = ir_xstrdup(user->file->text);
 
     /* The batch bound must be known before any shape is built: the train
      * statement's `batch = N` (read fully, with its errors, later). */

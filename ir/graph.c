@@ -87,6 +87,7 @@ void ir_graph_free(ir_graph *g) {
     free(g->nodes);
     free(g->model_name);
     free(g->source_path);
+    free(g->source_text);
     free(g->optimizer);
     free(g);
 }

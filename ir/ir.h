@@ -130,6 +130,7 @@ typedef struct ir_graph {
     char *model_name;
     char *source_path;
     uint64_t source_hash; /* FNV-1a (64-bit) of the source text; 0: unknown */
+    char *source_text;    /* that text (owned), for diagnostics after the source file is gone; may be NULL */
     int n_nodes, cap_nodes;
     ir_node *nodes;
 
