@@ -38,16 +38,31 @@ static int is_logged(const rt_train_run *r, int64_t epoch) {
     return epoch == 1 || epoch == r->epochs || epoch % r->log_every == 0;
 }
 
-/* The persistent tensors (parameters, optimizer and recurrent state) at
- * the start of an epoch, for replay_to. */
-static void keep_epoch_state(rt_train_run *r) {
-    const rt_model *m = r->m;
-    if (!r->epoch_state)
-        r->epoch_state = rt_xmalloc((size_t)m->arena_bytes);
+/* Copies the persistent tensors (parameters, optimizer and recurrent
+ * state) between the arena and `packed`, one after another there. */
+static void copy_persistent(const rt_model *m, char *arena, char *packed, int to_arena) {
+    size_t at = 0;
     for (int i = 0; i < m->n_params; i++) {
         const rt_tensor *t = &m->params[i].t;
-        memcpy(r->epoch_state + t->offset, r->arena + t->offset, (size_t)rt_bytes(t, m->max_batch));
+        size_t bytes = (size_t)rt_bytes(t, m->max_batch);
+        if (to_arena)
+            memcpy(arena + t->offset, packed + at, bytes);
+        else
+            memcpy(packed + at, arena + t->offset, bytes);
+        at += bytes;
     }
+}
+
+/* The persistent tensors at the start of an epoch, for replay_to. */
+static void keep_epoch_state(rt_train_run *r) {
+    const rt_model *m = r->m;
+    if (!r->epoch_state) {
+        size_t bytes = 0;
+        for (int i = 0; i < m->n_params; i++)
+            bytes += (size_t)rt_bytes(&m->params[i].t, m->max_batch);
+        r->epoch_state = rt_xmalloc(bytes + 1);
+    }
+    copy_persistent(m, r->arena, r->epoch_state, 0);
     r->epoch_step = r->step;
 }
 
@@ -64,10 +79,7 @@ static void replay_to(rt_train_run *r, const int64_t *order, int in_order, int64
     const rt_model *m = r->m;
     if (!r->epoch_state || m->n_checks == 0)
         return;
-    for (int i = 0; i < m->n_params; i++) {
-        const rt_tensor *t = &m->params[i].t;
-        memcpy(r->arena + t->offset, r->epoch_state + t->offset, (size_t)rt_bytes(t, m->max_batch));
-    }
+    copy_persistent(m, r->arena, r->epoch_state, 1);
     r->step = r->epoch_step;
     r->replaying = 1;
     rt_opts checked = *r->o;
