@@ -491,6 +491,7 @@ typedef struct rt_train_run {
     /* rt_progress.c's: when the epoch began and was last shown, and
      * whether a bar is on the screen. */
     double epoch_start, last_shown;
+    double log_flushed; /* when --log was last flushed */
     int drawn;
 } rt_train_run;
 
