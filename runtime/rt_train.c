@@ -106,9 +106,16 @@ static int train_batch(rt_train_run *r, const int64_t *order, int in_order, int6
     const rt_model *m = r->m;
     if (r->data->independent)
         rt_zero_state(m, r->arena);
-    if (in_order)
-        rt_gather_range(r->arena, r->data, at, b);
-    else {
+    if (in_order) {
+        /* The input slots are the arena's own (no kernel writes them):
+         * a batch already there is not copied again -- the whole data
+         * set, as one step of every epoch takes it. */
+        if (r->held_b != b || r->held_at != at)
+            rt_gather_range(r->arena, r->data, at, b);
+        r->held_at = at;
+        r->held_b = b;
+    } else {
+        r->held_b = 0;
         rt_gather(r->arena, r->data, order + at, b);
         int64_t next = r->data->n - at - b < r->batch ? r->data->n - at - b : r->batch;
         rt_prefetch(r->data, order + at + b, next);
@@ -215,6 +222,8 @@ static int64_t run_epoch(rt_train_run *r, int64_t epoch, rt_rng *rng, int64_t *o
     if (from == 0)
         rt_zero_state(r->m, r->arena);
     int shuffled = draw_order(r, rng, order);
+    if (r->whole) /* new windows */
+        r->held_b = 0;
     if (!r->o->check_numerics)
         keep_epoch_state(r, from);
     rt_progress_epoch_begin(r, epoch, logged, start);
@@ -225,6 +234,7 @@ static int64_t run_epoch(rt_train_run *r, int64_t epoch, rt_rng *rng, int64_t *o
     r->loss /= (double)n;
     for (int j = 0; j < r->m->n_metrics; j++)
         r->metrics[j] /= (double)n;
+    r->held_b = 0; /* evaluation writes the input slots */
     if (r->val && rt_evaluate(r->m, r->arena, r->val, eval_batch(r), r->hypers, (double)r->step, &r->val_loss,
                               r->val_metrics, NULL))
         return -1;
@@ -321,6 +331,7 @@ static int train_loop(rt_train_run *r) {
 static int finish(rt_train_run *r) {
     const rt_model *m = r->m;
     const rt_dataset *all = r->whole ? r->whole : r->data;
+    r->held_b = 0;
     if (rt_evaluate(m, r->arena, all, eval_batch(r), r->hypers, (double)r->step, &r->loss, r->metrics, NULL))
         return -1;
     if (!isfinite(r->loss))
