@@ -113,6 +113,13 @@ enum { ROW_LOOP_MIN_N = 24, ROW_LOOP_MAX_N = 64, ROW_LOOP_MAX_B = 8192, ROW_LOOP
  * transposed or its rows are at least PACK_A_MIN_ROW floats (4 KiB) apart. */
 enum { PACK_A_MIN_N = 2 * NR, PACK_A_MIN_ROW = 1024 };
 
+/* B stored [K, N] is read where it is, not packed, by products of at most
+ * B_IN_PLACE_MAX_M rows (its full strips; a strip past N's end is still
+ * packed, zero-padded): each strip then serves at most a few row strips,
+ * too few to pay for copying it -- the char LSTM's h U, [32, 128] @
+ * [128, 512], packs U at each of its 64 steps otherwise. */
+enum { B_IN_PLACE_MAX_M = 96 };
+
 typedef struct matmul {
     LLVMValueRef m, n, k;
     int ta, tb;
@@ -421,6 +428,7 @@ typedef struct gemm {
     LLVMValueRef a_row, a_col, b_row, b_col;
     LLVMValueRef ldc, accumulate; /* C's row stride; i64 1: C += A B */
     LLVMValueRef bp, ap, tile;    /* the stack buffers */
+    LLVMValueRef b_in_place;      /* i1: full strips of B are read where they are (see B_IN_PLACE_MAX_M) */
     /* With an epilogue: what it applies, the piece's first row and column
      * in the whole product, and the pointers of its inputs (see
      * epilogue_context). */
@@ -510,7 +518,10 @@ static void pack_b(gemm *G, LLVMValueRef pc, LLVMValueRef kc, LLVMValueRef jc, L
     /* (pc, jc + j0) */
     LLVMValueRef src = gep(k, G->b, cg_add(k, cg_mul(k, pc, G->b_row), cg_mul(k, cg_add(k, jc, j0), G->b_col)));
     LLVMBasicBlockRef rows = new_block(k, "pack_b.rows"), columns = new_block(k, "pack_b.columns");
-    LLVMBasicBlockRef packed = new_block(k, "pack_b.end");
+    LLVMBasicBlockRef packed = new_block(k, "pack_b.end"), pack = new_block(k, "pack_b.strip.pack");
+    LLVMValueRef skip = LLVMBuildAnd(k->b, G->b_in_place, LLVMBuildICmp(k->b, LLVMIntEQ, nr, cg_i64(k, G->cols), ""), "");
+    LLVMBuildCondBr(k->b, skip, packed, pack);
+    LLVMPositionBuilderAtEnd(k->b, pack);
     LLVMBuildCondBr(k->b, LLVMBuildICmp(k->b, LLVMIntEQ, G->b_col, cg_i64(k, 1), ""), rows, columns);
     LLVMPositionBuilderAtEnd(k->b, rows);
     pack_b_rows(G, strip, src, kc, nr);
@@ -614,8 +625,8 @@ static void tile_epilogue(gemm *G, LLVMValueRef c, LLVMValueRef mr, LLVMValueRef
 /* The micro-tile: C[6x16 at c, rows ldc apart] (= if first, else +=) the
  * product of an A strip (rows[r][kk * a_step]) and a packed B strip
  * (b_strip[kk * 16 + j]) over kc steps.  Only mr x nr of the tile is C. */
-static void micro_tile(gemm *G, LLVMValueRef *rows, LLVMValueRef a_step, LLVMValueRef b_strip, LLVMValueRef kc,
-                       LLVMValueRef c, LLVMValueRef mr, LLVMValueRef nr, LLVMValueRef first, LLVMValueRef last,
+static void micro_tile(gemm *G, LLVMValueRef *rows, LLVMValueRef a_step, LLVMValueRef b_strip, LLVMValueRef b_step,
+                       LLVMValueRef kc, LLVMValueRef c, LLVMValueRef mr, LLVMValueRef nr, LLVMValueRef first, LLVMValueRef last,
                        LLVMValueRef i_at, LLVMValueRef j_at) {
     cg_kernel *k = &G->k;
     LLVMBuilderRef b = k->b;
@@ -664,10 +675,10 @@ static void micro_tile(gemm *G, LLVMValueRef *rows, LLVMValueRef a_step, LLVMVal
     LLVMBuildCondBr(b, ult(k, kk, kc), body, done);
 
     LLVMPositionBuilderAtEnd(b, body);
-    LLVMValueRef b_row = gep(k, b_strip, cg_mul(k, kk, cg_i64(k, G->cols)));
+    LLVMValueRef b_row = gep(k, b_strip, cg_mul(k, kk, b_step));
     LLVMValueRef bv[4];
     for (int h = 0; h < H; h++)
-        bv[h] = load_aligned(k, G->vec, gep(k, b_row, cg_i64(k, L * h)), 4 * (unsigned)L);
+        bv[h] = load_aligned(k, G->vec, gep(k, b_row, cg_i64(k, L * h)), 4);
     LLVMValueRef at = cg_mul(k, kk, a_step), next[MR_MAX * 4];
     for (int r = 0; r < MR; r++) {
         LLVMValueRef av = splat(k, G->vec, cg_load(k, k->t.f32, rows[r], at));
@@ -725,6 +736,8 @@ static void emit_gemm_body(gemm *G) {
     LLVMValueRef pack_a_wanted =
         LLVMBuildAnd(b, LLVMBuildICmp(b, LLVMIntUGT, G->n, cg_i64(k, PACK_A_MIN_N), ""), scattered, "pack_a");
     stack_buffers(G, pack_a_wanted);
+    G->b_in_place = LLVMBuildAnd(b, LLVMBuildICmp(b, LLVMIntEQ, G->b_col, one, ""),
+                                 LLVMBuildICmp(b, LLVMIntULE, G->m, cg_i64(k, B_IN_PLACE_MAX_M), ""), "b_in_place");
 
     cg_loop jb = cg_loop_begin(k, blocks(k, G->n, G->nc), "jc");
     LLVMValueRef jc = cg_mul(k, jb.index, cg_i64(k, G->nc));
@@ -758,14 +771,18 @@ static void emit_gemm_body(gemm *G) {
     cg_loop q = cg_loop_begin(k, blocks(k, nc, G->cols), "jr");
     LLVMValueRef j0 = cg_mul(k, q.index, cg_i64(k, G->cols));
     LLVMValueRef nr = umin(k, cg_i64(k, G->cols), sub(k, nc, j0));
-    LLVMValueRef b_strip = gep(k, G->bp, cg_mul(k, j0, kc));
+    /* a full strip of B read in place (B_IN_PLACE_MAX_M) or its packed copy */
+    LLVMValueRef in_place = LLVMBuildAnd(b, G->b_in_place, LLVMBuildICmp(b, LLVMIntEQ, nr, cg_i64(k, G->cols), ""), "");
+    LLVMValueRef b_strip = LLVMBuildSelect(b, in_place, gep(k, G->b, cg_add(k, cg_mul(k, pc, G->b_row), cg_add(k, jc, j0))),
+                                           gep(k, G->bp, cg_mul(k, j0, kc)), "b_strip");
+    LLVMValueRef b_step = LLVMBuildSelect(b, in_place, G->b_row, cg_i64(k, G->cols), "b_step");
     cg_loop p = cg_loop_begin(k, blocks(k, mc, MR), "ir");
     LLVMValueRef i0 = cg_mul(k, p.index, cg_i64(k, MR));
     LLVMValueRef mr = umin(k, cg_i64(k, MR), sub(k, mc, i0));
     LLVMValueRef rows[MR_MAX];
     strip_rows(G, gep(k, a_base, cg_mul(k, i0, strip_stride)), row_stride, mr, rows);
     LLVMValueRef c = gep(k, G->c, cg_add(k, cg_mul(k, cg_add(k, ic, i0), G->ldc), cg_add(k, jc, j0)));
-    micro_tile(G, rows, step, b_strip, kc, c, mr, nr, first, last, cg_add(k, ic, i0), cg_add(k, jc, j0));
+    micro_tile(G, rows, step, b_strip, b_step, kc, c, mr, nr, first, last, cg_add(k, ic, i0), cg_add(k, jc, j0));
     loop_end(k, &p);
     loop_end(k, &q);
     loop_end(k, &ib);
