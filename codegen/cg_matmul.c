@@ -352,10 +352,23 @@ typedef struct epilogue {
     int n_ext;   /* group inputs the elementwise members read */
     int ext[FUSE_MAX_INPUTS];
     int kind[FUSE_MAX_INPUTS]; /* EPILOGUE_FULL, _ROW, _SCALAR (passes.h) */
-} epilogue;
+    int n_out;                 /* the group's stored outputs (gr->outputs), of C's shape: */
+} epilogue;                    /* their pointers follow the inputs' in ext[] and the context */
+
+/* Pointers an epilogue takes: its inputs', then its outputs'. */
+enum { EPILOGUE_MAX_POINTERS = FUSE_MAX_INPUTS + FUSE_MAX_OUTPUTS };
+
+/* Which stored output of the group member id is, or -1. */
+static int output_index(const fused_group *gr, int id) {
+    for (int o = 0; o < gr->n_outputs; o++)
+        if (gr->outputs[o] == id)
+            return o;
+    return -1;
+}
 
 /* The value of the group's root for C(i, j) = product, the epilogue's
- * inputs at ext[] (pointers), N the product's columns. */
+ * inputs at ext[] (pointers), N the product's columns; the group's other
+ * outputs are stored at (i, j) of theirs, ext[n_ext + o]. */
 static LLVMValueRef epilogue_value(cg_kernel *k, const epilogue *ep, const LLVMValueRef *ext, LLVMValueRef product,
                                    LLVMValueRef i, LLVMValueRef j, LLVMValueRef n) {
     const fused_group *gr = ep->gr;
@@ -392,6 +405,9 @@ static LLVMValueRef epilogue_value(cg_kernel *k, const epilogue *ep, const LLVMV
                 abort(); /* the group is inconsistent: a bug in epilogue.c */
         }
         val[m] = cg_scalars[node->op](k, node, x);
+        int o = output_index(gr, gr->members[m]);
+        if (o >= 0)
+            cg_store(k, val[m], ext[ep->n_ext + o], cg_add(k, cg_mul(k, i, n), j));
     }
     return val[gr->n_members - 1];
 }
@@ -880,6 +896,8 @@ static int epilogue_name(cg_kernel *k, const epilogue *ep, char *name, size_t si
                 ok = x->op == IR_CONST && append(name, size, &at, x->dtype == IR_I32 ? "i%.0f" : "c%.9g", x->value);
         }
         ok = ok && append(name, size, &at, ")", 0);
+        if (ok && output_index(gr, gr->members[m]) >= 0)
+            ok = append(name, size, &at, "=o%.0f", output_index(gr, gr->members[m]));
     }
     return ok && append(name, size, &at, "]", 0);
 }
@@ -992,8 +1010,8 @@ static LLVMValueRef epilogue_function(cg_kernel *k, const epilogue *ep) {
     e.b = LLVMCreateBuilderInContext(k->ctx);
     LLVMPositionBuilderAtEnd(e.b, e.entry_block);
     LLVMValueRef ctx = LLVMGetParam(fn, 0), c = LLVMGetParam(fn, 1), ldc = LLVMGetParam(fn, 2);
-    LLVMValueRef ext[FUSE_MAX_INPUTS];
-    for (int i = 0; i < ep->n_ext; i++)
+    LLVMValueRef ext[EPILOGUE_MAX_POINTERS];
+    for (int i = 0; i < ep->n_ext + ep->n_out; i++)
         ext[i] = LLVMBuildLoad2(e.b, k->t.ptr, ctx_slot(&e, ctx, CTX_INPUTS + i), "ext");
     cg_loop r = cg_loop_begin(&e, LLVMGetParam(fn, 3), "r");
     LLVMValueRef row = gep(&e, c, cg_mul(&e, r.index, ldc));
@@ -1050,10 +1068,11 @@ static int wide_pays(int64_t max_m, int64_t max_n, int64_t max_k) {
 static void call_gemm(cg_kernel *k, const matmul *mm, int wide, const epilogue *ep, const LLVMValueRef *ext) {
     LLVMValueRef one = cg_i64(k, 1), last = cg_i64(k, 0);
     if (ep) { /* the context (see epilogue_context) */
-        LLVMValueRef ctx = cg_alloca(k, LLVMArrayType2(k->t.ptr, (unsigned)(CTX_INPUTS + ep->n_ext)), "epilogue");
+        LLVMValueRef ctx =
+            cg_alloca(k, LLVMArrayType2(k->t.ptr, (unsigned)(CTX_INPUTS + ep->n_ext + ep->n_out)), "epilogue");
         LLVMBuildStore(k->b, k->out, ctx_slot(k, ctx, CTX_WHOLE_C));
         LLVMBuildStore(k->b, epilogue_function(k, ep), ctx_slot(k, ctx, CTX_APPLY));
-        for (int e = 0; e < ep->n_ext; e++)
+        for (int e = 0; e < ep->n_ext + ep->n_out; e++)
             LLVMBuildStore(k->b, ext[e], ctx_slot(k, ctx, CTX_INPUTS + e));
         last = LLVMBuildPtrToInt(k->b, ctx, k->t.i64, "");
     }
@@ -1211,14 +1230,15 @@ static int members_read(const cg_kernel *k, const fused_group *gr, int product, 
     return 0;
 }
 
-int cg_kernel_matmul_epilogue(cg_kernel *k, const entries *es, const fused_group *gr, const LLVMValueRef *in) {
+int cg_kernel_matmul_epilogue(cg_kernel *k, const entries *es, const fused_group *gr, const LLVMValueRef *in,
+                              const LLVMValueRef *out) {
     epilogue ep = {.es = es, .gr = gr, .product = -1};
     for (int m = 0; m < gr->n_members && ep.product < 0; m++)
         if (k->g->nodes[gr->members[m]].op == IR_MATMUL)
             ep.product = gr->members[m];
     cg_kernel product = *k;
     product.node = &k->g->nodes[ep.product];
-    LLVMValueRef ext[FUSE_MAX_INPUTS];
+    LLVMValueRef ext[EPILOGUE_MAX_POINTERS];
     for (int i = 0; i < gr->n_inputs; i++) {
         if (!members_read(k, gr, ep.product, gr->inputs[i]))
             continue;
@@ -1231,6 +1251,8 @@ int cg_kernel_matmul_epilogue(cg_kernel *k, const entries *es, const fused_group
         ep.kind[ep.n_ext] = kind;
         ext[ep.n_ext++] = in[i];
     }
+    for (int o = 0; o < gr->n_outputs; o++)
+        ext[ep.n_ext + ep.n_out++] = out[o];
     for (int q = 0; q < 2; q++)
         product.in[q] = group_buffer(gr, in, product.node->inputs[q]);
     product.in[2] = NULL;
