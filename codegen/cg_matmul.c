@@ -535,7 +535,8 @@ static void pack_b(gemm *G, LLVMValueRef pc, LLVMValueRef kc, LLVMValueRef jc, L
     LLVMValueRef src = gep(k, G->b, cg_add(k, cg_mul(k, pc, G->b_row), cg_mul(k, cg_add(k, jc, j0), G->b_col)));
     LLVMBasicBlockRef rows = new_block(k, "pack_b.rows"), columns = new_block(k, "pack_b.columns");
     LLVMBasicBlockRef packed = new_block(k, "pack_b.end"), pack = new_block(k, "pack_b.strip.pack");
-    LLVMValueRef skip = LLVMBuildAnd(k->b, G->b_in_place, LLVMBuildICmp(k->b, LLVMIntEQ, nr, cg_i64(k, G->cols), ""), "");
+    LLVMValueRef skip =
+        LLVMBuildAnd(k->b, G->b_in_place, LLVMBuildICmp(k->b, LLVMIntEQ, nr, cg_i64(k, G->cols), ""), "");
     LLVMBuildCondBr(k->b, skip, packed, pack);
     LLVMPositionBuilderAtEnd(k->b, pack);
     LLVMBuildCondBr(k->b, LLVMBuildICmp(k->b, LLVMIntEQ, G->b_col, cg_i64(k, 1), ""), rows, columns);
@@ -639,11 +640,12 @@ static void tile_epilogue(gemm *G, LLVMValueRef c, LLVMValueRef mr, LLVMValueRef
 }
 
 /* The micro-tile: C[6x16 at c, rows ldc apart] (= if first, else +=) the
- * product of an A strip (rows[r][kk * a_step]) and a packed B strip
- * (b_strip[kk * 16 + j]) over kc steps.  Only mr x nr of the tile is C. */
+ * product of an A strip (rows[r][kk * a_step]) and a B strip
+ * (b_strip[kk * b_step + j]: packed, b_step 16, or B itself) over kc
+ * steps.  Only mr x nr of the tile is C. */
 static void micro_tile(gemm *G, LLVMValueRef *rows, LLVMValueRef a_step, LLVMValueRef b_strip, LLVMValueRef b_step,
-                       LLVMValueRef kc, LLVMValueRef c, LLVMValueRef mr, LLVMValueRef nr, LLVMValueRef first, LLVMValueRef last,
-                       LLVMValueRef i_at, LLVMValueRef j_at) {
+                       LLVMValueRef kc, LLVMValueRef c, LLVMValueRef mr, LLVMValueRef nr, LLVMValueRef first,
+                       LLVMValueRef last, LLVMValueRef i_at, LLVMValueRef j_at) {
     cg_kernel *k = &G->k;
     LLVMBuilderRef b = k->b;
     const int MR = G->mr, H = G->per_row, L = G->lanes;
@@ -789,8 +791,9 @@ static void emit_gemm_body(gemm *G) {
     LLVMValueRef nr = umin(k, cg_i64(k, G->cols), sub(k, nc, j0));
     /* a full strip of B read in place (B_IN_PLACE_MAX_M) or its packed copy */
     LLVMValueRef in_place = LLVMBuildAnd(b, G->b_in_place, LLVMBuildICmp(b, LLVMIntEQ, nr, cg_i64(k, G->cols), ""), "");
-    LLVMValueRef b_strip = LLVMBuildSelect(b, in_place, gep(k, G->b, cg_add(k, cg_mul(k, pc, G->b_row), cg_add(k, jc, j0))),
-                                           gep(k, G->bp, cg_mul(k, j0, kc)), "b_strip");
+    LLVMValueRef b_strip =
+        LLVMBuildSelect(b, in_place, gep(k, G->b, cg_add(k, cg_mul(k, pc, G->b_row), cg_add(k, jc, j0))),
+                        gep(k, G->bp, cg_mul(k, j0, kc)), "b_strip");
     LLVMValueRef b_step = LLVMBuildSelect(b, in_place, G->b_row, cg_i64(k, G->cols), "b_step");
     cg_loop p = cg_loop_begin(k, blocks(k, mc, MR), "ir");
     LLVMValueRef i0 = cg_mul(k, p.index, cg_i64(k, MR));

@@ -147,7 +147,7 @@ static int can_join(const ir_graph *g, const entries *es, const uses *u, int p, 
         return 0;
     pl->root = es->fused_into[user] >= 0                   ? es->fused_into[user]
                : es->output_of && es->output_of[user] >= 0 ? es->output_of[user]
-                                                            : user;
+                                                           : user;
     int at = es->group_at[pl->root];
     pl->n_inputs = 0;
     if (at >= 0) {
