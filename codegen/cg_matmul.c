@@ -44,13 +44,20 @@
  * halves.  Every loop of @mdl.sgemm carries metadata that keeps LLVM's
  * vectoriser and unroller off it: they would only add compile time.
  *
- * On a target with AVX-512 (cg_build_flags) the tile is 12x16 instead:
+ * On a target with AVX-512 (cg_build_flags) the tile was 12x16 instead:
  * one <16 x float> per row, still 12 accumulators, 12 broadcasts and 12
  * FMAs of twice the width per k step, A packed in 12-row strips.  Each C
  * element is the same sum in the same order either way, so results do not
  * change; measured with bench/gemm.c on this machine's Xeon, 256^3 went
  * from 35-59 to 75 GFLOPS (OpenBLAS's AVX-512 kernel: 94) and the MLP's
- * shapes to 0.9-1.0x OpenBLAS; W2 trains 1.15x faster.
+ * shapes to 0.9-1.0x OpenBLAS; W2 trains 1.15x faster.  Later the tile
+ * grew to 16x16 (16 accumulators, 16 broadcasts and 1 load for 16 FMAs;
+ * the 32 zmm registers have room): products of 32 or 64 rows -- the char
+ * LSTM's h U at batch 32, attention's [64, 64] @ [64, 32] -- then take 2
+ * or 4 full strips instead of 3 or 6 with the last one partly wasted
+ * (Zen 4: [32, 512] @ [128, 512] 67-101 -> 114 GFLOPS, attention's
+ * products 0.89-0.91x -> 1.02-1.04x OpenBLAS, the MLP's at batch 64
+ * 1.04 -> 1.16x), the large ones unchanged.
  * A product whose N is a multiple of 32 (and at least 64) uses a second
  * function, @mdl.sgemm.wide, with a 12x32 tile: 24 of the 32 zmm
  * registers accumulate, and a k step is 2 loads from B and 12 broadcasts
@@ -435,8 +442,8 @@ typedef struct gemm {
     cg_kernel k; /* its builder, function and entry block */
     LLVMTypeRef v8;
     /* The micro-tile: mr rows of NR columns, each row `per_row` vectors
-     * of `lanes` floats (vec): 6 x 2 x 8 with AVX2, 12 x 1 x 16 with
-     * AVX-512; 12 accumulators either way. */
+     * of `lanes` floats (vec): 6 x 2 x 8 with AVX2 (12 accumulators),
+     * 16 x 1 x 16 with AVX-512 (16), 12 x 2 x 16 for wide products (24). */
     int mr, cols, lanes, per_row;
     int kc, mc, nc; /* the cache blocks */
     LLVMTypeRef vec;
@@ -811,13 +818,14 @@ static void emit_gemm_body(gemm *G) {
 }
 
 /* The tile and cache blocks: 6x16 in ymm registers (AVX2: 12 of its 16
- * hold accumulators); with AVX-512, 12x16 or, for wide products, 12x32 in
+ * hold accumulators); with AVX-512, 16x16 or, for wide products, 12x32 in
  * zmm registers (24 of its 32 hold accumulators: per k step 2 loads from
- * B and 12 broadcasts feed 24 FMAs, where 12x16 needs 13 loads for 12
- * FMAs, more than the two load ports of an Intel core keep up with). */
+ * B and 12 broadcasts feed 24 FMAs, where 16x16 needs 17 loads for 16
+ * FMAs, more than the two load ports of an Intel core keep up with).
+ * MC (144) is a multiple of both 12 and 16. */
 static void choose_tile(gemm *G, int avx512, int wide) {
     G->lanes = avx512 ? 16 : 8;
-    G->mr = avx512 ? 12 : 6;
+    G->mr = avx512 ? (wide ? 12 : 16) : 6;
     G->cols = avx512 && wide ? 32 : 16;
     G->kc = 256, G->mc = 144, G->nc = 256;
     G->per_row = G->cols / G->lanes;
@@ -905,7 +913,7 @@ static int epilogue_name(cg_kernel *k, const epilogue *ep, char *name, size_t si
     return ok && append(name, size, &at, "]", 0);
 }
 
-/* The sgemm function: @mdl.sgemm (6x16 or 12x16) or @mdl.sgemm.wide
+/* The sgemm function: @mdl.sgemm (6x16 or 16x16) or @mdl.sgemm.wide
  * (12x32), each emitted into the module on first use, or, with an
  * epilogue, one of the kernel's own, @<kernel>.sgemm. */
 static LLVMValueRef gemm_function(cg_kernel *k, int wide, int epilogue) {
