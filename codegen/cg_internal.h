@@ -280,7 +280,8 @@ void cg_call_sgemm(cg_kernel *k, LLVMValueRef *args);
 /* cg_matmul.c: the kernel of a fused group that starts with a product
  * (passes/epilogue.c): the product, its elementwise members applied to
  * each element as it is stored; in[] as for cg_kernel_fused. */
-int cg_kernel_matmul_epilogue(cg_kernel *k, const entries *es, const fused_group *gr, const LLVMValueRef *in);
+int cg_kernel_matmul_epilogue(cg_kernel *k, const entries *es, const fused_group *gr, const LLVMValueRef *in,
+                              const LLVMValueRef *out);
 
 /* cg_matmul_f64.c: MATMUL in the f64 variant (cg_matmul.c's kernel is f32
  * vector code). */

@@ -44,13 +44,20 @@
  * halves.  Every loop of @mdl.sgemm carries metadata that keeps LLVM's
  * vectoriser and unroller off it: they would only add compile time.
  *
- * On a target with AVX-512 (cg_build_flags) the tile is 12x16 instead:
+ * On a target with AVX-512 (cg_build_flags) the tile was 12x16 instead:
  * one <16 x float> per row, still 12 accumulators, 12 broadcasts and 12
  * FMAs of twice the width per k step, A packed in 12-row strips.  Each C
  * element is the same sum in the same order either way, so results do not
  * change; measured with bench/gemm.c on this machine's Xeon, 256^3 went
  * from 35-59 to 75 GFLOPS (OpenBLAS's AVX-512 kernel: 94) and the MLP's
- * shapes to 0.9-1.0x OpenBLAS; W2 trains 1.15x faster.
+ * shapes to 0.9-1.0x OpenBLAS; W2 trains 1.15x faster.  Later the tile
+ * grew to 16x16 (16 accumulators, 16 broadcasts and 1 load for 16 FMAs;
+ * the 32 zmm registers have room): products of 32 or 64 rows -- the char
+ * LSTM's h U at batch 32, attention's [64, 64] @ [64, 32] -- then take 2
+ * or 4 full strips instead of 3 or 6 with the last one partly wasted
+ * (Zen 4: [32, 512] @ [128, 512] 67-101 -> 114 GFLOPS, attention's
+ * products 0.89-0.91x -> 1.02-1.04x OpenBLAS, the MLP's at batch 64
+ * 1.04 -> 1.16x), the large ones unchanged.
  * A product whose N is a multiple of 32 (and at least 64) uses a second
  * function, @mdl.sgemm.wide, with a 12x32 tile: 24 of the 32 zmm
  * registers accumulate, and a k step is 2 loads from B and 12 broadcasts
@@ -112,6 +119,13 @@ enum { ROW_LOOP_MIN_N = 24, ROW_LOOP_MAX_N = 64, ROW_LOOP_MAX_B = 8192, ROW_LOOP
  * element is read too few times to pay for the copy) and it is stored
  * transposed or its rows are at least PACK_A_MIN_ROW floats (4 KiB) apart. */
 enum { PACK_A_MIN_N = 2 * NR, PACK_A_MIN_ROW = 1024 };
+
+/* B stored [K, N] is read where it is, not packed, by products of at most
+ * B_IN_PLACE_MAX_M rows (its full strips; a strip past N's end is still
+ * packed, zero-padded): each strip then serves at most a few row strips,
+ * too few to pay for copying it -- the char LSTM's h U, [32, 128] @
+ * [128, 512], packs U at each of its 64 steps otherwise. */
+enum { B_IN_PLACE_MAX_M = 96 };
 
 typedef struct matmul {
     LLVMValueRef m, n, k;
@@ -354,10 +368,23 @@ typedef struct epilogue {
     int n_ext;   /* group inputs the elementwise members read */
     int ext[FUSE_MAX_INPUTS];
     int kind[FUSE_MAX_INPUTS]; /* EPILOGUE_FULL, _ROW, _SCALAR (passes.h) */
-} epilogue;
+    int n_out;                 /* the group's stored outputs (gr->outputs), of C's shape: */
+} epilogue;                    /* their pointers follow the inputs' in ext[] and the context */
+
+/* Pointers an epilogue takes: its inputs', then its outputs'. */
+enum { EPILOGUE_MAX_POINTERS = FUSE_MAX_INPUTS + FUSE_MAX_OUTPUTS };
+
+/* Which stored output of the group member id is, or -1. */
+static int output_index(const fused_group *gr, int id) {
+    for (int o = 0; o < gr->n_outputs; o++)
+        if (gr->outputs[o] == id)
+            return o;
+    return -1;
+}
 
 /* The value of the group's root for C(i, j) = product, the epilogue's
- * inputs at ext[] (pointers), N the product's columns. */
+ * inputs at ext[] (pointers), N the product's columns; the group's other
+ * outputs are stored at (i, j) of theirs, ext[n_ext + o]. */
 static LLVMValueRef epilogue_value(cg_kernel *k, const epilogue *ep, const LLVMValueRef *ext, LLVMValueRef product,
                                    LLVMValueRef i, LLVMValueRef j, LLVMValueRef n) {
     const fused_group *gr = ep->gr;
@@ -394,6 +421,9 @@ static LLVMValueRef epilogue_value(cg_kernel *k, const epilogue *ep, const LLVMV
                 abort(); /* the group is inconsistent: a bug in epilogue.c */
         }
         val[m] = cg_scalars[node->op](k, node, x);
+        int o = output_index(gr, gr->members[m]);
+        if (o >= 0)
+            cg_store(k, val[m], ext[ep->n_ext + o], cg_add(k, cg_mul(k, i, n), j));
     }
     return val[gr->n_members - 1];
 }
@@ -421,8 +451,8 @@ typedef struct gemm {
     cg_kernel k; /* its builder, function and entry block */
     LLVMTypeRef v8;
     /* The micro-tile: mr rows of NR columns, each row `per_row` vectors
-     * of `lanes` floats (vec): 6 x 2 x 8 with AVX2, 12 x 1 x 16 with
-     * AVX-512; 12 accumulators either way. */
+     * of `lanes` floats (vec): 6 x 2 x 8 with AVX2 (12 accumulators),
+     * 16 x 1 x 16 with AVX-512 (16), 12 x 2 x 16 for wide products (24). */
     int mr, cols, lanes, per_row;
     int kc, mc, nc; /* the cache blocks */
     LLVMTypeRef vec;
@@ -430,6 +460,7 @@ typedef struct gemm {
     LLVMValueRef a_row, a_col, b_row, b_col;
     LLVMValueRef ldc, accumulate; /* C's row stride; i64 1: C += A B */
     LLVMValueRef bp, ap, tile;    /* the stack buffers */
+    LLVMValueRef b_in_place;      /* i1: full strips of B are read where they are (see B_IN_PLACE_MAX_M) */
     /* With an epilogue: what it applies, the piece's first row and column
      * in the whole product, and the pointers of its inputs (see
      * epilogue_context). */
@@ -519,7 +550,11 @@ static void pack_b(gemm *G, LLVMValueRef pc, LLVMValueRef kc, LLVMValueRef jc, L
     /* (pc, jc + j0) */
     LLVMValueRef src = gep(k, G->b, cg_add(k, cg_mul(k, pc, G->b_row), cg_mul(k, cg_add(k, jc, j0), G->b_col)));
     LLVMBasicBlockRef rows = new_block(k, "pack_b.rows"), columns = new_block(k, "pack_b.columns");
-    LLVMBasicBlockRef packed = new_block(k, "pack_b.end");
+    LLVMBasicBlockRef packed = new_block(k, "pack_b.end"), pack = new_block(k, "pack_b.strip.pack");
+    LLVMValueRef skip =
+        LLVMBuildAnd(k->b, G->b_in_place, LLVMBuildICmp(k->b, LLVMIntEQ, nr, cg_i64(k, G->cols), ""), "");
+    LLVMBuildCondBr(k->b, skip, packed, pack);
+    LLVMPositionBuilderAtEnd(k->b, pack);
     LLVMBuildCondBr(k->b, LLVMBuildICmp(k->b, LLVMIntEQ, G->b_col, cg_i64(k, 1), ""), rows, columns);
     LLVMPositionBuilderAtEnd(k->b, rows);
     pack_b_rows(G, strip, src, kc, nr);
@@ -621,11 +656,12 @@ static void tile_epilogue(gemm *G, LLVMValueRef c, LLVMValueRef mr, LLVMValueRef
 }
 
 /* The micro-tile: C[6x16 at c, rows ldc apart] (= if first, else +=) the
- * product of an A strip (rows[r][kk * a_step]) and a packed B strip
- * (b_strip[kk * 16 + j]) over kc steps.  Only mr x nr of the tile is C. */
-static void micro_tile(gemm *G, LLVMValueRef *rows, LLVMValueRef a_step, LLVMValueRef b_strip, LLVMValueRef kc,
-                       LLVMValueRef c, LLVMValueRef mr, LLVMValueRef nr, LLVMValueRef first, LLVMValueRef last,
-                       LLVMValueRef i_at, LLVMValueRef j_at) {
+ * product of an A strip (rows[r][kk * a_step]) and a B strip
+ * (b_strip[kk * b_step + j]: packed, b_step 16, or B itself) over kc
+ * steps.  Only mr x nr of the tile is C. */
+static void micro_tile(gemm *G, LLVMValueRef *rows, LLVMValueRef a_step, LLVMValueRef b_strip, LLVMValueRef b_step,
+                       LLVMValueRef kc, LLVMValueRef c, LLVMValueRef mr, LLVMValueRef nr, LLVMValueRef first,
+                       LLVMValueRef last, LLVMValueRef i_at, LLVMValueRef j_at) {
     cg_kernel *k = &G->k;
     LLVMBuilderRef b = k->b;
     const int MR = G->mr, H = G->per_row, L = G->lanes;
@@ -673,10 +709,10 @@ static void micro_tile(gemm *G, LLVMValueRef *rows, LLVMValueRef a_step, LLVMVal
     LLVMBuildCondBr(b, ult(k, kk, kc), body, done);
 
     LLVMPositionBuilderAtEnd(b, body);
-    LLVMValueRef b_row = gep(k, b_strip, cg_mul(k, kk, cg_i64(k, G->cols)));
+    LLVMValueRef b_row = gep(k, b_strip, cg_mul(k, kk, b_step));
     LLVMValueRef bv[4];
     for (int h = 0; h < H; h++)
-        bv[h] = load_aligned(k, G->vec, gep(k, b_row, cg_i64(k, L * h)), 4 * (unsigned)L);
+        bv[h] = load_aligned(k, G->vec, gep(k, b_row, cg_i64(k, L * h)), 4);
     LLVMValueRef at = cg_mul(k, kk, a_step), next[MR_MAX * 4];
     for (int r = 0; r < MR; r++) {
         LLVMValueRef av = splat(k, G->vec, cg_load(k, k->t.f32, rows[r], at));
@@ -734,6 +770,8 @@ static void emit_gemm_body(gemm *G) {
     LLVMValueRef pack_a_wanted =
         LLVMBuildAnd(b, LLVMBuildICmp(b, LLVMIntUGT, G->n, cg_i64(k, PACK_A_MIN_N), ""), scattered, "pack_a");
     stack_buffers(G, pack_a_wanted);
+    G->b_in_place = LLVMBuildAnd(b, LLVMBuildICmp(b, LLVMIntEQ, G->b_col, one, ""),
+                                 LLVMBuildICmp(b, LLVMIntULE, G->m, cg_i64(k, B_IN_PLACE_MAX_M), ""), "b_in_place");
 
     cg_loop jb = cg_loop_begin(k, blocks(k, G->n, G->nc), "jc");
     LLVMValueRef jc = cg_mul(k, jb.index, cg_i64(k, G->nc));
@@ -767,14 +805,19 @@ static void emit_gemm_body(gemm *G) {
     cg_loop q = cg_loop_begin(k, blocks(k, nc, G->cols), "jr");
     LLVMValueRef j0 = cg_mul(k, q.index, cg_i64(k, G->cols));
     LLVMValueRef nr = umin(k, cg_i64(k, G->cols), sub(k, nc, j0));
-    LLVMValueRef b_strip = gep(k, G->bp, cg_mul(k, j0, kc));
+    /* a full strip of B read in place (B_IN_PLACE_MAX_M) or its packed copy */
+    LLVMValueRef in_place = LLVMBuildAnd(b, G->b_in_place, LLVMBuildICmp(b, LLVMIntEQ, nr, cg_i64(k, G->cols), ""), "");
+    LLVMValueRef b_strip =
+        LLVMBuildSelect(b, in_place, gep(k, G->b, cg_add(k, cg_mul(k, pc, G->b_row), cg_add(k, jc, j0))),
+                        gep(k, G->bp, cg_mul(k, j0, kc)), "b_strip");
+    LLVMValueRef b_step = LLVMBuildSelect(b, in_place, G->b_row, cg_i64(k, G->cols), "b_step");
     cg_loop p = cg_loop_begin(k, blocks(k, mc, MR), "ir");
     LLVMValueRef i0 = cg_mul(k, p.index, cg_i64(k, MR));
     LLVMValueRef mr = umin(k, cg_i64(k, MR), sub(k, mc, i0));
     LLVMValueRef rows[MR_MAX];
     strip_rows(G, gep(k, a_base, cg_mul(k, i0, strip_stride)), row_stride, mr, rows);
     LLVMValueRef c = gep(k, G->c, cg_add(k, cg_mul(k, cg_add(k, ic, i0), G->ldc), cg_add(k, jc, j0)));
-    micro_tile(G, rows, step, b_strip, kc, c, mr, nr, first, last, cg_add(k, ic, i0), cg_add(k, jc, j0));
+    micro_tile(G, rows, step, b_strip, b_step, kc, c, mr, nr, first, last, cg_add(k, ic, i0), cg_add(k, jc, j0));
     loop_end(k, &p);
     loop_end(k, &q);
     loop_end(k, &ib);
@@ -784,13 +827,14 @@ static void emit_gemm_body(gemm *G) {
 }
 
 /* The tile and cache blocks: 6x16 in ymm registers (AVX2: 12 of its 16
- * hold accumulators); with AVX-512, 12x16 or, for wide products, 12x32 in
+ * hold accumulators); with AVX-512, 16x16 or, for wide products, 12x32 in
  * zmm registers (24 of its 32 hold accumulators: per k step 2 loads from
- * B and 12 broadcasts feed 24 FMAs, where 12x16 needs 13 loads for 12
- * FMAs, more than the two load ports of an Intel core keep up with). */
+ * B and 12 broadcasts feed 24 FMAs, where 16x16 needs 17 loads for 16
+ * FMAs, more than the two load ports of an Intel core keep up with).
+ * MC (144) is a multiple of both 12 and 16. */
 static void choose_tile(gemm *G, int avx512, int wide) {
     G->lanes = avx512 ? 16 : 8;
-    G->mr = avx512 ? 12 : 6;
+    G->mr = avx512 ? (wide ? 12 : 16) : 6;
     G->cols = avx512 && wide ? 32 : 16;
     G->kc = 256, G->mc = 144, G->nc = 256;
     G->per_row = G->cols / G->lanes;
@@ -872,11 +916,13 @@ static int epilogue_name(cg_kernel *k, const epilogue *ep, char *name, size_t si
                 ok = x->op == IR_CONST && append(name, size, &at, x->dtype == IR_I32 ? "i%.0f" : "c%.9g", x->value);
         }
         ok = ok && append(name, size, &at, ")", 0);
+        if (ok && output_index(gr, gr->members[m]) >= 0)
+            ok = append(name, size, &at, "=o%.0f", output_index(gr, gr->members[m]));
     }
     return ok && append(name, size, &at, "]", 0);
 }
 
-/* The sgemm function: @mdl.sgemm (6x16 or 12x16) or @mdl.sgemm.wide
+/* The sgemm function: @mdl.sgemm (6x16 or 16x16) or @mdl.sgemm.wide
  * (12x32), each emitted into the module on first use, or, with an
  * epilogue, one of the kernel's own, @<kernel>.sgemm. */
 static LLVMValueRef gemm_function(cg_kernel *k, int wide, int epilogue) {
@@ -984,8 +1030,8 @@ static LLVMValueRef epilogue_function(cg_kernel *k, const epilogue *ep) {
     e.b = LLVMCreateBuilderInContext(k->ctx);
     LLVMPositionBuilderAtEnd(e.b, e.entry_block);
     LLVMValueRef ctx = LLVMGetParam(fn, 0), c = LLVMGetParam(fn, 1), ldc = LLVMGetParam(fn, 2);
-    LLVMValueRef ext[FUSE_MAX_INPUTS];
-    for (int i = 0; i < ep->n_ext; i++)
+    LLVMValueRef ext[EPILOGUE_MAX_POINTERS];
+    for (int i = 0; i < ep->n_ext + ep->n_out; i++)
         ext[i] = LLVMBuildLoad2(e.b, k->t.ptr, ctx_slot(&e, ctx, CTX_INPUTS + i), "ext");
     cg_loop r = cg_loop_begin(&e, LLVMGetParam(fn, 3), "r");
     LLVMValueRef row = gep(&e, c, cg_mul(&e, r.index, ldc));
@@ -1042,10 +1088,11 @@ static int wide_pays(int64_t max_m, int64_t max_n, int64_t max_k) {
 static void call_gemm(cg_kernel *k, const matmul *mm, int wide, const epilogue *ep, const LLVMValueRef *ext) {
     LLVMValueRef one = cg_i64(k, 1), last = cg_i64(k, 0);
     if (ep) { /* the context (see epilogue_context) */
-        LLVMValueRef ctx = cg_alloca(k, LLVMArrayType2(k->t.ptr, (unsigned)(CTX_INPUTS + ep->n_ext)), "epilogue");
+        LLVMValueRef ctx =
+            cg_alloca(k, LLVMArrayType2(k->t.ptr, (unsigned)(CTX_INPUTS + ep->n_ext + ep->n_out)), "epilogue");
         LLVMBuildStore(k->b, k->out, ctx_slot(k, ctx, CTX_WHOLE_C));
         LLVMBuildStore(k->b, epilogue_function(k, ep), ctx_slot(k, ctx, CTX_APPLY));
-        for (int e = 0; e < ep->n_ext; e++)
+        for (int e = 0; e < ep->n_ext + ep->n_out; e++)
             LLVMBuildStore(k->b, ext[e], ctx_slot(k, ctx, CTX_INPUTS + e));
         last = LLVMBuildPtrToInt(k->b, ctx, k->t.i64, "");
     }
@@ -1203,14 +1250,15 @@ static int members_read(const cg_kernel *k, const fused_group *gr, int product, 
     return 0;
 }
 
-int cg_kernel_matmul_epilogue(cg_kernel *k, const entries *es, const fused_group *gr, const LLVMValueRef *in) {
+int cg_kernel_matmul_epilogue(cg_kernel *k, const entries *es, const fused_group *gr, const LLVMValueRef *in,
+                              const LLVMValueRef *out) {
     epilogue ep = {.es = es, .gr = gr, .product = -1};
     for (int m = 0; m < gr->n_members && ep.product < 0; m++)
         if (k->g->nodes[gr->members[m]].op == IR_MATMUL)
             ep.product = gr->members[m];
     cg_kernel product = *k;
     product.node = &k->g->nodes[ep.product];
-    LLVMValueRef ext[FUSE_MAX_INPUTS];
+    LLVMValueRef ext[EPILOGUE_MAX_POINTERS];
     for (int i = 0; i < gr->n_inputs; i++) {
         if (!members_read(k, gr, ep.product, gr->inputs[i]))
             continue;
@@ -1223,6 +1271,8 @@ int cg_kernel_matmul_epilogue(cg_kernel *k, const entries *es, const fused_group
         ep.kind[ep.n_ext] = kind;
         ext[ep.n_ext++] = in[i];
     }
+    for (int o = 0; o < gr->n_outputs; o++)
+        ext[ep.n_ext + ep.n_out++] = out[o];
     for (int q = 0; q < 2; q++)
         product.in[q] = group_buffer(gr, in, product.node->inputs[q]);
     product.in[2] = NULL;

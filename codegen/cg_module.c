@@ -429,8 +429,8 @@ static LLVMValueRef emit_group_kernel(cg_module *m, const fused_group *gr, const
     LLVMValueRef in[FUSE_MAX_INPUTS], out[CG_MAX_KERNEL_OUTPUTS];
     k.fn = declare_kernel(m, &k, gr->root, "fused", o, sig, variant, in, out);
     kernel_begin(m, &k);
-    if (epilogue_product(m->g, gr) >= 0) /* passes/epilogue.c: never a group with other outputs */
-        return kernel_end(&k, cg_kernel_matmul_epilogue(&k, m->es, gr, in));
+    if (epilogue_product(m->g, gr) >= 0) /* passes/epilogue.c */
+        return kernel_end(&k, cg_kernel_matmul_epilogue(&k, m->es, gr, in, out + 1));
     return kernel_end(&k, cg_kernel_fused(&k, m->es, gr, in, out + 1));
 }
 

@@ -13,12 +13,15 @@
  *     of them),
  *   - P has exactly one use among the nodes live in any entry, is no
  *     entry's root, and runs where U runs (the same scan body or none),
- *   - U is elementwise of P's shape, every member of its group is an
- *     f32 elementwise node (no reduction) and the group stores no value
- *     but its root (fuse.c's extra outputs),
- *   - the group's root is not the value of an ASSIGN: the memory plan may
- *     compute such a value in the slot it replaces, which the product's
- *     first K slice would overwrite before the epilogue reads it,
+ *   - U is elementwise of P's shape (interior to a group, one of its
+ *     stored outputs, or its root), every member of its group is an
+ *     f32 elementwise node (no reduction); the group's other outputs
+ *     (fuse.c) are then stored by the epilogue at C's element, from the
+ *     tile's values,
+ *   - neither the group's root nor any of its outputs is the value of an
+ *     ASSIGN: the memory plan may compute such a value in the slot it
+ *     replaces, which the product's first K slice would overwrite before
+ *     the epilogue reads it (or which the product may still read),
  *   - every input the elementwise members read is, at C(i, j), either an
  *     array of C's shape, a vector over C's columns (a bias), or a scalar
  *     (epilogue_input_kind),
@@ -142,15 +145,16 @@ static int can_join(const ir_graph *g, const entries *es, const uses *u, int p, 
     if (user < 0 || !is_f32_elementwise(g, user) || g->nodes[user].region != pn->region ||
         !ir_shape_equal(&g->nodes[user].shape, &pn->shape))
         return 0;
-    if (es->output_of && es->output_of[user] >= 0)
-        return 0; /* stored by another group's kernel */
-    pl->root = es->fused_into[user] >= 0 ? es->fused_into[user] : user;
+    pl->root = es->fused_into[user] >= 0                   ? es->fused_into[user]
+               : es->output_of && es->output_of[user] >= 0 ? es->output_of[user]
+                                                           : user;
     int at = es->group_at[pl->root];
     pl->n_inputs = 0;
     if (at >= 0) {
         const fused_group *gr = &es->groups[at];
-        if (gr->n_outputs > 0)
-            return 0; /* the epilogue stores C alone, not a group's other outputs */
+        for (int o = 0; o < gr->n_outputs; o++)
+            if (u->assigned[gr->outputs[o]])
+                return 0; /* the memory plan may compute it in the slot it replaces */
         pl->members = gr->members;
         pl->n_members = gr->n_members;
         for (int i = 0; i < gr->n_inputs; i++)

@@ -26,7 +26,11 @@
  * by the group's kernel besides the root, and computed in registers for
  * the members that read it) when
  *   - its users of its shape that are elementwise, outside every loop,
- *     are all in one group (and there is at least one),
+ *     are in one group (and there is at least one), or in several, the
+ *     group being the first of them to run, which stores the value for
+ *     the others -- unless a reduction would take that group (below):
+ *     GELU's x / sqrt 2, erf and x / 2, which its gradient reads again,
+ *     are then stored by the forward's one kernel,
  *   - every other user runs after that group's root (an ASSIGN runs last;
  *     a user in a group runs at its root; users inside a loop refuse),
  *   - every entry that computes the node computes the root too,
@@ -49,9 +53,9 @@
  *
  * Not fused (yet): a producer into a matmul or movement op, a reduction
  * into its consumers (the softmax's sum into the division), a group with
- * a broadcast operand into a reduction, and values used more than once in
- * different groups (recomputing a cheap one in each would remove more
- * buffers).  fuse_dump says for every edge between two
+ * a broadcast operand into a reduction, and recomputing a cheap value
+ * used in different groups in each of them instead of storing it (it
+ * would remove more buffers).  fuse_dump says for every edge between two
  * kernels why it was not fused.
  */
 #include <stdlib.h>
@@ -171,24 +175,33 @@ static int fusible_use(const ir_graph *g, int id, int user) {
 }
 
 /* The group whose output node id may become (the rule at the head of the
- * file), or -1.  n_out[r]: the outputs group r has so far. */
+ * file; with users in several groups, the first of them to run), or -1.  n_out[r]: the outputs group r has so far. */
 static int output_group(const ir_graph *g, const uses_info *u, const entries *es, const int *root_of,
                         const int *n_out, int id) {
     if (g->nodes[id].region)
         return -1;
-    int r = -1;
+    int r = -1, spread = 0;
     for (int j = u->first[id]; j < u->first[id + 1]; j++) {
         int x = u->users[j];
         if (ir_in_loop(g, x))
             return -1;
         if (!fusible_use(g, id, x))
             continue;
-        if (r >= 0 && root_of[x] != r)
-            return -1;
-        r = root_of[x];
+        spread |= r >= 0 && root_of[x] != r;
+        if (r < 0 || root_of[x] < r)
+            r = root_of[x];
     }
     if (r < 0 || n_out[r] == FUSE_MAX_OUTPUTS)
         return -1;
+    /* Users in several groups: the first group to run stores the value
+     * for the later ones, unless a reduction would take that group (a
+     * group with outputs is not taken, and the reduction's fusion saves
+     * more than this one). */
+    if (spread && u->uses[r] == 1 && u->user[r] >= 0) {
+        ir_op op = g->nodes[u->user[r]].op;
+        if (op == IR_REDUCE_SUM || op == IR_REDUCE_MAX || op == IR_SUM_TO)
+            return -1;
+    }
     for (int j = u->first[id]; j < u->first[id + 1]; j++) {
         int x = u->users[j];
         int runs_at = fuse_is_elementwise(g, x) ? root_of[x] : x;

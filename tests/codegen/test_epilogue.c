@@ -68,6 +68,8 @@ static int n_expected;
 
 static void want(int root, int joins) { expected[n_expected++] = (expect){root, joins}; }
 
+static int stored_roots[2]; /* epilogue groups that store outputs besides C */
+
 static ir_graph *products_graph(void) {
     ir_graph *g = ir_graph_new("epilogues", "epilogues.mdl");
     g->max_batch = MAX_BATCH;
@@ -115,6 +117,18 @@ static ir_graph *products_graph(void) {
     out(g, y);
     want(y, 1);
     out(g, ir_matmul(g, xg, ut, IR_TRANSPOSE_B));
+    /* stored outputs: sigmoid(x W + b) is a result of its own and read by
+     * the root, x W + b is read twice; the epilogue stores both beside C
+     * (the wide tile, then the narrow one) */
+    for (int wide = 1; wide >= 0; wide--) {
+        int t = op2(g, IR_ADD, ir_matmul(g, wide ? xw : x, wide ? ww : w, 0), wide ? bw : bias);
+        int e = op1(g, IR_SIGMOID, t);
+        out(g, e);
+        y = op2(g, IR_ADD, op2(g, IR_MUL, e, cf(g, 2)), t);
+        out(g, y);
+        want(y, 1);
+        stored_roots[wide] = y;
+    }
     /* refused: a column vector [B, 1] (not a bias over N) */
     y = op2(g, IR_ADD, ir_matmul(g, x, w, 0), col);
     out(g, y);
@@ -144,6 +158,9 @@ static void check_grouping(const ir_graph *g, const entries *es) {
     for (int i = 0; i < n_expected; i++)
         if (has_product(g, es, expected[i].root) != expected[i].joins)
             fail("%%%d: %s", expected[i].root, expected[i].joins ? "took no product" : "took a product it must not");
+    for (int i = 0; i < 2; i++)
+        if (es->group_at[stored_roots[i]] < 0 || es->groups[es->group_at[stored_roots[i]]].n_outputs != 2)
+            fail("%%%d: its epilogue group does not store x W + b and the sigmoid", stored_roots[i]);
     for (int i = 0; i < g->n_nodes; i++) /* an interior product is in no schedule */
         for (int k = 0; k < ENTRY_COUNT; k++)
             for (int s = 0; es->fused_into[i] >= 0 && s < es->e[k].n_sched; s++)
@@ -201,6 +218,16 @@ static double **leaves(const ir_graph *g, int64_t batch) {
         if (!g->params[p].trainable)
             for (int64_t j = 0; j < ir_numel_at(&g->nodes[g->params[p].node].shape, batch); j++)
                 v[g->params[p].node][j] = fabs(v[g->params[p].node][j]);
+    return v;
+}
+
+/* The interpreter's value array: the leaves' values, the others for
+ * ir_eval to fill.  Apart from leaf[], which run() writes into the arena:
+ * a result there would be in place before the kernel that must write it
+ * runs. */
+static double **reference(const ir_graph *g, double *const *leaf) {
+    double **v = calloc((size_t)g->n_nodes, sizeof *v);
+    memcpy(v, leaf, (size_t)g->n_nodes * sizeof *v);
     return v;
 }
 
@@ -273,8 +300,7 @@ static void products(void) {
         static const int64_t batches[] = {40, 13, 3, 1};
         for (size_t b = 0; b < sizeof batches / sizeof *batches; b++) {
             int64_t batch = batches[b];
-            double **leaf = leaves(g, batch);
-            double **want = leaf;
+            double **leaf = leaves(g, batch), **want = reference(g, leaf);
             if (ir_eval(g, NULL, batch, want) != 0) {
                 fail("ir_eval failed");
             } else {
@@ -318,6 +344,7 @@ static void products(void) {
                 free(a3);
             }
             ir_eval_release(g, NULL, want);
+            free(want);
             free_leaves(g, leaf);
         }
     }
@@ -340,19 +367,20 @@ static void training(ir_op activation) {
         if (took < 2) /* forward dense + activation, backward mask or scale */
             fail("%s: %d groups took a product", ir_ops[activation].name, took);
         int64_t batch = 7;
-        double **leaf = leaves(g, batch);
-        if (ir_eval(g, NULL, batch, leaf) != 0) {
+        double **leaf = leaves(g, batch), **want = reference(g, leaf);
+        if (ir_eval(g, NULL, batch, want) != 0) {
             fail("ir_eval failed");
         } else {
             for (int e = 0; e < ENTRY_COUNT; e++) {
                 if (!c.es.e[e].present)
                     continue;
-                check_entry(g, &c, (entry_kind)e, 0, leaf, leaf, batch, 1e-4);
+                check_entry(g, &c, (entry_kind)e, 0, leaf, want, batch, 1e-4);
                 if (e == ENTRY_EVAL || e == ENTRY_GRAD)
-                    check_entry(g, &c, (entry_kind)e, 1, leaf, leaf, batch, 1e-12);
+                    check_entry(g, &c, (entry_kind)e, 1, leaf, want, batch, 1e-12);
             }
         }
-        ir_eval_release(g, NULL, leaf);
+        ir_eval_release(g, NULL, want);
+        free(want);
         free_leaves(g, leaf);
     }
     release(&c);
