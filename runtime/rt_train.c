@@ -34,6 +34,10 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Data parallelism (rt_internal.h): set by rt_mpi.c where it is linked. */
+rt_parallel *rt_parallel_ops __attribute__((weak));
+rt_parallel *rt_par;
+
 static int is_logged(const rt_train_run *r, int64_t epoch) {
     return epoch == 1 || epoch == r->epochs || epoch % r->log_every == 0;
 }
@@ -101,6 +105,7 @@ static void replay_to(rt_train_run *r, const int64_t *order, int in_order, int64
 static int train_batch(rt_train_run *r, const int64_t *order, int in_order, int64_t at, int64_t b, int64_t epoch,
                        int64_t step_in_epoch) {
     const rt_model *m = r->m;
+    int64_t counted = rt_par ? rt_par->shard(&at, &b) : b; /* this rank's part of the global batch */
     if (r->data->independent)
         rt_zero_state(m, r->arena);
     if (in_order)
@@ -133,16 +138,16 @@ static int train_batch(rt_train_run *r, const int64_t *order, int in_order, int6
         rt_error("loss is %g at epoch %lld, step %lld: training diverged (try a smaller --lr); stopping%s%s%s", loss,
                  (long long)epoch, (long long)step_in_epoch, r->o->save ? ", " : "", r->o->save ? r->o->save : "",
                  r->o->save ? " not written" : "");
-        if (!r->o->check_numerics)
+        if (!r->o->check_numerics && !rt_par)
             replay_to(r, order, in_order, epoch, step_in_epoch);
         return -1;
     }
     if (r->step_log && rt_step_log_write(r, epoch, loss))
         return -1;
-    r->seen += b;
-    r->loss += (double)b * loss;
+    r->seen += counted;
+    r->loss += (double)counted * loss;
     for (int j = 0; j < m->n_metrics; j++)
-        r->metrics[j] += (double)b * rt_scalar(r->arena, &m->metrics[j]);
+        r->metrics[j] += (double)counted * rt_scalar(r->arena, &m->metrics[j]);
     return 0;
 }
 
@@ -165,6 +170,13 @@ static int epoch_steps(rt_train_run *r, int64_t epoch, int logged, const int64_t
  * (and with --windows as `eval --windows` does). */
 static int64_t eval_batch(const rt_train_run *r) { return r->text ? r->batch : r->m->max_batch; }
 
+/* Loss and metrics over d (under mpirun, shared by the ranks). */
+static int evaluate(rt_train_run *r, const rt_dataset *d, double *loss, double *metrics) {
+    if (rt_par)
+        return rt_par->evaluate(r->m, r->arena, d, eval_batch(r), r->hypers, (double)r->step, loss, metrics);
+    return rt_evaluate(r->m, r->arena, d, eval_batch(r), r->hypers, (double)r->step, loss, metrics, NULL);
+}
+
 /* rng: the shuffle stream, or with --windows the windows stream. */
 static int run_epoch(rt_train_run *r, int64_t epoch, rt_rng *rng, int64_t *order) {
     int64_t n = r->data->n;
@@ -184,12 +196,13 @@ static int run_epoch(rt_train_run *r, int64_t epoch, rt_rng *rng, int64_t *order
     rt_progress_epoch_begin(r, epoch, logged, start);
     if (epoch_steps(r, epoch, logged, order, !shuffled))
         return -1;
+    if (rt_par && rt_par->reduce_epoch(r))
+        return -1;
     double seconds = rt_now() - start;
     r->loss /= (double)n;
     for (int j = 0; j < r->m->n_metrics; j++)
         r->metrics[j] /= (double)n;
-    if (r->val && rt_evaluate(r->m, r->arena, r->val, eval_batch(r), r->hypers, (double)r->step, &r->val_loss,
-                              r->val_metrics, NULL))
+    if (r->val && evaluate(r, r->val, &r->val_loss, r->val_metrics))
         return -1;
     if (r->log && rt_log_write(r, epoch))
         return -1;
@@ -214,7 +227,7 @@ static int train_loop(rt_train_run *r) {
 static int finish(rt_train_run *r) {
     const rt_model *m = r->m;
     const rt_dataset *all = r->whole ? r->whole : r->data;
-    if (rt_evaluate(m, r->arena, all, eval_batch(r), r->hypers, (double)r->step, &r->loss, r->metrics, NULL))
+    if (evaluate(r, all, &r->loss, r->metrics))
         return -1;
     if (!isfinite(r->loss))
         return rt_error("the final loss is %g: training diverged (try a smaller --lr)%s%s", r->loss,
@@ -363,13 +376,15 @@ static int prepare(rt_train_run *r) {
     const rt_opts *o = r->o;
     if (check_trainable(m, o) || rt_resolve_batch(m, o->batch, rt_train_batch(m), &r->batch))
         return -1;
+    if (rt_par)
+        r->batch *= rt_par->ranks; /* the global batch: the steps are those of one process with it */
     if (!(r->hypers = rt_resolve_hypers(m, o, 0)))
         return -1;
     r->epochs = o->epochs ? o->epochs : m->epochs > 0 ? m->epochs : 1;
     r->log_every = o->log_every ? o->log_every : r->epochs / 10 > 1 ? r->epochs / 10 : 1;
     r->seed = rt_resolve_seed(m, o);
     r->quiet = o->quiet;
-    r->tty = !o->quiet && isatty(STDOUT_FILENO);
+    r->tty = !o->quiet && isatty(STDOUT_FILENO) && !rt_par; /* mpirun gives ranks a pty, terminal or not */
     /* The checkpoint first: labelled text is read through its words. */
     rt_vocab loaded;
     r->arena = rt_setup(m, r->seed, o->load, &loaded);
@@ -437,5 +452,11 @@ int rt_cmd_train(const rt_model *m, const rt_opts *o) {
     }
     if (o->n_sweeps)
         return rt_cmd_sweep(m, o);
-    return rt_train(m, o, NULL) ? RT_EXIT_FAIL : 0;
+    rt_opts own; /* under mpirun: this rank's */
+    int distributed = rt_parallel_ops ? rt_parallel_ops->start(m, o, &own) : 0;
+    if (distributed < 0)
+        return rt_parallel_ops->end(RT_EXIT_FAIL);
+    rt_par = distributed ? rt_parallel_ops : NULL;
+    int rc = rt_train(m, distributed ? &own : o, NULL) ? RT_EXIT_FAIL : 0;
+    return rt_par ? rt_par->end(rc) : rc;
 }
