@@ -27,7 +27,8 @@ if [ ! -f "$data/train-images-idx3-ubyte.gz" ]; then
     exit 77
 fi
 rm -rf "$work" && mkdir -p "$work" && cd "$work"
-mpi() { timeout 300 mpirun --allow-run-as-root --oversubscribe "$@"; }
+# Not bound to cores: on a shared machine a bound rank waits for its core.
+mpi() { timeout 300 mpirun --allow-run-as-root --oversubscribe --bind-to none "$@"; }
 
 # 1026 training images: with a global batch of 128 the last batch holds
 # 2, so at 4 ranks two of them have no sample in it.
