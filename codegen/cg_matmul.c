@@ -293,7 +293,7 @@ static void emit_columns(cg_kernel *k, const matmul *mm, LLVMValueRef j0, LLVMVa
  * W2's [1,784]@[784,256] 0.84-1.09x.  Dispatch and join cost about what
  * half of such a product saves, and nothing when the second vCPU is busy
  * elsewhere.  [1,2048]@[2048,1024] gained 1.56x. */
-enum { SPLIT_MIN_WORK = 1 << 18, SPLIT_COLUMNS = 16, SPLIT_MIN_N = 4 * SPLIT_COLUMNS };
+enum { SPLIT_MIN_WORK = 1 << 18, SPLIT_COLUMNS = 16, SPLIT_MIN_N = 4 * SPLIT_COLUMNS, FEW_COLUMNS = 4 };
 
 static matmul sizes_of(cg_kernel *k, const ir_matmul_dims *d);
 
@@ -311,6 +311,15 @@ static void emit_split_columns(cg_kernel *k, const matmul *mm, const ir_matmul_d
 /* The plain loops: split over threads where that pays (above), decided at
  * run time where the batch is one of the sizes. */
 static void emit_small(cg_kernel *k, const matmul *mm, const ir_matmul_dims *d, int64_t max_work, int64_t max_n) {
+    /* A product of a few columns, as a linear model's weight gradient
+     * x^T g ([2, B] @ [B]), is a sum over k: the ikj loop would add each
+     * term to C in memory, one dependent add after the other, while the
+     * ijk loop's sum is reassociable, which the vectoriser splits into
+     * partial sums over vector lanes. */
+    if (max_n < FEW_COLUMNS) {
+        emit_ijk(k, mm, cg_i64(k, 0), mm->n);
+        return;
+    }
     if (!k->parallel || max_work < SPLIT_MIN_WORK || max_n < SPLIT_MIN_N) {
         emit_columns(k, mm, cg_i64(k, 0), mm->n);
         return;

@@ -17,7 +17,9 @@
  * was trained with as "mdl.hypers": a JSON object encoded as a string
  * (metadata values must be strings), {"lam":0.001,"lr":0.03}, each value
  * the shortest decimal that reads back as its f32; the runtime's own hypers
- * (training, step, ...) are left out.  Loading ignores it.
+ * (training, step, ...) are left out.  `train --resume` takes them back;
+ * loading otherwise ignores them.  Such a checkpoint also says where the
+ * run stood, for `train --resume`, as "mdl.run" (rt_resume.c).
  * A recommender's user and item ids are there too (rt_ratings.c's
  * "mdl.users", "mdl.items", "mdl.rated").
  * One trained on labelled text (rt_labels.c) gets "mdl.words", its words
@@ -232,6 +234,10 @@ static void write_header(const rt_model *m, const rt_ckpt_meta *meta, const rt_b
     }
     if (meta && meta->hypers)
         put_hypers(h, m, meta->hypers);
+    if (meta && meta->run) {
+        rt_buf_printf(h, ",\"mdl.run\":");
+        put_json_string(h, meta->run);
+    }
     rt_ratings_write_metadata(h);
     if (meta && meta->vocab && meta->vocab->lexicon)
         put_lexicon(h, meta->vocab->lexicon);
@@ -728,24 +734,38 @@ int rt_ckpt_load_vocab(const rt_model *m, char *arena, const char *path, rt_voca
     return rc;
 }
 
-/* Only the metadata (a recommender's ids, rt_ratings.c), for a run that
- * must read its data through them before the parameters are loaded. */
-int rt_ckpt_load_metadata(const rt_model *m, const char *path) {
+/* The header of the checkpoint at path, its metadata checked (checksum,
+ * vocabulary; a recommender's ids are taken: rt_ratings.c) but no tensor
+ * read: *header is the whole parsed header, to free with rt_json_free. */
+int rt_ckpt_read_header(const rt_model *m, const char *path, rt_json **header) {
     loader l;
     memset(&l, 0, sizeof l);
     l.m = m;
     l.name = path;
     char *buf;
     size_t len;
+    *header = NULL;
     if (rt_read_file(path, &buf, &len))
         return -1;
-    rt_json *header = NULL;
-    int rc = parse_header(&l, (unsigned char *)buf, len, &header);
-    const rt_json *metadata = rc == 0 ? rt_json_get(header, "__metadata__") : NULL;
+    int rc = parse_header(&l, (unsigned char *)buf, len, header);
+    const rt_json *metadata = rc == 0 ? rt_json_get(*header, "__metadata__") : NULL;
     if (metadata)
         rc = check_metadata(&l, metadata);
-    rt_json_free(header);
+    rt_lexicon_free(l.vocab.lexicon);
     free(buf);
+    if (rc) {
+        rt_json_free(*header);
+        *header = NULL;
+    }
+    return rc;
+}
+
+/* Only the metadata (a recommender's ids, rt_ratings.c), for a run that
+ * must read its data through them before the parameters are loaded. */
+int rt_ckpt_load_metadata(const rt_model *m, const char *path) {
+    rt_json *header;
+    int rc = rt_ckpt_read_header(m, path, &header);
+    rt_json_free(header);
     return rc;
 }
 

@@ -29,7 +29,9 @@
 
 #define RT_PRINTF(a, b) __attribute__((format(printf, a, b)))
 
-/* Exit statuses: a runtime failure, and a command line we do not accept. */
+/* Exit statuses: a runtime failure, and a command line we do not accept.
+ * (Training stopped by signal N after saving exits with 128 + N, as a
+ * shell reports a command the signal killed.) */
 enum { RT_EXIT_FAIL = 1, RT_EXIT_USAGE = 2 };
 
 /*
@@ -374,6 +376,8 @@ typedef struct rt_hyper_set {
 typedef struct rt_opts {
     const char *prog;
     const char *data, *val, *load, *save, *input, *output, *log, *log_steps;
+    const char *resume;  /* train --resume CKPT */
+    int64_t stop_after;  /* train --stop-after STEPS; 0: not given */
     int64_t epochs, batch, log_every, max_elems; /* 0: not given */
     double lr, eps, tol, val_split;
     int has_lr, has_eps, has_tol, has_seed, has_val_split, quiet, no_shuffle, windows;
@@ -431,6 +435,20 @@ void rt_format_f32(float v, char *buf, size_t size);
 /*
  * rt_train.c
  */
+/* Where a saved run stood ("mdl.run", rt_resume.c): what `train
+ * --resume` continues from.  hypers (has_hyper[i]: the checkpoint gives
+ * it) and metrics are one per rt_hyper and metric. */
+typedef struct rt_run_state {
+    uint64_t seed;
+    int64_t epochs, epochs_done, steps_done, step, batch, samples;
+    int shuffle, windows, has_base_lr;
+    double base_lr;
+    int64_t seen;
+    double loss, *metrics;
+    float *hypers;
+    char *has_hyper;
+} rt_run_state;
+
 /* Everything one training run needs. */
 typedef struct rt_train_run {
     const rt_model *m;
@@ -453,6 +471,11 @@ typedef struct rt_train_run {
     int lr_index;  /* of hyper "lr", or -1 */
     double base_lr, lr;
     rt_schedule sched;
+    const rt_run_state *resume; /* --resume: where to start, or NULL */
+    /* 0; 1 after --stop-after's step; 2 after SIGINT or SIGTERM: stop
+     * after this step, saving where the run stands */
+    int stop;
+    int64_t epoch_from;     /* step of the epoch when the snapshot below was taken */
     int64_t epoch_step;     /* step when the epoch began */
     char *epoch_state;      /* the persistent tensors then, to replay the epoch to a non-finite loss */
     int replaying;          /* quiet steps up to it, then one with the numerics checked */
@@ -468,6 +491,7 @@ typedef struct rt_train_run {
     /* rt_progress.c's: when the epoch began and was last shown, and
      * whether a bar is on the screen. */
     double epoch_start, last_shown;
+    double log_flushed; /* when --log was last flushed */
     int drawn;
 } rt_train_run;
 
@@ -480,6 +504,13 @@ typedef struct rt_train_result {
 
 int rt_train(const rt_model *m, const rt_opts *o, rt_train_result *res);
 int rt_cmd_train(const rt_model *m, const rt_opts *o);
+
+/*
+ * rt_resume.c: "mdl.run", where a training run stands
+ */
+char *rt_run_state_json(const rt_train_run *r, int64_t epochs_done, int64_t steps_done);
+int rt_run_state_read(const rt_model *m, const char *path, rt_run_state *s);
+void rt_run_state_free(rt_run_state *s);
 
 /*
  * rt_mpi.c (libmdlrt_mpi.a, linked only by mdlc --mpi): data parallelism.
@@ -501,8 +532,12 @@ typedef struct rt_parallel {
      * part (never empty: a rank with none takes one that counts 0) and
      * sets its weight in the gradient sum; returns how many it counts. */
     int64_t (*shard)(int64_t *at, int64_t *b);
-    /* The epoch's sums (loss, metrics, seen) over the ranks; 0 or -1. */
-    int (*reduce_epoch)(rt_train_run *r);
+    /* The epoch's sums (loss, metrics, seen) over the ranks, at its end
+     * (epoch_end: checked against the data and the replicas' weights
+     * compared) or where a run stops; 0 or -1. */
+    int (*reduce)(rt_train_run *r, int epoch_end);
+    /* The largest of the ranks' values of a stop (train_run.stop). */
+    int (*agree)(int stop);
     /* rt_evaluate over d, each rank on its share, the sums reduced. */
     int (*evaluate)(const rt_model *m, char *arena, const rt_dataset *d, int64_t batch, const float *hypers,
                     double step, double *loss, double *metrics);
@@ -566,11 +601,13 @@ void rt_ckpt_serialize(const rt_model *m, const char *arena, rt_buf *out);
 typedef struct rt_ckpt_meta {
     const rt_vocab *vocab;
     const float *hypers;
+    const char *run; /* "mdl.run" (rt_resume.c), or NULL */
 } rt_ckpt_meta;
 int rt_ckpt_save_meta(const rt_model *m, const char *arena, const rt_ckpt_meta *meta, const char *path);
 int rt_ckpt_load_vocab(const rt_model *m, char *arena, const char *path, rt_vocab *vocab);
 void rt_ckpt_serialize_meta(const rt_model *m, const char *arena, const rt_ckpt_meta *meta, rt_buf *out);
 int rt_ckpt_load_metadata(const rt_model *m, const char *path);
+int rt_ckpt_read_header(const rt_model *m, const char *path, rt_json **header);
 
 /*
  * rt_predict.c, rt_gradcheck.c, rt_info.c

@@ -145,7 +145,7 @@ int rt_lib_load(rt_lib *lib, const char *path) {
 int rt_lib_save(rt_lib *lib, const char *path) {
     if (!path)
         return fail(lib, "save: the path is NULL");
-    rt_ckpt_meta meta = {NULL, lib->hypers};
+    rt_ckpt_meta meta = {NULL, lib->hypers, NULL};
     begin_runtime();
     return end_runtime(lib->error, sizeof lib->error, rt_ckpt_save_meta(lib->m, lib->arena, &meta, path));
 }

@@ -269,7 +269,7 @@ static int check_replicas(const rt_train_run *r) {
     return 0;
 }
 
-static int reduce_epoch(rt_train_run *r) {
+static int reduce(rt_train_run *r, int epoch_end) {
     int n = r->m->n_metrics;
     double *v = rt_xcalloc((size_t)n + 2, sizeof *v);
     v[0] = r->loss;
@@ -280,10 +280,17 @@ static int reduce_epoch(rt_train_run *r) {
     r->seen = (int64_t)v[1];
     memcpy(r->metrics, v + 2, (size_t)n * sizeof *v);
     free(v);
+    if (!epoch_end)
+        return 0;
     if (r->seen != r->data->n)
         return rt_error("the ranks trained on %lld samples of %lld in an epoch: did they read the same data?",
                         (long long)r->seen, (long long)r->data->n);
     return check_replicas(r);
+}
+
+static int agree(int stop) {
+    check(MPI_Allreduce(MPI_IN_PLACE, &stop, 1, MPI_INT, MPI_MAX, mp.comm), "MPI_Allreduce of whether to stop");
+    return stop;
 }
 
 /* rt_evaluate on this rank's share of d, through a view of its samples. */
@@ -379,7 +386,7 @@ static int start(const rt_model *m, const rt_opts *o, rt_opts *own) {
 static int end(int rc) {
     if (!mp.active)
         return rc;
-    if (rc != 0) {
+    if (rc != 0 && rc < 128) { /* 128 + N: every rank stopped after signal N (and rank 0 saved) */
         fprintf(stderr, "error: rank %d of %d failed: stopping all ranks\n", ops.rank, ops.ranks);
         fflush(stdout);
         fflush(stderr);
@@ -402,5 +409,5 @@ static int end(int rc) {
     return rc;
 }
 
-static rt_parallel ops = {0, 1, start, end, shard, reduce_epoch, evaluate};
+static rt_parallel ops = {0, 1, start, end, shard, reduce, agree, evaluate};
 rt_parallel *rt_parallel_ops = &ops;

@@ -261,8 +261,9 @@ static int train_one(sweep *s, int r) {
     }
     int rc = make_dir(u->dir);
     if (rc == 0) {
-        u->ok = rt_train(s->m, &o, &u->res) == 0;
-        rc = u->ok || u->res.started ? 0 : -1;
+        int trained = rt_train(s->m, &o, &u->res);
+        u->ok = trained == 0;
+        rc = trained > 0 ? -1 : u->ok || u->res.started ? 0 : -1; /* > 0: interrupted, no more runs */
     }
     free(save);
     free(log);

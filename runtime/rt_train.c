@@ -30,6 +30,7 @@
 #include "rt_internal.h"
 
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -57,8 +58,9 @@ static void copy_persistent(const rt_model *m, char *arena, char *packed, int to
     }
 }
 
-/* The persistent tensors at the start of an epoch, for replay_to. */
-static void keep_epoch_state(rt_train_run *r) {
+/* The persistent tensors at the start of an epoch (or, resumed, at step
+ * `from` of it), for replay_to. */
+static void keep_epoch_state(rt_train_run *r, int64_t from) {
     const rt_model *m = r->m;
     if (!r->epoch_state) {
         size_t bytes = 0;
@@ -68,6 +70,7 @@ static void keep_epoch_state(rt_train_run *r) {
     }
     copy_persistent(m, r->arena, r->epoch_state, 0);
     r->epoch_step = r->step;
+    r->epoch_from = from;
 }
 
 static int train_batch(rt_train_run *r, const int64_t *order, int in_order, int64_t at, int64_t b, int64_t epoch,
@@ -90,9 +93,9 @@ static void replay_to(rt_train_run *r, const int64_t *order, int in_order, int64
     const rt_opts *own = r->o;
     checked.check_numerics = 1;
     r->o = &checked;
-    int64_t n = r->data->n, step = 1;
+    int64_t n = r->data->n, step = r->epoch_from + 1;
     int found = 0;
-    for (int64_t at = 0; at < n && step <= last && !found; at += r->batch, step++)
+    for (int64_t at = r->epoch_from * r->batch; at < n && step <= last && !found; at += r->batch, step++)
         found = train_batch(r, order, in_order, at, n - at < r->batch ? n - at : r->batch, epoch, step) != 0;
     if (!found)
         rt_note("run again with every operation checked, the epoch's steps up to that one made no NaN or inf");
@@ -151,16 +154,39 @@ static int train_batch(rt_train_run *r, const int64_t *order, int in_order, int6
     return 0;
 }
 
-/* Runs the steps of one epoch, showing progress; 0 or -1. */
-static int epoch_steps(rt_train_run *r, int64_t epoch, int logged, const int64_t *order, int in_order) {
+/* SIGINT or SIGTERM while training: the step under way finishes, then
+ * the run stops and saves where it stands (a second signal kills). */
+static volatile sig_atomic_t interrupted;
+
+static void on_interrupt(int sig) { interrupted = sig; }
+
+/* Whether to stop after the step just taken: r->stop says why. */
+static int stop_now(rt_train_run *r) {
+    if (interrupted)
+        r->stop = 2;
+    else if (r->o->stop_after && r->step >= r->o->stop_after)
+        r->stop = 1;
+    if (rt_par) /* every rank stops after the same step */
+        r->stop = rt_par->agree(r->stop);
+    return r->stop;
+}
+
+/* Runs the steps of one epoch from step from + 1, showing progress; 0,
+ * -1, or the number of steps taken when told to stop before the end. */
+static int64_t epoch_steps(rt_train_run *r, int64_t epoch, int logged, const int64_t *order, int in_order,
+                           int64_t from) {
     int64_t n = r->data->n;
-    for (int64_t at = 0, step = 1; at < n; at += r->batch, step++) {
+    for (int64_t at = from * r->batch, step = from + 1; at < n; at += r->batch, step++) {
         int64_t b = n - at < r->batch ? n - at : r->batch;
         if (train_batch(r, order, in_order, at, b, epoch, step)) {
             rt_progress_abort(r);
             return -1;
         }
         rt_progress_step(r, epoch, logged, step, at + b < n);
+        if (at + b < n && stop_now(r)) {
+            rt_progress_abort(r);
+            return step;
+        }
     }
     return 0;
 }
@@ -177,26 +203,40 @@ static int evaluate(rt_train_run *r, const rt_dataset *d, double *loss, double *
     return rt_evaluate(r->m, r->arena, d, eval_batch(r), r->hypers, (double)r->step, loss, metrics, NULL);
 }
 
-/* rng: the shuffle stream, or with --windows the windows stream. */
-static int run_epoch(rt_train_run *r, int64_t epoch, rt_rng *rng, int64_t *order) {
-    int64_t n = r->data->n;
-    int logged = is_logged(r, epoch);
-    double start = rt_now();
-    r->seen = 0;
-    r->loss = 0;
-    memset(r->metrics, 0, (size_t)r->m->n_metrics * sizeof *r->metrics);
-    rt_zero_state(r->m, r->arena);
-    int shuffled = !r->whole && !r->o->no_shuffle && !r->text && r->batch < n;
+/* The epoch's order of the samples in `order`, or with --windows its
+ * windows in r->data, drawn from rng; 1 when the samples are shuffled. */
+static int draw_order(rt_train_run *r, rt_rng *rng, int64_t *order) {
+    int shuffled = !r->whole && !r->o->no_shuffle && !r->text && r->batch < r->data->n;
     if (r->whole)
         rt_text_draw(r->data, r->whole, rng);
     else if (shuffled)
-        rt_rng_shuffle(rng, order, n);
+        rt_rng_shuffle(rng, order, r->data->n);
+    return shuffled;
+}
+
+/* rng: the shuffle stream, or with --windows the windows stream.  from:
+ * the steps of the epoch already taken (resumed: r->resume has the sums of
+ * their losses and metrics; the recurrent state is the checkpoint's).
+ * 0, -1, or the steps taken when told to stop before the epoch's end. */
+static int64_t run_epoch(rt_train_run *r, int64_t epoch, rt_rng *rng, int64_t *order, int64_t from) {
+    int64_t n = r->data->n;
+    int logged = is_logged(r, epoch);
+    double start = rt_now();
+    int sums = from && !(rt_par && rt_par->rank); /* under mpirun the sums over the ranks: rank 0's */
+    r->seen = sums ? r->resume->seen : 0;
+    r->loss = sums ? r->resume->loss : 0;
+    for (int j = 0; j < r->m->n_metrics; j++)
+        r->metrics[j] = sums ? r->resume->metrics[j] : 0;
+    if (from == 0)
+        rt_zero_state(r->m, r->arena);
+    int shuffled = draw_order(r, rng, order);
     if (!r->o->check_numerics)
-        keep_epoch_state(r);
+        keep_epoch_state(r, from);
     rt_progress_epoch_begin(r, epoch, logged, start);
-    if (epoch_steps(r, epoch, logged, order, !shuffled))
-        return -1;
-    if (rt_par && rt_par->reduce_epoch(r))
+    int64_t stopped = epoch_steps(r, epoch, logged, order, !shuffled, from);
+    if (stopped)
+        return stopped;
+    if (rt_par && rt_par->reduce(r, 1))
         return -1;
     double seconds = rt_now() - start;
     r->loss /= (double)n;
@@ -210,14 +250,86 @@ static int run_epoch(rt_train_run *r, int64_t epoch, rt_rng *rng, int64_t *order
     return 0;
 }
 
+/* Saves the parameters, the optimizer and recurrent state, and where the
+ * run stands (rt_resume.c) to --save. */
+static int save_run(rt_train_run *r, int64_t epochs_done, int64_t steps_done) {
+    char *run = rt_run_state_json(r, epochs_done, steps_done);
+    float now = r->lr_index >= 0 ? r->hypers[r->lr_index] : 0;
+    if (r->lr_index >= 0) /* the base rate, not the schedule's last, for the record */
+        r->hypers[r->lr_index] = (float)r->base_lr;
+    rt_ckpt_meta meta = {&r->vocab, r->hypers, run};
+    int rc = rt_ckpt_save_meta(r->m, r->arena, &meta, r->o->save);
+    if (r->lr_index >= 0)
+        r->hypers[r->lr_index] = now;
+    free(run);
+    return rc;
+}
+
+/* Told to stop with epochs_done whole epochs and steps_done steps of the
+ * next taken: saves where the run stands.  1, or -1 when the save fails. */
+static int stop_run(rt_train_run *r, int64_t epochs_done, int64_t steps_done) {
+    const rt_opts *o = r->o;
+    char where[128];
+    snprintf(where, sizeof where, "after step %lld (epoch %lld, step %lld of %lld)", (long long)r->step,
+             (long long)(steps_done ? epochs_done + 1 : epochs_done),
+             (long long)(steps_done ? steps_done : r->steps_per_epoch), (long long)r->steps_per_epoch);
+    const char *why = r->stop == 2 ? "interrupted" : "stopped";
+    if (rt_par && ((steps_done && rt_par->reduce(r, 0)) || rt_par->rank)) /* the sums so far; rank 0 saves */
+        return 1;
+    if (!o->save) {
+        fprintf(stderr, "%s %s; nothing saved (pass --save CKPT to keep the run, and --resume CKPT to go on)\n", why,
+                where);
+        return 1;
+    }
+    if (save_run(r, epochs_done, steps_done))
+        return -1;
+    if (r->stop == 2)
+        fprintf(stderr, "interrupted %s; saved %s: '%s train --resume %s' goes on from there\n", where, o->save,
+                o->prog, o->save);
+    else if (!r->quiet)
+        printf("stopped %s; saved %s (train --resume %s goes on from there)\n", where, o->save, o->save);
+    return 1;
+}
+
+/* -1 on failure; 0 when every epoch ran; 1 when told to stop (r->stop
+ * says why) and the run is saved. */
 static int train_loop(rt_train_run *r) {
     rt_rng rng;
     rt_rng_seed(&rng, r->seed, r->whole ? RT_STREAM_WINDOWS : RT_STREAM_SHUFFLE);
     int64_t *order = rt_identity_order(r->data->n);
+    int64_t first = 1, from = 0;
+    if (r->resume) { /* the draws of the epochs done, to the order they left */
+        for (int64_t e = 1; e <= r->resume->epochs_done; e++)
+            draw_order(r, &rng, order);
+        first = r->resume->epochs_done + 1;
+        from = r->resume->steps_done;
+    }
+    struct sigaction on, old_int, old_term;
+    memset(&on, 0, sizeof on);
+    on.sa_handler = on_interrupt;
+    on.sa_flags = SA_RESETHAND;
+    sigemptyset(&on.sa_mask);
+    interrupted = 0;
+    /* not where the signal was ignored (nohup, a background job of sh) */
+    sigaction(SIGINT, &on, &old_int);
+    sigaction(SIGTERM, &on, &old_term);
+    if (old_int.sa_handler == SIG_IGN)
+        sigaction(SIGINT, &old_int, NULL);
+    if (old_term.sa_handler == SIG_IGN)
+        sigaction(SIGTERM, &old_term, NULL);
     int rc = 0;
     r->start = rt_now();
-    for (int64_t epoch = 1; epoch <= r->epochs && rc == 0; epoch++)
-        rc = run_epoch(r, epoch, &rng, order);
+    for (int64_t epoch = first; epoch <= r->epochs && rc == 0; epoch++, from = 0) {
+        int64_t stopped = run_epoch(r, epoch, &rng, order, from);
+        if (stopped < 0)
+            rc = -1;
+        else if (stopped > 0)
+            rc = stop_run(r, epoch - 1, stopped);
+        else if (epoch < r->epochs && stop_now(r))
+            rc = stop_run(r, epoch, 0);
+    }
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
     free(order);
     return rc;
 }
@@ -225,7 +337,6 @@ static int train_loop(rt_train_run *r) {
 /* The loss of the final parameters on the whole training set (with
  * --windows the text's consecutive windows, not the last epoch's). */
 static int finish(rt_train_run *r) {
-    const rt_model *m = r->m;
     const rt_dataset *all = r->whole ? r->whole : r->data;
     if (evaluate(r, all, &r->loss, r->metrics))
         return -1;
@@ -234,11 +345,8 @@ static int finish(rt_train_run *r) {
                         r->o->save ? "; not saving " : "", r->o->save ? r->o->save : "");
     if (!r->quiet)
         rt_progress_final(r);
-    if (r->lr_index >= 0) /* the base rate, not the schedule's last, for the record */
-        r->hypers[r->lr_index] = (float)r->base_lr;
     if (r->o->save) {
-        rt_ckpt_meta meta = {&r->vocab, r->hypers};
-        if (rt_ckpt_save_meta(m, r->arena, &meta, r->o->save))
+        if (save_run(r, r->epochs, 0))
             return -1;
         if (!r->quiet)
             printf("saved %s\n", r->o->save);
@@ -371,24 +479,91 @@ static int load_data(rt_train_run *r, rt_vocab *loaded) {
     return (o->val || o->has_val_split) && !r->val ? -1 : 0;
 }
 
+/* Whether --lr or --hyper sets hyper `name`. */
+static int set_by_options(const rt_opts *o, const char *name) {
+    if (o->has_lr && strcmp(name, "lr") == 0)
+        return 1;
+    for (int i = 0; i < o->n_hyper_sets; i++)
+        if (strcmp(o->hyper_sets[i].name, name) == 0)
+            return 1;
+    return 0;
+}
+
+/* --resume, before the data: the run's seed, batch, epochs and hypers,
+ * unless the command line sets them (the seed and batch it may only
+ * repeat: another would not continue the same run). */
+static int resume_settings(rt_train_run *r) {
+    const rt_run_state *s = r->resume;
+    const rt_opts *o = r->o;
+    if (o->has_seed && o->seed != s->seed)
+        return rt_error("%s was trained with seed %llu: resuming with --seed %llu would not continue its run", o->load,
+                        (unsigned long long)s->seed, (unsigned long long)o->seed);
+    if (o->batch && o->batch * (rt_par ? rt_par->ranks : 1) != s->batch)
+        return rt_error("%s was trained with batch %lld: resuming with --batch %lld would not continue its run",
+                        o->load, (long long)s->batch, (long long)o->batch);
+    r->seed = s->seed;
+    r->epochs = o->epochs ? o->epochs : s->epochs;
+    if (s->epochs_done >= r->epochs)
+        return rt_error("%s has finished %lld epoch%s: pass --epochs N with N > %lld to train on", o->load,
+                        (long long)s->epochs_done, s->epochs_done == 1 ? "" : "s", (long long)s->epochs_done);
+    if (o->stop_after && o->stop_after <= s->step)
+        return rt_error("%s is at step %lld already: --stop-after %lld is behind it", o->load, (long long)s->step,
+                        (long long)o->stop_after);
+    for (int i = 0; i < r->m->n_hypers; i++)
+        if (s->has_hyper[i] && !set_by_options(o, r->m->hypers[i].name))
+            r->hypers[i] = s->hypers[i];
+    return 0;
+}
+
+/* --resume, after the data: it must be laid out as the run's was. */
+static int resume_position(rt_train_run *r) {
+    const rt_run_state *s = r->resume;
+    const rt_opts *o = r->o;
+    if (r->data->n != s->samples)
+        return rt_error("%s was trained on %lld %s an epoch, %s gives %lld: resume on the same data", o->load,
+                        (long long)s->samples, r->text ? "streams or windows" : "samples", o->data,
+                        (long long)r->data->n);
+    if ((r->whole != NULL) != s->windows)
+        return rt_error("%s was trained %s --windows: resume %s it", o->load, s->windows ? "with" : "without",
+                        s->windows ? "with" : "without");
+    if ((o->no_shuffle == 0) != (s->shuffle != 0))
+        return rt_error("%s was trained %s --no-shuffle: resume %s it", o->load, s->shuffle ? "without" : "with",
+                        s->shuffle ? "without" : "with");
+    if (s->has_base_lr && r->lr_index >= 0 && !set_by_options(o, "lr"))
+        r->base_lr = r->lr = s->base_lr;
+    if (r->epochs != s->epochs && r->m->schedule && !r->quiet)
+        rt_note("the learning-rate schedule now spans %lld epochs, not the %lld %s was trained for",
+                (long long)r->epochs, (long long)s->epochs, o->load);
+    r->step = s->step;
+    return 0;
+}
+
 static int prepare(rt_train_run *r) {
     const rt_model *m = r->m;
     const rt_opts *o = r->o;
-    if (check_trainable(m, o) || rt_resolve_batch(m, o->batch, rt_train_batch(m), &r->batch))
+    int64_t ranks = rt_par ? rt_par->ranks : 1; /* the batch is per rank, the checkpoint's global */
+    if (r->resume && r->resume->batch % ranks)
+        return rt_error("%s was trained with batch %lld, which %lld ranks do not share evenly", o->load,
+                        (long long)r->resume->batch, (long long)ranks);
+    if (check_trainable(m, o) ||
+        rt_resolve_batch(m, o->batch, r->resume ? r->resume->batch / ranks : rt_train_batch(m), &r->batch))
         return -1;
-    if (rt_par)
-        r->batch *= rt_par->ranks; /* the global batch: the steps are those of one process with it */
+    r->batch *= ranks; /* the global batch: the steps are those of one process with it */
     if (!(r->hypers = rt_resolve_hypers(m, o, 0)))
         return -1;
     r->epochs = o->epochs ? o->epochs : m->epochs > 0 ? m->epochs : 1;
-    r->log_every = o->log_every ? o->log_every : r->epochs / 10 > 1 ? r->epochs / 10 : 1;
     r->seed = rt_resolve_seed(m, o);
+    if (r->resume && resume_settings(r))
+        return -1;
+    r->log_every = o->log_every ? o->log_every : r->epochs / 10 > 1 ? r->epochs / 10 : 1;
     r->quiet = o->quiet;
     r->tty = !o->quiet && isatty(STDOUT_FILENO) && !rt_par; /* mpirun gives ranks a pty, terminal or not */
     /* The checkpoint first: labelled text is read through its words. */
     rt_vocab loaded;
     r->arena = rt_setup(m, r->seed, o->load, &loaded);
     int rc = r->arena && load_data(r, &loaded) == 0 && prepare_lr(r) == 0 ? 0 : -1;
+    if (rc == 0 && r->resume && resume_position(r))
+        rc = -1;
     if (rc == 0 && o->log && rt_log_open(r))
         rc = -1;
     if (rc == 0 && o->log_steps && rt_step_log_open(r))
@@ -409,12 +584,26 @@ static void keep_result(const rt_train_run *r, rt_train_result *res) {
 /* One training run with options o; res (may be NULL) gets the final
  * values, and res->started says whether the set-up (data, checkpoint,
  * log files) worked, so that a sweep tells a diverged run from a command
- * that cannot work at all.  0 or -1. */
+ * that cannot work at all.  0, -1, or 128 + N when signal N stopped it
+ * (saved where it stood, with --save). */
 int rt_train(const rt_model *m, const rt_opts *o, rt_train_result *res) {
     rt_train_run r;
     memset(&r, 0, sizeof r);
     r.m = m;
     r.o = o;
+    /* --resume CKPT: the checkpoint is loaded as --load's is */
+    rt_opts resumed;
+    rt_run_state state;
+    if (o->resume) {
+        if (res)
+            res->started = 0;
+        if (rt_run_state_read(m, o->resume, &state))
+            return -1;
+        resumed = *o;
+        resumed.load = o->resume;
+        r.o = &resumed;
+        r.resume = &state;
+    }
     r.lr_index = -1;
     r.metrics = rt_xcalloc((size_t)m->n_metrics + 1, sizeof *r.metrics);
     r.val_metrics = rt_xcalloc((size_t)m->n_metrics + 1, sizeof *r.metrics);
@@ -429,9 +618,13 @@ int rt_train(const rt_model *m, const rt_opts *o, rt_train_result *res) {
         rc = train_loop(&r);
     if (rc == 0)
         rc = finish(&r);
+    else if (rc == 1) /* stopped, saved: 0 for --stop-after, 128 + N for signal N */
+        rc = r.stop == 2 ? 128 + interrupted : 0;
     rc = rt_log_close(&r, rc);
     if (rc == 0 && res)
         keep_result(&r, res);
+    if (r.resume)
+        rt_run_state_free(&state);
     rt_arena_free(r.arena);
     rt_data_free(r.data);
     rt_data_free(r.val);
@@ -450,6 +643,11 @@ int rt_cmd_train(const rt_model *m, const rt_opts *o) {
                 o->prog);
         return RT_EXIT_USAGE;
     }
+    if ((o->resume && o->load) || ((o->resume || o->stop_after) && o->n_sweeps)) {
+        fprintf(stderr, "error: %s is for one run: it does not go with %s (see '%s train --help')\n",
+                o->resume ? "--resume" : "--stop-after", o->resume && o->load ? "--load" : "--sweep", o->prog);
+        return RT_EXIT_USAGE;
+    }
     if (o->n_sweeps)
         return rt_cmd_sweep(m, o);
     rt_opts own; /* under mpirun: this rank's */
@@ -457,6 +655,7 @@ int rt_cmd_train(const rt_model *m, const rt_opts *o) {
     if (distributed < 0)
         return rt_parallel_ops->end(RT_EXIT_FAIL);
     rt_par = distributed ? rt_parallel_ops : NULL;
-    int rc = rt_train(m, distributed ? &own : o, NULL) ? RT_EXIT_FAIL : 0;
+    int rc = rt_train(m, distributed ? &own : o, NULL);
+    rc = rc > 0 ? rc : rc ? RT_EXIT_FAIL : 0;
     return rt_par ? rt_par->end(rc) : rc;
 }

@@ -26,4 +26,12 @@ if ./char_lstm generate --load char_lstm.ckpt --prime "caf$(printf '\303\251')" 
 fi
 cat bad.err
 grep -q "not in the model's vocabulary" bad.err || fail "no clear error for a prime outside the vocabulary"
+# train --resume continues the run exactly: the state carried from step
+# to step (or the random windows), Adam, the step count (tests/e2e/resume.sh
+# has the rest)
+head -c 30000 corpus.txt > small.txt
+./char_lstm train --data small.txt --epochs 2 --save whole.ckpt > /dev/null || fail "train small.txt"
+./char_lstm train --data small.txt --epochs 2 --save part.ckpt --stop-after 17 > /dev/null || fail "--stop-after 17"
+./char_lstm train --data small.txt --resume part.ckpt --save part.ckpt > resume.log || { cat resume.log; fail "--resume"; }
+cmp whole.ckpt part.ckpt || fail "stopped after step 17 and resumed: the checkpoint differs from the run without a stop"
 echo "char_lstm: all checks passed"

@@ -27,4 +27,12 @@ loss_falls steps.csv 194 3.5 2.7
 size=$(wc -c < tiny_gpt.ckpt)
 [ "$size" -lt 5300000 ] || fail "the checkpoint ($size bytes) holds more than parameters and optimizer state"
 generates_by_seed ./tiny_gpt tiny_gpt.ckpt 300
+# train --resume continues the run exactly: the state carried from step
+# to step (or the random windows), Adam, the step count (tests/e2e/resume.sh
+# has the rest)
+head -c 30000 corpus.txt > small.txt
+./tiny_gpt train --data small.txt --epochs 2 --save whole.ckpt > /dev/null || fail "train small.txt"
+./tiny_gpt train --data small.txt --epochs 2 --save part.ckpt --stop-after 17 > /dev/null || fail "--stop-after 17"
+./tiny_gpt train --data small.txt --resume part.ckpt --save part.ckpt > resume.log || { cat resume.log; fail "--resume"; }
+cmp whole.ckpt part.ckpt || fail "stopped after step 17 and resumed: the checkpoint differs from the run without a stop"
 echo "tiny_gpt: all checks passed"

@@ -53,6 +53,11 @@ libloss=$(awk '$1 == "evaluate" { sub(/,/, "", $6); print $6 }' embed.log)
 "$mdlc" "$src/examples/house_price.mdl" -o house || fail "mdlc house_price.mdl"
 ./house eval --load lib.ckpt --data "$data" > eval.log || { cat eval.log; fail "the executable cannot load lib.ckpt"; }
 cat eval.log
+# the library keeps no record of a run (it has no epochs), so its
+# checkpoint starts runs (--load) but does not continue one (--resume)
+if ./house train --data "$data" --resume lib.ckpt > resume.log 2>&1; then fail "--resume lib.ckpt accepted"; fi
+grep -q 'lib.ckpt has no record of a training run ("mdl.run"), so it cannot be resumed' resume.log ||
+    { cat resume.log; fail "--resume of the library's checkpoint: no clear error"; }
 exeloss=$(awk '$1 == "loss" { print $2 }' eval.log)
 [ -n "$exeloss" ] && [ -n "$libloss" ] || fail "no loss from eval ($exeloss) or the example ($libloss)"
 awk -v a="$exeloss" -v b="$libloss" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 1e-5 * b) }' ||

@@ -24,3 +24,13 @@ expect_ok() {
     run "$@"
     [ $rc -eq 0 ] || fail "exit $rc from: $*"
 }
+
+# same_tensors A B: two checkpoints hold the same tensors, byte for byte
+# (their headers may differ: a run's seed and source are in the metadata).
+ckpt_tensors() {
+    n=$(head -c 8 "$1" | od -An -tu8 | tr -d ' ')
+    tail -c +$((n + 9)) "$1"
+}
+same_tensors() {
+    ckpt_tensors "$1" >"$1.tensors" && ckpt_tensors "$2" >"$2.tensors" && cmp -s "$1.tensors" "$2.tensors"
+}

@@ -871,7 +871,7 @@ static void test_labels_checkpoint(rt_lexicon *x) {
     char *a = rt_arena_new(&labels_model);
     rt_vocab v = {0}, back = {0};
     v.lexicon = x;
-    rt_ckpt_meta meta = {&v, NULL};
+    rt_ckpt_meta meta = {&v, NULL, NULL};
     CHECK(rt_ckpt_save_meta(&labels_model, a, &meta, path) == 0);
     CHECK(rt_ckpt_load_vocab(&labels_model, a, path, &back) == 0 && back.lexicon);
     if (back.lexicon) {
@@ -934,6 +934,49 @@ static void cleanup(void) {
     rmdir(tmpdir);
 }
 
+/*
+ * "mdl.run": where a training run stands (rt_resume.c)
+ */
+
+/* Saves a checkpoint of test_model with `run` as "mdl.run" and reads its
+ * run state back: 0 or -1 (the error in rt_last_error). */
+static int read_run(const char *run, rt_run_state *s) {
+    char path[128];
+    snprintf(path, sizeof path, "%s/run.ckpt", tmpdir);
+    char *a = rt_arena_new(&test_model);
+    float hypers[1] = {0};
+    rt_ckpt_meta meta = {NULL, hypers, run};
+    CHECK(rt_ckpt_save_meta(&test_model, a, &meta, path) == 0);
+    rt_arena_free(a);
+    rt_last_error[0] = '\0';
+    return rt_run_state_read(&test_model, path, s);
+}
+
+static void test_run_state(void) {
+    rt_run_state s;
+    const char *good = "{\"seed\":18446744073709551615,\"epochs\":3,\"epochs_done\":1,\"steps_done\":11,"
+                       "\"step\":40,\"batch\":64,\"samples\":1800,\"shuffle\":true,\"windows\":false,"
+                       "\"base_lr\":0.0020000000000000000416,\"seen\":704,\"loss\":1.2345678901234567,\"metrics\":[]}";
+    CHECK(read_run(good, &s) == 0);
+    CHECK(s.seed == UINT64_MAX && s.epochs == 3 && s.epochs_done == 1 && s.steps_done == 11 && s.step == 40);
+    CHECK(s.batch == 64 && s.samples == 1800 && s.shuffle == 1 && s.windows == 0 && s.seen == 704);
+    CHECK(s.has_base_lr && s.base_lr == 0.002 && s.loss == 1.2345678901234567);
+    rt_run_state_free(&s);
+    CHECK_ERROR(read_run("[1]", &s), "\"mdl.run\" is not a JSON object");
+    CHECK_ERROR(read_run("{\"seed\":1}", &s), "\"mdl.run\" has no number \"epochs\"");
+    CHECK_ERROR(read_run("{\"seed\":-1}", &s), "\"seed\" is not a 64-bit count: -1");
+    char bad[512];
+    snprintf(bad, sizeof bad, "%s", good);
+    memcpy(strstr(bad, "true"), "1   ", 4);
+    CHECK_ERROR(read_run(bad, &s), "\"mdl.run\" has no true or false \"shuffle\"");
+    snprintf(bad, sizeof bad, "%s", good);
+    memcpy(strstr(bad, "\"epochs_done\":1"), "\"epochs_done\":4", 15);
+    CHECK_ERROR(read_run(bad, &s), "\"mdl.run\" does not describe a run (epoch 4 of 3, batch 64)");
+    snprintf(bad, sizeof bad, "%.*s[1]}", (int)(strstr(good, "[]") - good), good);
+    CHECK_ERROR(read_run(bad, &s), "\"mdl.run\" has 1 metric sums, model classifier has 0 metrics");
+    CHECK_ERROR(read_run(NULL, &s), "has no record of a training run (\"mdl.run\"), so it cannot be resumed");
+}
+
 int main(void) {
     rt_quiet_errors = 1; /* errors are checked through rt_last_error */
     snprintf(tmpdir, sizeof tmpdir, "rt_unit_test.XXXXXX");
@@ -956,6 +999,7 @@ int main(void) {
     test_checkpoints();
     test_labels();
     test_descriptor_check();
+    test_run_state();
     cleanup();
     printf("%d checks, %d failed\n", checks, failures);
     return failures ? 1 : 0;
