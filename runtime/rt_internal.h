@@ -524,7 +524,8 @@ void rt_run_state_free(rt_run_state *s);
 typedef struct rt_parallel {
     int rank, ranks;
     /* Under mpirun: starts MPI; *own is this rank's options (only rank 0
-     * prints, saves and logs); 1.  Not under mpirun: 0.  -1: an error. */
+     * prints, saves and logs); 1.  Not under mpirun: 0.  -1 after an
+     * error that every rank has (what cannot run on ranks; MPI ended). */
     int (*start)(const rt_model *m, const rt_opts *o, rt_opts *own);
     /* After the command (exit status rc): a failure stops every rank. */
     int (*end)(int rc);

@@ -355,8 +355,11 @@ static int start(const rt_model *m, const rt_opts *o, rt_opts *own) {
     MPI_Comm_set_errhandler(mp.comm, MPI_ERRORS_RETURN);
     MPI_Comm_rank(mp.comm, &ops.rank);
     MPI_Comm_size(mp.comm, &ops.ranks);
-    if (check_supported(m, o))
+    if (check_supported(m, o)) { /* on every rank alike: no need to abort */
+        MPI_Comm_free(&mp.comm);
+        MPI_Finalize();
         return -1;
+    }
     mp.active = 1;
     mp.timeout = number_from_env("MDL_MPI_TIMEOUT", 300);
     mp.bucket_floats = (int64_t)(number_from_env("MDL_MPI_BUCKET_KB", 64) * 1024 / sizeof(float));

@@ -648,12 +648,12 @@ int rt_cmd_train(const rt_model *m, const rt_opts *o) {
                 o->resume ? "--resume" : "--stop-after", o->resume && o->load ? "--load" : "--sweep", o->prog);
         return RT_EXIT_USAGE;
     }
-    if (o->n_sweeps)
-        return rt_cmd_sweep(m, o);
-    rt_opts own; /* under mpirun: this rank's */
+    rt_opts own; /* under mpirun: this rank's (it refuses --sweep) */
     int distributed = rt_parallel_ops ? rt_parallel_ops->start(m, o, &own) : 0;
     if (distributed < 0)
-        return rt_parallel_ops->end(RT_EXIT_FAIL);
+        return RT_EXIT_FAIL;
+    if (o->n_sweeps)
+        return rt_cmd_sweep(m, o);
     rt_par = distributed ? rt_parallel_ops : NULL;
     int rc = rt_train(m, distributed ? &own : o, NULL);
     rc = rc > 0 ? rc : rc ? RT_EXIT_FAIL : 0;

@@ -9,6 +9,8 @@
 #     example) and with SGD (whose update, unlike Adam's, scales with the
 #     gradient, so a wrong weighting of the ranks' shares shows);
 #   - the gradient buckets do not change the sums (bit for bit at 2 ranks);
+#   - without mpirun an --mpi executable is the one process, bit for bit;
+#     train --sweep is refused on every rank;
 #   - the progress line gives the global batch; the epoch's and the
 #     validation's numbers are those of the whole data set;
 #   - a rank that fails, dies or stops answering ends the job with an
@@ -100,6 +102,14 @@ for expect in 1:4.00 64:2.00 4096:1.00; do
     awk -v n=$n '$1 == "mpi:" && $4 == n { found = 1 } END { exit !found }' bucket$kb.log ||
         { cat bucket$kb.log; fail "$kb KiB buckets: expected $n allreduce calls a step"; }
 done
+
+# Started without mpirun, an --mpi executable is the one process.
+./fashion_mlp-mpi train $train --batch 128 --save alone.ckpt > alone.log || { cat alone.log; fail "--mpi, no mpirun"; }
+cmp one-fashion_mlp.ckpt alone.ckpt || fail "an --mpi executable without mpirun trained otherwise than one process"
+# What does not run on ranks is refused on all of them, without an abort.
+mpi -np 2 ./fashion_mlp-mpi train --data img.idx,lab.idx --sweep lr=0.1,0.01 > sweep.log 2>&1 && fail "--sweep: exit 0"
+[ "$(grep -c 'error: train --sweep does not run under mpirun' sweep.log)" -eq 2 ] || { cat sweep.log; fail "--sweep"; }
+grep -q MPI_ABORT sweep.log && { cat sweep.log; fail "--sweep: MPI_Abort"; }
 
 # A rank that fails: its error, and the others stop (no hang).
 mpi -np 2 sh -c 'if [ "$OMPI_COMM_WORLD_RANK" = 1 ]; then d=missing.idx; else d=img.idx; fi
