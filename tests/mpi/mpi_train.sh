@@ -51,7 +51,8 @@ done
 # What the executables need at run time.
 readelf -d fashion_mlp | awk '/NEEDED/ { print $NF }' | tr -d '[]' > needed.txt
 readelf -d fashion_mlp-mpi | awk '/NEEDED/ { print $NF }' | tr -d '[]' > needed-mpi.txt
-grep -vqE '^(libc|libm|libpthread|ld-linux[-a-z0-9_]*)\.so' needed.txt &&
+# (and, in the sanitizer build, the sanitizers' runtimes)
+grep -vqE '^(libc|libm|libpthread|ld-linux[-a-z0-9_]*|libasan|libubsan)\.so' needed.txt &&
     fail "an executable without --mpi needs $(tr '\n' ' ' < needed.txt)"
 grep -q '^libmpi\.so' needed-mpi.txt || fail "mdlc --mpi did not link libmpi: $(tr '\n' ' ' < needed-mpi.txt)"
 
