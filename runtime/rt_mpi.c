@@ -40,6 +40,7 @@
  */
 #include "rt_internal.h"
 
+#include <limits.h>
 #include <mpi.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -106,30 +107,45 @@ static void check(int code, const char *what) {
         stop_all(code, "%s failed", what);
 }
 
-/* Waits for a bucket, testing (and yielding the CPU: ranks may share
- * cores) until it is done or the timeout has passed. */
+/* Waits for a request of a collective (`what`), testing (and yielding
+ * the CPU: ranks may share cores) until it is done or the timeout has
+ * passed.  Every collective here goes through it: a blocking call would
+ * wait for a rank that stopped answering for ever. */
+static void wait_request(MPI_Request *request, const char *what) {
+    double start = rt_now();
+    for (long spins = 0;; spins++) {
+        int flag = 0;
+        check(MPI_Test(request, &flag, MPI_STATUS_IGNORE), what);
+        if (flag)
+            return;
+        if (spins % 64 == 63 && rt_now() - start > mp.timeout)
+            stop_all(MPI_SUCCESS,
+                     "no %s from the other ranks for %g s (did one die or hang? $MDL_MPI_TIMEOUT sets the limit)", what,
+                     mp.timeout);
+        sched_yield();
+    }
+}
+
+/* MPI_Allreduce in place, through wait_request. */
+static void allreduce(void *values, int n, MPI_Datatype type, MPI_Op op, const char *what) {
+    MPI_Request request;
+    check(MPI_Iallreduce(MPI_IN_PLACE, values, n, type, op, mp.comm, &request), what);
+    wait_request(&request, what);
+}
+
 static void wait_bucket(mpi_bucket *b) {
     if (b->done)
         return;
     double start = rt_now();
-    for (long spins = 0;; spins++) {
-        int flag = 0;
-        check(MPI_Test(&b->request, &flag, MPI_STATUS_IGNORE), "MPI_Test on a gradient allreduce");
-        if (flag)
-            break;
-        if (spins % 64 == 63 && rt_now() - start > mp.timeout)
-            stop_all(MPI_SUCCESS,
-                     "no gradient sums from the other ranks for %g s (did one die or hang? "
-                     "$MDL_MPI_TIMEOUT sets the limit)",
-                     mp.timeout);
-        sched_yield();
-    }
+    wait_request(&b->request, "gradient sums");
     b->done = 1;
     mp.waited += rt_now() - start;
 }
 
 static void issue(int i) {
     mpi_bucket *b = &mp.buckets[i];
+    if (b->count > INT_MAX)
+        stop_all(MPI_SUCCESS, "a gradient bucket of %lld floats is more than MPI counts", (long long)b->count);
     check(MPI_Iallreduce(MPI_IN_PLACE, mp.pack + b->start, (int)b->count, MPI_FLOAT, MPI_SUM, mp.comm, &b->request),
           "MPI_Iallreduce of a gradient bucket");
     b->issued = 1;
@@ -238,7 +254,7 @@ static int64_t shard(int64_t *at, int64_t *b) {
 }
 
 static int sum(double *values, int n) {
-    check(MPI_Allreduce(MPI_IN_PLACE, values, n, MPI_DOUBLE, MPI_SUM, mp.comm), "MPI_Allreduce of loss and metrics");
+    allreduce(values, n, MPI_DOUBLE, MPI_SUM, "sums of the loss and metrics");
     return 0;
 }
 
@@ -261,7 +277,7 @@ static uint64_t weights_hash(const rt_model *m, const char *arena) {
  * the same sums to the same values, unless MPI's sums differed by rank. */
 static int check_replicas(const rt_train_run *r) {
     uint64_t h = weights_hash(r->m, r->arena), v[2] = {h, ~h}; /* max(~h) = ~min(h) */
-    check(MPI_Allreduce(MPI_IN_PLACE, v, 2, MPI_UINT64_T, MPI_MAX, mp.comm), "MPI_Allreduce of the weights' hash");
+    allreduce(v, 2, MPI_UINT64_T, MPI_MAX, "hashes of the weights");
     if (v[0] != h || ~v[1] != h)
         return rt_error("rank %d: the ranks' weights differ after an epoch (the gradient sums were not the same "
                         "on every rank)",
@@ -289,7 +305,7 @@ static int reduce(rt_train_run *r, int epoch_end) {
 }
 
 static int agree(int stop) {
-    check(MPI_Allreduce(MPI_IN_PLACE, &stop, 1, MPI_INT, MPI_MAX, mp.comm), "MPI_Allreduce of whether to stop");
+    allreduce(&stop, 1, MPI_INT, MPI_MAX, "word on whether to stop");
     return stop;
 }
 

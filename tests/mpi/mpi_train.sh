@@ -8,6 +8,7 @@
 #     float tolerance (not bit for bit: see docs/mpi.md), with Adam (the
 #     example) and with SGD (whose update, unlike Adam's, scales with the
 #     gradient, so a wrong weighting of the ranks' shares shows);
+#   - so do 3 ranks, whose shares of the last batch differ;
 #   - the gradient buckets do not change the sums (bit for bit at 2 ranks);
 #   - without mpirun an --mpi executable is the one process, bit for bit;
 #     train --sweep is refused on every rank;
@@ -88,6 +89,16 @@ done
 "$ckpt_diff" one-sgd_mlp.ckpt 2-sgd_mlp.ckpt 0 > /dev/null &&
     echo "note: 2 ranks matched one process bit for bit this time"
 
+# 3 ranks: uneven shares of a short last batch (923 samples after
+# --val-split 0.1 in steps of 126: the last 41 split 13, 14, 14), each
+# weighted by its share of it.
+split="--data img.idx,lab.idx --val-split 0.1 --epochs 1 --seed 3"
+./sgd_mlp train $split --batch 126 --save one-split.ckpt > one-split.log || { cat one-split.log; fail "--val-split"; }
+mpi -np 3 ./sgd_mlp-mpi train $split --batch 42 --save 3-split.ckpt > 3-split.log 2>&1 ||
+    { cat 3-split.log; fail "3 ranks"; }
+"$ckpt_diff" one-split.ckpt 3-split.ckpt 1e-4 > diff-3-split.txt ||
+    { cat diff-3-split.txt; fail "3 ranks with uneven shares and one process trained different weights"; }
+
 # Buckets: by default (64 KiB) the MLP's gradients go in 2 (the last two
 # layers' 137 KB while the first layer's gradient is computed, then its
 # 803 KB), with 1 KiB in 4, with 4 MiB in 1; the sums are the same (at 2
@@ -125,11 +136,22 @@ mpi -np 2 sh -c 'if [ "$OMPI_COMM_WORLD_RANK" = 1 ]; then pre="timeout -s KILL 1
 [ $(($(date +%s) - start)) -lt 120 ] || fail "a dead rank: the others took $(($(date +%s) - start)) s to stop"
 grep -qi "signal 9\|killed" died.log || { cat died.log; fail "a dead rank: mpirun did not say so"; }
 
-# A rank that stops answering (SIGSTOP): the others give up after
-# MDL_MPI_TIMEOUT seconds with an error naming the wait.
+# A rank that stops answering: rank 1's model, a child of its shell (so
+# that mpirun does not see it stop), is stopped with SIGSTOP once rank 0
+# has logged 20 steps; rank 0 gives up after MDL_MPI_TIMEOUT seconds, in
+# whichever collective it was waiting, with an error that says so.
+rm -f steps.csv rank1.pid
 MDL_MPI_TIMEOUT=3 mpi -x MDL_MPI_TIMEOUT -np 2 sh -c 'if [ "$OMPI_COMM_WORLD_RANK" = 1 ]; then
-        (sleep 1; kill -STOP $$) & fi
-    exec ./fashion_mlp-mpi train --data img.idx,lab.idx --epochs 100' > stopped.log 2>&1 && fail "a stopped rank: exit 0"
-grep -q "rank 0 of 2: no gradient sums from the other ranks for 3 s" stopped.log ||
+        ./fashion_mlp-mpi train --data img.idx,lab.idx --epochs 100 & pid=$!
+        echo $pid > rank1.pid
+        until [ -f steps.csv ] && [ "$(wc -l < steps.csv)" -ge 20 ]; do sleep 0.1; done
+        kill -STOP $pid
+        wait $pid
+    else exec ./fashion_mlp-mpi train --data img.idx,lab.idx --epochs 100 --log-steps steps.csv; fi' \
+    > stopped.log 2>&1 && stopped=0 || stopped=$?
+[ -f rank1.pid ] && kill -9 "$(cat rank1.pid)" 2> /dev/null || true
+[ $stopped -ne 0 ] || fail "a stopped rank: exit 0"
+[ $stopped -ne 124 ] || { cat stopped.log; fail "a stopped rank: mpirun still ran after 300 s"; }
+grep -q "rank 0 of 2: no .* from the other ranks for 3 s" stopped.log ||
     { cat stopped.log; fail "a stopped rank: no timeout error"; }
 echo "ok"
