@@ -539,6 +539,12 @@ typedef struct rt_parallel {
     int (*reduce)(rt_train_run *r, int epoch_end);
     /* The largest of the ranks' values of a stop (train_run.stop). */
     int (*agree)(int stop);
+    /* A text file's streams (rank r's are rows [B r/N, B (r+1)/N) of the
+     * recurrent state, in its rows [0, B/N)): gather, every rank's rows
+     * into rank 0's state before a save; else, after a checkpoint is
+     * loaded, this rank's rows to the top.  0 or -1; nothing for other
+     * data. */
+    int (*state_rows)(rt_train_run *r, int gather);
     /* rt_evaluate over d, each rank on its share, the sums reduced. */
     int (*evaluate)(const rt_model *m, char *arena, const rt_dataset *d, int64_t batch, const float *hypers,
                     double step, double *loss, double *metrics);

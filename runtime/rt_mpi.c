@@ -304,30 +304,95 @@ static int reduce(rt_train_run *r, int epoch_end) {
     return check_replicas(r);
 }
 
+/* The recurrent state of text streams (rt_internal.h: state_rows). */
+static int state_rows(rt_train_run *r, int gather) {
+    const rt_model *m = r->m;
+    if (!r->text || r->whole)
+        return 0;
+    int64_t mine = r->batch / ops.ranks;
+    if (r->batch > m->max_batch) /* the same on every rank */
+        return rt_error("the state of %lld streams does not fit a model compiled for batch %lld: compile with "
+                        "mdlc --max-batch %lld to train it on %d ranks",
+                        (long long)r->batch, (long long)m->max_batch, (long long)r->batch, ops.ranks);
+    for (int i = 0; i < m->n_params; i++) {
+        const rt_param *p = &m->params[i];
+        rt_layout l = rt_layout_of(&p->t);
+        if (p->state != 1 || !l.has_batch || l.outer != 1)
+            continue; /* only [B, ...] states, rows contiguous */
+        char *rows = r->arena + p->t.offset;
+        size_t row = (size_t)l.sample * 4, size = (size_t)mine * row; /* f32 or i32 */
+        if (!gather) {
+            memmove(rows, rows + (size_t)ops.rank * size, size);
+            continue;
+        }
+        MPI_Request request;
+        check(MPI_Igather(ops.rank ? rows : MPI_IN_PLACE, (int)size, MPI_BYTE, rows, (int)size, MPI_BYTE, 0, mp.comm,
+                          &request),
+              "MPI_Igather of the streams' state");
+        wait_request(&request, "streams' state");
+    }
+    return 0;
+}
+
 static int agree(int stop) {
     allreduce(&stop, 1, MPI_INT, MPI_MAX, "word on whether to stop");
     return stop;
 }
 
-/* rt_evaluate on this rank's share of d, through a view of its samples. */
+/* Samples [from, to) of d, sharing its arrays (free only the view's
+ * array of pointers: view.data). */
+static rt_dataset view_of(const rt_dataset *d, int64_t from, int64_t to) {
+    rt_dataset view = *d;
+    view.data = rt_xcalloc((size_t)d->n_tensors + 1, sizeof *view.data);
+    for (int i = 0; i < d->n_tensors; i++)
+        view.data[i] = (char *)d->data[i] + (size_t)(from * d->layouts[i].sample) * rt_data_elem_bytes(d, i);
+    view.n = to - from;
+    return view;
+}
+
+/* A text file's streams (rt_text.c): sample s B + b is stream b's window
+ * at step s, and the recurrent state row b leaves is where its next window
+ * begins.  This rank's streams are [mine r, mine (r+1)) of every step,
+ * mine = B / N (the global batch B is a multiple of N), copied out into a
+ * data set of mine streams. */
+static rt_dataset *own_streams(const rt_dataset *d, int64_t streams, int64_t mine) {
+    int64_t steps = d->n / streams, first = mine * ops.rank;
+    rt_dataset *own = rt_data_alloc(d->tensors, d->n_tensors, steps * mine);
+    for (int i = 0; i < d->n_tensors; i++) {
+        size_t row = (size_t)d->layouts[i].sample * rt_data_elem_bytes(d, i);
+        for (int64_t s = 0; s < steps; s++)
+            memcpy((char *)own->data[i] + (size_t)(s * mine) * row,
+                   (const char *)d->data[i] + (size_t)(s * streams + first) * row, (size_t)mine * row);
+    }
+    own->path = rt_xstrdup(d->path);
+    return own;
+}
+
+/* rt_evaluate on this rank's share of d: a contiguous 1/N of its samples,
+ * or of a text file's streams 1/N of the streams; batch is the global
+ * one for text (rt_train.c's eval_batch), each rank's 1/N of it. */
 static int evaluate(const rt_model *m, char *arena, const rt_dataset *d, int64_t batch, const float *hypers,
                     double step, double *loss, double *metrics) {
-    int64_t from = d->n * ops.rank / ops.ranks, to = d->n * (ops.rank + 1) / ops.ranks;
     int n = m->n_metrics, rc = 0;
     double *v = rt_xcalloc((size_t)n + 2, sizeof *v);
-    if (to > from) {
-        rt_dataset view = *d;
-        void **data = rt_xcalloc((size_t)d->n_tensors + 1, sizeof *data);
-        for (int i = 0; i < d->n_tensors; i++)
-            data[i] = (char *)d->data[i] + (size_t)(from * d->layouts[i].sample) * rt_data_elem_bytes(d, i);
-        view.data = data;
-        view.n = to - from;
-        rc = rt_evaluate(m, arena, &view, batch, hypers, step, &v[0], v + 2, NULL);
-        free(data);
-        v[0] *= (double)(to - from);
-        for (int j = 0; j < n; j++)
-            v[2 + j] *= (double)(to - from);
+    int64_t count = 0;
+    if (d->text && !d->independent) {
+        rt_dataset *own = own_streams(d, batch, batch / ops.ranks);
+        count = own->n;
+        rc = rt_evaluate(m, arena, own, batch / ops.ranks, hypers, step, &v[0], v + 2, NULL);
+        rt_data_free(own);
+    } else {
+        int64_t from = d->n * ops.rank / ops.ranks, to = d->n * (ops.rank + 1) / ops.ranks;
+        count = to - from;
+        if (count > 0) {
+            rt_dataset view = view_of(d, from, to);
+            rc = rt_evaluate(m, arena, &view, d->text ? batch / ops.ranks : batch, hypers, step, &v[0], v + 2, NULL);
+            free(view.data);
+        }
     }
+    v[0] *= (double)count;
+    for (int j = 0; j < n; j++)
+        v[2 + j] *= (double)count;
     v[1] = rc ? 1 : 0; /* every rank learns of a failure, and all return it */
     sum(v, n + 2);
     *loss = v[0] / (double)d->n;
@@ -341,12 +406,10 @@ static int evaluate(const rt_model *m, char *arena, const rt_dataset *d, int64_t
 /* Open MPI's mpirun (and PMIx launchers) say so in the environment. */
 static int under_mpirun(void) { return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK") || getenv("PMI_RANK"); }
 
-/* What runs on ranks, checked before MPI starts (every rank agrees). */
-static int check_supported(const rt_model *m, const rt_opts *o) {
+/* What does not run on ranks (every rank finds the same). */
+static int check_supported(const rt_opts *o) {
     if (o->n_sweeps)
         return rt_error("train --sweep does not run under mpirun: sweep in one process");
-    if (o->data && rt_text_applies(m, o->data))
-        return rt_error("%s: a text file's streams are not sharded over MPI ranks: train it in one process", o->data);
     if (o->check_numerics)
         return rt_error("--check-numerics does not run under mpirun: check in one process");
     return 0;
@@ -371,7 +434,7 @@ static int start(const rt_model *m, const rt_opts *o, rt_opts *own) {
     MPI_Comm_set_errhandler(mp.comm, MPI_ERRORS_RETURN);
     MPI_Comm_rank(mp.comm, &ops.rank);
     MPI_Comm_size(mp.comm, &ops.ranks);
-    if (check_supported(m, o)) { /* on every rank alike: no need to abort */
+    if (check_supported(o)) { /* on every rank alike: no need to abort */
         MPI_Comm_free(&mp.comm);
         MPI_Finalize();
         return -1;
@@ -428,5 +491,5 @@ static int end(int rc) {
     return rc;
 }
 
-static rt_parallel ops = {0, 1, start, end, shard, reduce, agree, evaluate};
+static rt_parallel ops = {0, 1, start, end, shard, reduce, agree, state_rows, evaluate};
 rt_parallel *rt_parallel_ops = &ops;

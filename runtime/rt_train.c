@@ -274,8 +274,8 @@ static int stop_run(rt_train_run *r, int64_t epochs_done, int64_t steps_done) {
              (long long)(steps_done ? epochs_done + 1 : epochs_done),
              (long long)(steps_done ? steps_done : r->steps_per_epoch), (long long)r->steps_per_epoch);
     const char *why = r->stop == 2 ? "interrupted" : "stopped";
-    if (rt_par && ((steps_done && rt_par->reduce(r, 0)) || rt_par->rank)) /* the sums so far; rank 0 saves */
-        return 1;
+    if (rt_par && ((steps_done && rt_par->reduce(r, 0)) || rt_par->state_rows(r, 1) || rt_par->rank))
+        return 1; /* the sums so far, the streams' state: rank 0 saves them */
     if (!o->save) {
         fprintf(stderr, "%s %s; nothing saved (pass --save CKPT to keep the run, and --resume CKPT to go on)\n", why,
                 where);
@@ -345,6 +345,8 @@ static int finish(rt_train_run *r) {
                         r->o->save ? "; not saving " : "", r->o->save ? r->o->save : "");
     if (!r->quiet)
         rt_progress_final(r);
+    if (rt_par && rt_par->state_rows(r, 1)) /* text streams: their state, to rank 0 */
+        return -1;
     if (r->o->save) {
         if (save_run(r, r->epochs, 0))
             return -1;
@@ -563,6 +565,8 @@ static int prepare(rt_train_run *r) {
     r->arena = rt_setup(m, r->seed, o->load, &loaded);
     int rc = r->arena && load_data(r, &loaded) == 0 && prepare_lr(r) == 0 ? 0 : -1;
     if (rc == 0 && r->resume && resume_position(r))
+        rc = -1;
+    if (rc == 0 && rt_par && rt_par->state_rows(r, 0)) /* a checkpoint's streams: this rank's */
         rc = -1;
     if (rc == 0 && o->log && rt_log_open(r))
         rc = -1;
