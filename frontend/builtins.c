@@ -86,8 +86,16 @@ static value conversion(lower *l, const ast_expr *e, args *a, ir_dtype to) {
     const char *fn = e->lhs->name;
     if (check_call(l, e, a, 1, 1, NULL))
         return ERR;
+    if (is_number(a->v[0]) && to == IR_I32) {
+        double x = num(a->v[0]);
+        if (!(x >= -9223372036854775808.0 && x < 9223372036854775808.0)) { /* NaN too */
+            error_at(l, e->loc, "%s(%g): the value does not fit in a 64-bit int", fn, x);
+            return ERR;
+        }
+        return int_value((int64_t)x);
+    }
     if (is_number(a->v[0]))
-        return to == IR_F32 ? float_value(num(a->v[0])) : int_value((int64_t)num(a->v[0]));
+        return float_value(num(a->v[0]));
     value x = need_tensor(l, e, a, 0, fn);
     return x.kind == V_ERROR ? ERR : cast_to(l, x, to, e->loc);
 }

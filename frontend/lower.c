@@ -307,15 +307,33 @@ void promote(lower *l, value *a, value *b, src_loc loc) {
 
 /* ------------------------------------------------------------ expressions */
 
+/* An integer constant expression whose value leaves the 64 bits of an
+ * int (the checks use the builtins, so the compiler itself does no
+ * undefined arithmetic). */
+static value int_overflow(lower *l, src_loc loc, const char *what) {
+    error_at(l, loc, "integer overflow: the %s of these constants does not fit in 64 bits", what);
+    return ERR;
+}
+
 static value fold_binary(lower *l, int op, value a, value b, src_loc loc) {
     int ints = a.kind == V_INT && b.kind == V_INT;
     double x = num(a), y = num(b);
+    int64_t r;
     switch (op) {
-    case OP_ADD: return ints ? int_value(a.i + b.i) : float_value(x + y);
-    case OP_SUB: return ints ? int_value(a.i - b.i) : float_value(x - y);
-    case OP_MUL: return ints ? int_value(a.i * b.i) : float_value(x * y);
+    case OP_ADD:
+        if (!ints)
+            return float_value(x + y);
+        return __builtin_add_overflow(a.i, b.i, &r) ? int_overflow(l, loc, "sum") : int_value(r);
+    case OP_SUB:
+        if (!ints)
+            return float_value(x - y);
+        return __builtin_sub_overflow(a.i, b.i, &r) ? int_overflow(l, loc, "difference") : int_value(r);
+    case OP_MUL:
+        if (!ints)
+            return float_value(x * y);
+        return __builtin_mul_overflow(a.i, b.i, &r) ? int_overflow(l, loc, "product") : int_value(r);
     case OP_DIV:
-        if (ints && b.i != 0 && a.i % b.i == 0)
+        if (ints && b.i != 0 && !(b.i == -1 && a.i == INT64_MIN) && a.i % b.i == 0)
             return int_value(a.i / b.i);
         return float_value(x / y);
     case OP_POW: return float_value(pow(x, y));
@@ -613,6 +631,8 @@ static value eval_expr(lower *l, const ast_expr *e) {
         value v = eval(l, e->lhs);
         if (e->op == '+' || v.kind == V_ERROR)
             return v;
+        if (v.kind == V_INT && v.i == INT64_MIN)
+            return int_overflow(l, e->loc, "negation");
         if (v.kind == V_INT)
             return int_value(-v.i);
         if (v.kind == V_FLOAT)

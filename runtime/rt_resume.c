@@ -95,6 +95,20 @@ static double real(reader *rd, const rt_json *j, const char *key) {
     return v;
 }
 
+/* The JSON object in metadata string `text` (named key), or NULL after
+ * an error. */
+static rt_json *object_in(const char *path, const char *key, const rt_json *text) {
+    char msg[128];
+    size_t at = 0;
+    rt_json *j = rt_json_parse(text->text, text->len, &at, msg, sizeof msg);
+    if (!j || j->type != RT_JSON_OBJECT) {
+        rt_json_free(j);
+        rt_error("%s: \"%s\" is not a JSON object", path, key);
+        return NULL;
+    }
+    return j;
+}
+
 /* "mdl.hypers": the run's values of the model's own hypers. */
 static int read_hypers(const rt_model *m, const char *path, const rt_json *metadata, rt_run_state *s) {
     s->hypers = rt_xcalloc((size_t)m->n_hypers + 1, sizeof *s->hypers);
@@ -102,13 +116,9 @@ static int read_hypers(const rt_model *m, const char *path, const rt_json *metad
     const rt_json *text = rt_json_get(metadata, "mdl.hypers");
     if (!text)
         return 0;
-    char msg[128];
-    size_t at = 0;
-    rt_json *h = rt_json_parse(text->text, text->len, &at, msg, sizeof msg);
-    if (!h || h->type != RT_JSON_OBJECT) {
-        rt_json_free(h);
-        return rt_error("%s: \"mdl.hypers\" is not a JSON object", path);
-    }
+    rt_json *h = object_in(path, "mdl.hypers", text);
+    if (!h)
+        return -1;
     int rc = 0;
     for (int i = 0; i < m->n_hypers && rc == 0; i++) {
         const rt_json *v = rt_json_get(h, m->hypers[i].name);
@@ -126,13 +136,9 @@ static int read_hypers(const rt_model *m, const char *path, const rt_json *metad
 }
 
 static int parse_run(const rt_model *m, const char *path, const rt_json *text, rt_run_state *s) {
-    char msg[128];
-    size_t at = 0;
-    rt_json *run = rt_json_parse(text->text, text->len, &at, msg, sizeof msg);
-    if (!run || run->type != RT_JSON_OBJECT) {
-        rt_json_free(run);
-        return rt_error("%s: \"mdl.run\" is not a JSON object", path);
-    }
+    rt_json *run = object_in(path, "mdl.run", text);
+    if (!run)
+        return -1;
     reader rd = {path, run, 0};
     uint64_t seed = 0;
     const rt_json *j = member(&rd, "seed", RT_JSON_NUMBER);
