@@ -122,7 +122,9 @@ static int train_batch(rt_train_run *r, const int64_t *order, int in_order, int6
         r->lr = rt_schedule_lr(&r->sched, r->base_lr, r->step, r->steps_per_epoch, r->total_steps);
         r->hypers[r->lr_index] = (float)r->lr;
     }
-    rt_write_hypers(m, r->arena, r->hypers, 1, (double)r->step);
+    /* "step" seeds dropout's masks by row of the batch: each rank its own */
+    rt_write_hypers(m, r->arena, r->hypers, 1,
+                    rt_par ? (double)(r->step * rt_par->ranks + rt_par->rank) : (double)r->step);
     if (r->o->check_numerics)
         rt_numerics_start(m);
     m->train_step(r->arena, b);

@@ -11,6 +11,7 @@
 #   - so do 3 ranks, whose shares of the last batch differ;
 #   - the gradient buckets do not change the sums (bit for bit at 2 ranks);
 #   - without mpirun an --mpi executable is the one process, bit for bit;
+#   - each rank draws its own dropout masks;
 #     train --sweep is refused on every rank;
 #   - the progress line gives the global batch; the epoch's and the
 #     validation's numbers are those of the whole data set;
@@ -122,6 +123,29 @@ cmp one-fashion_mlp.ckpt alone.ckpt || fail "an --mpi executable without mpirun 
 mpi -np 2 ./fashion_mlp-mpi train --data img.idx,lab.idx --sweep lr=0.1,0.01 > sweep.log 2>&1 && fail "--sweep: exit 0"
 [ "$(grep -c 'error: train --sweep does not run under mpirun' sweep.log)" -eq 2 ] || { cat sweep.log; fail "--sweep"; }
 grep -q MPI_ABORT sweep.log && { cat sweep.log; fail "--sweep: MPI_Abort"; }
+
+# Dropout: each rank draws its own masks.  Two ranks of one sample each,
+# the same sample, one step of SGD: were rank 1's masks rank 0's (both
+# index their batch from row 0), the step would be one process's on that
+# sample alone, and so would the weights.
+cat > drop.mdl <<'MDL'
+model droptest
+input  x: f32[B, 32]
+target y: f32[B]
+param  w: f32[32] = ones
+pred = dropout(x, 0.5) @ w
+loss   mse(pred, y)
+train  sgd(lr = 0.01), batch = 1, epochs = 1
+MDL
+awk 'BEGIN { for (i = 0; i < 32; i++) printf "x%d,", i; print "y"
+             for (r = 0; r < 2; r++) { for (i = 0; i < 32; i++) printf "1,"; print "0" } }' > drop2.csv
+head -2 drop2.csv > drop1.csv
+"$mdlc" drop.mdl -o drop && "$mdlc" --mpi drop.mdl -o drop-mpi || fail "mdlc drop.mdl"
+./drop train --data drop1.csv --no-shuffle > drop1.log || { cat drop1.log; fail "dropout, one process"; }
+mpi -np 2 ./drop-mpi train --data drop2.csv --no-shuffle > drop2.log 2>&1 || { cat drop2.log; fail "dropout, 2 ranks"; }
+# (the final loss, on the one sample: the same weights give the same)
+grep '^final ' drop1.log > w1.txt && grep '^final ' drop2.log > w2.txt || fail "no final loss"
+cmp -s w1.txt w2.txt && fail "dropout: rank 1 drew rank 0's masks"
 
 # A rank that fails: its error, and the others stop (no hang).
 mpi -np 2 sh -c 'if [ "$OMPI_COMM_WORLD_RANK" = 1 ]; then d=missing.idx; else d=img.idx; fi
