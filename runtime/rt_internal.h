@@ -476,6 +476,7 @@ typedef struct rt_train_run {
      * after this step, saving where the run stands */
     int stop;
     int64_t epoch_from;     /* step of the epoch when the snapshot below was taken */
+    int64_t held_at, held_b; /* the input slots hold samples held_at.. of r->data in order (held_b 0: unknown) */
     int64_t epoch_step;     /* step when the epoch began */
     char *epoch_state;      /* the persistent tensors then, to replay the epoch to a non-finite loss */
     int replaying;          /* quiet steps up to it, then one with the numerics checked */

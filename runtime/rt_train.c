@@ -111,9 +111,16 @@ static int train_batch(rt_train_run *r, const int64_t *order, int in_order, int6
     int64_t counted = rt_par ? rt_par->shard(&at, &b) : b; /* this rank's part of the global batch */
     if (r->data->independent)
         rt_zero_state(m, r->arena);
-    if (in_order)
-        rt_gather_range(r->arena, r->data, at, b);
-    else {
+    if (in_order) {
+        /* The input slots are the arena's own (no kernel writes them):
+         * a batch already there is not copied again -- the whole data
+         * set, as one step of every epoch takes it. */
+        if (r->held_b != b || r->held_at != at)
+            rt_gather_range(r->arena, r->data, at, b);
+        r->held_at = at;
+        r->held_b = b;
+    } else {
+        r->held_b = 0;
         rt_gather(r->arena, r->data, order + at, b);
         int64_t next = r->data->n - at - b < r->batch ? r->data->n - at - b : r->batch;
         rt_prefetch(r->data, order + at + b, next);
@@ -232,6 +239,8 @@ static int64_t run_epoch(rt_train_run *r, int64_t epoch, rt_rng *rng, int64_t *o
     if (from == 0)
         rt_zero_state(r->m, r->arena);
     int shuffled = draw_order(r, rng, order);
+    if (r->whole) /* new windows */
+        r->held_b = 0;
     if (!r->o->check_numerics)
         keep_epoch_state(r, from);
     rt_progress_epoch_begin(r, epoch, logged, start);
@@ -244,6 +253,7 @@ static int64_t run_epoch(rt_train_run *r, int64_t epoch, rt_rng *rng, int64_t *o
     r->loss /= (double)n;
     for (int j = 0; j < r->m->n_metrics; j++)
         r->metrics[j] /= (double)n;
+    r->held_b = 0; /* evaluation writes the input slots */
     if (r->val && evaluate(r, r->val, &r->val_loss, r->val_metrics))
         return -1;
     if (r->log && rt_log_write(r, epoch))
@@ -340,6 +350,7 @@ static int train_loop(rt_train_run *r) {
  * --windows the text's consecutive windows, not the last epoch's). */
 static int finish(rt_train_run *r) {
     const rt_dataset *all = r->whole ? r->whole : r->data;
+    r->held_b = 0;
     if (evaluate(r, all, &r->loss, r->metrics))
         return -1;
     if (!isfinite(r->loss))
