@@ -60,14 +60,15 @@ typedef struct cg_kernel {
 /* Builds the whole module (kernels and entry points) in `ctx`.  Flags:
  * CG_BUILD_PARALLEL, large matrix products call the runtime's
  * mdl_rt_sgemm, which may split them over threads (cg_options.parallel);
- * CG_BUILD_AVX512, the GEMM uses 16-wide vectors; CG_BUILD_F64, see below.  Returns NULL
+ * CG_BUILD_AVX512, the GEMM uses 16-wide vectors; CG_BUILD_DIST, train_step
+ * calls mdl_rt_grad_ready/wait (cg_options.distributed); CG_BUILD_F64, see below.  Returns NULL
  * after printing an error.  With CG_BUILD_F64 it builds the f64 variant:
  * every f32 tensor a double, kernels named n<id>.<op>[.<variant>].f64 and
  * entries <name>_f64, for the entries present in es, laid out by `plan`
  * (one from cg_plan_f64). */
 LLVMModuleRef cg_build_module(LLVMContextRef ctx, const ir_graph *g, const entries *es, const mem_plan *plan,
                               unsigned flags);
-enum { CG_BUILD_F64 = 1, CG_BUILD_PARALLEL = 2, CG_BUILD_AVX512 = 4 };
+enum { CG_BUILD_F64 = 1, CG_BUILD_PARALLEL = 2, CG_BUILD_AVX512 = 4, CG_BUILD_DIST = 8 };
 /* The flags for the target machine's vector width and opt->parallel. */
 unsigned cg_build_flags(LLVMTargetMachineRef tm, const cg_options *opt);
 

@@ -65,6 +65,7 @@ typedef struct cg_module {
     cg_types t;
     int f64; /* the f64 variant */
     int parallel, avx512;
+    int dist; /* CG_BUILD_DIST */
     const ir_graph *g;
     const entries *es;
     const mem_plan *plan;
@@ -597,6 +598,126 @@ static int emit_scan(cg_module *m, LLVMBuilderRef b, const entry *en, entry_kind
     return rc;
 }
 
+/* ------------------------------------------------ data parallelism (--mpi)
+ *
+ * Under mdlc --mpi, train_step hands each parameter's gradient G to the
+ * runtime (runtime/rt_mpi.c) to be summed over the ranks: the kernel that
+ * writes G is followed by
+ *     mdl_rt_grad_ready(k, arena + offset(G), count)
+ * which packs it into the current bucket and starts the bucket's
+ * allreduce once it is full, and the first kernel that reads G (its
+ * optimizer update) is preceded by
+ *     mdl_rt_grad_wait(k, arena + offset(G), count)
+ * which waits for that bucket and puts the sum back in G.  In between the
+ * backward pass goes on, so the last layers' gradients travel while the
+ * first layers' are computed.  k numbers the gradients in g->params order. */
+typedef struct cg_dist {
+    int n;
+    int *node, *param; /* per k: the gradient's node and its parameter */
+    char *state;       /* per k: 0, 1 handed over (ready), 2 waited for */
+} cg_dist;
+
+static void dist_init(const cg_module *m, cg_dist *d) {
+    const ir_graph *g = m->g;
+    d->n = 0;
+    d->node = ir_xcalloc((size_t)g->n_params + 1, sizeof *d->node);
+    d->param = ir_xcalloc((size_t)g->n_params + 1, sizeof *d->param);
+    d->state = ir_xcalloc((size_t)g->n_params + 1, 1);
+    for (int i = 0; i < g->n_params; i++) {
+        int grad = g->params[i].grad;
+        if (!g->params[i].trainable || grad < 0 || g->nodes[grad].op == IR_CONST) /* a constant: no data */
+            continue;
+        d->node[d->n] = grad;
+        d->param[d->n++] = i;
+    }
+}
+
+static void dist_free(cg_dist *d) {
+    free(d->node);
+    free(d->param);
+    free(d->state);
+}
+
+/* The schedule block of the scan at position at: [*from, at). */
+static int scan_block_start(const cg_module *m, const entry *en, int at) {
+    int from = at;
+    while (from > 0 && ir_loop_of(m->g, en->sched[from - 1]) == en->sched[at])
+        from--;
+    return from;
+}
+
+/* Whether the item at schedule position s (a kernel, or a scan's loop)
+ * reads node x, or (writes set) writes it. */
+static int item_touches(const cg_module *m, const entry *en, int s, int x, int writes) {
+    int id = en->sched[s];
+    if (m->g->nodes[id].op == IR_SCAN) {
+        for (int j = scan_block_start(m, en, s); j < s; j++) {
+            const ir_node *n = &m->g->nodes[en->sched[j]];
+            if (writes && en->sched[j] == x)
+                return 1;
+            for (int i = 0; i < n->n_inputs && !writes; i++)
+                if (n->inputs[i] == x)
+                    return 1;
+        }
+        return 0;
+    }
+    cg_operands o = operands_of(m, id);
+    for (int j = 0; writes && j < o.n_out; j++)
+        if (o.out[j] == x)
+            return 1;
+    for (int i = 0; !writes && i < o.n_in; i++)
+        if (o.in[i] == x)
+            return 1;
+    return 0;
+}
+
+/* call void @name(i32 k, ptr arena + offset(G), i64 count) */
+static void dist_call(cg_module *m, LLVMBuilderRef b, LLVMValueRef arena, entry_kind e, const char *name, int k,
+                      int node) {
+    LLVMTypeRef args[3] = {m->t.i32, m->t.ptr, m->t.i64};
+    LLVMTypeRef fn_type = LLVMFunctionType(m->t.void_, args, 3, 0);
+    LLVMValueRef fn = LLVMGetNamedFunction(m->mod, name);
+    if (!fn) {
+        fn = LLVMAddFunction(m->mod, name, fn_type);
+        add_attribute(m, fn, LLVMAttributeFunctionIndex, "nounwind");
+    }
+    LLVMValueRef values[3] = {LLVMConstInt(m->t.i32, (unsigned long long)k, 0), arena_pointer(m, b, arena, e, node),
+                              LLVMConstInt(m->t.i64, (unsigned long long)ir_shape_numel(&m->g->nodes[node].shape), 0)};
+    LLVMBuildCall2(b, fn_type, fn, values, 3, "");
+}
+
+/* Before the item at s: a wait for each gradient it is the first to read. */
+static void dist_before(cg_module *m, cg_dist *d, LLVMBuilderRef b, LLVMValueRef arena, const entry *en, entry_kind e,
+                        int s) {
+    for (int k = 0; k < d->n; k++)
+        if (d->state[k] == 1 && item_touches(m, en, s, d->node[k], 0)) {
+            dist_call(m, b, arena, e, "mdl_rt_grad_wait", k, d->node[k]);
+            d->state[k] = 2;
+        }
+}
+
+/* After the item at s: a ready for each gradient it wrote. */
+static void dist_after(cg_module *m, cg_dist *d, LLVMBuilderRef b, LLVMValueRef arena, const entry *en, entry_kind e,
+                       int s) {
+    for (int k = 0; k < d->n; k++)
+        if (d->state[k] == 0 && item_touches(m, en, s, d->node[k], 1)) {
+            dist_call(m, b, arena, e, "mdl_rt_grad_ready", k, d->node[k]);
+            d->state[k] = 1;
+        }
+}
+
+/* Every gradient must have had a buffer of its own to be summed. */
+static int dist_check(const cg_module *m, const cg_dist *d) {
+    for (int k = 0; k < d->n; k++)
+        if (d->state[k] == 0) {
+            cg_error("--mpi: the gradient of parameter %s is computed inside a fused kernel, with no buffer of its "
+                     "own to sum over the ranks",
+                     m->g->params[d->param[k]].name);
+            return -1;
+        }
+    return 0;
+}
+
 static int emit_entry(cg_module *m, const entry *en, entry_kind e) {
     LLVMTypeRef params[2] = {m->t.ptr, m->t.i64};
     char name[64];
@@ -612,6 +733,10 @@ static int emit_entry(cg_module *m, const entry *en, entry_kind e) {
     /* the executable's train_step checks its results on demand; the JIT
      * (no runtime) and the f64 entries do not */
     int checks = e == ENTRY_TRAIN && m->parallel && !m->f64, n_checked = 0;
+    int dist = e == ENTRY_TRAIN && m->dist && !m->f64;
+    cg_dist d = {0};
+    if (dist)
+        dist_init(m, &d);
     int rc = 0;
     for (int s = 0; s < en->n_sched && rc == 0; s++) {
         const ir_node *n = &m->g->nodes[en->sched[s]];
@@ -622,12 +747,21 @@ static int emit_entry(cg_module *m, const entry *en, entry_kind e) {
             continue; /* written by its scan's loop */
         if (m->es->output_of && m->es->output_of[en->sched[s]] >= 0)
             continue; /* written by its group's kernel */
+        if (dist)
+            dist_before(m, &d, b, args[0], en, e, s);
         if (n->op == IR_SCAN)
             rc = emit_scan(m, b, en, e, s, args);
         else
             rc = emit_call(m, b, en, e, en->sched[s], args);
         if (rc == 0 && checks && is_checked(m, en->sched[s]))
             emit_check(m, b, args, n_checked++);
+        if (rc == 0 && dist)
+            dist_after(m, &d, b, args[0], en, e, s);
+    }
+    if (dist) {
+        if (rc == 0)
+            rc = dist_check(m, &d);
+        dist_free(&d);
     }
     LLVMBuildRetVoid(b);
     LLVMDisposeBuilder(b);
@@ -665,6 +799,7 @@ LLVMModuleRef cg_build_module(LLVMContextRef ctx, const ir_graph *g, const entri
     m.f64 = !!(flags & CG_BUILD_F64);
     m.parallel = !!(flags & CG_BUILD_PARALLEL);
     m.avx512 = !!(flags & CG_BUILD_AVX512);
+    m.dist = !!(flags & CG_BUILD_DIST);
     m.g = g;
     m.es = es;
     m.plan = plan;

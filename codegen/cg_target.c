@@ -93,7 +93,8 @@ static int has_avx512(LLVMTargetMachineRef tm) {
 }
 
 unsigned cg_build_flags(LLVMTargetMachineRef tm, const cg_options *opt) {
-    return (opt->parallel ? CG_BUILD_PARALLEL : 0u) | (has_avx512(tm) ? CG_BUILD_AVX512 : 0u);
+    return (opt->parallel ? CG_BUILD_PARALLEL : 0u) | (has_avx512(tm) ? CG_BUILD_AVX512 : 0u) |
+           (opt->distributed ? CG_BUILD_DIST : 0u);
 }
 
 int cg_verify(LLVMModuleRef mod) {

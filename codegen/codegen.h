@@ -32,6 +32,9 @@ typedef struct cg_options {
     int f64_entries;      /* also eval_step_f64 and grad_step_f64: the same
                              graph with every f32 tensor a double, in their
                              own arena (for gradcheck, runtime/mdlrt.h) */
+    int distributed;      /* mdlc --mpi: train_step hands each parameter's
+                             gradient to the runtime to be summed over the
+                             ranks (runtime/rt_mpi.c) before its update */
 } cg_options;
 
 /* Returns 0, or -1 after printing "mdlc: error: ..." to stderr. */

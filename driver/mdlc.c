@@ -37,6 +37,12 @@
 
 extern const char mdl_prelude_source[];
 
+/* Open MPI's libraries for --mpi, '|'-separated (driver/CMakeLists.txt);
+ * empty when mdl was configured without them. */
+#ifndef MDL_MPI_LIBRARIES
+#define MDL_MPI_LIBRARIES ""
+#endif
+
 typedef enum { EMIT_EXE, EMIT_AST, EMIT_IR, EMIT_GRAD, EMIT_PLAN, EMIT_DOT, EMIT_LLVM, EMIT_ASM, EMIT_OBJ,
                EMIT_FUSED } emit_kind;
 
@@ -52,12 +58,13 @@ typedef struct options {
     int no_f64;
     int library;     /* -c: model.o and model.h */
     int jobs;        /* 0: one per online CPU */
+    int mpi;         /* --mpi: data-parallel training over Open MPI */
     const char *cpu; /* NULL: the host's CPU and features */
 } options;
 
 static void usage(FILE *out) {
     fprintf(out,
-            "usage: mdlc FILE.mdl [-c] [-o OUTPUT] [-O0|-O1|-O2|-O3] [--emit=KIND] [--max-batch N]\n"
+            "usage: mdlc FILE.mdl [-c] [-o OUTPUT] [-O0|-O1|-O2|-O3] [--emit=KIND] [--max-batch N] [--mpi]\n"
             "\n"
             "Compiles a model to a standalone executable that trains, evaluates and predicts\n"
             "(run it with --help to see how).\n"
@@ -77,6 +84,10 @@ static void usage(FILE *out) {
             "  --max-batch N    largest batch the executable accepts (default: the\n"
             "                   train statement's batch)\n"
             "  -j N             compile on N threads (default: one per CPU)\n"
+            "  --mpi            link with Open MPI for data-parallel training: started\n"
+            "                   by mpirun -np N, `train` runs on N ranks, each on its\n"
+            "                   shard of every batch, the gradients summed over the\n"
+            "                   ranks (see docs/mpi.md)\n"
             "  -v               print each stage and how long it took\n"
             "  --keep-temps     keep the object and descriptor files (printed with -v)\n"
             "  --cpu=NAME       the CPU to generate code for: native (default: this\n"
@@ -159,6 +170,8 @@ static int parse_args(int argc, char **argv, options *o) {
             o->cpu = strcmp(a + 6, "native") == 0 ? NULL : strcmp(a + 6, "generic") == 0 ? "x86-64" : a + 6;
         } else if (strcmp(a, "--keep-temps") == 0) {
             o->keep_temps = 1;
+        } else if (strcmp(a, "--mpi") == 0) {
+            o->mpi = 1;
         } else if (a[0] == '-' && a[1]) {
             diag_plain("unknown option '%s' (see mdlc --help)", a);
             return -1;
@@ -175,6 +188,10 @@ static int parse_args(int argc, char **argv, options *o) {
     }
     if (o->library && o->emit != EMIT_EXE) {
         diag_plain("-c makes a library; it does not go with --emit");
+        return -1;
+    }
+    if (o->library && o->mpi) {
+        diag_plain("--mpi makes an executable that mpirun starts; it does not go with -c");
         return -1;
     }
     return 0;
@@ -344,7 +361,21 @@ static pid_t start_descriptor(const options *o, const temp_files *t) {
     return pid;
 }
 
-/* Links the kernels' objects, the descriptor's object and the runtime. */
+/* --mpi: the runtime's MPI part, libmdlrt_mpi.a beside libmdlrt.a (lib). */
+static int mpi_runtime(const char *lib, char *out, size_t size) {
+    struct stat st;
+    const char *slash = strrchr(lib, '/');
+    snprintf(out, size, "%.*s/libmdlrt_mpi.a", slash ? (int)(slash - lib) : 1, slash ? lib : ".");
+    if (MDL_MPI_LIBRARIES[0] && stat(out, &st) == 0)
+        return 0;
+    diag_plain("--mpi: this mdlc was built without Open MPI (apt-get install libopenmpi-dev, then configure "
+               "and build mdl again): no %s",
+               out);
+    return -1;
+}
+
+/* Links the kernels' objects, the descriptor's object and the runtime
+ * (with --mpi, its MPI part and Open MPI's library too). */
 static int link_executable(const options *o, temp_files *t, const char *out) {
     char inc[PATH_MAX], lib[PATH_MAX];
     if (find_runtime(inc, lib, sizeof inc) != 0) {
@@ -352,7 +383,7 @@ static int link_executable(const options *o, temp_files *t, const char *out) {
         return -1;
     }
     const char *cc = c_compiler();
-    char *argv[16 + CG_MAX_OBJECTS];
+    char *argv[24 + CG_MAX_OBJECTS];
     int n = 0;
     argv[n++] = (char *)cc;
     argv[n++] = "-O1";
@@ -365,7 +396,20 @@ static int link_executable(const options *o, temp_files *t, const char *out) {
     for (int i = 0; i < t->n_objs; i++)
         argv[n++] = t->objs[i];
     argv[n++] = t->desc_obj;
+    char mpi_lib[PATH_MAX + 16], mpi_libs[] = MDL_MPI_LIBRARIES;
+    if (o->mpi) { /* all of it: it defines the runtime's rt_parallel_ops */
+        if (mpi_runtime(lib, mpi_lib, sizeof mpi_lib))
+            return -1;
+        argv[n++] = "-Wl,--whole-archive";
+        argv[n++] = mpi_lib;
+        argv[n++] = "-Wl,--no-whole-archive";
+    }
     argv[n++] = lib;
+    for (char *next, *at = mpi_libs; o->mpi && *at && n < 20 + CG_MAX_OBJECTS; at = next) {
+        next = strchr(at, '|');
+        next = next ? (*next = 0, next + 1) : at + strlen(at);
+        argv[n++] = at;
+    }
     argv[n++] = "-lm";
     argv[n++] = "-lpthread";
     argv[n] = NULL;
@@ -385,6 +429,7 @@ static cg_options codegen_options(const options *o) {
     co.features = o->cpu ? "" : NULL; /* a named CPU brings its own features */
     co.f64_entries = !o->no_f64;
     co.parallel = 1; /* the executable links the runtime, which has mdl_rt_sgemm */
+    co.distributed = o->mpi;
     if (o->library)
         co.f64_entries = 0; /* gradcheck's, which the library has not */
     return co;

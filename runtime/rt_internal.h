@@ -514,6 +514,49 @@ int rt_run_state_read(const rt_model *m, const char *path, rt_run_state *s);
 void rt_run_state_free(rt_run_state *s);
 
 /*
+ * rt_mpi.c (libmdlrt_mpi.a, linked only by mdlc --mpi): data parallelism.
+ * rt_parallel_ops is NULL in every other executable (a weak definition in
+ * rt_train.c); rt_par is it while a `train` started by mpirun runs, else
+ * NULL.  The training loop then walks global batches of batch x ranks
+ * samples, each rank computing its shard of each (shard), and the
+ * generated train_step sums the gradients over the ranks
+ * (mdl_rt_grad_ready/wait, codegen/cg_module.c).
+ */
+typedef struct rt_parallel {
+    int rank, ranks;
+    /* Under mpirun: starts MPI; *own is this rank's options (only rank 0
+     * prints, saves and logs); 1.  Not under mpirun: 0.  -1 after an
+     * error that every rank has (what cannot run on ranks; MPI ended). */
+    int (*start)(const rt_model *m, const rt_opts *o, rt_opts *own);
+    /* After the command (exit status rc): a failure stops every rank. */
+    int (*end)(int rc);
+    /* Narrows samples [*at, *at + *b) of a global batch to this rank's
+     * part (never empty: a rank with none takes one that counts 0) and
+     * sets its weight in the gradient sum; returns how many it counts. */
+    int64_t (*shard)(int64_t *at, int64_t *b);
+    /* The epoch's sums (loss, metrics, seen) over the ranks, at its end
+     * (epoch_end: checked against the data and the replicas' weights
+     * compared) or where a run stops; 0 or -1. */
+    int (*reduce)(rt_train_run *r, int epoch_end);
+    /* The largest of the ranks' values of a stop (train_run.stop). */
+    int (*agree)(int stop);
+    /* A text file's streams (rank r's are rows [B r/N, B (r+1)/N) of the
+     * recurrent state, in its rows [0, B/N)): gather, every rank's rows
+     * into rank 0's state before a save; else, after a checkpoint is
+     * loaded, this rank's rows to the top.  0 or -1; nothing for other
+     * data. */
+    int (*state_rows)(rt_train_run *r, int gather);
+    /* rt_evaluate over d, each rank on its share, the sums reduced. */
+    int (*evaluate)(const rt_model *m, char *arena, const rt_dataset *d, int64_t batch, const float *hypers,
+                    double step, double *loss, double *metrics);
+} rt_parallel;
+extern rt_parallel *rt_parallel_ops;
+extern rt_parallel *rt_par;
+/* The calls of train_step (mdlc --mpi): k numbers the gradients. */
+void mdl_rt_grad_ready(int32_t k, float *grad, int64_t count);
+void mdl_rt_grad_wait(int32_t k, float *grad, int64_t count);
+
+/*
  * rt_sweep.c: train --sweep, one run per combination of values
  */
 int rt_cmd_sweep(const rt_model *m, const rt_opts *o);

@@ -59,8 +59,10 @@ void rt_progress_summary(const rt_train_run *r) {
     printf("train %s: %lld samples (%s)", m->name, (long long)r->data->n, r->data->path);
     if (r->val)
         printf(", validation %lld (%s)", (long long)r->val->n, r->val->path);
-    printf(", batch %lld, %lld epochs, %s", (long long)r->batch, (long long)r->epochs,
-           m->optimizer ? m->optimizer : "?");
+    printf(", batch %lld", (long long)r->batch);
+    if (rt_par) /* the global batch */
+        printf(" (%lld per rank x %d ranks)", (long long)(r->batch / rt_par->ranks), rt_par->ranks);
+    printf(", %lld epochs, %s", (long long)r->epochs, m->optimizer ? m->optimizer : "?");
     if (r->lr_index >= 0)
         printf(", lr %g", r->base_lr);
     if (m->schedule) {

@@ -35,6 +35,10 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Data parallelism (rt_internal.h): set by rt_mpi.c where it is linked. */
+rt_parallel *rt_parallel_ops __attribute__((weak));
+rt_parallel *rt_par;
+
 static int is_logged(const rt_train_run *r, int64_t epoch) {
     return epoch == 1 || epoch == r->epochs || epoch % r->log_every == 0;
 }
@@ -104,6 +108,7 @@ static void replay_to(rt_train_run *r, const int64_t *order, int in_order, int64
 static int train_batch(rt_train_run *r, const int64_t *order, int in_order, int64_t at, int64_t b, int64_t epoch,
                        int64_t step_in_epoch) {
     const rt_model *m = r->m;
+    int64_t counted = rt_par ? rt_par->shard(&at, &b) : b; /* this rank's part of the global batch */
     if (r->data->independent)
         rt_zero_state(m, r->arena);
     if (in_order) {
@@ -124,7 +129,9 @@ static int train_batch(rt_train_run *r, const int64_t *order, int in_order, int6
         r->lr = rt_schedule_lr(&r->sched, r->base_lr, r->step, r->steps_per_epoch, r->total_steps);
         r->hypers[r->lr_index] = (float)r->lr;
     }
-    rt_write_hypers(m, r->arena, r->hypers, 1, (double)r->step);
+    /* "step" seeds dropout's masks by row of the batch: each rank its own */
+    rt_write_hypers(m, r->arena, r->hypers, 1,
+                    rt_par ? (double)(r->step * rt_par->ranks + rt_par->rank) : (double)r->step);
     if (r->o->check_numerics)
         rt_numerics_start(m);
     m->train_step(r->arena, b);
@@ -143,16 +150,16 @@ static int train_batch(rt_train_run *r, const int64_t *order, int in_order, int6
         rt_error("loss is %g at epoch %lld, step %lld: training diverged (try a smaller --lr); stopping%s%s%s", loss,
                  (long long)epoch, (long long)step_in_epoch, r->o->save ? ", " : "", r->o->save ? r->o->save : "",
                  r->o->save ? " not written" : "");
-        if (!r->o->check_numerics)
+        if (!r->o->check_numerics && !rt_par)
             replay_to(r, order, in_order, epoch, step_in_epoch);
         return -1;
     }
     if (r->step_log && rt_step_log_write(r, epoch, loss))
         return -1;
-    r->seen += b;
-    r->loss += (double)b * loss;
+    r->seen += counted;
+    r->loss += (double)counted * loss;
     for (int j = 0; j < m->n_metrics; j++)
-        r->metrics[j] += (double)b * rt_scalar(r->arena, &m->metrics[j]);
+        r->metrics[j] += (double)counted * rt_scalar(r->arena, &m->metrics[j]);
     return 0;
 }
 
@@ -168,6 +175,8 @@ static int stop_now(rt_train_run *r) {
         r->stop = 2;
     else if (r->o->stop_after && r->step >= r->o->stop_after)
         r->stop = 1;
+    if (rt_par) /* every rank stops after the same step */
+        r->stop = rt_par->agree(r->stop);
     return r->stop;
 }
 
@@ -196,6 +205,13 @@ static int64_t epoch_steps(rt_train_run *r, int64_t epoch, int logged, const int
  * (and with --windows as `eval --windows` does). */
 static int64_t eval_batch(const rt_train_run *r) { return r->text ? r->batch : r->m->max_batch; }
 
+/* Loss and metrics over d (under mpirun, shared by the ranks). */
+static int evaluate(rt_train_run *r, const rt_dataset *d, double *loss, double *metrics) {
+    if (rt_par)
+        return rt_par->evaluate(r->m, r->arena, d, eval_batch(r), r->hypers, (double)r->step, loss, metrics);
+    return rt_evaluate(r->m, r->arena, d, eval_batch(r), r->hypers, (double)r->step, loss, metrics, NULL);
+}
+
 /* The epoch's order of the samples in `order`, or with --windows its
  * windows in r->data, drawn from rng; 1 when the samples are shuffled. */
 static int draw_order(rt_train_run *r, rt_rng *rng, int64_t *order) {
@@ -215,10 +231,11 @@ static int64_t run_epoch(rt_train_run *r, int64_t epoch, rt_rng *rng, int64_t *o
     int64_t n = r->data->n;
     int logged = is_logged(r, epoch);
     double start = rt_now();
-    r->seen = from ? r->resume->seen : 0;
-    r->loss = from ? r->resume->loss : 0;
+    int sums = from && !(rt_par && rt_par->rank); /* under mpirun the sums over the ranks: rank 0's */
+    r->seen = sums ? r->resume->seen : 0;
+    r->loss = sums ? r->resume->loss : 0;
     for (int j = 0; j < r->m->n_metrics; j++)
-        r->metrics[j] = from ? r->resume->metrics[j] : 0;
+        r->metrics[j] = sums ? r->resume->metrics[j] : 0;
     if (from == 0)
         rt_zero_state(r->m, r->arena);
     int shuffled = draw_order(r, rng, order);
@@ -230,13 +247,14 @@ static int64_t run_epoch(rt_train_run *r, int64_t epoch, rt_rng *rng, int64_t *o
     int64_t stopped = epoch_steps(r, epoch, logged, order, !shuffled, from);
     if (stopped)
         return stopped;
+    if (rt_par && rt_par->reduce(r, 1))
+        return -1;
     double seconds = rt_now() - start;
     r->loss /= (double)n;
     for (int j = 0; j < r->m->n_metrics; j++)
         r->metrics[j] /= (double)n;
     r->held_b = 0; /* evaluation writes the input slots */
-    if (r->val && rt_evaluate(r->m, r->arena, r->val, eval_batch(r), r->hypers, (double)r->step, &r->val_loss,
-                              r->val_metrics, NULL))
+    if (r->val && evaluate(r, r->val, &r->val_loss, r->val_metrics))
         return -1;
     if (r->log && rt_log_write(r, epoch))
         return -1;
@@ -268,6 +286,8 @@ static int stop_run(rt_train_run *r, int64_t epochs_done, int64_t steps_done) {
              (long long)(steps_done ? epochs_done + 1 : epochs_done),
              (long long)(steps_done ? steps_done : r->steps_per_epoch), (long long)r->steps_per_epoch);
     const char *why = r->stop == 2 ? "interrupted" : "stopped";
+    if (rt_par && ((steps_done && rt_par->reduce(r, 0)) || rt_par->state_rows(r, 1) || rt_par->rank))
+        return 1; /* the sums so far, the streams' state: rank 0 saves them */
     if (!o->save) {
         fprintf(stderr, "%s %s; nothing saved (pass --save CKPT to keep the run, and --resume CKPT to go on)\n", why,
                 where);
@@ -329,16 +349,17 @@ static int train_loop(rt_train_run *r) {
 /* The loss of the final parameters on the whole training set (with
  * --windows the text's consecutive windows, not the last epoch's). */
 static int finish(rt_train_run *r) {
-    const rt_model *m = r->m;
     const rt_dataset *all = r->whole ? r->whole : r->data;
     r->held_b = 0;
-    if (rt_evaluate(m, r->arena, all, eval_batch(r), r->hypers, (double)r->step, &r->loss, r->metrics, NULL))
+    if (evaluate(r, all, &r->loss, r->metrics))
         return -1;
     if (!isfinite(r->loss))
         return rt_error("the final loss is %g: training diverged (try a smaller --lr)%s%s", r->loss,
                         r->o->save ? "; not saving " : "", r->o->save ? r->o->save : "");
     if (!r->quiet)
         rt_progress_final(r);
+    if (rt_par && rt_par->state_rows(r, 1)) /* text streams: their state, to rank 0 */
+        return -1;
     if (r->o->save) {
         if (save_run(r, r->epochs, 0))
             return -1;
@@ -492,7 +513,7 @@ static int resume_settings(rt_train_run *r) {
     if (o->has_seed && o->seed != s->seed)
         return rt_error("%s was trained with seed %llu: resuming with --seed %llu would not continue its run", o->load,
                         (unsigned long long)s->seed, (unsigned long long)o->seed);
-    if (o->batch && o->batch != s->batch)
+    if (o->batch && o->batch * (rt_par ? rt_par->ranks : 1) != s->batch)
         return rt_error("%s was trained with batch %lld: resuming with --batch %lld would not continue its run",
                         o->load, (long long)s->batch, (long long)o->batch);
     r->seed = s->seed;
@@ -535,9 +556,14 @@ static int resume_position(rt_train_run *r) {
 static int prepare(rt_train_run *r) {
     const rt_model *m = r->m;
     const rt_opts *o = r->o;
+    int64_t ranks = rt_par ? rt_par->ranks : 1; /* the batch is per rank, the checkpoint's global */
+    if (r->resume && r->resume->batch % ranks)
+        return rt_error("%s was trained with batch %lld, which %lld ranks do not share evenly", o->load,
+                        (long long)r->resume->batch, (long long)ranks);
     if (check_trainable(m, o) ||
-        rt_resolve_batch(m, o->batch, r->resume ? r->resume->batch : rt_train_batch(m), &r->batch))
+        rt_resolve_batch(m, o->batch, r->resume ? r->resume->batch / ranks : rt_train_batch(m), &r->batch))
         return -1;
+    r->batch *= ranks; /* the global batch: the steps are those of one process with it */
     if (!(r->hypers = rt_resolve_hypers(m, o, 0)))
         return -1;
     r->epochs = o->epochs ? o->epochs : m->epochs > 0 ? m->epochs : 1;
@@ -546,12 +572,14 @@ static int prepare(rt_train_run *r) {
         return -1;
     r->log_every = o->log_every ? o->log_every : r->epochs / 10 > 1 ? r->epochs / 10 : 1;
     r->quiet = o->quiet;
-    r->tty = !o->quiet && isatty(STDOUT_FILENO);
+    r->tty = !o->quiet && isatty(STDOUT_FILENO) && !rt_par; /* mpirun gives ranks a pty, terminal or not */
     /* The checkpoint first: labelled text is read through its words. */
     rt_vocab loaded;
     r->arena = rt_setup(m, r->seed, o->load, &loaded);
     int rc = r->arena && load_data(r, &loaded) == 0 && prepare_lr(r) == 0 ? 0 : -1;
     if (rc == 0 && r->resume && resume_position(r))
+        rc = -1;
+    if (rc == 0 && rt_par && rt_par->state_rows(r, 0)) /* a checkpoint's streams: this rank's */
         rc = -1;
     if (rc == 0 && o->log && rt_log_open(r))
         rc = -1;
@@ -637,8 +665,14 @@ int rt_cmd_train(const rt_model *m, const rt_opts *o) {
                 o->resume ? "--resume" : "--stop-after", o->resume && o->load ? "--load" : "--sweep", o->prog);
         return RT_EXIT_USAGE;
     }
+    rt_opts own; /* under mpirun: this rank's (it refuses --sweep) */
+    int distributed = rt_parallel_ops ? rt_parallel_ops->start(m, o, &own) : 0;
+    if (distributed < 0)
+        return RT_EXIT_FAIL;
     if (o->n_sweeps)
         return rt_cmd_sweep(m, o);
-    int rc = rt_train(m, o, NULL);
-    return rc > 0 ? rc : rc ? RT_EXIT_FAIL : 0;
+    rt_par = distributed ? rt_parallel_ops : NULL;
+    int rc = rt_train(m, distributed ? &own : o, NULL);
+    rc = rc > 0 ? rc : rc ? RT_EXIT_FAIL : 0;
+    return rt_par ? rt_par->end(rc) : rc;
 }
