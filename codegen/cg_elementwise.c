@@ -91,8 +91,12 @@ static void emit_broadcast_nest(cg_kernel *k, const ir_shape *out, const ir_shap
         cg_emit_nest(k, &nest, base, body, ctx);
         return;
     }
+    LLVMValueRef work = nest.extent[0];
+    for (int d = 1; d < nest.depth; d++)
+        work = cg_mul(k, work, nest.extent[d]);
     cg_outline o;
     cg_outline_begin(k, &o, "rows", extra, n_extra);
+    o.work = work, o.min_work = SPLIT_MIN_ELEMENTS;
     cg_nest rows;
     build_nest(k, &rows, out, in, n_in); /* with this function's batch */
     for (int s = 0; s < rows.n_streams; s++)
@@ -247,6 +251,7 @@ static int emit_flat_copy(cg_kernel *k, int src, const ir_shape *shape) {
     LLVMValueRef pieces = LLVMBuildUDiv(k->b, cg_add(k, n, cg_i64(k, COPY_CHUNK - 1)), cg_i64(k, COPY_CHUNK), "");
     cg_outline o;
     cg_outline_begin(k, &o, "rows", NULL, 0);
+    o.work = n, o.min_work = SPLIT_MIN_ELEMENTS;
     copy_chunks(k, src, shape, o.begin, o.end);
     cg_outline_end(k, &o, pieces);
     return 0;

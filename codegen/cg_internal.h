@@ -177,6 +177,12 @@ typedef struct cg_outline {
     LLVMValueRef saved_extra[CG_OUTLINE_MAX_EXTRA];
     LLVMValueRef loaded[CG_OUTLINE_MAX_SLOTS], noalias[CG_OUTLINE_MAX_SLOTS];
     int n_loaded, n_noalias;
+    /* Set by the caller (a value of the kernel, not of the outlined
+     * function): the work at run time; below min_work the outlined
+     * function runs on the calling thread (a split is decided on the
+     * largest batch, but the batch may be 1). */
+    LLVMValueRef work;
+    int64_t min_work;
 } cg_outline;
 void cg_outline_begin(cg_kernel *k, cg_outline *o, const char *suffix, LLVMValueRef *extra, int n_extra);
 void cg_outline_end(cg_kernel *k, cg_outline *o, LLVMValueRef n);

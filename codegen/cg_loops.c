@@ -66,11 +66,23 @@ void cg_mark_as_written(cg_kernel *k, LLVMValueRef branch) {
 /* Runs void body(ptr ctx, i64 begin, i64 end) over [0, n): through the
  * runtime's mdl_rt_parallel_for (its threads) when k->parallel, else as
  * one direct call body(ctx, 0, n). */
-static void call_parallel_for(cg_kernel *k, LLVMValueRef body, LLVMValueRef ctx, LLVMValueRef n) {
+static void call_parallel_for(cg_kernel *k, LLVMValueRef body, LLVMValueRef ctx, LLVMValueRef n, LLVMValueRef work,
+                              int64_t min_work) {
+    LLVMValueRef args3[3] = {ctx, cg_i64(k, 0), n};
     if (!k->parallel) {
-        LLVMValueRef args[3] = {ctx, cg_i64(k, 0), n};
-        LLVMBuildCall2(k->b, LLVMGlobalGetValueType(body), body, args, 3, "");
+        LLVMBuildCall2(k->b, LLVMGlobalGetValueType(body), body, args3, 3, "");
         return;
+    }
+    LLVMBasicBlockRef end = NULL;
+    if (work) { /* small at run time: here, without the pool's dispatch */
+        LLVMBasicBlockRef here = LLVMAppendBasicBlockInContext(k->ctx, k->fn, "split.no");
+        LLVMBasicBlockRef pool = LLVMAppendBasicBlockInContext(k->ctx, k->fn, "split.yes");
+        end = LLVMAppendBasicBlockInContext(k->ctx, k->fn, "split.end");
+        LLVMBuildCondBr(k->b, LLVMBuildICmp(k->b, LLVMIntSLT, work, cg_i64(k, min_work), ""), here, pool);
+        LLVMPositionBuilderAtEnd(k->b, here);
+        LLVMBuildCall2(k->b, LLVMGlobalGetValueType(body), body, args3, 3, "");
+        LLVMBuildBr(k->b, end);
+        LLVMPositionBuilderAtEnd(k->b, pool);
     }
     LLVMValueRef rt = LLVMGetNamedFunction(k->mod, "mdl_rt_parallel_for");
     if (!rt) {
@@ -79,6 +91,10 @@ static void call_parallel_for(cg_kernel *k, LLVMValueRef body, LLVMValueRef ctx,
     }
     LLVMValueRef args[3] = {body, ctx, n};
     LLVMBuildCall2(k->b, LLVMGlobalGetValueType(rt), rt, args, 3, "");
+    if (end) {
+        LLVMBuildBr(k->b, end);
+        LLVMPositionBuilderAtEnd(k->b, end);
+    }
 }
 
 /* ctx slots: the kernel's output, its inputs, its batch, then extra[] */
@@ -196,6 +212,8 @@ void cg_outline_begin(cg_kernel *k, cg_outline *o, const char *suffix, LLVMValue
     for (int j = 0; j < n_extra; j++)
         o->saved_extra[j] = extra[j];
 
+    o->work = NULL;
+    o->min_work = 0;
     k->fn = o->fn;
     k->entry_block = LLVMAppendBasicBlockInContext(k->ctx, o->fn, "entry");
     k->b = LLVMCreateBuilderInContext(k->ctx);
@@ -246,7 +264,7 @@ void cg_outline_end(cg_kernel *k, cg_outline *o, LLVMValueRef n) {
     *k = o->saved;
     for (int j = 0; j < o->n_extra; j++)
         o->extra[j] = o->saved_extra[j];
-    call_parallel_for(k, o->fn, o->ctx, n);
+    call_parallel_for(k, o->fn, o->ctx, n, o->work, o->min_work);
 }
 
 void cg_loop_end_as_written(cg_kernel *k, cg_loop *loop) {

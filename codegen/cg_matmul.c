@@ -1208,8 +1208,10 @@ static void emit_batched(cg_kernel *k, const ir_matmul_dims *d) {
         emit_products(k, d, cg_i64(k, 0), products);
         return;
     }
+    LLVMValueRef work = cg_mul(k, products, cg_i64(k, each));
     cg_outline o;
     cg_outline_begin(k, &o, "products", NULL, 0);
+    o.work = work, o.min_work = BATCH_SPLIT_MIN_WORK;
     emit_products(k, d, o.begin, o.end);
     cg_outline_end(k, &o, products);
 }

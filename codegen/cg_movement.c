@@ -43,8 +43,10 @@ static void split_rows(cg_kernel *k, LLVMValueRef (*rows)(cg_kernel *k), rows_fn
         return;
     }
     LLVMValueRef n = rows(k);
+    LLVMValueRef work = cg_dims_product(k, &k->node->shape, 0, k->node->shape.rank);
     cg_outline o;
     cg_outline_begin(k, &o, "rows", NULL, 0);
+    o.work = work, o.min_work = SPLIT_MIN_ELEMENTS;
     fn(k, o.begin, o.end);
     cg_outline_end(k, &o, n);
 }

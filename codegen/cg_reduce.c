@@ -292,8 +292,11 @@ static int emit_reduction(cg_kernel *k, const int *kept, int is_max, const entri
     }
     LLVMValueRef n = how == BY_ROWS ? r.extent[0] : LLVMBuildUDiv(k->b, cg_add(k, r.hi, cg_i64(k, SPLIT_COLUMNS - 1)),
                                                                   cg_i64(k, SPLIT_COLUMNS), "");
+    const ir_shape *in = &k->g->nodes[k->node->inputs[0]].shape;
+    LLVMValueRef work = cg_dims_product(k, in, 0, in->rank);
     cg_outline o;
     cg_outline_begin(k, &o, "rows", gin, gr ? gr->n_inputs : 0);
+    o.work = work, o.min_work = SPLIT_MIN_ELEMENTS;
     setup(k, &r, kept, is_max); /* with this function's batch */
     r.es = es, r.gr = gr, r.gin = gin;
     if (how == BY_ROWS) {
