@@ -543,13 +543,20 @@ static int update_carries(cg_module *m, cg_kernel *k, const entry *en, entry_kin
     return 0;
 }
 
+/* The start of the block of the scan at schedule position at (its
+ * stacks, finals and body nodes, see entries_schedule): [from, at). */
+static int scan_block_start(const cg_module *m, const entry *en, int at) {
+    int from = at;
+    while (from > 0 && ir_loop_of(m->g, en->sched[from - 1]) == en->sched[at])
+        from--;
+    return from;
+}
+
 /* The loop of the scan at schedule position `at`, whose block (its
  * stacks, finals and body nodes, see entries_schedule) precedes it. */
 static int emit_scan(cg_module *m, LLVMBuilderRef b, const entry *en, entry_kind e, int at, LLVMValueRef *params) {
     const ir_graph *g = m->g;
-    int scan = en->sched[at], from = at;
-    while (from > 0 && ir_loop_of(g, en->sched[from - 1]) == scan)
-        from--;
+    int scan = en->sched[at], from = scan_block_start(m, en, at);
     m->top = LLVMCreateBuilderInContext(m->ctx);
     cg_kernel k = loop_writer(m, b, params);
     LLVMValueRef arena = params[0];
@@ -638,14 +645,6 @@ static void dist_free(cg_dist *d) {
     free(d->state);
 }
 
-/* The schedule block of the scan at position at: [*from, at). */
-static int scan_block_start(const cg_module *m, const entry *en, int at) {
-    int from = at;
-    while (from > 0 && ir_loop_of(m->g, en->sched[from - 1]) == en->sched[at])
-        from--;
-    return from;
-}
-
 /* Whether the item at schedule position s (a kernel, or a scan's loop)
  * reads node x, or (writes set) writes it. */
 static int item_touches(const cg_module *m, const entry *en, int s, int x, int writes) {
@@ -686,23 +685,15 @@ static void dist_call(cg_module *m, LLVMBuilderRef b, LLVMValueRef arena, entry_
     LLVMBuildCall2(b, fn_type, fn, values, 3, "");
 }
 
-/* Before the item at s: a wait for each gradient it is the first to read. */
-static void dist_before(cg_module *m, cg_dist *d, LLVMBuilderRef b, LLVMValueRef arena, const entry *en, entry_kind e,
-                        int s) {
+/* Around the item at s: before it (writes 0), a wait for each gradient
+ * it is the first to read; after it (writes 1), a ready for each it wrote. */
+static void dist_hooks(cg_module *m, cg_dist *d, LLVMBuilderRef b, LLVMValueRef arena, const entry *en, entry_kind e,
+                       int s, int writes) {
+    char from = writes ? 0 : 1;
     for (int k = 0; k < d->n; k++)
-        if (d->state[k] == 1 && item_touches(m, en, s, d->node[k], 0)) {
-            dist_call(m, b, arena, e, "mdl_rt_grad_wait", k, d->node[k]);
-            d->state[k] = 2;
-        }
-}
-
-/* After the item at s: a ready for each gradient it wrote. */
-static void dist_after(cg_module *m, cg_dist *d, LLVMBuilderRef b, LLVMValueRef arena, const entry *en, entry_kind e,
-                       int s) {
-    for (int k = 0; k < d->n; k++)
-        if (d->state[k] == 0 && item_touches(m, en, s, d->node[k], 1)) {
-            dist_call(m, b, arena, e, "mdl_rt_grad_ready", k, d->node[k]);
-            d->state[k] = 1;
+        if (d->state[k] == from && item_touches(m, en, s, d->node[k], writes)) {
+            dist_call(m, b, arena, e, writes ? "mdl_rt_grad_ready" : "mdl_rt_grad_wait", k, d->node[k]);
+            d->state[k] = (char)(from + 1);
         }
 }
 
@@ -748,7 +739,7 @@ static int emit_entry(cg_module *m, const entry *en, entry_kind e) {
         if (m->es->output_of && m->es->output_of[en->sched[s]] >= 0)
             continue; /* written by its group's kernel */
         if (dist)
-            dist_before(m, &d, b, args[0], en, e, s);
+            dist_hooks(m, &d, b, args[0], en, e, s, 0);
         if (n->op == IR_SCAN)
             rc = emit_scan(m, b, en, e, s, args);
         else
@@ -756,7 +747,7 @@ static int emit_entry(cg_module *m, const entry *en, entry_kind e) {
         if (rc == 0 && checks && is_checked(m, en->sched[s]))
             emit_check(m, b, args, n_checked++);
         if (rc == 0 && dist)
-            dist_after(m, &d, b, args[0], en, e, s);
+            dist_hooks(m, &d, b, args[0], en, e, s, 1);
     }
     if (dist) {
         if (rc == 0)

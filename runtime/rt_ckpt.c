@@ -79,7 +79,7 @@ static void to_little_endian(void *data, size_t n_words) {
 }
 
 /* The CRC-32 of ISO 3309 / zlib, continued from crc (0 to start). */
-static uint32_t crc32_of(uint32_t crc, const void *data, size_t n) {
+uint32_t rt_crc32(uint32_t crc, const void *data, size_t n) {
 #ifdef MDL_HAVE_ZLIB
     const unsigned char *p = data;
     while (n > 0) { /* zlib counts in uInt */
@@ -110,9 +110,9 @@ static uint32_t metadata_crc(const rt_json *metadata) {
     for (int i = 0; i < metadata->n; i++) {
         if (strncmp(metadata->keys[i], CRC_KEY, strlen(CRC_KEY)) == 0)
             continue;
-        crc = crc32_of(crc, metadata->keys[i], strlen(metadata->keys[i]) + 1);
-        crc = crc32_of(crc, metadata->items[i]->text, metadata->items[i]->len);
-        crc = crc32_of(crc, "", 1);
+        crc = rt_crc32(crc, metadata->keys[i], strlen(metadata->keys[i]) + 1);
+        crc = rt_crc32(crc, metadata->items[i]->text, metadata->items[i]->len);
+        crc = rt_crc32(crc, "", 1);
     }
     return crc;
 }
@@ -252,7 +252,7 @@ static void write_header(const rt_model *m, const rt_ckpt_meta *meta, const rt_b
         rt_buf_printf(&key, CRC_KEY ".%s", t->name);
         put_json_string(h, key.data);
         free(key.data);
-        rt_buf_printf(h, ":\"%08x\"", crc32_of(0, data->data + offset, (size_t)bytes));
+        rt_buf_printf(h, ":\"%08x\"", rt_crc32(0, data->data + offset, (size_t)bytes));
         offset += bytes;
     }
     put_metadata_crc(h, metadata_begin);
@@ -632,7 +632,7 @@ static int check_checksums(loader *l, const rt_json *header, const unsigned char
         const rt_json *j = rt_json_get(metadata, key.data);
         if (!j || parse_crc(j, &want))
             rc = rt_error("%s: damaged: the checksum of tensor \"%s\" is %s", l->name, name, j ? "malformed" : "missing");
-        else if (crc32_of(0, data + e->begin, (size_t)(e->end - e->begin)) != want)
+        else if (rt_crc32(0, data + e->begin, (size_t)(e->end - e->begin)) != want)
             rc = rt_error("%s: damaged: tensor \"%s\" does not match its checksum", l->name, name);
     }
     free(key.data);

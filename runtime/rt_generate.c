@@ -152,23 +152,13 @@ static void step_at(const rt_model *m, const stepper *st, char *arena, int id, i
     st->step(arena, 1);
 }
 
-/* The state as rt_zero_state leaves it, for the batch of 1 that generate
- * runs: at batch b a tensor takes its first rt_bytes(t, b) bytes whatever
- * its batch axis, so only those are zeroed, not the max batch's (for the
- * GPT's caches 128 KiB instead of 4 MiB at each slide of the window). */
-static void zero_state_one(const rt_model *m, char *arena) {
-    for (int i = 0; i < m->n_params; i++)
-        if (m->params[i].state)
-            memset(arena + m->params[i].t.offset, 0, (size_t)rt_bytes(&m->params[i].t, 1));
-}
-
 /* One character in: the state advances and the output is the
  * distribution of the next one. */
 static void feed(const rt_model *m, stepper *st, char *arena, int id) {
     if (st->context && st->pos == st->context) {
         int64_t keep = st->context / 2;
         memmove(st->window, st->window + st->context - keep, (size_t)keep * sizeof *st->window);
-        zero_state_one(m, arena);
+        rt_zero_state_rows(m, arena, 1); /* the GPT's caches: 128 KiB, not the max batch's 4 MiB */
         for (st->pos = 0; st->pos < keep; st->pos++)
             step_at(m, st, arena, st->window[st->pos], st->pos);
     }

@@ -83,6 +83,9 @@ void rt_write_hypers(const rt_model *m, char *arena, const float *values, double
 void rt_set_hyper(const rt_model *m, char *arena, const char *name, float value);
 int rt_hyper_is_runtime(const char *name); /* training, step, scan_steps, position */
 void rt_zero_state(const rt_model *m, char *arena);
+/* Only the rows a step at `batch` uses: at batch b a tensor takes its
+ * first rt_bytes(t, b) bytes whatever its batch axis. */
+void rt_zero_state_rows(const rt_model *m, char *arena, int64_t batch);
 float rt_scalar(const char *arena, const rt_tensor *t);
 
 /*
@@ -616,6 +619,8 @@ int rt_ckpt_load_vocab(const rt_model *m, char *arena, const char *path, rt_voca
 void rt_ckpt_serialize_meta(const rt_model *m, const char *arena, const rt_ckpt_meta *meta, rt_buf *out);
 int rt_ckpt_load_metadata(const rt_model *m, const char *path);
 int rt_ckpt_read_header(const rt_model *m, const char *path, rt_json **header);
+/* The CRC-32 of ISO 3309 / zlib, continued from crc (0 to start). */
+uint32_t rt_crc32(uint32_t crc, const void *data, size_t n);
 
 /*
  * rt_predict.c, rt_gradcheck.c, rt_info.c

@@ -140,11 +140,13 @@ void rt_set_hyper(const rt_model *m, char *arena, const char *name, float value)
 
 /* Zeroes every `state` slot, all max_batch rows of it: the recurrences
  * start afresh (a new epoch, an evaluation, `generate`). */
-void rt_zero_state(const rt_model *m, char *arena) {
+void rt_zero_state_rows(const rt_model *m, char *arena, int64_t batch) {
     for (int i = 0; i < m->n_params; i++)
         if (m->params[i].state)
-            memset(arena + m->params[i].t.offset, 0, (size_t)rt_bytes(&m->params[i].t, m->max_batch));
+            memset(arena + m->params[i].t.offset, 0, (size_t)rt_bytes(&m->params[i].t, batch));
 }
+
+void rt_zero_state(const rt_model *m, char *arena) { rt_zero_state_rows(m, arena, m->max_batch); }
 
 float rt_scalar(const char *arena, const rt_tensor *t) {
     float v;

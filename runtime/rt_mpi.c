@@ -258,17 +258,14 @@ static int sum(double *values, int n) {
     return 0;
 }
 
-/* FNV-1a over the parameters and optimizer state (not the recurrent
+/* The CRC-32 of the parameters and optimizer state (not the recurrent
  * state, which is each rank's own batch's). */
 static uint64_t weights_hash(const rt_model *m, const char *arena) {
-    uint64_t h = 0xcbf29ce484222325ULL;
+    uint32_t h = 0;
     for (int i = 0; i < m->n_params; i++) {
         const rt_param *p = &m->params[i];
-        if (p->state)
-            continue;
-        const unsigned char *at = (const unsigned char *)arena + p->t.offset;
-        for (int64_t j = 0, n = rt_bytes(&p->t, m->max_batch); j < n; j++)
-            h = (h ^ at[j]) * 0x100000001b3ULL;
+        if (!p->state)
+            h = rt_crc32(h, arena + p->t.offset, (size_t)rt_bytes(&p->t, m->max_batch));
     }
     return h;
 }

@@ -306,11 +306,6 @@ static int log_has_column(const rt_train_run *r, const char *name) {
     return 0;
 }
 
-/* The header: epoch, step, loss, the metrics, their val_ twins, lr,
- * seconds, then one column per hyper-parameter of the model's own (lr has
- * its column already), constant down the file, so that the logs of a
- * sweep's runs can be concatenated and told apart; a hyper named like
- * another column is written hyper.NAME. */
 /* A resumed run adds its rows to a log that has the run's first ones. */
 static FILE *open_log(const rt_train_run *r, const char *path, int *appending) {
     struct stat st;
@@ -321,6 +316,11 @@ static FILE *open_log(const rt_train_run *r, const char *path, int *appending) {
     return f;
 }
 
+/* The header: epoch, step, loss, the metrics, their val_ twins, lr,
+ * seconds, then one column per hyper-parameter of the model's own (lr has
+ * its column already), constant down the file, so that the logs of a
+ * sweep's runs can be concatenated and told apart; a hyper named like
+ * another column is written hyper.NAME. */
 int rt_log_open(rt_train_run *r) {
     const rt_model *m = r->m;
     int appending;

@@ -65,8 +65,9 @@ typedef struct reader {
 static const rt_json *member(reader *rd, const char *key, rt_json_type type) {
     const rt_json *j = rt_json_get(rd->run, key);
     if (!j || j->type != type) {
+        const char *what = type == RT_JSON_NUMBER ? "number" : type == RT_JSON_BOOL ? "true or false" : "list";
         if (rd->rc == 0)
-            rt_error("%s: \"mdl.run\" has no %s \"%s\"", rd->path, type == RT_JSON_NUMBER ? "number" : type == RT_JSON_BOOL ? "true or false" : "list", key);
+            rt_error("%s: \"mdl.run\" has no %s \"%s\"", rd->path, what, key);
         rd->rc = -1;
         return NULL;
     }

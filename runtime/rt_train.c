@@ -207,6 +207,7 @@ static int64_t eval_batch(const rt_train_run *r) { return r->text ? r->batch : r
 
 /* Loss and metrics over d (under mpirun, shared by the ranks). */
 static int evaluate(rt_train_run *r, const rt_dataset *d, double *loss, double *metrics) {
+    r->held_b = 0; /* evaluation writes the input slots */
     if (rt_par)
         return rt_par->evaluate(r->m, r->arena, d, eval_batch(r), r->hypers, (double)r->step, loss, metrics);
     return rt_evaluate(r->m, r->arena, d, eval_batch(r), r->hypers, (double)r->step, loss, metrics, NULL);
@@ -253,7 +254,6 @@ static int64_t run_epoch(rt_train_run *r, int64_t epoch, rt_rng *rng, int64_t *o
     r->loss /= (double)n;
     for (int j = 0; j < r->m->n_metrics; j++)
         r->metrics[j] /= (double)n;
-    r->held_b = 0; /* evaluation writes the input slots */
     if (r->val && evaluate(r, r->val, &r->val_loss, r->val_metrics))
         return -1;
     if (r->log && rt_log_write(r, epoch))
@@ -350,7 +350,6 @@ static int train_loop(rt_train_run *r) {
  * --windows the text's consecutive windows, not the last epoch's). */
 static int finish(rt_train_run *r) {
     const rt_dataset *all = r->whole ? r->whole : r->data;
-    r->held_b = 0;
     if (evaluate(r, all, &r->loss, r->metrics))
         return -1;
     if (!isfinite(r->loss))

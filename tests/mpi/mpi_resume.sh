@@ -16,17 +16,10 @@
 # usage: mpi_resume.sh MDLC CKPT_DIFF SOURCE_DIR WORK_DIR [DATA_DIR]
 set -eu
 mdlc=$1 ckpt_diff=$2 src=$3 work=$4 data=${5:-/usr/share/datasets/fashion-mnist}
-fail() { echo "FAIL: $*"; exit 1; }
-if ! command -v mpirun > /dev/null; then
-    echo "SKIP: no mpirun (apt-get install openmpi-bin libopenmpi-dev)"
-    exit 77
-fi
-if [ ! -f "$data/train-images-idx3-ubyte.gz" ]; then
-    echo "SKIP: no Fashion-MNIST in $data (apt-get install dataset-fashion-mnist)"
-    exit 77
-fi
+. "$src/tests/mpi/mpi_lib.sh"
+need_mpirun
+need_fashion "$data"
 rm -rf "$work" && mkdir -p "$work" && cd "$work"
-mpi() { timeout 300 mpirun --allow-run-as-root --oversubscribe --bind-to none "$@"; }
 sh "$src/tests/e2e/idx_head.sh" "$data/train-images-idx3-ubyte.gz" 1026 img.idx
 sh "$src/tests/e2e/idx_head.sh" "$data/train-labels-idx1-ubyte.gz" 1026 lab.idx
 "$mdlc" "$src/examples/fashion_mlp.mdl" --max-batch 128 -o mlp || fail "mdlc"

@@ -14,13 +14,9 @@
 # usage: mpi_text.sh MDLC CKPT_DIFF SOURCE_DIR WORK_DIR
 set -eu
 mdlc=$1 ckpt_diff=$2 src=$3 work=$4
-fail() { echo "FAIL: $*"; exit 1; }
-if ! command -v mpirun > /dev/null; then
-    echo "SKIP: no mpirun (apt-get install openmpi-bin libopenmpi-dev)"
-    exit 77
-fi
+. "$src/tests/mpi/mpi_lib.sh"
+need_mpirun
 rm -rf "$work" && mkdir -p "$work" && cd "$work"
-mpi() { timeout 300 mpirun --allow-run-as-root --oversubscribe --bind-to none "$@"; }
 cat "$src"/docs/*.md | tr -cd '\n -~' | head -c 60000 > corpus.txt
 head -c 8000 corpus.txt > val.txt
 [ "$(wc -c < corpus.txt)" -gt 20000 ] || fail "too little text in docs/"

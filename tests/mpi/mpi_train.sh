@@ -21,18 +21,10 @@
 # usage: mpi_train.sh MDLC CKPT_DIFF SOURCE_DIR WORK_DIR [DATA_DIR]
 set -eu
 mdlc=$1 ckpt_diff=$2 src=$3 work=$4 data=${5:-/usr/share/datasets/fashion-mnist}
-fail() { echo "FAIL: $*"; exit 1; }
-if ! command -v mpirun > /dev/null; then
-    echo "SKIP: no mpirun (apt-get install openmpi-bin libopenmpi-dev)"
-    exit 77
-fi
-if [ ! -f "$data/train-images-idx3-ubyte.gz" ]; then
-    echo "SKIP: no Fashion-MNIST in $data (apt-get install dataset-fashion-mnist)"
-    exit 77
-fi
+. "$src/tests/mpi/mpi_lib.sh"
+need_mpirun
+need_fashion "$data"
 rm -rf "$work" && mkdir -p "$work" && cd "$work"
-# Not bound to cores: on a shared machine a bound rank waits for its core.
-mpi() { timeout 300 mpirun --allow-run-as-root --oversubscribe --bind-to none "$@"; }
 
 # 1026 training images: with a global batch of 128 the last batch holds
 # 2, so at 4 ranks two of them have no sample in it.
