@@ -39,7 +39,9 @@ awk -F, -v w=$warm 'NR > 1 { loss[$1] = $3; t[$1] = $5; n = $1 }
         m = 0; for (i = 1; i <= n; i++) m += loss[i]
         printf "\nmdl epoch1_mean_loss %.3f over %d steps\n", m / n, n
     }' "$OUT/steps.csv" | tee "$OUT/mdl.txt"
-# sampling: the time of 11000 tokens less that of 1000 (start-up and loading cancel)
+# sampling: the time of 1000 + SAMPLE tokens less that of 1000 (start-up and
+# loading cancel; at ~4 us a token 10000 tokens took 40 ms, too short to time)
+SAMPLE=${SAMPLE:-100000}
 sample() {
     start=$(date +%s.%N)
     "$OUT/$model" generate --load "$OUT/$model.ckpt" --prime "
@@ -47,8 +49,8 @@ sample() {
     echo "$start $(date +%s.%N)" | awk '{ print $2 - $1 }'
 }
 short=$(sample 1000)
-long=$(sample 11000)
-echo "$short $long" | awk '{ printf "mdl sample_tokens_per_s %.0f\n", 10000 / ($2 - $1) }' | tee -a "$OUT/mdl.txt"
+long=$(sample $((1000 + SAMPLE)))
+echo "$short $long" | awk -v n="$SAMPLE" '{ printf "mdl sample_tokens_per_s %.0f\n", n / ($2 - $1) }' | tee -a "$OUT/mdl.txt"
 
 if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
     echo "== PyTorch $W ($THREADS threads)"

@@ -116,10 +116,80 @@ static void elementwise_body(cg_kernel *k, LLVMValueRef *index, void *ctx) {
     cg_store(k, cg_scalars[k->node->op](k, k->node, x), k->out, index[0]);
 }
 
+/* where(c, x, y) written over y itself: only the elements where c holds
+ * change, so the others are neither loaded nor stored.  Where c is the
+ * same along the innermost loop (a KV cache's position picks whole rows),
+ * it is tested once per row and a false row costs nothing. */
+typedef struct where_ctx {
+    const cg_nest *inner; /* the innermost loop, when c is the same along it */
+} where_ctx;
+
+static void where_store_body(cg_kernel *k, LLVMValueRef *index, void *ctx) {
+    (void)ctx;
+    cg_store(k, cg_load_input(k, 1, index[2]), k->out, index[0]);
+}
+
+static void where_in_place_body(cg_kernel *k, LLVMValueRef *index, void *ctx) {
+    const where_ctx *w = ctx;
+    LLVMValueRef c = cg_load_input(k, 0, index[1]);
+    c = LLVMGetTypeKind(LLVMTypeOf(c)) == LLVMIntegerTypeKind
+            ? LLVMBuildICmp(k->b, LLVMIntNE, c, LLVMConstInt(LLVMTypeOf(c), 0, 0), "")
+            : LLVMBuildFCmp(k->b, LLVMRealUNE, c, LLVMConstReal(LLVMTypeOf(c), 0), "");
+    LLVMBasicBlockRef store = LLVMAppendBasicBlockInContext(k->ctx, k->fn, "where.store");
+    LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(k->ctx, k->fn, "where.next");
+    LLVMBuildCondBr(k->b, c, store, next);
+    LLVMPositionBuilderAtEnd(k->b, store);
+    if (w->inner)
+        cg_emit_nest(k, w->inner, index, where_store_body, NULL);
+    else
+        where_store_body(k, index, NULL);
+    LLVMBuildBr(k->b, next);
+    LLVMPositionBuilderAtEnd(k->b, next);
+}
+
+static void emit_where_in_place(cg_kernel *k, const ir_shape **in) {
+    cg_nest nest, inner;
+    LLVMValueRef base[CG_MAX_STREAMS];
+    build_nest(k, &nest, &k->node->shape, in, 2);
+    for (int s = 0; s < nest.n_streams; s++)
+        base[s] = cg_i64(k, 0);
+    where_ctx w = {NULL};
+    int last = nest.depth - 1;
+    if (last >= 0 && LLVMIsAConstantInt(nest.stride[1][last]) && LLVMConstIntGetSExtValue(nest.stride[1][last]) == 0) {
+        inner.depth = 1, inner.n_streams = nest.n_streams;
+        inner.extent[0] = nest.extent[last];
+        for (int s = 0; s < nest.n_streams; s++)
+            inner.stride[s][0] = nest.stride[s][last];
+        nest.depth--;
+        w.inner = &inner;
+    }
+    cg_emit_nest(k, &nest, base, where_in_place_body, &w);
+}
+
 int cg_kernel_elementwise(cg_kernel *k) {
     const ir_shape *in[3];
     for (int i = 0; i < k->node->n_inputs; i++)
         in[i] = k->in[i] ? &k->g->nodes[k->node->inputs[i]].shape : NULL;
+    /* A KV cache's update, where(position == iota, row, cache), which the
+     * memory plan computes in place of the cache: the run-time check finds
+     * the output in the buffer of the value it keeps, and then only the
+     * new row is written (a GPT's generation step: 4 x 32 KiB per token
+     * not copied). */
+    if (k->node->op == IR_WHERE && in[0] && in[1] && in[2] && k->in[0] && k->in[1] && k->in[2] &&
+        ir_shape_equal(in[2], &k->node->shape)) {
+        LLVMBasicBlockRef same = LLVMAppendBasicBlockInContext(k->ctx, k->fn, "where.in_place");
+        LLVMBasicBlockRef other = LLVMAppendBasicBlockInContext(k->ctx, k->fn, "where.copy");
+        LLVMBasicBlockRef end = LLVMAppendBasicBlockInContext(k->ctx, k->fn, "where.end");
+        LLVMBuildCondBr(k->b, LLVMBuildICmp(k->b, LLVMIntEQ, k->out, k->in[2], ""), same, other);
+        LLVMPositionBuilderAtEnd(k->b, same);
+        emit_where_in_place(k, in);
+        LLVMBuildBr(k->b, end);
+        LLVMPositionBuilderAtEnd(k->b, other);
+        emit_broadcast_nest(k, &k->node->shape, in, 3, elementwise_body, NULL, NULL, 0);
+        LLVMBuildBr(k->b, end);
+        LLVMPositionBuilderAtEnd(k->b, end);
+        return 0;
+    }
     emit_broadcast_nest(k, &k->node->shape, in, k->node->n_inputs, elementwise_body, NULL, NULL, 0);
     return 0;
 }

@@ -126,8 +126,9 @@ static LLVMValueRef combine(cg_kernel *k, const reduction *r, LLVMValueRef acc, 
     LLVMValueRef args[2] = {acc, x};
     if (r->dtype == IR_I32)
         return r->is_max ? cg_intrinsic(k, "llvm.smax", k->t.i32, args, 2) : LLVMBuildAdd(k->b, acc, x, "");
-    if (r->is_max)
-        return cg_intrinsic(k, "llvm.maxnum", k->t.real, args, 2);
+    if (r->is_max) /* IEEE maximum: a NaN anywhere makes the max NaN, as in PyTorch, and
+                    * unlike maxnum's the loop vectoriser splits it into vector lanes */
+        return cg_intrinsic(k, "llvm.maximum", k->t.real, args, 2);
     if (k->t.real != k->t.f64)
         x = LLVMBuildFPExt(k->b, x, k->t.f64, "");
     LLVMValueRef sum = LLVMBuildFAdd(k->b, acc, x, "");

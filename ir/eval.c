@@ -280,7 +280,7 @@ static int reduce(const eval_ctx *c, int id, const int *kept, int is_max, double
         out[o] = is_max ? -INFINITY : 0;
     for (int64_t i = 0; i < count; i++, next_index(x, c->batch, idx)) {
         double *acc = &out[offset_of(idx, strides, x->rank)];
-        *acc = is_max ? fmax(*acc, in[i]) : *acc + in[i];
+        *acc = !is_max ? *acc + in[i] : isnan(*acc) || isnan(in[i]) ? NAN : fmax(*acc, in[i]); /* NaN propagates */
     }
     if (n->dtype == IR_I32)
         for (int64_t o = 0; o < n_out; o++)

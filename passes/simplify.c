@@ -5,7 +5,7 @@
  * replacements, then is folded (all inputs constant -> a CONST, computed
  * with the interpreter's scalar arithmetic, ir_eval_scalar), reduced by
  * an identity (x * 1 -> x, x + 0 -> x, reshape to the same shape -> x,
- * x ^ 2 -> x * x, ...), or found equal to an earlier node (same op,
+ * x ^ 2 -> x * x, stop_gradient(x) -> x: it runs after autodiff, ...), or found equal to an earlier node (same op,
  * attributes and inputs).  A node that changes is rewritten in place, which
  * keeps the array a topological order; a node that disappears is mapped to
  * its replacement and left for dead-code elimination.  Identities only
@@ -109,6 +109,9 @@ static int identity(ir_graph *g, int i) {
         if (g->nodes[a].op == IR_NEG)
             return g->nodes[a].inputs[0];
         break;
+    case IR_STOP_GRADIENT: /* simplify runs after autodiff: it has done its work, and as a copy it
+                            * would keep a KV cache's update from happening in place */
+        return a;
     case IR_RESHAPE:
         if (g->nodes[a].op == IR_RESHAPE) /* reshape of a reshape: one reshape */
             n->inputs[0] = a = g->nodes[a].inputs[0];

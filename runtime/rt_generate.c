@@ -36,13 +36,51 @@ typedef struct sampler {
 } sampler;
 
 static int is_distribution(const float *v, int64_t n) {
-    double sum = 0;
-    for (int64_t i = 0; i < n; i++) {
-        if (!(v[i] >= 0 && v[i] <= 1))
-            return 0;
-        sum += v[i];
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0; /* four chains of adds, not one */
+    int inside = 1;
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        inside &= (v[i] >= 0) & (v[i] <= 1) & (v[i + 1] >= 0) & (v[i + 1] <= 1) & (v[i + 2] >= 0) &
+                  (v[i + 2] <= 1) & (v[i + 3] >= 0) & (v[i + 3] <= 1);
+        s0 += v[i], s1 += v[i + 1], s2 += v[i + 2], s3 += v[i + 3];
     }
-    return fabs(sum - 1) < 1e-3;
+    for (; i < n; i++) {
+        inside &= (v[i] >= 0) & (v[i] <= 1);
+        s0 += v[i];
+    }
+    return inside && fabs(s0 + s1 + s2 + s3 - 1) < 1e-3;
+}
+
+/* A draw from the weights v[0..n), not normalised: the first id whose
+ * running sum passes u times their total, walking blocks of BLOCK ids by
+ * their sums first (one chain of dependent subtractions per block, not
+ * per id). */
+enum { BLOCK = 8, MAX_BLOCKS = 64 };
+
+static int draw_from(rt_rng *rng, const float *v, int n) {
+    double sum[MAX_BLOCKS], total = 0;
+    int blocks = (n + BLOCK - 1) / BLOCK;
+    for (int b = 0; b < blocks; b++) {
+        double t = 0;
+        for (int i = b * BLOCK; i < n && i < (b + 1) * BLOCK; i++)
+            t += v[i];
+        sum[b] = t;
+        total += t;
+    }
+    double u = rt_rng_uniform(rng) * total;
+    int b = 0;
+    for (; b < blocks - 1 && u >= sum[b]; b++)
+        u -= sum[b];
+    int end = (b + 1) * BLOCK < n ? (b + 1) * BLOCK : n;
+    for (int i = b * BLOCK; i < end; i++) {
+        u -= v[i];
+        if (u < 0)
+            return i;
+    }
+    for (int i = end - 1; i > 0; i--) /* rounding ran past the block: the last id that can be drawn */
+        if (v[i] > 0)
+            return i;
+    return 0;
 }
 
 /* order[0..k): the k candidates of highest score, highest first, ties by
@@ -68,13 +106,17 @@ static void select_top(sampler *s, int k) {
  * sorted and the draw walks the ids in order. */
 static int sample(sampler *s, const float *v) {
     int probs = is_distribution(v, s->width), best = 0;
-    for (int i = 0; i < s->n; i++) { /* scores in the order of the logits */
-        s->logits[i] = v[i];
-        if (v[i] > v[best])
-            best = i;
-    }
+    for (int i = 1; i < s->n; i++)
+        best = v[i] > v[best] ? i : best;
     if (s->temperature == 0 || !isfinite(v[best]) || (probs && !(v[best] > 0)))
         return best;
+    if (probs && s->temperature == 1 && (s->top_k <= 0 || s->top_k >= s->n) && s->top_p >= 1) {
+        /* the probabilities as they are: no copy, no division */
+        if (s->n <= BLOCK * MAX_BLOCKS)
+            return draw_from(&s->rng, v, s->n);
+    }
+    for (int i = 0; i < s->n; i++) /* scores in the order of the logits */
+        s->logits[i] = v[i];
     int keep = s->top_k > 0 && s->top_k < s->n ? (int)s->top_k : s->n;
     if (keep < s->n || s->top_p < 1) {
         select_top(s, keep);
@@ -125,6 +167,7 @@ static int sample(sampler *s, const float *v) {
 typedef struct stepper {
     rt_kernel step;
     const float *hypers;  /* the model's values with --hyper's */
+    const rt_hyper *position; /* its slot, where the model has one */
     const rt_tensor *in, *out;
     int cut_steps;
     int64_t context, pos; /* context 0: no positions */
@@ -132,22 +175,30 @@ typedef struct stepper {
 } stepper;
 
 static stepper stepper_of(const rt_model *m) {
-    stepper st = {m->predict_step, NULL, &m->inputs[0], &m->outputs[0], 1, 0, 0, NULL};
+    stepper st = {m->predict_step, NULL, NULL, &m->inputs[0], &m->outputs[0], 1, 0, 0, NULL};
     if (m->generate_step && m->n_gen_inputs >= 1 && m->n_gen_outputs >= 1) {
-        st = (stepper){m->generate_step, NULL, &m->gen_inputs[0], &m->gen_outputs[0], 0, 0, 0, NULL};
-        if (rt_find_hyper(m, "position") && m->inputs[0].rank >= 2)
+        st = (stepper){m->generate_step, NULL, NULL, &m->gen_inputs[0], &m->gen_outputs[0], 0, 0, 0, NULL};
+        st.position = rt_find_hyper(m, "position");
+        if (st.position && m->inputs[0].rank >= 2)
             st.context = m->inputs[0].dims[1];
     }
     return st;
 }
 
-static void step_at(const rt_model *m, const stepper *st, char *arena, int id, int64_t pos) {
-    int32_t token = id;
+/* The hyper-parameter slots, written once: no kernel writes them, so
+ * a step sets only its position. */
+static void write_hypers(const rt_model *m, const stepper *st, char *arena) {
     rt_write_hypers(m, arena, st->hypers, 0, 0);
     if (st->cut_steps)
         rt_set_hyper(m, arena, "scan_steps", 1);
-    if (st->context)
-        rt_set_hyper(m, arena, "position", (float)pos);
+}
+
+static void step_at(const stepper *st, char *arena, int id, int64_t pos) {
+    int32_t token = id;
+    if (st->context) {
+        float at = (float)pos;
+        memcpy(arena + st->position->offset, &at, sizeof at);
+    }
     memcpy(arena + st->in->offset, &token, sizeof token);
     st->step(arena, 1);
 }
@@ -160,11 +211,11 @@ static void feed(const rt_model *m, stepper *st, char *arena, int id) {
         memmove(st->window, st->window + st->context - keep, (size_t)keep * sizeof *st->window);
         rt_zero_state_rows(m, arena, 1); /* the GPT's caches: 128 KiB, not the max batch's 4 MiB */
         for (st->pos = 0; st->pos < keep; st->pos++)
-            step_at(m, st, arena, st->window[st->pos], st->pos);
+            step_at(st, arena, st->window[st->pos], st->pos);
     }
     if (st->context)
         st->window[st->pos] = id;
-    step_at(m, st, arena, id, st->pos++);
+    step_at(st, arena, id, st->pos++);
 }
 
 /* The prime's ids; -1 naming the first character not in the vocabulary. */
@@ -200,6 +251,7 @@ static void run(const rt_model *m, char *arena, const float *hypers, sampler *s,
     stepper st = stepper_of(m);
     st.hypers = hypers;
     st.window = st.context ? rt_xmalloc((size_t)st.context * sizeof *st.window) : NULL;
+    write_hypers(m, &st, arena);
     /* on a terminal each character shows as it is made; into a pipe or a
      * file stdio's buffer saves a write per character */
     int stream = isatty(STDOUT_FILENO);

@@ -553,6 +553,17 @@ static void case_reduce_sum(void) {
     run_case(g, "reduce_sum");
 }
 
+/* NaN anywhere makes the max NaN (IEEE maximum, as PyTorch's max), over
+ * rows short and long enough for the vector loop, and infinities win */
+static void case_reduce_max_special(void) {
+    ir_graph *g = new_graph();
+    values = VALUES_SPECIAL;
+    for (uint32_t axes = 0; axes < 8; axes++)
+        output(g, ir_reduce(g, IR_REDUCE_MAX, input(g, "B,3,4"), axes, 1));
+    output(g, ir_reduce(g, IR_REDUCE_MAX, input(g, "B,37"), 2, 1));
+    run_case(g, "reduce_max_special");
+}
+
 static void case_reduce_max(void) {
     ir_graph *g = new_graph();
     for (uint32_t axes = 0; axes < 8; axes++)
@@ -564,6 +575,7 @@ static void case_reduce_max(void) {
     output(g, ir_reduce(g, IR_REDUCE_MAX, input(g, "B,256,65"), 4, 1)); /* split over threads */
     also_parallel = 1;
     run_case(g, "reduce_max");
+    case_reduce_max_special();
 }
 
 /* ties (few values) and NaN (skipped), along every axis including the batch */
