@@ -207,7 +207,7 @@ typedef struct fused_ctx {
  * element), storing each output j into out[j] at out_index; returns the
  * value of the last elementwise member (the root, or the input of a
  * reduction root). */
-LLVMValueRef cg_group_values(cg_kernel *k, const entries *es, const fused_group *gr, const LLVMValueRef *ext,
+LLVMValueRef cg_group_values(cg_kernel *k, const fused_group *gr, const LLVMValueRef *ext,
                              LLVMValueRef *out, LLVMValueRef out_index) {
     LLVMValueRef *val = ir_xmalloc((size_t)gr->n_members * sizeof *val), last = NULL;
     for (int m = 0; m < gr->n_members; m++) {
@@ -222,11 +222,10 @@ LLVMValueRef cg_group_values(cg_kernel *k, const entries *es, const fused_group 
             if (xn->op == IR_CONST) {
                 x[q] = xn->dtype == IR_I32 ? LLVMConstInt(k->t.i32, (unsigned long long)(int64_t)xn->value, 1)
                                            : LLVMConstReal(k->t.real, xn->value);
-            } else if (es->fused_into[id] == gr->root || es->output_of[id] == gr->root) {
+            } else { /* an earlier member (its own or one computed again), else an input */
                 for (int j = 0; j < m && !x[q]; j++)
                     if (gr->members[j] == id)
                         x[q] = val[j];
-            } else {
                 for (int j = 0; j < gr->n_inputs && !x[q]; j++)
                     if (gr->inputs[j] == id)
                         x[q] = ext[j];
@@ -249,7 +248,7 @@ static void fused_body(cg_kernel *k, LLVMValueRef *index, void *ctx) {
     LLVMValueRef ext[FUSE_MAX_INPUTS];
     for (int i = 0; i < gr->n_inputs; i++)
         ext[i] = cg_load(k, cg_type(k, k->g->nodes[gr->inputs[i]].dtype), f->in[i], index[1 + i]);
-    cg_store(k, cg_group_values(k, f->es, gr, ext, f->out, index[0]), k->out, index[0]);
+    cg_store(k, cg_group_values(k, gr, ext, f->out, index[0]), k->out, index[0]);
 }
 
 int cg_kernel_fused(cg_kernel *k, const entries *es, const fused_group *gr, const LLVMValueRef *in,

@@ -267,7 +267,7 @@ int cg_kernel_fused(cg_kernel *k, const entries *es, const fused_group *gr, cons
 /* The elementwise members of gr computed from ext[] (the element of each
  * group input), outputs stored into out[j] at out_index; the value of the
  * last elementwise member. */
-LLVMValueRef cg_group_values(cg_kernel *k, const entries *es, const fused_group *gr, const LLVMValueRef *ext,
+LLVMValueRef cg_group_values(cg_kernel *k, const fused_group *gr, const LLVMValueRef *ext,
                              LLVMValueRef *out, LLVMValueRef out_index);
 /* cg_reduce.c: the kernel of a group whose root is a reduction (fuse.c):
  * the reduction of its input, each element computed from the group's

@@ -70,7 +70,7 @@ static LLVMValueRef load_source(cg_kernel *k, const reduction *r, LLVMValueRef i
         const ir_node *x = &k->g->nodes[r->gr->inputs[i]];
         ext[i] = cg_load(k, cg_type(k, x->dtype), r->gin[i], ir_shape_numel(&x->shape) == 1 ? cg_i64(k, 0) : index);
     }
-    return cg_group_values(k, r->es, r->gr, ext, NULL, NULL);
+    return cg_group_values(k, r->gr, ext, NULL, NULL);
 }
 
 /* The product of the kept dims of x after dim `last`. */

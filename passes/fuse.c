@@ -7,17 +7,20 @@
  * reverse id order (ids are topological, so a node's users are decided
  * before it).  An elementwise node (UNARY, BINARY, TERNARY) becomes
  * interior to the group of its user when
- *   - it has exactly one use among the nodes live in any entry (a value
- *     used twice, even twice by the same node, stays a buffer: nothing is
- *     ever computed twice),
- *   - that user is elementwise and has the same output shape (a node of
+ *   - its uses among the nodes live in any entry are all in that group
+ *     (the kernel computes each member once per element and keeps it in
+ *     a register for every member that reads it; a value read by two
+ *     groups stays a buffer, or becomes an output, below: nothing is ever
+ *     computed twice),
+ *   - each user is elementwise and has the same output shape (a node of
  *     another shape is a broadcast operand: a group input), and
  *   - it is no entry's root (a value the runtime reads needs its buffer),
  *   - it runs where its user runs (both in the same scan body, or both
  *     outside every loop),
  *   - and the group keeps at most FUSE_MAX_INPUTS inputs with buffers.
- * A node live in an entry is then live there only for its one user, so
- * every entry that schedules an interior node schedules its root too, and
+ * A node live in an entry is then live there only for users in its
+ * group, so every entry that schedules an interior node schedules its
+ * root too, and
  * the other way round: taking interior nodes out of every schedule leaves
  * each root's kernel with all it needs.  CONST inputs have no buffer and
  * are folded into the kernel as before.
@@ -53,10 +56,10 @@
  *
  * Not fused (yet): a producer into a matmul or movement op, a reduction
  * into its consumers (the softmax's sum into the division), a group with
- * a broadcast operand into a reduction, and recomputing a cheap value
- * used in different groups in each of them instead of storing it (it
- * would remove more buffers).  fuse_dump says for every edge between two
- * kernels why it was not fused.
+ * a broadcast operand into a reduction.  A later group may compute cheap
+ * values of an earlier one again instead of reading them where that reads
+ * fewer arrays (recompute_cheap, below).  fuse_dump says for every edge
+ * between two kernels why it was not fused.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -214,19 +217,35 @@ static int output_group(const ir_graph *g, const uses_info *u, const entries *es
     return r;
 }
 
+/* The group in which node id may be interior (computed in registers for
+ * its users, not stored): one whose members are all its uses, each
+ * fusible, and no entry's root; -1 if none.  GELU's x, read by x / 2 and
+ * by x / sqrt 2 in one kernel, is then never written. */
+static int interior_group(const ir_graph *g, const uses_info *u, const int *root_of, int id) {
+    if (u->is_root[id] || u->uses[id] == 0)
+        return -1;
+    int r = -1;
+    for (int j = u->first[id]; j < u->first[id + 1]; j++) {
+        int x = u->users[j];
+        if (!fusible_use(g, id, x) || root_of[x] < 0 || (r >= 0 && root_of[x] != r))
+            return -1;
+        r = root_of[x];
+    }
+    return r;
+}
+
 /* Decides every live elementwise node's group, users first: root_of[id]
  * is the root of id's group, size[root] its member count, ins[root] its
  * inputs; es->fused_into is set for interior nodes, es->output_of for
  * outputs. */
-static void grow_groups(const ir_graph *g, const uses_info *u, entries *es, int *root_of, int *size, in_list *ins) {
-    int *n_out = ir_xcalloc((size_t)g->n_nodes, sizeof *n_out);
+static void grow_groups(const ir_graph *g, const uses_info *u, entries *es, int *root_of, int *size, in_list *ins,
+                        int *n_out) {
     for (int id = g->n_nodes - 1; id >= 0; id--) {
         if (!u->live[id] || !fuse_is_elementwise(g, id))
             continue;
-        int user = u->user[id], root = id, stored = 0;
+        int root = id, stored = 0, r = interior_group(g, u, root_of, id);
         in_list grown;
-        if (!u->is_root[id] && u->uses[id] == 1 && fusible_use(g, id, user)) {
-            int r = root_of[user];
+        if (r >= 0) {
             if (list_absorb(g, &ins[r], id, id, &grown) == 0) {
                 ins[r] = grown;
                 root = r;
@@ -251,7 +270,6 @@ static void grow_groups(const ir_graph *g, const uses_info *u, entries *es, int 
             es->fused_into[id] = root;
         }
     }
-    free(n_out);
 }
 
 /* The reductions that take the group of their input (the head of the
@@ -293,9 +311,194 @@ static void grow_reductions(const ir_graph *g, const uses_info *u, entries *es, 
     }
 }
 
+/* ------------------------------------------------------- recomputation */
+
+/* A later group that reads values another group stores may compute them
+ * again from fewer of that group's values instead (the head of the file):
+ * GELU's gradient reads x / 2, x / sqrt 2 and 1 + erf(x / sqrt 2), which
+ * the forward kernel stored for it; with the first two computed again
+ * from x (erf is not cheap, see cheap()), the forward kernel stores two
+ * arrays instead of three and the gradient's kernel reads three instead
+ * of four. */
+enum { RECOMPUTE_MAX = 16 };
+
+typedef struct recompute {
+    int n, cap;
+    int *node, *root; /* node[i] is computed again by the group of root[i] */
+} recompute;
+
+/* The values a later group r2 would compute again, read from the group r1
+ * (a cone over r1's members) and the members of r1 it would read instead
+ * (the leaves). */
+typedef struct cone {
+    int n, n_leaves;
+    int id[RECOMPUTE_MAX], leaf[RECOMPUTE_MAX];
+} cone;
+
+static int has(const int *list, int n, int id) {
+    for (int i = 0; i < n; i++)
+        if (list[i] == id)
+            return 1;
+    return 0;
+}
+
+static int elementwise_outside_loops(const ir_graph *g, int id) {
+    return fuse_is_elementwise(g, id) && !g->nodes[id].region && !ir_in_loop(g, id);
+}
+
+/* Whether computing op again costs less than storing and loading its
+ * value: arithmetic, comparisons, selections; not the functions of
+ * codegen/cg_vmath.c and libm (erf alone is a few nanoseconds a value,
+ * measured: GELU's gradient with erf computed again was slower than with
+ * it read). */
+static int cheap(ir_op op) {
+    switch (op) {
+    case IR_EXP:
+    case IR_LOG:
+    case IR_SQRT:
+    case IR_TANH:
+    case IR_SIGMOID:
+    case IR_ERF:
+    case IR_POW:
+        return 0;
+    default: return 1;
+    }
+}
+
+/* Adds y, a member of r1, to c with what it needs: its single-use
+ * inputs in r1 and the values r2 reads from r1 (in wanted[]) join the
+ * cone; other members of r1 become leaves; anything else refuses. */
+static int cone_add(const ir_graph *g, const uses_info *u, const int *root_of, int r1, const int *wanted,
+                    int n_wanted, cone *c, int y) {
+    if (has(c->id, c->n, y))
+        return 1;
+    if (c->n == RECOMPUTE_MAX || !cheap(g->nodes[y].op))
+        return 0;
+    c->id[c->n++] = y;
+    const ir_node *n = &g->nodes[y];
+    for (int q = 0; q < n->n_inputs; q++) {
+        int z = n->inputs[q];
+        if (g->nodes[z].op == IR_CONST)
+            continue;
+        if (root_of[z] != r1 || !elementwise_outside_loops(g, z) ||
+            !ir_shape_equal(&g->nodes[z].shape, &n->shape))
+            return 0;
+        if (has(wanted, n_wanted, z) || u->uses[z] == 1) {
+            if (!cone_add(g, u, root_of, r1, wanted, n_wanted, c, z))
+                return 0;
+        } else if (!has(c->leaf, c->n_leaves, z)) {
+            if (c->n_leaves == RECOMPUTE_MAX)
+                return 0;
+            c->leaf[c->n_leaves++] = z;
+        }
+    }
+    return 1;
+}
+
+static void recompute_add(recompute *rc, int node, int root) {
+    if (rc->n == rc->cap) {
+        rc->cap = rc->cap ? 2 * rc->cap : 16;
+        rc->node = ir_xrealloc(rc->node, (size_t)rc->cap * sizeof *rc->node);
+        rc->root = ir_xrealloc(rc->root, (size_t)rc->cap * sizeof *rc->root);
+    }
+    rc->node[rc->n] = node;
+    rc->root[rc->n++] = root;
+}
+
+static int recomputed_in(const recompute *rc, int node, int root) {
+    for (int i = 0; i < rc->n; i++)
+        if (rc->node[i] == node && rc->root[i] == root)
+            return 1;
+    return 0;
+}
+
+/* Group r2 computes again what it reads from group r1 where that takes
+ * fewer arrays than it reads now (and r1 can store the leaves). */
+static void recompute_from(const ir_graph *g, const uses_info *u, entries *es, const int *root_of, int *size,
+                           in_list *ins, int *n_out, recompute *rc, int r2, int r1) {
+    int wanted[FUSE_MAX_INPUTS], n_wanted = 0;
+    for (int i = 0; i < ins[r2].n; i++) {
+        int x = ins[r2].id[i];
+        if (es->output_of[x] == r1 && elementwise_outside_loops(g, x) &&
+            ir_shape_equal(&g->nodes[x].shape, &g->nodes[r2].shape))
+            wanted[n_wanted++] = x;
+    }
+    cone c = {0};
+    int taken[FUSE_MAX_INPUTS], n_taken = 0;
+    for (int i = 0; i < n_wanted; i++) {
+        cone before = c;
+        if (cone_add(g, u, root_of, r1, wanted, n_wanted, &c, wanted[i]))
+            taken[n_taken++] = wanted[i];
+        else
+            c = before;
+    }
+    for (int i = 0; i < c.n; i++) /* a value wanted but not taken is read, not computed */
+        if (has(wanted, n_wanted, c.id[i]) && !has(taken, n_taken, c.id[i]))
+            return;
+    in_list next = {0};
+    for (int i = 0; i < ins[r2].n; i++)
+        if (!has(taken, n_taken, ins[r2].id[i]))
+            next.id[next.n++] = ins[r2].id[i];
+    int promoted = 0;
+    for (int i = 0; i < c.n_leaves; i++) {
+        promoted += es->fused_into[c.leaf[i]] == r1;
+        if (!has(next.id, next.n, c.leaf[i])) {
+            if (next.n == FUSE_MAX_INPUTS)
+                return;
+            next.id[next.n++] = c.leaf[i];
+        }
+    }
+    if (next.n >= ins[r2].n || n_out[r1] + promoted > FUSE_MAX_OUTPUTS)
+        return;
+    ins[r2] = next;
+    for (int i = 0; i < c.n_leaves; i++)
+        if (es->fused_into[c.leaf[i]] == r1) { /* r1 now stores it */
+            es->fused_into[c.leaf[i]] = -1;
+            es->output_of[c.leaf[i]] = r1;
+            n_out[r1]++;
+        }
+    for (int i = 0; i < c.n; i++)
+        recompute_add(rc, c.id[i], r2);
+    size[r2] += c.n;
+}
+
+/* Every elementwise group computes again what pays (recompute_from); then
+ * a value that every kernel reading it computes itself is no longer
+ * stored. */
+static void recompute_cheap(const ir_graph *g, const uses_info *u, entries *es, const int *root_of, int *size,
+                            in_list *ins, int *n_out, recompute *rc) {
+    for (int r2 = 0; r2 < g->n_nodes; r2++) {
+        if (!u->live[r2] || root_of[r2] != r2 || !elementwise_outside_loops(g, r2))
+            continue;
+        for (int i = 0; i < ins[r2].n; i++) {
+            int r1 = es->output_of[ins[r2].id[i]];
+            if (r1 >= 0 && r1 != r2 && fuse_is_elementwise(g, r1))
+                recompute_from(g, u, es, root_of, size, ins, n_out, rc, r2, r1);
+        }
+    }
+    for (int i = 0; i < rc->n; i++) {
+        int x = rc->node[i], r1 = es->output_of[x], stored = u->is_root[x];
+        if (r1 < 0)
+            continue;
+        for (int j = u->first[x]; !stored && j < u->first[x + 1]; j++) {
+            int y = u->users[j];
+            stored = !fuse_is_elementwise(g, y) || (root_of[y] != r1 && !recomputed_in(rc, x, root_of[y]));
+        }
+        for (int j = 0; !stored && j < rc->n; j++) /* a copy of a user computed elsewhere */
+            stored = has(g->nodes[rc->node[j]].inputs, g->nodes[rc->node[j]].n_inputs, x) &&
+                     !recomputed_in(rc, x, rc->root[j]);
+        if (!stored) {
+            es->output_of[x] = -1;
+            es->fused_into[x] = r1;
+            n_out[r1]--;
+        }
+    }
+}
+
 /* es->groups from the decisions: one per root of two or more members,
  * members in id order with the root last. */
-static void make_groups(const ir_graph *g, const int *root_of, const int *size, const in_list *ins, entries *es) {
+static void make_groups(const ir_graph *g, const int *root_of, const int *size, const in_list *ins,
+                        const recompute *rc, entries *es) {
     int n = g->n_nodes, n_groups = 0;
     for (int i = 0; i < n; i++)
         n_groups += root_of[i] == i && size[i] > 1;
@@ -315,6 +518,11 @@ static void make_groups(const ir_graph *g, const int *root_of, const int *size, 
                 : es->output_of[i] >= 0 ? es->output_of[i]
                 : es->group_at[i] >= 0  ? i
                                         : -1;
+        for (int j = 0; j < rc->n; j++)
+            if (rc->node[j] == i) {
+                fused_group *again = &es->groups[es->group_at[rc->root[j]]];
+                again->members[again->n_members++] = i;
+            }
         if (r < 0)
             continue;
         fused_group *gr = &es->groups[es->group_at[r]];
@@ -365,9 +573,15 @@ void fuse_elementwise(const ir_graph *g, entries *es) {
     no_groups(g, es);
     for (int i = 0; i < n; i++)
         root_of[i] = -1;
-    grow_groups(g, &u, es, root_of, size, ins);
+    int *n_out = ir_xcalloc((size_t)n, sizeof *n_out);
+    recompute rc = {0};
+    grow_groups(g, &u, es, root_of, size, ins, n_out);
     grow_reductions(g, &u, es, root_of, size, ins);
-    make_groups(g, root_of, size, ins, es);
+    recompute_cheap(g, &u, es, root_of, size, ins, n_out, &rc);
+    make_groups(g, root_of, size, ins, &rc, es);
+    free(n_out);
+    free(rc.node);
+    free(rc.root);
     reschedule(es);
     free_uses(&u);
     free(root_of);
@@ -394,6 +608,14 @@ static const char *class_noun(ir_class c) {
 /* The root of the group whose kernel computes node id, or id itself. */
 static int kernel_of(const entries *es, int id) {
     return es->fused_into[id] >= 0 ? es->fused_into[id] : es->output_of[id] >= 0 ? es->output_of[id] : id;
+}
+
+/* Whether the group of root computes node id again (recompute_cheap). */
+static int computed_again_by(const entries *es, int id, int root) {
+    if (es->group_at[root] < 0 || kernel_of(es, id) == root)
+        return 0;
+    const fused_group *gr = &es->groups[es->group_at[root]];
+    return has(gr->members, gr->n_members, id);
 }
 
 /* Why node x, used more than once or an entry's result, is not an output
@@ -470,7 +692,7 @@ static void dump_unfused_edges(const ir_graph *g, const entries *es, FILE *out) 
             for (int p = 0; p < q; p++)
                 seen |= yn->inputs[p] == x;
             if (seen || op == IR_INPUT || op == IR_PARAM || op == IR_CONST || op == IR_HYPER || yn->op == IR_NUMEL ||
-                kernel_of(es, x) == kernel_of(es, y))
+                kernel_of(es, x) == kernel_of(es, y) || computed_again_by(es, x, kernel_of(es, y)))
                 continue;
             char why[96];
             edge_reason(g, es, &u, x, y, why, sizeof why);
@@ -491,7 +713,9 @@ void fuse_dump(const ir_graph *g, const entries *es, FILE *out) {
         for (int m = 0; m < gr->n_members; m++) {
             int id = gr->members[m];
             fprintf(out, "%s%%%d %s%s", m ? ", " : "", id, ir_ops[g->nodes[id].op].name,
-                    es->output_of[id] >= 0 ? " stored" : "");
+                    kernel_of(es, id) != gr->root ? " again"
+                    : es->output_of[id] >= 0     ? " stored"
+                                                 : "");
         }
         fprintf(out, "} (");
         for (int k = 0; k < gr->n_inputs; k++)

@@ -117,12 +117,13 @@ static ir_graph *products_graph(void) {
     out(g, y);
     want(y, 1);
     out(g, ir_matmul(g, xg, ut, IR_TRANSPOSE_B));
-    /* stored outputs: sigmoid(x W + b) is a result of its own and read by
-     * the root, x W + b is read twice; the epilogue stores both beside C
-     * (the wide tile, then the narrow one) */
+    /* stored outputs: x W + b and its sigmoid are results of their own
+     * and read by the root; the epilogue stores both beside C (the wide
+     * tile, then the narrow one) */
     for (int wide = 1; wide >= 0; wide--) {
         int t = op2(g, IR_ADD, ir_matmul(g, wide ? xw : x, wide ? ww : w, 0), wide ? bw : bias);
         int e = op1(g, IR_SIGMOID, t);
+        out(g, t);
         out(g, e);
         y = op2(g, IR_ADD, op2(g, IR_MUL, e, cf(g, 2)), t);
         out(g, y);

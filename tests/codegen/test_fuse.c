@@ -134,9 +134,26 @@ static void run_entry(const ir_graph *g, const entries *es, const cg_jit *jit, c
     free(arena);
 }
 
-/* Every member of a group but the root: one use among live nodes, that
- * use in the same group, the root's shape (or the shape a reduction root
- * reduces), no entry's root. */
+/* Whether the group of root has id among its members. */
+static int member_of(const entries *es, int root, int id) {
+    if (root < 0 || es->group_at[root] < 0)
+        return 0;
+    const fused_group *gr = &es->groups[es->group_at[root]];
+    for (int m = 0; m < gr->n_members; m++)
+        if (gr->members[m] == id)
+            return 1;
+    return 0;
+}
+
+static int kernel_of(const entries *es, int id) {
+    return es->fused_into[id] >= 0 ? es->fused_into[id] : es->output_of[id] >= 0 ? es->output_of[id] : id;
+}
+
+/* Every member of a group but the root: its uses among live nodes all in
+ * kernels that compute it (its group, or one that computes it again), the
+ * root's shape (or the shape a reduction root reduces), no entry's root;
+ * every member a group computes again reads only consts, earlier members
+ * and the group's inputs. */
 static void check_groups(const ir_graph *g, const entries *es) {
     unsigned char *live = calloc((size_t)g->n_nodes, 1);
     int *uses = calloc((size_t)g->n_nodes, sizeof *uses);
@@ -151,8 +168,8 @@ static void check_groups(const ir_graph *g, const entries *es) {
         int r = es->fused_into[i];
         if (r < 0)
             continue;
-        if (uses[i] != 1)
-            fail("%%%d is interior to %%%d but has %d uses", i, r, uses[i]);
+        if (uses[i] < 1)
+            fail("%%%d is interior to %%%d but has no use", i, r);
         /* a group whose root is a reduction computes the reduced tensor */
         int like = fuse_is_elementwise(g, r) ? r : g->nodes[r].inputs[0];
         if (!ir_shape_equal(&g->nodes[i].shape, &g->nodes[like].shape))
@@ -160,7 +177,7 @@ static void check_groups(const ir_graph *g, const entries *es) {
         for (int u = 0; u < g->n_nodes; u++)
             for (int q = 0; live[u] && q < g->nodes[u].n_inputs; q++)
                 if (g->nodes[u].inputs[q] == i && u != r && es->fused_into[u] != r && es->output_of[u] != r &&
-                    g->nodes[u].op != IR_NUMEL)
+                    g->nodes[u].op != IR_NUMEL && !member_of(es, kernel_of(es, u), i))
                     fail("%%%d is interior to %%%d but used by %%%d outside the group", i, r, u);
         for (int k = 0; k < ENTRY_COUNT; k++) {
             for (int x = 0; es->e[k].present && x < es->e[k].n_roots; x++)
@@ -169,6 +186,23 @@ static void check_groups(const ir_graph *g, const entries *es) {
             for (int s = 0; es->e[k].present && s < es->e[k].n_sched; s++)
                 if (es->e[k].sched[s] == i)
                     fail("%%%d is interior to %%%d but scheduled in %s", i, r, es->e[k].name);
+        }
+    }
+    for (int i = 0; i < es->n_groups; i++) {
+        const fused_group *gr = &es->groups[i];
+        for (int m = 0; m < gr->n_members; m++) {
+            const ir_node *n = &g->nodes[gr->members[m]];
+            if (kernel_of(es, gr->members[m]) == gr->root)
+                continue;
+            for (int q = 0; q < n->n_inputs; q++) {
+                int x = n->inputs[q], found = g->nodes[x].op == IR_CONST;
+                for (int p = 0; p < m; p++)
+                    found |= gr->members[p] == x;
+                for (int p = 0; p < gr->n_inputs; p++)
+                    found |= gr->inputs[p] == x;
+                if (!found)
+                    fail("%%%d computes %%%d again without its input %%%d", gr->root, gr->members[m], x);
+            }
         }
     }
     for (int i = 0; i < es->n_groups; i++)
@@ -227,7 +261,9 @@ static void run_graph(ir_graph *g, const char *name, void (*check)(const ir_grap
 
 /* ------------------------------------------------------------ the chains */
 
-static struct { int shared, used_twice, root_used, small_bias, interior, wide_sum; } chain_ids;
+static struct {
+    int shared, used_twice, root_used, small_bias, interior, wide_sum, two_groups, base, again[2], read, again_root;
+} chain_ids;
 
 static ir_graph *chains_graph(void) {
     ir_graph *g = ir_graph_new("chains", "chains.mdl");
@@ -261,11 +297,30 @@ static ir_graph *chains_graph(void) {
     int k6 = op2(g, IR_DIV, k5, op2(g, IR_SUB, k, ci(g, 2)));
     output(g, op2(g, IR_ADD, k6, ir_cast(g, op2(g, IR_EQ, k, ci(g, 0)), IR_I32)));
 
-    /* a shared subexpression: used by two nodes, so computed once */
+    /* a shared subexpression: used by two nodes of one group, so computed
+     * once in a register */
     int sh = op1(g, IR_SIGMOID, x);
     int u1 = op2(g, IR_ADD, sh, cf(g, 1));
     int u2 = op2(g, IR_MUL, sh, y);
     output(g, op2(g, IR_MUL, u1, u2));
+
+    /* one used by two groups: stored (by the first), never computed twice */
+    int sh2 = op1(g, IR_SIGMOID, y);
+    output(g, op2(g, IR_ADD, sh2, cf(g, 1)));
+    output(g, op2(g, IR_MUL, sh2, x));
+
+    /* GELU's pattern: three values of one group read by a later one (one
+     * that also reads a product, as the gradient reads dy W^T), which
+     * computes the two cheap ones again from the one they derive from and
+     * reads the erf */
+    int t = op2(g, IR_MUL, x, y);
+    int half = op2(g, IR_MUL, t, cf(g, 0.5)), scaled = op2(g, IR_MUL, t, cf(g, 0.7071));
+    int one_erf = op2(g, IR_ADD, op1(g, IR_ERF, scaled), cf(g, 1));
+    int first = op2(g, IR_MUL, half, one_erf);
+    output(g, first);
+    int dy = ir_matmul(g, y, input_t(g, IR_F32, "37,37"), 0);
+    int later = op2(g, IR_MUL, op2(g, IR_ADD, op2(g, IR_MUL, half, y), scaled), op2(g, IR_MUL, one_erf, dy));
+    output(g, later);
 
     /* a root that is also used */
     int r = op2(g, IR_SUB, x, y);
@@ -287,15 +342,34 @@ static ir_graph *chains_graph(void) {
     chain_ids.small_bias = small;
     chain_ids.interior = a;
     chain_ids.wide_sum = acc;
+    chain_ids.two_groups = sh2;
+    chain_ids.base = t;
+    chain_ids.again[0] = half;
+    chain_ids.again[1] = scaled;
+    chain_ids.read = one_erf;
+    chain_ids.again_root = later;
     return g;
 }
 
 static void check_chains(const ir_graph *g, const entries *es) {
     (void)g;
-    if (es->fused_into[chain_ids.shared] >= 0)
-        fail("the shared sigmoid %%%d was fused into %%%d", chain_ids.shared, es->fused_into[chain_ids.shared]);
-    if (es->fused_into[chain_ids.used_twice] >= 0)
-        fail("tanh %%%d (used twice) was fused", chain_ids.used_twice);
+    if (es->fused_into[chain_ids.shared] < 0)
+        fail("the sigmoid %%%d shared in one group was not fused", chain_ids.shared);
+    if (es->fused_into[chain_ids.used_twice] < 0)
+        fail("tanh %%%d (used twice by one node) was not fused", chain_ids.used_twice);
+    if (es->fused_into[chain_ids.two_groups] >= 0)
+        fail("the sigmoid %%%d read by two groups was fused into %%%d", chain_ids.two_groups,
+             es->fused_into[chain_ids.two_groups]);
+    if (es->output_of[chain_ids.base] < 0)
+        fail("x * y %%%d, which a later group computes from, is not stored", chain_ids.base);
+    for (int i = 0; i < 2; i++) {
+        int v = chain_ids.again[i];
+        if (es->output_of[v] >= 0 || !member_of(es, chain_ids.again_root, v))
+            fail("%%%d is %s, not computed again by %%%d", v, es->output_of[v] >= 0 ? "stored" : "read",
+                 chain_ids.again_root);
+    }
+    if (es->output_of[chain_ids.read] < 0 || member_of(es, chain_ids.again_root, chain_ids.read))
+        fail("1 + erf %%%d is computed again, not stored and read", chain_ids.read);
     if (es->fused_into[chain_ids.root_used] >= 0)
         fail("the output %%%d was fused", chain_ids.root_used);
     if (es->fused_into[chain_ids.small_bias] >= 0)
