@@ -128,13 +128,6 @@ typedef struct plan {
     int inputs[FUSE_MAX_INPUTS + 2];
 } plan;
 
-static int list_has(const int *list, int n, int id) {
-    for (int i = 0; i < n; i++)
-        if (list[i] == id)
-            return 1;
-    return 0;
-}
-
 /* Whether P can join U's group (see the top); fills pl. */
 static int can_join(const ir_graph *g, const entries *es, const uses *u, int p, plan *pl) {
     const ir_node *pn = &g->nodes[p];
@@ -165,7 +158,7 @@ static int can_join(const ir_graph *g, const entries *es, const uses *u, int p, 
         pl->n_members = 1;
         for (int q = 0; q < g->nodes[user].n_inputs; q++) {
             int x = g->nodes[user].inputs[q];
-            if (x != p && g->nodes[x].op != IR_CONST && !list_has(pl->inputs, pl->n_inputs, x))
+            if (x != p && g->nodes[x].op != IR_CONST && !ids_have(pl->inputs, pl->n_inputs, x))
                 pl->inputs[pl->n_inputs++] = x;
         }
     }
@@ -179,7 +172,7 @@ static int can_join(const ir_graph *g, const entries *es, const uses *u, int p, 
             return 0;
     for (int q = 0; q < 2; q++) {
         int x = pn->inputs[q];
-        if (g->nodes[x].op != IR_CONST && !list_has(pl->inputs, pl->n_inputs, x))
+        if (g->nodes[x].op != IR_CONST && !ids_have(pl->inputs, pl->n_inputs, x))
             pl->inputs[pl->n_inputs++] = x;
     }
     return pl->n_inputs <= FUSE_MAX_INPUTS;

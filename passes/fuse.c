@@ -20,9 +20,8 @@
  *   - and the group keeps at most FUSE_MAX_INPUTS inputs with buffers.
  * A node live in an entry is then live there only for users in its
  * group, so every entry that schedules an interior node schedules its
- * root too, and
- * the other way round: taking interior nodes out of every schedule leaves
- * each root's kernel with all it needs.  CONST inputs have no buffer and
+ * root too, and the other way round: taking interior nodes out of every
+ * schedule leaves each root's kernel with all it needs.  CONST inputs have no buffer and
  * are folded into the kernel as before.
  *
  * A node used more than once joins a group as one of its outputs (stored
@@ -77,13 +76,6 @@ typedef struct in_list {
     int id[FUSE_MAX_INPUTS];
 } in_list;
 
-static int list_find(const in_list *l, int id) {
-    for (int i = 0; i < l->n; i++)
-        if (l->id[i] == id)
-            return i;
-    return -1;
-}
-
 /* l with `drop` removed and node id's buffered inputs added; -1 if that
  * would exceed FUSE_MAX_INPUTS. */
 static int list_absorb(const ir_graph *g, const in_list *l, int drop, int id, in_list *out) {
@@ -94,7 +86,7 @@ static int list_absorb(const ir_graph *g, const in_list *l, int drop, int id, in
     const ir_node *n = &g->nodes[id];
     for (int k = 0; k < n->n_inputs; k++) {
         int x = n->inputs[k];
-        if (g->nodes[x].op == IR_CONST || list_find(out, x) >= 0)
+        if (g->nodes[x].op == IR_CONST || ids_have(out->id, out->n, x))
             continue;
         if (out->n == FUSE_MAX_INPUTS)
             return -1;
@@ -335,15 +327,8 @@ typedef struct cone {
     int id[RECOMPUTE_MAX], leaf[RECOMPUTE_MAX];
 } cone;
 
-static int has(const int *list, int n, int id) {
-    for (int i = 0; i < n; i++)
-        if (list[i] == id)
-            return 1;
-    return 0;
-}
-
 static int elementwise_outside_loops(const ir_graph *g, int id) {
-    return fuse_is_elementwise(g, id) && !g->nodes[id].region && !ir_in_loop(g, id);
+    return fuse_is_elementwise(g, id) && !ir_in_loop(g, id);
 }
 
 /* Whether computing op again costs less than storing and loading its
@@ -370,7 +355,7 @@ static int cheap(ir_op op) {
  * cone; other members of r1 become leaves; anything else refuses. */
 static int cone_add(const ir_graph *g, const uses_info *u, const int *root_of, int r1, const int *wanted,
                     int n_wanted, cone *c, int y) {
-    if (has(c->id, c->n, y))
+    if (ids_have(c->id, c->n, y))
         return 1;
     if (c->n == RECOMPUTE_MAX || !cheap(g->nodes[y].op))
         return 0;
@@ -383,10 +368,10 @@ static int cone_add(const ir_graph *g, const uses_info *u, const int *root_of, i
         if (root_of[z] != r1 || !elementwise_outside_loops(g, z) ||
             !ir_shape_equal(&g->nodes[z].shape, &n->shape))
             return 0;
-        if (has(wanted, n_wanted, z) || u->uses[z] == 1) {
+        if (ids_have(wanted, n_wanted, z) || u->uses[z] == 1) {
             if (!cone_add(g, u, root_of, r1, wanted, n_wanted, c, z))
                 return 0;
-        } else if (!has(c->leaf, c->n_leaves, z)) {
+        } else if (!ids_have(c->leaf, c->n_leaves, z)) {
             if (c->n_leaves == RECOMPUTE_MAX)
                 return 0;
             c->leaf[c->n_leaves++] = z;
@@ -433,16 +418,16 @@ static void recompute_from(const ir_graph *g, const uses_info *u, entries *es, c
             c = before;
     }
     for (int i = 0; i < c.n; i++) /* a value wanted but not taken is read, not computed */
-        if (has(wanted, n_wanted, c.id[i]) && !has(taken, n_taken, c.id[i]))
+        if (ids_have(wanted, n_wanted, c.id[i]) && !ids_have(taken, n_taken, c.id[i]))
             return;
     in_list next = {0};
     for (int i = 0; i < ins[r2].n; i++)
-        if (!has(taken, n_taken, ins[r2].id[i]))
+        if (!ids_have(taken, n_taken, ins[r2].id[i]))
             next.id[next.n++] = ins[r2].id[i];
     int promoted = 0;
     for (int i = 0; i < c.n_leaves; i++) {
         promoted += es->fused_into[c.leaf[i]] == r1;
-        if (!has(next.id, next.n, c.leaf[i])) {
+        if (!ids_have(next.id, next.n, c.leaf[i])) {
             if (next.n == FUSE_MAX_INPUTS)
                 return;
             next.id[next.n++] = c.leaf[i];
@@ -485,7 +470,7 @@ static void recompute_cheap(const ir_graph *g, const uses_info *u, entries *es, 
             stored = !fuse_is_elementwise(g, y) || (root_of[y] != r1 && !recomputed_in(rc, x, root_of[y]));
         }
         for (int j = 0; !stored && j < rc->n; j++) /* a copy of a user computed elsewhere */
-            stored = has(g->nodes[rc->node[j]].inputs, g->nodes[rc->node[j]].n_inputs, x) &&
+            stored = ids_have(g->nodes[rc->node[j]].inputs, g->nodes[rc->node[j]].n_inputs, x) &&
                      !recomputed_in(rc, x, rc->root[j]);
         if (!stored) {
             es->output_of[x] = -1;
@@ -615,7 +600,7 @@ static int computed_again_by(const entries *es, int id, int root) {
     if (es->group_at[root] < 0 || kernel_of(es, id) == root)
         return 0;
     const fused_group *gr = &es->groups[es->group_at[root]];
-    return has(gr->members, gr->n_members, id);
+    return ids_have(gr->members, gr->n_members, id);
 }
 
 /* Why node x, used more than once or an entry's result, is not an output

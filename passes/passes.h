@@ -58,6 +58,14 @@ typedef struct entry {
  * their ASSIGNs), stored by the kernel besides the root, in id order. */
 #define FUSE_MAX_INPUTS 12
 #define FUSE_MAX_OUTPUTS 4
+
+/* Whether id is among ids[0 .. n) (the passes' short lists of nodes). */
+static inline int ids_have(const int *ids, int n, int id) {
+    for (int i = 0; i < n; i++)
+        if (ids[i] == id)
+            return 1;
+    return 0;
+}
 typedef struct fused_group {
     int root;
     int n_members;

@@ -139,10 +139,7 @@ static int member_of(const entries *es, int root, int id) {
     if (root < 0 || es->group_at[root] < 0)
         return 0;
     const fused_group *gr = &es->groups[es->group_at[root]];
-    for (int m = 0; m < gr->n_members; m++)
-        if (gr->members[m] == id)
-            return 1;
-    return 0;
+    return ids_have(gr->members, gr->n_members, id);
 }
 
 static int kernel_of(const entries *es, int id) {
